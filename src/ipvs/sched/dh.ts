@@ -14,6 +14,11 @@ export class DhScheduler implements Scheduler {
     fillBuckets(this.buckets, dests, false);
   }
 
+  /** Index (in the last update's list) of the dest owning a bucket, or -1; for tests and diagnostics. */
+  destIndexAt(bucket: number): number {
+    return this.buckets[bucket] ?? -1;
+  }
+
   schedule(dests: readonly SchedDest[], flow: SchedFlow): SchedDest | null {
     const idx = this.buckets[hash32(flow.daddr >>> 0, SH_TAB_BITS)]!;
     if (idx < 0) return null;

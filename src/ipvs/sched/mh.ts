@@ -149,6 +149,11 @@ export class MhScheduler implements Scheduler {
     }
   }
 
+  /** Index (in the last update's list) of the dest owning a slot, or -1; for tests and diagnostics. */
+  destIndexAt(slot: number): number {
+    return this.lookup[slot] ?? -1;
+  }
+
   schedule(dests: readonly SchedDest[], flow: SchedFlow): SchedDest | null {
     const size = this.tableSize;
     const base = (flow.saddr + (this.port && hasPorts(flow.protocol) ? flow.sport : 0)) >>> 0;

@@ -43,6 +43,11 @@ export class ShScheduler implements Scheduler {
     fillBuckets(this.buckets, dests, true);
   }
 
+  /** Index (in the last update's list) of the dest owning a bucket, or -1; for tests and diagnostics. */
+  destIndexAt(bucket: number): number {
+    return this.buckets[bucket] ?? -1;
+  }
+
   /** Which bucket a source maps to (for tests and diagnostics). */
   bucketOf(saddr: number, sport: number): number {
     return hash32((saddr + sport) >>> 0, SH_TAB_BITS) & SH_TAB_MASK;
