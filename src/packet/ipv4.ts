@@ -211,3 +211,57 @@ export function recordRouteOption(slots: number): Uint8Array {
   o[2] = 4; // pointer: first free slot, 1-based from the option start
   return o;
 }
+
+/**
+ * Options a non-first fragment carries: those with the copied flag (RFC 791
+ * §3.1), padded to 4 bytes. Malformed options end the walk.
+ */
+export function copiedOptions(buf: Uint8Array, optOff: number, optLen: number): Uint8Array {
+  const out: number[] = [];
+  const end = optOff + optLen;
+  let p = optOff;
+  while (p < end) {
+    const t = buf[p]!;
+    if (t === IPOPT_EOL) break;
+    if (t === IPOPT_NOP) { p++; continue; }
+    if (p + 1 >= end) break;
+    const l = buf[p + 1]!;
+    if (l < 2 || p + l > end) break;
+    if (t & 0x80) for (let i = 0; i < l; i++) out.push(buf[p + i]!);
+    p += l;
+  }
+  return Uint8Array.from(out);
+}
+
+/**
+ * Splits an IPv4 packet into fragments of at most `mtu` bytes, as a router
+ * does for a packet without DF. A packet that fits is returned as is.
+ * Throws when DF is set (the answer is an ICMP frag-needed, not fragments).
+ */
+export function fragmentIpv4(packet: Uint8Array, mtu: number): Uint8Array[] {
+  const r = decodeIpv4(packet, 0, packet.length);
+  if (!r.ok) throw new RangeError(`cannot fragment an invalid IPv4 packet (${r.reason})`);
+  const h = r.value;
+  if (h.totalLength <= mtu) return [packet.subarray(0, h.totalLength)];
+  if (h.df) throw new RangeError('cannot fragment a packet with DF set; send ICMP fragmentation-needed');
+  const firstOpts = packet.subarray(h.optionsOffset, h.optionsOffset + h.optionsLength);
+  const laterOpts = copiedOptions(packet, h.optionsOffset, h.optionsLength);
+  const payload = packet.subarray(h.payloadOffset, h.offset + h.totalLength);
+  const frags: Uint8Array[] = [];
+  let pos = 0;
+  while (pos < payload.length) {
+    const opts = pos === 0 ? firstOpts : laterOpts;
+    const hlen = ipv4HeaderLen(opts);
+    const room = (mtu - hlen) & ~7;
+    if (room <= 0) throw new RangeError(`MTU ${mtu} leaves no room for fragment data`);
+    const take = Math.min(room, payload.length - pos);
+    const last = pos + take >= payload.length;
+    frags.push(buildIpv4({
+      src: h.src, dst: h.dst, protocol: h.protocol, ttl: h.ttl, id: h.id, tos: h.tos,
+      mf: !last || h.mf, fragOffset: h.fragOffset + pos / 8, options: opts.length ? opts : undefined,
+      payload: payload.subarray(pos, pos + take),
+    }));
+    pos += take;
+  }
+  return frags;
+}
