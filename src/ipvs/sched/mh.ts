@@ -11,13 +11,15 @@
 // (weight 0) keeps its slots: its keys get no dest (or a fallback one)
 // instead of reshuffling everyone else's.
 //
-// Hash: the kernel uses hsiphash with fixed keys; lvsd uses MurmurHash3
-// x86_32 of the same 32-bit value (offset + port + addr) with the kernel's
-// key words as seeds. The table algorithm is the kernel's; the slot a given
-// key lands in is therefore not the kernel's.
+// Hash: the kernel's own, hsiphash with its fixed keys over the u32
+// (offset + port + addr), as 64-bit kernels compute it (hsiphash.ts). For the
+// same dests in the same list order with the same weights, the table is the
+// kernel's slot for slot, so lvsd and kernel directors behind one ECMP route
+// pick the same real server for a client.
 
 import type { SchedDest, SchedFlags, SchedFlow, Scheduler } from './scheduler.js';
 import { destKey, gcd, hasPorts, isUsable } from './common.js';
+import { hsiphashShort } from './hsiphash.js';
 
 export const MH_PRIMES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071] as const;
 /** CONFIG_IP_VS_MH_TAB_INDEX=12 → primes[12 - 8]. */
@@ -25,25 +27,13 @@ export const MH_DEFAULT_TAB_SIZE = 4093;
 /** IP_VS_MH_TAB_BITS = CONFIG_IP_VS_MH_TAB_INDEX / 2. */
 const MH_TAB_BITS = 6;
 
-/** generate_hash_secret(): the kernel's fixed key words. */
-const SEED1 = 2654435761;
-const SEED2 = 2654446892;
+/** generate_hash_secret(): both words of hash1 / hash2 are these. */
+const KEY1 = 2654435761;
+const KEY2 = 2654446892;
 
-/** MurmurHash3 x86_32 of one 4-byte block. */
-export function mhHash(v: number, seed: number): number {
-  let k = Math.imul(v, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  let h = seed ^ k;
-  h = (h << 13) | (h >>> 19);
-  h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  h ^= 4;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+/** ip_vs_mh_hashkey() for IPv4: v = offset + port + addr, hashed as 4 bytes. */
+export function mhHash(v: number, key: number): number {
+  return hsiphashShort(v, 4, key, 0, key, 0);
 }
 
 function fls(x: number): number {
@@ -113,8 +103,8 @@ export class MhScheduler implements Scheduler {
     for (let i = 0; i < n; i++) {
       const d = dests[i]!;
       const v = (d.port + d.addr) >>> 0;
-      perm[i] = mhHash(v, SEED1) % size;
-      skip[i] = (mhHash(v, SEED2) % (size - 1)) + 1;
+      perm[i] = mhHash(v, KEY1) % size;
+      skip[i] = (mhHash(v, KEY2) % (size - 1)) + 1;
       const t = Math.trunc(lw[i]! / g) >> shift;
       turns[i] = t !== 0 ? t : lw[i] !== 0 ? 1 : 0;
     }
@@ -157,7 +147,7 @@ export class MhScheduler implements Scheduler {
   schedule(dests: readonly SchedDest[], flow: SchedFlow): SchedDest | null {
     const size = this.tableSize;
     const base = (flow.saddr + (this.port && hasPorts(flow.protocol) ? flow.sport : 0)) >>> 0;
-    const ihash = mhHash(base, SEED1) % size;
+    const ihash = mhHash(base, KEY1) % size;
     const first = this.lookup[ihash]!;
     if (first < 0) return null;
     const d = dests[first];
@@ -168,7 +158,7 @@ export class MhScheduler implements Scheduler {
     for (let offset = 0; offset < size; offset++) {
       let roffset = offset + ihash;
       if (roffset >= size) roffset -= size;
-      const idx = this.lookup[mhHash((base + roffset) >>> 0, SEED1) % size]!;
+      const idx = this.lookup[mhHash((base + roffset) >>> 0, KEY1) % size]!;
       if (idx < 0) break;
       const c = dests[idx];
       if (c !== undefined && isUsable(c)) return c;

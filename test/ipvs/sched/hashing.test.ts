@@ -6,6 +6,7 @@ import { ShScheduler, SH_TAB_SIZE } from '../../../src/ipvs/sched/sh.js';
 import { DhScheduler } from '../../../src/ipvs/sched/dh.js';
 import { MhScheduler, MH_PRIMES } from '../../../src/ipvs/sched/mh.js';
 import { hash32 } from '../../../src/ipvs/sched/common.js';
+import { hsiphashShort } from '../../../src/ipvs/sched/hsiphash.js';
 import type { SchedFlags } from '../../../src/ipvs/sched/scheduler.js';
 import { dest, flow, NO_FLAGS, overload, seeded, type TestDest } from './helpers.js';
 
@@ -32,6 +33,17 @@ describe('hash_32', () => {
         expect(hash32(v, bits)).toBe(ref);
       }),
     );
+  });
+});
+
+describe('hsiphash', () => {
+  it('matches the kernel self-test vectors for 0..4 bytes (lib/siphash_kunit.c, 64-bit)', () => {
+    // Key bytes 00..0f; message bytes 00, 01, 02, … as in the kernel test.
+    const vectors = [0x050fc4dc, 0x7d57ca93, 0x4dc7d44d, 0xe7ddf7fb, 0x88d38328];
+    const data = [0, 0x00, 0x0100, 0x020100, 0x03020100];
+    vectors.forEach((v, len) => {
+      expect(hsiphashShort(data[len]!, len, 0x03020100, 0x07060504, 0x0b0a0908, 0x0f0e0d0c)).toBe(v);
+    });
   });
 });
 
