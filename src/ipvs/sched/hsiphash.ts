@@ -27,13 +27,13 @@ export function hsiphashShort(
   let v2lo = C2_LO ^ k0lo, v2hi = C2_HI ^ k0hi;
   let v3lo = C3_LO ^ k1lo, v3hi = C3_HI ^ k1hi;
   // b = len << 56 | data; no full 8-byte block precedes it.
-  const blo = data >>> 0;
-  const bhi = (len << 24) >>> 0;
+  const blo = data | 0;
+  const bhi = len << 24;
   v3lo ^= blo;
   v3hi ^= bhi;
   let s: number, t: number;
-  // XOR leaves signed int32s; adds read them as unsigned (>>> 0) so the
-  // carry into the high word is right.
+  // Words stay int32 (V8 keeps them unboxed); only the carry test reads
+  // them as unsigned.
   // One compression round (SipHash-1-3), then the finalisation's three.
   for (let r = 0; r < 4; r++) {
     if (r === 1) {
@@ -42,18 +42,18 @@ export function hsiphashShort(
       v2lo ^= 0xff;
     }
     // SIPHASH_PERMUTATION(v0, v1, v2, v3)
-    s = (v0lo >>> 0) + (v1lo >>> 0); v0hi = (v0hi + v1hi + (s > 0xffffffff ? 1 : 0)) >>> 0; v0lo = s >>> 0;
-    t = v1hi; v1hi = ((v1hi << 13) | (v1lo >>> 19)) >>> 0; v1lo = ((v1lo << 13) | (t >>> 19)) >>> 0;
+    s = (v0lo + v1lo) | 0; v0hi = (v0hi + v1hi + ((s >>> 0) < (v0lo >>> 0) ? 1 : 0)) | 0; v0lo = s;
+    t = v1hi; v1hi = ((v1hi << 13) | (v1lo >>> 19)); v1lo = ((v1lo << 13) | (t >>> 19));
     v1lo ^= v0lo; v1hi ^= v0hi;
     t = v0hi; v0hi = v0lo; v0lo = t;
-    s = (v2lo >>> 0) + (v3lo >>> 0); v2hi = (v2hi + v3hi + (s > 0xffffffff ? 1 : 0)) >>> 0; v2lo = s >>> 0;
-    t = v3hi; v3hi = ((v3hi << 16) | (v3lo >>> 16)) >>> 0; v3lo = ((v3lo << 16) | (t >>> 16)) >>> 0;
+    s = (v2lo + v3lo) | 0; v2hi = (v2hi + v3hi + ((s >>> 0) < (v2lo >>> 0) ? 1 : 0)) | 0; v2lo = s;
+    t = v3hi; v3hi = ((v3hi << 16) | (v3lo >>> 16)); v3lo = ((v3lo << 16) | (t >>> 16));
     v3lo ^= v2lo; v3hi ^= v2hi;
-    s = (v0lo >>> 0) + (v3lo >>> 0); v0hi = (v0hi + v3hi + (s > 0xffffffff ? 1 : 0)) >>> 0; v0lo = s >>> 0;
-    t = v3hi; v3hi = ((v3hi << 21) | (v3lo >>> 11)) >>> 0; v3lo = ((v3lo << 21) | (t >>> 11)) >>> 0;
+    s = (v0lo + v3lo) | 0; v0hi = (v0hi + v3hi + ((s >>> 0) < (v0lo >>> 0) ? 1 : 0)) | 0; v0lo = s;
+    t = v3hi; v3hi = ((v3hi << 21) | (v3lo >>> 11)); v3lo = ((v3lo << 21) | (t >>> 11));
     v3lo ^= v0lo; v3hi ^= v0hi;
-    s = (v2lo >>> 0) + (v1lo >>> 0); v2hi = (v2hi + v1hi + (s > 0xffffffff ? 1 : 0)) >>> 0; v2lo = s >>> 0;
-    t = v1hi; v1hi = ((v1hi << 17) | (v1lo >>> 15)) >>> 0; v1lo = ((v1lo << 17) | (t >>> 15)) >>> 0;
+    s = (v2lo + v1lo) | 0; v2hi = (v2hi + v1hi + ((s >>> 0) < (v2lo >>> 0) ? 1 : 0)) | 0; v2lo = s;
+    t = v1hi; v1hi = ((v1hi << 17) | (v1lo >>> 15)); v1lo = ((v1lo << 17) | (t >>> 15));
     v1lo ^= v2lo; v1hi ^= v2hi;
     t = v2hi; v2hi = v2lo; v2lo = t;
   }
