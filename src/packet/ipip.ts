@@ -57,7 +57,7 @@ export interface IpipDecap {
 }
 
 /** Validates both headers; the inner packet is left in place (a view, no copy). */
-export function decapsulateIpip(buf: Uint8Array, off: number, len = buf.length - off): DecodeResult<IpipDecap, IpipInvalid> {
+export function decapsulateIpip(buf: Uint8Array, off = 0, len = buf.length - off): DecodeResult<IpipDecap, IpipInvalid> {
   const o = decodeIpv4(buf, off, len);
   if (!o.ok) return fail(`outer-${o.reason}`);
   const outer = o.value;

@@ -1,5 +1,10 @@
 // tshark judges every codec's output independently of our own decoders.
 import { describe, it, expect, beforeAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodePcap, decodePcap } from '../../src/packet/pcap.js';
 import { findTshark, dissect, complaints, type TsharkPacket } from './tshark.js';
 import { buildFrame, buildTcpFrame, buildUdpFrame } from '../../src/packet/frame.js';
 import { ipToU32, parseMac } from '../../src/packet/addr.js';
@@ -7,7 +12,7 @@ import { buildArpFrame, buildGratuitousArp, ARPOP_REPLY, ARPOP_REQUEST } from '.
 import { buildIcmpEcho, buildIcmpErrorPacket, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, ICMP_PORT_UNREACH } from '../../src/packet/icmp.js';
 import { encapsulateIpip } from '../../src/packet/ipip.js';
 import { buildIpv4, fragmentIpv4, routerAlertOption, recordRouteOption, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_UDP } from '../../src/packet/ipv4.js';
-import { buildUdp } from '../../src/packet/udp.js';
+import { buildUdp, udpChecksum } from '../../src/packet/udp.js';
 import { mssOption, sackPermOption, timestampOption, wscaleOption, nopOption, tcpOptionBytes } from '../../src/packet/tcp.js';
 import { buildVrrpFrame } from '../../src/packet/vrrp.js';
 import { ETHERTYPE_IPV4, buildEthernet } from '../../src/packet/ethernet.js';
@@ -40,6 +45,16 @@ const bigUdp = buildIpv4({
 });
 const frags = fragmentIpv4(bigUdp, 1500);
 
+/** A datagram whose last payload word makes the one's-complement sum 0xffff. */
+function zeroSumUdp(): Uint8Array {
+  const payload = new Uint8Array(6).fill(0x11, 0, 4);
+  const probe = buildUdp({ srcPort: 7000, dstPort: 7001, payload }, '10.0.0.1', '10.0.0.100');
+  const c = udpChecksum(probe, 0, probe.length, ipToU32('10.0.0.1'), ipToU32('10.0.0.100'));
+  payload[4] = c >>> 8;
+  payload[5] = c & 0xff;
+  return buildUdpFrame({ srcPort: 7000, dstPort: 7001, payload });
+}
+
 const cases: Case[] = [
   {
     name: 'TCP SYN with MSS/SACK/TS/WS options',
@@ -64,6 +79,12 @@ const cases: Case[] = [
     frame: buildUdpFrame({ checksum: false, dstPort: 9999, payload: 'x' }),
     expect: { 'udp.checksum': '0x0000', 'udp.dstport': '9999' },
     good: ['ip.checksum.status'],
+  },
+  {
+    name: 'UDP whose checksum computes to zero (sent as 0xffff)',
+    frame: zeroSumUdp(),
+    expect: { 'udp.checksum': '0xffff' },
+    good: ['ip.checksum.status', 'udp.checksum.status'],
   },
   {
     name: 'ICMP echo request',
@@ -192,6 +213,25 @@ describe.skipIf(!tshark && !inCi)('tshark judges built frames', () => {
     const badIcmp = buildFrame({ ip: { src: '10.0.0.1', dst: '10.0.0.2' }, icmp: { type: 8, id: 1, seq: 1, checksum: 0x0101 } });
     const got = dissect([badTcp, badIp, badVrrp, badIcmp]);
     for (const p of got) expect(complaints(p).length).toBeGreaterThan(0);
+  });
+
+  it('decodePcap reads what editcap rewrites as a nanosecond pcap', () => {
+    const editcap = tshark!.replace(/tshark$/, 'editcap');
+    if (!existsSync(editcap)) return expect(inCi, 'editcap missing while CI=true').toBe(false);
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-pcap-'));
+    try {
+      const frames = cases.slice(0, 5).map((c) => c.frame);
+      writeFileSync(join(dir, 'a.pcap'), encodePcap(frames, { startTime: 1_700_000_123.25 }));
+      const r = spawnSync(editcap, ['-F', 'nsecpcap', join(dir, 'a.pcap'), join(dir, 'b.pcap')], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const back = decodePcap(new Uint8Array(readFileSync(join(dir, 'b.pcap'))));
+      expect(back.ok).toBe(true);
+      if (!back.ok) return;
+      expect(back.value.records.map((x) => Buffer.from(x.data).toString('hex'))).toEqual(frames.map((f) => Buffer.from(f).toString('hex')));
+      expect(back.value.records[1]!.ts).toBeCloseTo(1_700_000_123.251, 6);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('VRRPv3 checksum-as-v2 is accepted only with the matching tshark preference', () => {
