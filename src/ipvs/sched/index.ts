@@ -28,6 +28,10 @@ import { TwosScheduler } from './twos.js';
 export { RrScheduler, WrrScheduler, LcScheduler, WlcScheduler, SedScheduler, NqScheduler };
 export { ShScheduler, DhScheduler, MhScheduler, FoScheduler, OvfScheduler };
 export { LblcScheduler, LblcrScheduler, TwosScheduler };
+export { MH_PRIMES, MH_DEFAULT_TAB_SIZE, type MhOptions } from './mh.js';
+export { SH_TAB_SIZE } from './sh.js';
+export type { TwosOptions } from './twos.js';
+export type { LocalityOptions } from './locality.js';
 
 export interface SchedulerOptions {
   /** twos: uniform [0, 1) source; default Math.random. */

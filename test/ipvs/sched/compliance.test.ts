@@ -3,7 +3,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { SCHEDULERS, type SchedulerName } from '../../../src/ipvs/types.js';
-import { createScheduler, isScheduler, UnknownSchedulerError } from '../../../src/ipvs/sched/index.js';
+import {
+  createScheduler,
+  isScheduler,
+  LblcrScheduler,
+  LblcScheduler,
+  MhScheduler,
+  UnknownSchedulerError,
+} from '../../../src/ipvs/sched/index.js';
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, type SchedFlags } from '../../../src/ipvs/sched/scheduler.js';
 import { dest, flow, seeded, usable, type TestDest } from './helpers.js';
 
@@ -113,9 +120,20 @@ describe('index', () => {
     }
   });
 
+  it('passes options to the schedulers that take them', () => {
+    expect((createScheduler('lblc', { expirationMs: 5000 }) as LblcScheduler).table.expirationMs).toBe(5000);
+    expect((createScheduler('lblcr', { expirationMs: 7000 }) as LblcrScheduler).table.expirationMs).toBe(7000);
+    expect((createScheduler('mh', { mhTableSize: 251 }) as MhScheduler).tableSize).toBe(251);
+    expect((createScheduler('mh') as MhScheduler).tableSize).toBe(4093);
+    const twos = createScheduler('twos', { random: () => 0 });
+    const ds = [dest(0, 1, { activeConns: 5 }), dest(1, 1)];
+    twos.update(ds, { fallback: false, port: false });
+    // Both draws are 0 and land on the first dest, loaded or not.
+    expect(twos.schedule(ds, flow(1))!.id).toBe(0);
+  });
+
   it('throws UnknownSchedulerError for an unknown name', () => {
     expect(() => createScheduler('nope' as SchedulerName)).toThrow(UnknownSchedulerError);
   });
 });
 
-export type { TestDest };
