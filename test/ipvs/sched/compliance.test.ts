@@ -106,6 +106,78 @@ describe.each(SCHEDULERS.map((n) => [n]))('%s keeps the scheduler contract', (na
   });
 });
 
+type Op =
+  | { op: 'add'; weight: number }
+  | { op: 'del'; at: number }
+  | { op: 'weight'; at: number; weight: number }
+  | { op: 'overload'; at: number }
+  | { op: 'conns'; at: number; active: number; inact: number }
+  | { op: 'schedule'; saddr: number; daddr: number; dt: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ op: fc.constant('add' as const), weight: fc.integer({ min: 0, max: 6 }) }),
+  fc.record({ op: fc.constant('del' as const), at: fc.nat() }),
+  fc.record({ op: fc.constant('weight' as const), at: fc.nat(), weight: fc.integer({ min: 0, max: 6 }) }),
+  fc.record({ op: fc.constant('overload' as const), at: fc.nat() }),
+  fc.record({ op: fc.constant('conns' as const), at: fc.nat(), active: fc.nat(20), inact: fc.nat(50) }),
+  ...Array.from({ length: 4 }, () =>
+    fc.record({
+      op: fc.constant('schedule' as const),
+      saddr: fc.integer({ min: 0, max: 0xffffffff }),
+      daddr: fc.integer({ min: 0, max: 15 }),
+      dt: fc.integer({ min: 0, max: 40 * 60_000 }),
+    }),
+  ),
+);
+
+describe.each(SCHEDULERS.map((n) => [n]))('%s through add/delete/edit sequences', (name) => {
+  it('keeps the contract after every change (property)', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), flagsArb, (ops, flags) => {
+        const s = make(name);
+        let ds: TestDest[] = [];
+        let nextId = 0;
+        let now = 0;
+        s.update(ds, flags);
+        for (const o of ops) {
+          if (o.op === 'schedule') {
+            now += o.dt;
+            const d = s.schedule(ds, flow(o.saddr, { daddr: o.daddr, now }));
+            if (d !== null) {
+              expect(ds).toContain(d);
+              expect(usable(d)).toBe(true);
+            } else if (ds.some(usable) && alwaysFinds(name, flags, ds)) {
+              expect.fail(`${name} returned null with a usable dest`);
+            }
+            continue;
+          }
+          if (o.op === 'add') {
+            const id = nextId++;
+            ds = [...ds, dest(id, o.weight)];
+          } else if (ds.length === 0) {
+            continue;
+          } else {
+            const d = ds[o.at % ds.length]!;
+            if (o.op === 'del') ds = ds.filter((x) => x !== d);
+            else if (o.op === 'weight') d.weight = o.weight;
+            else {
+              // Counters and the overload bit move without an update, as in the engine.
+              if (o.op === 'overload') d.flags ^= DEST_F_OVERLOAD;
+              else {
+                d.activeConns = o.active;
+                d.inactConns = o.inact;
+              }
+              continue;
+            }
+          }
+          s.update(ds, flags);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
 describe('index', () => {
   it('knows exactly the kernel scheduler names', () => {
     for (const n of SCHEDULERS) expect(isScheduler(n)).toBe(true);
