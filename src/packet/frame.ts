@@ -4,11 +4,12 @@
 import { type IpLike, type MacLike, toIpU32, toBytes } from './input.js';
 import { type DecodeResult, ok, fail } from './result.js';
 import { type VlanSpec, type EthernetHeader, ETHERTYPE_IPV4, ETHERTYPE_ARP, decodeEthernet, ethernetHeaderLen, writeEthernet } from './ethernet.js';
-import { type Ipv4Fields, type Ipv4Header, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, decodeIpv4, ipv4HeaderLen, writeIpv4Header, isFragment } from './ipv4.js';
+import { type Ipv4Fields, type Ipv4Header, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_VRRP, decodeIpv4, ipv4HeaderLen, writeIpv4Header, isFragment } from './ipv4.js';
 import { type TcpFields, type TcpHeader, decodeTcp, tcpHeaderLen, writeTcpHeader, verifyTcpChecksum } from './tcp.js';
 import { type UdpFields, type UdpHeader, UDP_HLEN, decodeUdp, writeUdpHeader, verifyUdpChecksum } from './udp.js';
 import { type IcmpFields, type IcmpHeader, ICMP_HLEN, decodeIcmp, quoteOffending, writeIcmpHeader } from './icmp.js';
 import { type ArpPacket, decodeArp } from './arp.js';
+import { type VrrpAdvert, type VrrpInvalid, decodeVrrp } from './vrrp.js';
 
 export const DEFAULT_SRC_MAC = '02:00:00:00:00:01';
 export const DEFAULT_DST_MAC = '02:00:00:00:00:02';
@@ -136,6 +137,10 @@ export interface ParsedFrame {
   tcp?: TcpHeader;
   udp?: UdpHeader;
   icmp?: IcmpHeader;
+  /** A VRRP advert (v3 checksum checked with the pseudo-header, as keepalived sends by default). */
+  vrrp?: VrrpAdvert;
+  /** Why the IP payload with protocol 112 is not a valid advert; the frame itself still parses. */
+  vrrpInvalid?: VrrpInvalid;
   /** L4 checksum verdict (TCP/UDP with pseudo-header, ICMP); undefined for non-first fragments or other protocols. */
   l4ChecksumOk?: boolean;
   /** View of the innermost payload decoded (L4 payload, or the IP payload for other protocols / fragments). */
@@ -192,6 +197,10 @@ export function parseFrame(buf: Uint8Array, off = 0, len = buf.length - off): De
     if (!c.ok) return fail(`icmp:${c.reason}`);
     const sumOk = decodeIcmp(buf, l4, l4len).ok;
     return ok({ eth, ip, icmp: c.value, payload: buf.subarray(c.value.payloadOffset, l4 + l4len), l4ChecksumOk: whole ? sumOk : undefined });
+  }
+  if (ip.protocol === IPPROTO_VRRP && whole) {
+    const v = decodeVrrp(buf, l4, l4len, ip);
+    return ok(v.ok ? { eth, ip, vrrp: v.value, payload: ipPayload } : { eth, ip, vrrpInvalid: v.reason, payload: ipPayload });
   }
   return ok({ eth, ip, payload: ipPayload });
 }

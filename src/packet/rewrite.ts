@@ -64,3 +64,47 @@ export function decrementTtl(buf: Uint8Array, ipOff: number): number {
   writeU16(buf, ipOff + 10, csumUpdate16(readU16(buf, ipOff + 10), oldWord, readU16(buf, ipOff + 8)));
   return ttl - 1;
 }
+
+/**
+ * Rewrites the datagram quoted in an ICMP error (ip_vs_nat_icmp): the inner
+ * source or destination address, and the port when a TCP/UDP header is
+ * quoted, fixing the inner IP checksum and the ICMP checksum incrementally.
+ * The quoted L4 checksum is left alone: it covers bytes the quote lacks.
+ * `ipOff` is the outer IPv4 header; the caller has checked it carries an
+ * ICMP error whose quote holds at least an IP header. Returns false (and
+ * changes nothing) when the quote is too short to hold what is rewritten.
+ */
+export function rewriteIcmpInner(
+  buf: Uint8Array, ipOff: number, which: 'src' | 'dst', addr: number, port?: number,
+): boolean {
+  const icmp = ipOff + (buf[ipOff]! & 0x0f) * 4;
+  const end = ipOff + readU16(buf, ipOff + 2);
+  const inner = icmp + 8;
+  if (inner + 20 > end) return false;
+  const ihl = (buf[inner]! & 0x0f) * 4;
+  const proto = buf[inner + 9]!;
+  const l4 = inner + ihl;
+  const firstFrag = (readU16(buf, inner + 6) & IP_OFFMASK) === 0;
+  const hasPorts = port !== undefined && firstFrag && (proto === IPPROTO_TCP || proto === IPPROTO_UDP) && l4 + 4 <= end;
+  if (ihl < 20 || inner + ihl > end) return false;
+  let icmpSum = readU16(buf, icmp + 2);
+
+  const at = inner + (which === 'src' ? 12 : 16);
+  const oldAddr = readIp(buf, at);
+  const neu = addr >>> 0;
+  writeIp(buf, at, neu);
+  icmpSum = csumUpdate32(icmpSum, oldAddr, neu);
+  const oldIpSum = readU16(buf, inner + 10);
+  const newIpSum = csumUpdate32(oldIpSum, oldAddr, neu);
+  writeU16(buf, inner + 10, newIpSum);
+  icmpSum = csumUpdate16(icmpSum, oldIpSum, newIpSum);
+
+  if (hasPorts) {
+    const pAt = l4 + (which === 'src' ? 0 : 2);
+    const oldPort = readU16(buf, pAt);
+    writeU16(buf, pAt, port);
+    icmpSum = csumUpdate16(icmpSum, oldPort, port);
+  }
+  writeU16(buf, icmp + 2, icmpSum);
+  return true;
+}

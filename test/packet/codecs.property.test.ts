@@ -8,12 +8,14 @@ import { decodeArp, buildArpFrame } from '../../src/packet/arp.js';
 import { decodeIpv4, buildIpv4, validateIpv4, setIpv4Checksum, fragmentIpv4, IPPROTO_UDP, IPPROTO_TCP } from '../../src/packet/ipv4.js';
 import { decodeTcp, buildTcp, verifyTcpChecksum, tcpChecksum } from '../../src/packet/tcp.js';
 import { decodeUdp, buildUdp, verifyUdpChecksum, udpChecksum } from '../../src/packet/udp.js';
-import { decodeIcmp, decodeIcmpQuoted, buildIcmpEcho, buildFragNeeded, verifyIcmpChecksum, ICMP_ECHO, ICMP_ECHOREPLY } from '../../src/packet/icmp.js';
+import { decodeIcmp, decodeIcmpQuoted, buildIcmp, buildIcmpEcho, buildFragNeeded, verifyIcmpChecksum, ICMP_ECHO, ICMP_ECHOREPLY } from '../../src/packet/icmp.js';
 import { encapsulateIpip, decapsulateIpip } from '../../src/packet/ipip.js';
 import { decodeVrrp, buildVrrp, decodeVrrpPacket, buildVrrpPacket } from '../../src/packet/vrrp.js';
 import { encodePcap, decodePcap } from '../../src/packet/pcap.js';
 import { buildFrame, parseFrame } from '../../src/packet/frame.js';
-import { rewriteIpv4Addr, rewriteL4Port, decrementTtl } from '../../src/packet/rewrite.js';
+import { rewriteIpv4Addr, rewriteL4Port, decrementTtl, rewriteIcmpInner } from '../../src/packet/rewrite.js';
+import { buildIcmpErrorPacket, setIcmpChecksum } from '../../src/packet/icmp.js';
+import { writeIp } from '../../src/packet/addr.js';
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
@@ -443,5 +445,38 @@ describe('incremental checksum updates equal full recomputation', () => {
     rewriteL4Port(pkt, 0, 'dst', 99);
     expect([...pkt.subarray(20)]).toEqual(new Array(16).fill(7));
     expect(validateIpv4(pkt)).toBeUndefined();
+  });
+});
+
+describe('ICMP error NAT (the quoted datagram)', () => {
+  it('incremental rewrite of the inner address and port equals full recomputation', () => {
+    fc.assert(fc.property(
+      fc.constantFrom(IPPROTO_TCP, IPPROTO_UDP, 47), ipOptions, u32, u32, u16, u16, u32, u16, fc.constantFrom('src' as const, 'dst' as const), bytes(40),
+      (proto, options, src, dst, sp, dp, naddr, nport, which, body) => {
+        const l4 = proto === IPPROTO_TCP ? buildTcp({ srcPort: sp, dstPort: dp, payload: body }, src, dst)
+          : proto === IPPROTO_UDP ? buildUdp({ srcPort: sp, dstPort: dp, payload: body }, src, dst) : body;
+        const offending = buildIpv4({ src, dst, protocol: proto, options, payload: l4 });
+        const pkt = buildIcmpErrorPacket(offending, { src: '10.0.0.254', type: 3, code: 4, mtu: 1400 });
+        const ref = pkt.slice();
+        expect(rewriteIcmpInner(pkt, 0, which, naddr, nport)).toBe(true);
+        const inner = 28;
+        writeIp(ref, inner + (which === 'src' ? 12 : 16), naddr);
+        if (proto !== 47 && ref.length >= inner + (ref[inner]! & 0x0f) * 4 + 4) {
+          const pAt = inner + (ref[inner]! & 0x0f) * 4 + (which === 'src' ? 0 : 2);
+          ref[pAt] = nport >>> 8; ref[pAt + 1] = nport & 0xff;
+        }
+        setIpv4Checksum(ref, inner);
+        setIcmpChecksum(ref, 20, ref.length - 20);
+        expect(Buffer.from(pkt).toString('hex')).toBe(Buffer.from(ref).toString('hex'));
+        const q = decodeIcmp(pkt, 20, pkt.length - 20);
+        expect(q.ok && decodeIcmpQuoted(pkt, q.value).ok).toBe(true);
+      }));
+  });
+
+  it('refuses a quote too short to hold an IP header', () => {
+    const pkt = buildIpv4({ src: 1, dst: 2, protocol: 1, payload: buildIcmp({ type: 3, code: 1, payload: new Uint8Array(12) }) });
+    const before = pkt.slice();
+    expect(rewriteIcmpInner(pkt, 0, 'dst', 5, 5)).toBe(false);
+    expect([...pkt]).toEqual([...before]);
   });
 });

@@ -4,6 +4,7 @@ import { ipToU32, macToString } from '../../src/packet/addr.js';
 import { TCP_SYN, TCP_ACK, TCP_PSH, mssOption } from '../../src/packet/tcp.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from '../../src/packet/icmp.js';
 import { IPPROTO_VRRP, routerAlertOption } from '../../src/packet/ipv4.js';
+import { buildVrrpFrame } from '../../src/packet/vrrp.js';
 
 function parsed(frame: Uint8Array) {
   const r = parseFrame(frame);
@@ -82,6 +83,13 @@ describe('buildFrame', () => {
     expect(p.ip!.headerLen).toBe(24);
     expect(p.ip!.protocol).toBe(IPPROTO_VRRP);
     expect(p.payload.length).toBe(16);
+  });
+
+  it('parses VRRP adverts and says why one is not valid', () => {
+    const good = parsed(buildVrrpFrame({ version: 3, vrid: 9, priority: 120, addrs: ['10.0.0.100'] }, { src: '10.0.0.2' }));
+    expect([good.vrrp?.vrid, good.vrrp?.priority, good.vrrpInvalid]).toEqual([9, 120, undefined]);
+    const bad = parsed(buildVrrpFrame({ version: 3, vrid: 9, priority: 120, addrs: ['10.0.0.100'] }, { src: '10.0.0.2', v3ChecksumAsV2: true }));
+    expect([bad.vrrp, bad.vrrpInvalid]).toEqual([undefined, 'bad-checksum']);
   });
 
   it('rejects contradictory specs', () => {

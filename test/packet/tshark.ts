@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePcap } from '../../src/packet/pcap.js';
 
+/** $TSHARK overrides the search (a path that does not exist means "not installed", to test that path). */
 export function findTshark(): string | undefined {
+  const forced = process.env.TSHARK;
+  if (forced !== undefined) return existsSync(forced) ? forced : undefined;
   for (const p of ['/usr/bin/tshark', '/usr/local/bin/tshark']) if (existsSync(p)) return p;
   const r = spawnSync('sh', ['-c', 'command -v tshark'], { encoding: 'utf8' });
   const p = r.stdout.trim();
