@@ -1,0 +1,517 @@
+// AF_PACKET socket with a TPACKET_V3 RX ring and a TPACKET_V3 TX ring, both
+// mapped once and handed to JS as ONE external ArrayBuffer (RX ring first,
+// then TX ring, exactly the kernel's mmap layout). One buffer for both rings
+// lets JS move a frame from an RX block to a TX slot with
+// Uint8Array.copyWithin: a memcpy with no allocation per packet.
+//
+// JS owns the ring protocol (src/io/ring.ts): it reads block_status, hands
+// blocks back by writing TP_STATUS_KERNEL, fills TX slots and sets
+// TP_STATUS_SEND_REQUEST, then calls kick() once per batch. The kernel only
+// looks at TX slots inside send(), so the kick is the publication point; RX
+// status words are read/written with plain loads/stores, which is correct on
+// x86-64 (TSO) — the machines this runs on. A weakly ordered CPU would need a
+// barrier call here.
+//
+// TX uses TPACKET_V3 too: the version is per socket, and since Linux 4.11 V3
+// TX works with fixed-size slots (tp_next_offset must stay 0).
+#include "packet_socket.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "util.h"
+
+namespace lvsd {
+
+namespace {
+
+// The mapping outlives close() only as long as JS holds the ArrayBuffer; close()
+// detaches the buffer first (every view becomes length 0, so no JS access can
+// touch unmapped memory) and unmaps at once.
+struct Mapping {
+  void* addr = nullptr;
+  size_t len = 0;
+  int refs = 0;
+  void Unmap() {
+    if (addr) munmap(addr, len);
+    addr = nullptr;
+  }
+  void Release() {
+    if (--refs == 0) {
+      Unmap();
+      delete this;
+    }
+  }
+};
+
+uint32_t OptU32(Napi::Object o, const char* key, uint32_t dflt) {
+  if (!o.Has(key)) return dflt;
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return dflt;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("option ") + key + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 4294967295.0 || d != static_cast<double>(static_cast<uint32_t>(d))) {
+    throw Napi::RangeError::New(o.Env(), std::string("option ") + key + " must be an unsigned 32-bit integer");
+  }
+  return static_cast<uint32_t>(d);
+}
+
+bool OptBool(Napi::Object o, const char* key, bool dflt) {
+  if (!o.Has(key)) return dflt;
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return dflt;
+  return v.ToBoolean().Value();
+}
+
+bool IsPow2(uint32_t v) { return v && !(v & (v - 1)); }
+
+// Flat [code, jt, jf, k, code, jt, jf, k, ...] (Uint32Array or number[]) or
+// [[code, jt, jf, k], ...].
+std::vector<sock_filter> ParseFilter(Napi::Env env, Napi::Value v) {
+  std::vector<sock_filter> prog;
+  auto push = [&](double code, double jt, double jf, double k) {
+    if (code < 0 || code > 0xffff || jt < 0 || jt > 255 || jf < 0 || jf > 255 || k < 0 || k > 4294967295.0) {
+      throw Napi::RangeError::New(env, "BPF instruction field out of range at index " + std::to_string(prog.size()));
+    }
+    sock_filter f;
+    f.code = static_cast<uint16_t>(code);
+    f.jt = static_cast<uint8_t>(jt);
+    f.jf = static_cast<uint8_t>(jf);
+    f.k = static_cast<uint32_t>(k);
+    prog.push_back(f);
+  };
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    if (ta.TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "filter typed array must be a Uint32Array");
+    Napi::Uint32Array a = v.As<Napi::Uint32Array>();
+    if (a.ElementLength() % 4) throw Napi::RangeError::New(env, "filter Uint32Array length must be a multiple of 4");
+    for (size_t i = 0; i < a.ElementLength(); i += 4) push(a[i], a[i + 1], a[i + 2], a[i + 3]);
+  } else if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    uint32_t n = a.Length();
+    if (n > 0 && a.Get(0u).IsArray()) {
+      for (uint32_t i = 0; i < n; i++) {
+        Napi::Value e = a.Get(i);
+        if (!e.IsArray() || e.As<Napi::Array>().Length() != 4) throw Napi::TypeError::New(env, "each BPF instruction must be [code, jt, jf, k]");
+        Napi::Array ins = e.As<Napi::Array>();
+        push(ins.Get(0u).ToNumber().DoubleValue(), ins.Get(1u).ToNumber().DoubleValue(),
+             ins.Get(2u).ToNumber().DoubleValue(), ins.Get(3u).ToNumber().DoubleValue());
+      }
+    } else {
+      if (n % 4) throw Napi::RangeError::New(env, "flat filter array length must be a multiple of 4");
+      for (uint32_t i = 0; i < n; i += 4) {
+        push(a.Get(i).ToNumber().DoubleValue(), a.Get(i + 1).ToNumber().DoubleValue(),
+             a.Get(i + 2).ToNumber().DoubleValue(), a.Get(i + 3).ToNumber().DoubleValue());
+      }
+    }
+  } else {
+    throw Napi::TypeError::New(env, "filter must be a Uint32Array or an array of [code, jt, jf, k]");
+  }
+  if (prog.empty() || prog.size() > BPF_MAXINSNS) {
+    throw Napi::RangeError::New(env, "BPF program must have 1.." + std::to_string(BPF_MAXINSNS) + " instructions");
+  }
+  return prog;
+}
+
+void AttachFilter(Napi::Env env, int fd, const std::vector<sock_filter>& prog) {
+  sock_fprog fp;
+  fp.len = static_cast<unsigned short>(prog.size());
+  fp.filter = const_cast<sock_filter*>(prog.data());
+  // SO_ATTACH_FILTER swaps the program in one step: no window without a filter.
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0) ThrowErrno(env, "setsockopt", errno, "SO_ATTACH_FILTER");
+}
+
+class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "PacketSocket", {
+      InstanceMethod("start", &PacketSocket::Start),
+      InstanceMethod("stop", &PacketSocket::Stop),
+      InstanceMethod("kick", &PacketSocket::Kick),
+      InstanceMethod("setFilter", &PacketSocket::SetFilter),
+      InstanceMethod("detachFilter", &PacketSocket::DetachFilter),
+      InstanceMethod("stats", &PacketSocket::Stats),
+      InstanceMethod("setFanout", &PacketSocket::SetFanout),
+      InstanceMethod("close", &PacketSocket::Close),
+    });
+  }
+
+  // new PacketSocket(ifname, opts)
+  explicit PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketSocket>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "openPacket(ifname, opts): ifname must be a string");
+    std::string ifname = info[0].As<Napi::String>();
+    Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+
+    // Many smaller blocks: at low rates each 1 ms timeout retires a block holding
+    // few frames, so the block COUNT bounds how long JS may stall before drops.
+    uint32_t rxBlockSize = OptU32(opts, "rxBlockSize", 256u << 10);
+    uint32_t rxBlockCount = OptU32(opts, "rxBlockCount", 64);
+    uint32_t rxFrameSize = OptU32(opts, "rxFrameSize", 2048);
+    uint32_t rxBlockTimeoutMs = OptU32(opts, "rxBlockTimeoutMs", 1);
+    uint32_t txFrameSize = OptU32(opts, "txFrameSize", 2048);
+    uint32_t txFrameCount = OptU32(opts, "txFrameCount", 1024);
+    uint32_t txBlockSize = OptU32(opts, "txBlockSize", 64u << 10);
+    bool qdiscBypass = OptBool(opts, "qdiscBypass", true);
+    bool ignoreOutgoing = OptBool(opts, "ignoreOutgoing", true);
+    long page = sysconf(_SC_PAGESIZE);
+    if (!IsPow2(rxBlockSize) || rxBlockSize < page) throw Napi::RangeError::New(env, "rxBlockSize must be a power of two >= the page size");
+    if (!IsPow2(txBlockSize) || txBlockSize < page) throw Napi::RangeError::New(env, "txBlockSize must be a power of two >= the page size");
+    if (!IsPow2(rxFrameSize) || rxFrameSize < 128 || rxFrameSize > rxBlockSize) throw Napi::RangeError::New(env, "rxFrameSize must be a power of two in 128..rxBlockSize");
+    if (!IsPow2(txFrameSize) || txFrameSize < 128 || txFrameSize > txBlockSize) throw Napi::RangeError::New(env, "txFrameSize must be a power of two in 128..txBlockSize");
+    if (rxBlockCount < 1 || txFrameCount < 1) throw Napi::RangeError::New(env, "rxBlockCount and txFrameCount must be >= 1");
+
+    IfInfo ii = GetIfInfo(env, ifname);
+    ifindex_ = ii.ifindex;
+
+    // Protocol 0: the socket receives nothing until bind() names a protocol,
+    // so the ring never holds frames the filter (attached before bind) would reject.
+    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) ThrowErrno(env, "socket", errno, "AF_PACKET");
+    try {
+      int v = TPACKET_V3;
+      if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_VERSION");
+      if (ignoreOutgoing) {
+        int one = 1;
+        if (setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_IGNORE_OUTGOING");
+      }
+      if (qdiscBypass) {
+        int one = 1;
+        if (setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_QDISC_BYPASS");
+      }
+      {
+        // A malformed TX frame is discarded (slot returned) instead of wedging the ring.
+        int one = 1;
+        if (setsockopt(fd_, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_LOSS");
+      }
+      tpacket_req3 rx{};
+      rx.tp_block_size = rxBlockSize;
+      rx.tp_block_nr = rxBlockCount;
+      rx.tp_frame_size = rxFrameSize;
+      rx.tp_frame_nr = (rxBlockSize / rxFrameSize) * rxBlockCount;
+      rx.tp_retire_blk_tov = rxBlockTimeoutMs;
+      if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_RX_RING");
+      uint32_t fpb = txBlockSize / txFrameSize;
+      uint32_t txBlocks = (txFrameCount + fpb - 1) / fpb;
+      tpacket_req3 tx{};
+      tx.tp_block_size = txBlockSize;
+      tx.tp_block_nr = txBlocks;
+      tx.tp_frame_size = txFrameSize;
+      tx.tp_frame_nr = txBlocks * fpb;
+      if (setsockopt(fd_, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_TX_RING");
+
+      if (opts.Has("filter") && !opts.Get("filter").IsUndefined()) AttachFilter(env, fd_, ParseFilter(env, opts.Get("filter")));
+      if (opts.Has("fanout") && !opts.Get("fanout").IsUndefined()) ApplyFanout(env, opts.Get("fanout"));
+
+      rxSize_ = static_cast<size_t>(rxBlockSize) * rxBlockCount;
+      txSize_ = static_cast<size_t>(txBlockSize) * txBlocks;
+      void* addr = mmap(nullptr, rxSize_ + txSize_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, 0);
+      if (addr == MAP_FAILED) ThrowErrno(env, "mmap", errno, "packet rings");
+      map_ = new Mapping();
+      map_->addr = addr;
+      map_->len = rxSize_ + txSize_;
+      map_->refs = 1;
+
+      sockaddr_ll sll{};
+      sll.sll_family = AF_PACKET;
+      sll.sll_protocol = htons(ETH_P_ALL);
+      sll.sll_ifindex = ifindex_;
+      if (bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0) ThrowErrno(env, "bind", errno, ifname);
+
+      map_->refs++;  // the ArrayBuffer's reference
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, addr, map_->len, [](Napi::Env, void*, Mapping* m) { m->Release(); }, map_);
+      abRef_ = Napi::Persistent(ab);
+
+      Napi::Object self = info.This().As<Napi::Object>();
+      self.Set("buffer", ab);
+      self.Set("fd", fd_);
+      self.Set("ifname", ifname);
+      self.Set("ifindex", ifindex_);
+      self.Set("mac", MacToString(ii.mac));
+      self.Set("mtu", ii.mtu);
+      self.Set("rxBlockSize", rxBlockSize);
+      self.Set("rxBlockCount", rxBlockCount);
+      self.Set("rxFrameSize", rxFrameSize);
+      self.Set("rxSize", static_cast<double>(rxSize_));
+      self.Set("txOffset", static_cast<double>(rxSize_));
+      self.Set("txSize", static_cast<double>(txSize_));
+      self.Set("txBlockSize", txBlockSize);
+      self.Set("txFrameSize", txFrameSize);
+      self.Set("txFramesPerBlock", fpb);
+      self.Set("txFrameCount", txBlocks * fpb);
+      // V3 TX data starts right after the tpacket3_hdr (tp_hdrlen - sizeof(sockaddr_ll)).
+      self.Set("txDataOffset", static_cast<uint32_t>(TPACKET3_HDRLEN - sizeof(sockaddr_ll)));
+    } catch (...) {
+      Teardown();
+      throw;
+    }
+  }
+
+  ~PacketSocket() override {
+    refd_ = false;  // a collected object is never ref'd; nothing to Unref
+    Teardown();
+  }
+
+ private:
+  int fd_ = -1;
+  int ifindex_ = 0;
+  size_t rxSize_ = 0, txSize_ = 0;
+  Mapping* map_ = nullptr;
+  Napi::Reference<Napi::ArrayBuffer> abRef_;
+  uv_poll_t* poll_ = nullptr;
+  Napi::FunctionReference cb_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+  bool refd_ = false;
+  // PACKET_STATISTICS resets on every read; totals are kept here.
+  double totPackets_ = 0, totDrops_ = 0, totFreeze_ = 0;
+
+  void ApplyFanout(Napi::Env env, Napi::Value v) {
+    if (!v.IsObject()) throw Napi::TypeError::New(env, "fanout must be {group, mode}");
+    Napi::Object o = v.As<Napi::Object>();
+    uint32_t group = OptU32(o, "group", 0);
+    uint32_t mode = OptU32(o, "mode", PACKET_FANOUT_HASH);
+    if (group > 0xffff) throw Napi::RangeError::New(env, "fanout group must be 0..65535");
+    int arg = static_cast<int>(group | (mode << 16));
+    if (setsockopt(fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_FANOUT");
+  }
+
+  void StopPoll() {
+    if (poll_) {
+      uv_poll_stop(poll_);
+      poll_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+    if (!cb_.IsEmpty()) cb_.Reset();
+    async_.reset();
+  }
+
+  void Teardown() {
+    StopPoll();
+    if (refd_) {
+      refd_ = false;
+      // Only from JS context (close/stop): a finalizer never runs while ref'd.
+      Unref();
+    }
+    if (!abRef_.IsEmpty()) {
+      Napi::ArrayBuffer ab = abRef_.Value();
+      if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+      abRef_.Reset();
+    }
+    if (map_) {
+      map_->Unmap();
+      map_->Release();
+      map_ = nullptr;
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (fd_ < 0) {
+      Napi::Error e = Napi::Error::New(env, "packet socket is closed");
+      e.Set("code", Napi::String::New(env, "ERR_SOCKET_CLOSED"));
+      throw e;
+    }
+  }
+
+  static void OnPoll(uv_poll_t* h, int status, int events) {
+    PacketSocket* self = static_cast<PacketSocket*>(h->data);
+    if (!self || self->cb_.IsEmpty()) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    try {
+      if (status < 0) {
+        Napi::Error e = Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(status));
+        e.Set("code", Napi::String::New(env, uv_err_name(status)));
+        self->cb_.MakeCallback(self->Value(), {e.Value()}, *self->async_);
+      } else {
+        self->cb_.MakeCallback(self->Value(), {}, *self->async_);
+      }
+    } catch (const Napi::Error& e) {
+      // A throwing handler goes to process 'uncaughtException', as a JS event would.
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  // start(onReadable: (err?: Error) => void): level-triggered; fires while any
+  // RX block is user-owned, so JS must drain (or at least return) blocks.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "start(callback) needs a function");
+    cb_ = Napi::Persistent(info[0].As<Napi::Function>());
+    if (!async_) async_ = std::make_unique<Napi::AsyncContext>(env, "lvsd:PacketSocket");
+    if (!poll_) {
+      uv_loop_t* loop = nullptr;
+      napi_get_uv_event_loop(env, &loop);
+      poll_ = new uv_poll_t;
+      int r = uv_poll_init(loop, poll_, fd_);
+      if (r < 0) {
+        delete poll_;
+        poll_ = nullptr;
+        ThrowErrno(env, "uv_poll_init", -r);
+      }
+      poll_->data = this;
+    }
+    int r = uv_poll_start(poll_, UV_READABLE, &PacketSocket::OnPoll);
+    if (r < 0) ThrowErrno(env, "uv_poll_start", -r);
+    // While polling, the socket must not be collected out from under the loop.
+    if (!refd_) {
+      Ref();
+      refd_ = true;
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    StopPoll();
+    if (refd_) {
+      refd_ = false;
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  // kick(): one send(fd, NULL, 0, MSG_DONTWAIT) publishes every TX slot marked
+  // TP_STATUS_SEND_REQUEST. Returns bytes queued, or -errno for a transient
+  // error (EAGAIN, ENOBUFS, ENETDOWN, ENXIO...); throws only on real bugs.
+  Napi::Value Kick(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    ssize_t n = send(fd_, nullptr, 0, MSG_DONTWAIT);
+    if (n < 0) {
+      int err = errno;
+      if (IsTransient(err) || err == EMSGSIZE || err == EINVAL) return Napi::Number::New(env, -err);
+      ThrowErrno(env, "send", err, "(TX ring kick)");
+    }
+    return Napi::Number::New(env, static_cast<double>(n));
+  }
+
+  Napi::Value SetFilter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "setFilter(insns) needs a program");
+    AttachFilter(env, fd_, ParseFilter(env, info[0]));
+    return env.Undefined();
+  }
+
+  Napi::Value DetachFilter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    int dummy = 0;
+    if (setsockopt(fd_, SOL_SOCKET, SO_DETACH_FILTER, &dummy, sizeof dummy) < 0 && errno != ENOENT) {
+      ThrowErrno(env, "setsockopt", errno, "SO_DETACH_FILTER");
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value SetFanout(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    ApplyFanout(env, info[0]);
+    return env.Undefined();
+  }
+
+  // Cumulative since open: packets = frames that reached the socket (the
+  // kernel counts drops in it too), drops = frames lost because the ring was
+  // full, freezeQueue = times the ring froze (all blocks user-owned).
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    tpacket_stats_v3 st{};
+    socklen_t len = sizeof st;
+    if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0) ThrowErrno(env, "getsockopt", errno, "PACKET_STATISTICS");
+    totPackets_ += st.tp_packets;
+    totDrops_ += st.tp_drops;
+    totFreeze_ += st.tp_freeze_q_cnt;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("packets", totPackets_);
+    o.Set("drops", totDrops_);
+    o.Set("freezeQueue", totFreeze_);
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Teardown();
+    return info.Env().Undefined();
+  }
+};
+
+}  // namespace
+
+// One unbound send-only AF_PACKET socket per network namespace, kept open:
+// closing a packet socket waits for an RCU grace period (synchronize_net in
+// packet_release, ~10 ms), far too slow to pay per frame.
+// Each cached socket pins its namespace (a deleted netns and its links live on
+// until the socket closes), so releaseSendSockets() lets a lab drop them.
+std::map<ino_t, int> sendSockets;
+
+Napi::Value ReleaseSendSockets(const Napi::CallbackInfo& info) {
+  for (auto& kv : sendSockets) close(kv.second);
+  sendSockets.clear();
+  return info.Env().Undefined();
+}
+
+int SendSocketForCurrentNetns(Napi::Env env) {
+  std::map<ino_t, int>& byNetns = sendSockets;
+  struct stat st;
+  if (stat("/proc/thread-self/ns/net", &st) < 0) ThrowErrno(env, "stat", errno, "/proc/thread-self/ns/net");
+  auto it = byNetns.find(st.st_ino);
+  if (it != byNetns.end()) return it->second;
+  // Protocol 0: never receives, so it costs nothing on the RX path.
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(env, "socket", errno, "AF_PACKET");
+  byNetns[st.st_ino] = fd;
+  return fd;
+}
+
+// sendFrame(ifname, frame): sends one whole Ethernet frame, outside any ring,
+// for rare frames (gratuitous ARP).
+Napi::Value SendFrame(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "sendFrame(ifname, frame: Uint8Array)");
+  }
+  std::string ifname = info[0].As<Napi::String>();
+  Napi::Uint8Array frame = info[1].As<Napi::Uint8Array>();
+  if (frame.ByteLength() < 14) throw Napi::RangeError::New(env, "sendFrame: a frame has at least 14 bytes");
+  int ifindex = IfIndex(env, ifname);
+  int fd = SendSocketForCurrentNetns(env);
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_ifindex = ifindex;
+  sll.sll_halen = 6;
+  memcpy(sll.sll_addr, frame.Data(), 6);
+  ssize_t n = sendto(fd, frame.Data(), frame.ByteLength(), 0, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+  if (n < 0) {
+    int err = errno;
+    if (IsTransient(err)) return Napi::Number::New(env, -err);
+    ThrowErrno(env, "sendto", err, ifname);
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+void InitPacketSocket(Napi::Env env, Napi::Object exports) {
+  exports.Set("PacketSocket", PacketSocket::Init(env));
+  exports.Set("sendFrame", Napi::Function::New(env, SendFrame, "sendFrame"));
+  exports.Set("releaseSendSockets", Napi::Function::New(env, ReleaseSendSockets, "releaseSendSockets"));
+}
+
+}  // namespace lvsd

@@ -1,0 +1,353 @@
+// Typed face of the packet I/O addon (native/, built by `npm run build:native`).
+// Everything that touches the wire for the data plane goes through here.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildGratuitousArp } from '../packet/arp.js';
+import { ipToU32, parseMac } from '../packet/addr.js';
+import { RxRing, TxRing, type RxHandler } from './ring.js';
+
+export const ADDON_NAME = 'lvsd_native.node';
+
+/** Options for openPacket(); sizes are bytes and powers of two. */
+export interface PacketSocketOptions {
+  /** TPACKET_V3 RX block size. Default 256 KiB. */
+  rxBlockSize?: number;
+  /** Number of RX blocks. Default 64 (16 MiB ring). At low rates every block timeout retires a block holding few frames, so blockCount × rxBlockTimeoutMs is how long JS may stall without drops. */
+  rxBlockCount?: number;
+  /** Nominal RX frame size (V3 packs frames back to back; this only sizes tp_frame_nr). Default 2048. */
+  rxFrameSize?: number;
+  /** A partly filled block is handed to user space after this many ms, so latency stays low at low rates. Default 1. */
+  rxBlockTimeoutMs?: number;
+  /** TX slot size; the largest frame is txFrameSize - 48. Default 2048. */
+  txFrameSize?: number;
+  /** TX slots (rounded up to whole TX blocks). Default 1024. */
+  txFrameCount?: number;
+  /** TX block size. Default 64 KiB. */
+  txBlockSize?: number;
+  /** PACKET_QDISC_BYPASS: TX goes straight to the driver. Default true. */
+  qdiscBypass?: boolean;
+  /** PACKET_IGNORE_OUTGOING: the RX ring never sees frames this host sends. Default true. */
+  ignoreOutgoing?: boolean;
+  /** A classic-BPF program attached BEFORE the socket is bound, so the ring never holds a rejected frame. */
+  filter?: BpfProgram;
+  /** PACKET_FANOUT: join group `group` with mode (PACKET_FANOUT_HASH = 0 by default). */
+  fanout?: { group: number; mode?: number };
+}
+
+/** Classic BPF: a flat Uint32Array [code, jt, jf, k, ...] or a list of [code, jt, jf, k]. */
+export type BpfProgram = Uint32Array | number[][];
+
+export interface PacketStats {
+  /** Frames that reached the socket since open (the kernel counts ring drops in here too). */
+  packets: number;
+  /** Frames lost because every RX block was user-owned. */
+  drops: number;
+  /** Times the RX queue froze (ring full). */
+  freezeQueue: number;
+}
+
+export interface IfaceInfo {
+  ifindex: number;
+  mac: string;
+  mtu: number;
+  up: boolean;
+  running: boolean;
+  flags: number;
+}
+
+interface NativePacketSocket {
+  readonly buffer: ArrayBuffer;
+  readonly fd: number;
+  readonly ifname: string;
+  readonly ifindex: number;
+  readonly mac: string;
+  readonly mtu: number;
+  readonly rxBlockSize: number;
+  readonly rxBlockCount: number;
+  readonly rxSize: number;
+  readonly txOffset: number;
+  readonly txSize: number;
+  readonly txBlockSize: number;
+  readonly txFrameSize: number;
+  readonly txFramesPerBlock: number;
+  readonly txFrameCount: number;
+  readonly txDataOffset: number;
+  start(cb: (err?: Error) => void): void;
+  stop(): void;
+  kick(): number;
+  setFilter(p: BpfProgram): void;
+  detachFilter(): void;
+  setFanout(f: { group: number; mode?: number }): void;
+  stats(): PacketStats;
+  close(): void;
+}
+
+interface NativeRawIpSocket {
+  readonly fd: number;
+  readonly ifindex: number;
+  send(dst: string, payload: Uint8Array, src?: string): number;
+  start(cb: (buf: Uint8Array, from: string, ifindex: number, ttl: number) => void): void;
+  stop(): void;
+  addMembership(group: string): void;
+  dropMembership(group: string): void;
+  close(): void;
+}
+
+interface Addon {
+  PacketSocket: new (ifname: string, opts: PacketSocketOptions) => NativePacketSocket;
+  RawIpSocket: new (protocol: number, opts: RawIpOptions) => NativeRawIpSocket;
+  sendFrame(ifname: string, frame: Uint8Array): number;
+  releaseSendSockets(): void;
+  ifaceInfo(ifname: string): IfaceInfo;
+  netnsOpen(path: string): number;
+  netnsSet(fd: number): void;
+  netnsClose(fd: number): void;
+}
+
+/** Where the built addon is: the first native/build/Release above this module (src/io or dist/src/io). */
+export function addonPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'native', 'build', 'Release', ADDON_NAME);
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  throw new Error(`${ADDON_NAME} not found above ${fileURLToPath(import.meta.url)}: run \`npm run build:native\``);
+}
+
+let addon: Addon | undefined;
+export function loadAddon(): Addon {
+  if (!addon) addon = createRequire(import.meta.url)(addonPath()) as Addon;
+  return addon;
+}
+
+/**
+ * An AF_PACKET socket on one interface with a TPACKET_V3 RX ring and a TX ring,
+ * both in `buffer`. Typical batch (no allocation, one syscall):
+ *
+ *   sock.onReadable(() => {
+ *     sock.rx.drain((off, caplen) => { ...rewrite in place...; sock.tx.copyFrom(off, caplen); });
+ *     sock.tx.flush();
+ *   });
+ */
+export class PacketSocket {
+  readonly rx: RxRing;
+  readonly tx: TxRing;
+  readonly ifname: string;
+  readonly ifindex: number;
+  /** The interface's MAC as aa:bb:cc:dd:ee:ff, and as bytes. */
+  readonly mac: string;
+  readonly macBytes: Uint8Array;
+  readonly mtu: number;
+  readonly fd: number;
+  /** RX ring then TX ring, mapped once; length 0 after close(). */
+  readonly buffer: ArrayBuffer;
+  private closed = false;
+
+  constructor(private readonly s: NativePacketSocket) {
+    this.ifname = s.ifname;
+    this.ifindex = s.ifindex;
+    this.mac = s.mac;
+    this.macBytes = parseMac(s.mac);
+    this.mtu = s.mtu;
+    this.fd = s.fd;
+    this.buffer = s.buffer;
+    this.rx = new RxRing(s.buffer, s.rxBlockSize, s.rxBlockCount, 0);
+    this.tx = new TxRing(s.buffer, {
+      txOffset: s.txOffset, txFrameSize: s.txFrameSize, txFrameCount: s.txFrameCount,
+      txFramesPerBlock: s.txFramesPerBlock, txBlockSize: s.txBlockSize, txDataOffset: s.txDataOffset,
+    }, () => s.kick());
+  }
+
+  /**
+   * Calls `cb` from the event loop whenever an RX block is ready (level-
+   * triggered: it keeps firing while a ready block is not handed back, so
+   * drain the ring in the callback). Replaces any previous callback.
+   * `err` is set only if libuv reports a poll error.
+   */
+  onReadable(cb: (err?: Error) => void): void {
+    this.s.start(cb);
+  }
+
+  /** Convenience: onReadable + drain every ready block through `handler` + one TX kick per batch. */
+  onFrames(handler: RxHandler, onBatchEnd?: (frames: number) => void): void {
+    this.s.start(() => {
+      const n = this.rx.drain(handler);
+      this.tx.flush();
+      if (onBatchEnd) onBatchEnd(n);
+    });
+  }
+
+  /** Stops the poll (the ring keeps filling; the kernel drops when it is full). */
+  pause(): void {
+    this.s.stop();
+  }
+
+  /** send(fd, NULL, 0, MSG_DONTWAIT): publish every SEND_REQUEST slot. Bytes sent, or -errno (transient). Prefer tx.flush(). */
+  kick(): number {
+    return this.tx.kick();
+  }
+
+  /** Attach (atomically replace) a classic-BPF program (see bpf.ts compileFilter). */
+  setFilter(p: BpfProgram): void {
+    this.s.setFilter(p);
+  }
+
+  detachFilter(): void {
+    this.s.detachFilter();
+  }
+
+  setFanout(group: number, mode = 0): void {
+    this.s.setFanout({ group, mode });
+  }
+
+  /** Cumulative PACKET_STATISTICS since open. */
+  stats(): PacketStats {
+    return this.s.stats();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Stops polling, detaches `buffer` (views become empty), unmaps the rings and closes the fd. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.s.close();
+  }
+}
+
+export function openPacket(ifname: string, opts: PacketSocketOptions = {}): PacketSocket {
+  const A = loadAddon();
+  return new PacketSocket(new A.PacketSocket(ifname, opts));
+}
+
+export interface RawIpOptions {
+  /** Interface for multicast send and membership (IP_MULTICAST_IF, IP_ADD_MEMBERSHIP), and for bindToDevice. */
+  ifname?: string;
+  /** Groups to join on `ifname` (e.g. ['224.0.0.18'] for VRRP). */
+  multicast?: string[];
+  /** TTL for unicast and multicast sends (255 for VRRP). */
+  ttl?: number;
+  /** Ask for the TTL as ancillary data too (it is always in the delivered IP header). */
+  recvTtl?: boolean;
+  /** SO_BINDTODEVICE ifname: receive and send only there. */
+  bindToDevice?: boolean;
+  /** IP_MULTICAST_LOOP; default false (a router does not want its own adverts). */
+  multicastLoop?: boolean;
+}
+
+export type RawIpHandler = (packet: Uint8Array, from: string, ifindex: number, ttl: number) => void;
+
+/** A raw IPv4 socket for one protocol: send an L4 payload (the kernel builds the IP header), receive whole IP packets. */
+export class RawIpSocket {
+  readonly protocol: number;
+  readonly fd: number;
+  /** Interface index of opts.ifname, 0 when none was given. */
+  readonly ifindex: number;
+  private closed = false;
+
+  constructor(private readonly s: NativeRawIpSocket, protocol: number) {
+    this.protocol = protocol;
+    this.fd = s.fd;
+    this.ifindex = s.ifindex;
+  }
+
+  /**
+   * Sends `payload` as the IP payload to `dst`. `src` sets the source address
+   * of this packet (IP_PKTINFO). Returns bytes sent, or -errno for a transient
+   * error (ENOBUFS, ENETDOWN, ENETUNREACH, EHOSTUNREACH, EAGAIN...); other
+   * errors throw with code/errno/syscall.
+   */
+  send(dst: string, payload: Uint8Array, opts: { src?: string } = {}): number {
+    return opts.src === undefined ? this.s.send(dst, payload) : this.s.send(dst, payload, opts.src);
+  }
+
+  /** Receive: `packet` is the whole IP packet (header included), a fresh copy. ttl is -1 unless recvTtl. Replaces any previous handler. */
+  onMessage(cb: RawIpHandler): void {
+    this.s.start(cb);
+  }
+
+  addMembership(group: string): void {
+    this.s.addMembership(group);
+  }
+
+  dropMembership(group: string): void {
+    this.s.dropMembership(group);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.s.close();
+  }
+}
+
+export function openRawIp(protocol: number, opts: RawIpOptions = {}): RawIpSocket {
+  const A = loadAddon();
+  return new RawIpSocket(new A.RawIpSocket(protocol, opts), protocol);
+}
+
+/**
+ * Sends one whole Ethernet frame on `ifname` (in the calling thread's current
+ * network namespace). Bytes sent, or -errno (transient). Uses one cached,
+ * never-receiving packet socket per namespace: closing a packet socket costs
+ * an RCU grace period (~10 ms).
+ */
+export function sendFrame(ifname: string, frame: Uint8Array): number {
+  return loadAddon().sendFrame(ifname, frame);
+}
+
+/** Closes sendFrame()'s cached sockets; each pins its namespace, so a lab calls this before deleting namespaces. */
+export function releaseSendSockets(): void {
+  loadAddon().releaseSendSockets();
+}
+
+/** ifindex, MAC, MTU and flags by ioctl. Throws (code ENODEV) for a missing interface. */
+export function ifaceInfo(ifname: string): IfaceInfo {
+  return loadAddon().ifaceInfo(ifname);
+}
+
+/**
+ * keepalived's gratuitous ARP for `ip` from `ifname`'s MAC, `count` times
+ * (default 1), back to back. Returns how many were sent.
+ */
+export function sendGratuitousArp(ifname: string, ip: string, count = 1): number {
+  const info = ifaceInfo(ifname);
+  const frame = buildGratuitousArp(parseMac(info.mac), ipToU32(ip));
+  let sent = 0;
+  for (let i = 0; i < count; i++) if (sendFrame(ifname, frame) > 0) sent++;
+  return sent;
+}
+
+/**
+ * Runs `fn` with the calling thread in network namespace `ns` (a name under
+ * /run/netns, or a path), then switches back, also when `fn` throws. Sockets
+ * opened inside stay in `ns`. Synchronous on purpose: an await inside would
+ * let unrelated code run in the wrong namespace.
+ */
+export function withNetns<T>(ns: string, fn: () => T): T {
+  const A = loadAddon();
+  const path = ns.includes('/') ? ns : `/run/netns/${ns}`;
+  const home = A.netnsOpen('/proc/thread-self/ns/net');
+  try {
+    const target = A.netnsOpen(path);
+    try {
+      A.netnsSet(target);
+    } finally {
+      A.netnsClose(target);
+    }
+    try {
+      const r = fn();
+      if (r instanceof Promise) throw new TypeError('withNetns: fn must be synchronous');
+      return r;
+    } finally {
+      A.netnsSet(home);
+    }
+  } finally {
+    A.netnsClose(home);
+  }
+}

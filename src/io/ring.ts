@@ -1,0 +1,240 @@
+// JS walkers over the AF_PACKET rings the addon maps (native/src/packet_socket.cc).
+// Both rings live in one ArrayBuffer (RX ring, then TX ring, the kernel's mmap
+// layout), so moving a frame RX → TX is Uint8Array.copyWithin: a memcpy, no
+// allocation. Layouts are <linux/if_packet.h>, TPACKET_V3, little-endian (x86-64).
+//
+// Ordering: the kernel reads TX slots only inside send() (kick), and RX block
+// status words are single aligned 32-bit loads/stores, which x86-64 (TSO)
+// orders as the kernel expects. That is the platform the project runs on.
+
+// struct tpacket_block_desc { u32 version; u32 offset_to_priv; struct tpacket_hdr_v1 hdr; }
+const BLK_STATUS = 8;
+const BLK_NUM_PKTS = 12;
+const BLK_FIRST_PKT = 16;
+const BLK_SEQ = 24;
+
+// struct tpacket3_hdr
+const H_NEXT = 0;
+const H_SNAPLEN = 12;
+const H_LEN = 16;
+const H_STATUS = 20;
+const H_MAC_NET = 24; // u16 tp_mac, u16 tp_net
+const H_VLAN_TCI = 32;
+
+export const TP_STATUS_KERNEL = 0;
+export const TP_STATUS_USER = 1;
+export const TP_STATUS_COPY = 1 << 1;
+export const TP_STATUS_LOSING = 1 << 2;
+/** The L4 checksum is not filled in yet (CHECKSUM_PARTIAL: a local sender with TX offload, e.g. veth). */
+export const TP_STATUS_CSUMNOTREADY = 1 << 3;
+export const TP_STATUS_VLAN_VALID = 1 << 4;
+export const TP_STATUS_BLK_TMO = 1 << 5;
+export const TP_STATUS_VLAN_TPID_VALID = 1 << 6;
+/** The L4 checksum was verified by the device. */
+export const TP_STATUS_CSUM_VALID = 1 << 7;
+
+export const TP_STATUS_AVAILABLE = 0;
+export const TP_STATUS_SEND_REQUEST = 1;
+export const TP_STATUS_SENDING = 2;
+export const TP_STATUS_WRONG_FORMAT = 4;
+
+/**
+ * Called once per frame, in ring order. `off` is the frame's first byte
+ * (Ethernet header) in `ring.u8`; `caplen` bytes are present, `len` is the
+ * length on the wire. `status` is tp_status (TP_STATUS_* flags: CSUMNOTREADY,
+ * VLAN_VALID...). `vlanTci` is the tag the device stripped (hardware VLAN
+ * acceleration), or -1 when none was stripped. The bytes are valid only until
+ * the handler returns (the block goes back to the kernel after the walk).
+ */
+export type RxHandler = (off: number, caplen: number, len: number, status: number, vlanTci: number) => void;
+
+export class RxRing {
+  readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  /** Index of the next block the kernel will hand to user space. */
+  private cur = 0;
+  /** Blocks walked and frames seen since creation (cheap counters for metrics). */
+  blocks = 0;
+  frames = 0;
+  /** Sequence number of the last block walked (tpacket_hdr_v1.seq_num), to detect skipped blocks in tests. */
+  lastSeq = 0;
+
+  constructor(
+    buffer: ArrayBuffer,
+    readonly blockSize: number,
+    readonly blockCount: number,
+    /** Byte offset of the RX ring in `buffer` (0 with the addon's layout). */
+    readonly base = 0,
+  ) {
+    if (blockSize % 8 !== 0 || base % 8 !== 0) throw new RangeError('RxRing: blockSize and base must be multiples of 8');
+    this.u8 = new Uint8Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+  }
+
+  /** True when the next block is owned by user space. */
+  ready(): boolean {
+    if (this.u8.byteLength === 0) return false; // closed: the buffer was detached
+    return (this.u32[(this.base + this.cur * this.blockSize + BLK_STATUS) >>> 2]! & TP_STATUS_USER) !== 0;
+  }
+
+  /**
+   * Walks every ready block (at most `maxBlocks`), calls `handler` for each
+   * frame and returns each block to the kernel right after its last frame.
+   * Returns the number of frames walked.
+   */
+  drain(handler: RxHandler, maxBlocks = this.blockCount): number {
+    const u32 = this.u32;
+    let frames = 0;
+    for (let b = 0; b < maxBlocks; b++) {
+      if (this.u8.byteLength === 0) break; // closed inside the handler
+      const blk = this.base + this.cur * this.blockSize;
+      const statusIdx = (blk + BLK_STATUS) >>> 2;
+      if ((u32[statusIdx]! & TP_STATUS_USER) === 0) break;
+      const n = u32[(blk + BLK_NUM_PKTS) >>> 2]!;
+      this.lastSeq = u32[(blk + BLK_SEQ) >>> 2]!;
+      let p = blk + u32[(blk + BLK_FIRST_PKT) >>> 2]!;
+      for (let i = 0; i < n; i++) {
+        const h = p >>> 2;
+        const st = u32[h + (H_STATUS >>> 2)]!;
+        const macNet = u32[h + (H_MAC_NET >>> 2)]!;
+        const tci = (st & TP_STATUS_VLAN_VALID) !== 0 ? u32[h + (H_VLAN_TCI >>> 2)]! & 0xffff : -1;
+        handler(p + (macNet & 0xffff), u32[h + (H_SNAPLEN >>> 2)]!, u32[h + (H_LEN >>> 2)]!, st, tci);
+        p += u32[h + (H_NEXT >>> 2)]!;
+      }
+      frames += n;
+      if (this.u8.byteLength === 0) break;
+      // Hand the block back: the kernel fills it again on a later lap.
+      u32[statusIdx] = TP_STATUS_KERNEL;
+      this.cur = this.cur + 1 === this.blockCount ? 0 : this.cur + 1;
+      this.blocks++;
+    }
+    this.frames += frames;
+    return frames;
+  }
+
+}
+
+export interface TxRingLayout {
+  /** Byte offset of the TX ring in the buffer. */
+  txOffset: number;
+  txFrameSize: number;
+  txFrameCount: number;
+  txFramesPerBlock: number;
+  txBlockSize: number;
+  /** Where a slot's frame data starts, from the slot start (tpacket3_hdr + alignment: 48). */
+  txDataOffset: number;
+}
+
+/**
+ * The TX ring: fill the next free slot, mark it SEND_REQUEST, and publish a
+ * whole batch with one kick(). Slots are used strictly in ring order, which
+ * is the order the kernel walks them, so the two never disagree on the head.
+ */
+export class TxRing {
+  readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  private cur = 0;
+  /** Frames marked SEND_REQUEST since the last kick. */
+  pending = 0;
+  /** Largest frame a slot can hold. */
+  readonly maxFrameLen: number;
+  /** Frames refused because the ring stayed full after a kick and one retry. */
+  fullDrops = 0;
+  /** Frames the kernel rejected (TP_STATUS_WRONG_FORMAT seen on reuse). */
+  wrongFormat = 0;
+  /** Frames committed since creation. */
+  sent = 0;
+  kicks = 0;
+  /** Transient kick errors (-errno) seen, e.g. ENOBUFS / ENETDOWN. */
+  kickErrors = 0;
+  lastKickError = 0;
+
+  constructor(buffer: ArrayBuffer, readonly layout: TxRingLayout, private readonly kickFn: () => number) {
+    this.u8 = new Uint8Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.maxFrameLen = layout.txFrameSize - layout.txDataOffset;
+  }
+
+  private slotStart(i: number): number {
+    const L = this.layout;
+    const blk = (i / L.txFramesPerBlock) | 0;
+    return L.txOffset + blk * L.txBlockSize + (i - blk * L.txFramesPerBlock) * L.txFrameSize;
+  }
+
+  /**
+   * Offset in `u8` where the next free slot's frame data goes, or -1 when the
+   * ring is full (every slot still queued or in flight). Does not advance:
+   * write the frame, then commit(len).
+   */
+  acquire(): number {
+    if (this.u8.byteLength === 0) return -1;
+    const s = this.slotStart(this.cur);
+    const st = this.u32[(s + H_STATUS) >>> 2]!;
+    if (st === TP_STATUS_AVAILABLE) return s + this.layout.txDataOffset;
+    if (st === TP_STATUS_WRONG_FORMAT) {
+      this.wrongFormat++;
+      this.u32[(s + H_STATUS) >>> 2] = TP_STATUS_AVAILABLE;
+      return s + this.layout.txDataOffset;
+    }
+    return -1;
+  }
+
+  /** Marks the slot acquire() returned as ready to send (`len` bytes from its data offset). */
+  commit(len: number): void {
+    if (len > this.maxFrameLen || len < 14) throw new RangeError(`TxRing.commit: frame length ${len} outside 14..${this.maxFrameLen}`);
+    const h = this.slotStart(this.cur) >>> 2;
+    this.u32[h + (H_NEXT >>> 2)] = 0;
+    this.u32[h + (H_LEN >>> 2)] = len;
+    this.u32[h + (H_SNAPLEN >>> 2)] = len;
+    this.u32[h + (H_STATUS >>> 2)] = TP_STATUS_SEND_REQUEST;
+    this.cur = this.cur + 1 === this.layout.txFrameCount ? 0 : this.cur + 1;
+    this.pending++;
+    this.sent++;
+  }
+
+  /** acquire(), and when full kick once and retry; -1 (counted in fullDrops) if still full. */
+  acquireOrKick(): number {
+    let d = this.acquire();
+    if (d >= 0) return d;
+    this.kick();
+    d = this.acquire();
+    if (d < 0) this.fullDrops++;
+    return d;
+  }
+
+  /** Copies `len` bytes at `off` of this same buffer (an RX frame) into the next slot. False when dropped (ring full). */
+  copyFrom(off: number, len: number): boolean {
+    const d = this.acquireOrKick();
+    if (d < 0) return false;
+    this.u8.copyWithin(d, off, off + len);
+    this.commit(len);
+    return true;
+  }
+
+  /** Copies a frame from any Uint8Array into the next slot. False when dropped (ring full). */
+  push(frame: Uint8Array): boolean {
+    const d = this.acquireOrKick();
+    if (d < 0) return false;
+    this.u8.set(frame, d);
+    this.commit(frame.length);
+    return true;
+  }
+
+  /** Publishes every pending slot with one send(); returns bytes sent or -errno (transient). */
+  kick(): number {
+    if (this.pending === 0) return 0;
+    this.pending = 0;
+    this.kicks++;
+    const r = this.kickFn();
+    if (r < 0) {
+      this.kickErrors++;
+      this.lastKickError = -r;
+    }
+    return r;
+  }
+
+  /** Kicks only if something is pending: call once at the end of each RX batch. */
+  flush(): number {
+    return this.pending > 0 ? this.kick() : 0;
+  }
+}
