@@ -1,0 +1,266 @@
+// The data-plane loop: when a port's RX ring has ready blocks, walk every
+// frame in place, let the engine decide, write the L2 header for the chosen
+// next hop, move the frame into the egress port's TX ring and, once the walk
+// is over, kick each TX ring that got frames (one send() per batch per port).
+// Nothing here allocates per packet: the engine rewrites the frame where it
+// lies in the RX ring, and copies between rings use Buffer.copy on views made
+// once per port.
+import { Buffer } from 'node:buffer';
+import { TP_STATUS_CSUMNOTREADY, TP_STATUS_VLAN_VALID, type TxRing } from './ring.js';
+import type { NeighTable } from './neigh.js';
+import { csumPartial, csumFold, pseudoHeaderSum } from '../packet/checksum.js';
+
+export const VERDICT_DROP = 0;
+export const VERDICT_XMIT = 1;
+export const VERDICT_IGNORE = 2;
+
+/** Where the engine leaves a packet to transmit: an IPv4 packet at buf[start, start+len). */
+export interface XmitOut {
+  buf: Uint8Array;
+  start: number;
+  len: number;
+  /** u32 address to route and resolve (the real server, or a NAT client). */
+  nextHop: number;
+}
+
+/** The part of the engine the loop drives. */
+export interface DataPathEngine {
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut): number;
+}
+
+/** The socket side of a port: what the loop needs of the addon's PacketSocket (native.ts). */
+export interface PortSocket {
+  readonly buffer: ArrayBuffer;
+  readonly ifname: string;
+  readonly macBytes: Uint8Array;
+  readonly rx: { readonly blockSize: number; readonly blockCount: number };
+  readonly tx: TxRing;
+  onReadable(cb: (err?: Error) => void): void;
+  pause(): void;
+}
+
+export interface Port {
+  ifname: string;
+  sock: PortSocket;
+  u8: Uint8Array;
+  u32: Uint32Array;
+  /** A Buffer over the same memory: Buffer.copy takes offsets, so crossing rings allocates nothing. */
+  bytes: Buffer;
+  tx: TxRing;
+  blockSize: number;
+  blockCount: number;
+  /** RX walk position (block index). */
+  cur: number;
+}
+
+export function makePort(sock: PortSocket): Port {
+  const buf = sock.buffer;
+  return {
+    ifname: sock.ifname,
+    sock,
+    u8: new Uint8Array(buf),
+    u32: new Uint32Array(buf),
+    bytes: Buffer.from(buf),
+    tx: sock.tx,
+    blockSize: sock.rx.blockSize,
+    blockCount: sock.rx.blockCount,
+    cur: 0,
+  };
+}
+
+/** Data-plane counters kept by the loop itself (the engine counts its own). */
+export class ForwarderCounters {
+  rxFrames = 0;
+  rxBatches = 0;
+  txFrames = 0;
+  drops = 0;
+  ignored = 0;
+  /** Frames longer on the wire than in the ring (a GRO/GSO super-frame): the engine would see a truncated packet. */
+  truncated = 0;
+  /** Frames with a VLAN tag the device stripped: services are untagged. */
+  vlan = 0;
+  /** TX ring full after a kick. */
+  txFull = 0;
+  /** Frames the engine forwarded but whose next hop was not resolved yet (held or dropped by the neighbour table). */
+  neighMiss = 0;
+  /** Histogram of frames per RX batch: bounds in BATCH_BUCKETS. */
+  readonly batchHist = new Float64Array(BATCH_BUCKETS.length + 1);
+}
+export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+// TPACKET_V3 block descriptor and frame header offsets (<linux/if_packet.h>).
+const BLK_STATUS = 8;
+const BLK_NUM_PKTS = 12;
+const BLK_FIRST_PKT = 16;
+const H_NEXT = 0;
+const H_SNAPLEN = 12;
+const H_LEN = 16;
+const H_STATUS = 20;
+const H_MAC_NET = 24;
+const TP_STATUS_USER = 1;
+
+export interface ForwarderOptions {
+  /** Monotonic milliseconds; the engine's clock. */
+  now?: () => number;
+  /** Called after each readiness event with the frames walked (metrics). */
+  onBatch?: (frames: number) => void;
+}
+
+export class Forwarder {
+  readonly counters = new ForwarderCounters();
+  private readonly out: XmitOut;
+  private readonly now: () => number;
+  private running = false;
+  /** Ports that got TX frames during the current batch. */
+  private readonly dirty: Uint8Array;
+
+  constructor(
+    private readonly engine: DataPathEngine,
+    readonly ports: Port[],
+    private readonly neigh: NeighTable,
+    private readonly opts: ForwarderOptions = {},
+  ) {
+    this.out = { buf: ports[0]?.u8 ?? new Uint8Array(0), start: 0, len: 0, nextHop: 0 };
+    this.now = opts.now ?? (() => performance.now());
+    this.dirty = new Uint8Array(ports.length);
+  }
+
+  start(): void {
+    this.running = true;
+    this.ports.forEach((p, i) => p.sock.onReadable((err) => {
+      if (err) return;
+      this.onReadable(i);
+    }));
+  }
+
+  stop(): void {
+    this.running = false;
+    for (const p of this.ports) {
+      try { p.sock.pause(); } catch { /* closed */ }
+    }
+  }
+
+  /** Sends frames the neighbour table held until their next hop resolved (already L2-addressed). */
+  sendHeld(port: number, frames: Uint8Array[]): void {
+    const p = this.ports[port];
+    if (!p || !this.running) return;
+    for (const f of frames) {
+      if (p.tx.push(f)) this.counters.txFrames++;
+      else this.counters.txFull++;
+    }
+    p.tx.flush();
+  }
+
+  /** Walk every ready block of port `pi`; returns frames walked. */
+  onReadable(pi: number): number {
+    const port = this.ports[pi]!;
+    const u8 = port.u8;
+    const u32 = port.u32;
+    const now = this.now();
+    let frames = 0;
+    for (let b = 0; b < port.blockCount; b++) {
+      if (u8.byteLength === 0) break; // socket closed
+      const blk = port.cur * port.blockSize;
+      const statusIdx = (blk + BLK_STATUS) >>> 2;
+      if ((u32[statusIdx]! & TP_STATUS_USER) === 0) break;
+      const n = u32[(blk + BLK_NUM_PKTS) >>> 2]!;
+      let p = blk + u32[(blk + BLK_FIRST_PKT) >>> 2]!;
+      for (let i = 0; i < n; i++) {
+        const h = p >>> 2;
+        // Read everything of the frame header first: the engine may use the
+        // bytes in front of the frame (the tpacket header) as headroom.
+        const next = u32[h + (H_NEXT >>> 2)]!;
+        const caplen = u32[h + (H_SNAPLEN >>> 2)]!;
+        const wirelen = u32[h + (H_LEN >>> 2)]!;
+        const st = u32[h + (H_STATUS >>> 2)]!;
+        const mac = p + (u32[h + (H_MAC_NET >>> 2)]! & 0xffff);
+        this.frame(port, mac, caplen, wirelen, st, now);
+        p += next;
+      }
+      frames += n;
+      u32[statusIdx] = 0; // TP_STATUS_KERNEL: the block is the kernel's again
+      port.cur = port.cur + 1 === port.blockCount ? 0 : port.cur + 1;
+    }
+    // One kick per port that got frames.
+    for (let i = 0; i < this.ports.length; i++) {
+      if (this.dirty[i]) {
+        this.dirty[i] = 0;
+        this.ports[i]!.tx.flush();
+      }
+    }
+    if (frames) {
+      const c = this.counters;
+      c.rxFrames += frames;
+      c.rxBatches++;
+      let k = 0;
+      while (k < BATCH_BUCKETS.length && frames > BATCH_BUCKETS[k]!) k++;
+      c.batchHist[k]!++;
+      this.opts.onBatch?.(frames);
+    }
+    return frames;
+  }
+
+  private frame(port: Port, off: number, caplen: number, wirelen: number, status: number, now: number): void {
+    const c = this.counters;
+    if (caplen < wirelen) { c.truncated++; return; }
+    if ((status & TP_STATUS_VLAN_VALID) !== 0) { c.vlan++; return; }
+    const u8 = port.u8;
+    if ((status & TP_STATUS_CSUMNOTREADY) !== 0) completeL4Checksum(u8, off, caplen);
+    const out = this.out;
+    const v = this.engine.input(u8, off, caplen, now, out);
+    if (v === VERDICT_IGNORE) { c.ignored++; return; }
+    if (v !== VERDICT_XMIT) { c.drops++; return; }
+    const l2 = out.start - 14;
+    const buf = out.buf;
+    // Ethertype IPv4; the MACs come from the neighbour table.
+    buf[out.start - 2] = 0x08;
+    buf[out.start - 1] = 0x00;
+    const egress = this.neigh.writeMacs(out.nextHop, buf, l2, now);
+    if (egress < 0) {
+      c.neighMiss++;
+      this.neigh.holdFrame(out.nextHop, buf.subarray(l2, out.start + out.len), now);
+      return;
+    }
+    const tx = this.ports[egress]!;
+    const d = tx.tx.acquireOrKick();
+    if (d < 0) { c.txFull++; return; }
+    const flen = out.len + 14;
+    if (buf === tx.u8) tx.u8.copyWithin(d, l2, l2 + flen);
+    else if (buf.buffer === port.u8.buffer) port.bytes.copy(tx.bytes, d, l2, l2 + flen);
+    else tx.u8.set(buf.subarray(l2, l2 + flen), d);
+    tx.tx.commit(flen);
+    this.dirty[egress] = 1;
+    c.txFrames++;
+  }
+}
+
+/**
+ * A frame from a local sender (veth with checksum offload) carries only the
+ * pseudo-header sum in its L4 checksum (CHECKSUM_PARTIAL). Once it leaves
+ * through a packet socket nobody completes it, so do it here, before the
+ * engine's incremental updates build on it.
+ */
+export function completeL4Checksum(u8: Uint8Array, off: number, len: number): void {
+  if (len < 34 || u8[off + 12] !== 0x08 || u8[off + 13] !== 0x00) return;
+  const ip = off + 14;
+  const ihl = (u8[ip]! & 0x0f) * 4;
+  const totLen = (u8[ip + 2]! << 8) | u8[ip + 3]!;
+  const frag = ((u8[ip + 6]! << 8) | u8[ip + 7]!) & 0x3fff;
+  if (ihl < 20 || totLen > len - 14 || totLen < ihl || frag !== 0) return;
+  const proto = u8[ip + 9]!;
+  let field: number;
+  if (proto === 6) field = 16;
+  else if (proto === 17) field = 6;
+  else return;
+  const l4 = ip + ihl;
+  const l4len = totLen - ihl;
+  if (l4len < field + 2) return;
+  const src = ((u8[ip + 12]! << 24) | (u8[ip + 13]! << 16) | (u8[ip + 14]! << 8) | u8[ip + 15]!) >>> 0;
+  const dst = ((u8[ip + 16]! << 24) | (u8[ip + 17]! << 16) | (u8[ip + 18]! << 8) | u8[ip + 19]!) >>> 0;
+  u8[l4 + field] = 0;
+  u8[l4 + field + 1] = 0;
+  let sum = csumFold(csumPartial(u8, l4, l4len, pseudoHeaderSum(src, dst, proto, l4len)));
+  if (proto === 17 && sum === 0) sum = 0xffff;
+  u8[l4 + field] = sum >>> 8;
+  u8[l4 + field + 1] = sum & 0xff;
+}

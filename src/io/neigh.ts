@@ -1,0 +1,282 @@
+// Egress: for the engine's next hop (a real server, or a NAT client behind a
+// router), which interface it leaves by and which MAC it goes to. The answer
+// comes from the kernel's own routing and neighbour tables (never hard-coded
+// MACs), is cached with an expiry, and refreshed in the background so the hot
+// path only does a typed-array hash probe and a 12-byte copy.
+//
+// When a next hop is unknown or unresolved, frames for it are held in a small
+// bounded queue while the kernel resolves it (`ip neigh replace … managed`
+// makes the kernel ARP for it and keep it fresh, as it does for XDP load
+// balancers), then sent; past the hold time they are dropped and counted.
+import { execFile } from 'node:child_process';
+import { parseMac } from '../packet/addr.js';
+
+export interface EgressPort {
+  ifname: string;
+  /** The port's own MAC: the source of every frame it sends (DR must not keep the client's). */
+  mac: Uint8Array;
+}
+
+export interface RouteAnswer { dev: string; gateway?: string; prefsrc?: string }
+export interface NeighAnswer { lladdr?: string; state: string[] }
+
+/** How the kernel is asked; tests and the daemon use the `ip` implementation, a test may pass a fake. */
+export interface KernelTables {
+  routeGet(addr: string): Promise<RouteAnswer | undefined>;
+  neighGet(addr: string, dev: string): Promise<NeighAnswer | undefined>;
+  /** Ask the kernel to resolve (and keep resolving) `addr` on `dev`. */
+  neighResolve(addr: string, dev: string): Promise<void>;
+}
+
+function ipJson(args: string[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    execFile('ip', ['-j', ...args], { timeout: 5000 }, (err, stdout, stderr) => {
+      if (err) { reject(new Error(`ip ${args.join(' ')}: ${String(stderr).trim() || err.message}`)); return; }
+      const text = String(stdout).trim();
+      try { resolve(text ? JSON.parse(text) : []); } catch (e) { reject(e); }
+    });
+  });
+}
+
+export const ipCommandTables: KernelTables = {
+  async routeGet(addr) {
+    const r = (await ipJson(['route', 'get', addr])) as { dev?: string; gateway?: string; prefsrc?: string; type?: string }[];
+    const first = r[0];
+    if (!first?.dev) return undefined;
+    return { dev: first.dev, gateway: first.gateway, prefsrc: first.prefsrc };
+  },
+  async neighGet(addr, dev) {
+    const r = (await ipJson(['neigh', 'show', 'to', addr, 'dev', dev])) as { dst: string; lladdr?: string; state?: string[] }[];
+    const e = r.find((x) => x.dst === addr);
+    return e ? { lladdr: e.lladdr, state: e.state ?? [] } : undefined;
+  },
+  async neighResolve(addr, dev) {
+    await new Promise<void>((resolve, reject) => {
+      execFile('ip', ['neigh', 'replace', addr, 'dev', dev, 'managed'], { timeout: 5000 }, (err, _o, stderr) => {
+        if (err) reject(new Error(`ip neigh replace ${addr} dev ${dev} managed: ${String(stderr).trim() || err.message}`));
+        else resolve();
+      });
+    });
+  },
+};
+
+const USABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
+
+export interface NeighCounters {
+  /** Frames queued while their next hop was resolved. */
+  held: number;
+  /** Frames dropped: queue full, resolution failed or timed out. */
+  dropQueueFull: number;
+  dropUnresolved: number;
+  /** Next hop routed out of an interface lvsd does not drive. */
+  dropNoRoute: number;
+  resolutions: number;
+}
+
+interface Pending {
+  frames: Uint8Array[];
+  since: number;
+}
+
+const EMPTY = -1;
+
+export interface NeighOptions {
+  ports: EgressPort[];
+  kernel?: KernelTables;
+  /** How long a resolved entry is trusted before a background refresh (ms). */
+  ttlMs?: number;
+  /** How long frames wait for a resolution (ms). */
+  holdMs?: number;
+  /** Frames held per next hop. */
+  queueMax?: number;
+  /** Called with frames (whose 14-byte L2 header is already written) once their next hop resolves. */
+  onResolved?: (port: number, frames: Uint8Array[]) => void;
+  onError?: (err: unknown, addr: string) => void;
+  capacityBits?: number;
+}
+
+/**
+ * Next hop (u32 address) → egress port + 12 bytes of MACs. Open addressing in
+ * typed arrays; lookups allocate nothing.
+ */
+export class NeighTable {
+  readonly counters: NeighCounters = { held: 0, dropQueueFull: 0, dropUnresolved: 0, dropNoRoute: 0, resolutions: 0 };
+  private readonly kernel: KernelTables;
+  private readonly ttl: number;
+  private readonly hold: number;
+  private readonly queueMax: number;
+  private readonly mask: number;
+  private readonly shift: number;
+  private readonly keys: Int32Array;
+  private readonly state: Uint8Array; // 0 empty, 1 resolving, 2 resolved, 3 failed
+  private readonly port: Int32Array;
+  private readonly expires: Float64Array;
+  /** dst MAC (6) + src MAC (6) per slot: copied in front of the ethertype. */
+  private readonly macs: Uint8Array;
+  private readonly pending = new Map<number, Pending>();
+  private readonly inflight = new Set<number>();
+  private used = 0;
+  private lastKey = 0;
+  private lastSlot = EMPTY;
+  private readonly portIndex = new Map<string, number>();
+
+  constructor(private readonly opts: NeighOptions) {
+    this.kernel = opts.kernel ?? ipCommandTables;
+    this.ttl = opts.ttlMs ?? 2000;
+    this.hold = opts.holdMs ?? 1000;
+    this.queueMax = opts.queueMax ?? 32;
+    const bits = opts.capacityBits ?? 12;
+    const cap = 1 << bits;
+    this.mask = cap - 1;
+    this.shift = 32 - bits;
+    this.keys = new Int32Array(cap);
+    this.state = new Uint8Array(cap);
+    this.port = new Int32Array(cap);
+    this.expires = new Float64Array(cap);
+    this.macs = new Uint8Array(cap * 12);
+    opts.ports.forEach((p, i) => this.portIndex.set(p.ifname, i));
+  }
+
+  private find(key: number): number {
+    const k = key | 0;
+    if (k === this.lastKey && this.lastSlot !== EMPTY && this.state[this.lastSlot] !== 0) return this.lastSlot;
+    let i = Math.imul(k, 0x9e3779b1) >>> this.shift;
+    for (let n = 0; n <= this.mask; n++) {
+      const s = this.state[i]!;
+      if (s === 0) return EMPTY;
+      if (this.keys[i] === k) { this.lastKey = k; this.lastSlot = i; return i; }
+      i = (i + 1) & this.mask;
+    }
+    return EMPTY;
+  }
+
+  private insert(key: number): number {
+    if (this.used * 2 >= this.mask + 1) this.clear();
+    const k = key | 0;
+    let i = Math.imul(k, 0x9e3779b1) >>> this.shift;
+    while (this.state[i] !== 0) {
+      if (this.keys[i] === k) return i;
+      i = (i + 1) & this.mask;
+    }
+    this.keys[i] = k;
+    this.state[i] = 1;
+    this.used++;
+    return i;
+  }
+
+  /** Forget everything (a full table of next hops, e.g. after a scan of many NAT clients): they re-resolve on demand. */
+  clear(): void {
+    this.state.fill(0);
+    this.used = 0;
+    this.lastSlot = EMPTY;
+  }
+
+  /**
+   * Hot path: write dst+src MAC at buf[off..off+12) and return the egress
+   * port index, or -1 when the next hop is not resolved (call `holdFrame`).
+   */
+  writeMacs(nextHop: number, buf: Uint8Array, off: number, now: number): number {
+    const slot = this.find(nextHop);
+    if (slot === EMPTY || this.state[slot] !== 2) return -1;
+    if (now > this.expires[slot]!) this.refresh(nextHop, slot, now);
+    buf.set(this.macs.subarray(slot * 12, slot * 12 + 12), off);
+    return this.port[slot]!;
+  }
+
+  /** Slow path: keep a copy of a frame (L2 header space included) until `nextHop` resolves. */
+  holdFrame(nextHop: number, frame: Uint8Array, now: number): void {
+    let slot = this.find(nextHop);
+    if (slot === EMPTY) slot = this.insert(nextHop);
+    if (this.state[slot] === 3 && now < this.expires[slot]!) {
+      // Recently failed: do not queue behind a resolution we know fails.
+      this.counters.dropUnresolved++;
+      return;
+    }
+    let p = this.pending.get(nextHop >>> 0);
+    if (!p) { p = { frames: [], since: now }; this.pending.set(nextHop >>> 0, p); }
+    if (p.frames.length >= this.queueMax) { this.counters.dropQueueFull++; }
+    else { p.frames.push(frame.slice()); this.counters.held++; }
+    this.state[slot] = this.state[slot] === 2 ? 2 : 1;
+    this.resolve(nextHop >>> 0, now);
+  }
+
+  /** Drop held frames that waited too long. Call from the daemon's timer. */
+  expire(now: number): void {
+    for (const [addr, p] of this.pending) {
+      if (now - p.since > this.hold) {
+        this.counters.dropUnresolved += p.frames.length;
+        this.pending.delete(addr);
+      }
+    }
+  }
+
+  /** Entries currently resolved (for diagnostics and tests). */
+  size(): number { return this.used; }
+
+  private refresh(nextHop: number, slot: number, now: number): void {
+    // Push the expiry forward first so the hot path triggers one refresh, not one per packet.
+    this.expires[slot] = now + this.ttl;
+    this.resolve(nextHop >>> 0, now);
+  }
+
+  private resolve(addrU32: number, now: number): void {
+    if (this.inflight.has(addrU32)) return;
+    this.inflight.add(addrU32);
+    const addr = `${addrU32 >>> 24}.${(addrU32 >>> 16) & 255}.${(addrU32 >>> 8) & 255}.${addrU32 & 255}`;
+    this.counters.resolutions++;
+    this.lookupKernel(addr)
+      .then((res) => this.settle(addrU32, res, performance.now()))
+      .catch((err) => {
+        this.opts.onError?.(err, addr);
+        this.settle(addrU32, undefined, performance.now());
+      })
+      .finally(() => this.inflight.delete(addrU32));
+    void now;
+  }
+
+  private async lookupKernel(addr: string): Promise<{ port: number; mac: string } | 'no-route' | undefined> {
+    const route = await this.kernel.routeGet(addr);
+    if (!route) return undefined;
+    const port = this.portIndex.get(route.dev);
+    if (port === undefined) return 'no-route';
+    const hop = route.gateway ?? addr;
+    const have = await this.kernel.neighGet(hop, route.dev);
+    if (have?.lladdr && have.state.some((s) => USABLE.has(s))) return { port, mac: have.lladdr };
+    await this.kernel.neighResolve(hop, route.dev);
+    const end = performance.now() + this.hold;
+    for (let wait = 5; performance.now() < end; wait = Math.min(wait * 2, 100)) {
+      await new Promise((r) => setTimeout(r, wait));
+      const n = await this.kernel.neighGet(hop, route.dev);
+      if (n?.lladdr && n.state.some((s) => USABLE.has(s))) return { port, mac: n.lladdr };
+      if (n?.state.includes('FAILED')) return undefined;
+    }
+    return undefined;
+  }
+
+  private settle(addr: number, res: { port: number; mac: string } | 'no-route' | undefined, now: number): void {
+    let slot = this.find(addr);
+    if (slot === EMPTY) slot = this.insert(addr);
+    const p = this.pending.get(addr);
+    this.pending.delete(addr);
+    if (res === undefined || res === 'no-route') {
+      // Keep a working entry through one failed refresh only if the kernel
+      // still has nothing better; a failed first resolution is remembered briefly.
+      this.state[slot] = 3;
+      this.expires[slot] = now + Math.min(this.ttl, 500);
+      const n = p?.frames.length ?? 0;
+      if (res === 'no-route') this.counters.dropNoRoute += n; else this.counters.dropUnresolved += n;
+      return;
+    }
+    const src = this.opts.ports[res.port]!.mac;
+    const o = slot * 12;
+    this.macs.set(parseMac(res.mac), o);
+    this.macs.set(src, o + 6);
+    this.port[slot] = res.port;
+    this.state[slot] = 2;
+    this.expires[slot] = now + this.ttl;
+    if (p && p.frames.length) {
+      for (const f of p.frames) f.set(this.macs.subarray(o, o + 12), 0);
+      this.opts.onResolved?.(res.port, p.frames);
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// lvsd's command line. Errors name the flag and say what to do.
+import { socketPath } from '../control/protocol.js';
+
+export interface LvsdOptions {
+  socket: string;
+  /** Interfaces to drive; empty = every non-loopback interface that is up. */
+  interfaces: string[];
+  metrics?: { host: string; port: number };
+  logConsole: boolean;
+  logDetail: boolean;
+  connTabBits?: number;
+  maxConns?: number;
+  /** MTU of the IPIP path (the RS side), for frag-needed on oversize DF packets. */
+  tunMtu?: number;
+  help: boolean;
+  version: boolean;
+}
+
+export class UsageError extends Error {
+  constructor(message: string) { super(message); this.name = 'UsageError'; }
+}
+
+export const USAGE = `Usage: lvsd [options]
+  --socket PATH         control socket (default /run/lvsd/lvsd.sock, or $LVSD_SOCKET)
+  --interface IF        interface to forward on; repeatable (default: every non-loopback interface that is up)
+  --metrics HOST:PORT   serve Prometheus metrics on http://HOST:PORT/metrics
+  -l, --log-console     log to the console (pretty on a terminal)
+  -D, --log-detail      detailed (debug) logging
+  --conn-tab-bits N     connection hash table size 2^N (8..20, default 12)
+  --max-conns N         bound on tracked connections
+  --tun-mtu N           path MTU towards tunnel (-i) real servers
+  -h, --help            this text
+  -v, --version         print the version
+Runs in the foreground; SIGTERM/SIGINT stop it and remove its nftables table and socket.`;
+
+function intArg(flag: string, v: string | undefined, min: number, max: number): number {
+  if (v === undefined) throw new UsageError(`${flag} needs a value`);
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: "${v}" is not a number`);
+  const n = Number(v);
+  if (n < min || n > max) throw new UsageError(`${flag}: ${n} is outside ${min}..${max}`);
+  return n;
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): LvsdOptions {
+  const o: LvsdOptions = {
+    socket: '', interfaces: [], logConsole: false, logDetail: false, help: false, version: false,
+  };
+  let socket: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i]!;
+    let inline: string | undefined;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    if (eq > 0) { inline = a.slice(eq + 1); a = a.slice(0, eq); }
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--socket': socket = value(); break;
+      case '--interface': case '-i': o.interfaces.push(value()); break;
+      case '--metrics': {
+        const v = value();
+        const m = /^(.*):(\d+)$/.exec(v);
+        if (!m) throw new UsageError(`--metrics: "${v}" is not HOST:PORT (e.g. 127.0.0.1:9120)`);
+        const port = intArg('--metrics', m[2], 0, 65535);
+        o.metrics = { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port };
+        break;
+      }
+      case '-l': case '--log-console': o.logConsole = true; break;
+      case '-D': case '--log-detail': o.logDetail = true; break;
+      case '--conn-tab-bits': o.connTabBits = intArg(a, value(), 8, 20); break;
+      case '--max-conns': o.maxConns = intArg(a, value(), 1, 1 << 26); break;
+      case '--tun-mtu': o.tunMtu = intArg(a, value(), 576, 65535); break;
+      case '-h': case '--help': o.help = true; break;
+      case '-v': case '--version': o.version = true; break;
+      default: throw new UsageError(`unknown option ${argv[i]} (see lvsd --help)`);
+    }
+  }
+  o.socket = socketPath(socket ?? (env.LVSD_SOCKET || undefined));
+  return o;
+}
