@@ -2,7 +2,8 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { mkdtempSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { spawn } from 'node:child_process';
 import { ControlServer, type Handlers } from '../../src/control/server.js';
 import { ControlError, PROTOCOL_VERSION } from '../../src/control/protocol.js';
 
@@ -95,10 +96,11 @@ describe('ControlServer', () => {
     await expect(second.listen()).rejects.toThrow(/another lvsd/);
     await first.close();
     expect(existsSync(path)).toBe(false);
-    // A socket left by a killed daemon: bound, nobody listening.
-    const dead = createServer();
-    await new Promise<void>((r) => dead.listen(path, () => r()));
-    await new Promise<void>((r) => { (dead as unknown as { _handle: { close(): void } })._handle.close(); r(); });
+    // A socket left by a killed daemon: the file stays, nobody listens.
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => child.stdout!.once('data', r));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
     expect(existsSync(path)).toBe(true);
     const third = new ControlServer({ path, handlers: { 'get-info': () => ({ version: '1.2.1', connTableSize: 1 }) } });
     await third.listen();
