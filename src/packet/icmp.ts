@@ -176,6 +176,16 @@ export function buildIcmpError(
   return buildIcmp({ type, code, rest: opts?.rest, mtu: opts?.mtu, payload: quoteOffending(offending, opts?.offset, opts?.extra) });
 }
 
+/** Destination unreachable (type 3) with `code` (ICMP_PORT_UNREACH…), ICMP message only. */
+export function buildDestUnreachable(offending: Uint8Array, code: number, offset = 0): Uint8Array {
+  return buildIcmpError(ICMP_DEST_UNREACH, code, offending, { offset });
+}
+
+/** Time exceeded (type 11), TTL (code 0) by default, ICMP message only. */
+export function buildTimeExceeded(offending: Uint8Array, code = ICMP_EXC_TTL, offset = 0): Uint8Array {
+  return buildIcmpError(ICMP_TIME_EXCEEDED, code, offending, { offset });
+}
+
 /** Destination unreachable, fragmentation needed (type 3 code 4, RFC 1191), ICMP message only. */
 export function buildFragNeeded(offending: Uint8Array, mtu: number, offset = 0): Uint8Array {
   return buildIcmpError(ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, offending, { offset, mtu });

@@ -8,7 +8,7 @@ import { decodeArp, buildArpFrame } from '../../src/packet/arp.js';
 import { decodeIpv4, buildIpv4, validateIpv4, setIpv4Checksum, fragmentIpv4, IPPROTO_UDP, IPPROTO_TCP } from '../../src/packet/ipv4.js';
 import { decodeTcp, buildTcp, verifyTcpChecksum, tcpChecksum } from '../../src/packet/tcp.js';
 import { decodeUdp, buildUdp, verifyUdpChecksum, udpChecksum } from '../../src/packet/udp.js';
-import { decodeIcmp, decodeIcmpQuoted, buildIcmp, buildIcmpEcho, buildFragNeeded, verifyIcmpChecksum, ICMP_ECHO, ICMP_ECHOREPLY } from '../../src/packet/icmp.js';
+import { decodeIcmp, decodeIcmpQuoted, buildIcmp, buildIcmpEcho, buildIcmpError, buildDestUnreachable, buildTimeExceeded, buildFragNeeded, verifyIcmpChecksum, ICMP_ECHO, ICMP_ECHOREPLY } from '../../src/packet/icmp.js';
 import { encapsulateIpip, decapsulateIpip } from '../../src/packet/ipip.js';
 import { decodeVrrp, buildVrrp, decodeVrrpPacket, buildVrrpPacket } from '../../src/packet/vrrp.js';
 import { encodePcap, decodePcap } from '../../src/packet/pcap.js';
@@ -243,6 +243,17 @@ describe('icmp', () => {
       expect([q.value.ip.src, q.value.ip.dst, q.value.srcPort, q.value.dstPort]).toEqual([ipf.src, ipf.dst, t.srcPort, t.dstPort]);
       expect(q.value.l4Length).toBe(8);
     }));
+  });
+
+  it('dest-unreachable and time-exceeded carry their type, code and quote', () => {
+    const off = buildIpv4({ src: 0x0a000001, dst: 0x0a000002, protocol: IPPROTO_UDP, options: Uint8Array.of(1, 1, 1, 0), payload: buildUdp({ srcPort: 1000, dstPort: 2000, payload: 'x'.repeat(30) }, 1, 2) });
+    for (const [m, type, code] of [[buildDestUnreachable(off, 3), 3, 3], [buildTimeExceeded(off), 11, 0], [buildTimeExceeded(off, 1), 11, 1]] as const) {
+      const r = decodeIcmp(m, 0, m.length);
+      expect(r.ok && [r.value.type, r.value.code, r.value.payloadLength]).toEqual([type, code, 24 + 8]);
+      const q = r.ok ? decodeIcmpQuoted(m, r.value) : undefined;
+      expect(q?.ok && [q.value.srcPort, q.value.dstPort, q.value.ip.headerLen]).toEqual([1000, 2000, 24]);
+    }
+    expect(() => buildIcmpError(8, 0, off)).toThrow(/not an error/);
   });
 
   it('rejects quoting from a non-error and a broken inner header', () => {
