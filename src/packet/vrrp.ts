@@ -53,14 +53,21 @@ export interface VrrpAdvert {
 export interface VrrpChecksumOptions {
   /** keepalived's vrrp_v3_checksum_as_v2: a v3 checksum without the pseudo-header. */
   v3ChecksumAsV2?: boolean;
+  /**
+   * The v3 pseudo-header's destination when it is not the packet's own:
+   * keepalived's old_unicast_checksum (pre-1.3.6 peers) keeps the multicast
+   * group (VRRP_MCAST_ADDR) there even when the advert goes to a unicast peer.
+   */
+  pseudoHeaderDst?: number;
 }
 
 function messageLength(version: number, count: number): number {
   return VRRP_HLEN + 4 * count + (version === 2 ? VRRP_AUTH_DATA_LEN : 0);
 }
 
-function initialSum(version: number, len: number, src: number | undefined, dst: number | undefined, asV2: boolean): number {
-  if (version === 2 || asV2) return 0;
+function initialSum(version: number, len: number, src: number | undefined, dst: number | undefined, opts: VrrpChecksumOptions | undefined): number {
+  if (version === 2 || opts?.v3ChecksumAsV2) return 0;
+  dst = opts?.pseudoHeaderDst ?? dst;
   if (src === undefined || dst === undefined) {
     throw new RangeError('a VRRPv3 checksum covers the IPv4 pseudo-header: pass src and dst');
   }
@@ -72,7 +79,7 @@ export function vrrpChecksum(
   buf: Uint8Array, off: number, len: number, src?: number, dst?: number, opts?: VrrpChecksumOptions,
 ): number {
   const version = buf[off]! >>> 4;
-  let sum = initialSum(version, len, src, dst, opts?.v3ChecksumAsV2 ?? false);
+  let sum = initialSum(version, len, src, dst, opts);
   sum = csumPartial(buf, off, 6, sum);
   sum = csumPartial(buf, off + 8, len - 8, sum);
   return csumFold(sum);
@@ -93,7 +100,7 @@ export function decodeVrrp(
   if (type !== VRRP_TYPE_ADVERTISEMENT) return fail('bad-type');
   const count = buf[off + 3]!;
   if (len !== messageLength(version, count)) return fail('count-mismatch');
-  const sum = initialSum(version, len, ip?.src, ip?.dst, opts?.v3ChecksumAsV2 ?? false);
+  const sum = initialSum(version, len, ip?.src, ip?.dst, opts);
   if (csumFold(csumPartial(buf, off, len, sum)) !== 0) return fail('bad-checksum');
   const addrs: number[] = [];
   for (let i = 0; i < count; i++) addrs.push(readIp(buf, off + VRRP_HLEN + 4 * i));

@@ -72,3 +72,33 @@ describe.each([
     }
   });
 });
+
+describe.each([
+  { file: 'keepalived-v3-unicast.pcap', old: false },
+  { file: 'keepalived-v3-unicast-old.pcap', old: true },
+])('keepalived 2.2.7 unicast VRRPv3 ($file)', ({ file, old }) => {
+  const adverts = records(file).filter((f) => ((f[12]! << 8) | f[13]!) === 0x0800 && f[23] === 112);
+  const peer = '192.168.77.3';
+  const opts = old ? { pseudoHeaderDst: VRRP_MCAST_ADDR } : {};
+
+  it('decodes with the pseudo-header keepalived used (the peer, or the group for old_unicast_checksum)', () => {
+    expect(adverts.length).toBeGreaterThanOrEqual(2);
+    for (const f of adverts) {
+      const r = decodeVrrpPacket(f, 14, f.length - 14, opts);
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+      expect(r.ok && u32ToIp(r.value.ip.dst)).toBe(peer);
+      const other = old ? {} : { pseudoHeaderDst: VRRP_MCAST_ADDR };
+      expect(decodeVrrpPacket(f, 14, f.length - 14, other)).toEqual({ ok: false, reason: 'bad-checksum' });
+    }
+  });
+
+  it('buildVrrpFrame reproduces them byte for byte', () => {
+    for (const f of adverts) {
+      const built = buildVrrpFrame(
+        { version: 3, vrid: 51, priority: 150, addrs: VIPS, maxAdverInt: 100 },
+        { src: '192.168.77.2', dst: peer, id: (f[18]! << 8) | f[19]!, srcMac: MASTER_MAC, dstMac: f.subarray(0, 6), ...opts },
+      );
+      expect(Buffer.from(built).toString('hex')).toBe(Buffer.from(f).toString('hex'));
+    }
+  });
+});
