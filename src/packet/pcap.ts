@@ -104,3 +104,82 @@ export function decodePcap(buf: Uint8Array): DecodeResult<PcapFile, PcapInvalid>
   }
   return ok(file);
 }
+
+export const PCAPNG_SHB = 0x0a0d0d0a;
+const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+const PCAPNG_IDB = 1;
+const PCAPNG_SPB = 3;
+const PCAPNG_EPB = 6;
+const IF_TSRESOL = 9;
+
+export type PcapngInvalid = 'truncated' | 'bad-magic' | 'bad-block' | 'unknown-interface';
+
+/**
+ * Reads a pcapng file (what dumpcap and tshark -w write by default): the
+ * enhanced and simple packet blocks of every section, in order. `linktype`
+ * and `snaplen` are the first interface's; other block types are skipped.
+ */
+export function decodePcapng(buf: Uint8Array): DecodeResult<PcapFile, PcapngInvalid> {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.length < 12 || v.getUint32(0, true) !== PCAPNG_SHB) return fail('bad-magic');
+  const file: PcapFile = { linktype: -1, snaplen: 0, records: [] };
+  let le = true;
+  let ifaces: Array<{ linktype: number; snaplen: number; unit: number }> = [];
+  let p = 0;
+  while (p < buf.length) {
+    if (p + 12 > buf.length) return fail('truncated');
+    // The SHB type reads the same in either byte order, so it is found before the order is known.
+    const type = v.getUint32(p, le);
+    if (type === PCAPNG_SHB) {
+      const magic = v.getUint32(p + 8, true);
+      if (magic === PCAPNG_BYTE_ORDER_MAGIC) le = true;
+      else if (v.getUint32(p + 8, false) === PCAPNG_BYTE_ORDER_MAGIC) le = false;
+      else return fail('bad-magic');
+      ifaces = []; // interface ids are per section
+    }
+    const len = v.getUint32(p + 4, le);
+    if (len < 12 || len % 4 !== 0) return fail('bad-block');
+    if (p + len > buf.length) return fail('truncated');
+    const body = p + 8;
+    const bodyEnd = p + len - 4;
+    if (type === PCAPNG_IDB) {
+      if (body + 8 > bodyEnd) return fail('bad-block');
+      let unit = 1e-6;
+      for (let o = body + 8; o + 4 <= bodyEnd;) {
+        const code = v.getUint16(o, le);
+        const olen = v.getUint16(o + 2, le);
+        if (code === 0) break;
+        if (code === IF_TSRESOL && olen >= 1 && o + 5 <= bodyEnd) {
+          const r = buf[o + 4]!;
+          unit = r & 0x80 ? 2 ** -(r & 0x7f) : 10 ** -r;
+        }
+        o += 4 + ((olen + 3) & ~3);
+      }
+      const iface = { linktype: v.getUint16(body, le), snaplen: v.getUint32(body + 4, le), unit };
+      ifaces.push(iface);
+      if (file.linktype < 0) { file.linktype = iface.linktype; file.snaplen = iface.snaplen; }
+    } else if (type === PCAPNG_EPB) {
+      if (body + 20 > bodyEnd) return fail('bad-block');
+      const iface = ifaces[v.getUint32(body, le)];
+      if (!iface) return fail('unknown-interface');
+      const ts = (v.getUint32(body + 4, le) * 2 ** 32 + v.getUint32(body + 8, le)) * iface.unit;
+      const capLen = v.getUint32(body + 12, le);
+      if (body + 20 + capLen > bodyEnd) return fail('bad-block');
+      file.records.push({ ts, data: buf.subarray(body + 20, body + 20 + capLen), origLen: v.getUint32(body + 16, le) });
+    } else if (type === PCAPNG_SPB) {
+      const iface = ifaces[0];
+      if (!iface) return fail('unknown-interface');
+      const origLen = v.getUint32(body, le);
+      const capLen = Math.min(origLen, iface.snaplen || origLen, bodyEnd - body - 4);
+      file.records.push({ ts: 0, data: buf.subarray(body + 4, body + 4 + capLen), origLen });
+    }
+    p += len;
+  }
+  return ok(file);
+}
+
+/** Either format, told apart by the first four bytes. */
+export function decodeCapture(buf: Uint8Array): DecodeResult<PcapFile, PcapInvalid | PcapngInvalid> {
+  if (buf.length >= 4 && new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0, true) === PCAPNG_SHB) return decodePcapng(buf);
+  return decodePcap(buf);
+}

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodePcap, decodePcap } from '../../src/packet/pcap.js';
+import { encodePcap, decodeCapture } from '../../src/packet/pcap.js';
 import { findTshark, dissect, complaints, type TsharkPacket } from './tshark.js';
 import { buildFrame, buildTcpFrame, buildUdpFrame } from '../../src/packet/frame.js';
 import { ipToU32, parseMac } from '../../src/packet/addr.js';
@@ -251,20 +251,27 @@ describe.skipIf(!tshark && !inCi)('tshark judges built frames', () => {
     for (const p of got) expect(complaints(p).length).toBeGreaterThan(0);
   });
 
-  it('decodePcap reads what editcap rewrites as a nanosecond pcap', () => {
+  it('decodePcap/decodePcapng read what editcap rewrites (ns pcap, pcapng at µs and ns)', () => {
     const editcap = tshark!.replace(/tshark$/, 'editcap');
     if (!existsSync(editcap)) return expect(inCi, 'editcap missing while CI=true').toBe(false);
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-pcap-'));
+    const convert = (from: string, to: string, format: string) => {
+      const r = spawnSync(editcap, ['-F', format, join(dir, from), join(dir, to)], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const back = decodeCapture(new Uint8Array(readFileSync(join(dir, to))));
+      if (!back.ok) throw new Error(`${to}: ${back.reason}`);
+      return back.value;
+    };
     try {
       const frames = cases.slice(0, 5).map((c) => c.frame);
       writeFileSync(join(dir, 'a.pcap'), encodePcap(frames, { startTime: 1_700_000_123.25 }));
-      const r = spawnSync(editcap, ['-F', 'nsecpcap', join(dir, 'a.pcap'), join(dir, 'b.pcap')], { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-      const back = decodePcap(new Uint8Array(readFileSync(join(dir, 'b.pcap'))));
-      expect(back.ok).toBe(true);
-      if (!back.ok) return;
-      expect(back.value.records.map((x) => Buffer.from(x.data).toString('hex'))).toEqual(frames.map((f) => Buffer.from(f).toString('hex')));
-      expect(back.value.records[1]!.ts).toBeCloseTo(1_700_000_123.251, 6);
+      const hex = frames.map((f) => Buffer.from(f).toString('hex'));
+      for (const [from, to, format] of [['a.pcap', 'ns.pcap', 'nsecpcap'], ['a.pcap', 'us.pcapng', 'pcapng'], ['ns.pcap', 'ns.pcapng', 'pcapng']]) {
+        const got = convert(from!, to!, format!);
+        expect(got.linktype, to).toBe(1);
+        expect(got.records.map((x) => Buffer.from(x.data).toString('hex')), to).toEqual(hex);
+        expect(got.records[1]!.ts, to).toBeCloseTo(1_700_000_123.251, 6);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
