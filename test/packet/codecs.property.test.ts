@@ -11,7 +11,7 @@ import { decodeUdp, buildUdp, verifyUdpChecksum, udpChecksum } from '../../src/p
 import { decodeIcmp, decodeIcmpQuoted, buildIcmp, buildIcmpEcho, buildIcmpError, buildDestUnreachable, buildTimeExceeded, buildFragNeeded, verifyIcmpChecksum, ICMP_ECHO, ICMP_ECHOREPLY } from '../../src/packet/icmp.js';
 import { encapsulateIpip, decapsulateIpip } from '../../src/packet/ipip.js';
 import { decodeVrrp, buildVrrp, decodeVrrpPacket, buildVrrpPacket } from '../../src/packet/vrrp.js';
-import { encodePcap, decodePcap } from '../../src/packet/pcap.js';
+import { encodePcap, decodePcap, decodeCapture } from '../../src/packet/pcap.js';
 import { buildFrame, parseFrame } from '../../src/packet/frame.js';
 import { rewriteIpv4Addr, rewriteL4Port, decrementTtl, rewriteIcmpInner } from '../../src/packet/rewrite.js';
 import { buildIcmpErrorPacket, setIcmpChecksum } from '../../src/packet/icmp.js';
@@ -375,6 +375,19 @@ describe('decoders never throw on arbitrary bytes', () => {
       decapsulateIpip(b);
       const i = decodeIcmp(b, 0, b.length, { verifyChecksum: false });
       if (i.ok) decodeIcmpQuoted(b, { ...i.value, type: 3 }, { verifyChecksum: false });
+    }), { numRuns: 500 });
+  });
+
+  it('capture readers, also behind a valid pcap/pcapng magic', () => {
+    const shb = Uint8Array.of(0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 28, 0, 0, 0);
+    const pcapHdr = encodePcap([]);
+    fc.assert(fc.property(bytes(200), fc.constantFrom('none', 'pcapng', 'pcap'), (b, prefix) => {
+      const head = prefix === 'pcapng' ? shb : prefix === 'pcap' ? pcapHdr : new Uint8Array(0);
+      const buf = new Uint8Array(head.length + b.length);
+      buf.set(head);
+      buf.set(b, head.length);
+      const r = decodeCapture(buf);
+      if (r.ok) for (const rec of r.value.records) expect(rec.data.byteOffset + rec.data.length).toBeLessThanOrEqual(buf.byteOffset + buf.length);
     }), { numRuns: 500 });
   });
 });
