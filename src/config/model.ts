@@ -1,0 +1,363 @@
+// The typed model of a keepalived.conf (or its YAML twin). Every value the
+// runtime needs is resolved here with keepalived 2.2's defaults, so the VRRP,
+// checker and rules code never has to know what the user left out.
+//
+// Every node carries the position of the keyword that introduced it, so
+// errors found later (at run time, by check-host) still point at the file.
+
+export interface SourcePos {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** What keepalived -t would make of a diagnostic: the config_err_t it raises (lib/parser.h order). */
+export const KA_ERR = [
+  'OK', 'FILE_NOT_FOUND', 'BAD_IF', 'FATAL', 'MULTIPLE_FILES', 'UNKNOWN_KEYWORD', 'UNEXPECTED_BOB',
+  'MISSING_BOB', 'UNEXPECTED_EOB', 'MISSING_EOB', 'UNMATCHED_QUOTE', 'MISSING_PARAMETER',
+  'INVALID_NUMBER', 'GENERAL_ERROR', 'WARNING', 'DEPRECATED', 'SECURITY_ERROR',
+] as const;
+export type KaErr = (typeof KA_ERR)[number];
+
+export type Severity = 'error' | 'warning' | 'note';
+
+export interface Diagnostic extends SourcePos {
+  /** error: lvs-keepalived refuses the config; warning: it runs, skipping or defaulting the item. */
+  severity: Severity;
+  message: string;
+  /** What to do about it. */
+  hint: string;
+  /** The error class keepalived 2.2 raises for the same thing ('OK' when it is silent). */
+  ka: KaErr;
+}
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export type LvsMethod = 'NAT' | 'DR' | 'TUN';
+
+export interface GlobalDefs {
+  pos?: SourcePos;
+  router_id?: string;
+  notification_email: string[];
+  notification_email_from?: string;
+  smtp_server?: string;
+  smtp_connect_timeout?: number;
+  vrrp_version: 2 | 3;
+  vrrp_mcast_group4: string;
+  vrrp_garp_master_delay: number;
+  vrrp_garp_master_repeat: number;
+  vrrp_garp_master_refresh: number;
+  vrrp_garp_master_refresh_repeat: number;
+  vrrp_garp_interval: number;
+  vrrp_strict: boolean;
+  vrrp_skip_check_adv_addr: boolean;
+  /** --set tcp tcpfin udp; undefined = leave the engine's. */
+  lvs_timeouts?: { tcp?: number; tcpfin?: number; udp?: number };
+  lvs_flush: boolean;
+  lvs_flush_on_stop: boolean;
+  lvs_sync_daemon?: LvsSyncDaemon;
+  enable_script_security: boolean;
+  script_user?: { user: string; group?: string };
+}
+
+export interface LvsSyncDaemon {
+  interface: string;
+  instance?: string;
+  id?: number;
+  maxlen?: number;
+  port?: number;
+  ttl?: number;
+  group?: string;
+}
+
+export interface VrrpScript {
+  pos: SourcePos;
+  name: string;
+  script: string;
+  /** seconds */
+  interval: number;
+  /** seconds; keepalived uses the interval when none is given. */
+  timeout: number;
+  /** -253..253; 0 = a failure puts tracking instances into FAULT. */
+  weight: number;
+  weight_reverse: boolean;
+  rise: number;
+  fall: number;
+  user?: string;
+  init_fail: boolean;
+}
+
+export interface TrackScriptRef {
+  name: string;
+  weight?: number;
+  reverse?: boolean;
+}
+export interface TrackInterfaceRef {
+  name: string;
+  weight?: number;
+  reverse?: boolean;
+}
+
+export interface NotifyScripts {
+  notify?: string;
+  notify_master?: string;
+  notify_backup?: string;
+  notify_fault?: string;
+  notify_stop?: string;
+}
+
+export interface VrrpSyncGroup extends NotifyScripts {
+  pos: SourcePos;
+  name: string;
+  group: string[];
+  track_interface: TrackInterfaceRef[];
+  track_script: TrackScriptRef[];
+}
+
+export interface VirtualIp {
+  pos: SourcePos;
+  addr: string;
+  prefix: number;
+  brd?: string;
+  dev?: string;
+  scope?: string;
+  label?: string;
+  /** Any words after the ones above that keepalived accepts (no_track, preferred_lft, …), kept verbatim. */
+  extra?: string[];
+}
+
+export interface UnicastPeer {
+  addr: string;
+  min_ttl?: number;
+  max_ttl?: number;
+}
+
+export interface VrrpInstance extends NotifyScripts {
+  pos: SourcePos;
+  name: string;
+  state: 'MASTER' | 'BACKUP';
+  interface?: string;
+  virtual_router_id: number;
+  priority: number;
+  /** seconds, may be fractional */
+  advert_int: number;
+  version: 2 | 3;
+  authentication?: { auth_type: 'PASS' | 'AH'; auth_pass: string };
+  virtual_ipaddress: VirtualIp[];
+  virtual_ipaddress_excluded: VirtualIp[];
+  mcast_src_ip?: string;
+  unicast_src_ip?: string;
+  unicast_peer: UnicastPeer[];
+  track_interface: TrackInterfaceRef[];
+  track_script: TrackScriptRef[];
+  dont_track_primary: boolean;
+  nopreempt: boolean;
+  /** seconds */
+  preempt_delay: number;
+  garp_master_delay: number;
+  garp_master_repeat: number;
+  garp_master_refresh: number;
+  garp_master_refresh_repeat: number;
+  down_timer_adverts: number;
+  accept?: boolean;
+  notify_master_rx_lower_pri?: string;
+  smtp_alert: boolean;
+  /**
+   * lvsd extension, not a keepalived keyword: split-brain detection for
+   * two-node pairs. Written `reference_ip A.B.C.D [A.B.C.D…]` (alias
+   * `check_reference`) inside vrrp_instance. A node that cannot reach any
+   * reference address refuses to become (or stay) MASTER. keepalived -t
+   * reports the line as an unknown keyword and otherwise ignores it.
+   */
+  reference_ip: string[];
+}
+
+export interface VsGroupEntry {
+  pos: SourcePos;
+  kind: 'addr' | 'fwmark';
+  /** first address of a range `a.b.c.d-e`, or the only one */
+  addr?: string;
+  /** last octet of a range; equal to addr's last octet for a single address */
+  rangeEnd?: number;
+  port?: number;
+  fwmark?: number;
+}
+
+export interface VirtualServerGroup {
+  pos: SourcePos;
+  name: string;
+  entries: VsGroupEntry[];
+}
+
+export interface HttpUrl {
+  pos: SourcePos;
+  path: string;
+  digest?: string;
+  /** inclusive ranges; keepalived's default is 200-299 */
+  status_code: Array<[number, number]>;
+  virtualhost?: string;
+}
+
+interface CheckerCommon {
+  pos: SourcePos;
+  connect_ip?: string;
+  connect_port?: number;
+  bindto?: string;
+  bind_port?: number;
+  bind_if?: string;
+  fwmark?: number;
+  /** seconds */
+  connect_timeout: number;
+  retry: number;
+  /** seconds */
+  delay_before_retry: number;
+  /** seconds */
+  warmup?: number;
+  /** seconds */
+  delay_loop: number;
+}
+
+export interface HttpChecker extends CheckerCommon {
+  type: 'HTTP_GET' | 'SSL_GET';
+  urls: HttpUrl[];
+  http_protocol?: '1.0' | '1.0C' | '1.1';
+  virtualhost?: string;
+  enable_sni: boolean;
+  fast_recovery: boolean;
+}
+export interface TcpChecker extends CheckerCommon {
+  type: 'TCP_CHECK';
+}
+export interface MiscChecker extends CheckerCommon {
+  type: 'MISC_CHECK';
+  misc_path: string;
+  /** seconds; undefined = delay_loop */
+  misc_timeout?: number;
+  misc_dynamic: boolean;
+  user?: string;
+}
+export interface DnsChecker extends CheckerCommon {
+  type: 'DNS_CHECK';
+  dns_type: string;
+  name: string;
+}
+export type Checker = HttpChecker | TcpChecker | MiscChecker | DnsChecker;
+export type CheckerType = Checker['type'];
+
+export interface RealServer {
+  pos: SourcePos;
+  addr: string;
+  /** 0 when not given: the virtual server's port (or any port for fwmark services). */
+  port: number;
+  weight: number;
+  lvs_method?: LvsMethod;
+  uthreshold: number;
+  lthreshold: number;
+  inhibit_on_failure?: boolean;
+  notify_up?: string;
+  notify_down?: string;
+  alpha?: boolean;
+  checkers: Checker[];
+}
+
+export type VirtualServerKey =
+  | { kind: 'addr'; addr: string; port: number }
+  | { kind: 'fwmark'; fwmark: number }
+  | { kind: 'group'; group: string };
+
+export interface VirtualServer {
+  pos: SourcePos;
+  key: VirtualServerKey;
+  protocol: Protocol;
+  lvs_sched: string;
+  lvs_method: LvsMethod;
+  /** seconds; 0 = not persistent */
+  persistence_timeout: number;
+  persistence_granularity?: string;
+  persistence_engine?: string;
+  ops: boolean;
+  sched_flags: string[];
+  delay_loop: number;
+  quorum: number;
+  hysteresis: number;
+  quorum_up?: string;
+  quorum_down?: string;
+  sorry_server?: { addr: string; port: number };
+  sorry_server_inhibit: boolean;
+  alpha: boolean;
+  omega: boolean;
+  inhibit_on_failure: boolean;
+  ha_suspend: boolean;
+  virtualhost?: string;
+  real_servers: RealServer[];
+}
+
+export interface KeepalivedConfig {
+  global_defs: GlobalDefs;
+  vrrp_scripts: VrrpScript[];
+  vrrp_sync_groups: VrrpSyncGroup[];
+  vrrp_instances: VrrpInstance[];
+  virtual_server_groups: VirtualServerGroup[];
+  virtual_servers: VirtualServer[];
+}
+
+// keepalived 2.2.7 defaults (global_data.c, vrrp_data.c, check_api.c, check_parser.c).
+export const DEFAULTS = {
+  vrrp_version: 2 as const,
+  vrrp_mcast_group4: '224.0.0.18',
+  garp_delay: 5,
+  garp_repeat: 5,
+  garp_refresh: 0,
+  garp_refresh_repeat: 1,
+  garp_interval: 0,
+  priority: 100,
+  advert_int: 1,
+  down_timer_adverts: 3,
+  preempt_delay: 0,
+  script_interval: 1,
+  script_weight: 0,
+  delay_loop: 60,
+  connect_timeout: 5,
+  retry: 1,
+  retry_dns: 3,
+  retry_misc: 0,
+  delay_before_retry: 1,
+  delay_before_retry_http: 3,
+  weight: 1,
+  persistence_timeout_bare: 360,
+  lvs_sched: 'wlc',
+  lvs_method: 'NAT' as LvsMethod,
+  protocol: 'UDP' as Protocol,
+  quorum: 1,
+  dns_type: 'SOA',
+  dns_name: '.',
+  status_code: [200, 299] as [number, number],
+};
+
+export function emptyGlobalDefs(): GlobalDefs {
+  return {
+    notification_email: [],
+    vrrp_version: DEFAULTS.vrrp_version,
+    vrrp_mcast_group4: DEFAULTS.vrrp_mcast_group4,
+    vrrp_garp_master_delay: DEFAULTS.garp_delay,
+    vrrp_garp_master_repeat: DEFAULTS.garp_repeat,
+    vrrp_garp_master_refresh: DEFAULTS.garp_refresh,
+    vrrp_garp_master_refresh_repeat: DEFAULTS.garp_refresh_repeat,
+    vrrp_garp_interval: DEFAULTS.garp_interval,
+    vrrp_strict: false,
+    vrrp_skip_check_adv_addr: false,
+    lvs_flush: false,
+    lvs_flush_on_stop: false,
+    enable_script_security: false,
+  };
+}
+
+export function emptyConfig(): KeepalivedConfig {
+  return {
+    global_defs: emptyGlobalDefs(),
+    vrrp_scripts: [],
+    vrrp_sync_groups: [],
+    vrrp_instances: [],
+    virtual_server_groups: [],
+    virtual_servers: [],
+  };
+}

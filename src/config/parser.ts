@@ -1,0 +1,921 @@
+// keepalived.conf keywords → the typed model. Messages and the error class
+// behind each one follow keepalived 2.2.7 (vrrp_parser.c, check_parser.c,
+// check_*.c, global_parser.c), so `keepalived -t` and lvsd agree on which
+// configs are clean; the wording adds what to do about it.
+
+import * as fs from 'node:fs';
+import { ipToU32, isIpv4 } from '../packet/addr.js';
+import { SCHEDULERS } from '../ipvs/types.js';
+import { lexConfig, type LexOptions, type Stmt, type Word } from './lexer.js';
+import {
+  DEFAULTS, emptyConfig,
+  type Checker, type CheckerType, type Diagnostic, type HttpUrl, type KaErr, type KeepalivedConfig, type LvsMethod,
+  type RealServer, type Severity, type SourcePos, type TrackInterfaceRef, type TrackScriptRef, type VirtualIp,
+  type VirtualServer, type VirtualServerGroup, type VrrpInstance, type VrrpScript, type VrrpSyncGroup, type VsGroupEntry,
+} from './model.js';
+
+export interface ParseResult {
+  model: KeepalivedConfig;
+  diagnostics: Diagnostic[];
+}
+
+class Ctx {
+  constructor(readonly diags: Diagnostic[] = []) {}
+  emit(pos: SourcePos, severity: Severity, ka: KaErr, message: string, hint: string): void {
+    this.diags.push({ file: pos.file, line: pos.line, col: pos.col, severity, message, hint, ka });
+  }
+  error(pos: SourcePos, message: string, hint: string, ka: KaErr = 'GENERAL_ERROR'): void {
+    this.emit(pos, 'error', ka, message, hint);
+  }
+  warn(pos: SourcePos, message: string, hint: string, ka: KaErr = 'GENERAL_ERROR'): void {
+    this.emit(pos, 'warning', ka, message, hint);
+  }
+  note(pos: SourcePos, message: string, hint: string, ka: KaErr = 'OK'): void {
+    this.emit(pos, 'note', ka, message, hint);
+  }
+}
+
+export function parseConfigFile(file: string, opts: LexOptions = {}): ParseResult {
+  const ctx = new Ctx();
+  const tree = lexConfig(file, opts, ctx.emit.bind(ctx));
+  const model = buildModel(tree, ctx);
+  return { model, diagnostics: ctx.diags };
+}
+
+/** Parse text as if it were `file` (includes resolve relative to it). */
+export function parseConfigText(text: string, file = 'keepalived.conf', opts: LexOptions = {}): ParseResult {
+  const readFile = opts.readFile;
+  return parseConfigFile(file, {
+    ...opts,
+    readFile: (f) => (f === file ? text : readFile ? readFile(f) : defaultRead(f)),
+  });
+}
+
+function defaultRead(f: string): string {
+  return fs.readFileSync(f, 'utf8');
+}
+
+// ---------------------------------------------------------------- helpers
+
+const kw = (s: Stmt): string => s.words[0]!.text;
+const arg = (s: Stmt, i: number): Word | undefined => s.words[i];
+const endPos = (s: Stmt): SourcePos => {
+  const w = s.words[s.words.length - 1]!;
+  return { ...w.pos, col: w.pos.col + w.text.length + (w.quoted ? 2 : 0) };
+};
+
+function need(ctx: Ctx, s: Stmt, i: number, what: string): Word | undefined {
+  const w = s.words[i];
+  if (!w) ctx.error(endPos(s), `${kw(s)}: missing ${what}`, `write '${kw(s)} <${what}>'`, 'MISSING_PARAMETER');
+  return w;
+}
+
+function num(ctx: Ctx, s: Stmt, i: number, min: number, max: number, what: string, opts: { decimal?: boolean; sev?: Severity } = {}): number | undefined {
+  const w = need(ctx, s, i, what);
+  if (!w) return undefined;
+  const re = opts.decimal ? /^\d+(\.\d{1,6})?$|^\.\d{1,6}$/ : /^-?\d+$/;
+  const v = Number(w.text);
+  if (!re.test(w.text) || !Number.isFinite(v)) {
+    ctx.emit(w.pos, opts.sev ?? 'error', 'INVALID_NUMBER', `${kw(s)}: '${w.text}' is not a valid ${opts.decimal ? 'number' : 'integer'}`, `give ${what} as a number in [${min}, ${max}]`);
+    return undefined;
+  }
+  if (v < min || v > max) {
+    ctx.emit(w.pos, opts.sev ?? 'error', 'INVALID_NUMBER', `${kw(s)}: ${w.text} is outside [${min}, ${max}]`, `give ${what} in [${min}, ${max}]`);
+    return undefined;
+  }
+  return v;
+}
+
+const TIMER_MAX = 4294.967295; // keepalived timers are u32 microseconds
+
+function timer(ctx: Ctx, s: Stmt, i: number, what: string, min = 0.000001, max = TIMER_MAX): number | undefined {
+  return num(ctx, s, i, min, max, what, { decimal: true });
+}
+
+function bool(ctx: Ctx, s: Stmt, i: number): boolean | undefined {
+  const w = s.words[i];
+  if (!w) return true;
+  const t = w.text.toLowerCase();
+  if (['on', 'true', 'yes'].includes(t)) return true;
+  if (['off', 'false', 'no'].includes(t)) return false;
+  ctx.error(w.pos, `${kw(s)}: '${w.text}' is not a boolean`, 'use on|off|true|false|yes|no');
+  return undefined;
+}
+
+function ipv4(ctx: Ctx, w: Word | undefined, what: string, s: Stmt): string | undefined {
+  if (!w) { need(ctx, s, s.words.length, what); return undefined; }
+  if (!isIpv4(w.text)) {
+    const v6 = w.text.includes(':');
+    ctx.error(w.pos, v6 ? `${what} ${w.text}: IPv6 is not supported by lvsd` : `${what} '${w.text}' is not a valid IPv4 address`,
+      v6 ? 'use an IPv4 address' : 'write a dotted quad such as 192.168.150.100');
+    return undefined;
+  }
+  return w.text;
+}
+
+function port(ctx: Ctx, w: Word, what: string): number | undefined {
+  if (!/^\d+$/.test(w.text) || Number(w.text) > 65535) {
+    ctx.error(w.pos, `${what} '${w.text}' is not a valid port`, 'give a port in [0, 65535]');
+    return undefined;
+  }
+  return Number(w.text);
+}
+
+/** A block whose lines are values (virtual_ipaddress, group, track_script …), not keywords. */
+function valueLines(ctx: Ctx, s: Stmt): Stmt[] {
+  if (!s.block) {
+    ctx.error(endPos(s), `${kw(s)}: missing '{'`, `write '${kw(s)} { … }'`, 'MISSING_BOB');
+    return [];
+  }
+  const out: Stmt[] = [];
+  for (const l of s.block) {
+    out.push(l);
+    if (l.block) ctx.error(l.blockPos!, `${kw(s)}: unexpected block inside a value list`, 'remove the braces', 'UNEXPECTED_BOB');
+  }
+  return out;
+}
+
+type Handler<T> = (ctx: Ctx, s: Stmt, target: T) => void;
+
+/** Walk a block with a keyword table. Known-but-unmodelled keywords are noted, unknown ones warned and skipped. */
+function walk<T>(ctx: Ctx, stmts: Stmt[] | undefined, table: Record<string, Handler<T>>, target: T, ignored: ReadonlySet<string>, where: string): void {
+  for (const s of stmts ?? []) {
+    const k = kw(s);
+    const h = Object.prototype.hasOwnProperty.call(table, k) ? table[k] : undefined;
+    if (h) h(ctx, s, target);
+    else if (ignored.has(k)) ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it', 'OK');
+    else ctx.warn(s.pos, `unknown keyword '${k}' in ${where}`, s.block ? 'check the spelling; the keyword and its block are skipped' : 'check the spelling; the line is skipped', 'UNKNOWN_KEYWORD');
+  }
+}
+
+const set = (...a: string[]): ReadonlySet<string> => new Set(a);
+
+// ---------------------------------------------------------------- global_defs
+
+const GLOBAL_IGNORED = set(
+  'process_names', 'process_name', 'vrrp_process_name', 'checker_process_name', 'lvs_process_name', 'bfd_process_name',
+  'smtp_helo_name', 'smtp_alert', 'startup_script', 'startup_script_timeout', 'shutdown_script', 'shutdown_script_timeout',
+  'max_auto_priority', 'min_auto_priority_delay', 'smtp_alert_vrrp', 'smtp_alert_checker', 'checker_log_all_failures',
+  'dynamic_interfaces', 'no_email_faults', 'default_interface', 'disable_local_igmp', 'lvs_flush_onstop', 'vrrp_mcast_group6',
+  'vrrp_garp_lower_prio_delay', 'vrrp_garp_lower_prio_repeat', 'vrrp_down_timer_adverts', 'vrrp_gna_interval', 'vrrp_min_garp',
+  'vrrp_garp_extra_if', 'vrrp_vmac_garp_intvl', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'vrrp_iptables',
+  'vrrp_ipsets', 'nftables', 'nftables_priority', 'nftables_ifindex', 'nftables_ipvs', 'nftables_ipvs_priority',
+  'nftables_ipvs_start_fwmark', 'nftables_counters', 'vrrp_check_unicast_src', 'vrrp_priority', 'vrrp_no_swap',
+  'vrrp_rt_priority', 'vrrp_cpu_affinity', 'vrrp_rlimit_rttime', 'vrrp_rlimit_rtime', 'notify_fifo', 'notify_fifo_script',
+  'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_notify_priority_changes', 'fifo_write_vrrp_states_on_reload',
+  'lvs_notify_fifo', 'lvs_notify_fifo_script', 'checker_priority', 'checker_no_swap', 'checker_rt_priority',
+  'checker_cpu_affinity', 'checker_rlimit_rttime', 'checker_rlimit_rtime', 'bfd_priority', 'bfd_no_swap', 'bfd_rt_priority',
+  'bfd_cpu_affinity', 'bfd_rlimit_rttime', 'bfd_rlimit_rtime', 'snmp_socket', 'enable_traps', 'enable_snmp_vrrp',
+  'enable_snmp_keepalived', 'enable_snmp_rfc', 'enable_snmp_rfcv2', 'enable_snmp_rfcv3', 'enable_snmp_checker', 'enable_dbus',
+  'dbus_service_name', 'vrrp_netlink_cmd_rcv_bufs', 'vrrp_netlink_cmd_rcv_bufs_force', 'vrrp_netlink_monitor_rcv_bufs',
+  'vrrp_netlink_monitor_rcv_bufs_force', 'process_monitor_rcv_bufs', 'process_monitor_rcv_bufs_force',
+  'lvs_netlink_cmd_rcv_bufs', 'lvs_netlink_cmd_rcv_bufs_force', 'lvs_netlink_monitor_rcv_bufs',
+  'lvs_netlink_monitor_rcv_bufs_force', 'rs_init_notifies', 'no_checker_emails', 'vrrp_rx_bufs_policy',
+  'vrrp_rx_bufs_multiplier', 'vrrp_startup_delay', 'log_unknown_vrids', 'vmac_prefix', 'vmac_addr_prefix', 'umask',
+  'random_seed', 'reload_check_config', 'reload_time_file', 'reload_repeat', 'reload_file', 'include_check',
+  'config_save_dir', 'tmp_config_directory', 'data_use_instance',
+);
+
+const GLOBAL: Record<string, Handler<KeepalivedConfig>> = {
+  router_id: (c, s, m) => { const w = need(c, s, 1, 'name'); if (w) m.global_defs.router_id = w.text; },
+  notification_email: (c, s, m) => { for (const l of valueLines(c, s)) for (const w of l.words) m.global_defs.notification_email.push(w.text); },
+  notification_email_from: (c, s, m) => { const w = need(c, s, 1, 'address'); if (w) m.global_defs.notification_email_from = w.text; },
+  smtp_server: (c, s, m) => { const w = need(c, s, 1, 'address'); if (w) m.global_defs.smtp_server = w.text; },
+  smtp_connect_timeout: (c, s, m) => { const v = timer(c, s, 1, 'seconds'); if (v !== undefined) m.global_defs.smtp_connect_timeout = v; },
+  vrrp_version: (c, s, m) => { const v = num(c, s, 1, 2, 3, 'version'); if (v !== undefined) m.global_defs.vrrp_version = v as 2 | 3; },
+  vrrp_mcast_group4: (c, s, m) => {
+    const a = ipv4(c, arg(s, 1), 'vrrp_mcast_group4', s);
+    if (a && (ipToU32(a) >>> 28) !== 14) c.error(arg(s, 1)!.pos, `vrrp_mcast_group4 ${a} is not a multicast address`, 'use an address in 224.0.0.0/4');
+    else if (a) m.global_defs.vrrp_mcast_group4 = a;
+  },
+  vrrp_garp_master_delay: (c, s, m) => { const v = num(c, s, 1, 0, 86400, 'seconds'); if (v !== undefined) m.global_defs.vrrp_garp_master_delay = v; },
+  vrrp_garp_master_repeat: (c, s, m) => { const v = num(c, s, 1, 0, 2147483647, 'count'); if (v !== undefined) m.global_defs.vrrp_garp_master_repeat = v; },
+  vrrp_garp_master_refresh: (c, s, m) => { const v = num(c, s, 1, 0, 86400, 'seconds'); if (v !== undefined) m.global_defs.vrrp_garp_master_refresh = v; },
+  vrrp_garp_master_refresh_repeat: (c, s, m) => { const v = num(c, s, 1, 0, 2147483647, 'count'); if (v !== undefined) m.global_defs.vrrp_garp_master_refresh_repeat = v; },
+  vrrp_garp_interval: (c, s, m) => { const v = timer(c, s, 1, 'seconds', 0, 1); if (v !== undefined) m.global_defs.vrrp_garp_interval = v; },
+  vrrp_strict: (_c, _s, m) => { m.global_defs.vrrp_strict = true; },
+  vrrp_skip_check_adv_addr: (_c, _s, m) => { m.global_defs.vrrp_skip_check_adv_addr = true; },
+  lvs_timeouts: (c, s, m) => {
+    const t: { tcp?: number; tcpfin?: number; udp?: number } = {};
+    for (let i = 1; i < s.words.length; i += 2) {
+      const k = s.words[i]!.text;
+      if (k !== 'tcp' && k !== 'tcpfin' && k !== 'udp') {
+        c.error(s.words[i]!.pos, `lvs_timeouts: unknown protocol '${k}'`, 'use tcp, tcpfin or udp');
+        break;
+      }
+      const v = num(c, s, i + 1, 0, 2147483, `${k} seconds`);
+      if (v !== undefined) t[k] = v;
+    }
+    m.global_defs.lvs_timeouts = t;
+  },
+  lvs_flush: (_c, _s, m) => { m.global_defs.lvs_flush = true; },
+  lvs_flush_on_stop: (_c, _s, m) => { m.global_defs.lvs_flush_on_stop = true; },
+  lvs_sync_daemon: (c, s, m) => {
+    const ifw = need(c, s, 1, 'interface');
+    if (!ifw) return;
+    const d: NonNullable<KeepalivedConfig['global_defs']['lvs_sync_daemon']> = { interface: ifw.text };
+    let i = 2;
+    if (s.words[i] && !['id', 'maxlen', 'port', 'ttl', 'group'].includes(s.words[i]!.text)) d.instance = s.words[i++]!.text;
+    for (; i < s.words.length; i += 2) {
+      const k = s.words[i]!.text;
+      if (k === 'group') { const g = ipv4(c, s.words[i + 1], 'lvs_sync_daemon group', s); if (g) d.group = g; continue; }
+      const ranges: Record<string, [number, number]> = { id: [0, 255], maxlen: [1, 65507], port: [1, 65535], ttl: [1, 255] };
+      const r = ranges[k];
+      if (!r) { c.error(s.words[i]!.pos, `lvs_sync_daemon: unknown option '${k}'`, 'use id, maxlen, port, ttl or group'); break; }
+      const v = num(c, s, i + 1, r[0], r[1], k);
+      if (v !== undefined) (d as unknown as Record<string, number>)[k] = v;
+    }
+    m.global_defs.lvs_sync_daemon = d;
+  },
+  enable_script_security: (_c, _s, m) => { m.global_defs.enable_script_security = true; },
+  script_user: (c, s, m) => {
+    const u = need(c, s, 1, 'user');
+    if (u) m.global_defs.script_user = s.words[2] ? { user: u.text, group: s.words[2].text } : { user: u.text };
+  },
+};
+
+// ---------------------------------------------------------------- vrrp_script
+
+const SCRIPT: Record<string, Handler<VrrpScript>> = {
+  script: (c, s, t) => { const w = need(c, s, 1, 'command'); if (w) t.script = s.words.slice(1).map((x) => x.quoted && x.text.includes(' ') ? `"${x.text}"` : x.text).join(' '); },
+  interval: (c, s, t) => { const v = timer(c, s, 1, 'seconds'); if (v !== undefined) t.interval = v; },
+  timeout: (c, s, t) => { const v = timer(c, s, 1, 'seconds'); if (v !== undefined) t.timeout = v; },
+  weight: (c, s, t) => {
+    const v = num(c, s, 1, -253, 253, 'weight');
+    if (v !== undefined) t.weight = v;
+    if (s.words[2]?.text === 'reverse') t.weight_reverse = true;
+  },
+  rise: (c, s, t) => { const v = num(c, s, 1, 1, 2147483647, 'count'); if (v !== undefined) t.rise = v; },
+  fall: (c, s, t) => { const v = num(c, s, 1, 1, 2147483647, 'count'); if (v !== undefined) t.fall = v; },
+  user: (c, s, t) => { const w = need(c, s, 1, 'user'); if (w) t.user = s.words.slice(1).map((x) => x.text).join(' '); },
+  init_fail: (_c, _s, t) => { t.init_fail = true; },
+};
+
+// ---------------------------------------------------------------- tracking helpers
+
+function trackScripts(c: Ctx, s: Stmt): TrackScriptRef[] {
+  return valueLines(c, s).map((l) => {
+    const r: TrackScriptRef = { name: l.words[0]!.text };
+    if (l.words[1]?.text === 'weight') {
+      const v = num(c, l, 2, -253, 253, 'weight');
+      if (v !== undefined) r.weight = v;
+      if (l.words[3]?.text === 'reverse') r.reverse = true;
+    }
+    return r;
+  });
+}
+function trackInterfaces(c: Ctx, s: Stmt): TrackInterfaceRef[] {
+  return valueLines(c, s).map((l) => {
+    const r: TrackInterfaceRef = { name: l.words[0]!.text };
+    if (l.words[1]?.text === 'weight') {
+      const v = num(c, l, 2, -254, 254, 'weight');
+      if (v !== undefined) r.weight = v;
+      if (l.words[3]?.text === 'reverse') r.reverse = true;
+    }
+    return r;
+  });
+}
+const scriptText = (s: Stmt): string => s.words.slice(1).map((x) => x.quoted && x.text.includes(' ') ? `"${x.text}"` : x.text).join(' ');
+function notifyHandler<T>(key: string, node: (t: T) => object = (t) => t as object): Handler<T> {
+  return (c, s, t) => {
+    if (need(c, s, 1, 'script')) (node(t) as Record<string, unknown>)[key] = scriptText(s);
+  };
+}
+
+// ---------------------------------------------------------------- vrrp_sync_group
+
+const SYNC: Record<string, Handler<VrrpSyncGroup>> = {
+  group: (c, s, g) => { for (const l of valueLines(c, s)) for (const w of l.words) g.group.push(w.text); },
+  track_interface: (c, s, g) => { g.track_interface.push(...trackInterfaces(c, s)); },
+  track_script: (c, s, g) => { g.track_script.push(...trackScripts(c, s)); },
+  notify: notifyHandler<VrrpSyncGroup>('notify'),
+  notify_master: notifyHandler<VrrpSyncGroup>('notify_master'),
+  notify_backup: notifyHandler<VrrpSyncGroup>('notify_backup'),
+  notify_fault: notifyHandler<VrrpSyncGroup>('notify_fault'),
+  notify_stop: notifyHandler<VrrpSyncGroup>('notify_stop'),
+};
+const SYNC_IGNORED = set('track_file', 'track_process', 'track_bfd', 'smtp_alert', 'global_tracking', 'sync_group_tracking_weight', 'notify_priority_changes', 'notify_deleted');
+
+// ---------------------------------------------------------------- vrrp_instance
+
+function parseVip(c: Ctx, l: Stmt): VirtualIp | undefined {
+  const w = l.words[0]!;
+  const [addr, pfx, ...more] = w.text.split('/');
+  if (more.length || !isIpv4(addr!)) {
+    c.error(w.pos, `virtual_ipaddress '${w.text}' is not a valid IPv4 address`, 'write A.B.C.D[/prefix], e.g. 192.168.150.100/24');
+    return undefined;
+  }
+  let prefix = 32;
+  if (pfx !== undefined) {
+    if (!/^\d+$/.test(pfx) || Number(pfx) > 32) {
+      c.error(w.pos, `virtual_ipaddress '${w.text}': bad prefix length`, 'give a prefix length in [0, 32]');
+      return undefined;
+    }
+    prefix = Number(pfx);
+  }
+  const vip: VirtualIp = { pos: w.pos, addr: addr!, prefix };
+  const extra: string[] = [];
+  for (let i = 1; i < l.words.length; i++) {
+    const k = l.words[i]!.text;
+    const next = l.words[i + 1];
+    if (k === 'brd' || k === 'broadcast') {
+      if (!next) { c.error(l.words[i]!.pos, `virtual_ipaddress: ${k} needs an address`, 'write brd A.B.C.D'); break; }
+      if (next.text !== '-' && next.text !== '+' && !isIpv4(next.text)) c.error(next.pos, `virtual_ipaddress: invalid broadcast '${next.text}'`, 'write brd A.B.C.D');
+      else vip.brd = next.text;
+      i++;
+    } else if (k === 'dev' || k === 'scope' || k === 'label') {
+      if (!next) { c.error(l.words[i]!.pos, `virtual_ipaddress: ${k} needs a value`, `write ${k} <value>`); break; }
+      vip[k] = next.text;
+      i++;
+    } else if (['no_track', 'home', '-nodad', 'nodad', 'noprefixroute', 'autojoin', 'use_vmac'].includes(k)) {
+      extra.push(k);
+    } else if (['peer', 'preferred_lft', 'track_group', 'metric'].includes(k) && next) {
+      extra.push(k, next.text);
+      i++;
+    } else {
+      c.error(l.words[i]!.pos, `virtual_ipaddress: unknown option '${k}'`, 'use brd, dev, scope, label, peer, no_track, home, preferred_lft or -nodad');
+      return undefined;
+    }
+  }
+  if (extra.length) vip.extra = extra;
+  return vip;
+}
+
+const INSTANCE_IGNORED = set(
+  'use_vmac', 'use_vmac_addr', 'vmac_xmit_base', 'use_ipvlan', 'unicast_fault_no_peer', 'check_unicast_src',
+  'old_unicast_checksum', 'native_ipv6', 'vrf', 'track_file', 'track_process', 'track_bfd', 'mcast_dst_ip', 'track_src_ip',
+  'unicast_ttl', 'promote_secondaries', 'linkbeat_use_polling', 'virtual_routes', 'virtual_rules', 'skip_check_adv_addr',
+  'strict_mode', 'debug', 'notify_deleted', 'notify_priority_changes', 'lvs_sync_daemon_interface', 'garp_lower_prio_delay',
+  'garp_lower_prio_repeat', 'garp_extra_if', 'vmac_garp_intvl', 'lower_prio_no_advert', 'higher_prio_send_advert',
+  'kernel_rx_buf_size',
+);
+
+interface InstanceCtx { vi: VrrpInstance; stateSet?: boolean; vridSet?: boolean }
+
+const INSTANCE: Record<string, Handler<InstanceCtx>> = {
+  state: (c, s, x) => {
+    const w = need(c, s, 1, 'MASTER|BACKUP');
+    if (!w) return;
+    if (w.text === 'MASTER' || w.text === 'BACKUP') { x.vi.state = w.text; x.stateSet = true; }
+    else c.error(w.pos, `(${x.vi.name}) unknown state '${w.text}'`, 'use MASTER or BACKUP; keepalived defaults to BACKUP');
+  },
+  interface: (c, s, x) => { const w = need(c, s, 1, 'interface'); if (!w) return; if (w.text.length > 15) c.error(w.pos, `interface name '${w.text}' too long`, 'interface names have at most 15 characters'); else x.vi.interface = w.text; },
+  dont_track_primary: (_c, _s, x) => { x.vi.dont_track_primary = true; },
+  track_interface: (c, s, x) => { x.vi.track_interface.push(...trackInterfaces(c, s)); },
+  track_script: (c, s, x) => { x.vi.track_script.push(...trackScripts(c, s)); },
+  mcast_src_ip: (c, s, x) => { const a = ipv4(c, arg(s, 1), 'mcast_src_ip', s); if (a) x.vi.mcast_src_ip = a; },
+  unicast_src_ip: (c, s, x) => { const a = ipv4(c, arg(s, 1), 'unicast_src_ip', s); if (a) x.vi.unicast_src_ip = a; },
+  unicast_peer: (c, s, x) => {
+    for (const l of valueLines(c, s)) {
+      const a = ipv4(c, l.words[0], 'unicast_peer', l);
+      if (!a) continue;
+      const p: VrrpInstance['unicast_peer'][number] = { addr: a };
+      for (let i = 1; i < l.words.length; i += 2) {
+        const k = l.words[i]!.text;
+        if (k !== 'min_ttl' && k !== 'max_ttl') { c.error(l.words[i]!.pos, `unicast_peer: unknown option '${k}'`, 'use min_ttl or max_ttl'); break; }
+        const v = num(c, l, i + 1, 0, 255, k);
+        if (v !== undefined) p[k] = v;
+      }
+      x.vi.unicast_peer.push(p);
+    }
+  },
+  virtual_router_id: (c, s, x) => {
+    const w = need(c, s, 1, 'id');
+    if (!w) return;
+    if (!/^\d+$/.test(w.text) || Number(w.text) < 1 || Number(w.text) > 255) {
+      c.error(w.pos, `(${x.vi.name}) VRID '${w.text}' not valid - must be between 1 & 255`, 'give virtual_router_id in [1, 255], the same on both nodes of the pair');
+      return;
+    }
+    x.vi.virtual_router_id = Number(w.text);
+    x.vridSet = true;
+  },
+  version: (c, s, x) => { const v = num(c, s, 1, 2, 3, 'version'); if (v !== undefined) x.vi.version = v as 2 | 3; },
+  priority: (c, s, x) => {
+    const w = need(c, s, 1, 'priority');
+    if (!w) return;
+    if (!/^\d+$/.test(w.text) || Number(w.text) < 1 || Number(w.text) > 255) {
+      c.error(w.pos, `(${x.vi.name}) priority ${w.text} not valid, must be between 1 & 255`, 'give priority in [1, 255] (255 = address owner); keepalived would use 100');
+      return;
+    }
+    x.vi.priority = Number(w.text);
+  },
+  advert_int: (c, s, x) => {
+    const v = num(c, s, 1, 0, 255, 'seconds', { decimal: true });
+    if (v === undefined) return;
+    if (v === 0) c.error(s.words[1]!.pos, `(${x.vi.name}) advert interval 0 not valid, must be > 0`, 'give advert_int in seconds, e.g. 1');
+    else x.vi.advert_int = v;
+  },
+  authentication: (c, s, x) => {
+    const a: { auth_type?: 'PASS' | 'AH'; auth_pass?: string } = {};
+    walk(c, s.block, {
+      auth_type: (c2, s2) => {
+        const w = need(c2, s2, 1, 'PASS|AH');
+        if (w && (w.text === 'PASS' || w.text === 'AH')) a.auth_type = w.text;
+        else if (w) c2.error(w.pos, `(${x.vi.name}) unknown authentication type '${w.text}'`, 'use PASS or AH');
+      },
+      auth_pass: (c2, s2) => {
+        const w = need(c2, s2, 1, 'password');
+        if (!w) return;
+        if (w.text.length > 8) c2.note(w.pos, `auth_pass longer than 8 characters; only '${w.text.slice(0, 8)}' is used`, 'shorten it to 8 characters', 'OK');
+        a.auth_pass = w.text.slice(0, 8);
+      },
+    }, null, set(), 'authentication');
+    if (!s.block) c.error(endPos(s), 'authentication: missing block', "write 'authentication { auth_type PASS; auth_pass … }'", 'MISSING_BOB');
+    if (a.auth_type && a.auth_pass !== undefined) x.vi.authentication = { auth_type: a.auth_type, auth_pass: a.auth_pass };
+    else if (a.auth_type || a.auth_pass !== undefined) c.warn(s.pos, `(${x.vi.name}) authentication needs both auth_type and auth_pass`, 'add the missing one; authentication is off until then');
+  },
+  virtual_ipaddress: (c, s, x) => { for (const l of valueLines(c, s)) { const v = parseVip(c, l); if (v) x.vi.virtual_ipaddress.push(v); } },
+  virtual_ipaddress_excluded: (c, s, x) => { for (const l of valueLines(c, s)) { const v = parseVip(c, l); if (v) x.vi.virtual_ipaddress_excluded.push(v); } },
+  accept: (_c, _s, x) => { x.vi.accept = true; },
+  no_accept: (_c, _s, x) => { x.vi.accept = false; },
+  preempt: (_c, _s, x) => { x.vi.nopreempt = false; },
+  nopreempt: (_c, _s, x) => { x.vi.nopreempt = true; },
+  preempt_delay: (c, s, x) => { const v = num(c, s, 1, 0, 1000, 'seconds', { decimal: true }); if (v !== undefined) x.vi.preempt_delay = v; },
+  notify: notifyHandler<InstanceCtx>('notify', (x) => x.vi),
+  notify_master: notifyHandler<InstanceCtx>('notify_master', (x) => x.vi),
+  notify_backup: notifyHandler<InstanceCtx>('notify_backup', (x) => x.vi),
+  notify_fault: notifyHandler<InstanceCtx>('notify_fault', (x) => x.vi),
+  notify_stop: notifyHandler<InstanceCtx>('notify_stop', (x) => x.vi),
+  notify_master_rx_lower_pri: notifyHandler<InstanceCtx>('notify_master_rx_lower_pri', (x) => x.vi),
+  smtp_alert: (c, s, x) => { const b = bool(c, s, 1); if (b !== undefined) x.vi.smtp_alert = b; },
+  garp_master_delay: (c, s, x) => { const v = num(c, s, 1, 0, 86400, 'seconds'); if (v !== undefined) x.vi.garp_master_delay = v; },
+  garp_master_repeat: (c, s, x) => { const v = num(c, s, 1, 0, 2147483647, 'count'); if (v !== undefined) x.vi.garp_master_repeat = v; },
+  garp_master_refresh: (c, s, x) => { const v = num(c, s, 1, 0, 86400, 'seconds'); if (v !== undefined) x.vi.garp_master_refresh = v; },
+  garp_master_refresh_repeat: (c, s, x) => { const v = num(c, s, 1, 0, 2147483647, 'count'); if (v !== undefined) x.vi.garp_master_refresh_repeat = v; },
+  down_timer_adverts: (c, s, x) => { const v = num(c, s, 1, 1, 100, 'count'); if (v !== undefined) x.vi.down_timer_adverts = v; },
+  reference_ip: referenceIp,
+  check_reference: referenceIp,
+};
+
+function referenceIp(c: Ctx, s: Stmt, x: InstanceCtx): void {
+  c.note(s.pos, `${kw(s)} is an lvsd extension (split-brain detection); keepalived ignores it with an unknown-keyword error`,
+    'keep it only in configs run by lvs-keepalived', 'UNKNOWN_KEYWORD');
+  const words = s.block ? valueLines(c, s).flatMap((l) => l.words) : s.words.slice(1);
+  if (!words.length) need(c, s, 1, 'address');
+  for (const w of words) { const a = ipv4(c, w, kw(s), s); if (a) x.vi.reference_ip.push(a); }
+}
+
+function newInstance(pos: SourcePos, name: string, m: KeepalivedConfig): VrrpInstance {
+  const g = m.global_defs;
+  return {
+    pos, name, state: 'BACKUP', virtual_router_id: 0, priority: DEFAULTS.priority, advert_int: DEFAULTS.advert_int,
+    version: g.vrrp_version, virtual_ipaddress: [], virtual_ipaddress_excluded: [], unicast_peer: [], track_interface: [],
+    track_script: [], dont_track_primary: false, nopreempt: false, preempt_delay: DEFAULTS.preempt_delay,
+    garp_master_delay: g.vrrp_garp_master_delay, garp_master_repeat: g.vrrp_garp_master_repeat,
+    garp_master_refresh: g.vrrp_garp_master_refresh, garp_master_refresh_repeat: g.vrrp_garp_master_refresh_repeat,
+    down_timer_adverts: DEFAULTS.down_timer_adverts, smtp_alert: false, reference_ip: [],
+  };
+}
+
+// ---------------------------------------------------------------- virtual servers
+
+const LVS_METHODS: readonly string[] = ['NAT', 'DR', 'TUN'];
+
+function lvsMethod(c: Ctx, s: Stmt, what: string): LvsMethod | undefined {
+  const w = need(c, s, 1, 'NAT|DR|TUN');
+  if (!w) return undefined;
+  if (!LVS_METHODS.includes(w.text)) {
+    c.error(w.pos, `unknown [${w.text}] routing method for ${what}`, 'use NAT, DR or TUN');
+    return undefined;
+  }
+  if (w.text === 'TUN' && s.words.length > 2 && s.words[2]!.text === 'type' && s.words[3]?.text !== 'ipip') {
+    c.note(s.words[2]!.pos, `tunnel type ${s.words[3]?.text ?? ''} is not implemented by lvsd; ipip is used`, 'use TUN or TUN type ipip', 'OK');
+  }
+  return w.text as LvsMethod;
+}
+
+interface Inherit { delay_loop?: number; connect_timeout?: number; retry?: number; delay_before_retry?: number; warmup?: number; inhibit_on_failure?: boolean; alpha?: boolean }
+const commonTimers = <T extends { inh: Inherit }>(): Record<string, Handler<T>> => ({
+  delay_loop: (c, s, t) => { const v = timer(c, s, 1, 'seconds'); if (v !== undefined) t.inh.delay_loop = v; },
+  connect_timeout: (c, s, t) => { const v = timer(c, s, 1, 'seconds'); if (v !== undefined) t.inh.connect_timeout = v; },
+  retry: (c, s, t) => { const v = num(c, s, 1, 0, 4294967295, 'count'); if (v !== undefined) t.inh.retry = v; },
+  delay_before_retry: (c, s, t) => { const v = timer(c, s, 1, 'seconds', 0); if (v !== undefined) t.inh.delay_before_retry = v; },
+  warmup: (c, s, t) => { const v = timer(c, s, 1, 'seconds', 0); if (v !== undefined) t.inh.warmup = v; },
+  inhibit_on_failure: (c, s, t) => { const b = bool(c, s, 1); if (b !== undefined) t.inh.inhibit_on_failure = b; },
+  alpha: (c, s, t) => { const b = bool(c, s, 1); if (b !== undefined) t.inh.alpha = b; },
+});
+
+interface VsCtx { vs: VirtualServer; inh: Inherit; protoSet: boolean; schedSet: boolean; methodSet: boolean; m: KeepalivedConfig }
+interface RsCtx { rs: RealServer; inh: Inherit; vsx: VsCtx; raw: RawChecker[] }
+interface RawChecker { type: CheckerType; pos: SourcePos; inh: Inherit; fields: Record<string, unknown>; urls: HttpUrl[] }
+
+const VS_IGNORED = set('ip_family', 'hashed', 'smtp_alert', 'snmp_name', 'weight', 'sorry_server_lvs_method');
+const RS_IGNORED = set('smtp_alert', 'snmp_name');
+const CHECK_IGNORED = set('log_all_failures');
+
+const VS: Record<string, Handler<VsCtx>> = {
+  ...commonTimers<VsCtx>(),
+  lb_algo: schedHandler,
+  lvs_sched: schedHandler,
+  ops: (_c, _s, x) => { x.vs.ops = true; },
+  'flag-1': flagHandler, 'flag-2': flagHandler, 'flag-3': flagHandler,
+  'sh-port': flagHandler, 'sh-fallback': flagHandler, 'mh-port': flagHandler, 'mh-fallback': flagHandler,
+  lb_kind: methodHandler,
+  lvs_method: methodHandler,
+  persistence_engine: (c, s, x) => { const w = need(c, s, 1, 'engine'); if (w) x.vs.persistence_engine = w.text; },
+  persistence_timeout: (c, s, x) => {
+    if (s.words.length < 2) { x.vs.persistence_timeout = DEFAULTS.persistence_timeout_bare; return; }
+    const v = num(c, s, 1, 1, 2678400, 'seconds');
+    if (v !== undefined) x.vs.persistence_timeout = v;
+  },
+  persistence_granularity: (c, s, x) => {
+    const w = need(c, s, 1, 'netmask');
+    if (!w) return;
+    if (!isIpv4(w.text)) c.error(w.pos, `invalid IPv4 persistence_granularity '${w.text}'`, 'give a netmask such as 255.255.255.0');
+    else x.vs.persistence_granularity = w.text;
+  },
+  protocol: (c, s, x) => {
+    const w = need(c, s, 1, 'TCP|UDP|SCTP');
+    if (!w) return;
+    const p = w.text.toUpperCase();
+    if (p === 'TCP' || p === 'UDP' || p === 'SCTP') { x.vs.protocol = p; x.protoSet = true; }
+    else c.error(w.pos, `unknown protocol ${w.text}`, 'use TCP, UDP or SCTP');
+  },
+  ha_suspend: (_c, _s, x) => { x.vs.ha_suspend = true; },
+  virtualhost: (c, s, x) => { const w = need(c, s, 1, 'host name'); if (w) x.vs.virtualhost = w.text; },
+  omega: (c, s, x) => { const b = bool(c, s, 1); if (b !== undefined) x.vs.omega = b; },
+  quorum: (c, s, x) => { const v = num(c, s, 1, 1, 4294967295, 'quorum'); if (v !== undefined) x.vs.quorum = v; },
+  hysteresis: (c, s, x) => { const v = num(c, s, 1, 0, 4294967295, 'hysteresis'); if (v !== undefined) x.vs.hysteresis = v; },
+  sorry_server: (c, s, x) => {
+    const a = ipv4(c, arg(s, 1), 'sorry_server', s);
+    const pw = arg(s, 2);
+    const p = pw ? port(c, pw, 'sorry_server port') : 0;
+    if (a && p !== undefined) x.vs.sorry_server = { addr: a, port: p };
+  },
+  sorry_server_inhibit: (c, s, x) => { const b = bool(c, s, 1); if (b !== undefined) x.vs.sorry_server_inhibit = b; },
+  real_server: (c, s, x) => realServer(c, s, x),
+};
+function schedHandler(c: Ctx, s: Stmt, x: VsCtx): void {
+  const w = need(c, s, 1, 'scheduler');
+  if (!w) return;
+  if (!(SCHEDULERS as readonly string[]).includes(w.text)) {
+    c.error(w.pos, `invalid lvs_scheduler '${w.text}'`, `use one of ${SCHEDULERS.join(', ')}`);
+    return;
+  }
+  x.vs.lvs_sched = w.text;
+  x.schedSet = true;
+}
+function flagHandler(_c: Ctx, s: Stmt, x: VsCtx): void {
+  if (!x.vs.sched_flags.includes(kw(s))) x.vs.sched_flags.push(kw(s));
+}
+function methodHandler(c: Ctx, s: Stmt, x: VsCtx): void {
+  const m = lvsMethod(c, s, 'virtual server');
+  if (m) { x.vs.lvs_method = m; x.methodSet = true; }
+}
+
+const RS: Record<string, Handler<RsCtx>> = {
+  ...commonTimers<RsCtx>(),
+  weight: (c, s, x) => {
+    const w = need(c, s, 1, 'weight');
+    if (!w) return;
+    if (!/^-?\d+$/.test(w.text) || Number(w.text) < 0 || Number(w.text) > 2147483647) {
+      c.error(w.pos, `real server weight ${w.text} is outside range 0-2147483647`, 'give a weight ≥ 0 (IPVS uses at most 65535)');
+      return;
+    }
+    x.rs.weight = Number(w.text);
+  },
+  lvs_method: (c, s, x) => { const m = lvsMethod(c, s, 'real server'); if (m) x.rs.lvs_method = m; },
+  uthreshold: (c, s, x) => { const v = num(c, s, 1, 0, 4294967295, 'connections'); if (v !== undefined) x.rs.uthreshold = v; },
+  lthreshold: (c, s, x) => { const v = num(c, s, 1, 0, 4294967295, 'connections'); if (v !== undefined) x.rs.lthreshold = v; },
+  virtualhost: (c, s, x) => { need(c, s, 1, 'host name'); },
+  HTTP_GET: checkerHandler('HTTP_GET'),
+  SSL_GET: checkerHandler('SSL_GET'),
+  TCP_CHECK: checkerHandler('TCP_CHECK'),
+  MISC_CHECK: checkerHandler('MISC_CHECK'),
+  DNS_CHECK: checkerHandler('DNS_CHECK'),
+};
+// These write into the node the context wraps.
+RS.notify_up = (c, s, x) => { const w = need(c, s, 1, 'script'); if (w) x.rs.notify_up = scriptText(s); };
+RS.notify_down = (c, s, x) => { const w = need(c, s, 1, 'script'); if (w) x.rs.notify_down = scriptText(s); };
+VS.quorum_up = (c, s, x) => { const w = need(c, s, 1, 'script'); if (w) x.vs.quorum_up = scriptText(s); };
+VS.quorum_down = (c, s, x) => { const w = need(c, s, 1, 'script'); if (w) x.vs.quorum_down = scriptText(s); };
+const RS_CHECKERS_IGNORED = set('SMTP_CHECK', 'BFD_CHECK', 'UDP_CHECK', 'PING_CHECK', 'FILE_CHECK');
+
+function checkerHandler(type: CheckerType): Handler<RsCtx> {
+  return (c, s, x) => {
+    const rc: RawChecker = { type, pos: s.pos, inh: {}, fields: {}, urls: [] };
+    if (!s.block) c.error(endPos(s), `${type}: missing block`, `write '${type} { … }'`, 'MISSING_BOB');
+    const table: Record<string, Handler<RawChecker>> = {
+      ...commonTimers<RawChecker>(),
+      connect_ip: (c2, s2, r) => { const a = ipv4(c2, arg(s2, 1), 'connect_ip', s2); if (a) r.fields.connect_ip = a; },
+      connect_port: (c2, s2, r) => {
+        const v = num(c2, s2, 1, 1, 65535, 'port');
+        if (v !== undefined) r.fields.connect_port = v;
+      },
+      bindto: (c2, s2, r) => { const a = ipv4(c2, arg(s2, 1), 'bindto', s2); if (a) r.fields.bindto = a; },
+      bind_port: (c2, s2, r) => { const v = num(c2, s2, 1, 1, 65535, 'port'); if (v !== undefined) r.fields.bind_port = v; },
+      bind_if: (c2, s2, r) => { const w = need(c2, s2, 1, 'interface'); if (w) r.fields.bind_if = w.text; },
+      fwmark: (c2, s2, r) => { const v = num(c2, s2, 1, 0, 4294967295, 'mark'); if (v !== undefined) r.fields.fwmark = v; },
+    };
+    if (type === 'HTTP_GET' || type === 'SSL_GET') {
+      table.nb_get_retry = (c2, s2, r) => {
+        c2.warn(s2.pos, 'nb_get_retry is deprecated - please use \'retry\'', 'rename it to retry', 'DEPRECATED');
+        const v = num(c2, s2, 1, 0, 4294967295, 'count');
+        if (v !== undefined) r.inh.retry = v;
+      };
+      table.virtualhost = (c2, s2, r) => { const w = need(c2, s2, 1, 'host name'); if (w) r.fields.virtualhost = w.text; };
+      table.http_protocol = (c2, s2, r) => {
+        const w = need(c2, s2, 1, '1.0|1.0C|1.1');
+        if (w && ['1.0', '1.0C', '1.1', '1.0c'].includes(w.text)) r.fields.http_protocol = w.text.toUpperCase();
+        else if (w) c2.error(w.pos, `invalid http_protocol '${w.text}'`, 'use 1.0, 1.0C or 1.1');
+      };
+      table.enable_sni = (c2, s2, r) => { const b = bool(c2, s2, 1); if (b !== undefined) r.fields.enable_sni = b; };
+      table.fast_recovery = (c2, s2, r) => { const b = bool(c2, s2, 1); if (b !== undefined) r.fields.fast_recovery = b; };
+      table.url = (c2, s2, r) => { const u = parseUrl(c2, s2); if (u) r.urls.push(u); };
+    } else if (type === 'MISC_CHECK') {
+      table.misc_path = (c2, s2, r) => { const w = need(c2, s2, 1, 'command'); if (w) r.fields.misc_path = s2.words.slice(1).map((y) => y.quoted && y.text.includes(' ') ? `"${y.text}"` : y.text).join(' '); };
+      table.misc_timeout = (c2, s2, r) => { const v = num(c2, s2, 1, 0, 4294, 'seconds'); if (v !== undefined) r.fields.misc_timeout = v; };
+      table.misc_dynamic = (_c2, _s2, r) => { r.fields.misc_dynamic = true; };
+      table.user = (c2, s2, r) => { const w = need(c2, s2, 1, 'user'); if (w) r.fields.user = s2.words.slice(1).map((y) => y.text).join(' '); };
+    } else if (type === 'DNS_CHECK') {
+      table.type = (c2, s2, r) => {
+        const w = need(c2, s2, 1, 'record type');
+        const types = ['A', 'NS', 'CNAME', 'SOA', 'MX', 'TXT', 'AAAA'];
+        if (w && types.includes(w.text.toUpperCase())) r.fields.dns_type = w.text.toUpperCase();
+        else if (w) c2.error(w.pos, `unknown DNS check type '${w.text}'`, `use one of ${types.join(', ')}`);
+      };
+      table.name = (c2, s2, r) => { const w = need(c2, s2, 1, 'name'); if (w) r.fields.name = w.text; };
+    }
+    walk(c, s.block, table, rc, CHECK_IGNORED, type);
+    if ((type === 'HTTP_GET' || type === 'SSL_GET') && rc.urls.length === 0) {
+      c.error(s.pos, `${type} checker has no urls specified`, "add 'url { path / }'");
+      return;
+    }
+    if (type === 'MISC_CHECK' && rc.fields.misc_path === undefined) {
+      c.error(s.pos, 'MISC_CHECK has no misc_path', 'add misc_path /path/to/script');
+      return;
+    }
+    x.raw.push(rc);
+  };
+}
+
+function parseUrl(c: Ctx, s: Stmt): HttpUrl | undefined {
+  const u: HttpUrl = { pos: s.pos, path: '', status_code: [] };
+  let havePath = false;
+  walk(c, s.block, {
+    path: (c2, s2) => { const w = need(c2, s2, 1, 'path'); if (w) { u.path = w.text; havePath = true; } },
+    digest: (c2, s2) => {
+      const w = need(c2, s2, 1, 'md5 hex');
+      if (w && /^[0-9a-fA-F]{32}$/.test(w.text)) u.digest = w.text.toLowerCase();
+      else if (w) c2.error(w.pos, `digest '${w.text}' is not 32 hex digits`, 'compute it with genhash');
+    },
+    status_code: (c2, s2) => {
+      if (s2.words.length < 2) need(c2, s2, 1, 'status code');
+      for (const w of s2.words.slice(1)) {
+        const m = /^(\d{3})(?:-(\d{3}))?$/.exec(w.text);
+        const lo = m ? Number(m[1]) : NaN;
+        const hi = m ? Number(m[2] ?? m[1]) : NaN;
+        if (!m || lo < 100 || hi > 599 || hi < lo) { c2.error(w.pos, `invalid status_code '${w.text}'`, 'give codes or ranges in 100-599, e.g. 200-299 404'); continue; }
+        u.status_code.push([lo, hi]);
+      }
+    },
+    virtualhost: (c2, s2) => { const w = need(c2, s2, 1, 'host name'); if (w) u.virtualhost = w.text; },
+  }, null, set('regex', 'regex_no_match', 'regex_options', 'regex_min_offset', 'regex_max_offset', 'regex_stack'), 'url');
+  if (!havePath) { c.error(s.pos, 'url without path', 'add path /'); return undefined; }
+  if (!u.status_code.length) u.status_code.push([...DEFAULTS.status_code]);
+  return u;
+}
+
+function realServer(c: Ctx, s: Stmt, x: VsCtx): void {
+  const a = ipv4(c, arg(s, 1), 'real server address', s);
+  const pw = arg(s, 2);
+  const p = pw ? port(c, pw, 'real server port') : 0;
+  if (!a || p === undefined) return; // keepalived skips the whole block
+  const rs: RealServer = { pos: s.pos, addr: a, port: p, weight: DEFAULTS.weight, uthreshold: 0, lthreshold: 0, checkers: [] };
+  const rx: RsCtx = { rs, inh: {}, vsx: x, raw: [] };
+  const table: Record<string, Handler<RsCtx>> = { ...RS };
+  walk(c, s.block, table, rx, new Set([...RS_IGNORED, ...RS_CHECKERS_IGNORED]), 'real_server');
+  if (!s.block) c.error(endPos(s), 'real_server: missing block', "write 'real_server A.B.C.D PORT { … }'", 'MISSING_BOB');
+  if (rx.inh.inhibit_on_failure !== undefined) rs.inhibit_on_failure = rx.inh.inhibit_on_failure;
+  if (rx.inh.alpha !== undefined) rs.alpha = rx.inh.alpha;
+  for (const r of rx.raw) rs.checkers.push(resolveChecker(r, rx.inh, x.inh));
+  x.vs.real_servers.push(rs);
+}
+
+function resolveChecker(r: RawChecker, rs: Inherit, vs: Inherit): Checker {
+  const pick = <K extends keyof Inherit>(k: K): Inherit[K] => r.inh[k] ?? rs[k] ?? vs[k];
+  const delay_loop = pick('delay_loop') ?? DEFAULTS.delay_loop;
+  const retryDefault = r.type === 'DNS_CHECK' ? DEFAULTS.retry_dns : r.type === 'MISC_CHECK' ? DEFAULTS.retry_misc : DEFAULTS.retry;
+  const dbrDefault = r.type === 'HTTP_GET' || r.type === 'SSL_GET' ? DEFAULTS.delay_before_retry_http
+    : r.type === 'DNS_CHECK' ? delay_loop : DEFAULTS.delay_before_retry;
+  const common = {
+    pos: r.pos,
+    connect_timeout: pick('connect_timeout') ?? DEFAULTS.connect_timeout,
+    retry: pick('retry') ?? retryDefault,
+    delay_before_retry: pick('delay_before_retry') ?? dbrDefault,
+    delay_loop,
+    ...(pick('warmup') !== undefined ? { warmup: pick('warmup') } : {}),
+    ...pickDefined(r.fields, ['connect_ip', 'connect_port', 'bindto', 'bind_port', 'bind_if', 'fwmark']),
+  };
+  switch (r.type) {
+    case 'HTTP_GET':
+    case 'SSL_GET':
+      return {
+        ...common, type: r.type, urls: r.urls,
+        enable_sni: (r.fields.enable_sni as boolean | undefined) ?? false,
+        fast_recovery: (r.fields.fast_recovery as boolean | undefined) ?? false,
+        ...pickDefined(r.fields, ['http_protocol', 'virtualhost']),
+      } as Checker;
+    case 'TCP_CHECK':
+      return { ...common, type: 'TCP_CHECK' } as Checker;
+    case 'MISC_CHECK':
+      return {
+        ...common, type: 'MISC_CHECK', misc_path: r.fields.misc_path as string,
+        misc_dynamic: (r.fields.misc_dynamic as boolean | undefined) ?? false,
+        ...pickDefined(r.fields, ['misc_timeout', 'user']),
+      } as Checker;
+    case 'DNS_CHECK':
+      return {
+        ...common, type: 'DNS_CHECK', dns_type: (r.fields.dns_type as string | undefined) ?? DEFAULTS.dns_type,
+        name: (r.fields.name as string | undefined) ?? DEFAULTS.dns_name,
+      } as Checker;
+  }
+}
+
+function pickDefined(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
+  const w1 = arg(s, 1);
+  if (!w1) { need(c, s, 1, 'address port | fwmark N | group NAME'); return; }
+  let key: VirtualServer['key'] | undefined;
+  if (w1.text === 'fwmark') {
+    const v = num(c, s, 2, 1, 4294967295, 'mark');
+    if (v !== undefined) key = { kind: 'fwmark', fwmark: v };
+  } else if (w1.text === 'group') {
+    const g = need(c, s, 2, 'group name');
+    if (g) {
+      if (!m.virtual_server_groups.some((x) => x.name === g.text)) {
+        c.error(g.pos, `virtual_server_group ${g.text} is not defined`, 'define virtual_server_group before using it');
+      } else key = { kind: 'group', group: g.text };
+    }
+  } else {
+    const a = ipv4(c, w1, 'virtual server address', s);
+    const pw = arg(s, 2);
+    const p = pw ? port(c, pw, 'virtual server port') : 0;
+    if (a && p !== undefined) key = { kind: 'addr', addr: a, port: p };
+  }
+  const vs: VirtualServer = {
+    pos: s.pos, key: key ?? { kind: 'addr', addr: '0.0.0.0', port: 0 }, protocol: DEFAULTS.protocol,
+    lvs_sched: DEFAULTS.lvs_sched, lvs_method: DEFAULTS.lvs_method, persistence_timeout: 0, ops: false, sched_flags: [],
+    delay_loop: DEFAULTS.delay_loop, quorum: DEFAULTS.quorum, hysteresis: 0, sorry_server_inhibit: false, alpha: false,
+    omega: false, inhibit_on_failure: false, ha_suspend: false, real_servers: [],
+  };
+  const x: VsCtx = { vs, inh: {}, protoSet: false, schedSet: false, methodSet: false, m };
+  if (!s.block) c.error(endPos(s), 'virtual_server: missing block', "write 'virtual_server A.B.C.D PORT { … }'", 'MISSING_BOB');
+  walk(c, s.block, VS, x, VS_IGNORED, 'virtual_server');
+  vs.delay_loop = x.inh.delay_loop ?? DEFAULTS.delay_loop;
+  vs.inhibit_on_failure = x.inh.inhibit_on_failure ?? false;
+  vs.alpha = x.inh.alpha ?? false;
+  if (!key) return;
+  const name = key.kind === 'addr' ? `[${key.addr}]:${key.port}` : key.kind === 'fwmark' ? `FWM ${key.fwmark}` : `group ${key.group}`;
+  // keepalived 2.2.7 reports each of these, so `keepalived -t` fails on them.
+  if (!x.protoSet) c.warn(s.pos, `virtual server ${name}: no protocol set - defaulting to UDP`, 'add protocol TCP (or UDP/SCTP)');
+  if (!x.schedSet) c.warn(s.pos, `virtual server ${name}: no scheduler set, setting default '${DEFAULTS.lvs_sched}'`, 'add lvs_sched (lb_algo)');
+  if (!x.methodSet) c.warn(s.pos, `virtual server ${name}: no forwarding method set, setting default NAT`, 'add lvs_method (lb_kind) NAT|DR|TUN');
+  if (!vs.real_servers.length && !vs.sorry_server) {
+    c.warn(s.pos, `virtual server ${name} has no real servers - ignoring`, 'add a real_server block');
+    return;
+  }
+  m.virtual_servers.push(vs);
+}
+
+function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
+  const nw = need(c, s, 1, 'name');
+  if (!nw) return;
+  const g: VirtualServerGroup = { pos: s.pos, name: nw.text, entries: [] };
+  for (const l of valueLines(c, s)) {
+    const w = l.words[0]!;
+    if (w.text === 'fwmark') {
+      const v = num(c, l, 1, 0, 4294967295, 'mark');
+      if (v !== undefined) g.entries.push({ pos: l.pos, kind: 'fwmark', fwmark: v });
+      continue;
+    }
+    const r = /^(\d+\.\d+\.\d+\.\d+)(?:-(\d+))?$/.exec(w.text);
+    if (!r || !isIpv4(r[1]!)) {
+      c.error(w.pos, `invalid virtual server group IP address ${w.text}`, 'write A.B.C.D [PORT] or A.B.C.D-E [PORT]');
+      continue;
+    }
+    const last = Number(r[1]!.split('.')[3]);
+    const end = r[2] !== undefined ? Number(r[2]) : last;
+    if (r[2] !== undefined && (end > 255 || end <= last)) {
+      c.error(w.pos, `address range end is not greater than address range start - ${w.text}`, 'the range end is the last octet and must exceed the start');
+      continue;
+    }
+    const pw = l.words[1];
+    const p = pw ? port(c, pw, 'group port') : 0;
+    if (p === undefined) continue;
+    const e: VsGroupEntry = { pos: l.pos, kind: 'addr', addr: r[1]!, port: p };
+    if (r[2] !== undefined) e.rangeEnd = end;
+    g.entries.push(e);
+  }
+  m.virtual_server_groups.push(g);
+}
+
+// ---------------------------------------------------------------- root
+
+const ROOT_IGNORED = set(
+  'linkbeat_use_polling', 'net_namespace', 'net_namespace_ipvs', 'namespace_with_ipsets', 'use_pid_dir', 'instance',
+  'child_wait_time', 'track_group', 'static_ipaddress', 'static_routes', 'static_rules', 'garp_group', 'linkbeat_interfaces',
+  'vrrp_track_process', 'interface_up_down_delays', 'SSL', 'bfd_instance', 'track_file', 'vrrp_track_file',
+);
+
+/** The model for an already-built statement tree (the YAML front end builds one); diagnostics are appended to `diags`. */
+export function modelFromStmts(tree: Stmt[], diags: Diagnostic[]): KeepalivedConfig {
+  return buildModel(tree, new Ctx(diags));
+}
+
+function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
+  const m = emptyConfig();
+  // keepalived reads global_defs first whatever its place in the file: instances take their defaults from it.
+  for (const s of tree) if (kw(s) === 'global_defs') walk(ctx, s.block, GLOBAL, m, GLOBAL_IGNORED, 'global_defs');
+  for (const s of tree) {
+    const k = kw(s);
+    if (k === 'global_defs') {
+      if (!s.block) ctx.error(endPos(s), 'global_defs: missing block', "write 'global_defs { … }'", 'MISSING_BOB');
+      if (!m.global_defs.pos) m.global_defs.pos = s.pos;
+    } else if (k === 'vrrp_script') {
+      const n = need(ctx, s, 1, 'name');
+      if (!n) continue;
+      const vs: VrrpScript = {
+        pos: s.pos, name: n.text, script: '', interval: DEFAULTS.script_interval, timeout: 0, weight: DEFAULTS.script_weight,
+        weight_reverse: false, rise: 1, fall: 1, init_fail: false,
+      };
+      walk(ctx, s.block, SCRIPT, vs, set(), 'vrrp_script');
+      if (!vs.timeout) vs.timeout = vs.interval;
+      if (!vs.script) { ctx.error(s.pos, `vrrp_script ${vs.name} has no script`, 'add script "/path/to/check"'); continue; }
+      m.vrrp_scripts.push(vs);
+    } else if (k === 'vrrp_sync_group') {
+      const n = need(ctx, s, 1, 'name');
+      if (!n) continue;
+      const g: VrrpSyncGroup = { pos: s.pos, name: n.text, group: [], track_interface: [], track_script: [] };
+      walk(ctx, s.block, SYNC, g, SYNC_IGNORED, 'vrrp_sync_group');
+      m.vrrp_sync_groups.push(g);
+    } else if (k === 'vrrp_instance') {
+      const n = need(ctx, s, 1, 'name');
+      if (!n) continue;
+      if (m.vrrp_instances.some((v) => v.name === n.text)) ctx.error(n.pos, `vrrp_instance ${n.text} defined twice`, 'rename one of them');
+      const x: InstanceCtx = { vi: newInstance(s.pos, n.text, m) };
+      walk(ctx, s.block, INSTANCE, x, INSTANCE_IGNORED, 'vrrp_instance');
+      finishInstance(ctx, s, x, m);
+    } else if (k === 'virtual_server_group') {
+      virtualServerGroup(ctx, s, m);
+    } else if (k === 'virtual_server') {
+      virtualServer(ctx, s, m);
+    } else if (ROOT_IGNORED.has(k)) {
+      ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it');
+    } else {
+      ctx.warn(s.pos, `unknown keyword '${k}'`, s.block ? 'check the spelling; the keyword and its block are skipped' : 'check the spelling; the line is skipped', 'UNKNOWN_KEYWORD');
+    }
+  }
+  crossChecks(ctx, m);
+  return m;
+}
+
+function finishInstance(c: Ctx, s: Stmt, x: InstanceCtx, m: KeepalivedConfig): void {
+  const vi = x.vi;
+  if (!x.vridSet) {
+    c.error(s.pos, `(${vi.name}) the virtual router id must be set`, 'add virtual_router_id 1..255');
+    return;
+  }
+  if (!vi.interface && !vi.unicast_peer.length) {
+    c.error(s.pos, `(${vi.name}) no interface`, 'add interface <name>');
+    return;
+  }
+  if (vi.interface === 'lo') {
+    c.error(s.pos, `(${vi.name}) cannot use a loopback interface (lo) for vrrp`, 'name the interface that faces the peer');
+    return;
+  }
+  if (vi.nopreempt && vi.state === 'MASTER') {
+    c.warn(s.pos, `(${vi.name}) nopreempt will not work with initial state MASTER`, 'set state BACKUP on every node that uses nopreempt');
+  }
+  if (vi.version === 3 && vi.authentication) {
+    c.warn(s.pos, `(${vi.name}) authentication is not supported with VRRPv3 - ignoring`, 'remove the authentication block or use version 2');
+    delete vi.authentication;
+  }
+  if (m.vrrp_instances.some((o) => o.virtual_router_id === vi.virtual_router_id && o.interface === vi.interface)) {
+    c.error(s.pos, `(${vi.name}) VRID ${vi.virtual_router_id} is already used on ${vi.interface ?? 'unicast'}`, 'give each instance on an interface its own virtual_router_id');
+  }
+  m.vrrp_instances.push(vi);
+}
+
+function crossChecks(c: Ctx, m: KeepalivedConfig): void {
+  const scripts = new Set(m.vrrp_scripts.map((s) => s.name));
+  const instances = new Set(m.vrrp_instances.map((v) => v.name));
+  for (const vi of m.vrrp_instances) {
+    for (const t of vi.track_script) {
+      if (!scripts.has(t.name)) c.warn(vi.pos, `(${vi.name}) track script ${t.name} not found, ignoring`, 'define it with vrrp_script or fix the name');
+    }
+    vi.track_script = vi.track_script.filter((t) => scripts.has(t.name));
+  }
+  for (const g of m.vrrp_sync_groups) {
+    for (const n of g.group) {
+      if (!instances.has(n)) c.warn(g.pos, `virtual router ${n} specified in sync group ${g.name} doesn't exist - ignoring`, 'fix the instance name');
+    }
+    g.group = g.group.filter((n) => instances.has(n));
+  }
+}
+
