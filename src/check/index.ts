@@ -1,52 +1,25 @@
-// From checker options to a running checker: picks the probe for the
-// keepalived checker type and applies that type's keepalived defaults.
-
-import { Checker, realTimers, type Timers } from './checker.js';
-import { dnsCheckProbe } from './dns-check.js';
-import { httpGetProbe } from './http-get.js';
-import { miscCheckProbe, type MiscProbeTuning } from './misc-check.js';
-import { sslGetProbe } from './ssl-get.js';
-import { tcpCheckProbe } from './tcp-check.js';
-import { timingFor, type CheckOptions, type Probe } from './types.js';
+// The public face of src/check/: keepalived's health checkers and the
+// ipwrapper.c logic that turns their verdicts into IPVS dests.
 
 export * from './types.js';
 export { Checker, realTimers } from './checker.js';
 export type { CheckerEvents, CheckerResultEvent, CheckerStateEvent, CheckerTiming, Timers } from './checker.js';
+export { checkerName, createChecker, createProbe } from './factory.js';
+export type { CreateCheckerExtras } from './factory.js';
 export { VirtualServerState, formatTrio } from './real-server-state.js';
 export type { Notification, RealServerConfig, SorryServerConfig, VirtualServerConfig } from './real-server-state.js';
-export { runScript } from './misc-check.js';
-export type { ScriptOptions, ScriptOutcome } from './misc-check.js';
-
-export function createProbe(options: CheckOptions, tuning: MiscProbeTuning = {}): Probe {
-  switch (options.type) {
-    case 'HTTP_GET':
-      return httpGetProbe(options);
-    case 'SSL_GET':
-      return sslGetProbe(options);
-    case 'TCP_CHECK':
-      return tcpCheckProbe(options);
-    case 'MISC_CHECK':
-      return miscCheckProbe(options, tuning);
-    case 'DNS_CHECK':
-      return dnsCheckProbe(options);
-  }
-}
-
-/** A short name for logs, e.g. "HTTP_GET 10.0.0.1:80" or "MISC_CHECK /usr/local/bin/chk". */
-export function checkerName(options: CheckOptions): string {
-  if (options.type === 'MISC_CHECK') return `MISC_CHECK ${options.miscPath}`;
-  const port = options.connectPort ?? 53;
-  const ip = options.connectIp.includes(':') ? `[${options.connectIp}]` : options.connectIp;
-  return `${options.type} ${ip}:${port}`;
-}
-
-export interface CreateCheckerExtras extends MiscProbeTuning {
-  name?: string;
-  timers?: Timers;
-}
-
-/** A stopped checker; call start(), listen to 'state' / 'up' / 'down' / 'weight', stop() to end it. */
-export function createChecker(options: CheckOptions, extras: CreateCheckerExtras = {}): Checker {
-  const probe = createProbe(options, extras);
-  return new Checker(extras.name ?? checkerName(options), probe, timingFor(options), extras.timers ?? realTimers);
-}
+export { VirtualServerChecks } from './virtual-server.js';
+export type {
+  CheckerStateReport,
+  RealServerChecks,
+  VirtualServerChecksConfig,
+  VirtualServerChecksEvents,
+  VirtualServerChecksExtras,
+} from './virtual-server.js';
+export { runScript, resolveUser } from './misc-check.js';
+export type { MiscProbeTuning, ScriptOptions, ScriptOutcome } from './misc-check.js';
+export { httpGetProbe, statusAccepted } from './http-get.js';
+export { sslGetProbe } from './ssl-get.js';
+export { tcpCheckProbe } from './tcp-check.js';
+export { miscCheckProbe } from './misc-check.js';
+export { dnsCheckProbe } from './dns-check.js';
