@@ -1,0 +1,305 @@
+// The connection table (ip_vs_conn.c), struct-of-arrays: one slot per conn
+// or persistence template across typed arrays, no object per connection.
+//
+// - Two hash chains per slot: "in" keyed (proto, caddr, cport, vaddr, vport)
+//   as ip_vs_conn_in_get looks up client packets, and "out" keyed
+//   (proto, daddr, dport, caddr, cport) for NAT replies (ip_vs_conn_out_get);
+//   only NAT conns are on the out chains. Bucket heads are 2^bits Int32s;
+//   chains are singly linked through hIn/hOut.
+// - Templates share the in chains with cport 0 (client port 0 never reaches
+//   the table: input() drops zero ports), as the kernel hashes them.
+// - Expiry: a timing wheel of TICK_MS ticks. A packet only stores the new
+//   deadline (no relinking); when the wheel reaches a slot, entries whose
+//   deadline moved on are re-placed, the rest expire. A deadline that moves
+//   earlier (a state with a shorter timeout) relinks at once so it is not
+//   overslept. Deadlines are absolute ticks (u32: 8.7 years at 64 ms).
+//
+// Bytes per slot: 3×4 addrs + 4 ports + 2 dport + 3×1 proto/state/flags +
+// 4 dest + 4 ctl + 4 expire + 8 wheel links + 8 hash links = 49, plus 8 per
+// bucket (in + out heads).
+
+export const TICK_MS = 64;
+export const WHEEL_BITS = 14;
+const WHEEL_SLOTS = 1 << WHEEL_BITS;
+const WHEEL_MASK = WHEEL_SLOTS - 1;
+
+/** Persistence template (IP_VS_CONN_F_TEMPLATE). */
+export const CF_TEMPLATE = 1;
+/** Counted in the dest's inactConns rather than activeConns (IP_VS_CONN_F_INACTIVE). */
+export const CF_INACTIVE = 2;
+/** DR/TUN: no reply traffic seen, use the INPUT-ONLY table (IP_VS_CONN_F_NOOUTPUT). */
+export const CF_NOOUTPUT = 4;
+/** On an out chain (NAT). */
+export const CF_OUT_HASHED = 8;
+export const CF_INUSE = 16;
+/** Forwarding method (dest.ts FWD_*) in bits 5-6, fixed when the conn is bound, as cp->flags keeps it. */
+export const CF_FWD_SHIFT = 5;
+export const CF_FWD_MASK = 0x60;
+
+export const BYTES_PER_SLOT = 49;
+
+export function hashKey(seed: number, proto: number, a: number, ports: number, b: number): number {
+  let h = seed ^ proto;
+  h = Math.imul(h ^ a, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ ports, 0x85ebca77);
+  h ^= h >>> 13;
+  h = Math.imul(h ^ b, 0xc2b2ae3d);
+  h ^= h >>> 16;
+  return h;
+}
+
+export class ConnTable {
+  readonly capacity: number;
+  readonly buckets: number;
+  readonly mask: number;
+  readonly seed: number;
+
+  readonly caddr: Uint32Array;
+  readonly vaddr: Uint32Array;
+  readonly daddr: Uint32Array;
+  /** cport << 16 | vport. */
+  readonly ports: Uint32Array;
+  readonly dport: Uint16Array;
+  readonly proto: Uint8Array;
+  readonly state: Uint8Array;
+  readonly flags: Uint8Array;
+  readonly dest: Int32Array;
+  /** A conn: its template's slot + 1 (0 = none). A template: how many conns it controls. */
+  readonly ctl: Int32Array;
+  /** Absolute deadline in ticks. */
+  readonly expire: Uint32Array;
+  readonly wNext: Int32Array;
+  /** Previous entry, or ~slot when this entry heads wheel slot `slot`. */
+  readonly wPrev: Int32Array;
+  readonly hIn: Int32Array;
+  readonly hOut: Int32Array;
+  readonly headsIn: Int32Array;
+  readonly headsOut: Int32Array;
+  readonly wheel: Int32Array;
+
+  count = 0;
+  templates = 0;
+  /** One past the highest slot ever used (listing bound). */
+  hwm = 0;
+  /** Last tick the wheel has processed. */
+  cursor = -1;
+  private freeHead = -1;
+
+  constructor(bits: number, capacity: number, rng: () => number) {
+    this.capacity = capacity;
+    this.buckets = 1 << bits;
+    this.mask = this.buckets - 1;
+    this.seed = Math.floor(rng() * 4294967296) | 0;
+    this.caddr = new Uint32Array(capacity);
+    this.vaddr = new Uint32Array(capacity);
+    this.daddr = new Uint32Array(capacity);
+    this.ports = new Uint32Array(capacity);
+    this.dport = new Uint16Array(capacity);
+    this.proto = new Uint8Array(capacity);
+    this.state = new Uint8Array(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.dest = new Int32Array(capacity);
+    this.ctl = new Int32Array(capacity);
+    this.expire = new Uint32Array(capacity);
+    this.wNext = new Int32Array(capacity);
+    this.wPrev = new Int32Array(capacity);
+    this.hIn = new Int32Array(capacity);
+    this.hOut = new Int32Array(capacity);
+    this.headsIn = new Int32Array(this.buckets).fill(-1);
+    this.headsOut = new Int32Array(this.buckets).fill(-1);
+    this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
+  }
+
+  /** Bytes held by the table's arrays. */
+  bytes(): number {
+    return this.capacity * BYTES_PER_SLOT + this.buckets * 8 + WHEEL_SLOTS * 4;
+  }
+
+  full(): boolean {
+    return this.count >= this.capacity;
+  }
+
+  findIn(proto: number, caddr: number, ports: number, vaddr: number): number {
+    let i = this.headsIn[hashKey(this.seed, proto, caddr, ports, vaddr) & this.mask]!;
+    while (i >= 0) {
+      if (this.caddr[i] === caddr && this.ports[i] === ports && this.vaddr[i] === vaddr && this.proto[i] === proto) return i;
+      i = this.hIn[i]!;
+    }
+    return -1;
+  }
+
+  /** A NAT conn by its reply's (proto, RS addr, RS port, client addr, client port). */
+  findOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
+    let i = this.headsOut[hashKey(this.seed, proto, daddr, (dport << 16 | cport) >>> 0, caddr) & this.mask]!;
+    while (i >= 0) {
+      if (this.daddr[i] === daddr && this.caddr[i] === caddr && this.dport[i] === dport
+        && (this.ports[i]! >>> 16) === cport && this.proto[i] === proto) return i;
+      i = this.hOut[i]!;
+    }
+    return -1;
+  }
+
+  /** A free slot filled and hashed, or -1 when the table is full. */
+  insert(proto: number, caddr: number, cport: number, vaddr: number, vport: number,
+    daddr: number, dport: number, flags: number, dest: number, expire: number): number {
+    let i: number;
+    if (this.freeHead >= 0) {
+      i = this.freeHead;
+      this.freeHead = this.wNext[i]!;
+    } else if (this.hwm < this.capacity) {
+      i = this.hwm++;
+    } else {
+      return -1;
+    }
+    const ports = (cport << 16 | vport) >>> 0;
+    this.caddr[i] = caddr;
+    this.vaddr[i] = vaddr;
+    this.daddr[i] = daddr;
+    this.ports[i] = ports;
+    this.dport[i] = dport;
+    this.proto[i] = proto;
+    this.state[i] = 0;
+    this.flags[i] = flags | CF_INUSE;
+    this.dest[i] = dest;
+    this.ctl[i] = 0;
+    this.expire[i] = expire;
+    const b = hashKey(this.seed, proto, caddr, ports, vaddr) & this.mask;
+    this.hIn[i] = this.headsIn[b]!;
+    this.headsIn[b] = i;
+    if (flags & CF_OUT_HASHED) {
+      const o = hashKey(this.seed, proto, daddr, (dport << 16 | cport) >>> 0, caddr) & this.mask;
+      this.hOut[i] = this.headsOut[o]!;
+      this.headsOut[o] = i;
+    }
+    this.wheelAdd(i);
+    this.count++;
+    if (flags & CF_TEMPLATE) this.templates++;
+    return i;
+  }
+
+  /** New deadline; relinks only when it moves earlier than where the entry waits. */
+  setExpire(i: number, expire: number): void {
+    const old = this.expire[i]!;
+    this.expire[i] = expire;
+    if (expire < old) {
+      this.wheelUnlink(i);
+      this.wheelAdd(i);
+    }
+  }
+
+  private wheelAdd(i: number): void {
+    let t = this.expire[i]!;
+    if (t <= this.cursor) t = this.cursor + 1;
+    this.pushSlot(i, t & WHEEL_MASK);
+  }
+
+  private pushSlot(i: number, s: number): void {
+    const h = this.wheel[s]!;
+    this.wNext[i] = h;
+    this.wPrev[i] = ~s;
+    if (h >= 0) this.wPrev[h] = i;
+    this.wheel[s] = i;
+  }
+
+  private wheelUnlink(i: number): void {
+    const p = this.wPrev[i]!;
+    const n = this.wNext[i]!;
+    if (p < 0) this.wheel[~p] = n;
+    else this.wNext[p] = n;
+    if (n >= 0) this.wPrev[n] = p;
+  }
+
+  /** Moves an entry to a new in-key (ports only): how the kernel retires an invalid template. */
+  rehashIn(i: number, ports: number): void {
+    this.unlinkIn(i);
+    this.ports[i] = ports >>> 0;
+    const b = hashKey(this.seed, this.proto[i]!, this.caddr[i]!, this.ports[i]!, this.vaddr[i]!) & this.mask;
+    this.hIn[i] = this.headsIn[b]!;
+    this.headsIn[b] = i;
+  }
+
+  private unlinkIn(i: number): void {
+    const b = hashKey(this.seed, this.proto[i]!, this.caddr[i]!, this.ports[i]!, this.vaddr[i]!) & this.mask;
+    let j = this.headsIn[b]!;
+    if (j === i) this.headsIn[b] = this.hIn[i]!;
+    else {
+      while (j >= 0 && this.hIn[j] !== i) j = this.hIn[j]!;
+      if (j >= 0) this.hIn[j] = this.hIn[i]!;
+    }
+  }
+
+  /** Unhash and free a slot. */
+  remove(i: number): void {
+    const f = this.flags[i]!;
+    this.wheelUnlink(i);
+    const ports = this.ports[i]!;
+    this.unlinkIn(i);
+    if (f & CF_OUT_HASHED) {
+      const o = hashKey(this.seed, this.proto[i]!, this.daddr[i]!, (this.dport[i]! << 16 | ports >>> 16) >>> 0, this.caddr[i]!) & this.mask;
+      let k = this.headsOut[o]!;
+      if (k === i) this.headsOut[o] = this.hOut[i]!;
+      else {
+        while (k >= 0 && this.hOut[k] !== i) k = this.hOut[k]!;
+        if (k >= 0) this.hOut[k] = this.hOut[i]!;
+      }
+    }
+    if (f & CF_TEMPLATE) this.templates--;
+    this.flags[i] = 0;
+    this.wNext[i] = this.freeHead;
+    this.freeHead = i;
+    this.count--;
+  }
+
+  /**
+   * Runs the wheel up to `nowTick`. `onDue(i)` is called for each entry whose
+   * deadline has passed; it either removes the entry (returns true) or sets a
+   * later deadline (returns false) and the entry is placed again.
+   */
+  advance(nowTick: number, onDue: (i: number) => boolean): number {
+    let expired = 0;
+    if (this.cursor < 0) this.cursor = nowTick - 1;
+    // A long sleep needs at most one full turn: every slot is visited once.
+    let from = this.cursor + 1;
+    if (nowTick - from >= WHEEL_SLOTS) from = nowTick - WHEEL_SLOTS + 1;
+    for (let t = from; t <= nowTick; t++) {
+      const s = t & WHEEL_MASK;
+      let i = this.wheel[s]!;
+      if (i < 0) continue;
+      this.wheel[s] = -1;
+      this.cursor = t;
+      while (i >= 0) {
+        const next = this.wNext[i]!;
+        if (this.expire[i]! <= nowTick) {
+          // Linked back into this slot first so remove() can unlink it as usual.
+          this.pushSlot(i, s);
+          if (onDue(i)) expired++;
+          else { this.wheelUnlink(i); this.wheelAdd(i); }
+        } else {
+          this.wheelAdd(i);
+        }
+        i = next;
+      }
+    }
+    this.cursor = nowTick;
+    return expired;
+  }
+
+  /**
+   * Up to `budget` entries in wheel order from the cursor on: the entries
+   * due soonest, i.e. the oldest of a kind that share a timeout.
+   */
+  scanSoonest(budget: number, pick: (i: number) => boolean): number {
+    const start = this.cursor + 1;
+    for (let k = 0; k < WHEEL_SLOTS && budget > 0; k++) {
+      let i = this.wheel[(start + k) & WHEEL_MASK]!;
+      while (i >= 0 && budget > 0) {
+        const next = this.wNext[i]!;
+        if (pick(i)) return i;
+        budget--;
+        i = next;
+      }
+    }
+    return -1;
+  }
+}
