@@ -416,7 +416,7 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
       auth_pass: (c2, s2) => {
         const w = need(c2, s2, 1, 'password');
         if (!w) return;
-        if (w.text.length > 8) c2.note(w.pos, `auth_pass longer than 8 characters; only '${w.text.slice(0, 8)}' is used`, 'shorten it to 8 characters', 'OK');
+        if (w.text.length > 8) c2.warn(w.pos, `truncating auth_pass to 8 characters ('${w.text.slice(0, 8)}')`, 'shorten it to 8 characters; only those go on the wire');
         a.auth_pass = w.text.slice(0, 8);
       },
     }, null, set(), 'authentication');
@@ -773,7 +773,10 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   if (!key) return;
   const name = key.kind === 'addr' ? `[${key.addr}]:${key.port}` : key.kind === 'fwmark' ? `FWM ${key.fwmark}` : `group ${key.group}`;
   // keepalived 2.2.7 reports each of these, so `keepalived -t` fails on them.
-  if (!x.protoSet) c.warn(s.pos, `virtual server ${name}: no protocol set - defaulting to UDP`, 'add protocol TCP (or UDP/SCTP)');
+  const fwmarkOnly = key.kind === 'fwmark' ||
+    (key.kind === 'group' && (() => { const g = m.virtual_server_groups.find((y) => y.name === key.group); return !!g && g.entries.every((e) => e.kind === 'fwmark'); })());
+  if (fwmarkOnly && x.protoSet) c.warn(s.pos, `virtual server ${name}: protocol specified for fwmark - protocol will be ignored`, 'remove protocol from fwmark services');
+  else if (!fwmarkOnly && !x.protoSet) c.warn(s.pos, `virtual server ${name}: no protocol set - defaulting to UDP`, 'add protocol TCP (or UDP/SCTP)');
   if (!x.schedSet) c.warn(s.pos, `virtual server ${name}: no scheduler set, setting default '${DEFAULTS.lvs_sched}'`, 'add lvs_sched (lb_algo)');
   if (!x.methodSet) c.warn(s.pos, `virtual server ${name}: no forwarding method set, setting default NAT`, 'add lvs_method (lb_kind) NAT|DR|TUN');
   if (!vs.real_servers.length && !vs.sorry_server) {
@@ -811,6 +814,10 @@ function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
     const e: VsGroupEntry = { pos: l.pos, kind: 'addr', addr: r[1]!, port: p };
     if (r[2] !== undefined) e.rangeEnd = end;
     g.entries.push(e);
+  }
+  if (!g.entries.length) {
+    c.warn(s.pos, `virtual server group ${g.name} has no entries - removing`, 'add IP PORT, IP-RANGE PORT or fwmark N lines');
+    return;
   }
   m.virtual_server_groups.push(g);
 }
@@ -888,6 +895,13 @@ function finishInstance(c: Ctx, s: Stmt, x: InstanceCtx, m: KeepalivedConfig): v
   if (vi.interface === 'lo') {
     c.error(s.pos, `(${vi.name}) cannot use a loopback interface (lo) for vrrp`, 'name the interface that faces the peer');
     return;
+  }
+  if (!vi.virtual_ipaddress.length) {
+    c.warn(s.pos, `(${vi.name}) no VIP specified; at least one is sensible`, 'add a virtual_ipaddress block', 'WARNING');
+  }
+  if (vi.nopreempt && vi.preempt_delay) {
+    c.warn(s.pos, `(${vi.name}) preempt_delay is incompatible with nopreempt mode - resetting`, 'drop one of nopreempt and preempt_delay');
+    vi.preempt_delay = 0;
   }
   if (vi.nopreempt && vi.state === 'MASTER') {
     c.warn(s.pos, `(${vi.name}) nopreempt will not work with initial state MASTER`, 'set state BACKUP on every node that uses nopreempt');
