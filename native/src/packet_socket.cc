@@ -338,8 +338,21 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     Napi::HandleScope scope(env);
     try {
       if (status < 0) {
-        Napi::Error e = Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(status));
-        e.Set("code", Napi::String::New(env, uv_err_name(status)));
+        // libuv stops a poll handle on POLLERR (reported as EBADF). For a packet
+        // socket that is sk_err: ENETDOWN when the link goes down (the kernel
+        // re-hooks the socket when it comes back up). Reading SO_ERROR clears
+        // it; then polling resumes, and JS hears about it once.
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (self->fd_ >= 0) getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        bool resumed = soerr != 0 && self->poll_ && uv_poll_start(self->poll_, UV_READABLE, &PacketSocket::OnPoll) == 0;
+        std::string msg = soerr ? std::string("packet socket: ") + ErrnoName(soerr) + " (" + strerror(soerr) + ")" : std::string("uv_poll: ") + uv_strerror(status);
+        Napi::Error e = Napi::Error::New(env, msg);
+        e.Set("code", Napi::String::New(env, soerr ? ErrnoName(soerr) : uv_err_name(status)));
+        e.Set("errno", Napi::Number::New(env, soerr ? soerr : -status));
+        e.Set("syscall", Napi::String::New(env, "poll"));
+        // resumed = false means the handle stays stopped: call start() again to retry.
+        e.Set("resumed", Napi::Boolean::New(env, resumed));
         self->cb_.MakeCallback(self->Value(), {e.Value()}, *self->async_);
       } else {
         self->cb_.MakeCallback(self->Value(), {}, *self->async_);

@@ -31,6 +31,7 @@ class RawIpSocket : public Napi::ObjectWrap<RawIpSocket> {
       InstanceMethod("addMembership", &RawIpSocket::AddMembership),
       InstanceMethod("dropMembership", &RawIpSocket::DropMembership),
       InstanceMethod("close", &RawIpSocket::Close),
+      InstanceAccessor("errors", &RawIpSocket::Errors, nullptr),
     });
   }
 
@@ -96,6 +97,7 @@ class RawIpSocket : public Napi::ObjectWrap<RawIpSocket> {
   Napi::FunctionReference cb_;
   std::unique_ptr<Napi::AsyncContext> async_;
   bool refd_ = false;
+  double errors_ = 0;
   std::vector<uint8_t> rbuf_ = std::vector<uint8_t>(65536);
 
   void Membership(Napi::Env env, const std::string& group, int op) {
@@ -142,6 +144,17 @@ class RawIpSocket : public Napi::ObjectWrap<RawIpSocket> {
     RawIpSocket* self = static_cast<RawIpSocket*>(h->data);
     if (!self || self->cb_.IsEmpty()) return;
     Napi::Env env = self->Env();
+    if (status < 0) {
+      // libuv stops the handle on POLLERR: here a pending socket error, e.g. an
+      // ICMP protocol-unreachable from a unicast peer. Clear it (SO_ERROR) and
+      // keep listening: one peer's ICMP must not deafen VRRP.
+      int soerr = 0;
+      socklen_t sl = sizeof soerr;
+      if (self->fd_ >= 0) getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+      self->errors_++;
+      if (soerr != 0 && self->poll_) uv_poll_start(self->poll_, UV_READABLE, &RawIpSocket::OnPoll);
+      return;
+    }
     // Drain a bounded number per wake so one flood cannot starve the loop.
     for (int i = 0; i < 64 && self->fd_ >= 0 && !self->cb_.IsEmpty(); i++) {
       Napi::HandleScope scope(env);
@@ -272,6 +285,9 @@ class RawIpSocket : public Napi::ObjectWrap<RawIpSocket> {
     Membership(info.Env(), info[0].ToString(), IP_DROP_MEMBERSHIP);
     return info.Env().Undefined();
   }
+
+  // Socket errors cleared so far (each one had stopped the poll).
+  Napi::Value Errors(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), errors_); }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Teardown();

@@ -48,6 +48,15 @@ export interface PacketStats {
   freezeQueue: number;
 }
 
+/** A socket error delivered to onReadable: code is the errno name (ENETDOWN...). */
+export interface PollError extends Error {
+  code: string;
+  errno: number;
+  syscall: 'poll';
+  /** True when the addon cleared the error and polling continues by itself. */
+  resumed: boolean;
+}
+
 export interface IfaceInfo {
   ifindex: number;
   mac: string;
@@ -93,6 +102,7 @@ interface NativeRawIpSocket {
   addMembership(group: string): void;
   dropMembership(group: string): void;
   close(): void;
+  readonly errors: number;
 }
 
 interface Addon {
@@ -165,15 +175,28 @@ export class PacketSocket {
    * Calls `cb` from the event loop whenever an RX block is ready (level-
    * triggered: it keeps firing while a ready block is not handed back, so
    * drain the ring in the callback). Replaces any previous callback.
-   * `err` is set only if libuv reports a poll error.
+   *
+   * `err` is set when the socket reported an error instead: code ENETDOWN
+   * when the link went down (frames flow again once it is up; nothing to do).
+   * The addon has already cleared the error and resumed polling when
+   * `err.resumed` is true; otherwise the poll is stopped and onReadable must
+   * be called again to retry. Never pause on ENETDOWN: the RX would stay dead
+   * after the link comes back.
    */
-  onReadable(cb: (err?: Error) => void): void {
-    this.s.start(cb);
+  onReadable(cb: (err?: PollError) => void): void {
+    this.s.start(cb as (err?: Error) => void);
   }
 
-  /** Convenience: onReadable + drain every ready block through `handler` + one TX kick per batch. */
-  onFrames(handler: RxHandler, onBatchEnd?: (frames: number) => void): void {
-    this.s.start(() => {
+  /**
+   * Convenience: onReadable + drain every ready block through `handler` + one
+   * TX kick per batch. Socket errors (see onReadable) go to `onError`.
+   */
+  onFrames(handler: RxHandler, onBatchEnd?: (frames: number) => void, onError?: (err: PollError) => void): void {
+    this.s.start((err) => {
+      if (err) {
+        onError?.(err as PollError);
+        return;
+      }
       const n = this.rx.drain(handler);
       this.tx.flush();
       if (onBatchEnd) onBatchEnd(n);
@@ -277,6 +300,11 @@ export class RawIpSocket {
 
   dropMembership(group: string): void {
     this.s.dropMembership(group);
+  }
+
+  /** Socket errors (e.g. a queued ICMP error) cleared so far; each would otherwise have stopped receiving. */
+  get errors(): number {
+    return this.s.errors;
   }
 
   close(): void {

@@ -5,6 +5,7 @@
 // forwarding with a pps figure.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import {
   addonPath, ifaceInfo, openPacket, openRawIp, releaseSendSockets, sendFrame, sendGratuitousArp, withNetns,
   type PacketSocket, type RawIpSocket,
@@ -217,6 +218,33 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     tx.tx.flush();
     expect(await waitFor(() => seen.length === 10)).toBe(true);
     expect(rx.stats()).toMatchObject({ packets: 3010, drops: st.drops }); // cumulative
+    rx.close();
+    tx.close();
+  });
+
+  it('a link flap reports ENETDOWN once and RX resumes by itself; kick on a down link returns -ENETDOWN', async () => {
+    const rx = track(withNetns(B, () => openPacket('eth0')));
+    const tx = track(withNetns(A, () => openPacket('eth0')));
+    const errors: { code: string; resumed: boolean }[] = [];
+    const seen: number[] = [];
+    rx.onFrames((off, caplen) => { const s = readSeq(rx.rx.u8, off, caplen); if (s >= 0) seen.push(s); }, undefined,
+      (err) => errors.push({ code: err.code, resumed: err.resumed }));
+    ipns(B, 'link', 'set', 'eth0', 'down');
+    expect(await waitFor(() => errors.length > 0)).toBe(true);
+    expect(errors[0]).toEqual({ code: 'ENETDOWN', resumed: true });
+    ipns(B, 'link', 'set', 'eth0', 'up');
+    await waitFor(() => JSON.parse(ipns(A, '-j', 'link', 'show', 'eth0'))[0].operstate === 'UP');
+    for (let i = 0; i < 5; i++) tx.tx.push(seqFrame(i, aMac, bMac));
+    tx.tx.flush();
+    expect(await waitFor(() => seen.length === 5)).toBe(true);
+    expect(errors.length).toBe(1);
+
+    ipns(A, 'link', 'set', 'eth0', 'down');
+    tx.tx.push(seqFrame(99, aMac, bMac));
+    expect(tx.kick()).toBe(-os.constants.errno.ENETDOWN);
+    expect(tx.tx.kickErrors).toBe(1);
+    ipns(A, 'link', 'set', 'eth0', 'up');
+    await waitFor(() => JSON.parse(ipns(B, '-j', 'link', 'show', 'eth0'))[0].operstate === 'UP');
     rx.close();
     tx.close();
   });
