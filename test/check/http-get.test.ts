@@ -237,6 +237,39 @@ describe('HTTP_GET', () => {
     expect(performance.now() - t0).toBeLessThan(300);
   });
 
+  it('reads an HTTP/1.0 body delimited by the server closing, and rejects a non-HTTP answer', async () => {
+    const raw = net.createServer((s) => {
+      s.once('data', (d: Buffer) => {
+        if (d.toString().startsWith('GET /old ')) s.end(`HTTP/1.0 200 OK\r\nServer: old\r\n\r\n${BODY}`);
+        else s.end('SSH-2.0-OpenSSH_9.2\r\n');
+      });
+    });
+    const rawPort = await listen(raw);
+    try {
+      expect(await httpGetProbe(opts([{ path: '/old', digest: md5(BODY) }], { connectPort: rawPort }))(never)).toEqual({ ok: true });
+      expect((await httpGetProbe(opts([{ path: '/ssh' }], { connectPort: rawPort }))(never)).ok).toBe(false);
+    } finally {
+      await close(raw);
+    }
+  });
+
+  it('speaks to an IPv6 real server with a bracketed Host', async () => {
+    let host: string | undefined;
+    const v6 = http.createServer((req, res) => {
+      host = req.headers.host;
+      res.end('v6');
+    });
+    await new Promise<void>((r) => v6.listen(0, '::1', () => r()));
+    const p6 = (v6.address() as net.AddressInfo).port;
+    try {
+      expect(await httpGetProbe(opts([{ path: '/' }], { connectIp: '::1', connectPort: p6 }))(never)).toEqual({ ok: true });
+      expect(host).toBe(`[::1]:${p6}`);
+    } finally {
+      v6.closeAllConnections();
+      await new Promise<void>((r) => v6.close(() => r()));
+    }
+  });
+
   it('leaves no connection open behind a timed-out probe', async () => {
     await httpGetProbe(opts([{ path: '/ok' }], { connectPort: silentPort, connectTimeout: 100 }))(never);
     await httpGetProbe(opts([{ path: '/trickle' }], { connectTimeout: 100 }))(never);
