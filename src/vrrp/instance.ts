@@ -158,8 +158,7 @@ export class VrrpInstance {
   /** vrrp_init_state: enter BACKUP (or FAULT); a MASTER-configured owner goes master at once. */
   start(now: number): Action[] {
     const out: Action[] = [];
-    // Whatever an earlier run left is removed before we join (crash safety).
-    out.push({ type: 'del-vips' });
+    // VIPs an earlier run left behind are the shell's job (VipSet.removeStale) before start().
     this.vipsSet = false;
     if (this.faulted) {
       this.wantState = 'FAULT';

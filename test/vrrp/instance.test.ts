@@ -48,7 +48,7 @@ describe('timers', () => {
 
   it('a BACKUP that hears nobody becomes MASTER after exactly 3 × advert_int + skew', () => {
     const i = new VrrpInstance(cfg({ priority: 50 }));
-    expect(types(i.start(0))).toEqual(['del-vips', 'transition', 'notify:BACKUP']);
+    expect(types(i.start(0))).toEqual(['transition', 'notify:BACKUP']);
     expect(i.state).toBe('BACKUP');
     const md = 3000 + (206 * 1000) / 256;
     expect(i.deadline()).toBeCloseTo(md, 2);
@@ -215,7 +215,7 @@ describe('faults, tracking and shutdown', () => {
   it('a fault present at start enters FAULT (init)', () => {
     const i = new VrrpInstance(cfg());
     i.setFault('if:eth0', true, 0);
-    expect(types(i.start(0))).toEqual(['del-vips', 'transition', 'notify:FAULT']);
+    expect(types(i.start(0))).toEqual(['transition', 'notify:FAULT']);
   });
 
   it('weights: effective priority clamps to 1..254 and moves the BACKUP down timer', () => {

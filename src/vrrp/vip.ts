@@ -1,0 +1,145 @@
+// VIP ownership: virtual_ipaddress (and _excluded) entries added and removed
+// through iproute2, recorded in a state file first so that a successor can
+// remove what a killed daemon left behind (keepalived issue #2361).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, rmSync, readlinkSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { VirtualIp } from '../config/model.js';
+
+export interface VipSpec {
+  addr: string;
+  prefix: number;
+  dev: string;
+  brd?: string;
+  scope?: string;
+  label?: string;
+}
+
+/** The `ip` arguments after `addr add|del` for one VIP (keepalived's netlink request, spelt for iproute2). */
+export function vipArgs(v: VipSpec): string[] {
+  const a = [`${v.addr}/${v.prefix}`];
+  if (v.brd) a.push('broadcast', v.brd);
+  a.push('dev', v.dev);
+  if (v.scope) a.push('scope', v.scope);
+  if (v.label) a.push('label', v.label);
+  return a;
+}
+
+export function toVipSpec(v: VirtualIp, defaultDev: string): VipSpec {
+  return { addr: v.addr, prefix: v.prefix, dev: v.dev ?? defaultDev, brd: v.brd, scope: v.scope, label: v.label };
+}
+
+/**
+ * Runs `ip -force -batch -` with the given lines ("addr add …"). -force keeps
+ * going past "File exists" / "Cannot assign requested address", which are the
+ * expected answers when an address is already (or no longer) there.
+ */
+export function ipBatch(lines: string[]): Promise<{ code: number; stderr: string }> {
+  if (lines.length === 0) return Promise.resolve({ code: 0, stderr: '' });
+  return new Promise((resolve) => {
+    const p = spawn('ip', ['-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('error', (e) => resolve({ code: -1, stderr: String(e) }));
+    p.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+    p.stdin.end(lines.join('\n') + '\n');
+  });
+}
+
+export function addLines(vips: VipSpec[]): string[] {
+  return vips.map((v) => ['addr', 'add', ...vipArgs(v)].join(' '));
+}
+export function delLines(vips: VipSpec[]): string[] {
+  return vips.map((v) => ['addr', 'del', ...vipArgs(v)].join(' '));
+}
+
+/** A per-network-namespace name: two daemons in two namespaces never share a state dir. */
+export function netnsId(): string {
+  try {
+    const l = readlinkSync('/proc/self/ns/net'); // net:[4026532123]
+    const m = /\[(\d+)\]/.exec(l);
+    if (m) return `netns-${m[1]}`;
+  } catch { /* no procfs: fall through */ }
+  return 'netns-unknown';
+}
+
+export function defaultStateDir(): string {
+  return join('/run/lvs-keepalived', netnsId());
+}
+
+/**
+ * The VIPs this daemon may have added, one JSON file per instance, written
+ * before the addresses are added and rewritten after they are removed.
+ */
+export class VipStateFile {
+  readonly path: string;
+  constructor(stateDir: string, instance: string) {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    this.path = join(stateDir, `vips-${instance.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  }
+
+  read(): VipSpec[] {
+    try {
+      const v = JSON.parse(readFileSync(this.path, 'utf8')) as { vips?: VipSpec[] };
+      return Array.isArray(v.vips) ? v.vips : [];
+    } catch {
+      return [];
+    }
+  }
+
+  write(vips: VipSpec[]): void {
+    // Write-then-rename: a kill between the two leaves the old file, never a torn one.
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ pid: process.pid, vips }) + '\n', { mode: 0o600 });
+    renameSync(tmp, this.path);
+  }
+
+  clear(): void {
+    rmSync(this.path, { force: true });
+  }
+}
+
+/** One instance's addresses: virtual_ipaddress plus virtual_ipaddress_excluded. */
+export class VipSet {
+  private held = false;
+  // Adds and deletes run one after another: two `ip` processes racing could leave the wrong end state.
+  private chain: Promise<unknown> = Promise.resolve();
+  constructor(readonly vips: VipSpec[], private readonly state: VipStateFile) {}
+
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  private queue<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Removes whatever the state file says an earlier run added (stale after kill -9). */
+  removeStale(): Promise<VipSpec[]> {
+    return this.queue(async () => {
+      const stale = this.state.read();
+      if (stale.length) await ipBatch(delLines(stale));
+      this.state.clear();
+      return stale;
+    });
+  }
+
+  add(): Promise<{ code: number; stderr: string }> {
+    this.held = true;
+    return this.queue(() => {
+      this.state.write(this.vips);
+      return ipBatch(addLines(this.vips));
+    });
+  }
+
+  del(): Promise<{ code: number; stderr: string }> {
+    this.held = false;
+    return this.queue(async () => {
+      const r = await ipBatch(delLines(this.vips));
+      if (!this.held) this.state.clear();
+      return r;
+    });
+  }
+}
