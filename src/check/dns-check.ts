@@ -67,7 +67,8 @@ export function judgeReply(id: number, msg: Uint8Array): ReplyVerdict {
 export function dnsCheckProbe(opts: DnsCheckOptions): Probe {
   const timeout = opts.connectTimeout ?? DEFAULTS.connectTimeout;
   const port = opts.connectPort ?? DEFAULTS.dnsPort;
-  const type = opts.dnsType ?? DEFAULTS.dnsType;
+  // check_dns.c looks the type up with strcasecmp.
+  const type = (opts.dnsType ?? DEFAULTS.dnsType).toUpperCase() as DnsType;
   const name = opts.name ?? DEFAULTS.dnsName;
   if (!(type in DNS_TYPES)) throw new Error(`DNS_CHECK type ${type}: unknown; use one of ${Object.keys(DNS_TYPES).join(' ')}`);
   encodeName(name); // reject a bad name when the checker is made, not at every round

@@ -159,6 +159,12 @@ describe('DNS_CHECK', () => {
     expect(seen).toEqual([free]);
   });
 
+  it('takes the type in any case, as strcasecmp does', async () => {
+    queries.length = 0;
+    expect((await dnsCheckProbe(dns({ dnsType: 'mx' as 'MX' }))(never)).ok).toBe(true);
+    expect(queries[0]?.type).toBe(15);
+  });
+
   it('rejects an unknown type when the checker is made', () => {
     expect(() => dnsCheckProbe(dns({ dnsType: 'BOGUS' as 'A' }))).toThrow(/BOGUS/);
   });
