@@ -30,24 +30,38 @@ export interface ScriptOutcome {
   error?: string;
 }
 
-function lookupId(file: string, name: string | number, field: 2 | 3): { id: number; gid?: number } {
-  if (typeof name === 'number') return { id: name };
-  if (/^\d+$/.test(name)) return { id: Number(name) };
+/** The fields of NAME's line in a colon-separated database (/etc/passwd, /etc/group). */
+function dbEntry(file: string, name: string): string[] | undefined {
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const f = line.split(':');
-    if (f[0] === name && f[field] !== undefined) {
-      return { id: Number(f[field]), ...(file === '/etc/passwd' ? { gid: Number(f[3]) } : {}) };
-    }
+    if (f[0] === name) return f;
   }
-  throw new Error(`${file === '/etc/passwd' ? 'user' : 'group'} ${name} not found in ${file}`);
+  return undefined;
 }
 
-/** uid/gid for spawn() from keepalived's `user USER [GROUP]`. */
+/** uid/gid for spawn() from keepalived's `user USER [GROUP]`; numbers pass through. */
 export function resolveUser(user: string | number, group?: string | number): { uid: number; gid: number } {
-  const u = lookupId('/etc/passwd', user, 2);
-  const gid = group !== undefined ? lookupId('/etc/group', group, 2).id : u.gid;
-  if (gid === undefined) throw new Error(`user ${user}: give a group, the numeric uid has no primary group here`);
-  return { uid: u.id, gid };
+  let uid: number;
+  let gid: number | undefined;
+  if (typeof user === 'number' || /^\d+$/.test(user)) {
+    uid = Number(user);
+  } else {
+    const pw = dbEntry('/etc/passwd', user);
+    if (!pw) throw new Error(`user ${user} not found in /etc/passwd`);
+    uid = Number(pw[2]);
+    gid = Number(pw[3]);
+  }
+  if (group !== undefined) {
+    if (typeof group === 'number' || /^\d+$/.test(group)) {
+      gid = Number(group);
+    } else {
+      const gr = dbEntry('/etc/group', group);
+      if (!gr) throw new Error(`group ${group} not found in /etc/group`);
+      gid = Number(gr[2]);
+    }
+  }
+  if (gid === undefined) throw new Error(`user ${user}: a numeric uid needs a group as well`);
+  return { uid, gid };
 }
 
 function killGroup(pid: number, sig: NodeJS.Signals): void {

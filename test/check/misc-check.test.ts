@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { miscCheckProbe, miscResult, runScript } from '../../src/check/misc-check.js';
+import { miscCheckProbe, miscResult, resolveUser, runScript } from '../../src/check/misc-check.js';
 import type { MiscCheckOptions } from '../../src/check/types.js';
 import { never, sleep } from './helpers.js';
 
@@ -113,6 +113,16 @@ describe('MISC_CHECK', () => {
     const r = await miscCheckProbe(misc('true', { user: 'no-such-user-lvsd' }))(never);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(/no-such-user-lvsd/);
+  });
+});
+
+describe('resolveUser', () => {
+  it('reads names from /etc/passwd and /etc/group, and passes numbers through', () => {
+    expect(resolveUser('root')).toEqual({ uid: 0, gid: 0 });
+    expect(resolveUser('nobody', 'nogroup')).toEqual({ uid: 65534, gid: 65534 });
+    expect(resolveUser(1234, '0')).toEqual({ uid: 1234, gid: 0 });
+    expect(() => resolveUser(1234)).toThrow(/group/);
+    expect(() => resolveUser('root', 'no-such-group-lvsd')).toThrow(/no-such-group-lvsd/);
   });
 });
 
