@@ -6,7 +6,8 @@
         "src/addon.cc",
         "src/packet_socket.cc",
         "src/raw_ip.cc",
-        "src/util.cc"
+        "src/util.cc",
+        "src/netlink.cc"
       ],
       "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")"],
       "cflags!": ["-fno-exceptions"],

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "packet_socket.h"
+#include "netlink.h"
 #include "raw_ip.h"
 #include "util.h"
 
@@ -42,6 +43,7 @@ Napi::Value NetnsClose(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lvsd::InitPacketSocket(env, exports);
   lvsd::InitRawIp(env, exports);
+  lvsd::InitNetlink(env, exports);
   exports.Set("ifaceInfo", Napi::Function::New(env, IfaceInfo, "ifaceInfo"));
   exports.Set("netnsOpen", Napi::Function::New(env, NetnsOpen, "netnsOpen"));
   exports.Set("netnsSet", Napi::Function::New(env, NetnsSet, "netnsSet"));

@@ -48,6 +48,28 @@ export interface PacketStats {
   freezeQueue: number;
 }
 
+/** The kernel's route for a destination (RTM_GETROUTE, as `ip route get`). */
+export interface RouteInfo {
+  /** 'unicast', 'local', 'broadcast', 'unreachable', ... */
+  type: string;
+  ifindex: number;
+  /** Interface name in the calling thread's namespace ('' if it vanished). */
+  dev: string;
+  /** Next hop when not on-link. */
+  gateway?: string;
+  prefsrc?: string;
+}
+
+/** One neighbour entry (RTM_GETNEIGH). */
+export interface NeighInfo {
+  /** null while unresolved (INCOMPLETE/FAILED). */
+  lladdr: string | null;
+  /** NUD_* bits. */
+  state: number;
+  /** Their names as `ip neigh` prints them: REACHABLE, STALE, ... NONE. */
+  states: string[];
+}
+
 /** A socket error delivered to onReadable: code is the errno name (ENETDOWN...). */
 export interface PollError extends Error {
   code: string;
@@ -111,6 +133,9 @@ interface Addon {
   sendFrame(ifname: string, frame: Uint8Array): number;
   releaseSendSockets(): void;
   ifaceInfo(ifname: string): IfaceInfo;
+  routeGet(dst: string, opts?: { oif?: number; src?: string }): RouteInfo | null;
+  neighGet(ifindex: number, ip: string): NeighInfo | null;
+  neighResolve(ifindex: number, ip: string, opts?: { managed?: boolean }): void;
   netnsOpen(path: string): number;
   netnsSet(fd: number): void;
   netnsClose(fd: number): void;
@@ -379,3 +404,43 @@ export function withNetns<T>(ns: string, fn: () => T): T {
     A.netnsClose(home);
   }
 }
+
+/** The kernel's route to `dst` (rtnetlink, synchronous, microseconds); null when unreachable. */
+export function routeGet(dst: string, opts: { oif?: number; src?: string } = {}): RouteInfo | null {
+  return loadAddon().routeGet(dst, opts);
+}
+
+/** The neighbour entry for `ip` on `ifindex`, or null when there is none. */
+export function neighGet(ifindex: number, ip: string): NeighInfo | null {
+  return loadAddon().neighGet(ifindex, ip);
+}
+
+/**
+ * Asks the kernel to resolve `ip` on `ifindex`: by default NTF_USE (create
+ * the entry and ARP now, as a queued packet would); `managed` instead makes an
+ * NTF_EXT_MANAGED entry the kernel keeps resolved (Linux >= 5.16), like
+ * `ip neigh replace IP dev DEV managed`. The answer arrives later: poll neighGet.
+ */
+export function neighResolve(ifindex: number, ip: string, opts: { managed?: boolean } = {}): void {
+  loadAddon().neighResolve(ifindex, ip, opts);
+}
+
+/**
+ * The same questions as io/neigh.ts's KernelTables, answered over rtnetlink
+ * instead of spawning `ip -j` (names in, names out).
+ */
+export const netlinkTables = {
+  async routeGet(addr: string): Promise<{ dev: string; gateway?: string; prefsrc?: string } | undefined> {
+    const r = routeGet(addr);
+    if (!r || !r.dev) return undefined;
+    return { dev: r.dev, gateway: r.gateway, prefsrc: r.prefsrc };
+  },
+  async neighGet(addr: string, dev: string): Promise<{ lladdr?: string; state: string[] } | undefined> {
+    const n = neighGet(ifaceInfo(dev).ifindex, addr);
+    if (!n) return undefined;
+    return { lladdr: n.lladdr ?? undefined, state: n.states };
+  },
+  async neighResolve(addr: string, dev: string): Promise<void> {
+    neighResolve(ifaceInfo(dev).ifindex, addr, { managed: true });
+  },
+};

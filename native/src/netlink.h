@@ -1,0 +1,6 @@
+#pragma once
+#include <napi.h>
+
+namespace lvsd {
+void InitNetlink(Napi::Env env, Napi::Object exports);
+}
