@@ -21,9 +21,9 @@ export function schedFlagBits(flags: readonly SchedFlag[]): number {
   return bits;
 }
 
-/** Bits back to names as print_sched_flags spells them for this scheduler. */
-export function schedFlagNames(sched: string, bits: number): SchedFlag[] {
-  const out: SchedFlag[] = [];
+/** print_sched_flags: the names ipvsadm prints for these bits under this scheduler. */
+export function printSchedFlags(sched: string, bits: number): string {
+  const out: string[] = [];
   if (sched === 'sh') {
     if (bits & SVC_F_SCHED1) out.push('sh-fallback');
     if (bits & SVC_F_SCHED2) out.push('sh-port');
@@ -35,6 +35,19 @@ export function schedFlagNames(sched: string, bits: number): SchedFlag[] {
     if (bits & SVC_F_SCHED2) out.push('flag-2');
     if (bits & SVC_F_SCHED3) out.push('flag-3');
   }
+  return out.join(',');
+}
+
+/**
+ * Bits to the rule model's names, losing nothing: sh/mh have no name of
+ * their own for the third bit, so it stays 'flag-3' (ipvsadm accepts
+ * `-s sh -b flag-3` and the kernel keeps the bit, though -L does not show it).
+ */
+export function schedFlagNames(sched: string, bits: number): SchedFlag[] {
+  const out: SchedFlag[] = [];
+  if (bits & SVC_F_SCHED1) out.push(sched === 'sh' ? 'sh-fallback' : sched === 'mh' ? 'mh-fallback' : 'flag-1');
+  if (bits & SVC_F_SCHED2) out.push(sched === 'sh' ? 'sh-port' : sched === 'mh' ? 'mh-port' : 'flag-2');
+  if (bits & SVC_F_SCHED3) out.push('flag-3');
   return out;
 }
 
@@ -174,7 +187,7 @@ export function serviceName(key: ServiceKey, format: number, resolver: Resolver 
 export function serviceEntry(se: ServiceStatus, format: number, resolver: Resolver | null): string {
   const name = serviceName(se.key, format, resolver);
   const bits = schedFlagBits(se.schedFlags);
-  const flagList = schedFlagNames(se.scheduler, bits).join(',');
+  const flagList = printSchedFlags(se.scheduler, bits);
   let out = '';
   if (format & FMT.RULE) {
     out += `-A ${name} -s ${se.scheduler}`;
