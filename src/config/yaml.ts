@@ -310,7 +310,9 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
       'sorry_server_inhibit', 'alpha', 'omega', 'inhibit_on_failure', 'ha_suspend', 'virtualhost',
       ['real_servers', (rl) => b.list(rl, 'real_servers').flatMap((r) => {
         if (!b.map(r, 'real_server')) return [];
-        const rbody = b.fields(r, ['weight', 'lvs_method', 'uthreshold', 'lthreshold', 'inhibit_on_failure', b.command('notify_up'), b.command('notify_down'), 'alpha',
+        // Unset and false differ on a real server (unset inherits the virtual server's), so false is written out.
+        const explicitBool = (k: string): [string, (x: Val) => Stmt[]] => [k, (x) => (typeof x.scalar === 'boolean' ? [b.stmt(k, x.pos, [b.word(String(x.scalar), x.pos)])] : [])];
+        const rbody = b.fields(r, ['weight', 'lvs_method', 'uthreshold', 'lthreshold', explicitBool('inhibit_on_failure'), b.command('notify_up'), b.command('notify_down'), explicitBool('alpha'),
           ['checkers', (cl) => b.list(cl, 'checkers').flatMap((c) => checkerStmt(b, c, timers))]], 'real_server', ['addr', 'port']);
         const head2 = b.s(r.get('addr'), 'addr');
         const p = r.get('port');

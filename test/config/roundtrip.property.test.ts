@@ -1,0 +1,172 @@
+// Generated models survive every way out and back in: keepalived.conf text
+// (toKeepalivedConf → parse), YAML and JSON (dumpConfig → parseYamlConfig).
+// The generator makes fully-resolved models (every default already filled),
+// the shape the parser itself returns, so equality is exact.
+
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  dumpConfig, parseConfigText, parseYamlConfig, toKeepalivedConf,
+  type Checker, type KeepalivedConfig, type RealServer, type VirtualServer, type VrrpInstance, type VrrpScript,
+} from '../../src/config/index.js';
+import { stripPositions } from '../../src/config/yaml.js';
+import { SCHEDULERS } from '../../src/ipvs/types.js';
+
+const P = { file: 'gen', line: 0, col: 0 };
+const word = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.:-]{0,11}$/);
+const text = fc.array(word, { minLength: 1, maxLength: 3 }).map((w) => w.join(' '));
+const cmd = fc.tuple(fc.stringMatching(/^\/[a-z]{1,8}(\/[a-z0-9_.-]{1,8}){0,2}$/), fc.array(word, { maxLength: 2 })).map(([p, a]) => [p, ...a].join(' '));
+const ip = fc.tuple(fc.integer({ min: 1, max: 223 }), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 })).map((o) => o.join('.'));
+const mcast = fc.tuple(fc.integer({ min: 224, max: 239 }), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
+const secs = fc.oneof(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 600 }).map((x) => x + 0.5));
+const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+const unique = <T>(a: fc.Arbitrary<T>, key: (t: T) => string, max: number) => fc.uniqueArray(a, { selector: key, maxLength: max });
+
+function clean<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+const globalDefs = fc.record({
+  router_id: opt(text), notification_email: fc.array(word, { maxLength: 2 }), notification_email_from: opt(word),
+  smtp_server: opt(ip), smtp_connect_timeout: opt(secs), vrrp_version: fc.constantFrom(2 as const, 3 as const),
+  vrrp_mcast_group4: mcast, vrrp_garp_master_delay: fc.nat(30), vrrp_garp_master_repeat: fc.nat(10),
+  vrrp_garp_master_refresh: fc.nat(60), vrrp_garp_master_refresh_repeat: fc.nat(5), vrrp_garp_interval: fc.constantFrom(0, 0.5, 1),
+  vrrp_strict: fc.boolean(), vrrp_skip_check_adv_addr: fc.boolean(),
+  lvs_timeouts: opt(fc.record({ tcp: fc.nat(3600), tcpfin: fc.nat(600), udp: fc.nat(600) }, { requiredKeys: [] })),
+  lvs_flush: fc.boolean(), lvs_flush_on_stop: fc.boolean(),
+  lvs_sync_daemon: opt(fc.record({ interface: word, instance: opt(word.map((w) => `VI_${w}`)), id: opt(fc.nat(255)), maxlen: opt(fc.integer({ min: 1, max: 65507 })), port: opt(fc.integer({ min: 1, max: 65535 })), ttl: opt(fc.integer({ min: 1, max: 255 })), group: opt(mcast) }).map(clean)),
+  enable_script_security: fc.boolean(),
+  script_user: opt(fc.record({ user: word, group: opt(word) }).map(clean)),
+}).map(clean);
+
+const script = fc.record({
+  name: word.map((w) => `chk_${w}`), script: cmd, interval: secs, timeout: secs, weight: fc.integer({ min: -253, max: 253 }),
+  weight_reverse: fc.boolean(), rise: fc.integer({ min: 1, max: 9 }), fall: fc.integer({ min: 1, max: 9 }), user: opt(word), init_fail: fc.boolean(),
+}).map((s) => clean({ pos: P, ...s }) as VrrpScript);
+
+const trackRef = fc.record({ name: word, weight: opt(fc.integer({ min: -253, max: 253 })), reverse: opt(fc.constant(true)) })
+  .map((r) => clean({ ...r, reverse: r.weight !== undefined ? r.reverse : undefined }));
+
+const vip = fc.record({
+  addr: ip, prefix: fc.integer({ min: 0, max: 32 }), brd: opt(ip), dev: opt(word), scope: opt(fc.constantFrom('host', 'link', 'global')),
+  label: opt(word), extra: opt(fc.subarray(['no_track', 'home', '-nodad'], { minLength: 1 })),
+}).map((v) => clean({ pos: P, ...v }));
+
+const instance = (scripts: string[]) => fc.record({
+  state: fc.constantFrom('MASTER' as const, 'BACKUP' as const), interface: word, priority: fc.integer({ min: 1, max: 255 }),
+  advert_int: fc.constantFrom(1, 2, 0.5, 3), version: fc.constantFrom(2 as const, 3 as const),
+  auth: opt(fc.record({ auth_type: fc.constantFrom('PASS' as const, 'AH' as const), auth_pass: fc.stringMatching(/^[a-z0-9]{1,8}$/) })),
+  virtual_ipaddress: fc.array(vip, { minLength: 1, maxLength: 3 }), virtual_ipaddress_excluded: fc.array(vip, { maxLength: 2 }),
+  mcast_src_ip: opt(ip), unicast_src_ip: opt(ip),
+  unicast_peer: fc.array(fc.record({ addr: ip, min_ttl: opt(fc.nat(255)), max_ttl: opt(fc.nat(255)) }).map(clean), { maxLength: 2 }),
+  track_interface: fc.array(trackRef, { maxLength: 2 }),
+  track_script: fc.subarray(scripts).chain((names) => fc.tuple(...names.map((n) => trackRef.map((r) => ({ ...r, name: n }))))),
+  dont_track_primary: fc.boolean(), nopreempt: fc.boolean(), preempt_delay: fc.nat(1000),
+  garp_master_delay: fc.nat(30), garp_master_repeat: fc.nat(10), garp_master_refresh: fc.nat(60), garp_master_refresh_repeat: fc.nat(5),
+  down_timer_adverts: fc.integer({ min: 1, max: 100 }), accept: opt(fc.boolean()), smtp_alert: fc.boolean(),
+  notify: opt(cmd), notify_master: opt(cmd), notify_backup: opt(cmd), notify_fault: opt(cmd), notify_stop: opt(cmd), notify_master_rx_lower_pri: opt(cmd),
+  reference_ip: fc.array(ip, { maxLength: 2 }),
+});
+
+const checker: fc.Arbitrary<Checker> = fc.record({
+  type: fc.constantFrom('HTTP_GET', 'SSL_GET', 'TCP_CHECK', 'MISC_CHECK', 'DNS_CHECK'),
+  connect_ip: opt(ip), connect_port: opt(fc.integer({ min: 1, max: 65535 })), bindto: opt(ip), bind_port: opt(fc.integer({ min: 1, max: 65535 })),
+  bind_if: opt(word), fwmark: opt(fc.nat(1000)), connect_timeout: secs, retry: fc.nat(10), delay_before_retry: secs, warmup: opt(secs), delay_loop: secs,
+  urls: fc.array(fc.record({
+    path: fc.stringMatching(/^\/[a-z0-9_./-]{0,12}$/), digest: opt(fc.stringMatching(/^[0-9a-f]{32}$/)),
+    status_code: fc.array(fc.tuple(fc.integer({ min: 100, max: 599 }), fc.nat(50)).map(([lo, d]) => [lo, Math.min(599, lo + d)] as [number, number]), { minLength: 1, maxLength: 3 }),
+    virtualhost: opt(word),
+  }).map((u) => clean({ pos: P, ...u })), { minLength: 1, maxLength: 2 }),
+  http_protocol: opt(fc.constantFrom('1.0' as const, '1.0C' as const, '1.1' as const)), virtualhost: opt(word), enable_sni: fc.boolean(), fast_recovery: fc.boolean(),
+  misc_path: cmd, misc_timeout: opt(fc.nat(100)), misc_dynamic: fc.boolean(), user: opt(word),
+  dns_type: fc.constantFrom('A', 'NS', 'CNAME', 'SOA', 'MX', 'TXT', 'AAAA'), name: word,
+}).map((c) => {
+  const common = clean({ pos: P, connect_ip: c.connect_ip, connect_port: c.connect_port, bindto: c.bindto, bind_port: c.bind_port, bind_if: c.bind_if, fwmark: c.fwmark, connect_timeout: c.connect_timeout, retry: c.retry, delay_before_retry: c.delay_before_retry, warmup: c.warmup, delay_loop: c.delay_loop });
+  switch (c.type) {
+    case 'HTTP_GET': case 'SSL_GET':
+      return clean({ ...common, type: c.type, urls: c.urls, http_protocol: c.http_protocol, virtualhost: c.virtualhost, enable_sni: c.enable_sni, fast_recovery: c.fast_recovery }) as Checker;
+    case 'MISC_CHECK':
+      return clean({ ...common, type: c.type, misc_path: c.misc_path, misc_timeout: c.misc_timeout, misc_dynamic: c.misc_dynamic, user: c.user }) as Checker;
+    case 'DNS_CHECK':
+      return { ...common, type: c.type, dns_type: c.dns_type, name: c.name } as Checker;
+    default:
+      return { ...common, type: 'TCP_CHECK' } as Checker;
+  }
+});
+
+const realServer: fc.Arbitrary<RealServer> = fc.record({
+  addr: ip, port: fc.nat(65535), weight: fc.nat(65535), lvs_method: opt(fc.constantFrom('NAT' as const, 'DR' as const, 'TUN' as const)),
+  uthreshold: fc.nat(10000), lthreshold: fc.nat(10000), inhibit_on_failure: opt(fc.boolean()), notify_up: opt(cmd), notify_down: opt(cmd),
+  alpha: opt(fc.boolean()), checkers: fc.array(checker, { maxLength: 2 }),
+}).map((r) => clean({ pos: P, ...r }));
+
+const vsGroup = fc.record({
+  name: word.map((w) => `G_${w}`),
+  entries: fc.array(fc.oneof(
+    fc.record({ kind: fc.constant('fwmark' as const), fwmark: fc.nat(1000) }),
+    fc.record({ kind: fc.constant('addr' as const), addr: ip, port: fc.nat(65535), span: fc.nat(3) }).map(({ span, ...e }) => {
+      const last = Number(e.addr.split('.')[3]);
+      return span && last + span <= 255 ? { ...e, rangeEnd: last + span } : e;
+    }),
+  ).map((e) => ({ pos: P, ...e })), { minLength: 1, maxLength: 3 }),
+}).map((g) => ({ pos: P, ...g }));
+
+const virtualServer = (groups: string[]): fc.Arbitrary<VirtualServer> => fc.record({
+  key: fc.oneof(
+    fc.record({ kind: fc.constant('addr' as const), addr: ip, port: fc.nat(65535) }),
+    fc.record({ kind: fc.constant('fwmark' as const), fwmark: fc.integer({ min: 1, max: 1000 }) }),
+    ...(groups.length ? [fc.record({ kind: fc.constant('group' as const), group: fc.constantFrom(...groups) })] : []),
+  ),
+  protocol: fc.constantFrom('TCP' as const, 'UDP' as const, 'SCTP' as const), lvs_sched: fc.constantFrom(...SCHEDULERS),
+  lvs_method: fc.constantFrom('NAT' as const, 'DR' as const, 'TUN' as const), persistence_timeout: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2678400 })),
+  persistence_granularity: opt(fc.constantFrom('255.255.255.0', '255.255.0.0', '255.255.255.255')), persistence_engine: opt(fc.constant('sip')),
+  ops: fc.boolean(), sched_flags: fc.subarray(['sh-port', 'sh-fallback', 'mh-port', 'mh-fallback', 'flag-1']), delay_loop: secs,
+  quorum: fc.integer({ min: 1, max: 100 }), hysteresis: fc.nat(10), quorum_up: opt(cmd), quorum_down: opt(cmd),
+  sorry_server: opt(fc.record({ addr: ip, port: fc.nat(65535) })), sorry_server_inhibit: fc.boolean(), alpha: fc.boolean(), omega: fc.boolean(),
+  inhibit_on_failure: fc.boolean(), ha_suspend: fc.boolean(), virtualhost: opt(word), real_servers: fc.array(realServer, { minLength: 1, maxLength: 3 }),
+}).map((v) => clean({ pos: P, ...v }));
+
+const model: fc.Arbitrary<KeepalivedConfig> = fc.record({
+  global_defs: globalDefs,
+  vrrp_scripts: unique(script, (s) => s.name, 3),
+  groups: unique(vsGroup, (g) => g.name, 2),
+  iNames: unique(word.map((w) => `VI_${w}`), (x) => x, 3),
+}).chain(({ global_defs, vrrp_scripts, groups, iNames }) => fc.record({
+  instances: fc.tuple(...iNames.map((n, i) => instance(vrrp_scripts.map((s) => s.name)).map((x) => {
+    const { auth, ...rest } = x;
+    const vi: VrrpInstance = clean({
+      pos: P, name: n, virtual_router_id: i + 1, ...rest,
+      // keepalived resets preempt_delay under nopreempt and drops auth on VRRPv3 (with a message each).
+      preempt_delay: rest.nopreempt ? 0 : rest.preempt_delay,
+      authentication: rest.version === 2 ? auth : undefined,
+    });
+    return vi;
+  }))),
+  syncGroups: fc.array(fc.record({ name: word.map((w) => `SG_${w}`), group: fc.subarray(iNames), track_interface: fc.array(trackRef, { maxLength: 1 }), track_script: fc.constant([]), notify: opt(cmd), notify_master: opt(cmd) }).map((g) => clean({ pos: P, ...g })), { maxLength: 1 }),
+  vss: fc.array(virtualServer(groups.map((g) => g.name)), { maxLength: 3 }),
+}).map(({ instances, syncGroups, vss }) => ({
+  global_defs: global_defs as KeepalivedConfig['global_defs'], vrrp_scripts, vrrp_sync_groups: syncGroups, vrrp_instances: instances,
+  virtual_server_groups: groups, virtual_servers: vss,
+})));
+
+const errors = (r: { diagnostics: Array<{ severity: string; message: string; line: number }> }) =>
+  r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.line}: ${d.message}`);
+
+describe('round trip', () => {
+  it('keepalived.conf: toKeepalivedConf → parse gives the model back', () => {
+    fc.assert(fc.property(model, (m) => {
+      const text = toKeepalivedConf(m);
+      const r = parseConfigText(text, 'gen.conf');
+      expect(errors(r)).toEqual([]);
+      expect(stripPositions(r.model)).toEqual(stripPositions(m));
+    }), { numRuns: 150 });
+  });
+
+  it('YAML and JSON: dumpConfig → parseYamlConfig gives the model back', () => {
+    fc.assert(fc.property(model, fc.constantFrom('yaml' as const, 'json' as const), (m, fmt) => {
+      const r = parseYamlConfig(dumpConfig(m, fmt), `gen.${fmt}`);
+      expect(errors(r)).toEqual([]);
+      expect(stripPositions(r.model)).toEqual(stripPositions(m));
+    }), { numRuns: 150 });
+  });
+});
