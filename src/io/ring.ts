@@ -99,10 +99,14 @@ export class RxRing {
         const macNet = u32[h + (H_MAC_NET >>> 2)]!;
         const tci = (st & TP_STATUS_VLAN_VALID) !== 0 ? u32[h + (H_VLAN_TCI >>> 2)]! & 0xffff : -1;
         handler(p + (macNet & 0xffff), u32[h + (H_SNAPLEN >>> 2)]!, u32[h + (H_LEN >>> 2)]!, st, tci);
+        // close() inside the handler detaches the buffer: stop before reading it again.
+        if (u32.length === 0) {
+          this.frames += frames + i + 1;
+          return frames + i + 1;
+        }
         p += u32[h + (H_NEXT >>> 2)]!;
       }
       frames += n;
-      if (this.u8.byteLength === 0) break;
       // Hand the block back: the kernel fills it again on a later lap.
       u32[statusIdx] = TP_STATUS_KERNEL;
       this.cur = this.cur + 1 === this.blockCount ? 0 : this.cur + 1;
