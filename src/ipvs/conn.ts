@@ -287,16 +287,26 @@ export class ConnTable {
 
   /**
    * Up to `budget` entries in wheel order from the cursor on: the entries
-   * due soonest, i.e. the oldest of a kind that share a timeout.
+   * due soonest, i.e. the oldest of a kind that share a timeout. Entries
+   * waiting in a slot earlier than their deadline (refreshed since) are moved
+   * to their true slot on the way, so they stop hiding the real candidates.
    */
   scanSoonest(budget: number, pick: (i: number) => boolean): number {
     const start = this.cursor + 1;
+    let moves = budget * 16;
     for (let k = 0; k < WHEEL_SLOTS && budget > 0; k++) {
-      let i = this.wheel[(start + k) & WHEEL_MASK]!;
+      const tick = start + k;
+      let i = this.wheel[tick & WHEEL_MASK]!;
       while (i >= 0 && budget > 0) {
         const next = this.wNext[i]!;
-        if (pick(i)) return i;
-        budget--;
+        if (this.expire[i]! > tick && moves > 0) {
+          moves--;
+          this.wheelUnlink(i);
+          this.wheelAdd(i);
+        } else {
+          if (pick(i)) return i;
+          budget--;
+        }
         i = next;
       }
     }

@@ -673,8 +673,8 @@ export class IpvsEngine {
   tick(now: number): void {
     const nowTick = Math.floor(now / TICK_MS);
     this.tbl.advance(nowTick, this.onDue);
-    if (this.tbl.count < this.softLimit && this.defenseLevel !== DEFENSE_OFF) this.setDefense(DEFENSE_OFF);
-    else if (this.tbl.count >= this.softLimit && this.defenseLevel === DEFENSE_OFF) this.setDefense(DEFENSE_ON);
+    const n = this.tbl.count;
+    this.setDefense(n >= this.tbl.capacity ? DEFENSE_FULL : n >= this.softLimit ? DEFENSE_ON : DEFENSE_OFF);
     if (this.estLast < 0) this.estLast = now;
     while (now - this.estLast >= EST_PERIOD_MS) {
       this.estimateAll();
