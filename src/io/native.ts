@@ -10,6 +10,18 @@ import { RxRing, TxRing, type RxHandler } from './ring.js';
 
 export const ADDON_NAME = 'lvsd_native.node';
 
+/** PACKET_FANOUT modes (<linux/if_packet.h>) for openPacket({fanout}) / setFanout. */
+export const PACKET_FANOUT_HASH = 0;
+export const PACKET_FANOUT_LB = 1;
+export const PACKET_FANOUT_CPU = 2;
+export const PACKET_FANOUT_ROLLOVER = 3;
+export const PACKET_FANOUT_RND = 4;
+export const PACKET_FANOUT_QM = 5;
+export const PACKET_FANOUT_CBPF = 6;
+export const PACKET_FANOUT_EBPF = 7;
+/** Flag: defragment before hashing, so all fragments of a datagram go to one socket. */
+export const PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
+
 /** Options for openPacket(); sizes are bytes and powers of two. */
 export interface PacketSocketOptions {
   /** TPACKET_V3 RX block size. Default 256 KiB. */

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import {
   addonPath, ifaceInfo, neighGet, neighResolve, netlinkTables, openPacket, routeGet, openRawIp, releaseSendSockets, sendFrame, sendGratuitousArp, withNetns,
   type PacketSocket, type RawIpSocket,
@@ -247,6 +248,43 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     await waitFor(() => JSON.parse(ipns(B, '-j', 'link', 'show', 'eth0'))[0].operstate === 'UP');
     rx.close();
     tx.close();
+  });
+
+  it('a socket opened on a down link starts receiving when the link comes up', async () => {
+    ipns(B, 'link', 'set', 'eth0', 'down');
+    const rx = track(withNetns(B, () => openPacket('eth0')));
+    const tx = track(withNetns(A, () => openPacket('eth0')));
+    const errors: string[] = [];
+    const seen: number[] = [];
+    rx.onFrames((off, caplen) => { const s = readSeq(rx.rx.u8, off, caplen); if (s >= 0) seen.push(s); }, undefined, (e) => errors.push(e.code));
+    expect(await waitFor(() => errors.length > 0)).toBe(true);
+    expect(errors).toEqual(['ENETDOWN']);
+    ipns(B, 'link', 'set', 'eth0', 'up');
+    await waitFor(() => JSON.parse(ipns(A, '-j', 'link', 'show', 'eth0'))[0].operstate === 'UP');
+    for (let i = 0; i < 3; i++) tx.tx.push(seqFrame(i, aMac, bMac));
+    tx.tx.flush();
+    expect(await waitFor(() => seen.length === 3)).toBe(true);
+    rx.close();
+    tx.close();
+  });
+
+  it('close() releases the fd and the mapping; closing twice is harmless', () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const maps = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('socket:') || l.includes('packet')).length;
+    const fd0 = fds();
+    const m0 = maps();
+    const socks = withNetns(B, () => Array.from({ length: 4 }, () => openPacket('eth0', { rxBlockSize: 1 << 16, rxBlockCount: 2 })));
+    const raws = withNetns(B, () => Array.from({ length: 2 }, () => openRawIp(112, { ifname: 'eth0' })));
+    expect(fds()).toBe(fd0 + 6);
+    expect(maps()).toBeGreaterThan(m0);
+    for (const s of socks) { s.close(); s.close(); }
+    for (const r of raws) { r.close(); r.close(); }
+    expect(fds()).toBe(fd0);
+    expect(maps()).toBe(m0);
+    expect(socks[0]!.buffer.byteLength).toBe(0);
+    expect(socks[0]!.tx.acquire()).toBe(-1);
+    expect(() => socks[0]!.kick()).not.toThrow(); // nothing pending: no syscall
+    expect(() => raws[0]!.send(A_IP, new Uint8Array(4))).toThrow(/closed/);
   });
 
   it('raw IP protocol 112: multicast to 224.0.0.18 with TTL 255, unicast with a chosen source', async () => {
