@@ -258,9 +258,8 @@ export class ConnTable {
    */
   advance(nowTick: number, onDue: (i: number) => boolean): number {
     let expired = 0;
-    if (this.cursor < 0) this.cursor = nowTick - 1;
-    // A long sleep needs at most one full turn: every slot is visited once.
-    let from = this.cursor + 1;
+    // A long sleep (or the first run) needs at most one full turn: every slot is visited once.
+    let from = this.cursor < 0 ? nowTick - WHEEL_SLOTS + 1 : this.cursor + 1;
     if (nowTick - from >= WHEEL_SLOTS) from = nowTick - WHEEL_SLOTS + 1;
     for (let t = from; t <= nowTick; t++) {
       const s = t & WHEEL_MASK;
