@@ -287,12 +287,33 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     expect(() => raws[0]!.send(A_IP, new Uint8Array(4))).toThrow(/closed/);
   });
 
+  it('an exception thrown by a poll callback reaches process uncaughtException (no abort, no silent loss)', async () => {
+    // A child process in namespace A: a packet socket on lo, a frame looped back to it, a throwing handler.
+    const code = `
+      const A = require(process.env.ADDON);
+      const s = new A.PacketSocket('lo', { rxBlockSize: 65536, rxBlockCount: 2 });
+      process.on('uncaughtException', (e) => { process.stdout.write('caught:' + e.message); s.close(); process.exit(0); });
+      s.start(() => { throw new Error('boom from handler'); });
+      const f = Buffer.alloc(60); f.writeUInt16BE(0x88b5, 12);
+      A.sendFrame('lo', f);
+      setTimeout(() => { process.stdout.write('timeout'); process.exit(1); }, 3000);
+    `;
+    const out = await new Promise<string>((resolve) => {
+      const p = spawn('ip', ['netns', 'exec', A, process.execPath, '-e', code], { env: { ...process.env, ADDON: addonPath() }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let o = '';
+      p.stdout.on('data', (d) => { o += d; });
+      p.stderr.on('data', (d) => { o += d; });
+      p.on('exit', (c) => resolve(`${o} exit=${c}`));
+    });
+    expect(out).toBe('caught:boom from handler exit=0');
+  });
+
   it('raw IP protocol 112: multicast to 224.0.0.18 with TTL 255, unicast with a chosen source', async () => {
     ipns(A, 'addr', 'add', '10.77.0.11/24', 'dev', 'eth0');
     const bIfindex = withNetns(B, () => ifaceInfo('eth0').ifindex);
     const sender = track(withNetns(A, () => openRawIp(112, { ifname: 'eth0', ttl: 255 })));
     const aListener = track(withNetns(A, () => openRawIp(112, { ifname: 'eth0', multicast: ['224.0.0.18'] })));
-    const recv = track(withNetns(B, () => openRawIp(112, { ifname: 'eth0', multicast: ['224.0.0.18'], recvTtl: true })));
+    const recv = track(withNetns(B, () => openRawIp(112, { ifname: 'eth0', multicast: ['224.0.0.18'], recvTtl: true, bindToDevice: true })));
     const msgs: { buf: Uint8Array; from: string; ifindex: number; ttl: number }[] = [];
     recv.onMessage((buf, from, ifindex, ttl) => msgs.push({ buf, from, ifindex, ttl }));
     let looped = 0;
