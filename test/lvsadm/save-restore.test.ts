@@ -134,9 +134,16 @@ describe('-S then -R round-trips', () => {
 
   it('any ruleset with names (-S without -n, names resolved both ways)', async () => {
     const named = ruleset.map((r) => ({
-      services: r.services.map((s, i) => (i % 2 === 0 && s.key.kind === 'addr'
-        ? { ...s, key: { ...s.key, addr: '10.0.0.80', port: s.key.protocol === 'sctp' ? s.key.port : 80 }, dests: s.dests.map((d) => ({ ...d, addr: '10.0.0.53', port: d.fwd === 'masq' ? 53 : (s.key.protocol === 'sctp' ? s.key.port : 80) })).slice(0, 1) }
-        : s)),
+      services: r.services.map((s, i): ServiceRules => {
+        const k = s.key;
+        if (i % 2 !== 0 || k.kind !== 'addr') return s;
+        // Named forms: 10.0.0.80 is web.example, port 80 is http (sctp has no names here).
+        const port = k.protocol === 'sctp' ? k.port : 80;
+        return {
+          ...s, key: { ...k, addr: '10.0.0.80', port },
+          dests: s.dests.slice(0, 1).map((d) => ({ ...d, addr: '10.0.0.53', port: d.fwd === 'masq' ? 53 : port })),
+        };
+      }),
     })).map((r) => {
       const seen = new Set<string>();
       return { services: r.services.filter((s) => { const k = JSON.stringify(s.key); if (seen.has(k)) return false; seen.add(k); return true; }) };
