@@ -14,6 +14,8 @@ const BY_OP: Record<string, Partial<Record<string, string>>> = {
   'start-daemon': { EEXIST: 'Daemon has already run' },
   'stop-daemon': { ESRCH: 'No daemon is running' },
   'list-services': { ESRCH: 'No such service' },
+  // lvsadm's --trace extension.
+  'trace': { ESRCH: 'No such service' },
 };
 
 const ANY_OP: Partial<Record<string, string>> = {
