@@ -47,6 +47,7 @@ export interface GlobalDefs {
   vrrp_garp_master_repeat: number;
   vrrp_garp_master_refresh: number;
   vrrp_garp_master_refresh_repeat: number;
+  /** seconds between gratuitous ARPs; 0 = keepalived's default (none) */
   vrrp_garp_interval: number;
   vrrp_strict: boolean;
   vrrp_skip_check_adv_addr: boolean;
@@ -197,8 +198,19 @@ export interface HttpUrl {
   virtualhost?: string;
 }
 
-interface CheckerCommon {
+interface CheckerTimers {
   pos: SourcePos;
+  retry: number;
+  /** seconds */
+  delay_before_retry: number;
+  /** seconds */
+  warmup?: number;
+  /** seconds */
+  delay_loop: number;
+}
+
+/** Checkers that open a connection; MISC_CHECK has none of these keywords in keepalived. */
+interface CheckerCommon extends CheckerTimers {
   connect_ip?: string;
   connect_port?: number;
   bindto?: string;
@@ -207,13 +219,6 @@ interface CheckerCommon {
   fwmark?: number;
   /** seconds */
   connect_timeout: number;
-  retry: number;
-  /** seconds */
-  delay_before_retry: number;
-  /** seconds */
-  warmup?: number;
-  /** seconds */
-  delay_loop: number;
 }
 
 export interface HttpChecker extends CheckerCommon {
@@ -227,7 +232,7 @@ export interface HttpChecker extends CheckerCommon {
 export interface TcpChecker extends CheckerCommon {
   type: 'TCP_CHECK';
 }
-export interface MiscChecker extends CheckerCommon {
+export interface MiscChecker extends CheckerTimers {
   type: 'MISC_CHECK';
   misc_path: string;
   /** seconds; undefined = delay_loop */
@@ -267,6 +272,7 @@ export type VirtualServerKey =
 export interface VirtualServer {
   pos: SourcePos;
   key: VirtualServerKey;
+  /** Always TCP for a service made only of fwmarks: keepalived ignores the protocol there. */
   protocol: Protocol;
   lvs_sched: string;
   lvs_method: LvsMethod;

@@ -192,7 +192,7 @@ const GLOBAL: Record<string, Handler<KeepalivedConfig>> = {
   vrrp_garp_master_repeat: (c, s, m) => { const v = num(c, s, 1, 0, 2147483647, 'count'); if (v !== undefined) m.global_defs.vrrp_garp_master_repeat = v; },
   vrrp_garp_master_refresh: (c, s, m) => { const v = num(c, s, 1, 0, 86400, 'seconds'); if (v !== undefined) m.global_defs.vrrp_garp_master_refresh = v; },
   vrrp_garp_master_refresh_repeat: (c, s, m) => { const v = num(c, s, 1, 0, 2147483647, 'count'); if (v !== undefined) m.global_defs.vrrp_garp_master_refresh_repeat = v; },
-  vrrp_garp_interval: (c, s, m) => { const v = timer(c, s, 1, 'seconds', 0, 1); if (v !== undefined) m.global_defs.vrrp_garp_interval = v; },
+  vrrp_garp_interval: (c, s, m) => { const v = timer(c, s, 1, 'seconds'); if (v !== undefined) m.global_defs.vrrp_garp_interval = v; },
   vrrp_strict: (_c, _s, m) => { m.global_defs.vrrp_strict = true; },
   vrrp_skip_check_adv_addr: (_c, _s, m) => { m.global_defs.vrrp_skip_check_adv_addr = true; },
   lvs_timeouts: (c, s, m) => {
@@ -237,7 +237,7 @@ const GLOBAL: Record<string, Handler<KeepalivedConfig>> = {
 // ---------------------------------------------------------------- vrrp_script
 
 const SCRIPT: Record<string, Handler<VrrpScript>> = {
-  script: (c, s, t) => { const w = need(c, s, 1, 'command'); if (w) t.script = s.words.slice(1).map((x) => x.quoted && x.text.includes(' ') ? `"${x.text}"` : x.text).join(' '); },
+  script: (c, s, t) => { if (need(c, s, 1, 'command')) t.script = scriptText(s); },
   interval: (c, s, t) => { const v = timer(c, s, 1, 'seconds'); if (v !== undefined) t.interval = v; },
   timeout: (c, s, t) => { const v = timer(c, s, 1, 'seconds'); if (v !== undefined) t.timeout = v; },
   weight: (c, s, t) => {
@@ -275,7 +275,16 @@ function trackInterfaces(c: Ctx, s: Stmt): TrackInterfaceRef[] {
     return r;
   });
 }
-const scriptText = (s: Stmt): string => s.words.slice(1).map((x) => x.quoted && x.text.includes(' ') ? `"${x.text}"` : x.text).join(' ');
+/**
+ * A command line as keepalived runs it. The usual `script "/bin/cmd arg"`
+ * is one quoted string holding the whole line; only when quoted words sit
+ * among others do their quotes have to be kept to keep them one argument.
+ */
+const scriptText = (s: Stmt): string => {
+  const w = s.words.slice(1);
+  if (w.length === 1) return w[0]!.text;
+  return w.map((x) => (x.quoted && /\s/.test(x.text) ? `"${x.text}"` : x.text)).join(' ');
+};
 function notifyHandler<T>(key: string, node: (t: T) => object = (t) => t as object): Handler<T> {
   return (c, s, t) => {
     if (need(c, s, 1, 'script')) (node(t) as Record<string, unknown>)[key] = scriptText(s);
@@ -595,8 +604,10 @@ function checkerHandler(type: CheckerType): Handler<RsCtx> {
   return (c, s, x) => {
     const rc: RawChecker = { type, pos: s.pos, inh: {}, fields: {}, urls: [] };
     if (!s.block) c.error(endPos(s), `${type}: missing block`, `write '${type} { … }'`, 'MISSING_BOB');
-    const table: Record<string, Handler<RawChecker>> = {
-      ...commonTimers<RawChecker>(),
+    const timers = commonTimers<RawChecker>();
+    // keepalived installs the connection keywords for every checker but MISC_CHECK.
+    if (type === 'MISC_CHECK') delete timers.connect_timeout;
+    const conn: Record<string, Handler<RawChecker>> = {
       connect_ip: (c2, s2, r) => { const a = ipv4(c2, arg(s2, 1), 'connect_ip', s2); if (a) r.fields.connect_ip = a; },
       connect_port: (c2, s2, r) => {
         const v = num(c2, s2, 1, 1, 65535, 'port');
@@ -607,6 +618,7 @@ function checkerHandler(type: CheckerType): Handler<RsCtx> {
       bind_if: (c2, s2, r) => { const w = need(c2, s2, 1, 'interface'); if (w) r.fields.bind_if = w.text; },
       fwmark: (c2, s2, r) => { const v = num(c2, s2, 1, 0, 4294967295, 'mark'); if (v !== undefined) r.fields.fwmark = v; },
     };
+    const table: Record<string, Handler<RawChecker>> = type === 'MISC_CHECK' ? { ...timers } : { ...timers, ...conn };
     if (type === 'HTTP_GET' || type === 'SSL_GET') {
       table.nb_get_retry = (c2, s2, r) => {
         c2.warn(s2.pos, 'nb_get_retry is deprecated - please use \'retry\'', 'rename it to retry', 'DEPRECATED');
@@ -623,7 +635,7 @@ function checkerHandler(type: CheckerType): Handler<RsCtx> {
       table.fast_recovery = (c2, s2, r) => { const b = bool(c2, s2, 1); if (b !== undefined) r.fields.fast_recovery = b; };
       table.url = (c2, s2, r) => { const u = parseUrl(c2, s2); if (u) r.urls.push(u); };
     } else if (type === 'MISC_CHECK') {
-      table.misc_path = (c2, s2, r) => { const w = need(c2, s2, 1, 'command'); if (w) r.fields.misc_path = s2.words.slice(1).map((y) => y.quoted && y.text.includes(' ') ? `"${y.text}"` : y.text).join(' '); };
+      table.misc_path = (c2, s2, r) => { if (need(c2, s2, 1, 'command')) r.fields.misc_path = scriptText(s2); };
       table.misc_timeout = (c2, s2, r) => { const v = num(c2, s2, 1, 0, 4294, 'seconds'); if (v !== undefined) r.fields.misc_timeout = v; };
       table.misc_dynamic = (_c2, _s2, r) => { r.fields.misc_dynamic = true; };
       table.user = (c2, s2, r) => { const w = need(c2, s2, 1, 'user'); if (w) r.fields.user = s2.words.slice(1).map((y) => y.text).join(' '); };
@@ -698,13 +710,16 @@ function resolveChecker(r: RawChecker, rs: Inherit, vs: Inherit): Checker {
   const retryDefault = r.type === 'DNS_CHECK' ? DEFAULTS.retry_dns : r.type === 'MISC_CHECK' ? DEFAULTS.retry_misc : DEFAULTS.retry;
   const dbrDefault = r.type === 'HTTP_GET' || r.type === 'SSL_GET' ? DEFAULTS.delay_before_retry_http
     : r.type === 'DNS_CHECK' ? delay_loop : DEFAULTS.delay_before_retry;
-  const common = {
+  const base = {
     pos: r.pos,
-    connect_timeout: pick('connect_timeout') ?? DEFAULTS.connect_timeout,
     retry: pick('retry') ?? retryDefault,
     delay_before_retry: pick('delay_before_retry') ?? dbrDefault,
-    delay_loop,
     ...(pick('warmup') !== undefined ? { warmup: pick('warmup') } : {}),
+    delay_loop,
+  };
+  const common = {
+    ...base,
+    connect_timeout: pick('connect_timeout') ?? DEFAULTS.connect_timeout,
     ...pickDefined(r.fields, ['connect_ip', 'connect_port', 'bindto', 'bind_port', 'bind_if', 'fwmark']),
   };
   switch (r.type) {
@@ -720,7 +735,7 @@ function resolveChecker(r: RawChecker, rs: Inherit, vs: Inherit): Checker {
       return { ...common, type: 'TCP_CHECK' } as Checker;
     case 'MISC_CHECK':
       return {
-        ...common, type: 'MISC_CHECK', misc_path: r.fields.misc_path as string,
+        ...base, type: 'MISC_CHECK', misc_path: r.fields.misc_path as string,
         misc_dynamic: (r.fields.misc_dynamic as boolean | undefined) ?? false,
         ...pickDefined(r.fields, ['misc_timeout', 'user']),
       } as Checker;
@@ -775,6 +790,7 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   // keepalived 2.2.7 reports each of these, so `keepalived -t` fails on them.
   const fwmarkOnly = key.kind === 'fwmark' ||
     (key.kind === 'group' && (() => { const g = m.virtual_server_groups.find((y) => y.name === key.group); return !!g && g.entries.every((e) => e.kind === 'fwmark'); })());
+  if (fwmarkOnly) vs.protocol = 'TCP';
   if (fwmarkOnly && x.protoSet) c.warn(s.pos, `virtual server ${name}: protocol specified for fwmark - protocol will be ignored`, 'remove protocol from fwmark services');
   else if (!fwmarkOnly && !x.protoSet) c.warn(s.pos, `virtual server ${name}: no protocol set - defaulting to UDP`, 'add protocol TCP (or UDP/SCTP)');
   if (!x.schedSet) c.warn(s.pos, `virtual server ${name}: no scheduler set, setting default '${DEFAULTS.lvs_sched}'`, 'add lvs_sched (lb_algo)');

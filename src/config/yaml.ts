@@ -193,7 +193,9 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
       b.valueBlock('notification_email', (x) => b.scalarWords(x, 'notification_email')),
       'notification_email_from', 'smtp_server', 'smtp_connect_timeout', 'vrrp_version', 'vrrp_mcast_group4',
       'vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat',
-      'vrrp_garp_interval', 'vrrp_strict', 'vrrp_skip_check_adv_addr',
+      // 0 is the model's "unset"; keepalived wants a positive interval when the keyword is there.
+      ['vrrp_garp_interval', (x) => (x.scalar === 0 ? [] : [b.stmt('vrrp_garp_interval', x.pos, b.s(x, 'vrrp_garp_interval'))])],
+      'vrrp_strict', 'vrrp_skip_check_adv_addr',
       ['lvs_timeouts', (x) => {
         if (!b.map(x, 'lvs_timeouts')) return [];
         b.unknownKeys(x, ['tcp', 'tcpfin', 'udp'], 'lvs_timeouts');
@@ -299,8 +301,14 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
         if (p && p.scalar !== 0) head.push(...b.s(p, 'port'));
       }
     } else if (!key) emit(x.pos, 'error', 'MISSING_PARAMETER', 'virtual server without key', 'add key: {kind: addr, addr: A.B.C.D, port: N}');
+    const kindOf = key?.get('kind')?.scalar;
+    const groupName = key?.get('group')?.scalar;
+    const groupEntries = kindOf === 'group' ? b.list(root.get('virtual_server_groups'), 'virtual_server_groups').find((g) => g.get('name')?.scalar === groupName)?.get('entries') : undefined;
+    const fwmarkOnly = kindOf === 'fwmark' || (!!groupEntries && groupEntries.items().every((e) => e.get('fwmark') !== undefined || String(e.scalar ?? '').startsWith('fwmark')));
     const body = b.fields(x, [
-      'protocol', 'lvs_sched', 'lvs_method',
+      // keepalived complains about a protocol on a fwmark service (it ignores it), so none is written there.
+      ['protocol', (p) => (fwmarkOnly ? [] : [b.stmt('protocol', p.pos, b.s(p, 'protocol'))])],
+      'lvs_sched', 'lvs_method',
       // 0 is the model's "not persistent"; keepalived only takes 1..2678400, so 0 is written by leaving the keyword out.
       ['persistence_timeout', (p) => (p.scalar === 0 ? [] : [b.stmt('persistence_timeout', p.pos, b.s(p, 'persistence_timeout'))])],
       'persistence_granularity', 'persistence_engine',
@@ -328,7 +336,8 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
 function checkerStmt(b: Builder, c: Val, timers: string[]): Stmt[] {
   if (!b.map(c, 'checker')) return [];
   const type = String(c.get('type')?.scalar ?? '');
-  const common = ['connect_ip', 'connect_port', 'bindto', 'bind_port', 'bind_if', 'fwmark', ...timers];
+  const conn = ['connect_ip', 'connect_port', 'bindto', 'bind_port', 'bind_if', 'fwmark'];
+  const common = [...conn, ...timers];
   let spec: Array<string | [string, (x: Val) => Stmt[]]> = common;
   if (type === 'HTTP_GET' || type === 'SSL_GET') {
     spec = [...common, 'http_protocol', 'virtualhost', 'enable_sni', 'fast_recovery', ['urls', (ul) => b.list(ul, 'urls').flatMap((u) => {
@@ -343,7 +352,7 @@ function checkerStmt(b: Builder, c: Val, timers: string[]): Stmt[] {
       }], 'virtualhost'], 'url'))];
     })]];
   } else if (type === 'MISC_CHECK') {
-    spec = [...common, b.command('misc_path'), 'misc_timeout', 'misc_dynamic', 'user'];
+    spec = [...timers.filter((t) => t !== 'connect_timeout'), b.command('misc_path'), 'misc_timeout', 'misc_dynamic', 'user'];
   } else if (type === 'DNS_CHECK') {
     spec = [...common, ['dns_type', (t) => [b.stmt('type', t.pos, b.s(t, 'dns_type'))]], 'name'];
   } else if (type !== 'TCP_CHECK') {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   configTestExitCode, formatDiagnostic, hasErrors, loadConfig, parseConfigText,
-  type Diagnostic, type HttpChecker, type KeepalivedConfig,
+  type Checker, type Diagnostic, type HttpChecker, type KeepalivedConfig,
 } from '../../src/config/index.js';
 import { expandBraces } from '../../src/config/lexer.js';
 
@@ -171,17 +171,21 @@ describe('defaults (keepalived 2.2.7)', () => {
  }
 `));
     const [http, tcp, misc, dns] = r.model.virtual_servers[0]!.real_servers[0]!.checkers;
-    const pick = (c: typeof http) => [c!.type, c!.delay_loop, c!.connect_timeout, c!.retry, c!.delay_before_retry];
+    const timeout = (c: Checker) => ('connect_timeout' in c ? c.connect_timeout : undefined);
+    const pick = (c: typeof http) => [c!.type, c!.delay_loop, timeout(c!), c!.retry, c!.delay_before_retry];
     expect([http, tcp, misc, dns].map(pick)).toEqual([
       ['HTTP_GET', 7, 4, 2, 3],
       ['TCP_CHECK', 7, 1, 2, 1],
-      ['MISC_CHECK', 7, 4, 2, 1],
+      ['MISC_CHECK', 7, undefined, 2, 1],
       ['DNS_CHECK', 7, 4, 2, 7],
     ]);
     expect((http as HttpChecker).urls[0]!.status_code).toEqual([[200, 299]]);
     expect(dns).toMatchObject({ dns_type: 'SOA', name: '.' });
     const bare = parse(VS('', 'MISC_CHECK {\n misc_path /bin/true\n}\nDNS_CHECK {\n}\n')).model.virtual_servers[0]!.real_servers[0]!;
-    expect(bare.checkers.map((c) => [c.retry, c.delay_loop, c.connect_timeout])).toEqual([[0, 60, 5], [3, 60, 5]]);
+    expect(bare.checkers.map((c) => [c.retry, c.delay_loop, timeout(c)])).toEqual([[0, 60, undefined], [3, 60, 5]]);
+    // MISC_CHECK has no connection keywords in keepalived: connect_timeout there is an unknown keyword.
+    const miscConf = parse(VS('', 'MISC_CHECK {\n misc_path /bin/true\n connect_timeout 3\n}\n'));
+    expect(miscConf.diagnostics.map((d) => `${d.line}:${d.col} ${d.ka}`)).toEqual(['8:2 UNKNOWN_KEYWORD']);
     expect(bare.weight).toBe(1);
   });
 

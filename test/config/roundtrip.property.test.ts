@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   dumpConfig, parseConfigText, parseYamlConfig, toKeepalivedConf,
-  type Checker, type KeepalivedConfig, type RealServer, type VirtualServer, type VrrpInstance, type VrrpScript,
+  type Checker, type KeepalivedConfig, type RealServer, type TrackScriptRef, type VirtualServer, type VrrpInstance, type VrrpScript,
 } from '../../src/config/index.js';
 import { stripPositions } from '../../src/config/yaml.js';
 import { SCHEDULERS } from '../../src/ipvs/types.js';
@@ -85,8 +85,10 @@ const checker: fc.Arbitrary<Checker> = fc.record({
   switch (c.type) {
     case 'HTTP_GET': case 'SSL_GET':
       return clean({ ...common, type: c.type, urls: c.urls, http_protocol: c.http_protocol, virtualhost: c.virtualhost, enable_sni: c.enable_sni, fast_recovery: c.fast_recovery }) as Checker;
-    case 'MISC_CHECK':
-      return clean({ ...common, type: c.type, misc_path: c.misc_path, misc_timeout: c.misc_timeout, misc_dynamic: c.misc_dynamic, user: c.user }) as Checker;
+    case 'MISC_CHECK': {
+      const { connect_ip: _a, connect_port: _b, bindto: _c, bind_port: _d, bind_if: _e, fwmark: _f, connect_timeout: _g, ...timers } = common;
+      return clean({ ...timers, type: c.type, misc_path: c.misc_path, misc_timeout: c.misc_timeout, misc_dynamic: c.misc_dynamic, user: c.user }) as Checker;
+    }
     case 'DNS_CHECK':
       return { ...common, type: c.type, dns_type: c.dns_type, name: c.name } as Checker;
     default:
@@ -142,11 +144,17 @@ const model: fc.Arbitrary<KeepalivedConfig> = fc.record({
     });
     return vi;
   }))),
-  syncGroups: fc.array(fc.record({ name: word.map((w) => `SG_${w}`), group: fc.subarray(iNames), track_interface: fc.array(trackRef, { maxLength: 1 }), track_script: fc.constant([]), notify: opt(cmd), notify_master: opt(cmd) }).map((g) => clean({ pos: P, ...g })), { maxLength: 1 }),
+  syncGroups: fc.array(fc.record({ name: word.map((w) => `SG_${w}`), group: fc.subarray(iNames), track_interface: fc.array(trackRef, { maxLength: 1 }), track_script: fc.constant([] as TrackScriptRef[]), notify: opt(cmd), notify_master: opt(cmd) }).map((g) => clean({ pos: P, ...g })), { maxLength: 1 }),
   vss: fc.array(virtualServer(groups.map((g) => g.name)), { maxLength: 3 }),
 }).map(({ instances, syncGroups, vss }) => ({
   global_defs: global_defs as KeepalivedConfig['global_defs'], vrrp_scripts, vrrp_sync_groups: syncGroups, vrrp_instances: instances,
-  virtual_server_groups: groups, virtual_servers: vss,
+  virtual_server_groups: groups,
+  // A service made only of fwmarks has no protocol of its own; the model says TCP.
+  virtual_servers: vss.map((v) => {
+    const g = v.key.kind === 'group' ? groups.find((x) => x.name === (v.key as { group: string }).group) : undefined;
+    const fwmarkOnly = v.key.kind === 'fwmark' || (!!g && g.entries.every((e) => e.kind === 'fwmark'));
+    return fwmarkOnly ? { ...v, protocol: 'TCP' as const } : v;
+  }),
 })));
 
 const errors = (r: { diagnostics: Array<{ severity: string; message: string; line: number }> }) =>

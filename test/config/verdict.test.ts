@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { checkHost, configTestExitCode, formatDiagnostic, loadConfig } from '../../src/config/index.js';
+import { checkHost, configTestExitCode, formatDiagnostic, loadConfig, toKeepalivedConf } from '../../src/config/index.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/config');
 const VERDICTS = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'verdicts.json'), 'utf8')) as Record<string, number>;
@@ -93,14 +93,26 @@ describe('keepalived -t verdicts', () => {
     return { code: configTestExitCode(all), report: all.map(formatDiagnostic).join('\n') };
   };
 
+  const keepalivedTest = (file: string) => {
+    const run = `${file}.run`;
+    return spawnSync('ip', ['netns', 'exec', ns, keepalived!, '-t', '-n', '-l', '-f', file, '-i', CONFIG_ID,
+      '-p', `${run}.pid`, '-r', `${run}.vrrp.pid`, '-c', `${run}.check.pid`, '-b', `${run}.bfd.pid`], { encoding: 'utf8', timeout: 20_000 });
+  };
+
   it.skipIf(!keepalived || !isRoot).each(fixtures)('%s: same exit status as keepalived -t', (name) => {
     const file = path.join(tmp, name);
-    const run = path.join(tmp, `run-${name}`);
-    const ka = spawnSync('ip', ['netns', 'exec', ns, keepalived!, '-t', '-n', '-l', '-f', file, '-i', CONFIG_ID,
-      '-p', `${run}.pid`, '-r', `${run}.vrrp.pid`, '-c', `${run}.check.pid`, '-b', `${run}.bfd.pid`], { encoding: 'utf8', timeout: 20_000 });
+    const ka = keepalivedTest(file);
     const mine = ours(file);
     expect({ name, keepalived: ka.status, stderr: ka.stderr.trim() }).toMatchObject({ keepalived: VERDICTS[name] });
     expect({ name, ours: mine.code, report: mine.report }).toMatchObject({ ours: ka.status });
+  });
+
+  // What lvsd writes back out must be a config keepalived takes as it is.
+  it.skipIf(!keepalived || !isRoot).each(fixtures.filter((f) => VERDICTS[f] === 0))('%s: toKeepalivedConf output is clean for keepalived -t', (name) => {
+    const dump = path.join(tmp, `dump-${name}`);
+    fs.writeFileSync(dump, toKeepalivedConf(loadConfig(path.join(tmp, name), { configId: CONFIG_ID }).model));
+    const ka = keepalivedTest(dump);
+    expect({ name, keepalived: ka.status, stderr: ka.stderr.trim() }).toMatchObject({ keepalived: 0 });
   });
 
   it.skipIf(!!keepalived && isRoot).each(fixtures.filter((f) => !f.startsWith('sec-') && !f.includes('interface')))(
