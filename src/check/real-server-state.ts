@@ -94,8 +94,10 @@ interface CheckerSlot {
   isUp: boolean;
   hasRun: boolean;
   alpha: boolean;
-  /** misc_dynamic: this checker's contribution to the effective weight. */
+  /** misc_dynamic: this checker's contribution to the effective weight (asked - configured). */
   curWeight: number;
+  /** misc_dynamic: the weight last asked for; undefined = the configured weight. */
+  asked: number | undefined;
 }
 
 interface Rs {
@@ -134,7 +136,7 @@ export class VirtualServerState {
       const checkers = new Map<string, CheckerSlot>();
       for (const c of r.checkers) {
         if (checkers.has(c.id)) throw new Error(`virtual_server ${cfg.name}: real_server ${r.key} has two checkers with id ${c.id}`);
-        checkers.set(c.id, { isUp: true, hasRun: false, alpha: c.alpha ?? false, curWeight: 0 });
+        checkers.set(c.id, { isUp: true, hasRun: false, alpha: c.alpha ?? false, curWeight: 0, asked: undefined });
       }
       this.rs.set(r.key, {
         key: r.key,
@@ -192,21 +194,49 @@ export class VirtualServerState {
    * failed checker go into IPVS and are alive, inhibited ones go in with
    * weight 0, then quorum is judged (which may run quorum_up, or put in the
    * sorry server and run quorum_down).
+   *
+   * With `previous` (the same virtual_server before a reload) this is
+   * keepalived's clear_diff_services instead: real servers that survive keep
+   * their IPVS entry, alive flag and the verdicts of checkers whose id is
+   * unchanged, so a failed real server is not put back by a reload and a
+   * healthy one is not taken out; real servers that are gone leave IPVS.
+   * `previous` must not be used afterwards.
    */
-  init(): Notification[] {
+  init(previous?: VirtualServerState): Notification[] {
     if (this.started) throw new Error(`virtual_server ${this.cfg.name}: init() called twice`);
     this.started = true;
     this.out = [];
+    const reloaded = new Set<string>();
+    if (previous) {
+      if (!previous.started) throw new Error(`virtual_server ${this.cfg.name}: the previous state was never started or is stopped`);
+      previous.started = false;
+      this.quorumStateUp = previous.quorumStateUp;
+      this.migrate(previous, reloaded);
+    }
     for (const r of this.rs.values()) {
+      if (reloaded.has(r.key)) continue;
       for (const c of r.checkers.values()) {
         if (c.alpha) this.setCheckerState(r, c, false);
       }
     }
-    // check_data.c judges quorum from the configuration, before any real server is alive.
-    this.quorumStateUp = this.aliveWeight() >= this.quorum + this.hysteresis;
+    if (!previous) {
+      // check_data.c judges quorum from the configuration, before any real server is alive.
+      this.quorumStateUp = this.aliveWeight() >= this.quorum + this.hysteresis;
+    }
     for (const r of this.rs.values()) {
+      if (reloaded.has(r.key)) continue;
       if ((r.numFailedCheckers === 0 && !r.alive) || (r.inhibit && !r.set)) {
-        this.ipvsAdd(r);
+        if (this.sorryInPool() && !this.quorumStateUp) {
+          // A real server new in a reload joins while the sorry server stands
+          // in: it waits outside (at weight 0 if inhibited) until quorum
+          // returns, where keepalived would put it beside the sorry server.
+          if (r.inhibit && !r.set) {
+            r.set = true;
+            this.table.set(r.key, 0);
+          }
+        } else {
+          this.ipvsAdd(r);
+        }
         if (r.numFailedCheckers === 0) r.alive = true;
       }
     }
@@ -221,6 +251,90 @@ export class VirtualServerState {
     return this.flush();
   }
 
+  /** Whether a checker counts as up right now (its initial state before its first verdict). */
+  checkerUp(rsKey: string, checkerId: string): boolean {
+    return this.getChecker(this.get(rsKey), checkerId).isUp;
+  }
+
+  /** Whether a checker has given a verdict yet. */
+  checkerHasRun(rsKey: string, checkerId: string): boolean {
+    return this.getChecker(this.get(rsKey), checkerId).hasRun;
+  }
+
+  // clear_diff_rs + migrate_checkers + clear_diff_s_srv of ipwrapper.c. The
+  // sorry server's state is carried first so that real servers coming back
+  // below see whether it stands in (keepalived carries it last, which can
+  // leave a sorry server in IPVS beside a regained quorum), and the IPVS
+  // entries of surviving real servers are recomputed from the rules rather
+  // than replayed as keepalived's add/delete commands, which can leave a
+  // real server at weight 0 or beside the sorry server after a reload.
+  private migrate(prev: VirtualServerState, reloaded: Set<string>): void {
+    const oldS = prev.sorry;
+    const s = this.sorry;
+    const sameSorry = oldS !== undefined && s !== undefined && s.key === oldS.key;
+    if (sameSorry && (oldS.inhibit === s.inhibit || oldS.alive)) {
+      s.alive = oldS.alive;
+      s.set = oldS.set;
+      if (s.set) this.table.set(s.key, s.alive ? realWeight(s.effectiveWeight) : 0);
+    }
+
+    for (const old of prev.rs.values()) {
+      const r = this.rs.get(old.key);
+      if (!r) {
+        // clear_service_rs(stopping = false): out of IPVS even if inhibited; notify if it was alive.
+        if (old.alive) this.rsNotify({ ...old, alive: false }, false);
+        continue;
+      }
+      reloaded.add(r.key);
+      r.alive = old.alive;
+      r.set = old.set;
+      const w = prev.table.get(old.key);
+      if (old.set && w !== undefined) this.table.set(r.key, w);
+      for (const [id, c] of r.checkers) {
+        const oc = old.checkers.get(id);
+        if (!oc) continue;
+        if (oc.hasRun && oc.isUp !== c.isUp) this.setCheckerState(r, c, oc.isUp);
+        c.hasRun = oc.hasRun;
+        c.asked = oc.asked;
+      }
+      let failed = 0;
+      let anyRun = false;
+      let dynamic = 0;
+      for (const c of r.checkers.values()) {
+        if (c.hasRun && !c.isUp) failed++;
+        if (c.hasRun) anyRun = true;
+        c.curWeight = c.asked === undefined ? 0 : c.asked - r.iweight;
+        dynamic += c.curWeight;
+      }
+      r.numFailedCheckers = failed;
+      r.effectiveWeight = r.iweight + dynamic;
+      // A real server that already failed, or never proved itself, waits for its new alpha checkers.
+      if (failed > 0 || (!r.alive && !anyRun)) {
+        for (const c of r.checkers.values()) {
+          if (!c.hasRun && c.alpha) this.setCheckerState(r, c, false);
+        }
+      }
+      if (r.numFailedCheckers === 0 && !r.alive) this.performSvrState(true, r);
+    }
+
+    // A reload may change inhibit_on_failure or weights under a real server
+    // whose entry was carried over, or drop the sorry server that stood in
+    // for it: make each entry what the rules give. Quorum judging in init()
+    // then brings in a new sorry server if one is needed.
+    const standIn = this.sorryInPool() && !this.quorumStateUp;
+    for (const key of reloaded) {
+      const r = this.rs.get(key)!;
+      const want = !r.alive || standIn ? (r.inhibit ? 0 : undefined) : realWeight(r.effectiveWeight);
+      if (want === undefined) {
+        r.set = false;
+        this.table.delete(key);
+      } else {
+        r.set = true;
+        this.table.set(key, want);
+      }
+    }
+  }
+
   /** A checker's verdict (update_svr_checker_state). Call on every CheckerStateEvent. */
   checkerState(rsKey: string, checkerId: string, up: boolean): Notification[] {
     this.requireStarted();
@@ -231,6 +345,7 @@ export class VirtualServerState {
       // check_misc.c drops a misc_dynamic weight when the checker fails, without an IPVS edit.
       r.effectiveWeight -= c.curWeight;
       c.curWeight = 0;
+      c.asked = undefined;
     }
     if (c.isUp === up) {
       if (!c.hasRun) {
@@ -260,6 +375,7 @@ export class VirtualServerState {
     const r = this.get(rsKey);
     const c = this.getChecker(r, checkerId);
     const cur = weight === undefined ? 0 : weight - r.iweight;
+    c.asked = weight;
     if (cur !== c.curWeight) {
       const effective = r.effectiveWeight - c.curWeight + cur;
       c.curWeight = cur;
@@ -271,9 +387,12 @@ export class VirtualServerState {
   /**
    * Shutdown (clear_service_vs): every dest leaves IPVS, inhibited or not.
    * With omega, notify_down runs for each alive real server and quorum_down
-   * if quorum was held.
+   * if quorum was held. With `removed` (the virtual_server is gone from the
+   * configuration after a reload) notify_down runs for each alive real
+   * server whatever omega says, as keepalived does.
    */
-  stop(): Notification[] {
+  stop(opts: { removed?: boolean } = {}): Notification[] {
+    const removed = opts.removed ?? false;
     this.out = [];
     const s = this.sorry;
     if (s && s.set) {
@@ -285,11 +404,12 @@ export class VirtualServerState {
       this.ipvsDel(r, true);
       if (!r.alive) continue;
       r.alive = false;
-      if (this.cfg.omega) this.rsNotify(r, true);
+      if (removed) this.rsNotify(r, false);
+      else if (this.cfg.omega) this.rsNotify(r, true);
     }
     if (this.quorumStateUp) {
       this.quorumStateUp = false;
-      if (this.cfg.omega) this.vsNotify(false, this.quorum - this.hysteresis, 0, true);
+      if (this.cfg.omega && !removed) this.vsNotify(false, this.quorum - this.hysteresis, 0, true);
     }
     this.started = false;
     return this.flush();
@@ -324,11 +444,14 @@ export class VirtualServerState {
     else if (r.numFailedCheckers > 0) r.numFailedCheckers--;
   }
 
-  // ipvswrapper.c's ipvs_cmd for ADDDEST, with its inhibit rewrites.
+  // ipvswrapper.c's ipvs_cmd for ADDDEST, with its inhibit rewrites. Adding a
+  // dest that is already there edits its weight: keepalived would get EEXIST
+  // from the kernel (possible after a reload drops inhibit_on_failure) and
+  // leave the real server at weight 0.
   private ipvsAdd(r: Rs): void {
-    if (r.inhibit && r.set) {
+    if (r.set) {
       this.table.set(r.key, realWeight(r.effectiveWeight));
-    } else if (!r.set) {
+    } else {
       r.set = true;
       this.table.set(r.key, r.inhibit && r.numFailedCheckers > 0 ? 0 : realWeight(r.effectiveWeight));
     }

@@ -39,42 +39,84 @@ export interface VirtualServerChecksExtras extends MiscProbeTuning {
   timers?: Timers;
 }
 
+interface Slot {
+  rs: string;
+  id: string;
+  options: CheckOptions;
+  checker?: Checker;
+}
+
+/** A checker's identity across reloads: its real server and its exact options. */
+function checkerIds(checkers: readonly CheckOptions[]): string[] {
+  const seen = new Map<string, number>();
+  return checkers.map((c) => {
+    const base = JSON.stringify(c);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    return n === 0 ? base : `${base}#${n}`;
+  });
+}
+
 export class VirtualServerChecks extends EventEmitter<VirtualServerChecksEvents> {
   readonly state: VirtualServerState;
-  private readonly checkers: { rs: string; id: string; checker: Checker }[] = [];
+  private slots: Slot[] = [];
   private last = '';
+  private handedOver = false;
 
-  constructor(readonly cfg: VirtualServerChecksConfig, extras: VirtualServerChecksExtras = {}) {
+  constructor(readonly cfg: VirtualServerChecksConfig, private readonly extras: VirtualServerChecksExtras = {}) {
     super();
-    this.state = new VirtualServerState({
-      ...cfg,
-      realServers: cfg.realServers.map((r) => ({
-        ...r,
-        checkers: r.checkers.map((c, i) => ({ id: String(i), alpha: c.alpha ?? false })),
-      })),
+    const realServers = cfg.realServers.map((r) => {
+      const ids = checkerIds(r.checkers);
+      r.checkers.forEach((options, i) => this.slots.push({ rs: r.key, id: ids[i]!, options }));
+      return { ...r, checkers: r.checkers.map((c, i) => ({ id: ids[i]!, alpha: c.alpha ?? false })) };
     });
-    for (const r of cfg.realServers) {
-      r.checkers.forEach((opts, i) => {
-        const name = `${checkerName(opts)} for ${r.key} of ${cfg.name}`;
-        const checker = createChecker(opts, { ...extras, name });
-        this.checkers.push({ rs: r.key, id: String(i), checker });
-      });
-    }
+    this.state = new VirtualServerState({ ...cfg, realServers });
   }
 
-  /** Every checker, for metrics (checker.up, checker.name). */
+  /** Every running checker, for metrics (checker.up, checker.name). */
   get allCheckers(): readonly { rs: string; id: string; checker: Checker }[] {
-    return this.checkers;
+    return this.slots.flatMap((s) => (s.checker ? [{ rs: s.rs, id: s.id, checker: s.checker }] : []));
   }
 
   dests(): Map<string, number> {
     return this.state.dests();
   }
 
-  /** Puts the initial dests in place (emitted synchronously) and starts every checker. */
-  start(): void {
-    this.publish(this.state.init());
-    for (const { rs, id, checker } of this.checkers) {
+  /**
+   * Puts the initial dests in place (emitted synchronously) and starts every
+   * checker. With `previous` — the same virtual_server before a reload — its
+   * state is carried over (see VirtualServerState.init) and its checkers
+   * whose real server and options are unchanged keep running with their
+   * verdict and retry count; the others are stopped. Listen before calling.
+   */
+  start(previous?: VirtualServerChecks): void {
+    if (previous?.handedOver) throw new Error(`virtual_server ${this.cfg.name}: the previous instance was already reloaded`);
+    const notes = this.state.init(previous?.state);
+    const carried = new Map<string, Checker>();
+    if (previous) {
+      previous.handedOver = true;
+      for (const p of previous.slots) if (p.checker) carried.set(`${p.rs}\n${p.id}`, p.checker);
+    }
+    for (const slot of this.slots) {
+      const key = `${slot.rs}\n${slot.id}`;
+      const kept = carried.get(key);
+      if (kept) {
+        carried.delete(key);
+        kept.removeAllListeners();
+        slot.checker = kept;
+      } else {
+        const name = `${checkerName(slot.options)} for ${slot.rs} of ${this.cfg.name}`;
+        // The checker starts in the state the quorum logic gave it (alpha, or a reload's rules).
+        const options = { ...slot.options, alpha: !this.state.checkerUp(slot.rs, slot.id) };
+        slot.checker = createChecker(options, { ...this.extras, name });
+      }
+    }
+    for (const gone of carried.values()) {
+      gone.removeAllListeners();
+      void gone.stop();
+    }
+    this.publish(notes);
+    for (const { rs, id, checker } of this.slots as Required<Slot>[]) {
       checker.on('weight', (w) => this.publish(this.state.checkerWeight(rs, id, w)));
       checker.on('state', (event) => {
         this.emit('checker', { rs, checker: id, name: checker.name, event });
@@ -84,11 +126,16 @@ export class VirtualServerChecks extends EventEmitter<VirtualServerChecksEvents>
     }
   }
 
-  /** Stops every checker, then empties the dests (with omega's notifications). */
-  async stop(): Promise<void> {
-    await Promise.all(this.checkers.map((c) => c.checker.stop()));
-    for (const c of this.checkers) c.checker.removeAllListeners();
-    this.publish(this.state.stop());
+  /**
+   * Stops every checker, then empties the dests (with omega's notifications;
+   * with `removed`, for a virtual_server a reload dropped, notify_down for
+   * each alive real server). A no-op once a successor took over by start(this).
+   */
+  async stop(opts: { removed?: boolean } = {}): Promise<void> {
+    if (this.handedOver) return;
+    await Promise.all(this.slots.map((s) => s.checker?.stop()));
+    for (const s of this.slots) s.checker?.removeAllListeners();
+    this.publish(this.state.stop(opts));
   }
 
   private publish(ns: Notification[]): void {

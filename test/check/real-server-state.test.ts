@@ -179,6 +179,16 @@ describe('VirtualServerState: quorum, hysteresis, sorry server', () => {
     expect(n.every((x) => x.stopping)).toBe(true);
     expect(table(omega)).toEqual({});
   });
+
+  it('a virtual_server removed by a reload notifies down for its alive real servers, omega or not', () => {
+    const v = new VirtualServerState(three());
+    v.init();
+    v.checkerState(R2, 'c', false);
+    const n = v.stop({ removed: true });
+    expect(kinds(n)).toEqual([`rs_down ${R1}`, `rs_down ${R3}`]);
+    expect(n.every((x) => !x.stopping)).toBe(true);
+    expect(table(v)).toEqual({});
+  });
 });
 
 describe('VirtualServerState: invariants under any sequence of checker verdicts', () => {
@@ -263,6 +273,180 @@ describe('VirtualServerState: invariants under any sequence of checker verdicts'
         }
         v.stop();
         expect(v.dests().size).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('VirtualServerState: reload (clear_diff_services)', () => {
+  const base = (extra: Partial<VirtualServerConfig> = {}): VirtualServerConfig => ({ name: VS, realServers: [rs(1), rs(2), rs(3)], ...extra });
+
+  it('keeps a failed real server out and a healthy one in, without notifications', () => {
+    const a = new VirtualServerState(base());
+    a.init();
+    a.checkerState(R1, 'c', false);
+    const b = new VirtualServerState(base());
+    expect(b.init(a)).toEqual([]);
+    expect(table(b)).toEqual({ [R2]: 1, [R3]: 1 });
+    expect(b.isAlive(R1)).toBe(false);
+    expect(b.checkerUp(R1, 'c')).toBe(false);
+    expect(b.checkerHasRun(R1, 'c')).toBe(true);
+    expect(kinds(b.checkerState(R1, 'c', true))).toEqual([`rs_up ${R1}`]);
+    expect(() => a.checkerState(R1, 'c', false)).toThrow(/init/);
+  });
+
+  it('removes real servers that are gone (notifying if alive) and adds new ones', () => {
+    const a = new VirtualServerState(base());
+    a.init();
+    a.checkerState(R3, 'c', false);
+    const b = new VirtualServerState({ name: VS, realServers: [rs(1), rs(3), rs(4)] });
+    const n = b.init(a);
+    const R4 = formatTrio('10.0.0.4', 'tcp', 80);
+    expect(kinds(n)).toEqual([`rs_down ${R2}`]);
+    expect(table(b)).toEqual({ [R1]: 1, [R4]: 1 });
+  });
+
+  it('applies a changed weight to a surviving real server, keeping misc_dynamic weights', () => {
+    const a = new VirtualServerState(base());
+    a.init();
+    a.checkerWeight(R2, 'c', 9);
+    const b = new VirtualServerState({ name: VS, realServers: [rs(1, { weight: 4 }), rs(2, { weight: 3 }), rs(3)] });
+    b.init(a);
+    expect(table(b)).toEqual({ [R1]: 4, [R2]: 9, [R3]: 1 });
+    b.checkerWeight(R2, 'c', undefined);
+    expect(table(b)).toEqual({ [R1]: 4, [R2]: 3, [R3]: 1 });
+  });
+
+  it('a replaced checker starts afresh: a new alpha checker holds a never-proven real server down', () => {
+    const a = new VirtualServerState(base({ realServers: [rs(1, { checkers: [{ id: 'old', alpha: true }] }), rs(2)] }));
+    a.init();
+    const b = new VirtualServerState(base({ realServers: [rs(1, { checkers: [{ id: 'new', alpha: true }] }), rs(2)] }));
+    b.init(a);
+    expect(b.checkerUp(R1, 'new')).toBe(false);
+    expect(table(b)).toEqual({ [R2]: 1 });
+    // Without alpha the replaced checker lets the real server in at once.
+    const c = new VirtualServerState(base({ realServers: [rs(1, { checkers: [{ id: 'plain' }] }), rs(2)] }));
+    expect(kinds(c.init(b))).toEqual([`rs_up ${R1}`]);
+    expect(table(c)).toEqual({ [R1]: 1, [R2]: 1 });
+  });
+
+  it('carries the sorry server and quorum, and reinstates real servers when the sorry server is dropped', () => {
+    const cfg = (sorry: boolean): VirtualServerConfig => ({ name: VS, quorum: 3, realServers: [rs(1), rs(2), rs(3)], ...(sorry ? { sorryServer: { key: SORRY } } : {}) });
+    const a = new VirtualServerState(cfg(true));
+    a.init();
+    a.checkerState(R3, 'c', false);
+    expect(table(a)).toEqual({ [SORRY]: 1 });
+    const b = new VirtualServerState(cfg(true));
+    expect(b.init(a)).toEqual([]);
+    expect(table(b)).toEqual({ [SORRY]: 1 });
+    expect(b.hasQuorum).toBe(false);
+    const c = new VirtualServerState(cfg(false));
+    c.init(b);
+    expect(table(c)).toEqual({ [R1]: 1, [R2]: 1 });
+  });
+
+  it('toggling inhibit_on_failure on a dead real server moves it in or out at weight 0', () => {
+    const a = new VirtualServerState(base());
+    a.init();
+    a.checkerState(R1, 'c', false);
+    const b = new VirtualServerState(base({ realServers: [rs(1, { inhibitOnFailure: true }), rs(2), rs(3)] }));
+    b.init(a);
+    expect(table(b)).toEqual({ [R1]: 0, [R2]: 1, [R3]: 1 });
+    const c = new VirtualServerState(base());
+    c.init(b);
+    expect(table(c)).toEqual({ [R2]: 1, [R3]: 1 });
+  });
+
+  it('holds the invariants across random reloads', () => {
+    const server = fc.record({ present: fc.boolean(), weight: fc.integer({ min: 0, max: 5 }), inhibit: fc.boolean(), alpha: fc.boolean(), ids: fc.subarray(['a', 'b', 'c'], { minLength: 1 }) });
+    const conf = fc.record({
+      quorum: fc.integer({ min: 1, max: 8 }),
+      hysteresis: fc.integer({ min: 0, max: 3 }),
+      sorry: fc.option(fc.boolean(), { nil: undefined }),
+      servers: fc.array(server, { minLength: 4, maxLength: 4 }),
+    });
+    const ev = fc.record({ rs: fc.integer({ min: 0, max: 3 }), id: fc.constantFrom('a', 'b', 'c'), up: fc.boolean(), weight: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }), isWeight: fc.boolean() });
+    const keys = [0, 1, 2, 3].map((i) => formatTrio(`10.2.0.${i + 1}`, 'tcp', 80));
+    type Conf = { quorum: number; hysteresis: number; sorry: boolean | undefined; servers: { present: boolean; weight: number; inhibit: boolean; alpha: boolean; ids: string[] }[] };
+    const build = (c: Conf): VirtualServerState =>
+      new VirtualServerState({
+        name: VS,
+        quorum: c.quorum,
+        hysteresis: c.hysteresis,
+        realServers: c.servers.flatMap((s, i) => (s.present ? [{ key: keys[i]!, weight: s.weight, inhibitOnFailure: s.inhibit, checkers: s.ids.map((id) => ({ id, alpha: s.alpha })) }] : [])),
+        ...(c.sorry !== undefined ? { sorryServer: { key: SORRY, inhibit: c.sorry } } : {}),
+      });
+
+    fc.assert(
+      fc.property(fc.array(fc.tuple(conf, fc.array(ev, { maxLength: 12 })), { minLength: 2, maxLength: 4 }), (phases) => {
+        let v: VirtualServerState | undefined;
+        // What each checker last asked for (misc_dynamic), carried like the state carries it.
+        let asked = new Map<string, number | undefined>();
+        for (const [c, events] of phases) {
+          const prev = v;
+          const prevUp = new Map<string, boolean>();
+          if (prev) {
+            c.servers.forEach((s, i) => {
+              if (!s.present) return;
+              for (const id of s.ids) {
+                try {
+                  if (prev.checkerHasRun(keys[i]!, id)) prevUp.set(`${i}/${id}`, prev.checkerUp(keys[i]!, id));
+                } catch {
+                  // not in the previous configuration
+                }
+              }
+            });
+          }
+          v = build(c);
+          v.init(prev);
+          const nextAsked = new Map<string, number | undefined>();
+          c.servers.forEach((s, i) => s.present && s.ids.forEach((id) => asked.has(`${i}/${id}`) && nextAsked.set(`${i}/${id}`, asked.get(`${i}/${id}`))));
+          asked = nextAsked;
+          // Checkers that had a verdict keep it.
+          for (const [k, up] of prevUp) {
+            const [i, id] = k.split('/');
+            expect(v.checkerUp(keys[Number(i)]!, id!)).toBe(up);
+          }
+          const check = (st: VirtualServerState): void => {
+            let sum = 0;
+            const t = st.dests();
+            const sorryActive = c.sorry !== undefined && !st.hasQuorum;
+            c.servers.forEach((s, i) => {
+              const k = keys[i]!;
+              if (!s.present) return void expect(t.has(k)).toBe(false);
+              const alive = s.ids.every((id) => st.checkerUp(k, id));
+              expect(st.isAlive(k)).toBe(alive);
+              const eff = Math.max(0, s.weight + s.ids.reduce((a, id) => {
+                const w = asked.get(`${i}/${id}`);
+                return a + (w === undefined ? 0 : w - s.weight);
+              }, 0));
+              if (alive) sum += eff;
+              const expected = sorryActive || !alive ? (s.inhibit ? 0 : undefined) : eff;
+              expect(t.get(k)).toBe(expected);
+            });
+            expect(st.aliveWeight()).toBe(sum);
+            if (st.hasQuorum) expect(sum).toBeGreaterThanOrEqual(Math.max(1, c.quorum - c.hysteresis));
+            else expect(sum).toBeLessThan(c.quorum + c.hysteresis);
+            if (c.sorry !== undefined) expect(t.get(SORRY)).toBe(sorryActive ? 1 : c.sorry ? 0 : undefined);
+            else expect(t.has(SORRY)).toBe(false);
+          };
+          check(v);
+          for (const e of events) {
+            const s = c.servers[e.rs]!;
+            if (!s.present || !s.ids.includes(e.id)) continue;
+            const k = keys[e.rs]!;
+            if (e.isWeight) {
+              if (!v.checkerUp(k, e.id)) continue;
+              asked.set(`${e.rs}/${e.id}`, e.weight);
+              v.checkerWeight(k, e.id, e.weight);
+            } else {
+              if (!e.up) asked.delete(`${e.rs}/${e.id}`);
+              v.checkerState(k, e.id, e.up);
+            }
+            check(v);
+          }
+        }
       }),
       { numRuns: 300 },
     );

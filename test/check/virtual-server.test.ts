@@ -10,6 +10,8 @@ import { close, listen, sleep } from './helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-vs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const kinds = (ns: Notification[]): string[] => ns.map((n) => `${n.kind}${'rs' in n ? ` ${n.rs}` : ''}`);
+
 async function until(cond: () => boolean, ms = 1500): Promise<void> {
   const end = performance.now() + ms;
   while (!cond()) {
@@ -81,6 +83,59 @@ describe('VirtualServerChecks', () => {
     }
     expect(vs.dests().size).toBe(0);
     expect(dests.at(-1)).toEqual({});
+  });
+
+  it('a reload keeps unchanged checkers running with their verdict and replaces changed ones', async () => {
+    const up = net.createServer((s) => s.resume());
+    const upPort = await listen(up);
+    const probe = net.createServer();
+    const deadPort = await listen(probe);
+    await close(probe);
+    const R1 = formatTrio('127.0.0.1', 'tcp', upPort);
+    const R2 = formatTrio('127.0.0.1', 'tcp', deadPort);
+    const R3 = formatTrio('127.0.0.3', 'tcp', deadPort);
+    const timing = { delayLoop: 40, retry: 0, warmup: 0, connectTimeout: 200 };
+    const tcp = (port: number, extra = {}) => ({ type: 'TCP_CHECK' as const, connectIp: '127.0.0.1', connectPort: port, ...timing, ...extra });
+    const cfg = (r2Timeout: number) => ({
+      name: formatTrio('10.0.0.100', 'tcp', 80),
+      realServers: [
+        { key: R1, checkers: [tcp(upPort)] },
+        { key: R2, checkers: [tcp(deadPort, { connectTimeout: r2Timeout })] },
+        { key: R3, checkers: [tcp(deadPort)] },
+      ],
+    });
+    const a = new VirtualServerChecks(cfg(200));
+    a.start();
+    let b: VirtualServerChecks | undefined;
+    try {
+      await until(() => !a.dests().has(R2) && !a.dests().has(R3));
+      const keptR1 = a.allCheckers.find((c) => c.rs === R1)!.checker;
+      const oldR2 = a.allCheckers.find((c) => c.rs === R2)!.checker;
+
+      // Same options for R1, a changed connect_timeout for R2.
+      b = new VirtualServerChecks(cfg(150));
+      const first: Record<string, number>[] = [];
+      const notes: Notification[] = [];
+      b.on('dests', (d) => first.push(Object.fromEntries(d)));
+      b.on('notify', (n) => notes.push(n));
+      b.start(a);
+      // A replaced checker starts afresh and, without alpha, optimistic (as
+      // keepalived): R2 is back at once, and its first failure takes it out.
+      expect(first[0]).toEqual({ [R1]: 1, [R2]: 1 });
+      expect(kinds(notes)).toEqual([`rs_up ${R2}`]);
+      expect(b.allCheckers.find((c) => c.rs === R1)!.checker).toBe(keptR1);
+      expect(b.allCheckers.find((c) => c.rs === R2)!.checker).not.toBe(oldR2);
+      expect(oldR2.started).toBe(false);
+      await until(() => !b!.dests().has(R2));
+      expect(kinds(notes)).toEqual([`rs_up ${R2}`, `rs_down ${R2}`]);
+      // R1's and R3's checkers carried on: no notification, R1 never left IPVS, R3 never came back.
+      expect(first.every((d) => d[R1] === 1 && !(R3 in d))).toBe(true);
+      await a.stop(); // handed over: a no-op
+      expect(keptR1.started).toBe(true);
+    } finally {
+      await (b ?? a).stop();
+      await close(up);
+    }
   });
 
   it('a real server without checkers is simply alive', () => {
