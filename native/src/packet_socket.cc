@@ -163,7 +163,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     uint32_t rxBlockCount = OptU32(opts, "rxBlockCount", 64);
     uint32_t rxFrameSize = OptU32(opts, "rxFrameSize", 2048);
     uint32_t rxBlockTimeoutMs = OptU32(opts, "rxBlockTimeoutMs", 1);
-    uint32_t txFrameSize = OptU32(opts, "txFrameSize", 2048);
+    uint32_t txFrameSize = OptU32(opts, "txFrameSize", 0);  // 0: sized from the MTU below
     uint32_t txFrameCount = OptU32(opts, "txFrameCount", 1024);
     uint32_t txBlockSize = OptU32(opts, "txBlockSize", 64u << 10);
     bool qdiscBypass = OptBool(opts, "qdiscBypass", true);
@@ -172,10 +172,18 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     if (!IsPow2(rxBlockSize) || rxBlockSize < page) throw Napi::RangeError::New(env, "rxBlockSize must be a power of two >= the page size");
     if (!IsPow2(txBlockSize) || txBlockSize < page) throw Napi::RangeError::New(env, "txBlockSize must be a power of two >= the page size");
     if (!IsPow2(rxFrameSize) || rxFrameSize < 128 || rxFrameSize > rxBlockSize) throw Napi::RangeError::New(env, "rxFrameSize must be a power of two in 128..rxBlockSize");
+    IfInfo ii = GetIfInfo(env, ifname);
+    if (txFrameSize == 0) {
+      // A slot must hold the largest frame the engine may send: MTU + Ethernet
+      // + one VLAN tag + an IPIP outer header (TUN), after the 48-byte slot header.
+      uint32_t need = static_cast<uint32_t>(ii.mtu > 0 ? ii.mtu : 1500) + 14 + 4 + 20 + 48;
+      txFrameSize = 2048;
+      while (txFrameSize < need) txFrameSize <<= 1;
+      if (txBlockSize < txFrameSize) txBlockSize = txFrameSize;
+    }
     if (!IsPow2(txFrameSize) || txFrameSize < 128 || txFrameSize > txBlockSize) throw Napi::RangeError::New(env, "txFrameSize must be a power of two in 128..txBlockSize");
     if (rxBlockCount < 1 || txFrameCount < 1) throw Napi::RangeError::New(env, "rxBlockCount and txFrameCount must be >= 1");
 
-    IfInfo ii = GetIfInfo(env, ifname);
     ifindex_ = ii.ifindex;
 
     // Protocol 0: the socket receives nothing until bind() names a protocol,

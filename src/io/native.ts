@@ -32,7 +32,7 @@ export interface PacketSocketOptions {
   rxFrameSize?: number;
   /** A partly filled block is handed to user space after this many ms, so latency stays low at low rates. Default 1. */
   rxBlockTimeoutMs?: number;
-  /** TX slot size; the largest frame is txFrameSize - 48. Default 2048. */
+  /** TX slot size; the largest frame is txFrameSize - 48. Default: the smallest power of two >= 2048 holding MTU + 14 + 4 + 20 (IPIP) + 48. */
   txFrameSize?: number;
   /** TX slots (rounded up to whole TX blocks). Default 1024. */
   txFrameCount?: number;

@@ -154,6 +154,31 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     tx.close();
   });
 
+  it('TX slots are sized from the MTU: a 9000-byte-MTU link carries jumbo frames through both rings', async () => {
+    ipns(A, 'link', 'set', 'eth0', 'mtu', '9000');
+    ipns(B, 'link', 'set', 'eth0', 'mtu', '9000');
+    try {
+      const rx = track(withNetns(B, () => openPacket('eth0')));
+      const tx = track(withNetns(A, () => openPacket('eth0')));
+      expect(tx.mtu).toBe(9000);
+      expect(tx.tx.layout.txFrameSize).toBe(16384);
+      expect(tx.tx.maxFrameLen).toBeGreaterThanOrEqual(9000 + 14 + 4 + 20);
+      const payload = new Uint8Array(9000 - 28).map((_, i) => (i * 13) & 255);
+      const jumbo = buildUdpFrame({ srcMac: aMac, dstMac: bMac, src: A_IP, dst: B_IP, srcPort: 1, dstPort: SEQ_PORT, payload });
+      let got: Uint8Array | undefined;
+      rx.onFrames((off, caplen) => { if (caplen === jumbo.length) got = rx.rx.u8.slice(off, off + caplen); });
+      expect(tx.tx.push(jumbo)).toBe(true);
+      tx.tx.flush();
+      expect(await waitFor(() => got !== undefined)).toBe(true);
+      expect(Buffer.compare(got!, jumbo)).toBe(0);
+      rx.close();
+      tx.close();
+    } finally {
+      ipns(A, 'link', 'set', 'eth0', 'mtu', '1500');
+      ipns(B, 'link', 'set', 'eth0', 'mtu', '1500');
+    }
+  });
+
   it('the compiled BPF filter passes exactly the frames the engine needs (the kernel as judge)', async () => {
     const rx = track(withNetns(B, () => openPacket('eth0', { filter: compileFilter(RULES) })));
     const tx = track(withNetns(A, () => openPacket('eth0')));
