@@ -93,8 +93,8 @@ export function dnsCheckProbe(opts: DnsCheckOptions): Probe {
         resolve(r);
       };
       const fail = (what: string, err?: unknown): void =>
-        finish({ ok: false, reason: `DNS ${type} ${name} @${target}: ${what}${err !== undefined || d.reason() ? `: ${failReason(d, timeout, err)}` : ''}` });
-      const onAbort = (): void => fail(d.reason() === 'timeout' ? 'no reply' : 'stopped');
+        finish({ ok: false, reason: `DNS ${type} ${name} @${target}: ${what}${err === undefined ? '' : `: ${failReason(d, timeout, err)}`}` });
+      const onAbort = (): void => fail(d.reason() === 'timeout' ? `no reply: timeout after ${timeout} ms` : 'stopped');
       if (d.signal.aborted) return onAbort();
       d.signal.addEventListener('abort', onAbort, { once: true });
 

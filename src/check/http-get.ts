@@ -53,7 +53,9 @@ function fetchUrl(
 ): Promise<ProbeResult> {
   const timeout = opts.connectTimeout ?? DEFAULTS.connectTimeout;
   const d = deadline(parent, timeout);
-  const target = `${opts.type === 'SSL_GET' ? 'https' : 'http'}://${hostHeader(opts, url)}${url.path}`;
+  const ip = isIPv6(opts.connectIp) ? `[${opts.connectIp}]` : opts.connectIp;
+  const vhost = url.virtualhost ?? opts.virtualhost;
+  const target = `${opts.type === 'SSL_GET' ? 'https' : 'http'}://${ip}:${opts.connectPort}${url.path}${vhost ? ` (Host ${vhost})` : ''}`;
 
   return new Promise<ProbeResult>((resolve) => {
     let settled = false;
@@ -68,8 +70,9 @@ function fetchUrl(
       resolve(r);
     };
     const fail = (what: string, err?: unknown): void =>
-      finish({ ok: false, reason: `${target}: ${what}${err === undefined && !d.reason() ? '' : `: ${failReason(d, timeout, err)}`}` });
-    const onAbort = (): void => fail(d.reason() === 'timeout' ? 'no complete answer' : 'stopped');
+      finish({ ok: false, reason: `${target}: ${what}${err === undefined ? '' : `: ${failReason(d, timeout, err)}`}` });
+    const onAbort = (): void =>
+      fail(d.reason() === 'timeout' ? `no complete answer: timeout after ${timeout} ms` : 'stopped');
     if (d.signal.aborted) return onAbort();
     d.signal.addEventListener('abort', onAbort, { once: true });
 
