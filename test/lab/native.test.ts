@@ -81,10 +81,11 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
   });
 
   it('sendFrame frames arrive intact and in order in the RX ring across many ring laps', async () => {
-    // A small ring (16 × 8 KiB, ~45 frames a block) so 12000 frames lap it
-    // many times; enough blocks that each synchronous batch of 100 fits even
-    // when every 1 ms block timeout retires a part-filled block.
-    const rx = track(withNetns(B, () => openPacket('eth0', { rxBlockSize: 1 << 13, rxBlockCount: 16 })));
+    // A small ring (32 × 8 KiB, ~45 frames a block) so 12000 frames lap it
+    // many times; more blocks than frames in a synchronous batch of 25, so no
+    // drop is possible even if every 1 ms block timeout (a preempted sender on
+    // a loaded machine) retired a block holding one frame.
+    const rx = track(withNetns(B, () => openPacket('eth0', { rxBlockSize: 1 << 13, rxBlockCount: 32 })));
     expect(rx.mac).toBe(bMac);
     let next = 0;
     let bad = 0;
@@ -96,17 +97,17 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     });
     const N = 12000;
     let sendErrors = 0;
-    for (let batch = 0; batch < N / 100; batch++) {
-      const frames = Array.from({ length: 100 }, (_, i) => seqFrame(batch * 100 + i, aMac, bMac));
+    for (let batch = 0; batch < N / 25; batch++) {
+      const frames = Array.from({ length: 25 }, (_, i) => seqFrame(batch * 25 + i, aMac, bMac));
       withNetns(A, () => {
         for (const f of frames) if (sendFrame('eth0', f) !== f.length) sendErrors++;
       });
-      await sleep(2); // a moderate rate: the 1 ms block timeout hands each batch over
+      await sleep(1); // a moderate rate: the 1 ms block timeout hands each batch over
     }
     expect(await waitFor(() => next === N)).toBe(true);
     expect(sendErrors).toBe(0);
     expect(bad).toBe(0);
-    expect(rx.rx.blocks).toBeGreaterThan(16 * 5); // more than five laps of the ring
+    expect(rx.rx.blocks).toBeGreaterThan(32 * 5); // more than five laps of the ring
     expect(rx.stats().drops).toBe(0);
     rx.close();
     expect(rx.buffer.byteLength).toBe(0); // detached: no view can reach unmapped memory
