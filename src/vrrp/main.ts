@@ -1,0 +1,53 @@
+// A thin entry for VRRP alone (what `lvs-keepalived -n -l -P -f FILE` runs):
+//   node dist/src/vrrp/main.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign]
+// Foreground, one JSON log line per event on stdout; SIGTERM/SIGINT resign
+// (priority 0) and remove the VIPs; SIGKILL leaves that to the watchdog.
+import pino from 'pino';
+import { loadConfig, hasErrors, formatDiagnostic } from '../config/index.js';
+import { startVrrp } from './index.js';
+
+function usage(msg: string): never {
+  process.stderr.write(`lvs-vrrp: ${msg}\nusage: main.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign]\n`);
+  process.exit(2);
+}
+
+const argv = process.argv.slice(2);
+let file: string | undefined;
+let stateDir: string | undefined;
+let detail = false;
+let watchdog = true;
+let resign = true;
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i]!;
+  if (a === '-f' || a === '--use-file') file = argv[++i] ?? usage(`${a} needs a file`);
+  else if (a.startsWith('--use-file=')) file = a.slice(11);
+  else if (a === '--state-dir') stateDir = argv[++i] ?? usage('--state-dir needs a directory');
+  else if (a === '-D' || a === '--log-detail') detail = true;
+  else if (a === '--no-watchdog') watchdog = false;
+  else if (a === '--no-resign') resign = false;
+  else if (['-l', '--log-console', '-n', '--dont-fork', '-P', '--vrrp'].includes(a)) { /* always foreground, console, VRRP only */ }
+  else usage(`unknown flag ${a}`);
+}
+if (!file) usage('-f FILE is required');
+
+const log = pino({ base: { name: 'lvs-vrrp', pid: process.pid }, level: detail ? 'debug' : 'info' });
+const { model, diagnostics } = loadConfig(file);
+for (const d of diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+if (hasErrors(diagnostics)) process.exit(1);
+if (model.vrrp_instances.length === 0) usage(`${file} has no vrrp_instance`);
+
+const vrrp = await startVrrp(model, { log, stateDir, watchdog, watchdogResign: resign, logDetail: detail });
+log.info({ instances: [...vrrp.instances.keys()] }, 'VRRP started');
+
+let stopping = false;
+async function shutdown(sig: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal: sig }, 'stopping');
+  await vrrp.stop({ graceful: true });
+  log.info({}, 'stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGUSR1', () => log.info({ metrics: vrrp.metrics() }, 'data dump'));
