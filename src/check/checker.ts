@@ -73,6 +73,7 @@ export class Checker extends EventEmitter<CheckerEvents> {
   private inflight: Promise<void> | undefined;
   private abort: AbortController | undefined;
   private running = false;
+  private enabled = true;
 
   constructor(
     readonly name: string,
@@ -106,6 +107,19 @@ export class Checker extends EventEmitter<CheckerEvents> {
     return this.running;
   }
 
+  /**
+   * ha_suspend: a disabled checker keeps its schedule but skips its probes
+   * and keeps its verdict, as keepalived's checkers do while their
+   * virtual_server's VIP is not held by this node.
+   */
+  setEnabled(enabled: boolean): void {
+    this.enabled = enabled;
+  }
+
+  get isEnabled(): boolean {
+    return this.enabled;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -126,6 +140,7 @@ export class Checker extends EventEmitter<CheckerEvents> {
     if (!this.running) return;
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
+      if (!this.enabled) return this.schedule(this.timing.delayLoop, 0);
       this.inflight = this.round(attempt);
     }, ms);
   }

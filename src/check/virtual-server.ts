@@ -62,6 +62,7 @@ export class VirtualServerChecks extends EventEmitter<VirtualServerChecksEvents>
   private slots: Slot[] = [];
   private last = '';
   private handedOver = false;
+  private enabled = true;
 
   constructor(readonly cfg: VirtualServerChecksConfig, private readonly extras: VirtualServerChecksExtras = {}) {
     super();
@@ -117,6 +118,7 @@ export class VirtualServerChecks extends EventEmitter<VirtualServerChecksEvents>
     }
     this.publish(notes);
     for (const { rs, id, checker } of this.slots as Required<Slot>[]) {
+      checker.setEnabled(this.enabled);
       checker.on('weight', (w) => this.publish(this.state.checkerWeight(rs, id, w)));
       checker.on('state', (event) => {
         this.emit('checker', { rs, checker: id, name: checker.name, event });
@@ -124,6 +126,12 @@ export class VirtualServerChecks extends EventEmitter<VirtualServerChecksEvents>
       });
       checker.start();
     }
+  }
+
+  /** ha_suspend: pause (false) or resume (true) every checker of this virtual_server. */
+  setEnabled(enabled: boolean): void {
+    this.enabled = enabled;
+    for (const s of this.slots) s.checker?.setEnabled(enabled);
   }
 
   /**

@@ -175,6 +175,19 @@ describe('Checker scheduling (keepalived semantics)', () => {
     expect(states).toEqual([]);
   });
 
+  it('a disabled checker (ha_suspend) skips its rounds and keeps its verdict', async () => {
+    const { clock, c, calls, states } = make([OK, FAIL]);
+    c.start();
+    await clock.advance(10);
+    c.setEnabled(false);
+    await clock.advance(3000);
+    expect(calls).toEqual([0]);
+    c.setEnabled(true);
+    await clock.advance(1000);
+    expect(calls).toEqual([0, 4000]);
+    expect(states.map((s) => s.up)).toEqual([true]);
+  });
+
   it('rejects nonsense timing', () => {
     const probe = async (): Promise<ProbeResult> => OK;
     expect(() => new Checker('t', probe, { delayLoop: 0, retry: 0, delayBeforeRetry: 0, warmup: 0, alpha: false })).toThrow(/delay_loop/);
