@@ -83,6 +83,8 @@ export class ForwarderCounters {
   txFull = 0;
   /** Frames the engine forwarded but whose next hop was not resolved yet (held or dropped by the neighbour table). */
   neighMiss = 0;
+  /** Frames on which the engine threw (a bug): dropped, forwarding goes on. */
+  engineErrors = 0;
   /** Histogram of frames per RX batch: bounds in BATCH_BUCKETS. */
   readonly batchHist = new Float64Array(BATCH_BUCKETS.length + 1);
 }
@@ -104,6 +106,8 @@ export interface ForwarderOptions {
   now?: () => number;
   /** Called after each readiness event with the frames walked (metrics). */
   onBatch?: (frames: number) => void;
+  /** The engine threw on a frame (counted in engineErrors). */
+  onEngineError?: (err: unknown) => void;
 }
 
 export class Forwarder {
@@ -207,7 +211,16 @@ export class Forwarder {
     const u8 = port.u8;
     if ((status & TP_STATUS_CSUMNOTREADY) !== 0) completeL4Checksum(u8, off, caplen);
     const out = this.out;
-    const v = this.engine.input(u8, off, caplen, now, out);
+    let v: number;
+    try {
+      v = this.engine.input(u8, off, caplen, now, out);
+    } catch (err) {
+      // The engine promises never to throw on frame contents; if a bug makes
+      // it, one frame is lost, not the forwarder.
+      c.engineErrors++;
+      this.opts.onEngineError?.(err);
+      return;
+    }
     if (v === VERDICT_IGNORE) { c.ignored++; return; }
     if (v !== VERDICT_XMIT) { c.drops++; return; }
     const l2 = out.start - 14;

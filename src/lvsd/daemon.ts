@@ -1,0 +1,235 @@
+// lvsd's wiring: engine + packet sockets + interception + neighbours + the
+// control socket + metrics, and one stop path that always removes what the
+// daemon put on the host (nftables table, socket file).
+import { execFile } from 'node:child_process';
+import type { Logger } from 'pino';
+import { ControlServer, type Handlers } from '../control/server.js';
+import { ControlError } from '../control/protocol.js';
+import { MetricsServer } from '../control/metrics.js';
+import { Interceptor, type InterceptRules } from '../io/intercept.js';
+import { NeighTable, ipCommandTables } from '../io/neigh.js';
+import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
+import { openPacket, type PacketSocket } from '../io/native.js';
+import { compileFilter } from '../io/bpf.js';
+import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
+import { ipToU32, u32ToIp } from '../packet/addr.js';
+import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
+import type { LvsdOptions } from './options.js';
+
+const TICK_MS = 100;
+
+export async function upInterfaces(): Promise<string[]> {
+  const text = await new Promise<string>((resolve, reject) => {
+    execFile('ip', ['-j', 'link', 'show', 'up'], { timeout: 5000 }, (err, out) => (err ? reject(err) : resolve(String(out))));
+  });
+  const links = JSON.parse(text || '[]') as { ifname: string; flags?: string[]; link_type?: string }[];
+  return links
+    .filter((l) => !(l.flags ?? []).includes('LOOPBACK') && l.link_type === 'ether')
+    .map((l) => l.ifname.split('@')[0]!);
+}
+
+/** What the data plane must intercept: the engine's VIP:ports and NAT real servers (also deleted ones that still have conns). */
+export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
+  return {
+    services: keys.services.map((s) => ({ protocol: s.protocol, addr: u32ToIp(s.vaddr), port: s.vport })),
+    natDests: keys.natDests.map((d) => ({ protocol: d.protocol, addr: u32ToIp(d.raddr), port: d.rport })),
+  };
+}
+
+export class Daemon {
+  private engine!: IpvsEngine;
+  private sockets: PacketSocket[] = [];
+  private forwarder!: Forwarder;
+  private neigh!: NeighTable;
+  private interceptor!: Interceptor;
+  private control!: ControlServer;
+  private metrics: MetricsServer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly tunSources = new Map<string, number>();
+  private batchSum = 0;
+
+  constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {}
+
+  get interfaces(): string[] { return this.sockets.map((s) => s.ifname); }
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    const ifnames = o.interfaces.length ? o.interfaces : await upInterfaces();
+    if (!ifnames.length) throw new Error('no interface to forward on: pass --interface IF (no non-loopback interface is up)');
+    this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.maxConns });
+    if (o.tunMtu) this.engine.setTunMtu(o.tunMtu);
+
+    // The interceptor first: a crashed run's table goes before anything else.
+    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket));
+    await this.interceptor.install({ services: [], natDests: [] });
+
+    for (const ifname of ifnames) {
+      this.sockets.push(openPacket(ifname, { filter: compileFilter({ services: [] }) }));
+    }
+    this.neigh = new NeighTable({
+      ports: this.sockets.map((s) => ({ ifname: s.ifname, mac: s.macBytes })),
+      onResolved: (port, frames) => this.forwarder.sendHeld(port, frames),
+      onError: (err, addr) => this.log.warn({ err: String(err), addr }, 'neighbour resolution failed'),
+    });
+    this.forwarder = new Forwarder(this.engine, this.sockets.map((s) => makePort(s)), this.neigh, {
+      onBatch: (n) => { this.batchSum += n; },
+      onEngineError: (err) => {
+        // Log the first few with their stack, then every 1000th: a bug must be visible, not a log flood.
+        const k = this.forwarder.counters.engineErrors;
+        if (k <= 5 || k % 1000 === 0) this.log.error({ err, count: k }, 'engine threw on a frame; frame dropped');
+      },
+    });
+    this.forwarder.start();
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.engine.tick(now);
+      this.neigh.expire(now);
+    }, TICK_MS);
+
+    this.control = new ControlServer({
+      path: o.socket,
+      handlers: this.handlers(),
+      log: this.log,
+      onRulesChanged: () => this.applyRules(),
+    });
+    await this.control.listen();
+
+    if (o.metrics) {
+      this.metrics = new MetricsServer({
+        listServices: () => this.engine.listServices(),
+        engineCounters: () => this.engine.counters(),
+        ioCounters: () => this.ioCounters(),
+        batchSizes: () => this.batchSizes(),
+      });
+      const a = await this.metrics.listen(o.metrics.host, o.metrics.port);
+      this.log.info({ metrics: `http://${a.host}:${a.port}/metrics` }, 'metrics listening');
+    }
+    this.log.info({ socket: o.socket, interfaces: ifnames, table: this.interceptor.table }, 'lvsd started');
+  }
+
+  /** Regenerate nftables interception and BPF socket filters from the engine's services. */
+  private async applyRules(): Promise<void> {
+    const rules = interceptRulesOf(this.engine.serviceKeys());
+    const proto = (p: string) => (p === 'sctp' ? 132 : p as 'tcp' | 'udp');
+    const prog = compileFilter({
+      services: rules.services.map((s) => ({ protocol: proto(s.protocol), addr: s.addr, port: s.port })),
+      realServers: rules.natDests.map((d) => ({ protocol: proto(d.protocol), addr: d.addr, port: d.port })),
+    });
+    for (const s of this.sockets) s.setFilter(prog);
+    await this.interceptor.update(rules);
+  }
+
+  /** The director's address towards a tunnel real server: the outer source of its IPIP packets. */
+  private async tunSource(addr: string): Promise<number> {
+    const r = await ipCommandTables.routeGet(addr);
+    if (!r?.prefsrc) throw new ControlError('EINVAL', `no route with a source address to tunnel real server ${addr}`);
+    return ipToU32(r.prefsrc);
+  }
+
+  private async destExtra(d: DestSpec): Promise<{ tunSource?: number }> {
+    if (d.fwd !== 'tunnel') return {};
+    return { tunSource: await this.tunSource(d.addr) };
+  }
+
+  private handlers(): Handlers {
+    const e = () => this.engine;
+    return {
+      'get-info': () => e().info(),
+      'add-service': ({ service }) => { e().addService(service); return null; },
+      'edit-service': ({ service }) => { e().editService(service); return null; },
+      'del-service': ({ key }) => { e().delService(key); return null; },
+      'add-dest': async ({ key, dest }) => { e().addDest(key, dest, await this.destExtra(dest)); return null; },
+      'edit-dest': async ({ key, dest }) => { e().editDest(key, dest, await this.destExtra(dest)); return null; },
+      'del-dest': ({ key, addr, port }) => { e().delDest(key, addr, port); return null; },
+      'flush': () => { e().flush(); return null; },
+      'zero': ({ key }) => { e().zero(key); return null; },
+      'set-timeouts': ({ timeouts }) => { e().setTimeouts(timeouts); return null; },
+      'get-timeouts': () => e().getTimeouts(),
+      'list-services': ({ key }) => e().listServices(key),
+      'list-conns': () => e().listConns(performance.now()),
+      'replace': async ({ ruleset }) => {
+        const extra = new Map<string, { tunSource?: number }>();
+        for (const s of ruleset.services) for (const d of s.dests) {
+          if (d.fwd === 'tunnel' && !extra.has(d.addr)) extra.set(d.addr, await this.destExtra(d));
+        }
+        e().replace(ruleset, (d) => extra.get(d.addr) ?? {});
+        return null;
+      },
+      'get-counters': () => ({ ...e().counters(), ...this.ioCounters() }),
+      'trace': ({ key, caddr, cport }) => {
+        const r = e().trace(key, ipToU32(caddr), cport, performance.now());
+        return { reason: r.reason, ...(r.dest ? { dest: { addr: r.dest.addr, port: r.dest.port, fwd: r.dest.fwd } } : {}) };
+      },
+    };
+  }
+
+  ioCounters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const c = this.forwarder.counters;
+    out.io_rx_frames = c.rxFrames;
+    out.io_rx_batches = c.rxBatches;
+    out.io_tx_frames = c.txFrames;
+    out.io_truncated_gso = c.truncated;
+    out.io_vlan_tagged = c.vlan;
+    out.io_tx_ring_full = c.txFull;
+    out.io_neigh_miss = c.neighMiss;
+    out.io_engine_errors = c.engineErrors;
+    const n = this.neigh.counters;
+    out.neigh_held = n.held;
+    out.neigh_drop_queue_full = n.dropQueueFull;
+    out.neigh_drop_unresolved = n.dropUnresolved;
+    out.neigh_drop_no_route = n.dropNoRoute;
+    out.neigh_resolutions = n.resolutions;
+    for (const s of this.sockets) {
+      if (s.isClosed) continue;
+      const st = s.stats();
+      out[`ring_${s.ifname}_packets`] = st.packets;
+      out[`ring_${s.ifname}_drops`] = st.drops;
+      out[`tx_${s.ifname}_kicks`] = s.tx.kicks;
+      out[`tx_${s.ifname}_kick_errors`] = s.tx.kickErrors;
+      out[`tx_${s.ifname}_wrong_format`] = s.tx.wrongFormat;
+    }
+    return out;
+  }
+
+  private batchSizes(): { bounds: number[]; counts: number[]; sum: number; count: number } {
+    const h = this.forwarder.counters.batchHist;
+    const counts: number[] = [];
+    let acc = 0;
+    for (let i = 0; i < BATCH_BUCKETS.length; i++) { acc += h[i]!; counts.push(acc); }
+    acc += h[BATCH_BUCKETS.length]!;
+    return { bounds: BATCH_BUCKETS, counts, sum: this.batchSum, count: acc };
+  }
+
+  /** Clean stop: idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.timer) clearInterval(this.timer);
+      this.forwarder?.stop();
+      await this.control?.close();
+      await this.metrics?.close();
+      try { await this.interceptor?.remove(); } catch (err) { this.log.error({ err: String(err) }, 'removing the nftables table failed'); }
+      for (const s of this.sockets) s.close();
+      this.log.info('lvsd stopped');
+    })();
+    return this.stopping;
+  }
+
+  /** For exit paths that cannot await (uncaught errors, process.exit). */
+  stopSync(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.interceptor?.removeSync();
+    this.control?.unlinkSync();
+  }
+}
+
+/** Two lvsd in one namespace need two tables: the default socket gets `lvsd`, any other a suffix from its path. */
+export function suffixOf(socket: string): string | undefined {
+  if (socket === '/run/lvsd/lvsd.sock') return undefined;
+  let h = 0;
+  for (let i = 0; i < socket.length; i++) h = (Math.imul(h, 31) + socket.charCodeAt(i)) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+export type { Ruleset, ServiceKey };
