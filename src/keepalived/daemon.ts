@@ -1,0 +1,251 @@
+// lvs-keepalived's life: load the configuration, apply its virtual_servers to
+// lvsd in one atomic replace, run the checkers (and VRRP), follow checker
+// verdicts, reload on SIGHUP, and on stop take out what it put in.
+import { writeFileSync, rmSync } from 'node:fs';
+import { checkHost, formatDiagnostic, hasErrors, loadConfig, type Diagnostic, type KeepalivedConfig } from '../config/index.js';
+import { startVrrp, registerVrrpMetrics, type VrrpHandle } from '../vrrp/index.js';
+import { emptyBadCounters } from '../vrrp/validate.js';
+import { planVirtualServers, type VsPlan } from './checks.js';
+import { HealthChecks, type HealthOptions } from './health.js';
+import { IpvsManager, desiredRuleset, type IpvsManagerOptions, type Log } from './ipvs-manager.js';
+import type { KeepalivedMetrics } from './metrics.js';
+import type { KeepalivedOptions } from './options.js';
+
+export class ConfigRefused extends Error {
+  constructor(readonly diagnostics: Diagnostic[]) {
+    super(`configuration refused: ${diagnostics.filter((d) => d.severity === 'error').length} error(s)`);
+    this.name = 'ConfigRefused';
+  }
+}
+
+export interface DaemonDeps {
+  /** Override pieces for tests. */
+  health?: Omit<HealthOptions, 'log'>;
+  ipvs?: Partial<Omit<IpvsManagerOptions, 'socket' | 'log'>>;
+  metrics?: KeepalivedMetrics;
+  /** Start VRRP (default: src/vrrp's startVrrp). */
+  startVrrp?: (model: KeepalivedConfig, log: Log) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'>>;
+  /** Host checks at load time (default on; tests of pure logic may turn them off). */
+  checkHost?: boolean;
+}
+
+type Opts = Pick<KeepalivedOptions, 'configFile' | 'socket' | 'vrrpOnly' | 'checkOnly' | 'dontReleaseIpvs' | 'dontReleaseVrrp' | 'logDetail'> &
+  Partial<Pick<KeepalivedOptions, 'configId' | 'pidFile' | 'stateDir'>>;
+
+/** The parts of the configuration VRRP depends on, to tell whether a reload touched them. */
+function vrrpSignature(m: KeepalivedConfig): string {
+  const { lvs_timeouts: _t, lvs_flush: _f, lvs_flush_on_stop: _s, lvs_sync_daemon: _d, ...gd } = m.global_defs;
+  void _t; void _f; void _s; void _d;
+  return JSON.stringify({ gd, i: m.vrrp_instances, s: m.vrrp_scripts, g: m.vrrp_sync_groups }, (k, v: unknown) => (k === 'pos' ? undefined : v));
+}
+
+export class KeepalivedDaemon {
+  model: KeepalivedConfig | undefined;
+  private health: HealthChecks | undefined;
+  private ipvs: IpvsManager | undefined;
+  private vrrp: Pick<VrrpHandle, 'stop' | 'metrics'> | undefined;
+  private vrrpSig = '';
+  private busy: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly opts: Opts, private readonly log: Log, private readonly deps: DaemonDeps = {}) {}
+
+  /** Parse and check; throws ConfigRefused when keepalived would refuse it. Warnings are logged. */
+  load(): KeepalivedConfig {
+    const { model, diagnostics } = loadConfig(this.opts.configFile, this.opts.configId !== undefined ? { configId: this.opts.configId } : {});
+    const diags = [...diagnostics];
+    if (!hasErrors(diags) && (this.deps.checkHost ?? true)) diags.push(...checkHost(model));
+    for (const d of diags) {
+      const line = formatDiagnostic(d);
+      if (d.severity === 'error') this.log.error({ at: `${d.file}:${d.line}:${d.col}`, ka: d.ka }, line);
+      else if (d.severity === 'warning') this.log.warn({ at: `${d.file}:${d.line}:${d.col}`, ka: d.ka }, line);
+      else this.log.debug({ at: `${d.file}:${d.line}:${d.col}` }, line);
+    }
+    if (hasErrors(diags)) throw new ConfigRefused(diags);
+    return model;
+  }
+
+  private runChecks(m: KeepalivedConfig): boolean {
+    return !this.opts.vrrpOnly && m.virtual_servers.length > 0;
+  }
+
+  private runVrrp(m: KeepalivedConfig): boolean {
+    return !this.opts.checkOnly && m.vrrp_instances.length > 0;
+  }
+
+  async start(): Promise<void> {
+    const model = this.load();
+    this.model = model;
+    if (this.opts.pidFile) writeFileSync(this.opts.pidFile, `${process.pid}\n`);
+    await this.applyChecks(model, true);
+    if (this.runVrrp(model)) await this.startVrrp(model);
+    this.log.info({ virtual_servers: this.runChecks(model) ? model.virtual_servers.length : 0, vrrp_instances: this.vrrp ? model.vrrp_instances.length : 0 },
+      'lvs-keepalived started');
+  }
+
+  /**
+   * SIGHUP: parse, and if keepalived would accept the result, switch to it
+   * (one atomic replace in lvsd). A refused configuration changes nothing.
+   * Returns whether the new configuration is in force.
+   */
+  reload(): Promise<boolean> {
+    const run = async (): Promise<boolean> => {
+      if (this.stopped) return false;
+      this.log.info({ file: this.opts.configFile }, 'Reloading configuration (SIGHUP)');
+      let model: KeepalivedConfig;
+      try {
+        model = this.load();
+      } catch (err) {
+        if (!(err instanceof ConfigRefused)) throw err;
+        this.deps.metrics?.reloads.inc({ result: 'refused' });
+        this.log.error({ file: this.opts.configFile }, 'new configuration has errors; keeping the running one');
+        return false;
+      }
+      const old = this.model;
+      this.model = model;
+      try {
+        await this.applyChecks(model, false);
+        if (this.vrrp && (!this.runVrrp(model) || vrrpSignature(model) !== this.vrrpSig)) {
+          this.log.info({}, 'VRRP configuration changed: restarting VRRP');
+          await this.vrrp.stop({ graceful: false });
+          this.vrrp = undefined;
+        }
+        if (!this.vrrp && this.runVrrp(model)) await this.startVrrp(model);
+      } catch (err) {
+        this.deps.metrics?.reloads.inc({ result: 'failed' });
+        this.log.error({ err: err instanceof Error ? err.message : String(err), previous: old ? 'replaced' : 'none' }, 'reload failed');
+        return false;
+      }
+      this.deps.metrics?.reloads.inc({ result: 'ok' });
+      this.log.info({}, 'configuration reloaded');
+      return true;
+    };
+    const p = this.busy.then(run, run);
+    this.busy = p.catch(() => undefined);
+    return p;
+  }
+
+  /** SIGTERM/SIGINT: stop checkers, remove our services from lvsd (or flush, or keep with -I), stop VRRP gracefully. */
+  stop(): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.stopped) return;
+      this.stopped = true;
+      const errors: string[] = [];
+      if (this.health) {
+        await this.health.stop();
+        this.health = undefined;
+      }
+      if (this.ipvs) {
+        const gd = this.model?.global_defs;
+        const mode = this.opts.dontReleaseIpvs ? 'keep' : gd?.lvs_flush_on_stop ? 'flush' : 'remove';
+        try {
+          await this.ipvs.release(mode);
+          this.log.info({ mode }, mode === 'keep' ? 'leaving the virtual servers in lvsd (-I)' : mode === 'flush' ? 'flushed lvsd (lvs_flush_on_stop)' : 'removed our virtual servers from lvsd');
+        } catch (err) {
+          errors.push(`lvsd: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        this.ipvs = undefined;
+      }
+      if (this.vrrp) {
+        try { await this.vrrp.stop({ graceful: !this.opts.dontReleaseVrrp }); } catch (err) { errors.push(`vrrp: ${String(err)}`); }
+        this.vrrp = undefined;
+      }
+      if (this.opts.pidFile) rmSync(this.opts.pidFile, { force: true });
+      if (errors.length) throw new Error(errors.join('; '));
+    };
+    const p = this.busy.then(run, run);
+    this.busy = p.catch(() => undefined);
+    return p;
+  }
+
+  /** The manager talking to lvsd (undefined while no virtual_server is configured). */
+  get lvsd(): IpvsManager | undefined {
+    return this.ipvs;
+  }
+
+  private async startVrrp(model: KeepalivedConfig): Promise<void> {
+    const start = this.deps.startVrrp ?? ((m: KeepalivedConfig, log: Log) => startVrrp(m, {
+      log, logDetail: this.opts.logDetail, ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
+    }));
+    this.vrrp = await start(model, this.log);
+    this.vrrpSig = vrrpSignature(model);
+    if (this.deps.metrics && !this.vrrpMetricsRegistered) {
+      this.vrrpMetricsRegistered = true;
+      // The gauges read through this indirection, so a VRRP restart on reload keeps them valid.
+      await registerVrrpMetrics({ metrics: () => this.vrrp?.metrics() ?? { instances: [], unattributed: emptyBadCounters() } }, this.deps.metrics.registry);
+    }
+  }
+  private vrrpMetricsRegistered = false;
+
+  /** Start (or switch) health checking and lvsd for `model`, applying the result atomically. */
+  private async applyChecks(model: KeepalivedConfig, initial: boolean): Promise<void> {
+    if (!this.runChecks(model)) {
+      if (this.health) {
+        // A reload removed every virtual_server: stop checking, take ours out of lvsd.
+        await this.health.stop();
+        this.health = undefined;
+        await this.ipvs?.apply({ services: [] }, { atomic: true }).catch(() => undefined);
+      }
+      if (initial) this.log.info({ reason: this.opts.vrrpOnly ? '-P' : 'no virtual_server' }, 'running without lvsd (VRRP only)');
+      return;
+    }
+    const plans = planVirtualServers(model, (msg) => this.log.warn({}, msg));
+    if (!this.ipvs) {
+      this.ipvs = new IpvsManager({
+        socket: this.opts.socket, log: this.log, ...this.deps.ipvs,
+        onApply: (kind, ok) => { this.deps.metrics?.applies.inc({ kind, result: ok ? 'ok' : 'error' }); this.deps.ipvs?.onApply?.(kind, ok); },
+      });
+    }
+    if (!this.health) {
+      this.health = new HealthChecks({ log: this.log, ...this.deps.health });
+      this.wireHealth(this.health);
+    }
+    const stats = this.health.reload(plans);
+    if (!initial) this.log.info(stats, 'virtual servers: kept / rebuilt / added / removed');
+    const gd = model.global_defs;
+    const desired = desiredRuleset(model, this.health.plans, (p) => this.health!.destsOf(p));
+    this.updateWeights();
+    // lvsd may not be there yet: the manager keeps retrying; start/reload do not fail for it.
+    await this.ipvs.apply(desired, {
+      atomic: true,
+      flushForeign: initial && gd.lvs_flush,
+      ...(gd.lvs_timeouts ? { timeouts: gd.lvs_timeouts } : {}),
+    }).catch(() => undefined);
+  }
+
+  private wireHealth(h: HealthChecks): void {
+    h.on('dests', () => {
+      if (!this.model || !this.ipvs || this.stopped) return;
+      const desired = desiredRuleset(this.model, h.plans, (p) => h.destsOf(p));
+      this.updateWeights();
+      void this.ipvs.apply(desired).catch(() => undefined);
+    });
+    const m = this.deps.metrics;
+    if (!m) return;
+    h.on('checker', ({ vs, report }) => {
+      m.checkerUp.set({ virtual_server: vs, real_server: report.rs, checker: report.name }, report.event.up ? 1 : 0);
+      if (report.event.changed) m.checkerTransitions.inc({ virtual_server: vs, real_server: report.rs, checker: report.name, to: report.event.up ? 'up' : 'down' });
+    });
+    h.on('result', ({ vs, rs, checker, event }) => {
+      m.checkerResults.inc({ virtual_server: vs, real_server: rs, checker, result: event.result.ok ? 'ok' : 'fail' });
+    });
+  }
+
+  private updateWeights(): void {
+    const m = this.deps.metrics;
+    const h = this.health;
+    if (!m || !h) return;
+    m.rsWeight.reset();
+    m.vsQuorum.reset();
+    for (const p of h.plans) {
+      const dests = h.destsOf(p);
+      for (const key of p.dests.keys()) m.rsWeight.set({ virtual_server: p.checks.name, real_server: key }, dests.get(key) ?? -1);
+      m.vsQuorum.set({ virtual_server: p.checks.name }, h.hasQuorum(p) ? 1 : 0);
+    }
+  }
+
+  /** For tests and metrics: the plans in force. */
+  get plans(): VsPlan[] {
+    return this.health?.plans ?? [];
+  }
+}

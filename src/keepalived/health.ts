@@ -1,0 +1,152 @@
+// The health-checking half of lvs-keepalived (keepalived's checker process):
+// one VirtualServerChecks per virtual_server, their verdicts turned into the
+// dests lvsd should hold, notify scripts run, and reloads that keep what the
+// checkers already know.
+//
+// Reload (keepalived PR #106: checkers of surviving real servers must not
+// flap): a virtual_server whose checking configuration is unchanged keeps its
+// running VirtualServerChecks untouched. One that changed gets a new set
+// started from the old one (VirtualServerChecks.start(previous)): surviving
+// real servers keep their state and unchanged checkers keep running.
+import { EventEmitter } from 'node:events';
+import {
+  VirtualServerChecks, runScript,
+  type CheckerResultEvent, type CheckerStateReport, type Notification,
+} from '../check/index.js';
+import type { VsPlan } from './checks.js';
+import type { Log } from './ipvs-manager.js';
+
+export interface HealthEvents {
+  /** A virtual_server's dests changed because of a checker (not start/reload). */
+  dests: [VsPlan];
+  checker: [{ vs: string; report: CheckerStateReport }];
+  result: [{ vs: string; rs: string; checker: string; event: CheckerResultEvent }];
+  notify: [{ vs: string; n: Notification }];
+}
+
+interface Entry {
+  plan: VsPlan;
+  vsc: VirtualServerChecks;
+  /** The checking configuration, to tell whether a reload changed it. */
+  sig: string;
+  live: boolean;
+}
+
+export interface HealthOptions {
+  log: Log;
+  /** Run notify scripts (default: through /bin/sh, as keepalived). Tests replace it. */
+  runNotify?: (script: string, n: Notification) => void;
+  /** Extras for VirtualServerChecks (tests pass fake timers). */
+  extras?: ConstructorParameters<typeof VirtualServerChecks>[1];
+}
+
+export class HealthChecks extends EventEmitter<HealthEvents> {
+  private entries = new Map<string, Entry>();
+
+  constructor(private readonly opts: HealthOptions) {
+    super();
+  }
+
+  get plans(): VsPlan[] {
+    return [...this.entries.values()].map((e) => e.plan);
+  }
+
+  /** The dests (rs key → weight) the checks of `plan` hold now. */
+  destsOf(plan: VsPlan): Map<string, number> {
+    return this.entries.get(plan.identity)?.vsc.dests() ?? new Map();
+  }
+
+  hasQuorum(plan: VsPlan): boolean {
+    return this.entries.get(plan.identity)?.vsc.state.hasQuorum ?? false;
+  }
+
+  /** Start checking; the initial dests are in place when this returns (no 'dests' events for them). */
+  start(plans: readonly VsPlan[]): void {
+    this.reload(plans);
+  }
+
+  /**
+   * Switch to a new configuration. Returns once every new set has its
+   * initial dests; removed sets are stopped in the background.
+   */
+  reload(plans: readonly VsPlan[]): { kept: number; rebuilt: number; added: number; removed: number } {
+    const old = this.entries;
+    const next = new Map<string, Entry>();
+    const stats = { kept: 0, rebuilt: 0, added: 0, removed: 0 };
+    for (const plan of plans) {
+      if (next.has(plan.identity)) {
+        this.opts.log.warn({ vs: plan.identity, at: `${plan.vs.pos.file}:${plan.vs.pos.line}:${plan.vs.pos.col}` }, 'virtual_server defined twice; the later one is ignored, as keepalived does');
+        continue;
+      }
+      const sig = JSON.stringify(plan.checks);
+      const prev = old.get(plan.identity);
+      if (prev && prev.sig === sig) {
+        prev.plan = plan;
+        next.set(plan.identity, prev);
+        old.delete(plan.identity);
+        stats.kept++;
+        continue;
+      }
+      next.set(plan.identity, this.build(plan, sig, prev));
+      if (prev) { old.delete(plan.identity); stats.rebuilt++; } else stats.added++;
+    }
+    for (const e of old.values()) { this.retire(e); stats.removed++; }
+    this.entries = next;
+    return stats;
+  }
+
+  /** Stop every checker (omega notifications run); the caller removes the services from lvsd. */
+  async stop(): Promise<void> {
+    const all = [...this.entries.values()];
+    this.entries = new Map();
+    await Promise.all(all.map((e) => this.retire(e)));
+  }
+
+  private retire(e: Entry): Promise<void> {
+    e.live = false;
+    return e.vsc.stop().catch((err: unknown) => {
+      this.opts.log.error({ vs: e.plan.checks.name, err: String(err) }, 'stopping checkers failed');
+    });
+  }
+
+  private build(plan: VsPlan, sig: string, prev: Entry | undefined): Entry {
+    const vsc = new VirtualServerChecks(plan.checks, this.opts.extras ?? {});
+    const entry: Entry = { plan, vsc, sig, live: true };
+    const name = plan.checks.name;
+    vsc.on('dests', () => {
+      if (entry.live && this.entries.get(plan.identity) === entry) this.emit('dests', entry.plan);
+    });
+    vsc.on('checker', (report) => {
+      if (!entry.live) return;
+      const up = report.event.up;
+      this.opts.log.info({ vs: name, rs: report.rs, checker: report.name, up, reason: report.event.reason },
+        `${report.name}: ${up ? 'success' : 'failure'}${report.event.changed ? ` - ${up ? 'adding' : 'removing'} service` : ''}`);
+      this.emit('checker', { vs: name, report });
+    });
+    vsc.on('notify', (n) => { if (entry.live) this.notify(name, n); });
+    if (prev) {
+      // The old set hands its state and its still-valid checkers over: keepalived's clear_diff_services.
+      prev.live = false;
+      vsc.start(prev.vsc);
+    } else {
+      vsc.start();
+    }
+    for (const { rs, checker } of vsc.allCheckers) {
+      checker.on('result', (event) => {
+        if (entry.live) this.emit('result', { vs: name, rs, checker: checker.name, event });
+      });
+    }
+    return entry;
+  }
+
+  private notify(vs: string, n: Notification): void {
+    this.emit('notify', { vs, n });
+    this.opts.log.info({ vs, notify: n.kind, fifo: n.fifo, script: n.script }, n.fifo);
+    if (n.script === undefined) return;
+    if (this.opts.runNotify) { this.opts.runNotify(n.script, n); return; }
+    const script = n.script;
+    void runScript(script, { timeout: 30_000 }).then((o) => {
+      if (o.error || o.code !== 0) this.opts.log.warn({ script, code: o.code, signal: o.signal, err: o.error }, 'notify script failed');
+    });
+  }
+}

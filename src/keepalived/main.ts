@@ -1,0 +1,97 @@
+// lvs-keepalived's process: flags, the one-shot modes (-t, --signum,
+// --dump-config, -h, -v) and the daemon with its signals. Kept apart from the
+// bin file so tests can call it with their own argv and streams.
+import { writeFileSync } from 'node:fs';
+import { checkHost, configTestExitCode, dumpConfig, formatDiagnostic, hasErrors, loadConfig } from '../config/index.js';
+import { ConfigRefused, KeepalivedDaemon } from './daemon.js';
+import { makeLogger } from './log.js';
+import { KeepalivedMetrics } from './metrics.js';
+import { parseOptions, signumOf, UsageError, USAGE, type KeepalivedOptions } from './options.js';
+
+export const VERSION = 'lvs-keepalived 0.1.0 (keepalived 2.2.7 configuration and flags)';
+
+export interface Io {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+const processIo: Io = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) };
+
+/** The one-shot modes; returns an exit status, or undefined when the daemon is to run. */
+export function oneShot(o: KeepalivedOptions, io: Io = processIo): number | undefined {
+  if (o.help) { io.stderr(`${USAGE}\n`); return 0; }
+  if (o.version) { io.stderr(`${VERSION}\n`); return 0; }
+  if (o.signum !== undefined) {
+    const n = signumOf(o.signum);
+    if (n === undefined) { io.stderr(`Unknown sigfunc ${o.signum}\n`); return 1; }
+    io.stdout(`${n}\n`);
+    return 0;
+  }
+  if (o.configTest !== false || o.dumpConfig !== undefined) {
+    const { model, diagnostics } = loadConfig(o.configFile, o.configId !== undefined ? { configId: o.configId } : {});
+    const diags = [...diagnostics];
+    // keepalived -t also checks what the text names on this host (interfaces, scripts).
+    if (!diags.some((d) => d.ka === 'FILE_NOT_FOUND')) diags.push(...checkHost(model));
+    const report = diags.map((d) => `${formatDiagnostic(d)}\n`).join('');
+    if (typeof o.configTest === 'string') writeFileSync(o.configTest, report);
+    else io.stderr(report);
+    if (o.configTest !== false) return configTestExitCode(diags);
+    if (hasErrors(diags)) return configTestExitCode(diags) || 1;
+    io.stdout(dumpConfig(model, o.dumpConfig!));
+    return 0;
+  }
+  return undefined;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: KeepalivedOptions;
+  try {
+    o = parseOptions(argv);
+  } catch (e) {
+    if (e instanceof UsageError) { process.stderr.write(`lvs-keepalived: ${e.message}\n${USAGE}\n`); return 1; }
+    throw e;
+  }
+  const code = oneShot(o);
+  if (code !== undefined) return code;
+
+  const log = makeLogger(o);
+  const metrics = o.metrics ? new KeepalivedMetrics() : undefined;
+  const daemon = new KeepalivedDaemon(o, log, metrics ? { metrics } : {});
+  try {
+    await daemon.start();
+  } catch (err) {
+    if (err instanceof ConfigRefused) {
+      log.fatal({ file: o.configFile }, 'configuration has errors; not starting (lvs-keepalived -t shows them)');
+      return 1;
+    }
+    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'lvs-keepalived could not start');
+    await daemon.stop().catch(() => undefined);
+    return 1;
+  }
+  if (metrics && o.metrics) {
+    try {
+      const a = await metrics.listen(o.metrics.host, o.metrics.port);
+      log.info(a, 'metrics on /metrics');
+    } catch (err) {
+      log.error({ err: String(err), metrics: o.metrics }, 'cannot serve metrics; running without');
+    }
+  }
+  process.on('SIGHUP', () => { void daemon.reload(); });
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      log.info({ signal: sig }, 'Stopping');
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  let rc = 0;
+  try {
+    await daemon.stop();
+  } catch (err) {
+    log.error({ err: err instanceof Error ? err.message : String(err) }, 'stop was not clean');
+    rc = 1;
+  }
+  await metrics?.close();
+  log.info({}, 'Stopped');
+  return rc;
+}
