@@ -8,7 +8,7 @@ export { checkerName, createChecker, createProbe } from './factory.js';
 export type { CreateCheckerExtras } from './factory.js';
 export { VirtualServerState, formatTrio } from './real-server-state.js';
 export type { Notification, RealServerConfig, SorryServerConfig, VirtualServerConfig } from './real-server-state.js';
-export { VirtualServerChecks } from './virtual-server.js';
+export { VirtualServerChecks, runNotification } from './virtual-server.js';
 export type {
   CheckerStateReport,
   RealServerChecks,

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatTrio, VirtualServerChecks, type Notification } from '../../src/check/index.js';
+import { formatTrio, runNotification, VirtualServerChecks, type Notification } from '../../src/check/index.js';
 import { close, listen, sleep } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-vs-'));
@@ -136,6 +136,18 @@ describe('VirtualServerChecks', () => {
       await (b ?? a).stop();
       await close(up);
     }
+  });
+
+  it('runs a notification\'s script as configured, with nothing appended', async () => {
+    const out = join(dir, 'notified');
+    const n: Notification = { kind: 'rs_down', rs: 'x', script: `echo "$0 $#" > ${out}`, fifo: 'RS x y DOWN', stopping: false };
+    expect(await runNotification(n)).toEqual({ code: 0, signal: null, timedOut: false });
+    expect(readFileSync(out, 'utf8')).toBe('/bin/sh 0\n');
+    expect(await runNotification({ ...n, script: undefined } as Notification)).toBeUndefined();
+    const t0 = performance.now();
+    const slow = await runNotification({ ...n, script: 'sleep 5', stopping: true });
+    expect(slow?.timedOut).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(2000);
   });
 
   it('a real server without checkers is simply alive', () => {
