@@ -223,7 +223,6 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       if (setsockopt(fd_, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_TX_RING");
 
       if (opts.Has("filter") && !opts.Get("filter").IsUndefined()) AttachFilter(env, fd_, ParseFilter(env, opts.Get("filter")));
-      if (opts.Has("fanout") && !opts.Get("fanout").IsUndefined()) ApplyFanout(env, opts.Get("fanout"));
 
       rxSize_ = static_cast<size_t>(rxBlockSize) * rxBlockCount;
       txSize_ = static_cast<size_t>(txBlockSize) * txBlocks;
@@ -239,6 +238,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       sll.sll_protocol = htons(ETH_P_ALL);
       sll.sll_ifindex = ifindex_;
       if (bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0) ThrowErrno(env, "bind", errno, ifname);
+      // The kernel only lets a bound, running socket join a fanout group.
+      if (opts.Has("fanout") && !opts.Get("fanout").IsUndefined()) ApplyFanout(env, opts.Get("fanout"));
 
       map_->refs++;  // the ArrayBuffer's reference
       Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, addr, map_->len, [](Napi::Env, void*, Mapping* m) { m->Release(); }, map_);

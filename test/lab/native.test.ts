@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { readFileSync, readdirSync } from 'node:fs';
 import {
-  addonPath, ifaceInfo, neighGet, neighResolve, netlinkTables, openPacket, routeGet, openRawIp, releaseSendSockets, sendFrame, sendGratuitousArp, withNetns,
+  PACKET_FANOUT_HASH, addonPath, ifaceInfo, neighGet, neighResolve, netlinkTables, openPacket, routeGet, openRawIp, releaseSendSockets, sendFrame, sendGratuitousArp, withNetns,
   type PacketSocket, type RawIpSocket,
 } from '../../src/io/native.js';
 import { compileFilter } from '../../src/io/bpf.js';
@@ -29,11 +29,11 @@ const PAYLOAD_LEN = 64;
 const PAYLOAD_OFF = 14 + 20 + 8;
 
 /** A UDP frame A→B whose payload carries `seq` and a pattern derived from it, so corruption shows. */
-function seqFrame(seq: number, srcMac: string, dstMac: string): Uint8Array {
+function seqFrame(seq: number, srcMac: string, dstMac: string, srcPort = 40000): Uint8Array {
   const payload = new Uint8Array(PAYLOAD_LEN);
   new DataView(payload.buffer).setUint32(0, seq);
   for (let i = 4; i < PAYLOAD_LEN; i++) payload[i] = (seq * 7 + i) & 255;
-  return buildUdpFrame({ srcMac, dstMac, src: A_IP, dst: B_IP, srcPort: 40000, dstPort: SEQ_PORT, payload });
+  return buildUdpFrame({ srcMac, dstMac, src: A_IP, dst: B_IP, srcPort, dstPort: SEQ_PORT, payload });
 }
 
 /** Reads the seq of a seqFrame at `off` in `u8`, or -1 if it is another frame or its bytes are wrong. */
@@ -218,6 +218,34 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     expect(() => rx.setFilter([[0x06, 0, 0]] as never)).toThrow(/\[code, jt, jf, k\]/);
     expect(() => rx.setFilter([[0x15, 5, 0, 0]])).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'setsockopt' }));
     rx.close();
+    tx.close();
+  });
+
+  it('PACKET_FANOUT (hash) splits flows between sockets, each frame to exactly one, a flow always to the same one', async () => {
+    const group = 0x4c00 + (process.pid & 0xff);
+    const socks = withNetns(B, () => [0, 1].map(() => track(openPacket('eth0', { fanout: { group, mode: PACKET_FANOUT_HASH } }))));
+    const tx = track(withNetns(A, () => openPacket('eth0')));
+    const owner = new Map<number, number>(); // seq → socket index
+    let dupes = 0;
+    socks.forEach((s, i) => s.onFrames((off, caplen) => {
+      const seq = readSeq(s.rx.u8, off, caplen);
+      if (seq < 0) return;
+      if (owner.has(seq)) dupes++;
+      owner.set(seq, i);
+    }));
+    // 40 flows (source ports) × 5 frames each; seq = flow * 5 + k.
+    for (let flow = 0; flow < 40; flow++) for (let k = 0; k < 5; k++) tx.tx.push(seqFrame(flow * 5 + k, aMac, bMac, 20000 + flow));
+    tx.tx.flush();
+    expect(await waitFor(() => owner.size === 200)).toBe(true);
+    expect(dupes).toBe(0);
+    const perSocket = [0, 1].map((i) => [...owner.values()].filter((o) => o === i).length);
+    expect(perSocket[0]).toBeGreaterThan(0);
+    expect(perSocket[1]).toBeGreaterThan(0);
+    for (let flow = 0; flow < 40; flow++) {
+      const o = owner.get(flow * 5);
+      for (let k = 1; k < 5; k++) expect(owner.get(flow * 5 + k)).toBe(o);
+    }
+    for (const s of socks) s.close();
     tx.close();
   });
 
