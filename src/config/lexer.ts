@@ -113,7 +113,6 @@ export function lexConfig(file: string, opts: LexOptions, emit: Emit): Stmt[] {
 
     const inc = /^include([rmwba]?)[ \t]+(.*)$/.exec(text);
     if (inc) {
-      const strict = inc[1] !== '';
       const pattern = inc[2]!.trim();
       const at = pos(0);
       if (depth >= MAX_INCLUDE_DEPTH) {
@@ -123,8 +122,8 @@ export function lexConfig(file: string, opts: LexOptions, emit: Emit): Stmt[] {
       const base = path.isAbsolute(pattern) ? pattern : path.join(path.dirname(file), pattern);
       const files = expandGlob(base);
       if (files.length === 0) {
-        emit(at, strict ? 'error' : 'warning', strict ? 'FILE_NOT_FOUND' : 'OK',
-          `include ${pattern}: no file matches`, 'fix the path or remove the include');
+        // keepalived 2.2.7 -t only prints this, even for includer/includem…
+        emit(at, 'warning', 'OK', `include${inc[1]} ${pattern}: no file matches`, 'fix the path or remove the include');
       }
       for (const f of files) lexFile(f, depth + 1, at);
       return;

@@ -504,11 +504,16 @@ const commonTimers = <T extends { inh: Inherit }>(): Record<string, Handler<T>> 
   alpha: (c, s, t) => { const b = bool(c, s, 1); if (b !== undefined) t.inh.alpha = b; },
 });
 
-interface VsCtx { vs: VirtualServer; inh: Inherit; protoSet: boolean; schedSet: boolean; methodSet: boolean; m: KeepalivedConfig }
+interface VsCtx {
+  vs: VirtualServer; inh: Inherit; protoSet: boolean; schedSet: boolean; methodSet: boolean; m: KeepalivedConfig;
+  /** The virtual server's `weight`: what real servers without their own get. */
+  weight?: number;
+  weighted: Set<RealServer>;
+}
 interface RsCtx { rs: RealServer; inh: Inherit; vsx: VsCtx; raw: RawChecker[] }
 interface RawChecker { type: CheckerType; pos: SourcePos; inh: Inherit; fields: Record<string, unknown>; urls: HttpUrl[] }
 
-const VS_IGNORED = set('ip_family', 'hashed', 'smtp_alert', 'snmp_name', 'weight', 'sorry_server_lvs_method');
+const VS_IGNORED = set('ip_family', 'hashed', 'smtp_alert', 'snmp_name', 'sorry_server_lvs_method');
 const RS_IGNORED = set('smtp_alert', 'snmp_name');
 const CHECK_IGNORED = set('log_all_failures');
 
@@ -553,6 +558,7 @@ const VS: Record<string, Handler<VsCtx>> = {
   },
   sorry_server_inhibit: (c, s, x) => { const b = bool(c, s, 1); if (b !== undefined) x.vs.sorry_server_inhibit = b; },
   real_server: (c, s, x) => realServer(c, s, x),
+  weight: (c, s, x) => { const v = num(c, s, 1, 0, 2147483647, 'weight'); if (v !== undefined) x.weight = v; },
 };
 function schedHandler(c: Ctx, s: Stmt, x: VsCtx): void {
   const w = need(c, s, 1, 'scheduler');
@@ -582,6 +588,7 @@ const RS: Record<string, Handler<RsCtx>> = {
       return;
     }
     x.rs.weight = Number(w.text);
+    x.vsx.weighted.add(x.rs);
   },
   lvs_method: (c, s, x) => { const m = lvsMethod(c, s, 'real server'); if (m) x.rs.lvs_method = m; },
   uthreshold: (c, s, x) => { const v = num(c, s, 1, 0, 4294967295, 'connections'); if (v !== undefined) x.rs.uthreshold = v; },
@@ -763,8 +770,9 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   } else if (w1.text === 'group') {
     const g = need(c, s, 2, 'group name');
     if (g) {
+      // keepalived -t does not notice a missing group; the service just never exists.
       if (!m.virtual_server_groups.some((x) => x.name === g.text)) {
-        c.error(g.pos, `virtual_server_group ${g.text} is not defined`, 'define virtual_server_group before using it');
+        c.warn(g.pos, `virtual_server_group ${g.text} is not defined; this virtual server is ignored`, 'define virtual_server_group before the virtual_server that uses it', 'OK');
       } else key = { kind: 'group', group: g.text };
     }
   } else {
@@ -779,7 +787,7 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
     delay_loop: DEFAULTS.delay_loop, quorum: DEFAULTS.quorum, hysteresis: 0, sorry_server_inhibit: false, alpha: false,
     omega: false, inhibit_on_failure: false, ha_suspend: false, real_servers: [],
   };
-  const x: VsCtx = { vs, inh: {}, protoSet: false, schedSet: false, methodSet: false, m };
+  const x: VsCtx = { vs, inh: {}, protoSet: false, schedSet: false, methodSet: false, m, weighted: new Set() };
   if (!s.block) c.error(endPos(s), 'virtual_server: missing block', "write 'virtual_server A.B.C.D PORT { … }'", 'MISSING_BOB');
   walk(c, s.block, VS, x, VS_IGNORED, 'virtual_server');
   vs.delay_loop = x.inh.delay_loop ?? DEFAULTS.delay_loop;
@@ -799,7 +807,79 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
     c.warn(s.pos, `virtual server ${name} has no real servers - ignoring`, 'add a real_server block');
     return;
   }
+  completeVs(c, s, x, name, fwmarkOnly);
   m.virtual_servers.push(vs);
+}
+
+/** keepalived's validate_check_config() corrections (check_data.c), each reported as it does. */
+function completeVs(c: Ctx, s: Stmt, x: VsCtx, name: string, fwmarkOnly: boolean): void {
+  const { vs, m } = x;
+  const key = vs.key;
+  if (vs.ops && !fwmarkOnly && vs.protocol !== 'UDP') {
+    c.warn(s.pos, `virtual server ${name}: one packet scheduling requires UDP - resetting`, 'remove ops, or use protocol UDP');
+    vs.ops = false;
+  }
+  if (!vs.persistence_timeout && key.kind === 'addr' && key.port === 0) {
+    c.warn(s.pos, `virtual server ${name}: zero port only valid for persistent services - setting`, `give a port, or set persistence_timeout (${DEFAULTS.persistence_timeout_bare} is used)`);
+    vs.persistence_timeout = DEFAULTS.persistence_timeout_bare;
+  }
+  const group = key.kind === 'group' ? m.virtual_server_groups.find((g) => g.name === key.group) : undefined;
+  if (!vs.persistence_timeout && group?.entries.some((e) => e.kind === 'addr' && !e.port)) {
+    c.warn(s.pos, `virtual server ${name}: zero port only valid for persistent services - setting`, `give every group address a port, or set persistence_timeout (${DEFAULTS.persistence_timeout_bare} is used)`);
+    vs.persistence_timeout = DEFAULTS.persistence_timeout_bare;
+  }
+  let weightSum = 0;
+  for (const rs of vs.real_servers) {
+    if (!x.weighted.has(rs)) rs.weight = x.weight ?? DEFAULTS.weight;
+    weightSum += rs.weight;
+  }
+  if (vs.quorum > weightSum) {
+    c.warn(s.pos, `quorum ${vs.quorum} for ${name} exceeds total weight of real servers ${weightSum}, reducing quorum to ${weightSum}`, 'lower quorum to at most the sum of the real servers\' weights');
+    vs.quorum = weightSum;
+  }
+  if (vs.hysteresis >= vs.quorum && (vs.hysteresis > 0 || vs.quorum > 0)) {
+    const h = Math.max(0, vs.quorum - 1);
+    c.warn(s.pos, `virtual server ${name}: hysteresis ${vs.hysteresis} >= quorum ${vs.quorum}; setting hysteresis to ${h}`, 'keep hysteresis below quorum');
+    vs.hysteresis = h;
+  }
+  // Ports: DR and TUN cannot change the port, NAT may; a fwmark service has none.
+  if (key.kind === 'group') {
+    if (!group) return;
+    for (const e of group.entries) {
+      for (const rs of vs.real_servers) {
+        if ((rs.lvs_method ?? vs.lvs_method) === 'NAT' || !rs.port) continue;
+        if (e.kind === 'fwmark') c.warn(rs.pos, `fwmark virtual server ${name}, real server ${rs.addr}:${rs.port} has port specified - port will be ignored`, 'leave the port out');
+        else if (e.port !== rs.port) c.warn(rs.pos, `virtual server ${name}:[${e.addr}]:${e.port} and real server ${rs.addr}:${rs.port} ports don't match`, 'DR and TUN keep the port: use the same one, or NAT');
+      }
+    }
+    return;
+  }
+  const vport = key.kind === 'addr' ? key.port : 0;
+  for (const rs of vs.real_servers) {
+    const nat = (rs.lvs_method ?? vs.lvs_method) === 'NAT';
+    if (nat) { if (key.kind === 'addr' && !rs.port) rs.port = vport; continue; }
+    if (key.kind === 'fwmark') {
+      if (rs.port) {
+        c.warn(rs.pos, `fwmark virtual server ${name}, real server ${rs.addr}:${rs.port} has port specified - clearing`, 'leave the port out');
+        rs.port = 0;
+      }
+    } else if (!rs.port) rs.port = vport;
+    else if (rs.port !== vport) {
+      c.warn(rs.pos, `virtual server ${name} and real server ${rs.addr}:${rs.port} ports don't match - resetting`, 'DR and TUN keep the port: use the virtual server\'s, or NAT');
+      rs.port = vport;
+    }
+  }
+  const ss = vs.sorry_server;
+  if (ss && vs.lvs_method !== 'NAT') {
+    if (key.kind === 'fwmark' && ss.port) {
+      c.warn(s.pos, `virtual server ${name}, sorry server has port specified - clearing`, 'leave the port out');
+      ss.port = 0;
+    } else if (key.kind === 'addr' && !ss.port) ss.port = vport;
+    else if (key.kind === 'addr' && ss.port !== vport) {
+      c.warn(s.pos, `virtual server ${name} and sorry server ports don't match - resetting`, 'DR and TUN keep the port');
+      ss.port = vport;
+    }
+  }
 }
 
 function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
@@ -915,6 +995,15 @@ function finishInstance(c: Ctx, s: Stmt, x: InstanceCtx, m: KeepalivedConfig): v
   if (!vi.virtual_ipaddress.length) {
     c.warn(s.pos, `(${vi.name}) no VIP specified; at least one is sensible`, 'add a virtual_ipaddress block', 'WARNING');
   }
+  if (vi.version === 2 && !Number.isInteger(vi.advert_int)) {
+    const r = Math.max(1, Math.floor(vi.advert_int + 0.5));
+    c.warn(s.pos, `(${vi.name}) VRRPv2 advertisement interval ${vi.advert_int}s must be an integer. rounding to ${r}`, 'use whole seconds, or version 3 for sub-second adverts');
+    vi.advert_int = r;
+  }
+  if (vi.interface && vi.track_interface.some((t) => t.name === vi.interface)) {
+    c.warn(s.pos, `(${vi.name}) ignoring track_interface ${vi.interface} since own interface`, 'the instance tracks its own interface already; remove it from track_interface');
+    vi.track_interface = vi.track_interface.filter((t) => t.name !== vi.interface);
+  }
   if (vi.nopreempt && vi.preempt_delay) {
     c.warn(s.pos, `(${vi.name}) preempt_delay is incompatible with nopreempt mode - resetting`, 'drop one of nopreempt and preempt_delay');
     vi.preempt_delay = 0;
@@ -946,6 +1035,10 @@ function crossChecks(c: Ctx, m: KeepalivedConfig): void {
       if (!instances.has(n)) c.warn(g.pos, `virtual router ${n} specified in sync group ${g.name} doesn't exist - ignoring`, 'fix the instance name');
     }
     g.group = g.group.filter((n) => instances.has(n));
+    if (g.group.length === 1) c.warn(g.pos, `sync group ${g.name} has only 1 virtual router(s) - this probably isn't what you want`, 'add the other instances, or drop the sync group');
   }
+  const emptyGroups = m.vrrp_sync_groups.filter((g) => !g.group.length);
+  for (const g of emptyGroups) c.warn(g.pos, `sync group ${g.name} has no virtual router(s) - removing`, 'list instances in group { }');
+  m.vrrp_sync_groups = m.vrrp_sync_groups.filter((g) => g.group.length);
 }
 

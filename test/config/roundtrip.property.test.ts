@@ -149,13 +149,44 @@ const model: fc.Arbitrary<KeepalivedConfig> = fc.record({
 }).map(({ instances, syncGroups, vss }) => ({
   global_defs: global_defs as KeepalivedConfig['global_defs'], vrrp_scripts, vrrp_sync_groups: syncGroups, vrrp_instances: instances,
   virtual_server_groups: groups,
-  // A service made only of fwmarks has no protocol of its own; the model says TCP.
-  virtual_servers: vss.map((v) => {
-    const g = v.key.kind === 'group' ? groups.find((x) => x.name === (v.key as { group: string }).group) : undefined;
-    const fwmarkOnly = v.key.kind === 'fwmark' || (!!g && g.entries.every((e) => e.kind === 'fwmark'));
-    return fwmarkOnly ? { ...v, protocol: 'TCP' as const } : v;
-  }),
+  virtual_servers: vss.map((v) => canonicalVs(v, groups)),
+})).map((m) => ({
+  ...m,
+  vrrp_sync_groups: m.vrrp_sync_groups.filter((g) => g.group.length),
+  vrrp_instances: m.vrrp_instances.map((vi) => ({
+    ...vi,
+    advert_int: vi.version === 2 ? Math.max(1, Math.floor(vi.advert_int + 0.5)) : vi.advert_int,
+    track_interface: vi.track_interface.filter((t) => t.name !== vi.interface),
+  })),
 })));
+
+/**
+ * What keepalived's check_data.c corrects (with a message) is generated
+ * already corrected, so the model the parser returns is the one made here.
+ */
+function canonicalVs(v: VirtualServer, groups: KeepalivedConfig['virtual_server_groups']): VirtualServer {
+  const g = v.key.kind === 'group' ? groups.find((x) => x.name === (v.key as { group: string }).group) : undefined;
+  const fwmarkOnly = v.key.kind === 'fwmark' || (!!g && g.entries.every((e) => e.kind === 'fwmark'));
+  const out: VirtualServer = { ...v, real_servers: v.real_servers.map((r) => ({ ...r })), ...(v.sorry_server ? { sorry_server: { ...v.sorry_server } } : {}) };
+  // A service made only of fwmarks has no protocol of its own; the model says TCP.
+  if (fwmarkOnly) out.protocol = 'TCP';
+  if (out.ops && !fwmarkOnly && out.protocol !== 'UDP') out.ops = false;
+  const zeroPort = (v.key.kind === 'addr' && v.key.port === 0) || !!g?.entries.some((e) => e.kind === 'addr' && !e.port);
+  if (!out.persistence_timeout && zeroPort) out.persistence_timeout = 360;
+  const sum = out.real_servers.reduce((a, r) => a + r.weight, 0);
+  if (out.quorum > sum) out.quorum = sum;
+  if (out.hysteresis >= out.quorum && (out.hysteresis > 0 || out.quorum > 0)) out.hysteresis = Math.max(0, out.quorum - 1);
+  if (v.key.kind !== 'group') {
+    const vport = v.key.kind === 'addr' ? v.key.port : 0;
+    for (const r of out.real_servers) {
+      const nat = (r.lvs_method ?? out.lvs_method) === 'NAT';
+      if (nat) { if (v.key.kind === 'addr' && !r.port) r.port = vport; continue; }
+      r.port = vport;
+    }
+    if (out.sorry_server && out.lvs_method !== 'NAT') out.sorry_server.port = vport;
+  }
+  return out;
+}
 
 const errors = (r: { diagnostics: Array<{ severity: string; message: string; line: number }> }) =>
   r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.line}: ${d.message}`);
