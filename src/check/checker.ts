@@ -11,7 +11,9 @@
 // - every decided round is followed by delay_loop.
 
 import { EventEmitter } from 'node:events';
-import type { Probe, ProbeResult } from './types.js';
+import type { CheckerTiming, Probe, ProbeResult } from './types.js';
+
+export type { CheckerTiming } from './types.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -26,13 +28,6 @@ export const realTimers: Timers = {
   random: Math.random,
 };
 
-export interface CheckerTiming {
-  delayLoop: number;
-  retry: number;
-  delayBeforeRetry: number;
-  warmup: number;
-  alpha: boolean;
-}
 
 /** Emitted as 'state' whenever a round decides the checker's state and it changed, or on the first decision. */
 export interface CheckerStateEvent {

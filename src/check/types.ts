@@ -153,8 +153,11 @@ export const DEFAULTS = {
   miscKillGrace: 2_000,
 } as const;
 
+/** CheckTiming with every default applied. */
+export type CheckerTiming = Required<CheckTiming>;
+
 /** The retry/delay defaults keepalived applies per checker type. */
-export function timingFor(options: CheckOptions): Required<Omit<CheckTiming, 'alpha'>> & { alpha: boolean } {
+export function timingFor(options: CheckOptions): CheckerTiming {
   const delayLoop = options.delayLoop ?? DEFAULTS.delayLoop;
   let retry: number;
   let delayBeforeRetry: number;
