@@ -265,7 +265,7 @@ export function inetAton(s: string): string | null {
   const nums: number[] = [];
   for (const p of parts) {
     let n: number;
-    if (/^0[xX][0-9a-fA-F]*$/.test(p)) n = p.length > 2 ? parseInt(p.slice(2), 16) : 0;
+    if (/^0[xX][0-9a-fA-F]+$/.test(p)) n = parseInt(p.slice(2), 16);
     else if (/^0[0-7]*$/.test(p)) n = parseInt(p, 8);
     else if (/^[1-9][0-9]*$/.test(p)) n = parseInt(p, 10);
     else return null;
