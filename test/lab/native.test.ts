@@ -14,7 +14,7 @@ import {
 import { compileFilter } from '../../src/io/bpf.js';
 import { buildUdpFrame } from '../../src/packet/frame.js';
 import { macToString } from '../../src/packet/addr.js';
-import { TP_STATUS_VLAN_VALID } from '../../src/io/ring.js';
+import { TP_STATUS_CSUMNOTREADY, TP_STATUS_VLAN_VALID } from '../../src/io/ring.js';
 import { Lab, ipns, labPrereqs, sh, sleep, waitFor } from './native-netns.js';
 import { RULES, cases } from '../io/native-bpf-cases.js';
 
@@ -247,6 +247,21 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     }
     for (const s of socks) s.close();
     tx.close();
+  });
+
+  it('a datagram from the peer kernel stack over veth arrives flagged TP_STATUS_CSUMNOTREADY (checksum offload)', async () => {
+    // What the engine must handle: veth passes CHECKSUM_PARTIAL through, so the
+    // UDP checksum field holds only the pseudo-header sum until someone completes it.
+    const rx = track(withNetns(B, () => openPacket('eth0')));
+    let status = -1;
+    rx.onFrames((off, _caplen, _len, st) => {
+      const u8 = rx.rx.u8;
+      if (u8[off + 23] === 17 && ((u8[off + 36]! << 8) | u8[off + 37]!) === 9998) status = st;
+    });
+    sh('ip', ['netns', 'exec', A, 'bash', '-c', `echo hello > /dev/udp/${B_IP}/9998`]);
+    expect(await waitFor(() => status !== -1)).toBe(true);
+    expect(status & TP_STATUS_CSUMNOTREADY).toBe(TP_STATUS_CSUMNOTREADY);
+    rx.close();
   });
 
   it('PACKET_STATISTICS counts frames, ring-full drops and queue freezes; the ring recovers', async () => {
