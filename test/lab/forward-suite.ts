@@ -1,0 +1,187 @@
+// The end-to-end checks every forwarding method must pass, run by
+// forward-dr / forward-nat / forward-tun.test.ts against a real lvsd in a
+// namespace lab: real curl clients, real kernel TCP stacks on the real servers.
+import { expect, it } from 'vitest';
+import { join } from 'node:path';
+import { Lab, missingPrerequisites, waitFor } from '../../lab/netns.js';
+import { buildLan, buildNat, type Topology } from '../../lab/topology.js';
+import { RS_DIR } from '../../lab/paths.js';
+import { curlMany, noOffloads, startLvsd, tally, removeLabSockets, type Lvsd, type StartLvsdOptions } from '../../lab/director.js';
+
+export type Mode = 'dr' | 'nat' | 'tun';
+export const FLAG: Record<Mode, string> = { dr: '-g', nat: '-m', tun: '-i' };
+
+export interface ModeLab {
+  lab: Lab;
+  topo: Topology;
+  lvsd: Lvsd;
+  mode: Mode;
+  vs: string;
+  url: string;
+  /** Applies an ipvsadm-style rule set through lvsadm (-C first). */
+  rules(lines: string[][]): Promise<void>;
+}
+
+export async function prerequisites(extra: string[] = []): Promise<string[]> {
+  const missing = await missingPrerequisites(['ip', 'nft', 'curl', 'ethtool', 'python3', ...extra]);
+  if (missing.length && process.env.CI === 'true') throw new Error(`lab prerequisites missing: ${missing.join(', ')}`);
+  return missing;
+}
+
+export async function buildModeLab(mode: Mode, lvsdOpts: StartLvsdOptions = {}): Promise<ModeLab> {
+  const lab = new Lab(`f${mode}`);
+  try {
+    const topo = mode === 'nat' ? await buildNat(lab) : await buildLan(lab, mode);
+    for (const h of [topo.client.name, ...topo.rs.map((r) => r.name)]) await noOffloads(lab, h, 'eth0');
+    await noOffloads(lab, 'dir', 'eth0');
+    if (mode === 'nat') await noOffloads(lab, 'dir', 'eth1');
+    const lvsd = await startLvsd(lab, 'dir', lvsdOpts);
+    const vs = `${topo.vip}:80`;
+    const rules = async (lines: string[][]) => {
+      await lvsd.lvsadm(['-C']);
+      for (const l of lines) await lvsd.lvsadm(l);
+    };
+    return { lab, topo, lvsd, mode, vs, url: `http://${topo.vip}/`, rules };
+  } catch (e) {
+    await lab.destroy();
+    removeLabSockets(lab);
+    throw e;
+  }
+}
+
+export async function destroyModeLab(m: ModeLab | undefined): Promise<void> {
+  if (!m) return;
+  try { await m.lvsd.stop(); } finally {
+    await m.lab.destroy();
+    removeLabSockets(m.lab);
+  }
+}
+
+function rsLines(m: ModeLab, weights: number[] = [1, 1], port = 80, proto = '-t'): string[][] {
+  return m.topo.rs.map((r, i) => ['-a', proto, `${m.topo.vip}:${port}`, '-r', `${r.ip}:${port}`, FLAG[m.mode], '-w', String(weights[i] ?? 1)]);
+}
+
+async function destStatus(m: ModeLab): Promise<{ addr: string; activeConns: number; inactConns: number }[]> {
+  const [svc] = await m.lvsd.call('list-services', { key: { kind: 'addr', protocol: 'tcp', addr: m.topo.vip, port: 80 } });
+  return svc!.dests;
+}
+
+/** Registers the shared tests; `get` returns the lab built in beforeAll. */
+export function forwardingTests(get: () => ModeLab, skip: boolean): void {
+  it.skipIf(skip)('rr: 100 requests to the VIP reach both real servers 50/50', async () => {
+    const m = get();
+    await m.rules([['-A', '-t', m.vs, '-s', 'rr'], ...rsLines(m)]);
+    const t = tally(await curlMany(m.lab, 'client', m.url, 100));
+    expect(t).toEqual({ 'from rs1': 50, 'from rs2': 50 });
+    const ln = (await m.lvsd.lvsadm(['-Ln'])).stdout;
+    expect(ln).toContain(`TCP  ${m.vs} rr`);
+    expect(ln).toMatch(new RegExp(`-> ${m.topo.rs[0]!.ip.replace(/\./g, '\\.')}:80\\s+${{ dr: 'Route', nat: 'Masq', tun: 'Tunnel' }[m.mode]}\\s+1`));
+  });
+
+  it.skipIf(skip)('wrr: 3:1 weights give 75/25', async () => {
+    const m = get();
+    await m.rules([['-A', '-t', m.vs, '-s', 'wrr'], ...rsLines(m, [3, 1])]);
+    const t = tally(await curlMany(m.lab, 'client', m.url, 100));
+    expect(t).toEqual({ 'from rs1': 75, 'from rs2': 25 });
+  });
+
+  it.skipIf(skip)('lc: new connections go to the idle server while one holds a slow request', async () => {
+    const m = get();
+    await m.rules([['-A', '-t', m.vs, '-s', 'lc'], ...rsLines(m)]);
+    const slow = m.lab.spawn('client', ['curl', '-s', '-m', '20', `${m.url}slow?ms=6000`]);
+    const busy = await waitFor(async () => (await destStatus(m)).find((d) => d.activeConns === 1), 5000, 50, 'an active conn');
+    const idle = m.topo.rs.find((r) => r.ip !== busy!.addr)!;
+    const t = tally(await curlMany(m.lab, 'client', m.url, 20));
+    expect(t).toEqual({ [`from ${idle.name}`]: 20 });
+    slow.kill('SIGKILL');
+  });
+
+  it.skipIf(skip)('persistence (-p): one client stays on one real server', async () => {
+    const m = get();
+    await m.rules([['-A', '-t', m.vs, '-s', 'rr', '-p', '60'], ...rsLines(m)]);
+    const t = tally(await curlMany(m.lab, 'client', m.url, 20));
+    expect(Object.values(t)).toEqual([20]);
+    const c = (await m.lvsd.lvsadm(['-Lnc'])).stdout;
+    expect(c).toMatch(new RegExp(`NONE\\s+${m.topo.client.ip.replace(/\./g, '\\.')}:0\\s+`));
+  });
+
+  it.skipIf(skip)('weight 0 keeps an open keep-alive connection working; new ones go elsewhere', async () => {
+    const m = get();
+    await m.rules([['-A', '-t', m.vs, '-s', 'rr'], ...rsLines(m)]);
+    // One keep-alive connection: a request, a pause (the test quiesces its server), a second request on the same socket.
+    const script = `
+      const http = require('http');
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const get = () => new Promise((res, rej) => http.get('${m.url}', { agent }, (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => res([b.trim(), r.req.reusedSocket])); }).on('error', rej));
+      (async () => { console.log(JSON.stringify(await get())); await new Promise((r) => setTimeout(r, 2500)); console.log(JSON.stringify(await get())); process.exit(0); })();`;
+    const ka = m.lab.spawn('client', ['node', '-e', script]);
+    const first = await waitFor(() => ka.output().split('\n').filter(Boolean)[0], 5000, 20, 'first keep-alive answer');
+    const [body] = JSON.parse(first) as [string, boolean];
+    const held = m.topo.rs.find((r) => body === `from ${r.name}`)!;
+    const other = m.topo.rs.find((r) => r !== held)!;
+    await m.lvsd.lvsadm(['-e', '-t', m.vs, '-r', `${held.ip}:80`, FLAG[m.mode], '-w', '0']);
+    const t = tally(await curlMany(m.lab, 'client', m.url, 10));
+    expect(t).toEqual({ [`from ${other.name}`]: 10 });
+    await ka.exited;
+    const second = JSON.parse(ka.output().split('\n').filter(Boolean)[1]!) as [string, boolean];
+    expect(second).toEqual([`from ${held.name}`, true]);
+  });
+
+  it.skipIf(skip)('deleting a real server stops new connections to it', async () => {
+    const m = get();
+    await m.rules([['-A', '-t', m.vs, '-s', 'rr'], ...rsLines(m)]);
+    await m.lvsd.lvsadm(['-d', '-t', m.vs, '-r', `${m.topo.rs[0]!.ip}:80`]);
+    const t = tally(await curlMany(m.lab, 'client', m.url, 10));
+    expect(t).toEqual({ 'from rs2': 10 });
+  });
+
+  it.skipIf(skip)('a 20 MB download through the VIP arrives intact', async () => {
+    const m = get();
+    await m.rules([['-A', '-t', m.vs, '-s', 'rr'], ...rsLines(m)]);
+    const size = 20 * 1024 * 1024;
+    const { stdout } = await m.lab.sh('client', `curl -s -m 60 '${m.url}big?size=${size}' | sha256sum`, { timeoutMs: 70_000 });
+    expect(stdout.split(' ')[0]).toBe(await bigSha(m.lab, size));
+  });
+
+  it.skipIf(skip)('a UDP service works (echo on 5353)', async () => {
+    const m = get();
+    await m.rules([['-A', '-u', `${m.topo.vip}:5353`, '-s', 'rr'], ...rsLines(m, [1, 1], 5353, '-u')]);
+    const py = `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+for i in range(4):
+    s2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s2.settimeout(2)
+    s2.sendto(b"hello%d" % i, ("${m.topo.vip}", 5353))
+    d, a = s2.recvfrom(2000)
+    print(a[0], d.decode())
+`;
+    const { stdout } = await m.lab.exec('client', ['python3', '-c', py]);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    // NAT replies pass lvsd and leave from the VIP. In DR/TUN the RS answers
+    // directly, and the lab's echo (bound to 0.0.0.0) answers from its own
+    // address, not the VIP: that is the RS application's choice, not lvsd's.
+    const from = m.mode === 'nat' ? [m.topo.vip] : [m.topo.vip, ...m.topo.rs.map((r) => r.ip)];
+    for (const l of lines) {
+      expect(l).toMatch(/^\S+ from rs[12]: hello\d$/);
+      expect(from).toContain(l.split(' ')[0]);
+    }
+    expect(new Set(lines.map((l) => l.split(' ')[2]))).toEqual(new Set(['rs1:', 'rs2:']));
+  });
+}
+
+const shaCache = new Map<number, string>();
+/**
+ * sha256 of the RS's /big body by httpd.mjs's own bigBodySha256, in a child
+ * inside the lab's client namespace (importing httpd.mjs starts a server: it
+ * listens on 127.0.0.1 port 0 there for the instant it takes).
+ */
+export async function bigSha(lab: Lab, size: number): Promise<string> {
+  const hit = shaCache.get(size);
+  if (hit) return hit;
+  const code = `const m = await import(${JSON.stringify(join(RS_DIR, 'httpd.mjs'))}); console.log(m.bigBodySha256(${size})); process.exit(0);`;
+  const { stdout } = await lab.exec('client', ['node', '--input-type=module', '-e', code, '_', 'sha', '--port', '0', '--bind', '127.0.0.1']);
+  const sha = stdout.trim().split('\n').pop()!;
+  shaCache.set(size, sha);
+  return sha;
+}
