@@ -1,0 +1,198 @@
+// Failover as the client sees it: ours vs Debian's keepalived 2.2.7, in one
+// run and the same lab. Two directors (MASTER 100, BACKUP 50) each run a tiny
+// HTTP server on 0.0.0.0:80 that names itself, so whoever holds the VIP
+// answers and no lvsd is needed. The client opens a new TCP connection to the
+// VIP every 10 ms. We SIGKILL or SIGTERM the master and measure the outage:
+// from the first request that failed to the first one answered again.
+//
+//   node dist/bench/failover.js [--reps 3] [--only ours|keepalived] [--versions 2,3]
+//
+// Prints one JSON object per run, then a summary table (medians). A benchmark,
+// not a test: it never fails on a time.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab, waitFor } from '../lab/netns.js';
+import { buildLan, waitListening } from '../lab/topology.js';
+import { RS_DIR } from '../lab/paths.js';
+import { pairConf, startDaemon, holdsVip, scratch, keepalivedAvailable, type Daemon, type Impl } from '../src/vrrp/testbed.js';
+import { skewMs } from '../src/vrrp/instance.js';
+
+const VIP = '192.168.150.100';
+
+// The client: a new connection every 10 ms; one line per request: start end who|-
+const PROBER = `
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+const now = () => performance.timeOrigin + performance.now();
+const out = [];
+function one() {
+  const s = now();
+  let body = '';
+  let done = false;
+  const c = net.connect({ host: '${VIP}', port: 80 });
+  const finish = (who) => { if (done) return; done = true; c.destroy(); out.push(s.toFixed(1) + ' ' + now().toFixed(1) + ' ' + who); };
+  c.setTimeout(300, () => finish('-'));
+  c.on('connect', () => c.write('GET / HTTP/1.0\\r\\n\\r\\n'));
+  c.on('data', (d) => { body += d; });
+  c.on('end', () => { const m = /from (\\S+)/.exec(body); finish(m ? m[1] : '-'); });
+  c.on('error', () => finish('-'));
+}
+const t = setInterval(one, 10);
+process.on('SIGTERM', () => { clearInterval(t); setTimeout(() => { process.stdout.write(out.join('\\n') + '\\n'); process.exit(0); }, 400); });
+`;
+
+type Signal = 'SIGKILL' | 'SIGTERM';
+type Variant = Impl | 'ours-noresign';
+
+interface RunResult {
+  impl: Variant;
+  version: 2 | 3;
+  advertInt: number;
+  signal: Signal;
+  rep: number;
+  /** Client-observed outage, ms (0 when no request failed). */
+  outageMs: number;
+  failed: number;
+  /** When the backup added the VIP, ms after the signal. */
+  takeoverMs: number | null;
+  /** Requests answered by the dead master's host after the backup took over. */
+  deadHostAnswers: number;
+  /** Did the dead master's host still hold the VIP 1 s after takeover? */
+  staleVip: boolean;
+  masterDownMs: number;
+  skewMs: number;
+}
+
+function parseProbe(text: string): { s: number; e: number; who: string }[] {
+  return text.split('\n').map((l) => l.trim().split(' ')).filter((p) => p.length === 3 && /^\d/.test(p[0]!))
+    .map(([s, e, who]) => ({ s: Number(s), e: Number(e), who: who! }));
+}
+
+async function ipTsEvent(mon: string, kind: 'add' | 'del', after: number): Promise<number | null> {
+  for (const line of mon.split('\n')) {
+    const m = /^\[([0-9T:.-]+)\]\s*(Deleted )?\d+:\s+\S+\s+inet (\d+\.\d+\.\d+\.\d+)\//.exec(line);
+    if (!m || m[3] !== VIP) continue;
+    const t = Date.parse(`${m[1]!.slice(0, 23)}Z`);
+    if ((kind === 'del') === !!m[2] && t >= after) return t;
+  }
+  return null;
+}
+
+async function oneRun(lab: Lab, impl: Variant, version: 2 | 3, signal: Signal, rep: number): Promise<RunResult> {
+  const advertInt = version === 2 ? 1 : 0.1;
+  const kind: Impl = impl === 'keepalived' ? 'keepalived' : 'ours';
+  const extra = impl === 'ours-noresign' ? ['--no-resign'] : [];
+  const common = { version, advertInt, ...(version === 2 ? { authPass: '1111' } : {}) };
+  await lab.exec('client', ['ip', 'neigh', 'flush', 'dev', 'eth0'], { check: false });
+  const monB = lab.spawn('dir2', ['ip', '-ts', '-o', 'monitor', 'address']);
+  const monA = lab.spawn('dir', ['ip', '-ts', '-o', 'monitor', 'address']);
+  const daemons: Daemon[] = [];
+  try {
+    const master = startDaemon(lab, 'dir', kind, pairConf({ ...common, state: 'MASTER', priority: 100 }, kind), extra);
+    daemons.push(master);
+    await waitFor(() => holdsVip(lab, 'dir'), 10_000, 20, 'master to hold the VIP');
+    const backup = startDaemon(lab, 'dir2', kind, pairConf({ ...common, state: 'BACKUP', priority: 50 }, kind), extra);
+    daemons.push(backup);
+    await new Promise((r) => setTimeout(r, 1500 + 2 * advertInt * 1000));
+    if (await holdsVip(lab, 'dir2')) throw new Error('backup holds the VIP before the failover');
+    const prober = lab.spawn('client', ['node', '--input-type=module', '-e', PROBER]);
+    await new Promise((r) => setTimeout(r, 600));
+    const tSig = Date.now();
+    if (signal === 'SIGKILL') master.kill9(); else master.term();
+    await waitFor(() => holdsVip(lab, 'dir2'), 15_000, 5, 'backup to take over');
+    await new Promise((r) => setTimeout(r, 1200));
+    prober.kill('SIGTERM');
+    await prober.exited;
+    const reqs = parseProbe(prober.output()).filter((r) => r.s >= tSig - 200);
+    const takeoverAt = await ipTsEvent(monB.output(), 'add', tSig);
+    const after = reqs.filter((r) => r.s >= tSig);
+    const firstFail = after.find((r) => r.who === '-');
+    let outage = 0;
+    if (firstFail) {
+      const lastFail = [...after].reverse().find((r) => r.who === '-')!;
+      const recovered = after.find((r) => r.s > lastFail.s && r.who !== '-');
+      outage = (recovered ? recovered.s : lastFail.s) - firstFail.s;
+    }
+    const deadHostAnswers = takeoverAt === null ? 0 : reqs.filter((r) => r.e > takeoverAt && r.who === 'dir').length;
+    const staleVip = await holdsVip(lab, 'dir');
+    const mdi = 3 * advertInt * 1000 + skewMs(version, 256 - 50, advertInt * 1000);
+    return {
+      impl, version, advertInt, signal, rep,
+      outageMs: Math.round(outage),
+      failed: after.filter((r) => r.who === '-').length,
+      takeoverMs: takeoverAt === null ? null : takeoverAt - tSig,
+      deadHostAnswers, staleVip,
+      masterDownMs: Math.round(mdi * 10) / 10,
+      skewMs: Math.round(skewMs(version, 256 - 50, advertInt * 1000) * 10) / 10,
+    };
+  } finally {
+    for (const d of daemons) d.kill9();
+    await Promise.all(daemons.map((d) => Promise.race([d.proc.exited, new Promise((r) => setTimeout(r, 2000))])));
+    monA.kill('SIGKILL'); monB.kill('SIGKILL');
+    // keepalived's SIGKILL leaves its VIP (issue #2361): clean up for the next run.
+    await new Promise((r) => setTimeout(r, 100));
+    for (const h of ['dir', 'dir2']) await lab.exec(h, ['ip', 'addr', 'del', `${VIP}/24`, 'dev', 'eth0'], { check: false });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const opt = (f: string, d: string) => { const i = args.indexOf(f); return i >= 0 ? args[i + 1]! : d; };
+  const reps = Number(opt('--reps', '3'));
+  const only = opt('--only', '');
+  const versions = opt('--versions', '2,3').split(',').map(Number) as (2 | 3)[];
+  if (process.getuid?.() !== 0) throw new Error('bench:failover needs root (network namespaces)');
+  const impls: Variant[] = (['ours', 'ours-noresign', 'keepalived'] as Variant[])
+    .filter((i) => !only || i.startsWith(only))
+    .filter((i) => i !== 'keepalived' || keepalivedAvailable());
+  const lab = new Lab('fo');
+  const results: RunResult[] = [];
+  try {
+    await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false, servers: false, rsCount: 0 });
+    for (const d of ['dir', 'dir2']) lab.spawn(d, ['node', join(RS_DIR, 'httpd.mjs'), d, '--port', '80']);
+    for (const d of ['dir', 'dir2']) await waitListening(lab, d, 80);
+    for (const version of versions) {
+      for (const signal of ['SIGKILL', 'SIGTERM'] as Signal[]) {
+        for (const impl of impls) {
+          if (impl === 'ours-noresign' && signal === 'SIGTERM') continue; // same as ours
+          for (let rep = 1; rep <= reps; rep++) {
+            const r = await oneRun(lab, impl, version, signal, rep);
+            results.push(r);
+            process.stdout.write(`${JSON.stringify(r)}\n`);
+          }
+        }
+      }
+    }
+  } finally {
+    await lab.destroy();
+  }
+  writeFileSync(join(scratch(lab), 'failover.json'), JSON.stringify(results, null, 1));
+  // Summary: medians per cell.
+  const rows: string[][] = [['version', 'signal', 'impl', 'outage ms (median)', 'takeover ms', 'failed reqs', 'Master_Down ms', 'Skew ms', 'dead host answered after takeover', 'VIP left on dead host']];
+  for (const version of versions) {
+    for (const signal of ['SIGKILL', 'SIGTERM'] as Signal[]) {
+      for (const impl of impls) {
+        const rs = results.filter((r) => r.version === version && r.signal === signal && r.impl === impl);
+        if (!rs.length) continue;
+        rows.push([
+          `v${version} advert_int ${rs[0]!.advertInt}`, signal, impl,
+          String(median(rs.map((r) => r.outageMs))),
+          String(median(rs.map((r) => r.takeoverMs ?? NaN))),
+          String(median(rs.map((r) => r.failed))),
+          String(rs[0]!.masterDownMs), String(rs[0]!.skewMs),
+          rs.some((r) => r.deadHostAnswers > 0) ? `yes (${rs.map((r) => r.deadHostAnswers).join('/')})` : 'no',
+          rs.some((r) => r.staleVip) ? 'yes' : 'no',
+        ]);
+      }
+    }
+  }
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(`| ${r.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |\n`);
+}
+
+main().catch((e) => { process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`); process.exit(1); });
