@@ -1,5 +1,8 @@
-// The connection table (ip_vs_conn.c), struct-of-arrays: one slot per conn
-// or persistence template across typed arrays, no object per connection.
+// The connection table (ip_vs_conn.c): one 64-byte record per conn or
+// persistence template in a single typed array (16 u32 words, one cache
+// line), no object per connection. One record per cache line matters: with
+// 1M flows a lookup is a hash-head miss plus a record miss, where a
+// struct-of-arrays layout paid one miss per field.
 //
 // - Two hash chains per slot: "in" keyed (proto, caddr, cport, vaddr, vport)
 //   as ip_vs_conn_in_get looks up client packets, and "out" keyed
@@ -14,9 +17,7 @@
 //   earlier (a state with a shorter timeout) relinks at once so it is not
 //   overslept. Deadlines are absolute ticks (u32: 8.7 years at 64 ms).
 //
-// Bytes per slot: 3×4 addrs + 4 ports + 2 dport + 3×1 proto/state/flags +
-// 4 dest + 4 ctl + 4 expire + 8 wheel links + 8 hash links = 49, plus 8 per
-// bucket (in + out heads).
+// Bytes per slot: 64, plus 8 per bucket (in + out heads).
 
 export const TICK_MS = 64;
 export const WHEEL_BITS = 14;
@@ -36,7 +37,10 @@ export const CF_INUSE = 16;
 export const CF_FWD_SHIFT = 5;
 export const CF_FWD_MASK = 0x60;
 
-export const BYTES_PER_SLOT = 49;
+export const BYTES_PER_SLOT = 64;
+/** Record layout: word offsets within a slot's 16 words (slot i starts at i << 4). */
+export const C_CADDR = 0, C_VADDR = 1, C_DADDR = 2, C_PORTS = 3, C_DPORT = 4, C_PROTO = 5, C_STATE = 6, C_FLAGS = 7;
+export const C_DEST = 8, C_CTL = 9, C_EXPIRE = 10, C_WNEXT = 11, C_WPREV = 12, C_HIN = 13, C_HOUT = 14;
 
 export function hashKey(seed: number, proto: number, a: number, ports: number, b: number): number {
   let h = seed ^ proto;
@@ -55,25 +59,9 @@ export class ConnTable {
   readonly mask: number;
   readonly seed: number;
 
-  readonly caddr: Uint32Array;
-  readonly vaddr: Uint32Array;
-  readonly daddr: Uint32Array;
-  /** cport << 16 | vport. */
-  readonly ports: Uint32Array;
-  readonly dport: Uint16Array;
-  readonly proto: Uint8Array;
-  readonly state: Uint8Array;
-  readonly flags: Uint8Array;
-  readonly dest: Int32Array;
-  /** A conn: its template's slot + 1 (0 = none). A template: how many conns it controls. */
-  readonly ctl: Int32Array;
-  /** Absolute deadline in ticks. */
-  readonly expire: Uint32Array;
-  readonly wNext: Int32Array;
-  /** Previous entry, or ~slot when this entry heads wheel slot `slot`. */
-  readonly wPrev: Int32Array;
-  readonly hIn: Int32Array;
-  readonly hOut: Int32Array;
+  /** Records as u32 (addresses, ports, expire…) and, over the same memory, as i32 (links, dest, ctl). */
+  readonly u: Uint32Array;
+  readonly s: Int32Array;
   readonly headsIn: Int32Array;
   readonly headsOut: Int32Array;
   readonly wheel: Int32Array;
@@ -91,21 +79,9 @@ export class ConnTable {
     this.buckets = 1 << bits;
     this.mask = this.buckets - 1;
     this.seed = Math.floor(rng() * 4294967296) | 0;
-    this.caddr = new Uint32Array(capacity);
-    this.vaddr = new Uint32Array(capacity);
-    this.daddr = new Uint32Array(capacity);
-    this.ports = new Uint32Array(capacity);
-    this.dport = new Uint16Array(capacity);
-    this.proto = new Uint8Array(capacity);
-    this.state = new Uint8Array(capacity);
-    this.flags = new Uint8Array(capacity);
-    this.dest = new Int32Array(capacity);
-    this.ctl = new Int32Array(capacity);
-    this.expire = new Uint32Array(capacity);
-    this.wNext = new Int32Array(capacity);
-    this.wPrev = new Int32Array(capacity);
-    this.hIn = new Int32Array(capacity);
-    this.hOut = new Int32Array(capacity);
+    const ab = new ArrayBuffer(capacity * BYTES_PER_SLOT);
+    this.u = new Uint32Array(ab);
+    this.s = new Int32Array(ab);
     this.headsIn = new Int32Array(this.buckets).fill(-1);
     this.headsOut = new Int32Array(this.buckets).fill(-1);
     this.wheel = new Int32Array(WHEEL_SLOTS).fill(-1);
@@ -121,21 +97,25 @@ export class ConnTable {
   }
 
   findIn(proto: number, caddr: number, ports: number, vaddr: number): number {
+    const u = this.u;
     let i = this.headsIn[hashKey(this.seed, proto, caddr, ports, vaddr) & this.mask]!;
     while (i >= 0) {
-      if (this.caddr[i] === caddr && this.ports[i] === ports && this.vaddr[i] === vaddr && this.proto[i] === proto) return i;
-      i = this.hIn[i]!;
+      const o = i << 4;
+      if (u[o + C_CADDR] === caddr && u[o + C_PORTS] === ports && u[o + C_VADDR] === vaddr && u[o + C_PROTO] === proto) return i;
+      i = this.s[o + C_HIN]!;
     }
     return -1;
   }
 
   /** A NAT conn by its reply's (proto, RS addr, RS port, client addr, client port). */
   findOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
+    const u = this.u;
     let i = this.headsOut[hashKey(this.seed, proto, daddr, (dport << 16 | cport) >>> 0, caddr) & this.mask]!;
     while (i >= 0) {
-      if (this.daddr[i] === daddr && this.caddr[i] === caddr && this.dport[i] === dport
-        && (this.ports[i]! >>> 16) === cport && this.proto[i] === proto) return i;
-      i = this.hOut[i]!;
+      const o = i << 4;
+      if (u[o + C_DADDR] === daddr && u[o + C_CADDR] === caddr && u[o + C_DPORT] === dport
+        && (u[o + C_PORTS]! >>> 16) === cport && u[o + C_PROTO] === proto) return i;
+      i = this.s[o + C_HOUT]!;
     }
     return -1;
   }
@@ -146,30 +126,30 @@ export class ConnTable {
     let i: number;
     if (this.freeHead >= 0) {
       i = this.freeHead;
-      this.freeHead = this.wNext[i]!;
+      this.freeHead = this.s[(i << 4) + C_WNEXT]!;
     } else if (this.hwm < this.capacity) {
       i = this.hwm++;
     } else {
       return -1;
     }
     const ports = (cport << 16 | vport) >>> 0;
-    this.caddr[i] = caddr;
-    this.vaddr[i] = vaddr;
-    this.daddr[i] = daddr;
-    this.ports[i] = ports;
-    this.dport[i] = dport;
-    this.proto[i] = proto;
-    this.state[i] = 0;
-    this.flags[i] = flags | CF_INUSE;
-    this.dest[i] = dest;
-    this.ctl[i] = 0;
-    this.expire[i] = expire;
+    this.u[(i << 4) + C_CADDR] = caddr;
+    this.u[(i << 4) + C_VADDR] = vaddr;
+    this.u[(i << 4) + C_DADDR] = daddr;
+    this.u[(i << 4) + C_PORTS] = ports;
+    this.u[(i << 4) + C_DPORT] = dport;
+    this.u[(i << 4) + C_PROTO] = proto;
+    this.u[(i << 4) + C_STATE] = 0;
+    this.u[(i << 4) + C_FLAGS] = flags | CF_INUSE;
+    this.s[(i << 4) + C_DEST] = dest;
+    this.s[(i << 4) + C_CTL] = 0;
+    this.u[(i << 4) + C_EXPIRE] = expire;
     const b = hashKey(this.seed, proto, caddr, ports, vaddr) & this.mask;
-    this.hIn[i] = this.headsIn[b]!;
+    this.s[(i << 4) + C_HIN] = this.headsIn[b]!;
     this.headsIn[b] = i;
     if (flags & CF_OUT_HASHED) {
       const o = hashKey(this.seed, proto, daddr, (dport << 16 | cport) >>> 0, caddr) & this.mask;
-      this.hOut[i] = this.headsOut[o]!;
+      this.s[(i << 4) + C_HOUT] = this.headsOut[o]!;
       this.headsOut[o] = i;
     }
     this.wheelAdd(i);
@@ -180,8 +160,8 @@ export class ConnTable {
 
   /** New deadline; relinks only when it moves earlier than where the entry waits. */
   setExpire(i: number, expire: number): void {
-    const old = this.expire[i]!;
-    this.expire[i] = expire;
+    const old = this.u[(i << 4) + C_EXPIRE]!;
+    this.u[(i << 4) + C_EXPIRE] = expire;
     if (expire < old) {
       this.wheelUnlink(i);
       this.wheelAdd(i);
@@ -189,64 +169,64 @@ export class ConnTable {
   }
 
   private wheelAdd(i: number): void {
-    let t = this.expire[i]!;
+    let t = this.u[(i << 4) + C_EXPIRE]!;
     if (t <= this.cursor) t = this.cursor + 1;
     this.pushSlot(i, t & WHEEL_MASK);
   }
 
   private pushSlot(i: number, s: number): void {
     const h = this.wheel[s]!;
-    this.wNext[i] = h;
-    this.wPrev[i] = ~s;
-    if (h >= 0) this.wPrev[h] = i;
+    this.s[(i << 4) + C_WNEXT] = h;
+    this.s[(i << 4) + C_WPREV] = ~s;
+    if (h >= 0) this.s[(h << 4) + C_WPREV] = i;
     this.wheel[s] = i;
   }
 
   private wheelUnlink(i: number): void {
-    const p = this.wPrev[i]!;
-    const n = this.wNext[i]!;
+    const p = this.s[(i << 4) + C_WPREV]!;
+    const n = this.s[(i << 4) + C_WNEXT]!;
     if (p < 0) this.wheel[~p] = n;
-    else this.wNext[p] = n;
-    if (n >= 0) this.wPrev[n] = p;
+    else this.s[(p << 4) + C_WNEXT] = n;
+    if (n >= 0) this.s[(n << 4) + C_WPREV] = p;
   }
 
   /** Moves an entry to a new in-key (ports only): how the kernel retires an invalid template. */
   rehashIn(i: number, ports: number): void {
     this.unlinkIn(i);
-    this.ports[i] = ports >>> 0;
-    const b = hashKey(this.seed, this.proto[i]!, this.caddr[i]!, this.ports[i]!, this.vaddr[i]!) & this.mask;
-    this.hIn[i] = this.headsIn[b]!;
+    this.u[(i << 4) + C_PORTS] = ports >>> 0;
+    const b = hashKey(this.seed, this.u[(i << 4) + C_PROTO]!, this.u[(i << 4) + C_CADDR]!, this.u[(i << 4) + C_PORTS]!, this.u[(i << 4) + C_VADDR]!) & this.mask;
+    this.s[(i << 4) + C_HIN] = this.headsIn[b]!;
     this.headsIn[b] = i;
   }
 
   private unlinkIn(i: number): void {
-    const b = hashKey(this.seed, this.proto[i]!, this.caddr[i]!, this.ports[i]!, this.vaddr[i]!) & this.mask;
+    const b = hashKey(this.seed, this.u[(i << 4) + C_PROTO]!, this.u[(i << 4) + C_CADDR]!, this.u[(i << 4) + C_PORTS]!, this.u[(i << 4) + C_VADDR]!) & this.mask;
     let j = this.headsIn[b]!;
-    if (j === i) this.headsIn[b] = this.hIn[i]!;
+    if (j === i) this.headsIn[b] = this.s[(i << 4) + C_HIN]!;
     else {
-      while (j >= 0 && this.hIn[j] !== i) j = this.hIn[j]!;
-      if (j >= 0) this.hIn[j] = this.hIn[i]!;
+      while (j >= 0 && this.s[(j << 4) + C_HIN] !== i) j = this.s[(j << 4) + C_HIN]!;
+      if (j >= 0) this.s[(j << 4) + C_HIN] = this.s[(i << 4) + C_HIN]!;
     }
   }
 
   /** Unhash and free a slot. */
   remove(i: number): void {
-    const f = this.flags[i]!;
+    const f = this.u[(i << 4) + C_FLAGS]!;
     this.wheelUnlink(i);
-    const ports = this.ports[i]!;
+    const ports = this.u[(i << 4) + C_PORTS]!;
     this.unlinkIn(i);
     if (f & CF_OUT_HASHED) {
-      const o = hashKey(this.seed, this.proto[i]!, this.daddr[i]!, (this.dport[i]! << 16 | ports >>> 16) >>> 0, this.caddr[i]!) & this.mask;
+      const o = hashKey(this.seed, this.u[(i << 4) + C_PROTO]!, this.u[(i << 4) + C_DADDR]!, (this.u[(i << 4) + C_DPORT]! << 16 | ports >>> 16) >>> 0, this.u[(i << 4) + C_CADDR]!) & this.mask;
       let k = this.headsOut[o]!;
-      if (k === i) this.headsOut[o] = this.hOut[i]!;
+      if (k === i) this.headsOut[o] = this.s[(i << 4) + C_HOUT]!;
       else {
-        while (k >= 0 && this.hOut[k] !== i) k = this.hOut[k]!;
-        if (k >= 0) this.hOut[k] = this.hOut[i]!;
+        while (k >= 0 && this.s[(k << 4) + C_HOUT] !== i) k = this.s[(k << 4) + C_HOUT]!;
+        if (k >= 0) this.s[(k << 4) + C_HOUT] = this.s[(i << 4) + C_HOUT]!;
       }
     }
     if (f & CF_TEMPLATE) this.templates--;
-    this.flags[i] = 0;
-    this.wNext[i] = this.freeHead;
+    this.u[(i << 4) + C_FLAGS] = 0;
+    this.s[(i << 4) + C_WNEXT] = this.freeHead;
     this.freeHead = i;
     this.count--;
   }
@@ -268,8 +248,8 @@ export class ConnTable {
       this.wheel[s] = -1;
       this.cursor = t;
       while (i >= 0) {
-        const next = this.wNext[i]!;
-        if (this.expire[i]! <= nowTick) {
+        const next = this.s[(i << 4) + C_WNEXT]!;
+        if (this.u[(i << 4) + C_EXPIRE]! <= nowTick) {
           // Linked back into this slot first so remove() can unlink it as usual.
           this.pushSlot(i, s);
           if (onDue(i)) expired++;
@@ -297,8 +277,8 @@ export class ConnTable {
       const tick = start + k;
       let i = this.wheel[tick & WHEEL_MASK]!;
       while (i >= 0 && budget > 0) {
-        const next = this.wNext[i]!;
-        if (this.expire[i]! > tick && moves > 0) {
+        const next = this.s[(i << 4) + C_WNEXT]!;
+        if (this.u[(i << 4) + C_EXPIRE]! > tick && moves > 0) {
           moves--;
           this.wheelUnlink(i);
           this.wheelAdd(i);

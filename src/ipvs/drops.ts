@@ -16,13 +16,13 @@ export const DROP_REASONS = [
   'bad_udp_length',
   'zero_port',
   'tcp_no_conn',        // not a SYN and no conn (IPVS would let the stack answer RST)
-  'no_dest',            // scheduler found no usable dest (ICMP port unreachable is sent instead when possible)
+  'no_dest',            // scheduler found no usable dest and the ICMP port unreachable budget is spent
+  'dest_unavailable',   // conn of a deleted dest (expire_nodest_conn=0: dropped, timer not renewed)
   'conn_table_full',    // defense: no embryonic entry could be evicted
   'icmp_bad_checksum',
   'icmp_truncated',
   'ttl_exceeded',       // NAT reply forwarded with TTL <= 1
   'tun_too_big',        // TUN: oversize without DF (the director does not fragment)
-  'fwd_unsupported',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

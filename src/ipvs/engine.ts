@@ -60,7 +60,7 @@ import type {
   ConnEntry, DestSpec, EngineInfo, Protocol, Ruleset, ServiceKey, ServiceRules, ServiceSpec, ServiceStatus, Timeouts,
 } from './types.js';
 import {
-  ConnTable, CF_FWD_MASK, CF_FWD_SHIFT, CF_INACTIVE, CF_INUSE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, TICK_MS,
+  ConnTable, C_CADDR, C_CTL, C_DADDR, C_DEST, C_DPORT, C_EXPIRE, C_FLAGS, C_PORTS, C_PROTO, C_STATE, C_VADDR, CF_FWD_MASK, CF_FWD_SHIFT, CF_INACTIVE, CF_INUSE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, TICK_MS,
 } from './conn.js';
 import { Dest, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL, fwdName } from './dest.js';
 import { Service, PROTO_NUM, addrKey, describeKey, serviceKeyId } from './service.js';
@@ -148,7 +148,9 @@ export class IpvsEngine {
   private readonly vips = new Map<number, number>();
   /** RIP → number of NAT dests (incl. trashed ones with conns) on it. */
   private readonly natRips = new Map<number, number>();
-  private natConnsPossible = 0;
+  /** Bitmaps over a 16-bit hash of VIPs and of NAT real-server addresses: cheap "maybe" tests for the hot path. */
+  private readonly vipFilter = new Uint8Array(65536);
+  private readonly ripFilter = new Uint8Array(65536);
   private readonly dests: (Dest | undefined)[] = [];
   private readonly freeDestIds: number[] = [];
 
@@ -185,7 +187,7 @@ export class IpvsEngine {
   private readonly onDue = (i: number): boolean => this.expireConn(i, false);
   private readonly pickEvictable = (i: number): boolean => {
     const t = this.tbl;
-    return t.proto[i] === 6 && (t.flags[i]! & CF_TEMPLATE) === 0 && isEvictableTcpState(t.state[i]!);
+    return t.u[(i << 4) + C_PROTO] === 6 && (t.u[(i << 4) + C_FLAGS]! & CF_TEMPLATE) === 0 && isEvictableTcpState(t.u[(i << 4) + C_STATE]!);
   };
 
   constructor(opts: EngineOptions = {}) {
@@ -263,21 +265,28 @@ export class IpvsEngine {
 
     const t = this.tbl;
     const nowTick = Math.floor(now / TICK_MS);
-    let i = t.findIn(proto, saddr, ((sport << 16) | dport) >>> 0, daddr);
-    if (i >= 0) {
-      // conn_reuse_mode 1: a new SYN on a closed, uncontrolled conn starts over.
-      if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl[i] === 0
-        && (t.state[i] === TCP_S_TIME_WAIT || t.state[i] === TCP_S_CLOSE)) {
-        this.expireConn(i, true);
-        i = -1;
-      } else {
-        return this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
+    // The filters spare NAT replies a certain miss on the in chains, and
+    // client packets one on the out chains: a hash miss costs cache misses.
+    const toVip = this.vipFilter[Math.imul(daddr, 0x9e3779b1) >>> 16] !== 0;
+    if (toVip) {
+      let i = t.findIn(proto, saddr, ((sport << 16) | dport) >>> 0, daddr);
+      if (i >= 0) {
+        const o = i << 4;
+        // conn_reuse_mode 1: a new SYN on a closed, uncontrolled conn starts over.
+        if ((tflags & 0x02) !== 0 && proto === 6 && t.s[o + C_CTL] === 0
+          && (t.u[o + C_STATE] === TCP_S_TIME_WAIT || t.u[o + C_STATE] === TCP_S_CLOSE)) {
+          this.expireConn(i, true);
+          i = -1;
+        } else {
+          return this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
+        }
       }
     }
-    if (this.natConnsPossible > 0) {
+    if (this.ripFilter[Math.imul(saddr, 0x9e3779b1) >>> 16] !== 0) {
       const o = t.findOut(proto, saddr, sport, daddr, dport);
       if (o >= 0) return this.outPacket(o, buf, l3, l4, tot, proto, tflags, nowTick, out);
     }
+    if (!toVip) return this.ignore(I.not_service);
     let svc = this.services.get(addrKey(proto, daddr, dport));
     if (svc === undefined) {
       svc = this.services.get(addrKey(proto, daddr, 0));
@@ -291,8 +300,8 @@ export class IpvsEngine {
   private inPacket(i: number, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, tflags: number,
     nowTick: number, out: XmitOut): number {
     const t = this.tbl;
-    const d = this.dests[t.dest[i]!]!;
-    if (!d.available) return this.drop(D.no_dest);
+    const d = this.dests[t.s[(i << 4) + C_DEST]!]!;
+    if (!d.available) return this.drop(D.dest_unavailable);
     const dc = d.stats.c;
     dc[S_INPKTS]! += 1;
     dc[S_INBYTES]! += tot;
@@ -304,32 +313,32 @@ export class IpvsEngine {
     tc[S_INBYTES]! += tot;
     if (proto === 6) this.tcpState(i, d, TCP_DIR_INPUT, tflags, nowTick);
     else t.setExpire(i, nowTick + this.udpTo);
-    return this.xmit(i, (t.flags[i]! & CF_FWD_MASK) >>> CF_FWD_SHIFT, buf, l3, l4, tot, proto, out);
+    return this.xmit(i, (t.u[(i << 4) + C_FLAGS]! & CF_FWD_MASK) >>> CF_FWD_SHIFT, buf, l3, l4, tot, proto, out);
   }
 
   private xmit(i: number, fwd: number, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, out: XmitOut): number {
     const t = this.tbl;
     if (fwd === FWD_ROUTE) {
-      xmitDr(out, buf, l3, tot, t.daddr[i]!);
+      xmitDr(out, buf, l3, tot, t.u[(i << 4) + C_DADDR]!);
     } else if (fwd === FWD_MASQ) {
-      natIn(buf, l3, l4, proto, t.daddr[i]!, t.dport[i]!);
+      natIn(buf, l3, l4, proto, t.u[(i << 4) + C_DADDR]!, t.u[(i << 4) + C_DPORT]!);
       out.buf = buf;
       out.start = l3;
       out.len = tot;
-      out.nextHop = t.daddr[i]!;
+      out.nextHop = t.u[(i << 4) + C_DADDR]!;
     } else {
       if (tot + IPIP_HLEN > this.tunMtu) {
         if ((buf[l3 + 6]! & 0x40) === 0) return this.drop(D.tun_too_big);
-        const vaddr = t.vaddr[i]!;
-        const caddr = t.caddr[i]!;
+        const vaddr = t.u[(i << 4) + C_VADDR]!;
+        const caddr = t.u[(i << 4) + C_CADDR]!;
         return this.sendIcmpError(3, 4, (this.tunMtu - IPIP_HLEN) & 0xffff, vaddr, caddr, buf, l3, tot, out, D.tun_too_big);
       }
-      const d = this.dests[t.dest[i]!]!;
+      const d = this.dests[t.s[(i << 4) + C_DEST]!]!;
       this.ipId = (this.ipId + 1) & 0xffff;
       out.buf = buf;
-      out.start = writeIpipOuter(buf, l3, tot, d.tunSource, t.daddr[i]!, this.ipId);
+      out.start = writeIpipOuter(buf, l3, tot, d.tunSource, t.u[(i << 4) + C_DADDR]!, this.ipId);
       out.len = tot + IPIP_HLEN;
-      out.nextHop = t.daddr[i]!;
+      out.nextHop = t.u[(i << 4) + C_DADDR]!;
     }
     this.xmits++;
     return VERDICT_XMIT;
@@ -339,8 +348,8 @@ export class IpvsEngine {
   private outPacket(i: number, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, tflags: number,
     nowTick: number, out: XmitOut): number {
     const t = this.tbl;
-    const d = this.dests[t.dest[i]!]!;
-    if (!natOut(buf, l3, l4, proto, t.vaddr[i]!, t.ports[i]! & 0xffff)) return this.drop(D.ttl_exceeded);
+    const d = this.dests[t.s[(i << 4) + C_DEST]!]!;
+    if (!natOut(buf, l3, l4, proto, t.u[(i << 4) + C_VADDR]!, t.u[(i << 4) + C_PORTS]! & 0xffff)) return this.drop(D.ttl_exceeded);
     if (d.available) {
       const dc = d.stats.c;
       dc[S_OUTPKTS]! += 1;
@@ -357,7 +366,7 @@ export class IpvsEngine {
     out.buf = buf;
     out.start = l3;
     out.len = tot;
-    out.nextHop = t.caddr[i]!;
+    out.nextHop = t.u[(i << 4) + C_CADDR]!;
     this.xmits++;
     return VERDICT_XMIT;
   }
@@ -365,13 +374,13 @@ export class IpvsEngine {
   /** set_tcp_state(). */
   private tcpState(i: number, d: Dest, dir: number, tflags: number, nowTick: number): void {
     const t = this.tbl;
-    let f = t.flags[i]!;
+    let f = t.u[(i << 4) + C_FLAGS]!;
     let off = dir;
     if ((f & CF_NOOUTPUT) !== 0) {
       if (off === TCP_DIR_OUTPUT) f &= ~CF_NOOUTPUT;
       else off = TCP_DIR_INPUT_ONLY;
     }
-    const old = t.state[i]!;
+    const old = t.u[(i << 4) + C_STATE]!;
     let idx: number;
     if (tflags & 0x04) idx = 3;
     else if (tflags & 0x02) idx = 0;
@@ -389,9 +398,9 @@ export class IpvsEngine {
         d.inactConns--;
         f &= ~CF_INACTIVE;
       }
-      t.state[i] = ns;
+      t.u[(i << 4) + C_STATE] = ns;
     }
-    t.flags[i] = f;
+    t.u[(i << 4) + C_FLAGS] = f;
     t.setExpire(i, nowTick + this.tcpTo[ns]!);
   }
 
@@ -403,7 +412,7 @@ export class IpvsEngine {
     if (svc.persistMs > 0) {
       tpl = this.schedPersist(svc, saddr, sport, daddr, dport, proto, now, nowTick);
       if (tpl === -2) return this.drop(D.conn_table_full);
-      dest = tpl >= 0 ? this.dests[this.tbl.dest[tpl]!]! : null;
+      dest = tpl >= 0 ? this.dests[this.tbl.s[(tpl << 4) + C_DEST]!]! : null;
       if (dest !== null && !this.makeRoom()) return this.drop(D.conn_table_full);
     } else {
       dest = this.schedule(svc, saddr, sport, daddr, dport, proto, now);
@@ -415,8 +424,8 @@ export class IpvsEngine {
     const i = this.bindNew(proto, saddr, sport, daddr, dport, dest, rport, nowTick);
     if (i < 0) return this.drop(D.conn_table_full);
     if (tpl >= 0) {
-      this.tbl.ctl[i] = tpl + 1;
-      this.tbl.ctl[tpl]! += 1;
+      this.tbl.s[(i << 4) + C_CTL] = tpl + 1;
+      this.tbl.s[(tpl << 4) + C_CTL]! += 1;
     }
     svc.stats.c[S_CONNS]! += 1;
     const v = this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
@@ -466,16 +475,16 @@ export class IpvsEngine {
     const tvport = dport === svc.vport && svc.vport !== FTPPORT ? dport : 0;
     const persistTicks = Math.ceil(svc.persistMs / TICK_MS);
     const ct = t.findIn(proto, snet, tvport, daddr);
-    if (ct >= 0 && (t.flags[ct]! & CF_TEMPLATE) !== 0) {
-      const td = this.dests[t.dest[ct]!]!;
+    if (ct >= 0 && (t.u[(ct << 4) + C_FLAGS]! & CF_TEMPLATE) !== 0) {
+      const td = this.dests[t.s[(ct << 4) + C_DEST]!]!;
       if (td.available) {
         t.setExpire(ct, nowTick + persistTicks);
         return ct;
       }
       // ip_vs_check_template(): retire it under an unfindable key; it goes when its conns do.
       t.rehashIn(ct, DEST_REMOVED_PORT);
-      t.dport[ct] = DEST_REMOVED_PORT;
-      if (t.ctl[ct] === 0) this.expireConn(ct, true);
+      t.u[(ct << 4) + C_DPORT] = DEST_REMOVED_PORT;
+      if (t.s[(ct << 4) + C_CTL] === 0) this.expireConn(ct, true);
     }
     const dest = this.schedule(svc, saddr, sport, daddr, dport, proto, now);
     if (dest === null) return -1;
@@ -495,19 +504,19 @@ export class IpvsEngine {
    */
   private expireConn(i: number, force: boolean): boolean {
     const t = this.tbl;
-    const f = t.flags[i]!;
-    const d = this.dests[t.dest[i]!]!;
+    const f = t.u[(i << 4) + C_FLAGS]!;
+    const d = this.dests[t.s[(i << 4) + C_DEST]!]!;
     if ((f & CF_TEMPLATE) !== 0) {
-      if (t.ctl[i]! > 0 && !force) {
-        t.expire[i] = Math.floor(t.cursor) + Math.ceil(d.svc.persistMs / TICK_MS);
+      if (t.s[(i << 4) + C_CTL]! > 0 && !force) {
+        t.u[(i << 4) + C_EXPIRE] = Math.floor(t.cursor) + Math.ceil(d.svc.persistMs / TICK_MS);
         return false;
       }
       d.persistConns--;
     } else {
       if ((f & CF_INACTIVE) !== 0) d.inactConns--;
       else d.activeConns--;
-      const c = t.ctl[i]!;
-      if (c > 0) t.ctl[c - 1]! -= 1;
+      const c = t.s[(i << 4) + C_CTL]!;
+      if (c > 0) t.s[(c - 1 << 4) + C_CTL]! -= 1;
     }
     d.checkOverloadOnUnbind();
     t.remove(i);
@@ -563,37 +572,37 @@ export class IpvsEngine {
     const nowTick = Math.floor(now / TICK_MS);
     // Client side: the quote is our packet VIP:vport → client:cport.
     let i = t.findIn(iproto, idst, ((idport << 16) | isport) >>> 0, isrc);
-    if (i >= 0 && (t.flags[i]! & CF_TEMPLATE) === 0 && t.vaddr[i] === daddr) {
+    if (i >= 0 && (t.u[(i << 4) + C_FLAGS]! & CF_TEMPLATE) === 0 && t.u[(i << 4) + C_VADDR] === daddr) {
       if (!icmpChecksumOk(buf, icmp, ilen)) return this.drop(D.icmp_bad_checksum);
-      const d = this.dests[t.dest[i]!]!;
-      if (!d.available) return this.drop(D.no_dest);
+      const d = this.dests[t.s[(i << 4) + C_DEST]!]!;
+      if (!d.available) return this.drop(D.dest_unavailable);
       d.stats.c[S_INPKTS]! += 1;
       d.stats.c[S_INBYTES]! += tot;
       d.svc.stats.c[S_INPKTS]! += 1;
       d.svc.stats.c[S_INBYTES]! += tot;
       this.totStats.c[S_INPKTS]! += 1;
       this.totStats.c[S_INBYTES]! += tot;
-      t.setExpire(i, Math.max(t.expire[i]!, nowTick));
-      const fwd = (t.flags[i]! & CF_FWD_MASK) >>> CF_FWD_SHIFT;
+      t.setExpire(i, Math.max(t.u[(i << 4) + C_EXPIRE]!, nowTick));
+      const fwd = (t.u[(i << 4) + C_FLAGS]! & CF_FWD_MASK) >>> CF_FWD_SHIFT;
       if (fwd === FWD_MASQ) {
-        natIcmp(buf, l3, icmp, ilen, inner, iihl, l3 + 16, t.daddr[i]!, inner + 12, il4, t.daddr[i]!, t.dport[i]!);
+        natIcmp(buf, l3, icmp, ilen, inner, iihl, l3 + 16, t.u[(i << 4) + C_DADDR]!, inner + 12, il4, t.u[(i << 4) + C_DADDR]!, t.u[(i << 4) + C_DPORT]!);
         out.buf = buf;
         out.start = l3;
         out.len = tot;
-        out.nextHop = t.daddr[i]!;
+        out.nextHop = t.u[(i << 4) + C_DADDR]!;
         this.xmits++;
         return VERDICT_XMIT;
       }
       return this.xmit(i, fwd, buf, l3, icmp, tot, 1, out);
     }
     // RS side (NAT): the quote is the client's packet client:cport → RIP:rport.
-    if (this.natConnsPossible > 0) {
+    if (this.ripFilter[Math.imul(idst, 0x9e3779b1) >>> 16] !== 0) {
       i = t.findOut(iproto, idst, idport, isrc, isport);
       if (i >= 0) {
         if (!icmpChecksumOk(buf, icmp, ilen)) return this.drop(D.icmp_bad_checksum);
         const ttl = buf[l3 + 8]!;
         if (ttl <= 1) return this.drop(D.ttl_exceeded);
-        const d = this.dests[t.dest[i]!]!;
+        const d = this.dests[t.s[(i << 4) + C_DEST]!]!;
         if (d.available) {
           d.stats.c[S_OUTPKTS]! += 1;
           d.stats.c[S_OUTBYTES]! += tot;
@@ -611,7 +620,7 @@ export class IpvsEngine {
         buf[l3 + 8] = ttl - 1;
         buf[l3 + 10] = n >>> 8;
         buf[l3 + 11] = n;
-        natIcmp(buf, l3, icmp, ilen, inner, iihl, l3 + 12, t.vaddr[i]!, inner + 16, il4 + 2, t.vaddr[i]!, t.ports[i]! & 0xffff);
+        natIcmp(buf, l3, icmp, ilen, inner, iihl, l3 + 12, t.u[(i << 4) + C_VADDR]!, inner + 16, il4 + 2, t.u[(i << 4) + C_VADDR]!, t.u[(i << 4) + C_PORTS]! & 0xffff);
         out.buf = buf;
         out.start = l3;
         out.len = tot;
@@ -620,7 +629,7 @@ export class IpvsEngine {
         return VERDICT_XMIT;
       }
     }
-    return rel ? this.ignore(I.icmp_no_conn) : this.ignore(I.icmp_no_conn);
+    return this.ignore(I.icmp_no_conn);
   }
 
   /** An ICMP error from `src` to `dst` into the scratch buffer; rate-limited, else a drop for `reason`. */
@@ -834,21 +843,21 @@ export class IpvsEngine {
     const t = this.tbl;
     const out: ConnEntry[] = [];
     for (let i = 0; i < t.hwm; i++) {
-      const f = t.flags[i]!;
+      const f = t.u[(i << 4) + C_FLAGS]!;
       if ((f & CF_INUSE) === 0) continue;
       const tpl = (f & CF_TEMPLATE) !== 0;
-      const proto = t.proto[i]!;
-      const d = this.dests[t.dest[i]!];
+      const proto = t.u[(i << 4) + C_PROTO]!;
+      const d = this.dests[t.s[(i << 4) + C_DEST]!];
       out.push({
         protocol: PROTO_NAME[proto] ?? 'ip',
-        caddr: u32ToIp(t.caddr[i]!),
-        cport: t.ports[i]! >>> 16,
-        vaddr: u32ToIp(t.vaddr[i]!),
-        vport: t.ports[i]! & 0xffff,
-        daddr: u32ToIp(t.daddr[i]!),
-        dport: t.dport[i]!,
-        state: tpl ? 'NONE' : proto === 6 ? TCP_STATE_NAMES[t.state[i]!]! : UDP_STATE_NAME,
-        expiresMs: Math.max(0, t.expire[i]! * TICK_MS - now),
+        caddr: u32ToIp(t.u[(i << 4) + C_CADDR]!),
+        cport: t.u[(i << 4) + C_PORTS]! >>> 16,
+        vaddr: u32ToIp(t.u[(i << 4) + C_VADDR]!),
+        vport: t.u[(i << 4) + C_PORTS]! & 0xffff,
+        daddr: u32ToIp(t.u[(i << 4) + C_DADDR]!),
+        dport: t.u[(i << 4) + C_DPORT]!,
+        state: tpl ? 'NONE' : proto === 6 ? TCP_STATE_NAMES[t.u[(i << 4) + C_STATE]!]! : UDP_STATE_NAME,
+        expiresMs: Math.max(0, t.u[(i << 4) + C_EXPIRE]! * TICK_MS - now),
         fwd: fwdName((f & CF_FWD_MASK) >>> CF_FWD_SHIFT),
         template: tpl,
         ...(d !== undefined && d.svc.fwmark !== 0 ? { fwmark: d.svc.fwmark } : {}),
@@ -887,16 +896,16 @@ export class IpvsEngine {
     if (svc.fwmark !== 0) return { reason: 'fwmark service: lvsd cannot classify packets by mark' };
     const t = this.tbl;
     const i = t.findIn(svc.proto, caddr >>> 0, ((cport << 16) | svc.vport) >>> 0, svc.vaddr);
-    if (i >= 0 && (t.flags[i]! & CF_TEMPLATE) === 0) {
-      const d = this.dests[t.dest[i]!]!;
-      return { dest: { ...d.spec }, reason: `existing connection (${TCP_STATE_NAMES[t.state[i]!] ?? 'UDP'})` };
+    if (i >= 0 && (t.u[(i << 4) + C_FLAGS]! & CF_TEMPLATE) === 0) {
+      const d = this.dests[t.s[(i << 4) + C_DEST]!]!;
+      return { dest: { ...d.spec }, reason: `existing connection (${TCP_STATE_NAMES[t.u[(i << 4) + C_STATE]!] ?? 'UDP'})` };
     }
     if (svc.persistMs > 0) {
       const snet = (caddr & svc.netmask) >>> 0;
       const tvport = svc.vport !== FTPPORT ? svc.vport : 0;
       const ct = t.findIn(svc.proto, snet, tvport, svc.vaddr);
-      if (ct >= 0 && (t.flags[ct]! & CF_TEMPLATE) !== 0 && this.dests[t.dest[ct]!]!.available) {
-        return { dest: { ...this.dests[t.dest[ct]!]!.spec }, reason: 'persistence template' };
+      if (ct >= 0 && (t.u[(ct << 4) + C_FLAGS]! & CF_TEMPLATE) !== 0 && this.dests[t.s[(ct << 4) + C_DEST]!]!.available) {
+        return { dest: { ...this.dests[t.s[(ct << 4) + C_DEST]!]!.spec }, reason: 'persistence template' };
       }
     }
     if (!PURE_SCHEDULERS.has(svc.spec.scheduler)) {
@@ -994,6 +1003,7 @@ export class IpvsEngine {
     const svc = new Service(s, sched);
     this.services.set(id, svc);
     if (svc.fwmark === 0) this.vips.set(svc.vaddr, (this.vips.get(svc.vaddr) ?? 0) + 1);
+    this.rebuildFilters();
     return svc;
   }
 
@@ -1004,6 +1014,7 @@ export class IpvsEngine {
       const n = (this.vips.get(svc.vaddr) ?? 1) - 1;
       if (n <= 0) this.vips.delete(svc.vaddr);
       else this.vips.set(svc.vaddr, n);
+      this.rebuildFilters();
     }
   }
 
@@ -1052,7 +1063,14 @@ export class IpvsEngine {
     const n = (this.natRips.get(addr) ?? 0) + delta;
     if (n <= 0) this.natRips.delete(addr);
     else this.natRips.set(addr, n);
-    this.natConnsPossible += delta;
+    this.rebuildFilters();
+  }
+
+  private rebuildFilters(): void {
+    this.vipFilter.fill(0);
+    this.ripFilter.fill(0);
+    for (const a of this.vips.keys()) this.vipFilter[Math.imul(a, 0x9e3779b1) >>> 16] = 1;
+    for (const a of this.natRips.keys()) this.ripFilter[Math.imul(a, 0x9e3779b1) >>> 16] = 1;
   }
 
   private zeroService(svc: Service): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ConnTable, CF_OUT_HASHED, TICK_MS, WHEEL_BITS } from '../../src/ipvs/conn.js';
+import { ConnTable, C_EXPIRE, CF_OUT_HASHED, TICK_MS, WHEEL_BITS } from '../../src/ipvs/conn.js';
 import { mulberry } from './helpers.js';
 
 function table(cap = 64, bits = 4) {
@@ -68,7 +68,7 @@ describe('ConnTable', () => {
     const t = table();
     const a = t.insert(6, 1, 1, 1, 1, 1, 1, 0, 0, 10);
     let calls = 0;
-    t.advance(10, (i) => { calls++; t.expire[i] = 30; return false; });
+    t.advance(10, (i) => { calls++; t.u[(i << 4) + C_EXPIRE] = 30; return false; });
     expect(t.count).toBe(1);
     t.advance(29, () => { throw new Error('early'); });
     t.advance(30, (i) => { expect(i).toBe(a); t.remove(i); return true; });
