@@ -90,7 +90,8 @@ async function oneRun(lab: Lab, impl: Variant, version: 2 | 3, signal: Signal, r
   try {
     const master = startDaemon(lab, 'dir', kind, pairConf({ ...common, state: 'MASTER', priority: 100 }, kind), extra);
     daemons.push(master);
-    await waitFor(() => holdsVip(lab, 'dir'), 10_000, 20, 'master to hold the VIP');
+    await waitFor(() => holdsVip(lab, 'dir'), 10_000, 20, 'master to hold the VIP')
+      .catch((e) => { throw new Error(`${e}\n${master.proc.output().slice(-3000)}`); });
     const backup = startDaemon(lab, 'dir2', kind, pairConf({ ...common, state: 'BACKUP', priority: 50 }, kind), extra);
     daemons.push(backup);
     await new Promise((r) => setTimeout(r, 1500 + 2 * advertInt * 1000));
@@ -99,7 +100,8 @@ async function oneRun(lab: Lab, impl: Variant, version: 2 | 3, signal: Signal, r
     await new Promise((r) => setTimeout(r, 600));
     const tSig = Date.now();
     if (signal === 'SIGKILL') master.kill9(); else master.term();
-    await waitFor(() => holdsVip(lab, 'dir2'), 15_000, 5, 'backup to take over');
+    await waitFor(() => holdsVip(lab, 'dir2'), 15_000, 5, 'backup to take over')
+      .catch((e) => { throw new Error(`${e}\n${backup.proc.output().slice(-3000)}`); });
     await new Promise((r) => setTimeout(r, 1200));
     prober.kill('SIGTERM');
     await prober.exited;

@@ -18,7 +18,7 @@ import { ipToU32 } from '../packet/addr.js';
 import { buildVrrp, type VrrpFields } from '../packet/vrrp.js';
 import { VrrpInstance, VRRP_PRIO_STOP, type Action, type InstanceConfig, type VrrpState } from './instance.js';
 import { validateAdvert, emptyBadCounters, authData, type BadCounters, type BadReason, type RxExpect } from './validate.js';
-import { VipSet, VipStateFile, defaultStateDir, toVipSpec, type VipSpec } from './vip.js';
+import { VipSet, VipStateFile, defaultStateDir, toVipSpec, keepIpBatchReady, type VipSpec } from './vip.js';
 import { VrrpSocket, primaryIpv4 } from './socket.js';
 import { ScriptRunner, LinkWatcher, ReferenceProber, weightContribution } from './track.js';
 
@@ -203,6 +203,8 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
     const stale = await rt.vips.removeStale();
     if (stale.length) log.warn({ instance: rt.model.name, vips: stale.map((v) => `${v.addr}/${v.prefix}`) }, 'removed VIPs left by a previous run');
   }
+
+  keepIpBatchReady(true);
 
   // ---- the watchdog
   let wd: ChildProcess | undefined;
@@ -482,6 +484,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
         wd.stdin.end();
       }
       for (const s of new Set(rts.map((r) => r.sock))) s?.close();
+      keepIpBatchReady(false);
     },
   };
 }
