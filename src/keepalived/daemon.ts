@@ -200,6 +200,7 @@ export class KeepalivedDaemon {
       this.health = new HealthChecks({ log: this.log, ...this.deps.health });
       this.wireHealth(this.health);
     }
+    this.health.scriptUser = model.global_defs.script_user;
     const stats = this.health.reload(plans);
     if (!initial) this.log.info(stats, 'virtual servers: kept / rebuilt / added / removed');
     const gd = model.global_defs;

@@ -9,8 +9,9 @@
 // started from the old one (VirtualServerChecks.start(previous)): surviving
 // real servers keep their state and unchanged checkers keep running.
 import { EventEmitter } from 'node:events';
+import { networkInterfaces } from 'node:os';
 import {
-  VirtualServerChecks, runScript,
+  VirtualServerChecks, runNotification,
   type CheckerResultEvent, type CheckerStateReport, type Notification,
 } from '../check/index.js';
 import type { VsPlan } from './checks.js';
@@ -30,18 +31,27 @@ interface Entry {
   /** The checking configuration, to tell whether a reload changed it. */
   sig: string;
   live: boolean;
+  /** Its state went to a successor set (reload). */
+  handedOver?: boolean;
+  /** ha_suspend: whether the address was local at the last look (for logging changes). */
+  suspendedLocal?: boolean;
 }
 
 export interface HealthOptions {
   log: Log;
   /** Run notify scripts (default: through /bin/sh, as keepalived). Tests replace it. */
   runNotify?: (script: string, n: Notification) => void;
+  /** ha_suspend: is this address on one of our interfaces? Default: os.networkInterfaces(). */
+  isLocalAddress?: (addr: string) => boolean;
   /** Extras for VirtualServerChecks (tests pass fake timers). */
   extras?: ConstructorParameters<typeof VirtualServerChecks>[1];
 }
 
 export class HealthChecks extends EventEmitter<HealthEvents> {
   private entries = new Map<string, Entry>();
+  /** global_defs script_user: notify scripts run as this user (set by the daemon from the model in force). */
+  scriptUser: { user: string; group?: string } | undefined;
+  private suspendTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: HealthOptions) {
     super();
@@ -90,21 +100,24 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
       next.set(plan.identity, this.build(plan, sig, prev));
       if (prev) { old.delete(plan.identity); stats.rebuilt++; } else stats.added++;
     }
-    for (const e of old.values()) { this.retire(e); stats.removed++; }
+    for (const e of old.values()) { void this.retire(e, { removed: true }); stats.removed++; }
     this.entries = next;
+    this.checkSuspend();
     return stats;
   }
 
   /** Stop every checker (omega notifications run); the caller removes the services from lvsd. */
   async stop(): Promise<void> {
+    clearInterval(this.suspendTimer);
+    this.suspendTimer = undefined;
     const all = [...this.entries.values()];
     this.entries = new Map();
     await Promise.all(all.map((e) => this.retire(e)));
   }
 
-  private retire(e: Entry): Promise<void> {
+  private retire(e: Entry, opts: { removed?: boolean } = {}): Promise<void> {
     e.live = false;
-    return e.vsc.stop().catch((err: unknown) => {
+    return e.vsc.stop(opts).catch((err: unknown) => {
       this.opts.log.error({ vs: e.plan.checks.name, err: String(err) }, 'stopping checkers failed');
     });
   }
@@ -112,6 +125,7 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
   private build(plan: VsPlan, sig: string, prev: Entry | undefined): Entry {
     const vsc = new VirtualServerChecks(plan.checks, this.opts.extras ?? {});
     const entry: Entry = { plan, vsc, sig, live: true };
+    if (plan.vs.ha_suspend && plan.vs.key.kind === 'addr') vsc.setEnabled(this.isLocal(plan.vs.key.addr));
     const name = plan.checks.name;
     vsc.on('dests', () => {
       if (entry.live && this.entries.get(plan.identity) === entry) this.emit('dests', entry.plan);
@@ -123,10 +137,12 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
         `${report.name}: ${up ? 'success' : 'failure'}${report.event.changed ? ` - ${up ? 'adding' : 'removing'} service` : ''}`);
       this.emit('checker', { vs: name, report });
     });
-    vsc.on('notify', (n) => { if (entry.live) this.notify(name, n); });
+    // Notifications also flow while stopping (omega, a removed virtual_server's notify_down), not after a hand-over.
+    vsc.on('notify', (n) => { if (!entry.handedOver) this.notify(name, n); });
     if (prev) {
       // The old set hands its state and its still-valid checkers over: keepalived's clear_diff_services.
       prev.live = false;
+      prev.handedOver = true;
       vsc.start(prev.vsc);
     } else {
       vsc.start();
@@ -139,14 +155,56 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
     return entry;
   }
 
+  private isLocal(addr: string): boolean {
+    return (this.opts.isLocalAddress ?? isLocalAddress)(addr);
+  }
+
+  /**
+   * ha_suspend: a virtual_server's checkers run only while its address is on
+   * this host (keepalived follows netlink address events; a 1 s poll of the
+   * interfaces gives the same answer a little later).
+   */
+  private checkSuspend(): void {
+    const apply = (): void => {
+      for (const e of this.entries.values()) {
+        const k = e.plan.vs.key;
+        if (!e.plan.vs.ha_suspend || k.kind !== 'addr') continue;
+        const local = this.isLocal(k.addr);
+        if (local !== e.suspendedLocal) {
+          e.suspendedLocal = local;
+          this.opts.log.info({ vs: e.plan.checks.name, address: k.addr }, local ? 'address is local: resuming checkers (ha_suspend)' : 'address is not local: suspending checkers (ha_suspend)');
+        }
+        e.vsc.setEnabled(local);
+      }
+    };
+    apply();
+    const any = [...this.entries.values()].some((e) => e.plan.vs.ha_suspend);
+    if (any && !this.suspendTimer) {
+      this.suspendTimer = setInterval(apply, 1000);
+      this.suspendTimer.unref();
+    } else if (!any && this.suspendTimer) {
+      clearInterval(this.suspendTimer);
+      this.suspendTimer = undefined;
+    }
+  }
+
   private notify(vs: string, n: Notification): void {
     this.emit('notify', { vs, n });
     this.opts.log.info({ vs, notify: n.kind, fifo: n.fifo, script: n.script }, n.fifo);
     if (n.script === undefined) return;
     if (this.opts.runNotify) { this.opts.runNotify(n.script, n); return; }
     const script = n.script;
-    void runScript(script, { timeout: 30_000 }).then((o) => {
-      if (o.error || o.code !== 0) this.opts.log.warn({ script, code: o.code, signal: o.signal, err: o.error }, 'notify script failed');
+    const u = this.scriptUser;
+    void runNotification(n, u ? { user: u.user, ...(u.group !== undefined ? { group: u.group } : {}) } : {}).then((o) => {
+      if (o && (o.error || o.code !== 0)) this.opts.log.warn({ script, code: o.code, signal: o.signal, err: o.error }, 'notify script failed');
     });
   }
+}
+
+/** Whether `addr` is configured on an interface of this network namespace. */
+export function isLocalAddress(addr: string): boolean {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.address === addr) return true;
+  }
+  return false;
 }

@@ -1,6 +1,7 @@
 // lvs-keepalived against a fake lvsd: real config files, real HTTP_GET
 // checkers against 127.0.0.1 backends whose health the test flips, and the
 // requests the daemon sends over the control socket.
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeepalivedDaemon } from '../../src/keepalived/daemon.js';
 import { KeepalivedMetrics } from '../../src/keepalived/metrics.js';
@@ -126,11 +127,11 @@ describe('checker transitions', () => {
   });
 
   it('below quorum the sorry server replaces the real servers; above, they return', async () => {
-    const { d } = daemon(ctx.tmp.write('k.conf', vsConf({ vsExtra: 'quorum 2\n    sorry_server 10.0.0.9 8080' })));
+    const { d } = daemon(ctx.tmp.write('k.conf', vsConf({ vsExtra: 'quorum 2\n    sorry_server 10.0.0.9 80' })));
     await d.start();
     expect(ctx.lvsd.destsOf(VIP, 80)).toEqual(['10.1.0.1:80@1', '10.1.0.2:80@1']);
     ctx.b1.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.0.0.9:8080@1', 3000, 'sorry server in');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.0.0.9:80@1', 3000, 'sorry server in');
     ctx.b1.healthy = true;
     await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1,10.1.0.2:80@1', 3000, 'real servers back');
   });
@@ -260,6 +261,47 @@ describe('stop', () => {
     await d.start();
     await d.stop();
     expect(ctx.lvsd.destsOf(VIP, 80)).toEqual(['10.1.0.1:80@1', '10.1.0.2:80@1']);
+  });
+});
+
+describe('ha_suspend and notify scripts', () => {
+  it('ha_suspend: checkers of a virtual_server whose address is not local do not probe; a local one does', async () => {
+    const conf = (vip: string) => vsConf({ vsExtra: 'ha_suspend' }).replace(`virtual_server ${VIP} 80`, `virtual_server ${vip} 80`);
+    const { d } = daemon(ctx.tmp.write('k.conf', conf('10.0.0.100')));
+    await d.start();
+    await sleep(500);
+    expect(ctx.b1.hits + ctx.b2.hits).toBe(0);
+    // Real servers start alive as keepalived's do; a suspended checker changes nothing.
+    expect(ctx.lvsd.destsOf('10.0.0.100', 80)).toEqual(['10.1.0.1:80@1', '10.1.0.2:80@1']);
+    ctx.tmp.write('k.conf', conf('127.0.0.1'));
+    expect(await d.reload()).toBe(true);
+    await waitFor(() => ctx.b1.hits > 0 && ctx.b2.hits > 0, 3000, 'probes once the address is local');
+  });
+
+  it('notify_down and notify_up run when a real server changes state', async () => {
+    const out = `${ctx.tmp.dir}/notes`;
+    const script = ctx.tmp.write('note.sh', `#!/bin/sh\necho "$1" >> ${out}\n`);
+    chmodSync(script, 0o755);
+    const rs2 = rsBlock('10.1.0.2', ctx.b2.port, `notify_down "${script} down"\n        notify_up "${script} up"`);
+    const { d } = daemon(ctx.tmp.write('k.conf', vsConf({ rs: [rsBlock('10.1.0.1', ctx.b1.port), rs2] })));
+    await d.start();
+    ctx.b2.healthy = false;
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8') === 'down\n', 3000, 'notify_down ran');
+    ctx.b2.healthy = true;
+    await waitFor(() => readFileSync(out, 'utf8') === 'down\nup\n', 3000, 'notify_up ran');
+  });
+
+  it('omega: stopping runs notify_down for the real servers that were up', async () => {
+    const out = `${ctx.tmp.dir}/omega`;
+    const script = ctx.tmp.write('omega.sh', `#!/bin/sh\necho "$1" >> ${out}\n`);
+    chmodSync(script, 0o755);
+    const rs = [rsBlock('10.1.0.1', ctx.b1.port, `notify_down "${script} rs1-down"`), rsBlock('10.1.0.2', ctx.b2.port, `notify_down "${script} rs2-down"`)];
+    const { d } = daemon(ctx.tmp.write('k.conf', vsConf({ vsExtra: 'omega', rs })));
+    await d.start();
+    await sleep(300);
+    expect(existsSync(out)).toBe(false);
+    await d.stop();
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').split('\n').filter(Boolean).sort().join() === 'rs1-down,rs2-down', 3000, 'omega notify_down');
   });
 });
 
