@@ -146,6 +146,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       InstanceMethod("detachFilter", &PacketSocket::DetachFilter),
       InstanceMethod("stats", &PacketSocket::Stats),
       InstanceMethod("setFanout", &PacketSocket::SetFanout),
+      InstanceMethod("sendVnet", &PacketSocket::SendVnet),
       InstanceMethod("close", &PacketSocket::Close),
     });
   }
@@ -238,6 +239,18 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       sll.sll_protocol = htons(ETH_P_ALL);
       sll.sll_ifindex = ifindex_;
       if (bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0) ThrowErrno(env, "bind", errno, ifname);
+      {
+        // Protocol 0 and never bound: it only sends, and receives nothing.
+        int vfd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (vfd >= 0 && setsockopt(vfd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) == 0) {
+          // No PACKET_QDISC_BYPASS here: the direct path drops any skb that
+          // validation replaces (a segmented super-frame, a checksum fixed up).
+          vnetFd_ = vfd;
+        } else if (vfd >= 0) {
+          close(vfd);
+        }
+      }
       // The kernel only lets a bound, running socket join a fanout group.
       if (opts.Has("fanout") && !opts.Get("fanout").IsUndefined()) ApplyFanout(env, opts.Get("fanout"));
 
@@ -277,6 +290,9 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
 
  private:
   int fd_ = -1;
+  // Send-only companion socket with PACKET_VNET_HDR for sendVnet(), made with
+  // the main socket so it lives in the same network namespace.
+  int vnetFd_ = -1;
   int ifindex_ = 0;
   size_t rxSize_ = 0, txSize_ = 0;
   Mapping* map_ = nullptr;
@@ -328,6 +344,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     }
     if (fd_ >= 0) {
       close(fd_);
+      if (vnetFd_ >= 0) close(vnetFd_);
+      vnetFd_ = -1;
       fd_ = -1;
     }
   }
@@ -468,6 +486,59 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     o.Set("drops", totDrops_);
     o.Set("freezeQueue", totFreeze_);
     return o;
+  }
+
+  // sendVnet(frame: Uint8Array, vnet: {flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset}):
+  // one frame with a virtio_net_hdr through a companion socket, so the kernel
+  // completes a partial L4 checksum (flags NEEDS_CSUM) and/or segments a
+  // super-frame (gsoType/gsoSize) on the way out — what the TX ring cannot do
+  // without 64 KiB slots. One syscall, but per super-frame, not per segment.
+  // Returns bytes sent or -errno (transient, or EINVAL for a header the kernel rejects).
+  Napi::Value SendVnet(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsObject()) {
+      throw Napi::TypeError::New(env, "sendVnet(frame: Uint8Array, vnet: {flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset})");
+    }
+    Napi::Uint8Array frame = info[0].As<Napi::Uint8Array>();
+    Napi::Object o = info[1].As<Napi::Object>();
+    if (frame.ByteLength() < 14) throw Napi::RangeError::New(env, "sendVnet: a frame has at least 14 bytes");
+    if (vnetFd_ < 0) {
+      Napi::Error e = Napi::Error::New(env, "sendVnet: the companion socket could not be opened (PACKET_VNET_HDR unsupported?)");
+      e.Set("code", Napi::String::New(env, "ENOTSUP"));
+      throw e;
+    }
+    struct {
+      uint8_t flags, gso_type;
+      uint16_t hdr_len, gso_size, csum_start, csum_offset;
+    } __attribute__((packed)) vh;
+    static_assert(sizeof(vh) == 10, "virtio_net_hdr is 10 bytes");
+    // Little-endian fields: packet sockets use the host's (x86-64) virtio byte order.
+    vh.flags = static_cast<uint8_t>(OptU32(o, "flags", 0));
+    vh.gso_type = static_cast<uint8_t>(OptU32(o, "gsoType", 0));
+    vh.hdr_len = static_cast<uint16_t>(OptU32(o, "hdrLen", 0));
+    vh.gso_size = static_cast<uint16_t>(OptU32(o, "gsoSize", 0));
+    vh.csum_start = static_cast<uint16_t>(OptU32(o, "csumStart", 0));
+    vh.csum_offset = static_cast<uint16_t>(OptU32(o, "csumOffset", 0));
+    iovec iov[2] = {{&vh, sizeof vh}, {frame.Data(), frame.ByteLength()}};
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_ifindex = ifindex_;
+    memcpy(&sll.sll_protocol, frame.Data() + 12, 2);  // the frame's own ethertype
+    sll.sll_halen = 6;
+    memcpy(sll.sll_addr, frame.Data(), 6);
+    msghdr msg{};
+    msg.msg_name = &sll;
+    msg.msg_namelen = sizeof sll;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    ssize_t n = sendmsg(vnetFd_, &msg, MSG_DONTWAIT);
+    if (n < 0) {
+      int err = errno;
+      if (IsTransient(err) || err == EINVAL || err == EMSGSIZE) return Napi::Number::New(env, -err);
+      ThrowErrno(env, "sendmsg", err, "(vnet)");
+    }
+    return Napi::Number::New(env, static_cast<double>(n));
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -82,6 +82,59 @@ export interface NeighInfo {
   states: string[];
 }
 
+/** struct virtio_net_hdr (<linux/virtio_net.h>), for PacketSocket.sendVnet. */
+export interface VnetHeader {
+  flags?: number;
+  gsoType?: number;
+  /** Bytes of headers (L2 + IP + L4) in front of each segment's payload. */
+  hdrLen?: number;
+  /** Payload bytes per segment. */
+  gsoSize?: number;
+  /** Where the checksummed region starts (the L4 header), from the frame start. */
+  csumStart?: number;
+  /** Where the checksum field is, from csumStart (TCP 16, UDP 6). */
+  csumOffset?: number;
+}
+
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+export const VIRTIO_NET_HDR_GSO_NONE = 0;
+export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
+
+/**
+ * The virtio_net_hdr for an IPv4 TCP/UDP frame (untagged or one 802.1Q tag)
+ * whose L4 checksum field holds the folded pseudo-header sum: NEEDS_CSUM at
+ * the L4 header; with `mss` > 0 and a TCP payload longer than it, also TCPv4
+ * segmentation into `mss`-byte segments. undefined for any other frame.
+ */
+export function ipv4VnetHeader(frame: Uint8Array, mss = 0): VnetHeader | undefined {
+  let l2 = 14;
+  let type = (frame[12]! << 8) | frame[13]!;
+  if (type === 0x8100 && frame.length >= 18) {
+    l2 = 18;
+    type = (frame[16]! << 8) | frame[17]!;
+  }
+  if (type !== 0x0800 || frame.length < l2 + 20) return undefined;
+  const ihl = (frame[l2]! & 15) * 4;
+  const proto = frame[l2 + 9];
+  const l4 = l2 + ihl;
+  if (proto === 6) {
+    if (frame.length < l4 + 20) return undefined;
+    const hdrLen = l4 + (frame[l4 + 12]! >> 4) * 4;
+    const payload = frame.length - hdrLen;
+    const gso = mss > 0 && payload > mss;
+    return {
+      flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, csumStart: l4, csumOffset: 16, hdrLen,
+      gsoType: gso ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE, gsoSize: gso ? mss : 0,
+    };
+  }
+  if (proto === 17) {
+    if (frame.length < l4 + 8) return undefined;
+    return { flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, csumStart: l4, csumOffset: 6, hdrLen: l4 + 8, gsoType: VIRTIO_NET_HDR_GSO_NONE, gsoSize: 0 };
+  }
+  return undefined;
+}
+
 /** A socket error delivered to onReadable: code is the errno name (ENETDOWN...). */
 export interface PollError extends Error {
   code: string;
@@ -121,6 +174,7 @@ interface NativePacketSocket {
   stop(): void;
   kick(): number;
   setFilter(p: BpfProgram): void;
+  sendVnet(frame: Uint8Array, vnet: VnetHeader): number;
   detachFilter(): void;
   setFanout(f: { group: number; mode?: number }): void;
   stats(): PacketStats;
@@ -248,6 +302,19 @@ export class PacketSocket {
   /** send(fd, NULL, 0, MSG_DONTWAIT): publish every SEND_REQUEST slot. Bytes sent, or -errno (transient). Prefer tx.flush(). */
   kick(): number {
     return this.tx.kick();
+  }
+
+  /**
+   * Sends one frame with a virtio_net_hdr through a companion socket (one
+   * syscall, outside the TX ring): with flags NEEDS_CSUM the kernel (or NIC)
+   * completes the L4 checksum, whose field must hold the folded pseudo-header
+   * sum (how TP_STATUS_CSUMNOTREADY frames arrive); with gsoType/gsoSize it
+   * segments a super-frame (what a GSO/TSO sender on veth hands the tap)
+   * into MTU-sized segments. See ipv4VnetHeader(). `frame` may be a view into
+   * `buffer` (an RX frame rewritten in place). Bytes sent, or -errno.
+   */
+  sendVnet(frame: Uint8Array, vnet: VnetHeader): number {
+    return this.s.sendVnet(frame, vnet);
   }
 
   /** Attach (atomically replace) a classic-BPF program (see bpf.ts compileFilter). */

@@ -17,6 +17,7 @@ export function labPrereqs(): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
   if (spawnSync('ip', ['-V']).status !== 0) missing.push('iproute2 (ip)');
+  if (spawnSync('ethtool', ['--version']).status !== 0) missing.push('ethtool');
   if (!existsSync(new URL('../../native/build/Release/lvsd_native.node', import.meta.url))) missing.push('native addon (npm run build:native)');
   return missing;
 }

@@ -8,12 +8,13 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { readFileSync, readdirSync } from 'node:fs';
 import {
-  PACKET_FANOUT_HASH, addonPath, ifaceInfo, neighGet, neighResolve, netlinkTables, openPacket, routeGet, openRawIp, releaseSendSockets, sendFrame, sendGratuitousArp, withNetns,
+  PACKET_FANOUT_HASH, addonPath, ipv4VnetHeader, ifaceInfo, neighGet, neighResolve, netlinkTables, openPacket, routeGet, openRawIp, releaseSendSockets, sendFrame, sendGratuitousArp, withNetns,
   type PacketSocket, type RawIpSocket,
 } from '../../src/io/native.js';
 import { compileFilter } from '../../src/io/bpf.js';
-import { buildUdpFrame } from '../../src/packet/frame.js';
-import { macToString } from '../../src/packet/addr.js';
+import { buildTcpFrame, buildUdpFrame, parseFrame } from '../../src/packet/frame.js';
+import { csumFold, pseudoHeaderSum } from '../../src/packet/checksum.js';
+import { ipToU32, macToString } from '../../src/packet/addr.js';
 import { TP_STATUS_CSUMNOTREADY, TP_STATUS_VLAN_VALID } from '../../src/io/ring.js';
 import { Lab, ipns, labPrereqs, sh, sleep, waitFor } from './native-netns.js';
 import { RULES, cases } from '../io/native-bpf-cases.js';
@@ -264,6 +265,52 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     rx.close();
   });
 
+  it('sendVnet: the kernel completes a partial checksum and segments a TCP super-frame', async () => {
+    // A without checksum/segmentation offload, so the kernel does both in software before veth.
+    sh('ip', ['netns', 'exec', A, 'ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    try {
+      const rx = track(withNetns(B, () => openPacket('eth0')));
+      const tx = track(withNetns(A, () => openPacket('eth0')));
+      const segs: ReturnType<typeof parseFrame>[] = [];
+      rx.onFrames((off, caplen) => {
+        const u8 = rx.rx.u8;
+        if (u8[off + 23] === 6 || u8[off + 23] === 17) {
+          const port = (u8[off + 36]! << 8) | u8[off + 37]!;
+          if (port === 7001 || port === 7002) segs.push(parseFrame(u8.slice(off, off + caplen)));
+        }
+      });
+      const partial = (f: Uint8Array, csumOff: number) => {
+        // What a CHECKSUM_PARTIAL frame carries: the folded pseudo-header sum, not complemented.
+        const l4len = f.length - 34;
+        const sum = pseudoHeaderSum(ipToU32(A_IP), ipToU32(B_IP), f[23]!, l4len);
+        const v = ~csumFold(sum) & 0xffff;
+        f[34 + csumOff] = v >> 8;
+        f[34 + csumOff + 1] = v & 255;
+        return f;
+      };
+      const udp = partial(buildUdpFrame({ srcMac: aMac, dstMac: bMac, src: A_IP, dst: B_IP, srcPort: 1, dstPort: 7001, payload: 'complete me' }), 6);
+      const data = new Uint8Array(20000).map((_, i) => (i * 31) & 255);
+      const tcp = partial(buildTcpFrame({ srcMac: aMac, dstMac: bMac, src: A_IP, dst: B_IP, srcPort: 2, dstPort: 7002, seq: 1000, flags: 'PA', payload: data }), 16);
+      expect(tx.sendVnet(udp, ipv4VnetHeader(udp)!)).toBeGreaterThan(0);
+      expect(tx.sendVnet(tcp, ipv4VnetHeader(tcp, 1448)!)).toBeGreaterThan(0);
+      const want = 1 + Math.ceil(20000 / 1448);
+      expect(await waitFor(() => segs.length >= want)).toBe(true);
+      const parsed = segs.map((r) => { if (!r.ok) throw new Error(r.reason); return r.value; });
+      expect(parsed[0]!.udp?.dstPort).toBe(7001);
+      expect(parsed[0]!.l4ChecksumOk).toBe(true);
+      const tcpSegs = parsed.slice(1);
+      expect(tcpSegs.every((p) => p.l4ChecksumOk === true && p.ip!.totalLength <= 1500)).toBe(true);
+      expect(tcpSegs.map((p) => p.tcp!.seq)).toEqual(Array.from({ length: want - 1 }, (_, i) => 1000 + i * 1448));
+      const joined = Buffer.concat(tcpSegs.map((p) => Buffer.from(p.payload)));
+      expect(Buffer.compare(joined, Buffer.from(data))).toBe(0);
+      expect(ipv4VnetHeader(Uint8Array.of(...new Uint8Array(12), 0x08, 0x06, ...new Uint8Array(28)))).toBeUndefined();
+      rx.close();
+      tx.close();
+    } finally {
+      sh('ip', ['netns', 'exec', A, 'ethtool', '-K', 'eth0', 'tx', 'on', 'tso', 'on', 'gso', 'on']);
+    }
+  });
+
   it('PACKET_STATISTICS counts frames, ring-full drops and queue freezes; the ring recovers', async () => {
     const rx = track(withNetns(B, () => openPacket('eth0', { rxBlockSize: 1 << 16, rxBlockCount: 2 })));
     const tx = track(withNetns(A, () => openPacket('eth0')));
@@ -344,7 +391,7 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     const m0 = maps();
     const socks = withNetns(B, () => Array.from({ length: 4 }, () => openPacket('eth0', { rxBlockSize: 1 << 16, rxBlockCount: 2 })));
     const raws = withNetns(B, () => Array.from({ length: 2 }, () => openRawIp(112, { ifname: 'eth0' })));
-    expect(fds()).toBe(fd0 + 6);
+    expect(fds()).toBe(fd0 + 4 * 2 + 2); // a packet socket is two fds: the ring socket and its sendVnet companion
     expect(maps()).toBeGreaterThan(m0);
     for (const s of socks) { s.close(); s.close(); }
     for (const r of raws) { r.close(); r.close(); }
