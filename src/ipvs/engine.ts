@@ -24,8 +24,21 @@
 // Every frame ends in exactly one of those: frames = xmit + Σdrop_* + Σignore_*.
 // input() never throws on frame contents.
 //
-// `now` is monotonic milliseconds. tick(now) runs the expiry wheel and,
-// every 2 s, the rate estimators; call it a few times a second.
+// `now` is monotonic milliseconds. tick(now) runs the expiry wheel (64 ms
+// ticks: a conn lives its timeout rounded up to the next tick) and, every
+// 2 s, the rate estimators; call it a few times a second.
+//
+// Interception: serviceKeys() lists the VIP:port of every addr service and
+// the RIP:port of every NAT dest (replies to SNAT); hasVip(addr) answers for
+// one address. Packets to an address that is no longer a VIP are ignored,
+// even if conns to it remain (the io layer no longer intercepts them).
+//
+// Control mirrors ip_vs_ctl.c and throws ControlError with its errno:
+// EEXIST (duplicate service/dest), ESRCH (no such service), ENOENT (unknown
+// scheduler or --pe, no such dest), ERANGE (l_threshold > u_threshold),
+// EINVAL (bad address/port/weight/netmask, zero port without persistence,
+// -o without UDP), EOPNOTSUPP (sctp, local forwarding, gue/gre tunnels).
+// replace() validates the whole ruleset before changing anything.
 //
 // ## Semantics chosen where IPVS has a choice (see the kernel sources named)
 // - New TCP conns only on SYN without RST (tcp_conn_schedule); other TCP
