@@ -305,6 +305,73 @@ describe('ha_suspend and notify scripts', () => {
   });
 });
 
+describe('subsystems (-P, -C, no virtual_server)', () => {
+  const VRRP = `vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.0.2.100/32
+    }
+}
+`;
+  function withFakeVrrp(file: string, flags: { vrrpOnly?: boolean; checkOnly?: boolean }) {
+    const calls: string[] = [];
+    const d = new KeepalivedDaemon({
+      configFile: file, socket: ctx.lvsd.path, vrrpOnly: flags.vrrpOnly ?? false, checkOnly: flags.checkOnly ?? false,
+      dontReleaseIpvs: false, dontReleaseVrrp: false, logDetail: false,
+    }, recordingLog(), {
+      checkHost: false,
+      startVrrp: async (m) => {
+        calls.push(`start ${m.vrrp_instances.map((i) => i.name).join()}`);
+        return { metrics: () => ({ instances: [], unattributed: {} as never }), stop: async (o) => { calls.push(`stop graceful=${o?.graceful}`); } };
+      },
+    });
+    ctx.daemons.push(d);
+    return { d, calls };
+  }
+
+  it('-P runs VRRP only and never talks to lvsd', async () => {
+    const { d, calls } = withFakeVrrp(ctx.tmp.write('k.conf', VRRP + vsConf()), { vrrpOnly: true });
+    await d.start();
+    await sleep(300);
+    await d.stop();
+    expect(calls).toEqual(['start VI_1', 'stop graceful=true']);
+    expect(ctx.lvsd.requests).toEqual([]);
+  });
+
+  it('a config without virtual_server runs without lvsd', async () => {
+    const { d, calls } = withFakeVrrp(ctx.tmp.write('k.conf', VRRP), {});
+    await d.start();
+    await d.stop();
+    expect(calls).toEqual(['start VI_1', 'stop graceful=true']);
+    expect(ctx.lvsd.requests).toEqual([]);
+  });
+
+  it('-C runs the checkers and lvsd, not VRRP; both without flags', async () => {
+    const file = ctx.tmp.write('k.conf', VRRP + vsConf());
+    const c = withFakeVrrp(file, { checkOnly: true });
+    await c.d.start();
+    expect(c.calls).toEqual([]);
+    expect(ctx.lvsd.destsOf(VIP, 80)).toHaveLength(2);
+    await c.d.stop();
+    const both = withFakeVrrp(file, {});
+    await both.d.start();
+    expect(both.calls).toEqual(['start VI_1']);
+    expect(ctx.lvsd.destsOf(VIP, 80)).toHaveLength(2);
+    // A reload that leaves VRRP's configuration alone does not restart it.
+    expect(await both.d.reload()).toBe(true);
+    expect(both.calls).toEqual(['start VI_1']);
+    ctx.tmp.write('k.conf', VRRP.replace('priority 100', 'priority 90') + vsConf());
+    expect(await both.d.reload()).toBe(true);
+    expect(both.calls).toEqual(['start VI_1', 'stop graceful=false', 'start VI_1']);
+    await both.d.stop();
+    expect(both.calls.at(-1)).toBe('stop graceful=true');
+    expect(ctx.lvsd.services).toEqual([]);
+  });
+});
+
 describe('metrics', () => {
   it('counts probes, checker verdicts and lvsd applies', async () => {
     const metrics = new KeepalivedMetrics();
