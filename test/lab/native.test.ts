@@ -319,22 +319,29 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     tx.tx.flush();
     await sleep(20);
     const st = rx.stats();
-    expect(st.packets).toBe(3000);
+    // The namespace's own stack is quiet (IPv6 off), but allow a stray ARP/IGMP frame or two.
+    const stray = st.packets - 3000;
+    expect(stray).toBeGreaterThanOrEqual(0);
+    expect(stray).toBeLessThan(5);
     expect(st.drops).toBeGreaterThan(0);
     expect(st.drops).toBeLessThan(3000);
     expect(st.freezeQueue).toBeGreaterThanOrEqual(1);
-    let kept = 0;
+    let all = 0;
     const seen: number[] = [];
-    rx.onFrames((off, caplen) => { const s = readSeq(rx.rx.u8, off, caplen); if (s >= 0) { kept++; seen.push(s); } });
-    expect(await waitFor(() => kept === 3000 - st.drops)).toBe(true);
+    rx.onFrames((off, caplen) => { all++; const s = readSeq(rx.rx.u8, off, caplen); if (s >= 0) seen.push(s); });
+    // Every frame the kernel counted and did not drop is in the ring.
+    expect(await waitFor(() => all === st.packets - st.drops)).toBe(true);
     // The kept frames are a gap-free prefix: the ring froze, then dropped everything after.
-    expect(seen).toEqual(Array.from({ length: kept }, (_, i) => i));
+    expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => i));
+    expect(seen.length).toBeGreaterThanOrEqual(3000 - st.drops - stray);
     // Blocks were handed back: new frames flow again.
     seen.length = 0;
     for (let i = 0; i < 10; i++) tx.tx.push(seqFrame(5000 + i, aMac, bMac));
     tx.tx.flush();
     expect(await waitFor(() => seen.length === 10)).toBe(true);
-    expect(rx.stats()).toMatchObject({ packets: 3010, drops: st.drops }); // cumulative
+    const st2 = rx.stats(); // cumulative
+    expect(st2.packets).toBeGreaterThanOrEqual(st.packets + 10);
+    expect(st2.drops).toBe(st.drops);
     rx.close();
     tx.close();
   });
