@@ -341,7 +341,8 @@ export class IpvsEngine {
       out.nextHop = t.u[(i << 4) + C_DADDR]!;
     } else {
       if (tot + IPIP_HLEN > this.tunMtu) {
-        if ((buf[l3 + 6]! & 0x40) === 0) return this.drop(D.tun_too_big);
+        // No fragmentation here; and no ICMP error about an ICMP error (RFC 1122 3.2.2).
+        if ((buf[l3 + 6]! & 0x40) === 0 || proto === 1) return this.drop(D.tun_too_big);
         const vaddr = t.u[(i << 4) + C_VADDR]!;
         const caddr = t.u[(i << 4) + C_CADDR]!;
         return this.sendIcmpError(3, 4, (this.tunMtu - IPIP_HLEN) & 0xffff, vaddr, caddr, buf, l3, tot, out, D.tun_too_big);

@@ -143,3 +143,35 @@ describe('weights and thresholds', () => {
     expect(flags()).toBe(0);
   });
 });
+
+describe('generated ICMP is rate-limited', () => {
+  it('answers no-dest SYNs with port unreachable up to the budget, then drops them (drop_no_dest)', () => {
+    const e = engine({ icmpRate: 2 });
+    e.addService(svc(tcpKey()));
+    e.tick(0);
+    const v = [1, 2, 3].map((p) => send(e, tcp({ flags: 'S', srcPort: p }), 0).verdict);
+    expect(v).toEqual([VERDICT_XMIT, VERDICT_XMIT, 0]);
+    expect(e.counters().drop_no_dest).toBe(1);
+    e.tick(1000);
+    expect(send(e, tcp({ flags: 'S', srcPort: 4 }), 1000).verdict).toBe(VERDICT_XMIT);
+    expect(e.counters().icmp_generated).toBe(3);
+  });
+});
+
+describe('zero', () => {
+  it('zeroes one service and its dests, leaving the others', () => {
+    const e = engine();
+    e.addService(svc(tcpKey()));
+    e.addDest(tcpKey(), dest('1.1.1.1', 80));
+    e.addService(svc(tcpKey(81)));
+    e.addDest(tcpKey(81), dest('1.1.1.1', 81));
+    send(e, tcp({ flags: 'S' }));
+    send(e, tcp({ flags: 'S', dstPort: 81 }));
+    e.zero(tcpKey());
+    const [a, b] = e.listServices();
+    expect(a!.stats).toEqual({ conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 });
+    expect(a!.dests[0]!.stats.inpkts).toBe(0);
+    expect(b!.stats.conns).toBe(1);
+    expect(b!.dests[0]!.stats.inpkts).toBe(1);
+  });
+});
