@@ -1,0 +1,81 @@
+// lvs-keepalived with both halves on the seed's MASTER config: VRRP brings
+// the VIP up on the director (buildLan leaves it off), the checkers fill
+// lvsd, clients reach both real servers through the VIP, --metrics shows
+// VRRP state and checker verdicts, and SIGTERM takes the VIP and the
+// services away while lvsd stays up.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab, missingPrerequisites, waitFor, type NsProcess } from '../../lab/netns.js';
+import { buildLan, type Topology } from '../../lab/topology.js';
+import { curlMany, noOffloads, removeLabSockets, startLvsd, tally, type Lvsd } from '../../lab/director.js';
+import { BIN, ROOT } from '../../lab/paths.js';
+import type { ServiceStatus } from '../../src/ipvs/types.js';
+
+const SEED = join(ROOT, 'configs', 'seed-dr-ha-master.conf');
+const METRICS = '127.0.0.1:9650';
+
+const missing = await missingPrerequisites(['ip', 'curl', 'nft', 'ethtool']);
+if (missing.length && process.env.CI === 'true') throw new Error(`lab prerequisites missing: ${missing.join(', ')}`);
+
+async function vipOnDirector(lab: Lab, vip: string): Promise<boolean> {
+  const { stdout } = await lab.exec('dir', ['ip', '-j', 'addr', 'show', 'dev', 'eth0']);
+  return (JSON.parse(stdout) as { addr_info: { local: string }[] }[])[0]!.addr_info.some((a) => a.local === vip);
+}
+
+describe.skipIf(missing.length > 0)('lvs-keepalived with VRRP and checkers on the seed MASTER config (lab)', () => {
+  const lab = new Lab('kav');
+  let topo: Topology;
+  let lvsd: Lvsd;
+  let ka: NsProcess;
+  let kaExit: number | null | undefined;
+  const state = mkdtempSync(join(tmpdir(), 'lvs-keepalived-vrrp-'));
+
+  beforeAll(async () => {
+    topo = await buildLan(lab, 'dr', { vipOnDirector: false });
+    for (const h of ['client', 'dir', 'rs1', 'rs2']) await noOffloads(lab, h, 'eth0');
+    lvsd = await startLvsd(lab, 'dir', { interfaces: ['eth0'] });
+  }, 120_000);
+
+  afterAll(async () => {
+    try {
+      if (ka && kaExit === undefined) ka.kill('SIGKILL');
+    } finally {
+      await lab.destroy();
+      removeLabSockets(lab);
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  it('VRRP takes the VIP, the checkers fill lvsd, the client reaches both real servers', async () => {
+    expect(await vipOnDirector(lab, topo.vip)).toBe(false);
+    ka = lab.spawn('dir', ['node', BIN.keepalived, '-n', '-l', '-f', SEED, '--socket', lvsd.socket, '--state-dir', state, '--metrics', METRICS]);
+    void ka.exited.then((c) => { kaExit = c; });
+    await waitFor(async () => {
+      if (kaExit !== undefined) throw new Error(`lvs-keepalived exited ${kaExit}`);
+      return await vipOnDirector(lab, topo.vip);
+    }, 15_000, 100, 'VRRP to put the VIP on eth0').catch((e: Error) => { throw new Error(`${e.message}\n${ka.output()}`); });
+    await waitFor(async () => ((await lvsd.call('list-services', {})) as ServiceStatus[])[0]?.dests.length === 2, 10_000, 100, 'both real servers in lvsd');
+    const answers = tally(await curlMany(lab, 'client', `http://${topo.vip}/`, 10));
+    expect(answers, JSON.stringify(answers)).toEqual({ 'from rs1': 5, 'from rs2': 5 });
+  });
+
+  it('--metrics serves VRRP state and checker verdicts', async () => {
+    const text = await waitFor(async () => {
+      const { stdout } = await lab.exec('dir', ['curl', '-s', '--max-time', '2', `http://${METRICS}/metrics`], { check: false });
+      return /lvs_keepalived_checker_up\{[^}]*192\.168\.150\.13[^}]*\} 1/.test(stdout) && /lvs_keepalived_checker_up\{[^}]*192\.168\.150\.12[^}]*\} 1/.test(stdout) ? stdout : '';
+    }, 15_000, 200, 'checker verdicts in the metrics');
+    expect(text).toMatch(/lvs_keepalived_vrrp_state\{instance="VI_1"\} 2/);
+    expect(text).toMatch(/lvs_keepalived_real_server_weight\{virtual_server="\[192\.168\.150\.100\]:tcp:80",real_server="\[192\.168\.150\.12\]:tcp:80"\} 1/);
+  });
+
+  it('SIGTERM: the VIP and the services go, lvsd stays', async () => {
+    ka.kill('SIGTERM');
+    const code = await Promise.race([ka.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000))]);
+    expect(code, ka.output()).toBe(0);
+    expect(await vipOnDirector(lab, topo.vip)).toBe(false);
+    expect(await lvsd.call('list-services', {})).toEqual([]);
+    expect(await lvsd.call('get-info', {})).toMatchObject({ version: expect.any(String) });
+  });
+});
