@@ -260,7 +260,7 @@ export class ConnTable {
         i = next;
       }
     }
-    this.cursor = nowTick;
+    if (nowTick > this.cursor) this.cursor = nowTick;
     return expired;
   }
 
