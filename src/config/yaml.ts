@@ -313,7 +313,8 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
       ['persistence_timeout', (p) => (p.scalar === 0 ? [] : [b.stmt('persistence_timeout', p.pos, b.s(p, 'persistence_timeout'))])],
       'persistence_granularity', 'persistence_engine',
       'ops', ['sched_flags', (f) => b.list(f, 'sched_flags').flatMap((i) => (i.kind === 'scalar' ? [b.stmt(String(i.scalar), i.pos)] : []))],
-      'delay_loop', 'quorum', 'hysteresis', b.command('quorum_up'), b.command('quorum_down'),
+      // quorum 0 only comes from keepalived lowering it to an all-zero weight sum; leaving it out does the same again.
+      'delay_loop', ['quorum', (q) => (q.scalar === 0 ? [] : [b.stmt('quorum', q.pos, b.s(q, 'quorum'))])], 'hysteresis', b.command('quorum_up'), b.command('quorum_down'),
       ['sorry_server', (s) => (b.map(s, 'sorry_server') ? [b.stmt('sorry_server', s.pos, [...b.s(s.get('addr'), 'addr'), ...b.s(s.get('port'), 'port')])] : [])],
       'sorry_server_inhibit', 'alpha', 'omega', 'inhibit_on_failure', 'ha_suspend', 'virtualhost',
       ['real_servers', (rl) => b.list(rl, 'real_servers').flatMap((r) => {

@@ -53,7 +53,7 @@ const vip = fc.record({
 }).map((v) => clean({ pos: P, ...v }));
 
 const instance = (scripts: string[]) => fc.record({
-  state: fc.constantFrom('MASTER' as const, 'BACKUP' as const), interface: word, priority: fc.integer({ min: 1, max: 255 }),
+  state: fc.constantFrom('MASTER' as const, 'BACKUP' as const), interface: word.filter((w) => w !== 'lo'), priority: fc.integer({ min: 1, max: 255 }),
   advert_int: fc.constantFrom(1, 2, 0.5, 3), version: fc.constantFrom(2 as const, 3 as const),
   auth: opt(fc.record({ auth_type: fc.constantFrom('PASS' as const, 'AH' as const), auth_pass: fc.stringMatching(/^[a-z0-9]{1,8}$/) })),
   virtual_ipaddress: fc.array(vip, { minLength: 1, maxLength: 3 }), virtual_ipaddress_excluded: fc.array(vip, { maxLength: 2 }),
