@@ -3,7 +3,8 @@
 // verdicts, reload on SIGHUP, and on stop take out what it put in.
 import { writeFileSync, rmSync } from 'node:fs';
 import { checkHost, formatDiagnostic, hasErrors, loadConfig, type Diagnostic, type KeepalivedConfig } from '../config/index.js';
-import { startVrrp, registerVrrpMetrics, type VrrpHandle } from '../vrrp/index.js';
+import { startVrrp, registerVrrpMetrics, type StateChange, type VrrpHandle } from '../vrrp/index.js';
+import { SyncDaemonDriver } from './sync-daemon.js';
 import { emptyBadCounters } from '../vrrp/validate.js';
 import { planVirtualServers, type VsPlan } from './checks.js';
 import { HealthChecks, type HealthOptions } from './health.js';
@@ -24,7 +25,7 @@ export interface DaemonDeps {
   ipvs?: Partial<Omit<IpvsManagerOptions, 'socket' | 'log'>>;
   metrics?: KeepalivedMetrics;
   /** Start VRRP (default: src/vrrp's startVrrp). */
-  startVrrp?: (model: KeepalivedConfig, log: Log) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'>>;
+  startVrrp?: (model: KeepalivedConfig, log: Log, onStateChange: (ev: StateChange) => void) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'>>;
   /** Host checks at load time (default on; tests of pure logic may turn them off). */
   checkHost?: boolean;
 }
@@ -78,6 +79,7 @@ export class KeepalivedDaemon {
     this.model = model;
     if (this.opts.pidFile) writeFileSync(this.opts.pidFile, `${process.pid}\n`);
     await this.applyChecks(model, true);
+    await this.configureSync(model);
     if (this.runVrrp(model)) await this.startVrrp(model);
     this.log.info({ virtual_servers: this.runChecks(model) ? model.virtual_servers.length : 0, vrrp_instances: this.vrrp ? model.vrrp_instances.length : 0 },
       'lvs-keepalived started');
@@ -105,6 +107,7 @@ export class KeepalivedDaemon {
       this.model = model;
       try {
         await this.applyChecks(model, false);
+        await this.configureSync(model);
         if (this.vrrp && (!this.runVrrp(model) || vrrpSignature(model) !== this.vrrpSig)) {
           this.log.info({}, 'VRRP configuration changed: restarting VRRP');
           await this.vrrp.stop({ graceful: false });
@@ -135,6 +138,8 @@ export class KeepalivedDaemon {
         await this.health.stop();
         this.health = undefined;
       }
+      await this.sync?.stop().catch(() => undefined);
+      this.sync = undefined;
       if (this.ipvs) {
         const gd = this.model?.global_defs;
         const mode = this.opts.dontReleaseIpvs ? 'keep' : gd?.lvs_flush_on_stop ? 'flush' : 'remove';
@@ -164,10 +169,10 @@ export class KeepalivedDaemon {
   }
 
   private async startVrrp(model: KeepalivedConfig): Promise<void> {
-    const start = this.deps.startVrrp ?? ((m: KeepalivedConfig, log: Log) => startVrrp(m, {
-      log, logDetail: this.opts.logDetail, ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
+    const start = this.deps.startVrrp ?? ((m: KeepalivedConfig, log: Log, onStateChange: (ev: StateChange) => void) => startVrrp(m, {
+      log, logDetail: this.opts.logDetail, onStateChange, ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
     }));
-    this.vrrp = await start(model, this.log);
+    this.vrrp = await start(model, this.log, (ev) => this.onVrrpState(ev));
     this.vrrpSig = vrrpSignature(model);
     if (this.deps.metrics && !this.vrrpMetricsRegistered) {
       this.vrrpMetricsRegistered = true;
@@ -244,6 +249,31 @@ export class KeepalivedDaemon {
       m.vsQuorum.set({ virtual_server: p.checks.name }, h.hasQuorum(p) ? 1 : 0);
     }
   }
+
+  private onVrrpState(ev: StateChange): void {
+    const sync = this.sync;
+    if (!sync || !sync.follows(ev.instance) || this.stopped) return;
+    if (ev.to === 'MASTER') void sync.set('master');
+    else if (ev.from === 'MASTER') void sync.set('backup');
+  }
+
+  /** lvs_sync_daemon: (re)configure the driver for `model`; starts as backup, as keepalived. */
+  private async configureSync(model: KeepalivedConfig): Promise<void> {
+    const sd = model.global_defs.lvs_sync_daemon;
+    const same = this.sync && sd && JSON.stringify(this.sync.cfg) === JSON.stringify(sd);
+    if (same) return;
+    await this.sync?.stop();
+    this.sync = undefined;
+    if (!sd) return;
+    const ipvs = this.ipvs;
+    if (!ipvs) {
+      this.log.warn({}, 'lvs_sync_daemon is set but no virtual_server is: lvsd is not in use, so no sync daemon runs');
+      return;
+    }
+    this.sync = SyncDaemonDriver.fromModel(model, (op, args) => ipvs.call(op, args), this.log);
+    await this.sync?.set('backup');
+  }
+  private sync: SyncDaemonDriver | undefined;
 
   /** For tests and metrics: the plans in force. */
   get plans(): VsPlan[] {

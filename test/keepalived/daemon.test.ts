@@ -5,6 +5,7 @@ import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeepalivedDaemon } from '../../src/keepalived/daemon.js';
 import { KeepalivedMetrics } from '../../src/keepalived/metrics.js';
+import type { StateChange } from '../../src/vrrp/index.js';
 import { FakeLvsd } from './fake-lvsd.js';
 import { Backend, httpGet, recordingLog, sleep, TmpDir, waitFor } from './helpers.js';
 
@@ -318,18 +319,20 @@ describe('subsystems (-P, -C, no virtual_server)', () => {
 `;
   function withFakeVrrp(file: string, flags: { vrrpOnly?: boolean; checkOnly?: boolean }) {
     const calls: string[] = [];
+    const vrrp: { emit?: (ev: StateChange) => void } = {};
     const d = new KeepalivedDaemon({
       configFile: file, socket: ctx.lvsd.path, vrrpOnly: flags.vrrpOnly ?? false, checkOnly: flags.checkOnly ?? false,
       dontReleaseIpvs: false, dontReleaseVrrp: false, logDetail: false,
     }, recordingLog(), {
       checkHost: false,
-      startVrrp: async (m) => {
+      startVrrp: async (m, _log, onStateChange) => {
+        vrrp.emit = onStateChange;
         calls.push(`start ${m.vrrp_instances.map((i) => i.name).join()}`);
         return { metrics: () => ({ instances: [], unattributed: {} as never }), stop: async (o) => { calls.push(`stop graceful=${o?.graceful}`); } };
       },
     });
     ctx.daemons.push(d);
-    return { d, calls };
+    return { d, calls, vrrp };
   }
 
   it('-P runs VRRP only and never talks to lvsd', async () => {
@@ -369,6 +372,46 @@ describe('subsystems (-P, -C, no virtual_server)', () => {
     await both.d.stop();
     expect(both.calls.at(-1)).toBe('stop graceful=true');
     expect(ctx.lvsd.services).toEqual([]);
+  });
+});
+
+describe('lvs_sync_daemon', () => {
+  it('follows its VRRP instance: backup at start, master while MASTER, backup after, stopped at the end', async () => {
+    const file = ctx.tmp.write('k.conf', `global_defs {
+    lvs_sync_daemon eth0 VI_1 maxlen 1400
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.0.2.100/32
+    }
+}
+` + vsConf());
+    const events: StateChange[] = [];
+    let emit: ((ev: StateChange) => void) | undefined;
+    const d = new KeepalivedDaemon({
+      configFile: file, socket: ctx.lvsd.path, vrrpOnly: false, checkOnly: false, dontReleaseIpvs: false, dontReleaseVrrp: false, logDetail: false,
+    }, recordingLog(), {
+      checkHost: false,
+      startVrrp: async (_m, _l, on) => { emit = (ev) => { events.push(ev); on(ev); }; return { metrics: () => ({ instances: [], unattributed: {} as never }), stop: async () => undefined }; },
+    });
+    ctx.daemons.push(d);
+    await d.start();
+    expect(ctx.lvsd.daemons).toEqual([{ state: 'backup', mcastIfn: 'eth0', syncid: 51, maxlen: 1400 }]);
+    const ev = (from: StateChange['from'], to: StateChange['to'], instance = 'VI_1'): StateChange => ({ instance, from, to, reason: 'test', priority: 100, at: 0 });
+    emit!(ev('BACKUP', 'MASTER', 'VI_OTHER'));
+    await sleep(100);
+    expect(ctx.lvsd.daemons.map((x) => x.state)).toEqual(['backup']);
+    emit!(ev('BACKUP', 'MASTER'));
+    await waitFor(() => ctx.lvsd.daemons.map((x) => x.state).join() === 'master', 2000, 'master sync daemon');
+    emit!(ev('MASTER', 'FAULT'));
+    await waitFor(() => ctx.lvsd.daemons.map((x) => x.state).join() === 'backup', 2000, 'back to backup');
+    await d.stop();
+    expect(ctx.lvsd.daemons).toEqual([]);
+    expect(events).toHaveLength(3);
   });
 });
 

@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DestSpec, Ruleset, ServiceKey, ServiceRules, ServiceStatus, Timeouts } from '../../src/ipvs/types.js';
+import type { DestSpec, Ruleset, ServiceKey, ServiceRules, ServiceStatus, SyncDaemonConfig, Timeouts } from '../../src/ipvs/types.js';
 
 export interface Recorded { v: number; id: number; op: string; args: any }
 
@@ -23,6 +23,7 @@ export class FakeLvsd {
   readonly requests: Recorded[] = [];
   services: ServiceRules[] = [];
   timeouts: Timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
+  daemons: SyncDaemonConfig[] = [];
   /** Make the next request of this op fail with this code. */
   failNext: { op: string; code: string } | undefined;
   private server: Server | null = null;
@@ -103,6 +104,17 @@ export class FakeLvsd {
         return null;
       }
       case 'flush': this.services = []; return null;
+      case 'start-daemon': {
+        if (this.daemons.some((d) => d.state === a.daemon.state)) throw new OpError('EEXIST', 'daemon already running');
+        this.daemons.push(structuredClone(a.daemon));
+        return null;
+      }
+      case 'stop-daemon': {
+        const i = this.daemons.findIndex((d) => d.state === a.state);
+        if (i < 0) throw new OpError('ESRCH', 'no such daemon');
+        this.daemons.splice(i, 1);
+        return null;
+      }
       case 'set-timeouts': this.timeouts = { ...this.timeouts, ...a.timeouts }; return null;
       default: throw new OpError('EOPNOTSUPP', `op ${op} not in the fake`);
     }
