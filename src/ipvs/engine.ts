@@ -76,7 +76,7 @@ import {
   ConnTable, C_CADDR, C_CTL, C_DADDR, C_DEST, C_DPORT, C_EXPIRE, C_FLAGS, C_PORTS, C_PROTO, C_STATE, C_VADDR, CF_FWD_MASK, CF_FWD_SHIFT, CF_INACTIVE, CF_INUSE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, TICK_MS,
 } from './conn.js';
 import { Dest, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL, fwdName } from './dest.js';
-import { Service, PROTO_NUM, addrKey, describeKey, serviceKeyId } from './service.js';
+import { Service, addrKey, describeKey, serviceKeyId } from './service.js';
 import { Stats } from './stats.js';
 import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
 import {
@@ -741,7 +741,7 @@ export class IpvsEngine {
 
   addDest(k: ServiceKey, d: DestSpec, extra: DestExtra = {}): void {
     const svc = this.findService(k, 'Service not defined');
-    const addr = this.checkDest(svc.spec, d);
+    const addr = this.checkDest(d);
     if (svc.findDest(addr, d.port) !== undefined) throw err('EEXIST', 'Destination already exists');
     this.installDest(svc, d, addr, extra.tunSource ?? 0);
     svc.resched();
@@ -749,7 +749,7 @@ export class IpvsEngine {
 
   editDest(k: ServiceKey, d: DestSpec, extra: DestExtra = {}): void {
     const svc = this.findService(k, 'Service not defined');
-    const addr = this.checkDest(svc.spec, d);
+    const addr = this.checkDest(d);
     const dest = svc.findDest(addr, d.port);
     if (dest === undefined) throw err('ENOENT', 'No such destination');
     this.updateDest(dest, d, extra.tunSource ?? dest.tunSource);
@@ -815,7 +815,7 @@ export class IpvsEngine {
       const dests: PlannedDest[] = [];
       const dseen = new Set<number>();
       for (const d of s.dests) {
-        const addr = this.checkDest(s, d);
+        const addr = this.checkDest(d);
         const dk = addr * 65536 + d.port;
         if (dseen.has(dk)) throw err('EEXIST', `Destination already exists: ${d.addr}:${d.port} in ${describeKey(s.key)}`);
         dseen.add(dk);
@@ -992,7 +992,7 @@ export class IpvsEngine {
     return { id: this.keyId(k) };
   }
 
-  private checkDest(svc: ServiceSpec, d: DestSpec): number {
+  private checkDest(d: DestSpec): number {
     if (!isIpv4(d.addr)) throw err('EINVAL', `Invalid real server address: ${d.addr}`);
     if (!Number.isInteger(d.port) || d.port < 0 || d.port > 65535) throw err('EINVAL', `Invalid port: ${d.port}`);
     if (!Number.isInteger(d.weight) || d.weight < 0 || d.weight > 65535) throw err('EINVAL', `Invalid weight: ${d.weight}`);
@@ -1005,7 +1005,6 @@ export class IpvsEngine {
     if (d.fwd === 'tunnel' && d.tunType !== undefined && d.tunType !== 'ipip') {
       throw err('EOPNOTSUPP', `Tunnel type ${d.tunType} is not supported by lvsd (ipip only)`);
     }
-    void svc;
     return ipToU32(d.addr);
   }
 

@@ -1,7 +1,7 @@
 // input() on frames a wire can carry: each malformed one counted under its
 // reason, dropped when addressed to a VIP, ignored otherwise; never a throw.
 import { describe, expect, it } from 'vitest';
-import { VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT } from '../../src/ipvs/engine.js';
+import { VERDICT_DROP, VERDICT_IGNORE } from '../../src/ipvs/engine.js';
 import { ipToU32 } from '../../src/packet/addr.js';
 import { buildFrame } from '../../src/packet/frame.js';
 import { dest, engine, send, svc, tcp, tcpKey, udp, udpKey } from './helpers.js';

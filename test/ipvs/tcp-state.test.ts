@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VERDICT_DROP, VERDICT_XMIT, type IpvsEngine } from '../../src/ipvs/engine.js';
 import { ipToU32 } from '../../src/packet/addr.js';
-import { CLIENT, VIP, dest, engine, ethWrap, send, svc, tcp, tcpKey } from './helpers.js';
+import { CLIENT, dest, engine, ethWrap, send, svc, tcp, tcpKey } from './helpers.js';
 
 const RS = '192.168.1.10';
 
