@@ -104,7 +104,8 @@ const INT_MAX = 2147483647;
 export interface SvcEntry {
   fwmark: number;
   af: 4 | 6;
-  protocol: Protocol;
+  /** 'ip' until a -t/-u/--sctp-service/-f is seen (ipvsadm's zeroed protocol). */
+  protocol: Protocol | 'ip';
   addr: string;
   port: number;
   sched: string;
@@ -320,7 +321,7 @@ interface ParsedAddr { result: number; af: 4 | 6; addr: string; port: number }
 
 /** parse_service: host[:port] or [v6]:port; result bits SERVICE_ADDR|SERVICE_PORT. */
 export async function parseService(
-  buf: string, protocol: Protocol, resolver: Resolver, prev: { af: 4 | 6; addr: string; port: number },
+  buf: string, protocol: Protocol | 'ip', resolver: Resolver, prev: { af: 4 | 6; addr: string; port: number },
 ): Promise<ParsedAddr> {
   const none: ParsedAddr = { result: SERVICE_NONE, ...prev };
   if (/^[0-9]*$/.test(buf)) return none;
@@ -367,13 +368,13 @@ export async function parseService(
 }
 
 /**
- * parse_fwmark: 1..UINT_MAX. lvsadm also takes the negative numbers that
- * ipvsadm 1.31's own `-S` prints (`-f %d`) for marks of 2^31 and above, so
- * that a saved ruleset always restores.
+ * parse_fwmark: 1..UINT_MAX. In -R input lvsadm also takes the negative
+ * numbers that ipvsadm 1.31's own `-S` prints (`-f %d`) for marks of 2^31
+ * and above, so that a saved ruleset always restores.
  */
-export function parseFwmark(buf: string): number {
+export function parseFwmark(buf: string, acceptSigned = false): number {
   const l = strtolWhole(buf);
-  if (l !== null && l >= -2147483648 && l < 0) return l + 4294967296;
+  if (acceptSigned && l !== null && l >= -2147483648 && l < 0) return l + 4294967296;
   if (l === null || l <= 0 || l > 4294967295) fail(2, `invalid fwmark value \`${buf}' specified`);
   return l;
 }
@@ -495,7 +496,7 @@ function defaultEntry(): Omit<CommandEntry, 'cmd'> & { cmd: CmdIndex | -1 } {
     options: new Set(),
     format: FMT.NONE,
     svc: {
-      fwmark: 0, af: 4, protocol: 'tcp', addr: '0.0.0.0', port: 0, sched: '', persistent: false,
+      fwmark: 0, af: 4, protocol: 'ip', addr: '0.0.0.0', port: 0, sched: '', persistent: false,
       timeout: 0, netmask: '255.255.255.255', ops: false, pe: '', schedBits: 0,
     },
     dest: {
@@ -583,7 +584,7 @@ export async function parseCommandLine(argv: readonly string[], ctx: ParseContex
         setOption(options, OPTC.SERVICE);
         svc.af = 4;
         svc.protocol = 'tcp';
-        svc.fwmark = parseFwmark(a);
+        svc.fwmark = parseFwmark(a, ctx.readingStdin === true);
         break;
       case 's':
         setOption(options, OPTC.SCHEDULER);

@@ -14,7 +14,8 @@ function noIpv6(): never {
 export function serviceKey(svc: SvcEntry): ServiceKey {
   if (svc.af === 6) noIpv6();
   if (svc.fwmark) return { kind: 'fwmark', fwmark: svc.fwmark };
-  return { kind: 'addr', protocol: svc.protocol, addr: svc.addr, port: svc.port };
+  // Only reached with a service option given, which always sets the protocol.
+  return { kind: 'addr', protocol: svc.protocol === 'ip' ? 'tcp' : svc.protocol, addr: svc.addr, port: svc.port };
 }
 
 export function serviceSpec(svc: SvcEntry): ServiceSpec {

@@ -171,8 +171,18 @@ describe('accepted command lines', () => {
     expect(await reqOf(['--stop-daemon', 'master'])).toMatchObject({ op: 'stop-daemon', args: { state: 'master' } });
   });
 
-  it('negative fwmarks as 1.31\'s -S prints them are read back as the u32 mark', async () => {
-    expect((await reqOf(['-A', '-f', '-1412536447'])).args.service.key).toEqual({ kind: 'fwmark', fwmark: 2882430849 });
+  it('negative fwmarks (as 1.31\'s -S prints marks >= 2^31) are refused on the command line, like ipvsadm, but restore', async () => {
+    fake.requests.length = 0;
+    expect(await L(['-A', '-f', '-1412536447'])).toEqual({ code: 2, stdout: '', stderr: "invalid fwmark value `-1412536447' specified\n" });
+    expect(fake.requests).toEqual([]);
+    const r = await lvsadm(['-R'], { socket: fake.path, stdin: '-A -f -1412536447 -s wlc\n' });
+    expect(r.code).toBe(0);
+    expect(fake.requests[0]!.args.ruleset.services[0].key).toEqual({ kind: 'fwmark', fwmark: 2882430849 });
+  });
+
+  it('-r before the service option resolves port names with no protocol, so they fail as in ipvsadm', async () => {
+    expect(await L(['-a', '-r', '10.0.0.2:http', '-t', '10.0.0.1:80'])).toEqual({ code: 2, stdout: '', stderr: 'illegal real server address[:port] specified\n' });
+    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:http', '-m'])).args.dest.port).toBe(80);
   });
 
   it('IPv6 is refused with libipvs\'s wording, exit 255, nothing sent', async () => {
