@@ -4,19 +4,22 @@
 
 import { parseConfigFile } from './parser.js';
 import { parseYamlConfigFile } from './yaml.js';
+import { checkHost, type HostOptions } from './check-host.js';
 import { KA_ERR, type Diagnostic, type KeepalivedConfig } from './model.js';
 
 export * from './model.js';
 export { parseConfigFile, parseConfigText } from './parser.js';
 export { parseYamlConfig, parseYamlConfigFile, dumpConfig, toKeepalivedConf } from './yaml.js';
 export { toRuleset } from './rules.js';
-export { checkHost } from './check-host.js';
+export { checkHost, type HostOptions } from './check-host.js';
 
 export interface LoadOptions {
   /** keepalived's -i/--config-id, for `@id` lines. */
   configId?: string;
   /** Read the file as YAML (default: by extension .yaml/.yml/.json). */
   format?: 'keepalived' | 'yaml';
+  /** Also run the host checks `keepalived -t` does (interfaces, scripts, script security). */
+  host?: boolean | HostOptions;
 }
 
 export interface LoadResult {
@@ -26,8 +29,15 @@ export interface LoadResult {
 
 export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult {
   const yaml = opts.format ? opts.format === 'yaml' : /\.(ya?ml|json)$/i.test(path);
-  if (yaml) return parseYamlConfigFile(path);
-  return parseConfigFile(path, opts.configId !== undefined ? { configId: opts.configId } : {});
+  const r = yaml ? parseYamlConfigFile(path) : parseConfigFile(path, opts.configId !== undefined ? { configId: opts.configId } : {});
+  if (opts.host) r.diagnostics.push(...checkHost(r.model, opts.host === true ? {} : opts.host));
+  return r;
+}
+
+/** `keepalived -t`: load with host checks and give the exit status keepalived would. */
+export function configTest(path: string, opts: Omit<LoadOptions, 'host'> & { host?: HostOptions } = {}): LoadResult & { exitCode: number } {
+  const r = loadConfig(path, { ...opts, host: opts.host ?? true });
+  return { ...r, exitCode: configTestExitCode(r.diagnostics) };
 }
 
 export function hasErrors(diags: readonly Diagnostic[]): boolean {

@@ -322,7 +322,8 @@ export function expandGlob(pattern: string): string[] {
           if (fs.existsSync(cand)) next.push(cand);
           continue;
         }
-        const re = segmentRegex(seg);
+        let re: RegExp;
+        try { re = segmentRegex(seg); } catch { continue; } // a class like [z-a] matches nothing, as in glob(3)
         let names: string[] = [];
         try { names = fs.readdirSync(b); } catch { continue; }
         for (const n of names.sort()) {

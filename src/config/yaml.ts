@@ -399,7 +399,8 @@ export function stripPositions<T>(v: T): T {
   return JSON.parse(JSON.stringify(v, (k, x) => (k === 'pos' ? undefined : x))) as T;
 }
 
-export function dumpConfig(model: KeepalivedConfig, format: 'yaml' | 'json'): string {
+export function dumpConfig(model: KeepalivedConfig, format: 'yaml' | 'json' | 'conf'): string {
+  if (format === 'conf') return toKeepalivedConf(model);
   const plain = stripPositions(model);
   return format === 'json' ? JSON.stringify(plain, null, 2) + '\n' : YAML.stringify(plain);
 }

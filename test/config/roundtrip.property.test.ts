@@ -209,3 +209,17 @@ describe('round trip', () => {
     }), { numRuns: 150 });
   });
 });
+
+describe('robustness', () => {
+  const piece = fc.constantFrom('{', '}', '"', '#', '!', '$X=1', '$X', '${X}', '@a ', '@^a ', 'include ', '*', '[z-a]', '\n', ' ', '\t',
+    'vrrp_instance', 'virtual_server', 'real_server', 'HTTP_GET', 'url', 'priority', 'virtual_ipaddress', 'global_defs', '1.2.3.4', '300', '-1', 'fwmark', 'group', '~SEQ');
+  it('any text gives a model and diagnostics, never an exception', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(piece, fc.string({ maxLength: 6 })), { maxLength: 60 }), (parts) => {
+      // Included files are never read: only the parser is on trial here.
+      const r = parseConfigText(parts.join(''), '/nonexistent-lvcfg/fuzz.conf', { readFile: () => { throw Object.assign(new Error('fuzz'), { code: 'ENOENT' }); } });
+      expect(Array.isArray(r.diagnostics)).toBe(true);
+      const y = parseYamlConfig(parts.join(''), 'fuzz.yaml');
+      expect(Array.isArray(y.diagnostics)).toBe(true);
+    }), { numRuns: 300 });
+  });
+});

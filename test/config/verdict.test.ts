@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { checkHost, configTestExitCode, formatDiagnostic, loadConfig, toKeepalivedConf } from '../../src/config/index.js';
+import { configTest, formatDiagnostic, loadConfig, toKeepalivedConf } from '../../src/config/index.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/config');
 const VERDICTS = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'verdicts.json'), 'utf8')) as Record<string, number>;
@@ -87,10 +87,8 @@ describe('keepalived -t verdicts', () => {
   });
 
   const ours = (file: string): { code: number; report: string } => {
-    const r = loadConfig(file, { configId: CONFIG_ID });
-    const host = checkHost(r.model, { interfaceExists: (n) => nsIfaces.has(n) });
-    const all = [...r.diagnostics, ...host];
-    return { code: configTestExitCode(all), report: all.map(formatDiagnostic).join('\n') };
+    const r = configTest(file, { configId: CONFIG_ID, host: { interfaceExists: (n) => nsIfaces.has(n) } });
+    return { code: r.exitCode, report: r.diagnostics.map(formatDiagnostic).join('\n') };
   };
 
   const keepalivedTest = (file: string) => {
