@@ -56,6 +56,28 @@ export async function main(argv: string[]): Promise<number> {
   const log = makeLogger(o);
   const metrics = o.metrics ? new KeepalivedMetrics() : undefined;
   const daemon = new KeepalivedDaemon(o, log, metrics ? { metrics } : {});
+  // Signals are ours from the first instant: a SIGHUP during start-up must not
+  // kill the process (its default action), it reloads once start-up is done;
+  // a SIGTERM during start-up stops as soon as there is something to stop.
+  let started = false;
+  let reloadPending = false;
+  let stopSignal: (sig: NodeJS.Signals) => void = () => undefined;
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => { stopSignal = resolve; });
+  process.on('SIGHUP', () => {
+    if (!started) { reloadPending = true; return; }
+    void daemon.reload();
+  });
+  process.once('SIGTERM', () => stopSignal('SIGTERM'));
+  process.once('SIGINT', () => stopSignal('SIGINT'));
+  process.on('uncaughtException', (err) => {
+    // lvsd keeps forwarding with the rules it has, and VRRP's watchdog takes care of the VIPs.
+    log.fatal({ err: err.stack ?? String(err) }, 'uncaught exception; exiting (lvsd keeps its rules)');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err: err instanceof Error ? err.stack : String(err) }, 'unhandled rejection; exiting (lvsd keeps its rules)');
+    process.exit(1);
+  });
   try {
     await daemon.start();
   } catch (err) {
@@ -67,6 +89,8 @@ export async function main(argv: string[]): Promise<number> {
     await daemon.stop().catch(() => undefined);
     return 1;
   }
+  started = true;
+  if (reloadPending) void daemon.reload();
   if (metrics && o.metrics) {
     try {
       const a = await metrics.listen(o.metrics.host, o.metrics.port);
@@ -75,15 +99,8 @@ export async function main(argv: string[]): Promise<number> {
       log.error({ err: String(err), metrics: o.metrics }, 'cannot serve metrics; running without');
     }
   }
-  process.on('SIGHUP', () => { void daemon.reload(); });
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals): void => {
-      log.info({ signal: sig }, 'Stopping');
-      resolve();
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  });
+  const sig = await stopRequested;
+  log.info({ signal: sig }, 'Stopping');
   let rc = 0;
   try {
     await daemon.stop();

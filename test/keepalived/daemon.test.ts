@@ -3,6 +3,7 @@
 // requests the daemon sends over the control socket.
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dumpConfig, loadConfig } from '../../src/config/index.js';
 import { KeepalivedDaemon } from '../../src/keepalived/daemon.js';
 import { KeepalivedMetrics } from '../../src/keepalived/metrics.js';
 import type { StateChange } from '../../src/vrrp/index.js';
@@ -78,6 +79,19 @@ describe('start', () => {
     expect(mine).toMatchObject({ key: { kind: 'addr', protocol: 'tcp', addr: VIP, port: 80 }, scheduler: 'rr', persistence: 0 });
     expect(mine.dests.map((x: any) => `${x.addr}:${x.port}/${x.fwd}@${x.weight}`).sort()).toEqual(['10.1.0.1:80/route@1', '10.1.0.2:80/route@1']);
     expect(ctx.lvsd.destsOf('10.9.9.9', 53, 'udp')).toEqual(['10.9.9.1:53@3']);
+  });
+
+  it('reads the same model from YAML (-f file.yaml) and applies the same ruleset', async () => {
+    const text = vsConf({ vsExtra: 'persistence_timeout 300' });
+    const a = daemon(ctx.tmp.write('k.conf', text));
+    await a.d.start();
+    const fromConf = structuredClone(ctx.lvsd.services);
+    await a.d.stop();
+    const { model } = loadConfig(ctx.tmp.write('k2.conf', text));
+    const b = daemon(ctx.tmp.write('k.yaml', dumpConfig(model, 'yaml')));
+    await b.d.start();
+    expect(ctx.lvsd.services).toEqual(fromConf);
+    expect(fromConf[0]!.persistence).toBe(300);
   });
 
   it('lvs_flush drops foreign services at start', async () => {
