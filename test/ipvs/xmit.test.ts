@@ -211,6 +211,22 @@ describe('TUN', () => {
   });
 });
 
+describe('TUN and ICMP', () => {
+  it('an ICMP error about a TUN flow is tunnelled to the RS like the flow', () => {
+    const e = engine();
+    e.addService(svc(tcpKey()));
+    e.addDest(tcpKey(), dest(RS, 80, { fwd: 'tunnel' }), { tunSource: ipToU32('192.168.1.1') });
+    send(e, tcp({ flags: 'S' }));
+    const reply = buildFrame({ ip: { src: VIP, dst: CLIENT }, tcp: { srcPort: 80, dstPort: 40000, flags: 'SA' } }).subarray(14);
+    const err = buildFrame({ ip: { src: ROUTER, dst: VIP }, icmp: { type: 3, code: 4, mtu: 1400, quote: reply } });
+    const r = send(e, err);
+    expect(r.nextHop).toBe(ipToU32(RS));
+    const d = decapsulateIpip(r.pkt!);
+    expect(d.ok).toBe(true);
+    expect([...r.pkt!.subarray(20)]).toEqual([...err.subarray(14)]);
+  });
+});
+
 describe('framing', () => {
   it('handles one 802.1Q tag; two tags are ignored', () => {
     const e = natEngine();
