@@ -61,6 +61,9 @@ export async function main(argv: string[]): Promise<number> {
   // a SIGTERM during start-up stops as soon as there is something to stop.
   let started = false;
   let reloadPending = false;
+  // A daemon whose real servers have no checkers (and no VRRP, no metrics) has
+  // no timer or socket of its own: this keeps it alive until told to stop.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   let stopSignal: (sig: NodeJS.Signals) => void = () => undefined;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => { stopSignal = resolve; });
   process.on('SIGHUP', () => {
@@ -109,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     rc = 1;
   }
   await metrics?.close();
+  clearInterval(keepAlive);
   log.info({}, 'Stopped');
   return rc;
 }
