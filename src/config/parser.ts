@@ -535,7 +535,10 @@ const VS: Record<string, Handler<VsCtx>> = {
   persistence_granularity: (c, s, x) => {
     const w = need(c, s, 1, 'netmask');
     if (!w) return;
-    if (!isIpv4(w.text)) c.error(w.pos, `invalid IPv4 persistence_granularity '${w.text}'`, 'give a netmask such as 255.255.255.0');
+    if (/^\d+$/.test(w.text)) {
+      // inet_aton() reads "24" as 0.0.0.24, which is what keepalived then uses.
+      c.error(w.pos, `persistence_granularity ${w.text} is not a netmask (keepalived would use 0.0.0.${w.text})`, 'write the mask dotted, e.g. 255.255.255.0 for /24', 'OK');
+    } else if (!isIpv4(w.text)) c.error(w.pos, `invalid IPv4 persistence_granularity '${w.text}'`, 'give a netmask such as 255.255.255.0');
     else x.vs.persistence_granularity = w.text;
   },
   protocol: (c, s, x) => {
@@ -570,8 +573,15 @@ function schedHandler(c: Ctx, s: Stmt, x: VsCtx): void {
   x.vs.lvs_sched = w.text;
   x.schedSet = true;
 }
-function flagHandler(_c: Ctx, s: Stmt, x: VsCtx): void {
-  if (!x.vs.sched_flags.includes(kw(s))) x.vs.sched_flags.push(kw(s));
+function flagHandler(c: Ctx, s: Stmt, x: VsCtx): void {
+  const f = kw(s);
+  // keepalived judges sh-*/mh-* by the scheduler set so far, so they must come after lvs_sched.
+  const needs = f.startsWith('sh-') ? 'sh' : f.startsWith('mh-') ? 'mh' : undefined;
+  if (needs && !(x.schedSet && x.vs.lvs_sched === needs)) {
+    c.warn(s.pos, `${f} only applies to the ${needs} scheduler - ignoring`, `put it after 'lvs_sched ${needs}', or remove it`);
+    return;
+  }
+  if (!x.vs.sched_flags.includes(f)) x.vs.sched_flags.push(f);
 }
 function methodHandler(c: Ctx, s: Stmt, x: VsCtx): void {
   const m = lvsMethod(c, s, 'virtual server');

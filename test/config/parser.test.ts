@@ -205,6 +205,15 @@ describe('defaults (keepalived 2.2.7)', () => {
   });
 });
 
+describe('where lvsd is stricter than keepalived -t', () => {
+  it('persistence_granularity 24 is refused (keepalived would use the mask 0.0.0.24) though keepalived -t passes it', () => {
+    const r = parse(VS('    persistence_timeout 60\n    persistence_granularity 24\n'));
+    expect(hasErrors(r.diagnostics)).toBe(true);
+    expect(configTestExitCode(r.diagnostics)).toBe(0);
+    expect(r.diagnostics.map(at)).toEqual(['6:29 error']);
+  });
+});
+
 describe('lvsd extension: reference_ip', () => {
   it('is parsed into the model and flagged as what keepalived calls an unknown keyword', () => {
     const r = parse(VRRP('    reference_ip 10.0.0.254 10.0.0.253\n    check_reference 10.0.0.252\n'));

@@ -122,7 +122,7 @@ const virtualServer = (groups: string[]): fc.Arbitrary<VirtualServer> => fc.reco
   protocol: fc.constantFrom('TCP' as const, 'UDP' as const, 'SCTP' as const), lvs_sched: fc.constantFrom(...SCHEDULERS),
   lvs_method: fc.constantFrom('NAT' as const, 'DR' as const, 'TUN' as const), persistence_timeout: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2678400 })),
   persistence_granularity: opt(fc.constantFrom('255.255.255.0', '255.255.0.0', '255.255.255.255')), persistence_engine: opt(fc.constant('sip')),
-  ops: fc.boolean(), sched_flags: fc.subarray(['sh-port', 'sh-fallback', 'mh-port', 'mh-fallback', 'flag-1']), delay_loop: secs,
+  ops: fc.boolean(), sched_flags: fc.subarray(['sh-port', 'sh-fallback', 'mh-port', 'mh-fallback', 'flag-1', 'flag-3']), delay_loop: secs,
   quorum: fc.integer({ min: 1, max: 100 }), hysteresis: fc.nat(10), quorum_up: opt(cmd), quorum_down: opt(cmd),
   sorry_server: opt(fc.record({ addr: ip, port: fc.nat(65535) })), sorry_server_inhibit: fc.boolean(), alpha: fc.boolean(), omega: fc.boolean(),
   inhibit_on_failure: fc.boolean(), ha_suspend: fc.boolean(), virtualhost: opt(word), real_servers: fc.array(realServer, { minLength: 1, maxLength: 3 }),
@@ -170,6 +170,7 @@ function canonicalVs(v: VirtualServer, groups: KeepalivedConfig['virtual_server_
   const out: VirtualServer = { ...v, real_servers: v.real_servers.map((r) => ({ ...r })), ...(v.sorry_server ? { sorry_server: { ...v.sorry_server } } : {}) };
   // A service made only of fwmarks has no protocol of its own; the model says TCP.
   if (fwmarkOnly) out.protocol = 'TCP';
+  out.sched_flags = out.sched_flags.filter((f) => !(f.startsWith('sh-') || f.startsWith('mh-')) || f.startsWith(`${out.lvs_sched}-`));
   if (out.ops && !fwmarkOnly && out.protocol !== 'UDP') out.ops = false;
   const zeroPort = (v.key.kind === 'addr' && v.key.port === 0) || !!g?.entries.some((e) => e.kind === 'addr' && !e.port);
   if (!out.persistence_timeout && zeroPort) out.persistence_timeout = 360;
