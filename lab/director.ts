@@ -25,6 +25,8 @@ export interface Lvsd {
 export interface StartLvsdOptions {
   interfaces?: string[];
   args?: string[];
+  /** Command prefix, e.g. ['taskset', '-c', '1'] to pin the daemon. */
+  wrap?: string[];
   /** Reuse a socket path (a restart after kill -9 must find the same table name). */
   socket?: string;
   timeoutMs?: number;
@@ -38,7 +40,7 @@ export function labSocketPath(lab: Lab, host: string): string {
 
 export async function startLvsd(lab: Lab, host: string, opts: StartLvsdOptions = {}): Promise<Lvsd> {
   const socket = opts.socket ?? labSocketPath(lab, host);
-  const argv = ['node', BIN.lvsd, '--socket', socket, '-l'];
+  const argv = [...(opts.wrap ?? []), 'node', BIN.lvsd, '--socket', socket, '-l'];
   for (const i of opts.interfaces ?? []) argv.push('--interface', i);
   argv.push(...(opts.args ?? []));
   const proc = lab.spawn(host, argv);

@@ -1,0 +1,256 @@
+// End-to-end benchmark: the same clients and servers, the same director
+// namespace, side by side: lvsd (DR and NAT), plain kernel IP forwarding (the
+// limit), nftables DNAT (numgen inc over the two servers) and HAProxy mode tcp.
+// Client and servers run on CPU0; the director's work (the balancer process,
+// and through RPS the kernel's share of its interfaces) on CPU1, so what
+// tells the peers apart is CPU1's busy time at the rate the client reaches.
+// Prints one JSON object per line. Not a test: never fails on a figure.
+//
+//   npx tsc -p tsconfig.json && node dist/bench/e2e.js
+//   BENCH_RUNS=3 BENCH_SECONDS=8 BENCH_PEERS=forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr node dist/bench/e2e.js
+import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab, run, cleanupStale } from '../lab/netns.js';
+import { buildLan, buildNat, waitListening, type Topology } from '../lab/topology.js';
+import { startLvsd, noOffloads, removeLabSockets, type Lvsd } from '../lab/director.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNS = Number(process.env.BENCH_CONNS ?? 50);
+const PEERS = (process.env.BENCH_PEERS ?? 'forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr').split(',');
+const TESTS = (process.env.BENCH_TESTS ?? 'keepalive,close').split(',') as ('keepalive' | 'close')[];
+
+function emit(o: object): void { process.stdout.write(JSON.stringify(o) + '\n'); }
+function note(msg: string): void { process.stderr.write(`[bench] ${msg}\n`); }
+
+/** CPU1 jiffies: [busy, total]. */
+function cpu1(): [number, number] {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu1 '))!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = v[3]! + (v[4] ?? 0);
+  return [total - idle, total];
+}
+
+async function nsPids(lab: Lab, host: string): Promise<number[]> {
+  const { stdout } = await run(['ip', 'netns', 'pids', lab.ns(host)], { check: false });
+  return stdout.split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** Pin every process (and thread) of a namespace to `cpu`. */
+async function pinNs(lab: Lab, host: string, cpu: number): Promise<void> {
+  for (const pid of await nsPids(lab, host)) await run(['taskset', '-a', '-p', '-c', String(cpu), String(pid)], { check: false });
+}
+
+async function rps(lab: Lab, host: string, ifname: string, mask: number): Promise<void> {
+  await lab.sh(host, `for q in /sys/class/net/${ifname}/queues/rx-*; do echo ${mask} > $q/rps_cpus; done`, { check: false });
+}
+
+async function switchPorts(lab: Lab, sw: string): Promise<string[]> {
+  const { stdout } = await lab.exec(sw, ['ip', '-j', 'link', 'show', 'master', 'br0']);
+  return (JSON.parse(stdout || '[]') as { ifname: string }[]).map((l) => l.ifname.split('@')[0]!);
+}
+
+async function startNginx(lab: Lab, host: string, dir: string): Promise<void> {
+  const conf = join(dir, `${host}.conf`);
+  writeFileSync(conf, `daemon off; worker_processes 1; pid ${join(dir, host)}.pid; error_log stderr error;
+events { worker_connections 8192; }
+http { access_log off; keepalive_requests 10000000; keepalive_timeout 120s;
+  client_body_temp_path ${dir}/${host}-body; proxy_temp_path ${dir}/${host}-proxy; fastcgi_temp_path ${dir}/${host}-fcgi;
+  uwsgi_temp_path ${dir}/${host}-uwsgi; scgi_temp_path ${dir}/${host}-scgi;
+  server { listen 80 backlog=4096; location / { return 200 "from ${host}\\n"; } } }
+`);
+  lab.spawn(host, ['taskset', '-c', '0', 'nginx', '-c', conf]);
+  await waitListening(lab, host, 80);
+}
+
+interface WrkResult { rps: number; busy: number; errors: number }
+
+async function wrk(lab: Lab, url: string, close: boolean): Promise<WrkResult> {
+  const args = ['taskset', '-c', '0', 'wrk', '-t2', `-c${CONNS}`, `-d${SECONDS}s`, '--timeout', '2s'];
+  if (close) args.push('-H', 'Connection: close');
+  args.push(url);
+  const [b0, t0] = cpu1();
+  const { stdout } = await lab.exec('client', args, { timeoutMs: (SECONDS + 30) * 1000 });
+  const [b1, t1] = cpu1();
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
+  const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
+  const errors = (e ? e.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + non2xx;
+  return { rps, busy: (100 * (b1 - b0)) / Math.max(1, t1 - t0), errors };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+const results = new Map<string, { rps: number; busy: number }>();
+
+async function measure(lab: Lab, peer: string, url: string): Promise<void> {
+  for (const test of TESTS) {
+    // Warm-up: caches, ARP, conn tables.
+    await wrk(lab, url, test === 'close').catch(() => undefined);
+    const runs: WrkResult[] = [];
+    for (let i = 0; i < RUNS; i++) runs.push(await wrk(lab, url, test === 'close'));
+    const rps = median(runs.map((r) => r.rps));
+    const busy = median(runs.map((r) => r.busy));
+    results.set(`${peer}/${test}`, { rps, busy });
+    emit({
+      bench: 'e2e', peer, test, unit: test === 'close' ? 'conns/s' : 'req/s',
+      value: Math.round(rps), runs: runs.map((r) => Math.round(r.rps)),
+      spread: rps ? +((Math.max(...runs.map((r) => r.rps)) - Math.min(...runs.map((r) => r.rps))) / rps).toFixed(3) : null,
+      directorBusyPct: +busy.toFixed(1), busyPctPer10k: rps ? +((busy * 10000) / rps).toFixed(2) : null,
+      errors: runs.reduce((a, r) => a + r.errors, 0), wrk: `-t2 -c${CONNS} -d${SECONDS}s`,
+    });
+  }
+}
+
+async function placeCpus(lab: Lab, topo: Topology): Promise<void> {
+  for (const h of [topo.client.name, ...topo.rs.map((r) => r.name)]) {
+    await rps(lab, h, 'eth0', 1);
+    await pinNs(lab, h, 0);
+  }
+  for (const sw of topo.method === 'nat' ? ['pub', 'sw'] : ['sw']) {
+    for (const p of await switchPorts(lab, sw)) await rps(lab, sw, p, 1);
+  }
+  await rps(lab, 'dir', 'eth0', 2);
+  if (topo.method === 'nat') await rps(lab, 'dir', 'eth1', 2);
+}
+
+async function offloadsOff(lab: Lab, topo: Topology): Promise<void> {
+  // lvsd's ring holds MTU-sized frames; every peer gets the same offload
+  // settings so the comparison is like for like.
+  for (const h of [topo.client.name, ...topo.rs.map((r) => r.name)]) await noOffloads(lab, h, 'eth0');
+  await noOffloads(lab, 'dir', 'eth0');
+  if (topo.method === 'nat') await noOffloads(lab, 'dir', 'eth1');
+  for (const sw of topo.method === 'nat' ? ['pub', 'sw'] : ['sw']) {
+    for (const p of await switchPorts(lab, sw)) await noOffloads(lab, sw, p);
+  }
+}
+
+async function natPeers(dir: string): Promise<void> {
+  const lab = new Lab('bnt');
+  let lvsd: Lvsd | undefined;
+  try {
+    const topo = await buildNat(lab, { servers: false });
+    for (const r of topo.rs) await startNginx(lab, r.name, dir);
+    await offloadsOff(lab, topo);
+    await lab.sysctl('client', 'net.ipv4.ip_local_port_range', '1024 65535');
+    await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
+    for (const r of topo.rs) await lab.sysctl(r.name, 'net.ipv4.tcp_tw_reuse', 1);
+    await placeCpus(lab, topo);
+    const vipUrl = `http://${topo.vip}/`;
+    const [rs1, rs2] = topo.rs;
+
+    if (PEERS.includes('forward')) {
+      await lab.exec('client', ['ip', 'route', 'add', '192.168.150.0/24', 'via', topo.directors[0]!.ip]);
+      await lab.sysctl('dir', 'net.ipv4.ip_forward', 1);
+      await measure(lab, 'forward', `http://${rs1!.ip}/`);
+      await lab.sysctl('dir', 'net.ipv4.ip_forward', 0);
+      await lab.exec('client', ['ip', 'route', 'del', '192.168.150.0/24']);
+    }
+    if (PEERS.includes('nft-dnat')) {
+      await lab.sysctl('dir', 'net.ipv4.ip_forward', 1);
+      await lab.exec('dir', ['nft', '-f', '-'], {
+        input: `table ip bench {\n chain pre {\n type nat hook prerouting priority dstnat; policy accept;\n`
+          + ` ip daddr ${topo.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${rs1!.ip}, 1 : ${rs2!.ip} }\n }\n}\n`,
+      });
+      await measure(lab, 'nft-dnat', vipUrl);
+      await lab.exec('dir', ['nft', 'delete', 'table', 'ip', 'bench']);
+      await lab.sysctl('dir', 'net.ipv4.ip_forward', 0);
+    }
+    if (PEERS.includes('haproxy')) {
+      const cfg = join(dir, 'haproxy.cfg');
+      writeFileSync(cfg, `global
+  maxconn 8000
+  nbthread 1
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind ${topo.vip}:80
+  default_backend be
+backend be
+  balance roundrobin
+  server rs1 ${rs1!.ip}:80
+  server rs2 ${rs2!.ip}:80
+`);
+      const hp = lab.spawn('dir', ['taskset', '-c', '1', 'haproxy', '-db', '-f', cfg]);
+      await waitListening(lab, 'dir', 80).catch((e: Error) => { throw new Error(`${e.message}: haproxy said ${hp.output()}`); });
+      await measure(lab, 'haproxy', vipUrl);
+      hp.kill('SIGKILL');
+      await hp.exited;
+    }
+    if (PEERS.includes('lvsd-nat')) {
+      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'] });
+      const vs = `${topo.vip}:80`;
+      await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
+      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
+      await measure(lab, 'lvsd-nat', vipUrl);
+      emit({ bench: 'e2e', peer: 'lvsd-nat', counters: await lvsd.call('get-counters', {}) });
+      await lvsd.stop();
+      lvsd = undefined;
+    }
+  } finally {
+    await lvsd?.stop().catch(() => undefined);
+    await lab.destroy();
+    removeLabSockets(lab);
+  }
+}
+
+async function drPeers(dir: string): Promise<void> {
+  if (!PEERS.includes('lvsd-dr')) return;
+  const lab = new Lab('bdr');
+  let lvsd: Lvsd | undefined;
+  try {
+    const topo = await buildLan(lab, 'dr', { servers: false });
+    for (const r of topo.rs) await startNginx(lab, r.name, dir);
+    await offloadsOff(lab, topo);
+    await lab.sysctl('client', 'net.ipv4.ip_local_port_range', '1024 65535');
+    await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
+    await placeCpus(lab, topo);
+    lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'] });
+    const vs = `${topo.vip}:80`;
+    await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
+    for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
+    await measure(lab, 'lvsd-dr', `http://${topo.vip}/`);
+    emit({ bench: 'e2e', peer: 'lvsd-dr', counters: await lvsd.call('get-counters', {}) });
+  } finally {
+    await lvsd?.stop().catch(() => undefined);
+    await lab.destroy();
+    removeLabSockets(lab);
+  }
+}
+
+function ratios(): void {
+  const r = (a: string, b: string, what: 'rps' | 'busy') => {
+    const x = results.get(a);
+    const y = results.get(b);
+    return x && y && y[what] ? +(x[what] / y[what]).toFixed(3) : null;
+  };
+  for (const lv of ['lvsd-dr', 'lvsd-nat']) {
+    emit({ bench: 'e2e-ratio', what: `${lv} keep-alive req/s ÷ forward`, value: r(`${lv}/keepalive`, 'forward/keepalive', 'rps'), goal: '>= 0.95' });
+    emit({ bench: 'e2e-ratio', what: `${lv} director busy % ÷ haproxy (keep-alive)`, value: r(`${lv}/keepalive`, 'haproxy/keepalive', 'busy'), goal: '<= 0.5' });
+    emit({ bench: 'e2e-ratio', what: `${lv} close conns/s ÷ nft-dnat`, value: r(`${lv}/close`, 'nft-dnat/close', 'rps'), goal: '>= 0.95' });
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('bench/e2e needs root (network namespaces)');
+  await cleanupStale();
+  const dir = join('/tmp', `lvsd-bench-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    await natPeers(dir);
+    await drPeers(dir);
+    ratios();
+    emit({ bench: 'e2e-missing', what: '64-byte UDP pps and iperf3 NAT bulk are not measured by this script yet' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(() => process.exit(0), (e: unknown) => { note(String(e instanceof Error ? e.stack : e)); process.exit(1); });
