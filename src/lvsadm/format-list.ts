@@ -68,10 +68,15 @@ export function largenum(value: number | bigint, format: number): string {
 // IPPROTO_* numbers: the sort compares protocols numerically.
 const PROTO_NUM = { tcp: 6, udp: 17, sctp: 132 } as const;
 
+/** ntohl of an IPv4 address; anything else (lvsd speaks IPv4 only) sorts as 0 rather than failing the listing. */
+function u32(addr: string): number {
+  try { return ipToU32(addr); } catch { return 0; }
+}
+
 function keyParts(k: ServiceKey): { fwmark: number; proto: number; addr: number; port: number } {
   // ipvsadm tags fwmark services as TCP with a zero address (parse_options).
   if (k.kind === 'fwmark') return { fwmark: k.fwmark >>> 0, proto: 6, addr: 0, port: 0 };
-  return { fwmark: 0, proto: PROTO_NUM[k.protocol], addr: ipToU32(k.addr), port: k.port };
+  return { fwmark: 0, proto: PROTO_NUM[k.protocol] ?? 0, addr: u32(k.addr), port: k.port };
 }
 
 /**
@@ -93,7 +98,7 @@ export function cmpServices(a: { key: ServiceKey }, b: { key: ServiceKey }): num
 
 /** ipvs_cmp_dests: address (with the same wrap), then port. */
 export function cmpDests(a: { addr: string; port: number }, b: { addr: string; port: number }): number {
-  const r = (ipToU32(a.addr) - ipToU32(b.addr)) | 0;
+  const r = (u32(a.addr) - u32(b.addr)) | 0;
   if (r !== 0) return r;
   return a.port - b.port;
 }
