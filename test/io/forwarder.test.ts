@@ -1,0 +1,50 @@
+import { describe, it, expect } from 'vitest';
+import { completeL4Checksum } from '../../src/io/forwarder.js';
+import { buildTcpFrame, buildUdpFrame } from '../../src/packet/frame.js';
+import { l4ChecksumOk } from '../../src/packet/l4csum.js';
+import { csumFold, pseudoHeaderSum } from '../../src/packet/checksum.js';
+
+/** What a veth with checksum offload hands a packet socket: only the folded pseudo-header sum in the field (CHECKSUM_PARTIAL). */
+function partial(frame: Uint8Array, field: number): Uint8Array {
+  const f = frame.slice();
+  const ip = 14;
+  const ihl = (f[ip]! & 15) * 4;
+  const tot = (f[ip + 2]! << 8) | f[ip + 3]!;
+  const src = ((f[ip + 12]! << 24) | (f[ip + 13]! << 16) | (f[ip + 14]! << 8) | f[ip + 15]!) >>> 0;
+  const dst = ((f[ip + 16]! << 24) | (f[ip + 17]! << 16) | (f[ip + 18]! << 8) | f[ip + 19]!) >>> 0;
+  const ps = ~csumFold(pseudoHeaderSum(src, dst, f[ip + 9]!, tot - ihl)) & 0xffff;
+  f[ip + ihl + field] = ps >> 8;
+  f[ip + ihl + field + 1] = ps & 255;
+  return f;
+}
+
+describe('completeL4Checksum', () => {
+  it('turns a CHECKSUM_PARTIAL TCP or UDP frame into one with a full, valid checksum', () => {
+    for (const [frame, field, proto] of [
+      [buildTcpFrame({ payload: 'GET / HTTP/1.1\r\n\r\n' }), 16, 6],
+      [buildUdpFrame({ payload: 'hello?' }), 6, 17],
+    ] as const) {
+      const f = partial(frame, field);
+      const ip = 14;
+      const l4 = ip + 20;
+      const len = f.length - l4;
+      const src = ((f[ip + 12]! << 24) | (f[ip + 13]! << 16) | (f[ip + 14]! << 8) | f[ip + 15]!) >>> 0;
+      const dst = ((f[ip + 16]! << 24) | (f[ip + 17]! << 16) | (f[ip + 18]! << 8) | f[ip + 19]!) >>> 0;
+      expect(l4ChecksumOk(f, l4, len, src, dst, proto)).toBe(false);
+      completeL4Checksum(f, 0, f.length);
+      expect(l4ChecksumOk(f, l4, len, src, dst, proto)).toBe(true);
+      expect([...f]).toEqual([...frame]);
+    }
+  });
+
+  it('leaves fragments and non-IPv4 frames alone', () => {
+    const frag = partial(buildTcpFrame({ payload: 'x' }), 16);
+    frag[14 + 6] = 0x20; // MF
+    const copy = frag.slice();
+    completeL4Checksum(frag, 0, frag.length);
+    expect([...frag]).toEqual([...copy]);
+    const arp = new Uint8Array(42); arp[12] = 0x08; arp[13] = 0x06;
+    completeL4Checksum(arp, 0, arp.length);
+    expect([...arp]).toEqual(new Array(42).fill(0).map((_, i) => (i === 12 ? 8 : i === 13 ? 6 : 0)));
+  });
+});

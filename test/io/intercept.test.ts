@@ -1,0 +1,43 @@
+import { describe, it, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { renderRuleset, tableName } from '../../src/io/intercept.js';
+
+describe('nftables interception ruleset', () => {
+  const rules = {
+    services: [
+      { protocol: 'tcp' as const, addr: '192.168.150.100', port: 80 },
+      { protocol: 'udp' as const, addr: '192.168.150.100', port: 5353 },
+      { protocol: 'tcp' as const, addr: '10.0.0.1', port: 0 },
+    ],
+    natDests: [
+      { protocol: 'tcp' as const, addr: '192.168.150.12', port: 80 },
+      { protocol: 'tcp' as const, addr: '192.168.150.12', port: 80 },
+    ],
+  };
+
+  it('deletes any leftover table and adds the new one in one transaction, one ingress chain per interface', () => {
+    const text = renderRuleset('lvsd', ['eth0', 'eth1'], rules);
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('add table netdev lvsd');
+    expect(lines[1]).toBe('delete table netdev lvsd');
+    expect(text).toContain('type filter hook ingress device "eth0" priority -500; policy accept;');
+    expect(text).toContain('type filter hook ingress device "eth1" priority -500; policy accept;');
+    expect(text).toContain('ip daddr 192.168.150.100 tcp dport 80 drop');
+    expect(text).toContain('ip daddr 192.168.150.100 udp dport 5353 drop');
+    expect(text).toContain('ip daddr 10.0.0.1 meta l4proto tcp drop');
+    // NAT replies, once per chain (deduplicated), never when addressed to the director itself.
+    expect(text.match(/ip saddr 192\.168\.150\.12 tcp sport 80 fib daddr type != local drop/g)).toHaveLength(2);
+  });
+
+  it('refuses what could break out of the ruleset text', () => {
+    expect(() => renderRuleset('lvsd', ['eth0"; flush ruleset'], rules)).toThrow(/bad interface name/);
+    expect(() => renderRuleset('lvsd', ['eth0'], { services: [{ protocol: 'tcp', addr: '1.2.3.4 drop; flush ruleset', port: 80 }], natDests: [] })).toThrow(/not an IPv4/);
+    expect(tableName('/run/x y;z')).toMatch(/^lvsd_[A-Za-z0-9_]+$/);
+    expect(tableName()).toBe('lvsd');
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('nft accepts the generated text (nft -c: check only, nothing applied)', () => {
+    const text = renderRuleset('lvsd_unit', ['lo'], rules, { deleteFirst: false });
+    expect(() => execFileSync('nft', ['-c', '-f', '-'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] })).not.toThrow();
+  });
+});

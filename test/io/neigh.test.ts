@@ -1,0 +1,81 @@
+import { describe, it, expect } from 'vitest';
+import { NeighTable, type KernelTables } from '../../src/io/neigh.js';
+import { ipToU32 } from '../../src/packet/addr.js';
+
+function fakeKernel(opts: { routes: Record<string, { dev: string; gateway?: string }>; neigh: Record<string, string>; learnAfterResolve?: Record<string, string> }) {
+  const calls: string[] = [];
+  const k: KernelTables = {
+    async routeGet(a) { calls.push(`route ${a}`); return opts.routes[a]; },
+    async neighGet(a, dev) {
+      calls.push(`neigh ${a} ${dev}`);
+      const mac = opts.neigh[a];
+      return mac ? { lladdr: mac, state: ['REACHABLE'] } : undefined;
+    },
+    async neighResolve(a, dev) {
+      calls.push(`resolve ${a} ${dev}`);
+      const mac = opts.learnAfterResolve?.[a];
+      if (mac) setTimeout(() => { opts.neigh[a] = mac; }, 10);
+    },
+  };
+  return { k, calls };
+}
+
+const ports = [
+  { ifname: 'eth0', mac: Uint8Array.of(2, 0, 0, 0, 0, 1) },
+  { ifname: 'eth1', mac: Uint8Array.of(2, 0, 0, 0, 0, 2) },
+];
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('NeighTable', () => {
+  it('holds frames while the kernel resolves the next hop, then sends them with the right MACs and port', async () => {
+    const { k, calls } = fakeKernel({ routes: { '10.0.0.5': { dev: 'eth1' } }, neigh: {}, learnAfterResolve: { '10.0.0.5': 'aa:bb:cc:dd:ee:ff' } });
+    const sent: [number, Uint8Array[]][] = [];
+    const t = new NeighTable({ ports, kernel: k, onResolved: (p, f) => sent.push([p, f]) });
+    const frame = new Uint8Array(60).fill(7);
+    const hop = ipToU32('10.0.0.5');
+    expect(t.writeMacs(hop, frame, 0, 0)).toBe(-1);
+    t.holdFrame(hop, frame, 0);
+    t.holdFrame(hop, frame, 1);
+    for (let i = 0; i < 50 && sent.length === 0; i++) await tick();
+    expect(calls).toContain('resolve 10.0.0.5 eth1');
+    expect(sent).toHaveLength(1);
+    const [port, frames] = sent[0]!;
+    expect(port).toBe(1);
+    expect(frames).toHaveLength(2);
+    expect([...frames[0]!.subarray(0, 12)]).toEqual([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 2, 0, 0, 0, 0, 2]);
+    expect(frame[0]).toBe(7); // held frames are copies
+    // Now the hot path answers from the cache.
+    const buf = new Uint8Array(64);
+    expect(t.writeMacs(hop, buf, 2, 5)).toBe(1);
+    expect([...buf.subarray(2, 14)]).toEqual([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 2, 0, 0, 0, 0, 2]);
+  });
+
+  it('resolves a remote next hop through its gateway', async () => {
+    const { k, calls } = fakeKernel({ routes: { '172.16.0.9': { dev: 'eth0', gateway: '10.1.1.1' } }, neigh: { '10.1.1.1': '02:11:22:33:44:55' } });
+    const t = new NeighTable({ ports, kernel: k, onResolved: () => {} });
+    const hop = ipToU32('172.16.0.9');
+    t.holdFrame(hop, new Uint8Array(20), 0);
+    for (let i = 0; i < 50 && t.writeMacs(hop, new Uint8Array(20), 0, 1) < 0; i++) await tick();
+    const buf = new Uint8Array(14);
+    expect(t.writeMacs(hop, buf, 0, 1)).toBe(0);
+    expect([...buf.subarray(0, 6)]).toEqual([2, 0x11, 0x22, 0x33, 0x44, 0x55]);
+    expect(calls).toEqual(['route 172.16.0.9', 'neigh 10.1.1.1 eth0']);
+  });
+
+  it('bounds the queue and counts drops: queue full, no route through our ports, resolution failure, hold timeout', async () => {
+    const { k } = fakeKernel({ routes: { '10.0.0.7': { dev: 'wlan9' } }, neigh: {} });
+    const t = new NeighTable({ ports, kernel: k, queueMax: 3, holdMs: 50 });
+    const hop = ipToU32('10.0.0.7');
+    for (let i = 0; i < 5; i++) t.holdFrame(hop, new Uint8Array(20), 0);
+    expect(t.counters.held).toBe(3);
+    expect(t.counters.dropQueueFull).toBe(2);
+    for (let i = 0; i < 50 && t.counters.dropNoRoute === 0; i++) await tick();
+    expect(t.counters.dropNoRoute).toBe(3);
+    // A next hop the kernel never resolves: frames wait holdMs, then are dropped.
+    const slow = fakeKernel({ routes: { '10.0.0.8': { dev: 'eth0' } }, neigh: {} });
+    const t2 = new NeighTable({ ports, kernel: slow.k, holdMs: 40 });
+    t2.holdFrame(ipToU32('10.0.0.8'), new Uint8Array(20), performance.now());
+    t2.expire(performance.now() + 100);
+    expect(t2.counters.dropUnresolved).toBe(1);
+  });
+});
