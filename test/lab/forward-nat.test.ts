@@ -40,4 +40,13 @@ print('%d %s' % (len(data), hashlib.sha256(data).hexdigest())); print(c.makefile
     const [sent, got] = stdout.trim().split('\n');
     expect(got).toBe(sent);
   });
+
+  it.skipIf(skip)("the director's own connections to a NAT real server still work (health checks are not intercepted)", async () => {
+    const { lab, topo, vs } = m!;
+    await m!.rules([['-A', '-t', vs, '-s', 'rr'], ...topo.rs.map((r) => ['-a', '-t', vs, '-r', `${r.ip}:80`, '-m'])]);
+    for (const r of topo.rs) {
+      const { stdout } = await lab.exec('dir', ['curl', '-s', '-m', '3', `http://${r.ip}/`]);
+      expect(stdout).toBe(`from ${r.name}\n`);
+    }
+  });
 });
