@@ -41,7 +41,8 @@ const t = setInterval(one, 10);
 process.on('SIGTERM', () => { clearInterval(t); setTimeout(() => { process.stdout.write(out.join('\\n') + '\\n'); process.exit(0); }, 400); });
 `;
 
-type Signal = 'SIGKILL' | 'SIGTERM';
+/** CRASH = the node dies: its switch port goes down and the daemon is SIGKILLed (the issue's "node crash"). */
+type Signal = 'SIGKILL' | 'SIGTERM' | 'CRASH';
 type Variant = Impl | 'ours-noresign';
 
 interface RunResult {
@@ -78,7 +79,7 @@ async function ipTsEvent(mon: string, kind: 'add' | 'del', after: number): Promi
   return null;
 }
 
-async function oneRun(lab: Lab, impl: Variant, version: 2 | 3, signal: Signal, rep: number): Promise<RunResult> {
+async function oneRun(lab: Lab, masterPort: string, impl: Variant, version: 2 | 3, signal: Signal, rep: number): Promise<RunResult> {
   const advertInt = version === 2 ? 1 : 0.1;
   const kind: Impl = impl === 'keepalived' ? 'keepalived' : 'ours';
   const extra = impl === 'ours-noresign' ? ['--no-resign'] : [];
@@ -99,7 +100,11 @@ async function oneRun(lab: Lab, impl: Variant, version: 2 | 3, signal: Signal, r
     const prober = lab.spawn('client', ['node', '--input-type=module', '-e', PROBER]);
     await new Promise((r) => setTimeout(r, 600));
     const tSig = Date.now();
-    if (signal === 'SIGKILL') master.kill9(); else master.term();
+    if (signal === 'CRASH') {
+      await lab.exec('sw', ['ip', 'link', 'set', masterPort, 'down']);
+      master.kill9();
+    } else if (signal === 'SIGKILL') master.kill9();
+    else master.term();
     await waitFor(() => holdsVip(lab, 'dir2'), 15_000, 5, 'backup to take over')
       .catch((e) => { throw new Error(`${e}\n${backup.proc.output().slice(-3000)}`); });
     await new Promise((r) => setTimeout(r, 1200));
@@ -117,6 +122,7 @@ async function oneRun(lab: Lab, impl: Variant, version: 2 | 3, signal: Signal, r
     }
     const deadHostAnswers = takeoverAt === null ? 0 : reqs.filter((r) => r.e > takeoverAt && r.who === 'dir').length;
     const staleVip = await holdsVip(lab, 'dir');
+    if (signal === 'CRASH') await lab.exec('sw', ['ip', 'link', 'set', masterPort, 'up']);
     const mdi = 3 * advertInt * 1000 + skewMs(version, 256 - 50, advertInt * 1000);
     return {
       impl, version, advertInt, signal, rep,
@@ -129,12 +135,25 @@ async function oneRun(lab: Lab, impl: Variant, version: 2 | 3, signal: Signal, r
     };
   } finally {
     for (const d of daemons) d.kill9();
+    await lab.exec('sw', ['ip', 'link', 'set', masterPort, 'up'], { check: false });
     await Promise.all(daemons.map((d) => Promise.race([d.proc.exited, new Promise((r) => setTimeout(r, 2000))])));
     monA.kill('SIGKILL'); monB.kill('SIGKILL');
     // keepalived's SIGKILL leaves its VIP (issue #2361): clean up for the next run.
     await new Promise((r) => setTimeout(r, 100));
     for (const h of ['dir', 'dir2']) await lab.exec(h, ['ip', 'addr', 'del', `${VIP}/24`, 'dev', 'eth0'], { check: false });
   }
+}
+
+const SIGNALS: Signal[] = ['SIGKILL', 'SIGTERM', 'CRASH'];
+
+/** The switch-side port of `host`'s eth0 (its veth peer in the switch namespace). */
+async function switchPortOf(lab: Lab, host: string): Promise<string> {
+  const { stdout } = await lab.exec(host, ['ip', '-j', 'link', 'show', 'eth0']);
+  const peer = (JSON.parse(stdout) as { link_index: number }[])[0]!.link_index;
+  const { stdout: s2 } = await lab.exec('sw', ['ip', '-j', 'link', 'show']);
+  const port = (JSON.parse(s2) as { ifindex: number; ifname: string }[]).find((l) => l.ifindex === peer);
+  if (!port) throw new Error(`no switch port for ${host}`);
+  return port.ifname;
 }
 
 function median(xs: number[]): number {
@@ -158,12 +177,13 @@ async function main(): Promise<void> {
     await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false, servers: false, rsCount: 0 });
     for (const d of ['dir', 'dir2']) lab.spawn(d, ['node', join(RS_DIR, 'httpd.mjs'), d, '--port', '80']);
     for (const d of ['dir', 'dir2']) await waitListening(lab, d, 80);
+    const masterPort = await switchPortOf(lab, 'dir');
     for (const version of versions) {
-      for (const signal of ['SIGKILL', 'SIGTERM'] as Signal[]) {
+      for (const signal of SIGNALS) {
         for (const impl of impls) {
-          if (impl === 'ours-noresign' && signal === 'SIGTERM') continue; // same as ours
+          if (impl === 'ours-noresign' && signal !== 'SIGKILL') continue; // the same as ours there
           for (let rep = 1; rep <= reps; rep++) {
-            const r = await oneRun(lab, impl, version, signal, rep);
+            const r = await oneRun(lab, masterPort, impl, version, signal, rep);
             results.push(r);
             process.stdout.write(`${JSON.stringify(r)}\n`);
           }
@@ -177,7 +197,7 @@ async function main(): Promise<void> {
   // Summary: medians per cell.
   const rows: string[][] = [['version', 'signal', 'impl', 'outage ms (median)', 'takeover ms', 'failed reqs', 'Master_Down ms', 'Skew ms', 'dead host answered after takeover', 'VIP left on dead host']];
   for (const version of versions) {
-    for (const signal of ['SIGKILL', 'SIGTERM'] as Signal[]) {
+    for (const signal of SIGNALS) {
       for (const impl of impls) {
         const rs = results.filter((r) => r.version === version && r.signal === signal && r.impl === impl);
         if (!rs.length) continue;

@@ -321,17 +321,30 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   }
 
   // ---- the one timer
+  // libuv timers have 1 ms granularity and fire a little late on a busy host.
+  // A backup's takeover is the moment that counts (Skew_Time after a
+  // priority-0 advert), so that one timer wakes up early and waits out the
+  // last ms on the clock; advert sends keep the plain timer.
+  const TAKEOVER_EARLY_MS = 2;
   let timer: NodeJS.Timeout | undefined;
   function schedule(): void {
     if (timer) clearTimeout(timer);
     timer = undefined;
     if (stopping) return;
     let next = Infinity;
-    for (const rt of rts) next = Math.min(next, rt.sm.deadline());
+    let takeover = false;
+    for (const rt of rts) {
+      const d = rt.sm.deadline();
+      if (d < next) { next = d; takeover = rt.sm.state === 'BACKUP' && d === rt.sm.sands; }
+    }
     if (!Number.isFinite(next)) return;
-    timer = setTimeout(onTimer, Math.max(0, next - clock()));
+    const early = takeover ? TAKEOVER_EARLY_MS : 0;
+    timer = setTimeout(() => onTimer(takeover ? next : 0), Math.max(0, next - clock() - early));
   }
-  function onTimer(): void {
+  function onTimer(spinUntil: number): void {
+    // Bounded: at most TAKEOVER_EARLY_MS (+ the timer's own slack) of waiting, once per takeover.
+    const limit = clock() + TAKEOVER_EARLY_MS + 1;
+    while (clock() < spinUntil && clock() < limit) { /* wait out the last ms */ }
     const now = clock();
     for (const rt of rts) {
       // setTimeout may fire a fraction of a ms early; treat within 0.5 ms as due.
@@ -364,6 +377,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
       r.m.advertsReceived++;
       if (res.advert.priority === VRRP_PRIO_STOP) r.m.priZeroReceived++;
       const now = clock();
+      if (opts.logDetail) log.debug({ instance: r.model.name, from, priority: res.advert.priority, state: r.sm.state }, 'advert received');
       execute(r, r.sm.onAdvert(now, res.advert), now);
       schedule();
     });

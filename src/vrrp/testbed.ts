@@ -83,6 +83,8 @@ function readPid(f: string): number | undefined {
   try { const n = Number(readFileSync(f, 'utf8').trim()); return n > 0 ? n : undefined; } catch { return undefined; }
 }
 
+let starts = 0;
+
 export function startDaemon(lab: Lab, host: string, impl: Impl, conf: string, extra: string[] = []): Daemon {
   const dir = scratch(lab);
   const cf = join(dir, `${host}-${impl}.conf`);
@@ -96,8 +98,11 @@ export function startDaemon(lab: Lab, host: string, impl: Impl, conf: string, ex
       term: () => proc.kill('SIGTERM'),
     };
   }
-  const pidf = join(dir, `${host}-keepalived.pid`);
-  const vpidf = join(dir, `${host}-keepalived-vrrp.pid`);
+  // Fresh pid files every start: a SIGKILLed keepalived leaves its own, and a
+  // reused pid in them makes the next one refuse to start ("daemon is already running").
+  const n = ++starts;
+  const pidf = join(dir, `${host}-keepalived-${n}.pid`);
+  const vpidf = join(dir, `${host}-keepalived-vrrp-${n}.pid`);
   const proc = lab.spawn(host, ['keepalived', '-n', '-l', '-D', '-P', '-G', '-f', cf, '-p', pidf, '-r', vpidf, ...extra]);
   const pids = () => [readPid(vpidf), readPid(pidf) ?? proc.child.pid].filter((p): p is number => !!p);
   return {
