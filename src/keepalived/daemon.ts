@@ -275,6 +275,21 @@ export class KeepalivedDaemon {
   }
   private sync: SyncDaemonDriver | undefined;
 
+  /**
+   * keepalived's SIGUSR1 data dump / SIGUSR2 stats, as one JSON document: the
+   * configuration file in force, the checkers' view of every real server,
+   * what lvsd holds of ours, and VRRP's instances.
+   */
+  dumpState(): object {
+    return {
+      config_file: this.opts.configFile,
+      pid: process.pid,
+      virtual_servers: this.health?.snapshot() ?? [],
+      lvsd: this.ipvs?.current ?? null,
+      vrrp: this.vrrp?.metrics() ?? null,
+    };
+  }
+
   /** For tests and metrics: the plans in force. */
   get plans(): VsPlan[] {
     return this.health?.plans ?? [];

@@ -66,6 +66,24 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
     return this.entries.get(plan.identity)?.vsc.dests() ?? new Map();
   }
 
+  /** The runtime state, for SIGUSR1/SIGUSR2 dumps: per virtual_server, each real server and checker. */
+  snapshot(): object[] {
+    return [...this.entries.values()].map((e) => {
+      const dests = e.vsc.dests();
+      return {
+        virtual_server: e.plan.checks.name,
+        quorum: e.vsc.state.hasQuorum,
+        suspended: e.suspendedLocal === false,
+        real_servers: [...e.plan.dests.keys()].map((rs) => ({
+          real_server: rs,
+          alive: e.plan.checks.realServers.some((r) => r.key === rs) ? e.vsc.state.isAlive(rs) : undefined,
+          weight_in_lvsd: dests.get(rs) ?? null,
+          checkers: e.vsc.allCheckers.filter((c) => c.rs === rs).map((c) => ({ name: c.checker.name, up: c.checker.up, has_run: c.checker.hasRun })),
+        })),
+      };
+    });
+  }
+
   hasQuorum(plan: VsPlan): boolean {
     return this.entries.get(plan.identity)?.vsc.state.hasQuorum ?? false;
   }

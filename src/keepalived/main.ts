@@ -1,7 +1,7 @@
 // lvs-keepalived's process: flags, the one-shot modes (-t, --signum,
 // --dump-config, -h, -v) and the daemon with its signals. Kept apart from the
 // bin file so tests can call it with their own argv and streams.
-import { writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, writeFileSync, writeSync } from 'node:fs';
 import { checkHost, configTestExitCode, dumpConfig, formatDiagnostic, hasErrors, loadConfig } from '../config/index.js';
 import { ConfigRefused, KeepalivedDaemon } from './daemon.js';
 import { makeLogger } from './log.js';
@@ -70,6 +70,21 @@ export async function main(argv: string[]): Promise<number> {
     if (!started) { reloadPending = true; return; }
     void daemon.reload();
   });
+  // keepalived's DATA (SIGUSR1) and STATS (SIGUSR2) dumps go to /tmp/keepalived.data
+  // and /tmp/keepalived.stats; both are our JSON state. Without a handler, SIGUSR2
+  // would kill the process and SIGUSR1 would open Node's debugger.
+  const dump = (file: string) => (): void => {
+    try {
+      // O_NOFOLLOW: a symlink planted in /tmp must not make root write elsewhere.
+      const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+      try { writeSync(fd, `${JSON.stringify(daemon.dumpState(), null, 2)}\n`); } finally { closeSync(fd); }
+      log.info({ file }, 'state dumped');
+    } catch (err) {
+      log.error({ file, err: String(err) }, 'cannot write the state dump');
+    }
+  };
+  process.on('SIGUSR1', dump('/tmp/keepalived.data'));
+  process.on('SIGUSR2', dump('/tmp/keepalived.stats'));
   process.once('SIGTERM', () => stopSignal('SIGTERM'));
   process.once('SIGINT', () => stopSignal('SIGINT'));
   process.on('uncaughtException', (err) => {

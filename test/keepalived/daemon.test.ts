@@ -429,6 +429,23 @@ vrrp_instance VI_1 {
   });
 });
 
+describe('state dump (SIGUSR1/SIGUSR2)', () => {
+  it('shows each real server as the checkers and lvsd see it', async () => {
+    const { d } = daemon(ctx.tmp.write('k.conf', vsConf()));
+    await d.start();
+    ctx.b2.healthy = false;
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 1, 3000, 'rs2 down');
+    const dump = JSON.parse(JSON.stringify(d.dumpState()));
+    expect(dump.virtual_servers).toHaveLength(1);
+    const rs = dump.virtual_servers[0].real_servers;
+    expect(rs.map((r: any) => [r.real_server, r.alive, r.weight_in_lvsd, r.checkers[0].up])).toEqual([
+      ['[10.1.0.1]:tcp:80', true, 1, true],
+      ['[10.1.0.2]:tcp:80', false, null, false],
+    ]);
+    expect(dump.lvsd.services[0].dests).toHaveLength(1);
+  });
+});
+
 describe('metrics', () => {
   it('counts probes, checker verdicts and lvsd applies', async () => {
     const metrics = new KeepalivedMetrics();
