@@ -142,7 +142,9 @@ export class KeepalivedDaemon {
       this.sync = undefined;
       if (this.ipvs) {
         const gd = this.model?.global_defs;
-        const mode = this.opts.dontReleaseIpvs ? 'keep' : gd?.lvs_flush_on_stop ? 'flush' : 'remove';
+        // `lvs_flush_on_stop VS` removes only keepalived's own virtual servers, which is what we do anyway.
+        const flushAll = gd?.lvs_flush_on_stop === true;
+        const mode = this.opts.dontReleaseIpvs ? 'keep' : flushAll ? 'flush' : 'remove';
         try {
           await this.ipvs.release(mode);
           this.log.info({ mode }, mode === 'keep' ? 'leaving the virtual servers in lvsd (-I)' : mode === 'flush' ? 'flushed lvsd (lvs_flush_on_stop)' : 'removed our virtual servers from lvsd');
