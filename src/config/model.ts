@@ -159,7 +159,8 @@ export interface VrrpInstance extends NotifyScripts {
   garp_master_refresh: number;
   garp_master_refresh_repeat: number;
   down_timer_adverts: number;
-  accept?: boolean;
+  /** Accept packets to the VIPs when MASTER. keepalived's default: on, except under vrrp_strict (then only the owner, priority 255). */
+  accept: boolean;
   notify_master_rx_lower_pri?: string;
   smtp_alert: boolean;
   /**

@@ -359,7 +359,7 @@ const INSTANCE_IGNORED = set(
   'kernel_rx_buf_size',
 );
 
-interface InstanceCtx { vi: VrrpInstance; stateSet?: boolean; vridSet?: boolean }
+interface InstanceCtx { vi: VrrpInstance; stateSet?: boolean; vridSet?: boolean; accept?: boolean }
 
 const INSTANCE: Record<string, Handler<InstanceCtx>> = {
   state: (c, s, x) => {
@@ -409,10 +409,8 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
     x.vi.priority = Number(w.text);
   },
   advert_int: (c, s, x) => {
-    const v = num(c, s, 1, 0, 255, 'seconds', { decimal: true });
-    if (v === undefined) return;
-    if (v === 0) c.error(s.words[1]!.pos, `(${x.vi.name}) advert interval 0 not valid, must be > 0`, 'give advert_int in seconds, e.g. 1');
-    else x.vi.advert_int = v;
+    const v = num(c, s, 1, 0.01, 255, 'seconds', { decimal: true });
+    if (v !== undefined) x.vi.advert_int = v;
   },
   authentication: (c, s, x) => {
     const a: { auth_type?: 'PASS' | 'AH'; auth_pass?: string } = {};
@@ -435,8 +433,8 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
   },
   virtual_ipaddress: (c, s, x) => { for (const l of valueLines(c, s)) { const v = parseVip(c, l); if (v) x.vi.virtual_ipaddress.push(v); } },
   virtual_ipaddress_excluded: (c, s, x) => { for (const l of valueLines(c, s)) { const v = parseVip(c, l); if (v) x.vi.virtual_ipaddress_excluded.push(v); } },
-  accept: (_c, _s, x) => { x.vi.accept = true; },
-  no_accept: (_c, _s, x) => { x.vi.accept = false; },
+  accept: (_c, _s, x) => { x.accept = true; },
+  no_accept: (_c, _s, x) => { x.accept = false; },
   preempt: (_c, _s, x) => { x.vi.nopreempt = false; },
   nopreempt: (_c, _s, x) => { x.vi.nopreempt = true; },
   preempt_delay: (c, s, x) => { const v = num(c, s, 1, 0, 1000, 'seconds', { decimal: true }); if (v !== undefined) x.vi.preempt_delay = v; },
@@ -472,7 +470,7 @@ function newInstance(pos: SourcePos, name: string, m: KeepalivedConfig): VrrpIns
     track_script: [], dont_track_primary: false, nopreempt: false, preempt_delay: DEFAULTS.preempt_delay,
     garp_master_delay: g.vrrp_garp_master_delay, garp_master_repeat: g.vrrp_garp_master_repeat,
     garp_master_refresh: g.vrrp_garp_master_refresh, garp_master_refresh_repeat: g.vrrp_garp_master_refresh_repeat,
-    down_timer_adverts: DEFAULTS.down_timer_adverts, smtp_alert: false, reference_ip: [],
+    down_timer_adverts: DEFAULTS.down_timer_adverts, accept: true, smtp_alert: false, reference_ip: [],
   };
 }
 
@@ -988,45 +986,105 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
   return m;
 }
 
+/** keepalived's vrrp_complete_instance() checks and corrections (vrrp.c), in its order, each reported as it does. */
 function finishInstance(c: Ctx, s: Stmt, x: InstanceCtx, m: KeepalivedConfig): void {
   const vi = x.vi;
+  const strict = m.global_defs.vrrp_strict;
+  const owner = vi.priority === 255;
+  const at = (what: string) => `(${vi.name}) ${what}`;
   if (!x.vridSet) {
-    c.error(s.pos, `(${vi.name}) the virtual router id must be set`, 'add virtual_router_id 1..255');
-    return;
-  }
-  if (!vi.interface && !vi.unicast_peer.length) {
-    c.error(s.pos, `(${vi.name}) no interface`, 'add interface <name>');
+    c.error(s.pos, at('the virtual router id must be set'), 'add virtual_router_id 1..255');
     return;
   }
   if (vi.interface === 'lo') {
-    c.error(s.pos, `(${vi.name}) cannot use a loopback interface (lo) for vrrp`, 'name the interface that faces the peer');
+    c.error(s.pos, at('cannot use a loopback interface (lo) for vrrp'), 'name the interface that faces the peer');
+    return;
+  }
+  // keepalived 2.2.7 wants an interface even for unicast-only instances.
+  if (!vi.interface) {
+    c.error(s.pos, at('no interface'), 'add interface <name>');
     return;
   }
   if (!vi.virtual_ipaddress.length) {
-    c.warn(s.pos, `(${vi.name}) no VIP specified; at least one is sensible`, 'add a virtual_ipaddress block', 'WARNING');
+    c.warn(s.pos, at('no VIP specified; at least one is sensible'), 'add a virtual_ipaddress block', 'WARNING');
   }
-  if (vi.version === 2 && !Number.isInteger(vi.advert_int)) {
-    const r = Math.max(1, Math.floor(vi.advert_int + 0.5));
-    c.warn(s.pos, `(${vi.name}) VRRPv2 advertisement interval ${vi.advert_int}s must be an integer. rounding to ${r}`, 'use whole seconds, or version 3 for sub-second adverts');
+  if (!x.stateSet) vi.state = owner ? 'MASTER' : 'BACKUP';
+  else if (strict && (vi.state === 'MASTER') !== owner) {
+    c.warn(s.pos, at('state MASTER must match being address owner (priority 255) in strict mode'), 'use state MASTER with priority 255, BACKUP otherwise');
+    vi.state = owner ? 'MASTER' : 'BACKUP';
+  }
+  if (vi.authentication && strict) {
+    c.warn(s.pos, at('strict mode does not support authentication. Ignoring.'), 'remove the authentication block, or vrrp_strict');
+    delete vi.authentication;
+  } else if (vi.authentication && vi.version === 3) {
+    c.warn(s.pos, at('VRRP version 3 does not support authentication. Ignoring.'), 'remove the authentication block, or use version 2');
+    delete vi.authentication;
+  } else if (vi.authentication && !vi.authentication.auth_pass) {
+    c.warn(s.pos, at('authentication specified but no password given. Ignoring'), 'add auth_pass');
+    delete vi.authentication;
+  } else if (vi.authentication?.auth_type === 'AH' && vi.state === 'MASTER' && !owner) {
+    c.warn(s.pos, at('initial state master is incompatible with AH authentication - clearing'), 'use state BACKUP with AH');
+    vi.state = 'BACKUP';
+  }
+  if (vi.unicast_src_ip && !vi.unicast_peer.length) {
+    c.warn(s.pos, at('a unicast keyword has been specified without any unicast peers. Defaulting to multicast.'), 'add unicast_peer { … } or remove unicast_src_ip', 'DEPRECATED');
+  }
+  if (owner && vi.nopreempt) {
+    c.warn(s.pos, at('nopreempt is incompatible with priority 255. resetting nopreempt'), 'the address owner always preempts');
+    vi.nopreempt = false;
+  }
+  if (vi.state === 'MASTER') {
+    if (vi.nopreempt) {
+      c.warn(s.pos, at('nopreempt will not work with initial state MASTER - clearing'), 'set state BACKUP on every node that uses nopreempt');
+      vi.nopreempt = false;
+    }
+    if (vi.preempt_delay) {
+      c.warn(s.pos, at('preempt delay will not work with initial state MASTER - clearing'), 'set state BACKUP to use preempt_delay');
+      vi.preempt_delay = 0;
+    }
+  }
+  if (vi.preempt_delay && strict) {
+    c.warn(s.pos, at('preempt_delay is incompatible with strict mode - resetting'), 'drop preempt_delay or vrrp_strict');
+    vi.preempt_delay = 0;
+  }
+  if (vi.preempt_delay && vi.nopreempt) {
+    c.warn(s.pos, at('preempt_delay is incompatible with nopreempt mode - resetting'), 'drop one of nopreempt and preempt_delay');
+    vi.preempt_delay = 0;
+  }
+  if (vi.down_timer_adverts !== DEFAULTS.down_timer_adverts && strict) {
+    c.warn(s.pos, at('down_timer_adverts is incompatible with strict mode - resetting'), 'drop down_timer_adverts or vrrp_strict');
+    vi.down_timer_adverts = DEFAULTS.down_timer_adverts;
+  }
+  // Unset, accept follows strict mode (RFC behaviour) except for the address owner.
+  if (x.accept === undefined) vi.accept = owner ? true : !strict;
+  else vi.accept = x.accept;
+  if (vi.accept && !owner && strict && vi.version === 2) {
+    c.warn(s.pos, at('accept mode for VRRP version 2 does not comply with RFC3768 - resetting'), 'drop accept, or use version 3');
+    vi.accept = false;
+  }
+  if (vi.version === 2) {
+    if (vi.advert_int >= 256) {
+      c.warn(s.pos, at(`VRRPv2 advertisement interval ${vi.advert_int}s is out of range. Setting to 255s`), 'advert_int must be below 256 for VRRPv2');
+      vi.advert_int = 255;
+    } else if (!Number.isInteger(vi.advert_int)) {
+      const r = Math.max(1, Math.floor(vi.advert_int + 0.5));
+      c.warn(s.pos, at(`VRRPv2 advertisement interval ${vi.advert_int}s must be an integer. rounding to ${r}`), 'use whole seconds, or version 3 for sub-second adverts');
+      vi.advert_int = r;
+    }
+  } else if (vi.advert_int >= 40.96) {
+    c.warn(s.pos, at(`VRRPv3 advertisement interval ${vi.advert_int}s is out of range. Setting to 40.95s`), 'advert_int must be below 40.96 for VRRPv3');
+    vi.advert_int = 40.95;
+  } else if (Math.round(vi.advert_int * 1e6) % 10000 !== 0) {
+    const r = Math.max(1, Math.floor(vi.advert_int * 100 + 0.5)) / 100;
+    c.warn(s.pos, at(`VRRPv3 advertisement interval ${vi.advert_int}s must be in units of 10ms - rounding to ${r}`), 'use hundredths of a second');
     vi.advert_int = r;
   }
   if (vi.interface && vi.track_interface.some((t) => t.name === vi.interface)) {
-    c.warn(s.pos, `(${vi.name}) ignoring track_interface ${vi.interface} since own interface`, 'the instance tracks its own interface already; remove it from track_interface');
+    c.warn(s.pos, at(`ignoring track_interface ${vi.interface} since own interface`), 'the instance tracks its own interface already; remove it from track_interface');
     vi.track_interface = vi.track_interface.filter((t) => t.name !== vi.interface);
   }
-  if (vi.nopreempt && vi.preempt_delay) {
-    c.warn(s.pos, `(${vi.name}) preempt_delay is incompatible with nopreempt mode - resetting`, 'drop one of nopreempt and preempt_delay');
-    vi.preempt_delay = 0;
-  }
-  if (vi.nopreempt && vi.state === 'MASTER') {
-    c.warn(s.pos, `(${vi.name}) nopreempt will not work with initial state MASTER`, 'set state BACKUP on every node that uses nopreempt');
-  }
-  if (vi.version === 3 && vi.authentication) {
-    c.warn(s.pos, `(${vi.name}) authentication is not supported with VRRPv3 - ignoring`, 'remove the authentication block or use version 2');
-    delete vi.authentication;
-  }
   if (m.vrrp_instances.some((o) => o.virtual_router_id === vi.virtual_router_id && o.interface === vi.interface)) {
-    c.error(s.pos, `(${vi.name}) VRID ${vi.virtual_router_id} is already used on ${vi.interface ?? 'unicast'}`, 'give each instance on an interface its own virtual_router_id');
+    c.error(s.pos, at(`VRID ${vi.virtual_router_id} is already used on ${vi.interface ?? 'unicast'}`), 'give each instance on an interface its own virtual_router_id');
   }
   m.vrrp_instances.push(vi);
 }

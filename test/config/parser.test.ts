@@ -122,7 +122,7 @@ describe('lexical rules', () => {
   });
 
   it('@id lines count only on that config id, @^id only elsewhere', () => {
-    const text = VRRP('@node1 priority 200\n@node2 priority 50\n@^node1 nopreempt\n@^node2 preempt_delay 5\n');
+    const text = VRRP('@node1 priority 200\n@node2 priority 50\n@^node1 nopreempt\n@^node2 preempt_delay 5\n').replace('state MASTER', 'state BACKUP');
     const one = parse(text, 'node1').model.vrrp_instances[0]!;
     const two = parse(text, 'node2').model.vrrp_instances[0]!;
     expect([one.priority, one.nopreempt, one.preempt_delay]).toEqual([200, false, 5]);

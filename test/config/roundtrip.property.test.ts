@@ -63,7 +63,7 @@ const instance = (scripts: string[]) => fc.record({
   track_script: fc.subarray(scripts).chain((names) => fc.tuple(...names.map((n) => trackRef.map((r) => ({ ...r, name: n }))))),
   dont_track_primary: fc.boolean(), nopreempt: fc.boolean(), preempt_delay: fc.nat(1000),
   garp_master_delay: fc.nat(30), garp_master_repeat: fc.nat(10), garp_master_refresh: fc.nat(60), garp_master_refresh_repeat: fc.nat(5),
-  down_timer_adverts: fc.integer({ min: 1, max: 100 }), accept: opt(fc.boolean()), smtp_alert: fc.boolean(),
+  down_timer_adverts: fc.integer({ min: 1, max: 100 }), accept: fc.boolean(), smtp_alert: fc.boolean(),
   notify: opt(cmd), notify_master: opt(cmd), notify_backup: opt(cmd), notify_fault: opt(cmd), notify_stop: opt(cmd), notify_master_rx_lower_pri: opt(cmd),
   reference_ip: fc.array(ip, { maxLength: 2 }),
 });
@@ -138,8 +138,7 @@ const model: fc.Arbitrary<KeepalivedConfig> = fc.record({
     const { auth, ...rest } = x;
     const vi: VrrpInstance = clean({
       pos: P, name: n, virtual_router_id: i + 1, ...rest,
-      // keepalived resets preempt_delay under nopreempt and drops auth on VRRPv3 (with a message each).
-      preempt_delay: rest.nopreempt ? 0 : rest.preempt_delay,
+      // keepalived drops auth on VRRPv3 (with a message); canonicalInstance() does the rest.
       authentication: rest.version === 2 ? auth : undefined,
     });
     return vi;
@@ -153,12 +152,24 @@ const model: fc.Arbitrary<KeepalivedConfig> = fc.record({
 })).map((m) => ({
   ...m,
   vrrp_sync_groups: m.vrrp_sync_groups.filter((g) => g.group.length),
-  vrrp_instances: m.vrrp_instances.map((vi) => ({
-    ...vi,
-    advert_int: vi.version === 2 ? Math.max(1, Math.floor(vi.advert_int + 0.5)) : vi.advert_int,
-    track_interface: vi.track_interface.filter((t) => t.name !== vi.interface),
-  })),
+  vrrp_instances: m.vrrp_instances.map((vi) => canonicalInstance(vi, m.global_defs.vrrp_strict)),
 })));
+
+/** What keepalived's vrrp_complete_instance() corrects, generated already corrected. */
+function canonicalInstance(v: VrrpInstance, strict: boolean): VrrpInstance {
+  const vi: VrrpInstance = { ...v };
+  const owner = vi.priority === 255;
+  if (strict) vi.state = owner ? 'MASTER' : 'BACKUP';
+  if (strict) delete vi.authentication;
+  if (vi.authentication?.auth_type === 'AH' && vi.state === 'MASTER' && !owner) vi.state = 'BACKUP';
+  if (owner || vi.state === 'MASTER') vi.nopreempt = false;
+  if (vi.state === 'MASTER' || strict || vi.nopreempt) vi.preempt_delay = 0;
+  if (strict) vi.down_timer_adverts = 3;
+  if (vi.accept && !owner && strict && vi.version === 2) vi.accept = false;
+  if (vi.version === 2) vi.advert_int = Math.max(1, Math.floor(vi.advert_int + 0.5));
+  vi.track_interface = vi.track_interface.filter((t) => t.name !== vi.interface);
+  return vi;
+}
 
 /**
  * What keepalived's check_data.c corrects (with a message) is generated
