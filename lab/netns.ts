@@ -41,12 +41,17 @@ export async function cleanupStale(): Promise<string[]> {
   const { stdout } = await run(['ip', '-j', 'netns', 'list'], { check: false });
   const all: string[] = stdout.trim() ? (JSON.parse(stdout) as { name: string }[]).map((n) => n.name) : [];
   for (const prefix of owners) {
+    // Owner records are files named after the prefix; other entries (socket dirs) belong to a prefix.
+    if (!prefix.endsWith('-')) continue;
     const pid = Number(readFileSync(`${STATE_DIR}/${prefix}`, 'utf8'));
     if (pidAlive(pid)) continue;
     for (const ns of all.filter((n) => n.startsWith(prefix))) {
       await killNsProcesses(ns);
       await run(['ip', 'netns', 'del', ns], { check: false });
       removed.push(ns);
+    }
+    for (const other of owners) {
+      if (other !== prefix && other.startsWith(prefix)) rmSync(`${STATE_DIR}/${other}`, { recursive: true, force: true });
     }
     rmSync(`${STATE_DIR}/${prefix}`, { force: true });
   }

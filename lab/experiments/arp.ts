@@ -17,8 +17,12 @@ async function arpReplies(lab: Lab, vip: string): Promise<string[]> {
     '-a', 'duration:3', '-T', 'fields', '-e', 'arp.src.hw_mac', '-e', 'arp.src.proto_ipv4']);
   // tshark needs a moment before it captures; its "Capturing on" banner says when.
   await waitFor(() => cap.output().includes('Capturing on'), 5000, 50, 'tshark to start');
-  await lab.exec('client', ['ip', 'neigh', 'flush', 'dev', 'eth0']);
-  await lab.exec('client', ['ping', '-c1', '-W1', vip], { check: false });
+  // dumpcap says "Capturing on" a little before the capture is live: ask a few times.
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    await lab.exec('client', ['ip', 'neigh', 'flush', 'dev', 'eth0']);
+    await lab.exec('client', ['ping', '-c1', '-W1', vip], { check: false });
+  }
   await cap.exited;
   return cap.output().split('\n')
     .map((l) => l.trim().split('\t'))
