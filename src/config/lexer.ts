@@ -67,10 +67,23 @@ export function lexConfig(file: string, opts: LexOptions, emit: Emit): Stmt[] {
     }
   };
 
+  // keepalived's multi-line definitions: `$NAME=first \` and its continuation
+  // lines; `$NAME` at the end of a line expands to all of them, one per line.
+  const multi = new Map<string, string[]>();
+  let collecting: string[] | undefined;
+
   const lexLine = (file: string, line: number, raw: string, depth: number): void => {
     let { text, col0 } = decomment(raw, file, line, emit);
+    if (collecting) {
+      const more = text.endsWith('\\');
+      const part = more ? text.slice(0, -1).replace(/[ \t]+$/, '') : text;
+      if (part) collecting.push(part);
+      if (!more || !text) collecting = undefined;
+      return;
+    }
     if (!text) return;
     let substituted = false;
+    let extra: string[] = [];
     for (let rounds = 0; rounds < 16; rounds++) {
       if (text.startsWith('@')) {
         const neg = text[1] === '^';
@@ -87,11 +100,14 @@ export function lexConfig(file: string, opts: LexOptions, emit: Emit): Stmt[] {
         const d = /^\$([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$/.exec(text);
         if (d) {
           if (d[2]!.endsWith('\\')) {
-            emit({ file, line, col: col0 + 1 }, 'error', 'GENERAL_ERROR',
-              `multi-line definition $${d[1]} is not supported by lvsd`,
-              'put the whole value on one line');
+            const first = d[2]!.slice(0, -1).replace(/[ \t]+$/, '');
+            collecting = first ? [first] : [];
+            multi.set(d[1]!, collecting);
+            defs.delete(d[1]!);
+          } else {
+            defs.set(d[1]!, d[2]!);
+            multi.delete(d[1]!);
           }
-          defs.set(d[1]!, d[2]!);
           return;
         }
       }
@@ -102,13 +118,34 @@ export function lexConfig(file: string, opts: LexOptions, emit: Emit): Stmt[] {
       }
       if (text.startsWith('~')) break;
       if (!text.includes('$')) break;
+      const ml = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$/.exec(text);
+      const lines = ml ? multi.get((ml[1] ?? ml[2])!) : undefined;
+      if (ml && lines) {
+        const prefix = text.slice(0, ml.index);
+        extra = lines.slice(1);
+        substituted = true;
+        text = decomment(prefix + (lines[0] ?? ''), file, line, emit).text;
+        if (!text) break;
+        continue;
+      }
       const next = substitute(text, defs, file);
       if (next === text) break;
       substituted = true;
       text = decomment(next, file, line, emit).text;
-      if (!text) return;
+      if (!text) break;
       if (!text.startsWith('@') && !text.includes('$')) break;
     }
+    if (text) emitLine(file, line, text, col0, substituted, depth);
+    if (extra.length && expanding >= 16) {
+      emit({ file, line, col: col0 + 1 }, 'error', 'GENERAL_ERROR', 'multi-line definitions nested too deep', 'look for a definition that expands to itself');
+      return;
+    }
+    expanding++;
+    try { for (const e of extra) lexLine(file, line, e, depth); } finally { expanding--; }
+  };
+  let expanding = 0;
+
+  const emitLine = (file: string, line: number, text: string, col0: number, substituted: boolean, depth: number): void => {
     const pos = (c: number): SourcePos => ({ file, line, col: substituted ? col0 + 1 : col0 + c + 1 });
 
     const inc = /^include([rmwba]?)[ \t]+(.*)$/.exec(text);

@@ -121,6 +121,12 @@ describe('lexical rules', () => {
     expect(r.model.vrrp_instances[0]!.virtual_ipaddress[0]!.label).toBe('$IFx');
   });
 
+  it('multi-line $NAME=… \\ definitions expand to one line each where $NAME ends a line, and nowhere else', () => {
+    const r = parse('$VIPS=10.0.0.1/24 \\\n   10.0.0.2/24 dev eth0\n' + VRRP().replace('10.0.0.1/24', '$VIPS') + VRRP().replace('VI_1', 'VI_2').replace('51', '52').replace('10.0.0.1/24', '$VIPS/32'));
+    expect(r.model.vrrp_instances[0]!.virtual_ipaddress.map((v) => `${v.addr}/${v.prefix} ${v.dev ?? '-'}`)).toEqual(['10.0.0.1/24 -', '10.0.0.2/24 eth0']);
+    expect(only(r.diagnostics).map((d) => d.message)).toEqual(["virtual_ipaddress '$VIPS/32' is not a valid IPv4 address"]);
+  });
+
   it('@id lines count only on that config id, @^id only elsewhere', () => {
     const text = VRRP('@node1 priority 200\n@node2 priority 50\n@^node1 nopreempt\n@^node2 preempt_delay 5\n').replace('state MASTER', 'state BACKUP');
     const one = parse(text, 'node1').model.vrrp_instances[0]!;
