@@ -1,8 +1,10 @@
 // Egress: for the engine's next hop (a real server, or a NAT client behind a
 // router), which interface it leaves by and which MAC it goes to. The answer
 // comes from the kernel's own routing and neighbour tables (never hard-coded
-// MACs), is cached with an expiry, and refreshed in the background so the hot
-// path only does a typed-array hash probe and a 12-byte copy.
+// MACs): a snapshot of both, re-read every ttl by two `ip -j` calls however
+// many next hops there are (a NAT director has one per client), with a
+// longest-prefix match in JS; the hot path only does a typed-array hash probe
+// and a 12-byte copy. (rtnetlink from the addon would replace the processes.)
 //
 // When a next hop is unknown or unresolved, frames for it are held in a small
 // bounded queue while the kernel resolves it (`ip neigh replace … managed`
@@ -26,7 +28,13 @@ export interface KernelTables {
   neighGet(addr: string, dev: string): Promise<NeighAnswer | undefined>;
   /** Ask the kernel to resolve (and keep resolving) `addr` on `dev`. */
   neighResolve(addr: string, dev: string): Promise<void>;
+  /** Whole main routing table and neighbour table: one call each per refresh, whatever the number of next hops. */
+  routeTable?(): Promise<RouteEntry[]>;
+  neighTable?(): Promise<NeighEntry[]>;
 }
+
+export interface RouteEntry { dst: string; dev?: string; gateway?: string; prefsrc?: string }
+export interface NeighEntry { dst: string; dev: string; lladdr?: string; state: string[] }
 
 function ipJson(args: string[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -50,6 +58,14 @@ export const ipCommandTables: KernelTables = {
     const e = r.find((x) => x.dst === addr);
     return e ? { lladdr: e.lladdr, state: e.state ?? [] } : undefined;
   },
+  async routeTable() {
+    const r = (await ipJson(['-4', 'route', 'show', 'table', 'main'])) as { dst: string; dev?: string; gateway?: string; prefsrc?: string; type?: string }[];
+    return r.filter((x) => !x.type || x.type === 'unicast').map((x) => ({ dst: x.dst, dev: x.dev, gateway: x.gateway, prefsrc: x.prefsrc }));
+  },
+  async neighTable() {
+    const r = (await ipJson(['-4', 'neigh', 'show'])) as { dst: string; dev: string; lladdr?: string; state?: string[] }[];
+    return r.map((x) => ({ dst: x.dst, dev: x.dev, lladdr: x.lladdr, state: x.state ?? [] }));
+  },
   async neighResolve(addr, dev) {
     await new Promise<void>((resolve, reject) => {
       execFile('ip', ['neigh', 'replace', addr, 'dev', dev, 'managed'], { timeout: 5000 }, (err, _o, stderr) => {
@@ -59,6 +75,14 @@ export const ipCommandTables: KernelTables = {
     });
   },
 };
+
+function ipU32(a: string): number {
+  const p = a.split('.');
+  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+}
+function u32Ip(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
 
 const USABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
 
@@ -119,6 +143,12 @@ export class NeighTable {
   private lastKey = 0;
   private lastSlot = EMPTY;
   private readonly portIndex = new Map<string, number>();
+  /** Snapshot of the main routing table, longest prefix first (a JS longest-prefix match saves a process per next hop). */
+  private routes: { net: number; mask: number; dev?: string; gateway?: string }[] | undefined;
+  /** Snapshot of the neighbour table: "dev addr" → MAC, usable entries only; and entries the kernel gave up on. */
+  private neighSnap = new Map<string, string>();
+  private neighFailed = new Set<string>();
+  private snapshotting = false;
 
   constructor(private readonly opts: NeighOptions) {
     this.kernel = opts.kernel ?? ipCommandTables;
@@ -178,7 +208,6 @@ export class NeighTable {
   writeMacs(nextHop: number, buf: Uint8Array, off: number, now: number): number {
     const slot = this.find(nextHop);
     if (slot === EMPTY || this.state[slot] !== 2) return -1;
-    if (now > this.expires[slot]!) this.refresh(nextHop, slot, now);
     buf.set(this.macs.subarray(slot * 12, slot * 12 + 12), off);
     return this.port[slot]!;
   }
@@ -213,16 +242,77 @@ export class NeighTable {
   /** Entries currently resolved (for diagnostics and tests). */
   size(): number { return this.used; }
 
-  private refresh(nextHop: number, slot: number, now: number): void {
-    // Push the expiry forward first so the hot path triggers one refresh, not one per packet.
+  /**
+   * Re-read the kernel's routing and neighbour tables (two processes, however
+   * many next hops) and bring every resolved entry up to date: a new MAC, a
+   * new egress port, or a next hop the kernel failed to reach. Call it from
+   * the daemon's timer every ttl.
+   */
+  async refreshSnapshot(): Promise<void> {
+    if (this.snapshotting || !this.kernel.routeTable || !this.kernel.neighTable) return;
+    this.snapshotting = true;
+    try {
+      const [routes, neighs] = await Promise.all([this.kernel.routeTable(), this.kernel.neighTable()]);
+      const rs: { net: number; mask: number; len: number; dev?: string; gateway?: string }[] = [];
+      for (const r of routes) {
+        const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?$/.exec(r.dst);
+        const len = r.dst === 'default' ? 0 : m ? Number(m[2] ?? 32) : -1;
+        if (len < 0) continue;
+        const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+        const net = len === 0 ? 0 : (ipU32(m![1]!) & mask) >>> 0;
+        rs.push({ net, mask, len, dev: r.dev, gateway: r.gateway });
+      }
+      rs.sort((x, y) => y.len - x.len);
+      this.routes = rs;
+      const snap = new Map<string, string>();
+      const failed = new Set<string>();
+      for (const n of neighs) {
+        if (n.lladdr && n.state.some((st) => USABLE.has(st))) snap.set(`${n.dev} ${n.dst}`, n.lladdr);
+        else if (n.state.includes('FAILED')) failed.add(`${n.dev} ${n.dst}`);
+      }
+      this.neighSnap = snap;
+      this.neighFailed = failed;
+      const now = performance.now();
+      for (let i = 0; i <= this.mask; i++) {
+        if (this.state[i] !== 2) continue;
+        const addr = this.keys[i]! >>> 0;
+        const hit = this.fromSnapshot(addr);
+        if (hit === undefined) continue; // not in the snapshot: keep what we have; the kernel is still resolving it
+        if (hit === 'failed' || hit === 'no-route') { this.state[i] = 3; this.expires[i] = now + 500; continue; }
+        this.fill(i, hit.port, hit.mac, now);
+      }
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  /** Route + neighbour from the snapshots; undefined when they cannot tell (no snapshot, no route, MAC not known yet). */
+  private fromSnapshot(addr: number): { port: number; mac: string; dev: string; hop: string } | 'no-route' | 'failed' | undefined {
+    if (!this.routes) return undefined;
+    const r = this.routes.find((x) => ((addr & x.mask) >>> 0) === x.net);
+    if (!r?.dev) return undefined;
+    const port = this.portIndex.get(r.dev);
+    if (port === undefined) return 'no-route';
+    const hop = r.gateway ?? u32Ip(addr);
+    const mac = this.neighSnap.get(`${r.dev} ${hop}`);
+    if (mac) return { port, mac, dev: r.dev, hop };
+    if (this.neighFailed.has(`${r.dev} ${hop}`)) return 'failed';
+    return undefined;
+  }
+
+  private fill(slot: number, port: number, mac: string, now: number): void {
+    const o = slot * 12;
+    this.macs.set(parseMac(mac), o);
+    this.macs.set(this.opts.ports[port]!.mac, o + 6);
+    this.port[slot] = port;
+    this.state[slot] = 2;
     this.expires[slot] = now + this.ttl;
-    this.resolve(nextHop >>> 0, now);
   }
 
   private resolve(addrU32: number, now: number): void {
     if (this.inflight.has(addrU32)) return;
     this.inflight.add(addrU32);
-    const addr = `${addrU32 >>> 24}.${(addrU32 >>> 16) & 255}.${(addrU32 >>> 8) & 255}.${addrU32 & 255}`;
+    const addr = u32Ip(addrU32);
     this.counters.resolutions++;
     this.lookupKernel(addr)
       .then((res) => this.settle(addrU32, res, performance.now()))
@@ -235,6 +325,9 @@ export class NeighTable {
   }
 
   private async lookupKernel(addr: string): Promise<{ port: number; mac: string } | 'no-route' | undefined> {
+    const snap = this.fromSnapshot(ipU32(addr));
+    if (snap === 'no-route') return snap;
+    if (snap !== undefined && snap !== 'failed') return snap;
     const route = await this.kernel.routeGet(addr);
     if (!route) return undefined;
     const port = this.portIndex.get(route.dev);
@@ -267,13 +360,8 @@ export class NeighTable {
       if (res === 'no-route') this.counters.dropNoRoute += n; else this.counters.dropUnresolved += n;
       return;
     }
-    const src = this.opts.ports[res.port]!.mac;
+    this.fill(slot, res.port, res.mac, now);
     const o = slot * 12;
-    this.macs.set(parseMac(res.mac), o);
-    this.macs.set(src, o + 6);
-    this.port[slot] = res.port;
-    this.state[slot] = 2;
-    this.expires[slot] = now + this.ttl;
     if (p && p.frames.length) {
       for (const f of p.frames) f.set(this.macs.subarray(o, o + 12), 0);
       this.opts.onResolved?.(res.port, p.frames);

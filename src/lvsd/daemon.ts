@@ -17,6 +17,8 @@ import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
 import type { LvsdOptions } from './options.js';
 
 const TICK_MS = 100;
+/** How often the kernel's routing and neighbour tables are re-read. */
+const NEIGH_REFRESH_MS = 2000;
 
 export async function upInterfaces(): Promise<string[]> {
   const text = await new Promise<string>((resolve, reject) => {
@@ -80,11 +82,18 @@ export class Daemon {
         if (k <= 5 || k % 1000 === 0) this.log.error({ err, count: k }, 'engine threw on a frame; frame dropped');
       },
     });
+    // The first snapshot before the first frame: next hops then resolve without a process each.
+    await this.neigh.refreshSnapshot().catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
     this.forwarder.start();
+    let lastSnap = performance.now();
     this.timer = setInterval(() => {
       const now = performance.now();
       this.engine.tick(now);
       this.neigh.expire(now);
+      if (now - lastSnap >= NEIGH_REFRESH_MS) {
+        lastSnap = now;
+        this.neigh.refreshSnapshot().catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
+      }
     }, TICK_MS);
 
     this.control = new ControlServer({

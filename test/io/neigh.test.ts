@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { NeighTable, type KernelTables } from '../../src/io/neigh.js';
+import { NeighTable, type KernelTables, type NeighEntry } from '../../src/io/neigh.js';
 import { ipToU32 } from '../../src/packet/addr.js';
 
 function fakeKernel(opts: { routes: Record<string, { dev: string; gateway?: string }>; neigh: Record<string, string>; learnAfterResolve?: Record<string, string> }) {
@@ -77,5 +77,50 @@ describe('NeighTable', () => {
     t2.holdFrame(ipToU32('10.0.0.8'), new Uint8Array(20), performance.now());
     t2.expire(performance.now() + 100);
     expect(t2.counters.dropUnresolved).toBe(1);
+  });
+});
+
+describe('NeighTable snapshots', () => {
+  it('resolves from one routing + neighbour snapshot (longest prefix wins) and follows a MAC change', async () => {
+    const neighs: NeighEntry[] = [
+      { dst: '192.168.150.12', dev: 'eth1', lladdr: '02:aa:00:00:00:12', state: ['REACHABLE'] },
+      { dst: '192.168.160.254', dev: 'eth0', lladdr: '02:bb:00:00:00:fe', state: ['STALE'] },
+    ];
+    const calls: string[] = [];
+    const k: KernelTables = {
+      async routeGet(a) { calls.push(`route ${a}`); return undefined; },
+      async neighGet(a) { calls.push(`neigh ${a}`); return undefined; },
+      async neighResolve(a) { calls.push(`resolve ${a}`); },
+      async routeTable() {
+        return [
+          { dst: 'default', dev: 'eth0', gateway: '192.168.160.254' },
+          { dst: '192.168.150.0/24', dev: 'eth1' },
+          { dst: '192.168.160.0/24', dev: 'eth0' },
+        ];
+      },
+      async neighTable() { return neighs; },
+    };
+    const t = new NeighTable({ ports, kernel: k });
+    await t.refreshSnapshot();
+    const rs = ipToU32('192.168.150.12');
+    const client = ipToU32('203.0.113.9');
+    t.holdFrame(rs, new Uint8Array(20), 0);
+    t.holdFrame(client, new Uint8Array(20), 0);
+    for (let i = 0; i < 50 && (t.writeMacs(rs, new Uint8Array(14), 0, 0) < 0 || t.writeMacs(client, new Uint8Array(14), 0, 0) < 0); i++) await tick();
+    const buf = new Uint8Array(14);
+    expect(t.writeMacs(rs, buf, 0, 0)).toBe(1);
+    expect([...buf.subarray(0, 6)]).toEqual([2, 0xaa, 0, 0, 0, 0x12]);
+    expect(t.writeMacs(client, buf, 0, 0)).toBe(0);
+    expect([...buf.subarray(0, 6)]).toEqual([2, 0xbb, 0, 0, 0, 0xfe]);
+    expect(calls).toEqual([]);
+    // The RS's MAC changes (a replaced server): the next snapshot carries it to the hot path.
+    neighs[0] = { dst: '192.168.150.12', dev: 'eth1', lladdr: '02:cc:00:00:00:12', state: ['REACHABLE'] };
+    await t.refreshSnapshot();
+    expect(t.writeMacs(rs, buf, 0, 0)).toBe(1);
+    expect([...buf.subarray(0, 6)]).toEqual([2, 0xcc, 0, 0, 0, 0x12]);
+    // The kernel gives up on it: frames stop going there.
+    neighs[0] = { dst: '192.168.150.12', dev: 'eth1', state: ['FAILED'] };
+    await t.refreshSnapshot();
+    expect(t.writeMacs(rs, buf, 0, 0)).toBe(-1);
   });
 });

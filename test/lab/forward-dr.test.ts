@@ -2,7 +2,7 @@
 // plus what the notes show of DR (connection states), bad input on the live
 // forwarder, metrics, and a kill -9 / restart.
 import { describe, beforeAll, afterAll, it, expect } from 'vitest';
-import { buildModeLab, destroyModeLab, forwardingTests, prerequisites, FLAG, type ModeLab } from './forward-suite.js';
+import { buildModeLab, destroyModeLab, diagnoseOnFailure, forwardingTests, prerequisites, FLAG, type ModeLab } from './forward-suite.js';
 import { curlMany, lvsdTables, startLvsd, tally } from '../../lab/director.js';
 
 describe('lvsd forwards: DR', async () => {
@@ -14,6 +14,7 @@ describe('lvsd forwards: DR', async () => {
   forwardingTests(() => m!, skip);
 
   it.skipIf(skip)('the connection listing shows FIN_WAIT after a closed connection and SYN_RECV when the RS is down', async () => {
+    diagnoseOnFailure(() => m);
     const { lab, topo, lvsd, vs } = m!;
     const [rs1, rs2] = topo.rs;
     await m!.rules([['-A', '-t', vs, '-s', 'rr'], ['-a', '-t', vs, '-r', `${rs1!.ip}:80`, '-g']]);
@@ -36,6 +37,7 @@ describe('lvsd forwards: DR', async () => {
   });
 
   it.skipIf(skip)('a burst of malformed frames is counted by reason and forwarding goes on', async () => {
+    diagnoseOnFailure(() => m);
     const { lab, topo, lvsd, vs } = m!;
     await m!.rules([['-A', '-t', vs, '-s', 'rr'], ...topo.rs.map((r) => ['-a', '-t', vs, '-r', `${r.ip}:80`, FLAG.dr])]);
     // A real switch forwards whatever frame it gets; the lab's Linux bridge
@@ -93,6 +95,7 @@ print('sent')
   });
 
   it.skipIf(skip)('kill -9, then a fresh start: exactly one lvsd table, traffic flows again, metrics served', async () => {
+    diagnoseOnFailure(() => m);
     const { lab, topo, vs } = m!;
     await m!.lvsd.kill9();
     // The crashed run's table is still there (its drop rules black-hole the VIP until the next start).

@@ -1,7 +1,7 @@
 // NAT (-m) end to end: lvsd on a two-legged director, real servers behind it
 // with the director as their gateway; bulk data both ways.
 import { describe, beforeAll, afterAll, it, expect } from 'vitest';
-import { buildModeLab, destroyModeLab, forwardingTests, prerequisites, type ModeLab } from './forward-suite.js';
+import { buildModeLab, destroyModeLab, diagnoseOnFailure, forwardingTests, prerequisites, type ModeLab } from './forward-suite.js';
 import { waitListening } from '../../lab/topology.js';
 
 describe('lvsd forwards: NAT', async () => {
@@ -13,6 +13,7 @@ describe('lvsd forwards: NAT', async () => {
   forwardingTests(() => m!, skip);
 
   it.skipIf(skip)('a 20 MB upload through the VIP arrives intact (client → RS through DNAT, the hash back through SNAT)', async () => {
+    diagnoseOnFailure(() => m);
     const { lab, topo } = m!;
     const rs1 = topo.rs[0]!;
     // A sink on rs1:9000 that hashes everything until EOF and answers with the hash.
@@ -42,6 +43,7 @@ print('%d %s' % (len(data), hashlib.sha256(data).hexdigest())); print(c.makefile
   });
 
   it.skipIf(skip)("the director's own connections to a NAT real server still work (health checks are not intercepted)", async () => {
+    diagnoseOnFailure(() => m);
     const { lab, topo, vs } = m!;
     await m!.rules([['-A', '-t', vs, '-s', 'rr'], ...topo.rs.map((r) => ['-a', '-t', vs, '-r', `${r.ip}:80`, '-m'])]);
     for (const r of topo.rs) {

@@ -1,7 +1,7 @@
 // The end-to-end checks every forwarding method must pass, run by
 // forward-dr / forward-nat / forward-tun.test.ts against a real lvsd in a
 // namespace lab: real curl clients, real kernel TCP stacks on the real servers.
-import { expect, it } from 'vitest';
+import { expect, it, onTestFailed } from 'vitest';
 import { join } from 'node:path';
 import { Lab, missingPrerequisites, waitFor } from '../../lab/netns.js';
 import { buildLan, buildNat, type Topology } from '../../lab/topology.js';
@@ -66,9 +66,30 @@ async function destStatus(m: ModeLab): Promise<{ addr: string; activeConns: numb
   return svc!.dests;
 }
 
+/**
+ * On a failure, print what explains it: lvsd's counters and last log lines,
+ * the director's neighbour table, and whether the RS helpers still run.
+ */
+export function diagnoseOnFailure(get: () => ModeLab | undefined): void {
+  onTestFailed(async () => {
+    const m = get();
+    if (!m) return;
+    const parts: string[] = [];
+    try {
+      const c = await m.lvsd.call('get-counters', {});
+      parts.push(`counters: ${JSON.stringify(Object.fromEntries(Object.entries(c).filter(([, v]) => v)))}`);
+    } catch (e) { parts.push(`counters: ${String(e)}`); }
+    parts.push(`lvsd output (tail): ${m.lvsd.proc.output().slice(-2000)}`);
+    parts.push(`dir neigh: ${(await m.lab.exec('dir', ['ip', 'neigh', 'show'], { check: false })).stdout}`);
+    for (const r of m.topo.rs) parts.push(`${r.name} processes: ${(await m.lab.exec(r.name, ['ps', '-o', 'pid,args', '--no-headers', '-e'], { check: false })).stdout.split('\n').filter((l) => /httpd|ipip|python/.test(l)).join(' | ')}`);
+    process.stderr.write(`--- ${m.mode} diagnostics ---\n${parts.join('\n')}\n`);
+  });
+}
+
 /** Registers the shared tests; `get` returns the lab built in beforeAll. */
 export function forwardingTests(get: () => ModeLab, skip: boolean): void {
-  it.skipIf(skip)('rr: 100 requests to the VIP reach both real servers 50/50', async () => {
+  const test = (name: string, fn: () => Promise<void>) => it.skipIf(skip)(name, async () => { diagnoseOnFailure(get); await fn(); });
+  test('rr: 100 requests to the VIP reach both real servers 50/50', async () => {
     const m = get();
     await m.rules([['-A', '-t', m.vs, '-s', 'rr'], ...rsLines(m)]);
     const t = tally(await curlMany(m.lab, 'client', m.url, 100));
@@ -78,14 +99,14 @@ export function forwardingTests(get: () => ModeLab, skip: boolean): void {
     expect(ln).toMatch(new RegExp(`-> ${m.topo.rs[0]!.ip.replace(/\./g, '\\.')}:80\\s+${{ dr: 'Route', nat: 'Masq', tun: 'Tunnel' }[m.mode]}\\s+1`));
   });
 
-  it.skipIf(skip)('wrr: 3:1 weights give 75/25', async () => {
+  test('wrr: 3:1 weights give 75/25', async () => {
     const m = get();
     await m.rules([['-A', '-t', m.vs, '-s', 'wrr'], ...rsLines(m, [3, 1])]);
     const t = tally(await curlMany(m.lab, 'client', m.url, 100));
     expect(t).toEqual({ 'from rs1': 75, 'from rs2': 25 });
   });
 
-  it.skipIf(skip)('lc: new connections go to the idle server while one holds a slow request', async () => {
+  test('lc: new connections go to the idle server while one holds a slow request', async () => {
     const m = get();
     await m.rules([['-A', '-t', m.vs, '-s', 'lc'], ...rsLines(m)]);
     const slow = m.lab.spawn('client', ['curl', '-s', '-m', '20', `${m.url}slow?ms=6000`]);
@@ -96,7 +117,7 @@ export function forwardingTests(get: () => ModeLab, skip: boolean): void {
     slow.kill('SIGKILL');
   });
 
-  it.skipIf(skip)('persistence (-p): one client stays on one real server', async () => {
+  test('persistence (-p): one client stays on one real server', async () => {
     const m = get();
     await m.rules([['-A', '-t', m.vs, '-s', 'rr', '-p', '60'], ...rsLines(m)]);
     const t = tally(await curlMany(m.lab, 'client', m.url, 20));
@@ -105,7 +126,7 @@ export function forwardingTests(get: () => ModeLab, skip: boolean): void {
     expect(c).toMatch(new RegExp(`NONE\\s+${m.topo.client.ip.replace(/\./g, '\\.')}:0\\s+`));
   });
 
-  it.skipIf(skip)('weight 0 keeps an open keep-alive connection working; new ones go elsewhere', async () => {
+  test('weight 0 keeps an open keep-alive connection working; new ones go elsewhere', async () => {
     const m = get();
     await m.rules([['-A', '-t', m.vs, '-s', 'rr'], ...rsLines(m)]);
     // One keep-alive connection: a request, a pause (the test quiesces its server), a second request on the same socket.
@@ -127,7 +148,7 @@ export function forwardingTests(get: () => ModeLab, skip: boolean): void {
     expect(second).toEqual([`from ${held.name}`, true]);
   });
 
-  it.skipIf(skip)('deleting a real server stops new connections to it', async () => {
+  test('deleting a real server stops new connections to it', async () => {
     const m = get();
     await m.rules([['-A', '-t', m.vs, '-s', 'rr'], ...rsLines(m)]);
     await m.lvsd.lvsadm(['-d', '-t', m.vs, '-r', `${m.topo.rs[0]!.ip}:80`]);
@@ -135,7 +156,7 @@ export function forwardingTests(get: () => ModeLab, skip: boolean): void {
     expect(t).toEqual({ 'from rs2': 10 });
   });
 
-  it.skipIf(skip)('a 20 MB download through the VIP arrives intact', async () => {
+  test('a 20 MB download through the VIP arrives intact', async () => {
     const m = get();
     await m.rules([['-A', '-t', m.vs, '-s', 'rr'], ...rsLines(m)]);
     const size = 20 * 1024 * 1024;
@@ -143,7 +164,7 @@ export function forwardingTests(get: () => ModeLab, skip: boolean): void {
     expect(stdout.split(' ')[0]).toBe(await bigSha(m.lab, size));
   });
 
-  it.skipIf(skip)('a UDP service works (echo on 5353)', async () => {
+  test('a UDP service works (echo on 5353)', async () => {
     const m = get();
     await m.rules([['-A', '-u', `${m.topo.vip}:5353`, '-s', 'rr'], ...rsLines(m, [1, 1], 5353, '-u')]);
     const py = `

@@ -1,7 +1,7 @@
 // TUN (-i) end to end: lvsd encapsulates in IPIP; the lab's RS decapsulate in
 // user space (this kernel has no ipip) and answer the client directly.
 import { describe, beforeAll, afterAll, it, expect } from 'vitest';
-import { buildModeLab, destroyModeLab, forwardingTests, prerequisites, type ModeLab } from './forward-suite.js';
+import { buildModeLab, destroyModeLab, diagnoseOnFailure, forwardingTests, prerequisites, type ModeLab } from './forward-suite.js';
 import { curlMany } from '../../lab/director.js';
 import { waitFor } from '../../lab/netns.js';
 
@@ -16,6 +16,7 @@ describe('lvsd forwards: TUN', async () => {
   forwardingTests(() => m!, skip);
 
   it.skipIf(skip)('tshark decodes the IPIP packets on the wire: outer director → RS proto 4, inner client → VIP:80', async () => {
+    diagnoseOnFailure(() => m);
     const { lab, topo, vs } = m!;
     const rs1 = topo.rs[0]!;
     await m!.rules([['-A', '-t', vs, '-s', 'rr'], ['-a', '-t', vs, '-r', `${rs1.ip}:80`, '-i']]);
@@ -38,6 +39,7 @@ describe('lvsd forwards: TUN', async () => {
   });
 
   it.skipIf(skip)('an oversize DF packet gets ICMP frag-needed with the tunnel MTU', async () => {
+    diagnoseOnFailure(() => m);
     const { lab, topo } = m!;
     const vus = `${topo.vip}:5353`;
     await m!.rules([['-A', '-u', vus, '-s', 'rr'], ['-a', '-u', vus, '-r', `${topo.rs[0]!.ip}:5353`, '-i']]);
