@@ -144,8 +144,38 @@ function walk<T>(ctx: Ctx, stmts: Stmt[] | undefined, table: Record<string, Hand
     const h = Object.prototype.hasOwnProperty.call(table, k) ? table[k] : undefined;
     if (h) h(ctx, s, target);
     else if (ignored.has(k)) ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it', 'OK');
-    else ctx.warn(s.pos, `unknown keyword '${k}' in ${where}`, s.block ? 'check the spelling; the keyword and its block are skipped' : 'check the spelling; the line is skipped', 'UNKNOWN_KEYWORD');
+    else unknownKeyword(ctx, s, ` in ${where}`, [...Object.keys(table), ...ignored]);
   }
+}
+
+function unknownKeyword(ctx: Ctx, s: Stmt, where: string, known: Iterable<string>): void {
+  const k = kw(s);
+  const guess = closest(k, known);
+  const skipped = s.block ? 'the keyword and its block are skipped' : 'the line is skipped';
+  ctx.warn(s.pos, `unknown keyword '${k}'${where}`, guess ? `did you mean '${guess}'? ${skipped}` : `check the spelling; ${skipped}`, 'UNKNOWN_KEYWORD');
+}
+
+/** The known keyword nearest to a misspelt one, if any is near enough to be a likely typo. */
+function closest(word: string, known: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(word.toLowerCase(), k.toLowerCase());
+    if (d < bestD) { best = k; bestD = d; }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 const set = (...a: string[]): ReadonlySet<string> => new Set(a);
@@ -979,7 +1009,7 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
     } else if (ROOT_IGNORED.has(k)) {
       ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it');
     } else {
-      ctx.warn(s.pos, `unknown keyword '${k}'`, s.block ? 'check the spelling; the keyword and its block are skipped' : 'check the spelling; the line is skipped', 'UNKNOWN_KEYWORD');
+      unknownKeyword(ctx, s, '', ['global_defs', 'vrrp_script', 'vrrp_sync_group', 'vrrp_instance', 'virtual_server_group', 'virtual_server', 'include', ...ROOT_IGNORED]);
     }
   }
   crossChecks(ctx, m);

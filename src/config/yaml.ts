@@ -291,7 +291,10 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
     if (!b.map(x, 'virtual_server')) continue;
     const key = x.get('key');
     let head: Word[] = [];
-    if (key && b.map(key, 'key')) {
+    if (key?.kind === 'scalar') {
+      // The keepalived.conf header as one string: "192.168.150.100 80", "fwmark 5", "group WEB".
+      head = String(key.scalar).split(/\s+/).filter(Boolean).map((t) => b.word(t, key.pos));
+    } else if (key && b.map(key, 'key')) {
       const kind = key.get('kind')?.scalar;
       if (kind === 'fwmark') head = [b.word('fwmark', key.pos), ...b.s(key.get('fwmark'), 'fwmark')];
       else if (kind === 'group') head = [b.word('group', key.pos), ...b.s(key.get('group'), 'group')];
@@ -301,8 +304,9 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
         if (p && p.scalar !== 0) head.push(...b.s(p, 'port'));
       }
     } else if (!key) emit(x.pos, 'error', 'MISSING_PARAMETER', 'virtual server without key', 'add key: {kind: addr, addr: A.B.C.D, port: N}');
-    const kindOf = key?.get('kind')?.scalar;
-    const groupName = key?.get('group')?.scalar;
+    const keyWords = key?.kind === 'scalar' ? String(key.scalar).split(/\s+/) : undefined;
+    const kindOf = keyWords ? (keyWords[0] === 'fwmark' || keyWords[0] === 'group' ? keyWords[0] : 'addr') : key?.get('kind')?.scalar;
+    const groupName = keyWords ? keyWords[1] : key?.get('group')?.scalar;
     const groupEntries = kindOf === 'group' ? b.list(root.get('virtual_server_groups'), 'virtual_server_groups').find((g) => g.get('name')?.scalar === groupName)?.get('entries') : undefined;
     const fwmarkOnly = kindOf === 'fwmark' || (!!groupEntries && groupEntries.items().every((e) => e.get('fwmark') !== undefined || String(e.scalar ?? '').startsWith('fwmark')));
     const body = b.fields(x, [

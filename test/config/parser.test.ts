@@ -56,6 +56,15 @@ describe('diagnostic positions', () => {
     expect(configTestExitCode(r.diagnostics)).toBe(5);
   });
 
+  it('a misspelt keyword gets a suggestion', () => {
+    const r = parse(VRRP('    virtual_routerid 9\n    lb_algo rr\n') + 'vrrp_instanse X {\n}\n');
+    expect(r.diagnostics.map((d) => d.hint)).toEqual([
+      "did you mean 'virtual_router_id'? the line is skipped",
+      'check the spelling; the line is skipped',
+      "did you mean 'vrrp_instance'? the keyword and its block are skipped",
+    ]);
+  });
+
   it('an unknown keyword with a block skips the whole block', () => {
     const r = parse(`global_defs {\n  frob {\n    router_id NOPE\n  }\n  router_id YES\n}\n`);
     expect(r.diagnostics.map(at)).toEqual(['2:3 warning']);

@@ -17,6 +17,12 @@ describe('YAML front end', () => {
     expect(y.model.vrrp_instances[0]!.pos.file).toMatch(/seed-dr-ha-master\.yaml$/);
   });
 
+  it('a virtual server key may be the keepalived.conf header as a string', () => {
+    const r = parseYamlConfig('virtual_server_groups:\n  - {name: G, entries: ["fwmark 3"]}\nvirtual_servers:\n  - {key: "fwmark 7", lvs_sched: rr, lvs_method: DR, real_servers: [{addr: 10.0.0.2}]}\n  - {key: "group G", lvs_sched: rr, lvs_method: DR, real_servers: [{addr: 10.0.0.3}]}\n', 'k.yaml');
+    expect(r.diagnostics).toEqual([]);
+    expect(r.model.virtual_servers.map((v) => v.key)).toEqual([{ kind: 'fwmark', fwmark: 7 }, { kind: 'group', group: 'G' }]);
+  });
+
   it('semantic errors point at the YAML value', () => {
     const r = parseYamlConfig('vrrp_instances:\n  - name: VI_1\n    interface: eth0\n    virtual_router_id: 51\n    priority:   300\n    virtual_ipaddress: [10.0.0.1/24]\n', 'c.yaml');
     expect(brief(r)).toEqual(['5:17 error (VI_1) priority 300 not valid, must be between 1 & 255']);
