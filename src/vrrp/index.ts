@@ -249,6 +249,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
     });
   }
 
+  const garpSentEarly = new Set<Runtime>();
   let stopping = false;
   function execute(rt: Runtime, actions: Action[], now: number): void {
     for (const a of actions) {
@@ -264,6 +265,14 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
           });
           updateWatchdog();
           rt.io = Promise.all([rt.io, p]);
+          // One gratuitous ARP per VIP right now, not after `ip` has been scheduled and has
+          // exited (that wait cost 10-30 ms of client outage on a busy host); the kernel
+          // has the address by the time the client's next SYN arrives. The rest of the
+          // burst follows once the add is confirmed.
+          for (const v of rt.vipSpecs) {
+            try { sendGratuitousArp(v.dev, v.addr, 1); } catch { /* the confirmed burst will retry */ }
+          }
+          garpSentEarly.add(rt);
           break;
         }
         case 'del-vips': {
@@ -273,9 +282,11 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
           rt.io = Promise.all([rt.io, p]);
           break;
         }
-        case 'garp':
-          garp(rt, a.repeat);
+        case 'garp': {
+          const early = garpSentEarly.delete(rt) ? 1 : 0;
+          if (a.repeat - early > 0) garp(rt, a.repeat - early);
           break;
+        }
         case 'notify': {
           const mdl = rt.model;
           const one = a.state === 'MASTER' ? mdl.notify_master : a.state === 'BACKUP' ? mdl.notify_backup
