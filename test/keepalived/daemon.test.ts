@@ -109,7 +109,7 @@ describe('start', () => {
     await d.start();
     const first = ctx.lvsd.writes().find((w) => w.op === 'replace')!;
     expect(first.args.ruleset.services[0].dests).toEqual([]);
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 3000, 'rs1 added after its first success');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 8000, 'rs1 added after its first success');
     await sleep(400);
     expect(ctx.lvsd.destsOf(VIP, 80)).toEqual(['10.1.0.1:80@1']);
   });
@@ -121,12 +121,12 @@ describe('checker transitions', () => {
     await d.start();
     const n0 = ctx.lvsd.requests.length;
     ctx.b2.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 3000, 'rs2 removed');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 8000, 'rs2 removed');
     const after = ctx.lvsd.requests.slice(n0).filter((r) => r.op !== 'list-services');
     expect(after.map((r) => r.op)).toEqual(['del-dest']);
     expect(after[0]!.args).toEqual({ key: { kind: 'addr', protocol: 'tcp', addr: VIP, port: 80 }, addr: '10.1.0.2', port: 80 });
     ctx.b2.healthy = true;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 2, 3000, 'rs2 back');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 2, 8000, 'rs2 back');
     expect(ctx.lvsd.requests.slice(n0).filter((r) => r.op !== 'list-services').map((r) => r.op)).toEqual(['del-dest', 'add-dest']);
   });
 
@@ -134,11 +134,11 @@ describe('checker transitions', () => {
     const { d } = daemon(ctx.tmp.write('k.conf', vsConf({ rs: [rsBlock('10.1.0.1', ctx.b1.port), rsBlock('10.1.0.2', ctx.b2.port, 'inhibit_on_failure')] })));
     await d.start();
     ctx.b2.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1,10.1.0.2:80@0', 3000, 'rs2 weight 0');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1,10.1.0.2:80@0', 8000, 'rs2 weight 0');
     expect(ctx.lvsd.ops()).not.toContain('del-dest');
     expect(ctx.lvsd.ops()).toContain('edit-dest');
     ctx.b2.healthy = true;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1,10.1.0.2:80@1', 3000, 'rs2 weight back');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1,10.1.0.2:80@1', 8000, 'rs2 weight back');
   });
 
   it('below quorum the sorry server replaces the real servers; above, they return', async () => {
@@ -146,9 +146,9 @@ describe('checker transitions', () => {
     await d.start();
     expect(ctx.lvsd.destsOf(VIP, 80)).toEqual(['10.1.0.1:80@1', '10.1.0.2:80@1']);
     ctx.b1.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.0.0.9:80@1', 3000, 'sorry server in');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.0.0.9:80@1', 8000, 'sorry server in');
     ctx.b1.healthy = true;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1,10.1.0.2:80@1', 3000, 'real servers back');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1,10.1.0.2:80@1', 8000, 'real servers back');
   });
 
   it('a dest op lvsd rejects (its state changed behind us) is repaired with a full replace', async () => {
@@ -157,7 +157,7 @@ describe('checker transitions', () => {
     // Someone deletes our service with lvsadm: the next del-dest meets ESRCH.
     ctx.lvsd.services = [];
     ctx.b2.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 3000, 'resynced without rs2');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 8000, 'resynced without rs2');
     expect(ctx.lvsd.ops().filter((o) => o === 'replace')).toHaveLength(2);
   });
 
@@ -169,7 +169,7 @@ describe('checker transitions', () => {
     ctx.b2.healthy = false;
     await sleep(300); // the manager fails to reach lvsd and schedules retries
     await ctx.lvsd.start();
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 3000, 'ruleset back after lvsd restart');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 8000, 'ruleset back after lvsd restart');
   });
 });
 
@@ -189,7 +189,7 @@ describe('reload (SIGHUP)', () => {
     expect(err?.msg).toMatch(new RegExp(`^${file.replace(/[.]/g, '\\.')}:\\d+:\\d+: error: `));
     // The checkers of the old configuration still run and still act.
     ctx.b2.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 3000, 'old checkers still acting');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 8000, 'old checkers still acting');
   });
 
   it('a valid change is one replace; a surviving down real server stays down (no flap), a new one comes in', async () => {
@@ -197,7 +197,7 @@ describe('reload (SIGHUP)', () => {
     const { d } = daemon(file);
     await d.start();
     ctx.b2.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 3000, 'rs2 down');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).join() === '10.1.0.1:80@1', 8000, 'rs2 down');
     const n0 = ctx.lvsd.requests.length;
     ctx.tmp.write('k.conf', vsConf({ sched: 'wlc', rs: [rsBlock('10.1.0.1', ctx.b1.port), rsBlock('10.1.0.2', ctx.b2.port), rsBlock('10.1.0.3', ctx.b3.port)] }));
     expect(await d.reload()).toBe(true);
@@ -210,7 +210,7 @@ describe('reload (SIGHUP)', () => {
     await sleep(400);
     expect(ctx.lvsd.destsOf(VIP, 80)).toEqual(['10.1.0.1:80@1', '10.1.0.3:80@1']);
     ctx.b2.healthy = true;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 3, 3000, 'rs2 back once healthy');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 3, 8000, 'rs2 back once healthy');
   });
 
   it('an unchanged virtual_server keeps its checkers running (same state, no new dest ops)', async () => {
@@ -218,7 +218,7 @@ describe('reload (SIGHUP)', () => {
     const { d } = daemon(file);
     await d.start();
     ctx.b2.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 1, 3000, 'rs2 down');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 1, 8000, 'rs2 down');
     const n0 = ctx.lvsd.requests.length;
     expect(await d.reload()).toBe(true);
     await sleep(400);
@@ -290,7 +290,7 @@ describe('ha_suspend and notify scripts', () => {
     expect(ctx.lvsd.destsOf('10.0.0.100', 80)).toEqual(['10.1.0.1:80@1', '10.1.0.2:80@1']);
     ctx.tmp.write('k.conf', conf('127.0.0.1'));
     expect(await d.reload()).toBe(true);
-    await waitFor(() => ctx.b1.hits > 0 && ctx.b2.hits > 0, 3000, 'probes once the address is local');
+    await waitFor(() => ctx.b1.hits > 0 && ctx.b2.hits > 0, 8000, 'probes once the address is local');
   });
 
   it('notify_down and notify_up run when a real server changes state', async () => {
@@ -301,9 +301,9 @@ describe('ha_suspend and notify scripts', () => {
     const { d } = daemon(ctx.tmp.write('k.conf', vsConf({ rs: [rsBlock('10.1.0.1', ctx.b1.port), rs2] })));
     await d.start();
     ctx.b2.healthy = false;
-    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8') === 'down\n', 3000, 'notify_down ran');
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8') === 'down\n', 8000, 'notify_down ran');
     ctx.b2.healthy = true;
-    await waitFor(() => readFileSync(out, 'utf8') === 'down\nup\n', 3000, 'notify_up ran');
+    await waitFor(() => readFileSync(out, 'utf8') === 'down\nup\n', 8000, 'notify_up ran');
   });
 
   it('omega: stopping runs notify_down for the real servers that were up', async () => {
@@ -316,7 +316,7 @@ describe('ha_suspend and notify scripts', () => {
     await sleep(300);
     expect(existsSync(out)).toBe(false);
     await d.stop();
-    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').split('\n').filter(Boolean).sort().join() === 'rs1-down,rs2-down', 3000, 'omega notify_down');
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').split('\n').filter(Boolean).sort().join() === 'rs1-down,rs2-down', 8000, 'omega notify_down');
   });
 });
 
@@ -434,7 +434,7 @@ describe('state dump (SIGUSR1/SIGUSR2)', () => {
     const { d } = daemon(ctx.tmp.write('k.conf', vsConf()));
     await d.start();
     ctx.b2.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 1, 3000, 'rs2 down');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 1, 8000, 'rs2 down');
     const dump = JSON.parse(JSON.stringify(d.dumpState()));
     expect(dump.virtual_servers).toHaveLength(1);
     const rs = dump.virtual_servers[0].real_servers;
@@ -452,7 +452,7 @@ describe('metrics', () => {
     const { d } = daemon(ctx.tmp.write('k.conf', vsConf()), { metrics });
     await d.start();
     ctx.b2.healthy = false;
-    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 1, 3000, 'rs2 down');
+    await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 1, 8000, 'rs2 down');
     await sleep(50);
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/lvs_keepalived_checker_up\{virtual_server="\[10\.0\.0\.100\]:tcp:80",real_server="\[10\.1\.0\.2\]:tcp:80",checker="[^"]+"\} 0/);

@@ -78,7 +78,7 @@ export function httpGet(port: number, extra = ''): string {
             }
             connect_ip 127.0.0.1
             connect_port ${port}
-            connect_timeout 0.5
+            connect_timeout 2
             retry 1
             delay_before_retry 0.05
             delay_loop 0.1
