@@ -107,7 +107,9 @@ export class SystemResolver implements Resolver {
     if (h) return h.addr;
     if (this.opts.noDns) return null;
     const p = new Promise<string | null>((resolve) => {
-      dnsLookup(name, { family: 4 }, (err, address) => resolve(err ? null : address));
+      // An IP literal comes back as itself whatever the family asked for;
+      // gethostbyname only answers AF_INET here, so anything else is no answer.
+      dnsLookup(name, { family: 4 }, (err, address, family) => resolve(err || family !== 4 ? null : address));
     });
     return withTimeout(p, this.opts.dnsTimeoutMs ?? 2000, null);
   }

@@ -100,6 +100,8 @@ describe('names', () => {
     const r = new SystemResolver({ servicesFile: services, hostsFile: hosts, noDns: true });
     expect(await r.hostToAddr('web9')).toBe('10.0.0.9');
     expect(await r.hostToAddr('nowhere')).toBeNull();
+    // gethostbyname answers AF_INET only: an IPv6 literal is no host.
+    expect(await new SystemResolver({ servicesFile: services, hostsFile: hosts }).hostToAddr('ff02::1')).toBeNull();
     await r.prepare(['10.0.0.9', '127.0.0.1', '10.0.0.10']);
     expect(addrPortName(r, '10.0.0.9', 80, 'tcp')).toBe('web9.example:http');
     expect(addrPortName(r, '127.0.0.1', 81, 'tcp')).toBe('localhost:81');
