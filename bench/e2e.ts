@@ -64,20 +64,30 @@ http { access_log off; keepalive_requests 10000000; keepalive_timeout 120s;
   await waitListening(lab, host, 80);
 }
 
-interface WrkResult { rps: number; busy: number; errors: number }
+interface WrkResult { rps: number; busy: number; errors: number; procPct?: number }
 
-async function wrk(lab: Lab, url: string, close: boolean): Promise<WrkResult> {
+/** utime + stime of a process (all threads), in clock ticks (USER_HZ = 100). */
+function procTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+async function wrk(lab: Lab, url: string, close: boolean, pid?: number): Promise<WrkResult> {
   const args = ['taskset', '-c', '0', 'wrk', '-t2', `-c${CONNS}`, `-d${SECONDS}s`, '--timeout', '2s'];
   if (close) args.push('-H', 'Connection: close');
   args.push(url);
   const [b0, t0] = cpu1();
+  const p0 = pid ? procTicks(pid) : 0;
+  const w0 = Date.now();
   const { stdout } = await lab.exec('client', args, { timeoutMs: (SECONDS + 30) * 1000 });
   const [b1, t1] = cpu1();
+  const procPct = pid ? (procTicks(pid) - p0) * 10 * 100 / Math.max(1, Date.now() - w0) : undefined;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
   const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
   const errors = (e ? e.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + non2xx;
-  return { rps, busy: (100 * (b1 - b0)) / Math.max(1, t1 - t0), errors };
+  return { rps, busy: (100 * (b1 - b0)) / Math.max(1, t1 - t0), errors, procPct };
 }
 
 function median(xs: number[]): number {
@@ -87,12 +97,13 @@ function median(xs: number[]): number {
 
 const results = new Map<string, { rps: number; busy: number }>();
 
-async function measure(lab: Lab, peer: string, url: string): Promise<void> {
+/** `pid`: the balancer process (lvsd, haproxy), whose own CPU time is reported beside CPU1's (other load on a shared machine shows in CPU1 only). */
+async function measure(lab: Lab, peer: string, url: string, pid?: number): Promise<void> {
   for (const test of TESTS) {
     // Warm-up: caches, ARP, conn tables.
-    await wrk(lab, url, test === 'close').catch(() => undefined);
+    await wrk(lab, url, test === 'close', pid).catch(() => undefined);
     const runs: WrkResult[] = [];
-    for (let i = 0; i < RUNS; i++) runs.push(await wrk(lab, url, test === 'close'));
+    for (let i = 0; i < RUNS; i++) runs.push(await wrk(lab, url, test === 'close', pid));
     const rps = median(runs.map((r) => r.rps));
     const busy = median(runs.map((r) => r.busy));
     results.set(`${peer}/${test}`, { rps, busy });
@@ -101,6 +112,7 @@ async function measure(lab: Lab, peer: string, url: string): Promise<void> {
       value: Math.round(rps), runs: runs.map((r) => Math.round(r.rps)),
       spread: rps ? +((Math.max(...runs.map((r) => r.rps)) - Math.min(...runs.map((r) => r.rps))) / rps).toFixed(3) : null,
       directorBusyPct: +busy.toFixed(1), busyPctPer10k: rps ? +((busy * 10000) / rps).toFixed(2) : null,
+      ...(pid ? { processCpuPct: +median(runs.map((r) => r.procPct ?? 0)).toFixed(1) } : {}),
       errors: runs.reduce((a, r) => a + r.errors, 0), wrk: `-t2 -c${CONNS} -d${SECONDS}s`,
     });
   }
@@ -180,7 +192,7 @@ backend be
 `);
       const hp = lab.spawn('dir', ['taskset', '-c', '1', 'haproxy', '-db', '-f', cfg]);
       await waitListening(lab, 'dir', 80).catch((e: Error) => { throw new Error(`${e.message}: haproxy said ${hp.output()}`); });
-      await measure(lab, 'haproxy', vipUrl);
+      await measure(lab, 'haproxy', vipUrl, hp.child.pid);
       hp.kill('SIGKILL');
       await hp.exited;
     }
@@ -189,7 +201,7 @@ backend be
       const vs = `${topo.vip}:80`;
       await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
       for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
-      await measure(lab, 'lvsd-nat', vipUrl);
+      await measure(lab, 'lvsd-nat', vipUrl, lvsd.proc.child.pid);
       emit({ bench: 'e2e', peer: 'lvsd-nat', counters: await lvsd.call('get-counters', {}) });
       await lvsd.stop();
       lvsd = undefined;
@@ -216,7 +228,7 @@ async function drPeers(dir: string): Promise<void> {
     const vs = `${topo.vip}:80`;
     await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
     for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
-    await measure(lab, 'lvsd-dr', `http://${topo.vip}/`);
+    await measure(lab, 'lvsd-dr', `http://${topo.vip}/`, lvsd.proc.child.pid);
     emit({ bench: 'e2e', peer: 'lvsd-dr', counters: await lvsd.call('get-counters', {}) });
   } finally {
     await lvsd?.stop().catch(() => undefined);
