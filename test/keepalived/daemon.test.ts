@@ -94,6 +94,21 @@ describe('start', () => {
     expect(fromConf[0]!.persistence).toBe(300);
   });
 
+  it('-i/--config-id picks the @id lines of this node', async () => {
+    const text = vsConf().replace('    lb_algo rr', '@node01    lb_algo rr\n@node02    lb_algo wrr');
+    const file = ctx.tmp.write('k.conf', text);
+    for (const [id, sched] of [['node01', 'rr'], ['node02', 'wrr']] as const) {
+      const d = new KeepalivedDaemon({
+        configFile: file, configId: id, socket: ctx.lvsd.path, vrrpOnly: false, checkOnly: true,
+        dontReleaseIpvs: false, dontReleaseVrrp: false, logDetail: false,
+      }, recordingLog(), { checkHost: false });
+      ctx.daemons.push(d);
+      await d.start();
+      expect(ctx.lvsd.services[0]!.scheduler).toBe(sched);
+      await d.stop();
+    }
+  });
+
   it('lvs_flush drops foreign services at start', async () => {
     ctx.lvsd.services = [{
       key: { kind: 'fwmark', fwmark: 7 }, scheduler: 'wlc', persistence: 0, netmask: '255.255.255.255', ops: false, schedFlags: [], dests: [],
