@@ -1,13 +1,14 @@
 // A thin entry for VRRP alone (what `lvs-keepalived -n -l -P -f FILE` runs):
-//   node dist/src/vrrp/main.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign]
+//   node dist/src/vrrp/main.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign] [--nice N]
 // Foreground, one JSON log line per event on stdout; SIGTERM/SIGINT resign
 // (priority 0) and remove the VIPs; SIGKILL leaves that to the watchdog.
 import pino from 'pino';
+import { setPriority } from 'node:os';
 import { loadConfig, hasErrors, formatDiagnostic } from '../config/index.js';
 import { startVrrp } from './index.js';
 
 function usage(msg: string): never {
-  process.stderr.write(`lvs-vrrp: ${msg}\nusage: main.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign]\n`);
+  process.stderr.write(`lvs-vrrp: ${msg}\nusage: main.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign] [--nice N]\n`);
   process.exit(2);
 }
 
@@ -17,6 +18,9 @@ let stateDir: string | undefined;
 let detail = false;
 let watchdog = true;
 let resign = true;
+// Like keepalived's vrrp_priority: a VRRP daemon that loses the CPU to the
+// services it protects fails over late. Default -10 (root only; best effort).
+let nice = -10;
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]!;
   if (a === '-f' || a === '--use-file') file = argv[++i] ?? usage(`${a} needs a file`);
@@ -25,11 +29,13 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '-D' || a === '--log-detail') detail = true;
   else if (a === '--no-watchdog') watchdog = false;
   else if (a === '--no-resign') resign = false;
+  else if (a === '--nice') nice = Number(argv[++i] ?? usage('--nice needs a number'));
   else if (['-l', '--log-console', '-n', '--dont-fork', '-P', '--vrrp'].includes(a)) { /* always foreground, console, VRRP only */ }
   else usage(`unknown flag ${a}`);
 }
 if (!file) usage('-f FILE is required');
 
+try { setPriority(0, nice); } catch { /* not root: keep the inherited priority */ }
 const log = pino({ base: { name: 'lvs-vrrp', pid: process.pid }, level: detail ? 'debug' : 'info' });
 const { model, diagnostics } = loadConfig(file);
 for (const d of diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
