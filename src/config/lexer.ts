@@ -112,8 +112,23 @@ export function lexConfig(file: string, opts: LexOptions, emit: Emit): Stmt[] {
         }
       }
       if (text.startsWith('~SEQ') || text.startsWith('~LST')) {
-        emit({ file, line, col: col0 + 1 }, 'error', 'GENERAL_ERROR',
-          `${text.slice(0, 4)} is not supported by lvsd`, 'write the lines out, or generate the file');
+        const loop = text.startsWith('~SEQ') ? parseSeq(text, defs) : parseLst(text);
+        if (typeof loop === 'string') {
+          emit({ file, line, col: col0 + 1 }, 'error', 'GENERAL_ERROR', `invalid ${text.slice(0, 4)} '${text}': ${loop}`,
+            text.startsWith('~SEQ') ? 'write ~SEQ(VAR, [start,] [step,] end) TEXT' : 'write ~LST(VAR, v1, v2…) TEXT or ~LST({A,B}, {a1,b1}, {a2,b2}) TEXT');
+          return;
+        }
+        if (expanding >= 16) {
+          emit({ file, line, col: col0 + 1 }, 'error', 'GENERAL_ERROR', `${text.slice(0, 4)} nested too deep`, 'nest at most 16 loops');
+          return;
+        }
+        expanding++;
+        try {
+          for (const set of loop.sets) {
+            loop.vars.forEach((v, i) => { defs.set(v, set[i] ?? ''); multi.delete(v); });
+            lexLine(file, line, loop.text, depth);
+          }
+        } finally { expanding--; }
         return;
       }
       if (text.startsWith('~')) break;
@@ -197,6 +212,61 @@ function decomment(raw: string, file: string, line: number, emit: Emit): { text:
   }
   s = out.replace(/[ \t]+$/, '');
   return { text: s, col0: lead };
+}
+
+interface Loop { vars: string[]; sets: string[][]; text: string }
+
+/** keepalived's ~SEQ[x](VAR, [start,] [step,] end) TEXT: TEXT once per value of $VAR. */
+function parseSeq(text: string, defs: Map<string, string>): Loop | string {
+  const m = /^~SEQ(x?)[ \t]*\([ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*,([^)]*)\)[ \t]*(.*)$/.exec(text);
+  if (!m) return 'expected ~SEQ(VAR, …) TEXT';
+  const hex = m[1] === 'x';
+  const args = m[3]!.split(',').map((a) => a.trim().replace(/^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/, (all, n: string) => defs.get(n) ?? all));
+  if (args.length > 3 || args.some((a) => !/^[-+]?(0x[0-9a-f]+|\d+)$/i.test(a))) return 'the bounds must be numbers';
+  const n = args.map((a) => Number.parseInt(a, a.toLowerCase().includes('0x') ? 16 : 10));
+  let start: number, step: number, end: number;
+  if (n.length === 1) { end = n[0]!; step = end < 1 ? -1 : 1; start = end < 0 ? -1 : 1; }
+  else if (n.length === 2) { start = n[0]!; end = n[1]!; step = start <= end ? 1 : -1; }
+  else {
+    [start, step, end] = n as [number, number, number];
+    if (!step || (start < end && step < 0) || (start > end && step > 0)) return 'the step does not lead from start to end';
+  }
+  if (hex && (start < 0 || end < 0)) return '~SEQx is only valid for positive numbers';
+  const sets: string[][] = [];
+  for (let v = start; step > 0 ? v <= end : v >= end; v += step) {
+    sets.push([hex ? v.toString(16) : String(v)]);
+    if (sets.length > 65536) return 'more than 65536 values';
+  }
+  return { vars: [m[2]!], sets, text: m[4]! };
+}
+
+/** keepalived's ~LST(VAR, v1, v2…) TEXT and ~LST({A,B}, {a1,b1}, {a2,b2}…) TEXT. */
+function parseLst(text: string): Loop | string {
+  const open = text.indexOf('(');
+  if (!/^~LST[ \t]*\(/.test(text)) return 'expected ~LST(…) TEXT';
+  let depth = 0;
+  let close = -1;
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}') depth--;
+    else if (text[i] === ')' && depth === 0) { close = i; break; }
+  }
+  if (close < 0) return "missing ')'";
+  const items: string[][] = [];
+  const inner = text.slice(open + 1, close);
+  const re = /[ \t]*(?:\{([^}]*)\}|([^,{}]*))[ \t]*(,|$)/gy;
+  let m: RegExpExecArray | null;
+  while (re.lastIndex < inner.length && (m = re.exec(inner))) {
+    items.push(m[1] !== undefined ? m[1].split(',').map((x) => x.trim()) : [m[2]!.trim()]);
+    if (m[3] === '') break;
+  }
+  if (items.length < 2) return 'expected variables and at least one value';
+  const vars = items[0]!;
+  if (vars.some((v) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))) return 'bad variable name';
+  // A single variable takes one value per item; several take one {…} set per item.
+  const sets = vars.length === 1 ? items.slice(1).flatMap((i) => i.map((v) => [v])) : items.slice(1);
+  if (sets.some((s2) => s2.length !== vars.length)) return `each value set needs ${vars.length} values`;
+  return { vars, sets, text: text.slice(close + 1).trim() };
 }
 
 function substitute(text: string, defs: Map<string, string>, file: string): string {

@@ -136,6 +136,15 @@ describe('lexical rules', () => {
     expect(only(r.diagnostics).map((d) => d.message)).toEqual(["virtual_ipaddress '$VIPS/32' is not a valid IPv4 address"]);
   });
 
+  it('~SEQ and ~LST repeat a line per value, with multi-line definitions and nesting', () => {
+    const m = loadConfig(path.resolve(import.meta.dirname, '../fixtures/config/ok-seq-lst.conf')).model;
+    expect(m.vrrp_instances.map((v) => [v.name, v.virtual_router_id, v.virtual_ipaddress[0]!.addr])).toEqual([['VI_1', 51, '192.168.150.100'], ['VI_2', 52, '192.168.150.101']]);
+    expect(m.virtual_servers[0]!.real_servers.map((r) => `${r.addr}/${r.weight}`)).toEqual(['192.168.150.11/11', '192.168.150.12/12', '192.168.150.13/13', '10.0.0.10/1', '10.0.0.15/1', '10.0.0.20/1']);
+    const r = parse('global_defs {\n notification_email {\n  ~SEQ(A, 1, 2) ~SEQx(B, 9, 11) u${A}${B}@x\n }\n}\n~SEQ(X, 3, 1, 1) x\n');
+    expect(r.model.global_defs.notification_email).toEqual(['u19@x', 'u1a@x', 'u1b@x', 'u29@x', 'u2a@x', 'u2b@x']);
+    expect(only(r.diagnostics).map((d) => `${d.line}:${d.col} ${d.message.slice(0, 12)}`)).toEqual(['6:1 invalid ~SEQ']);
+  });
+
   it('@id lines count only on that config id, @^id only elsewhere', () => {
     const text = VRRP('@node1 priority 200\n@node2 priority 50\n@^node1 nopreempt\n@^node2 preempt_delay 5\n').replace('state MASTER', 'state BACKUP');
     const one = parse(text, 'node1').model.vrrp_instances[0]!;
