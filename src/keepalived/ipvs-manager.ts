@@ -135,6 +135,7 @@ export class IpvsManager {
   private running: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private failures = 0;
   private readonly waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(private readonly opts: IpvsManagerOptions) {}
@@ -207,6 +208,8 @@ export class IpvsManager {
       this.wantTimeouts = undefined;
       try {
         await this.applyOnce(desired, atomic, flushForeign, timeouts);
+        if (this.failures > 0) this.opts.log.info({ after: this.failures }, 'lvsd reachable again; rules applied');
+        this.failures = 0;
         for (const w of waiters) w.resolve();
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
@@ -222,7 +225,10 @@ export class IpvsManager {
         this.needResync = true;
         for (const w of waiters) w.reject(e);
         clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => this.kick(), this.opts.retryMs ?? 1000);
+        // Back off while lvsd stays away (1 s, 2 s, 4 s … 10 s), so a missing lvsd is not a log flood.
+        this.failures++;
+        const base = this.opts.retryMs ?? 1000;
+        this.retryTimer = setTimeout(() => this.kick(), Math.min(base * 2 ** (this.failures - 1), Math.max(base, 10_000)));
         this.retryTimer.unref?.();
         return;
       }
