@@ -105,6 +105,15 @@ describe('keepalived -t verdicts', () => {
     expect({ name, ours: mine.code, report: mine.report }).toMatchObject({ ours: ka.status });
   });
 
+  // The one deliberate disagreement: keepalived 2.2.7 -t prints "Config files
+  // missing" and exits 0 when the main file does not exist; lvsd says 4
+  // ("cannot run"), which is what the file's absence means.
+  it.skipIf(!keepalived || !isRoot)('a missing main config: keepalived -t exits 0, lvsd 4 on purpose', () => {
+    const missing = path.join(tmp, 'no-such-dir', 'keepalived.conf');
+    expect(keepalivedTest(missing).status).toBe(0);
+    expect(ours(missing).code).toBe(4);
+  });
+
   // What lvsd writes back out must be a config keepalived takes as it is.
   it.skipIf(!keepalived || !isRoot).each(fixtures.filter((f) => VERDICTS[f] === 0))('%s: toKeepalivedConf output is clean for keepalived -t', (name) => {
     const dump = path.join(tmp, `dump-${name}`);
