@@ -650,7 +650,9 @@ function checkerHandler(type: CheckerType): Handler<RsCtx> {
     const rc: RawChecker = { type, pos: s.pos, inh: {}, fields: {}, urls: [] };
     if (!s.block) c.error(endPos(s), `${type}: missing block`, `write '${type} { … }'`, 'MISSING_BOB');
     const timers = commonTimers<RawChecker>();
-    // keepalived installs the connection keywords for every checker but MISC_CHECK.
+    // inhibit_on_failure belongs to real and virtual servers only; keepalived
+    // installs the connection keywords for every checker but MISC_CHECK.
+    delete timers.inhibit_on_failure;
     if (type === 'MISC_CHECK') delete timers.connect_timeout;
     const conn: Record<string, Handler<RawChecker>> = {
       connect_ip: (c2, s2, r) => { const a = ipv4(c2, arg(s2, 1), 'connect_ip', s2); if (a) r.fields.connect_ip = a; },
