@@ -129,7 +129,19 @@ export class ControlClient {
         return;
       }
       const p = this.pending.get(reply.id);
-      if (!p) continue;
+      if (!p) {
+        // lvsd answers id 0 when it could not read a request at all: every
+        // request still waiting is then as good as refused.
+        if (reply.id === 0 && !reply.ok) {
+          const err = reply.error ?? { code: 'EPROTO', message: 'request refused' };
+          for (const [id, q] of this.pending) {
+            clearTimeout(q.timer);
+            this.pending.delete(id);
+            q.reject(new ControlReplyError(err.code, err.message, q.op));
+          }
+        }
+        continue;
+      }
       this.pending.delete(reply.id);
       clearTimeout(p.timer);
       if (reply.v !== PROTOCOL_VERSION) {

@@ -155,3 +155,23 @@ describe('ControlClient', () => {
     }
   });
 });
+
+describe('ControlClient against an lvsd that cannot read the request', () => {
+  it('an id-0 error reply fails the waiting request at once', async () => {
+    const dir3 = mkdtempSync(join(tmpdir(), 'lvsadm-id0-'));
+    const p = join(dir3, 's.sock');
+    const srv = createServer((sock) => sock.on('data', () => {
+      sock.write(JSON.stringify({ v: 1, id: 0, ok: false, error: { code: 'EPROTO', message: 'bad JSON: nope' } }) + '\n');
+    }));
+    await new Promise<void>((res) => srv.listen(p, res));
+    try {
+      const t0 = Date.now();
+      const r = await lvsadm(['-C', '--socket', p]);
+      expect(r).toEqual({ code: 255, stdout: '', stderr: 'bad JSON: nope\n' });
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      await new Promise<void>((res) => srv.close(() => res()));
+      rmSync(dir3, { recursive: true, force: true });
+    }
+  });
+});
