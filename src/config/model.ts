@@ -262,6 +262,8 @@ export interface RealServer {
   notify_up?: string;
   notify_down?: string;
   alpha?: boolean;
+  /** Host header for this server's HTTP/SSL checks: url's, else checker's, else this, else the virtual server's. */
+  virtualhost?: string;
   checkers: Checker[];
 }
 

@@ -588,6 +588,8 @@ const VS: Record<string, Handler<VsCtx>> = {
     if (a && p !== undefined) x.vs.sorry_server = { addr: a, port: p };
   },
   sorry_server_inhibit: (c, s, x) => { const b = bool(c, s, 1); if (b !== undefined) x.vs.sorry_server_inhibit = b; },
+  quorum_up: notifyHandler<VsCtx>('quorum_up', (x) => x.vs),
+  quorum_down: notifyHandler<VsCtx>('quorum_down', (x) => x.vs),
   real_server: (c, s, x) => realServer(c, s, x),
   weight: (c, s, x) => { const v = num(c, s, 1, 0, 2147483647, 'weight'); if (v !== undefined) x.weight = v; },
 };
@@ -631,18 +633,15 @@ const RS: Record<string, Handler<RsCtx>> = {
   lvs_method: (c, s, x) => { const m = lvsMethod(c, s, 'real server'); if (m) x.rs.lvs_method = m; },
   uthreshold: (c, s, x) => { const v = num(c, s, 1, 0, 4294967295, 'connections'); if (v !== undefined) x.rs.uthreshold = v; },
   lthreshold: (c, s, x) => { const v = num(c, s, 1, 0, 4294967295, 'connections'); if (v !== undefined) x.rs.lthreshold = v; },
-  virtualhost: (c, s, x) => { need(c, s, 1, 'host name'); },
+  notify_up: notifyHandler<RsCtx>('notify_up', (x) => x.rs),
+  notify_down: notifyHandler<RsCtx>('notify_down', (x) => x.rs),
+  virtualhost: (c, s, x) => { const w = need(c, s, 1, 'host name'); if (w) x.rs.virtualhost = w.text; },
   HTTP_GET: checkerHandler('HTTP_GET'),
   SSL_GET: checkerHandler('SSL_GET'),
   TCP_CHECK: checkerHandler('TCP_CHECK'),
   MISC_CHECK: checkerHandler('MISC_CHECK'),
   DNS_CHECK: checkerHandler('DNS_CHECK'),
 };
-// These write into the node the context wraps.
-RS.notify_up = (c, s, x) => { const w = need(c, s, 1, 'script'); if (w) x.rs.notify_up = scriptText(s); };
-RS.notify_down = (c, s, x) => { const w = need(c, s, 1, 'script'); if (w) x.rs.notify_down = scriptText(s); };
-VS.quorum_up = (c, s, x) => { const w = need(c, s, 1, 'script'); if (w) x.vs.quorum_up = scriptText(s); };
-VS.quorum_down = (c, s, x) => { const w = need(c, s, 1, 'script'); if (w) x.vs.quorum_down = scriptText(s); };
 const RS_CHECKERS_IGNORED = set('SMTP_CHECK', 'BFD_CHECK', 'UDP_CHECK', 'PING_CHECK', 'FILE_CHECK');
 
 function checkerHandler(type: CheckerType): Handler<RsCtx> {

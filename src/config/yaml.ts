@@ -325,7 +325,7 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
         if (!b.map(r, 'real_server')) return [];
         // Unset and false differ on a real server (unset inherits the virtual server's), so false is written out.
         const explicitBool = (k: string): [string, (x: Val) => Stmt[]] => [k, (x) => (typeof x.scalar === 'boolean' ? [b.stmt(k, x.pos, [b.word(String(x.scalar), x.pos)])] : [])];
-        const rbody = b.fields(r, ['weight', 'lvs_method', 'uthreshold', 'lthreshold', explicitBool('inhibit_on_failure'), b.command('notify_up'), b.command('notify_down'), explicitBool('alpha'),
+        const rbody = b.fields(r, ['weight', 'lvs_method', 'uthreshold', 'lthreshold', explicitBool('inhibit_on_failure'), b.command('notify_up'), b.command('notify_down'), explicitBool('alpha'), 'virtualhost',
           ['checkers', (cl) => b.list(cl, 'checkers').flatMap((c) => checkerStmt(b, c, timers))]], 'real_server', ['addr', 'port']);
         const head2 = b.s(r.get('addr'), 'addr');
         const p = r.get('port');

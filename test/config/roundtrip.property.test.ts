@@ -99,7 +99,7 @@ const checker: fc.Arbitrary<Checker> = fc.record({
 const realServer: fc.Arbitrary<RealServer> = fc.record({
   addr: ip, port: fc.nat(65535), weight: fc.nat(65535), lvs_method: opt(fc.constantFrom('NAT' as const, 'DR' as const, 'TUN' as const)),
   uthreshold: fc.nat(10000), lthreshold: fc.nat(10000), inhibit_on_failure: opt(fc.boolean()), notify_up: opt(cmd), notify_down: opt(cmd),
-  alpha: opt(fc.boolean()), checkers: fc.array(checker, { maxLength: 2 }),
+  alpha: opt(fc.boolean()), virtualhost: opt(word), checkers: fc.array(checker, { maxLength: 2 }),
 }).map((r) => clean({ pos: P, ...r }));
 
 const vsGroup = fc.record({
