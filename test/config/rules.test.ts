@@ -23,10 +23,26 @@ describe('toRuleset', () => {
     });
   });
 
-  it('NAT sample: masq, persistence 300 with a /24 granularity, real port differs from the virtual one', () => {
+  it('NAT sample: masq to the real servers behind the director', () => {
     const [svc] = toRuleset(load('nat.conf')).services;
+    expect(svc).toMatchObject({ key: { kind: 'addr', protocol: 'tcp', addr: '192.168.160.100', port: 80 }, scheduler: 'rr', persistence: 0 });
+    expect(svc!.dests.map((d) => [d.addr, d.port, d.fwd])).toEqual([['192.168.150.12', 80, 'masq'], ['192.168.150.13', 80, 'masq']]);
+  });
+
+  it('persistence with a granularity, and NAT changing the port', () => {
+    const m = parseConfigText(`virtual_server 192.168.160.100 80 {
+    lvs_sched wlc
+    lvs_method NAT
+    protocol TCP
+    persistence_timeout 300
+    persistence_granularity 255.255.255.0
+    real_server 192.168.150.12 8080 {
+    }
+}
+`).model;
+    const [svc] = toRuleset(m).services;
     expect(svc).toMatchObject({ scheduler: 'wlc', persistence: 300, netmask: '255.255.255.0' });
-    expect(svc!.dests.map((d) => [d.addr, d.port, d.fwd])).toEqual([['10.10.0.11', 8080, 'masq'], ['10.10.0.12', 8080, 'masq']]);
+    expect(svc!.dests.map((d) => [d.addr, d.port, d.fwd])).toEqual([['192.168.150.12', 8080, 'masq']]);
   });
 
   it('TUN sample: tunnel (ipip), Maglev with mh-port', () => {
