@@ -176,10 +176,10 @@ export interface VrrpInstance extends NotifyScripts {
 export interface VsGroupEntry {
   pos: SourcePos;
   kind: 'addr' | 'fwmark';
-  /** first address of a range `a.b.c.d-e`, or the only one */
+  /** the address, or the first of a range */
   addr?: string;
-  /** last octet of a range; equal to addr's last octet for a single address */
-  rangeEnd?: number;
+  /** the last address of a range, however written: `a.b.c.d-e`, `a.b.c.d-w.x.y.z` or `a.b.c.d/nn` */
+  addrEnd?: string;
   port?: number;
   fwmark?: number;
 }

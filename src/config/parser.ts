@@ -4,7 +4,7 @@
 // configs are clean; the wording adds what to do about it.
 
 import * as fs from 'node:fs';
-import { ipToU32, isIpv4 } from '../packet/addr.js';
+import { ipToU32, isIpv4, u32ToIp } from '../packet/addr.js';
 import { SCHEDULERS } from '../ipvs/types.js';
 import { lexConfig, type LexOptions, type Stmt, type Word } from './lexer.js';
 import {
@@ -921,6 +921,35 @@ function completeVs(c: Ctx, s: Stmt, x: VsCtx, name: string, fwmarkOnly: boolean
   }
 }
 
+/** A group member's addresses, first and last, as check_data.c reads `a.b.c.d`, `a.b.c.d-e`, `a.b.c.d-w.x.y.z` and `a.b.c.d/nn`. */
+function groupRange(c: Ctx, w: Word): [string, string] | undefined {
+  const bad = (why: string, hint: string): undefined => { c.error(w.pos, `${why} - ${w.text}`, hint); return undefined; };
+  const cidr = /^([^/]+)\/(\d+)$/.exec(w.text);
+  if (cidr) {
+    if (!isIpv4(cidr[1]!)) return bad('invalid virtual server group IP address', 'write A.B.C.D/NN');
+    const n = Number(cidr[2]);
+    if (n < 1 || n > 32) return bad('invalid netmask', 'give a prefix length in [1, 32]');
+    const host = n === 32 ? 0 : (0xffffffff >>> n);
+    const a = ipToU32(cidr[1]!);
+    if ((a & host) !== 0) return bad('address mask bits not empty', `use the network address, e.g. ${u32ToIp((a & ~host) >>> 0)}/${n}`);
+    return [cidr[1]!, u32ToIp((a | host) >>> 0)];
+  }
+  const full = /^([^-]+)-(\d+\.\d+\.\d+\.\d+)$/.exec(w.text);
+  if (full) {
+    if (!isIpv4(full[1]!)) return bad('invalid virtual server group IP address', 'write A.B.C.D-W.X.Y.Z');
+    if (!isIpv4(full[2]!)) return bad('invalid range end', 'write A.B.C.D-W.X.Y.Z');
+    if (ipToU32(full[2]!) < ipToU32(full[1]!)) return bad('address range end is less than address range start', 'put the lower address first');
+    return [full[1]!, full[2]!];
+  }
+  const r = /^([^-]+)(?:-(\d+))?$/.exec(w.text);
+  if (!r || !isIpv4(r[1]!)) return bad('invalid virtual server group IP address', 'write A.B.C.D, A.B.C.D-E, A.B.C.D-W.X.Y.Z or A.B.C.D/NN');
+  if (r[2] === undefined) return [r[1]!, r[1]!];
+  const start = ipToU32(r[1]!);
+  const end = Number(r[2]);
+  if (end > 255 || end <= (start & 255)) return bad('address range end is not greater than address range start', 'the range end is the last octet and must exceed the start');
+  return [r[1]!, u32ToIp(((start & ~255) | end) >>> 0)];
+}
+
 function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   const nw = need(c, s, 1, 'name');
   if (!nw) return;
@@ -932,22 +961,13 @@ function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
       if (v !== undefined) g.entries.push({ pos: l.pos, kind: 'fwmark', fwmark: v });
       continue;
     }
-    const r = /^(\d+\.\d+\.\d+\.\d+)(?:-(\d+))?$/.exec(w.text);
-    if (!r || !isIpv4(r[1]!)) {
-      c.error(w.pos, `invalid virtual server group IP address ${w.text}`, 'write A.B.C.D [PORT] or A.B.C.D-E [PORT]');
-      continue;
-    }
-    const last = Number(r[1]!.split('.')[3]);
-    const end = r[2] !== undefined ? Number(r[2]) : last;
-    if (r[2] !== undefined && (end > 255 || end <= last)) {
-      c.error(w.pos, `address range end is not greater than address range start - ${w.text}`, 'the range end is the last octet and must exceed the start');
-      continue;
-    }
+    const range = groupRange(c, w);
+    if (!range) continue;
     const pw = l.words[1];
     const p = pw ? port(c, pw, 'group port') : 0;
     if (p === undefined) continue;
-    const e: VsGroupEntry = { pos: l.pos, kind: 'addr', addr: r[1]!, port: p };
-    if (r[2] !== undefined) e.rangeEnd = end;
+    const e: VsGroupEntry = { pos: l.pos, kind: 'addr', addr: range[0], port: p };
+    if (range[1] !== range[0]) e.addrEnd = range[1];
     g.entries.push(e);
   }
   if (!g.entries.length) {

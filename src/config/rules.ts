@@ -61,7 +61,7 @@ function dest(addr: string, port: number, m: LvsMethod, weight: number, u: numbe
   return { addr, port, fwd: FWD[m], weight, uThreshold: u, lThreshold: l, ...(m === 'TUN' ? { tunType: 'ipip' as const } : {}) };
 }
 
-/** The IPVS services one virtual_server stands for: a group expands to one per address (ranges a.b.c.d-e) or fwmark. */
+/** The IPVS services one virtual_server stands for: a group expands to one per address (of each range) and fwmark. */
 export function serviceKeys(vs: VirtualServer, model: KeepalivedConfig): ServiceKey[] {
   const protocol = vs.protocol.toLowerCase() as Protocol;
   if (vs.key.kind === 'addr') return [{ kind: 'addr', protocol, addr: vs.key.addr, port: vs.key.port }];
@@ -72,8 +72,9 @@ export function serviceKeys(vs: VirtualServer, model: KeepalivedConfig): Service
   for (const e of group?.entries ?? []) {
     if (e.kind === 'fwmark') { out.push({ kind: 'fwmark', fwmark: e.fwmark! }); continue; }
     const start = ipToU32(e.addr!);
-    const count = e.rangeEnd !== undefined ? e.rangeEnd - (start & 255) + 1 : 1;
-    for (let i = 0; i < count; i++) out.push({ kind: 'addr', protocol, addr: u32ToIp((start + i) >>> 0), port: e.port ?? 0 });
+    const end = e.addrEnd !== undefined ? ipToU32(e.addrEnd) : start;
+    // A range is a service per address, as keepalived adds them to IPVS.
+    for (let a = start; a <= end; a++) out.push({ kind: 'addr', protocol, addr: u32ToIp(a >>> 0), port: e.port ?? 0 });
   }
   return out;
 }

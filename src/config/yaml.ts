@@ -274,10 +274,10 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
     for (const e of b.list(x.get('entries'), 'entries')) {
       if (e.kind === 'scalar') { lines.push({ pos: e.pos, words: String(e.scalar).split(/\s+/).filter(Boolean).map((t) => b.word(t, e.pos)) }); continue; }
       if (!b.map(e, 'entry')) continue;
-      b.unknownKeys(e, ['kind', 'addr', 'rangeEnd', 'port', 'fwmark', 'pos'], 'virtual_server_group entry');
+      b.unknownKeys(e, ['kind', 'addr', 'addrEnd', 'port', 'fwmark', 'pos'], 'virtual_server_group entry');
       if (e.get('fwmark')) { lines.push({ pos: e.pos, words: [b.word('fwmark', e.pos), ...b.s(e.get('fwmark'), 'fwmark')] }); continue; }
       const addr = String(e.get('addr')?.scalar ?? '');
-      const end = e.get('rangeEnd');
+      const end = e.get('addrEnd');
       const w = [b.word(end ? `${addr}-${String(end.scalar)}` : addr, e.pos)];
       const p = e.get('port');
       if (p && p.scalar !== 0) w.push(...b.s(p, 'port'));

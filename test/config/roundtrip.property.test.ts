@@ -106,9 +106,10 @@ const vsGroup = fc.record({
   name: word.map((w) => `G_${w}`),
   entries: fc.array(fc.oneof(
     fc.record({ kind: fc.constant('fwmark' as const), fwmark: fc.nat(1000) }),
-    fc.record({ kind: fc.constant('addr' as const), addr: ip, port: fc.nat(65535), span: fc.nat(3) }).map(({ span, ...e }) => {
-      const last = Number(e.addr.split('.')[3]);
-      return span && last + span <= 255 ? { ...e, rangeEnd: last + span } : e;
+    fc.record({ kind: fc.constant('addr' as const), addr: ip, port: fc.nat(65535), span: fc.nat(300) }).map(({ span, ...e }) => {
+      const o = e.addr.split('.').map(Number);
+      const end = Math.min(0xffffffff, (((o[0]! << 24) >>> 0) + (o[1]! << 16) + (o[2]! << 8) + o[3]!) + span);
+      return span ? { ...e, addrEnd: [end >>> 24, (end >>> 16) & 255, (end >>> 8) & 255, end & 255].join('.') } : e;
     }),
   ).map((e) => ({ pos: P, ...e })), { minLength: 1, maxLength: 3 }),
 }).map((g) => ({ pos: P, ...g }));

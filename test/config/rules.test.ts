@@ -55,6 +55,8 @@ describe('toRuleset', () => {
     192.168.150.100-102 80
     192.168.150.110 443
     fwmark 9
+    10.1.0.254-10.1.1.1 8080
+    10.2.0.0/31 53
 }
 virtual_server group WEB {
     lvs_sched sh
@@ -83,6 +85,9 @@ virtual_server group WEB {
       { kind: 'addr', protocol: 'udp', addr: '192.168.150.102', port: 80 },
       { kind: 'addr', protocol: 'udp', addr: '192.168.150.110', port: 443 },
       { kind: 'fwmark', fwmark: 9 },
+      ...['10.1.0.254', '10.1.0.255', '10.1.1.0', '10.1.1.1'].map((addr) => ({ kind: 'addr', protocol: 'udp', addr, port: 8080 })),
+      { kind: 'addr', protocol: 'udp', addr: '10.2.0.0', port: 53 },
+      { kind: 'addr', protocol: 'udp', addr: '10.2.0.1', port: 53 },
     ]);
     // ipvsadm's flag order, whatever the config's; weights above IPVS's 65535 are clamped;
     // a real server without a port takes the service's (0 for a group: any port).
