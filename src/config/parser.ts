@@ -1143,6 +1143,11 @@ function finishInstance(c: Ctx, s: Stmt, x: InstanceCtx, m: KeepalivedConfig): v
 function crossChecks(c: Ctx, m: KeepalivedConfig): void {
   const scripts = new Set(m.vrrp_scripts.map((s) => s.name));
   const instances = new Set(m.vrrp_instances.map((v) => v.name));
+  const sd = m.global_defs.lvs_sync_daemon;
+  if (sd?.instance !== undefined && !instances.has(sd.instance)) {
+    // keepalived -t does not check it; the daemon then never follows a VRRP state.
+    c.warn(m.global_defs.pos ?? m.vrrp_instances[0]?.pos ?? { file: '', line: 0, col: 0 }, `lvs_sync_daemon: vrrp_instance ${sd.instance} is not defined`, 'name the instance whose state the sync daemon follows', 'OK');
+  }
   for (const vi of m.vrrp_instances) {
     for (const t of vi.track_script) {
       if (!scripts.has(t.name)) c.warn(vi.pos, `(${vi.name}) track script ${t.name} not found, ignoring`, 'define it with vrrp_script or fix the name');
