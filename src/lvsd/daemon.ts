@@ -166,6 +166,8 @@ export class Daemon {
         return null;
       },
       'get-counters': () => ({ ...e().counters(), ...this.ioCounters() }),
+      // No connection sync yet: nothing runs, so `-L --daemon` lists nothing; starting one is refused by the server (EOPNOTSUPP).
+      'list-daemons': () => [],
       'trace': ({ key, caddr, cport }) => {
         const r = e().trace(key, ipToU32(caddr), cport, performance.now());
         return { reason: r.reason, ...(r.dest ? { dest: { addr: r.dest.addr, port: r.dest.port, fwd: r.dest.fwd } } : {}) };
