@@ -18,8 +18,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNS = Number(process.env.BENCH_CONNS ?? 50);
 const PEERS = (process.env.BENCH_PEERS ?? 'forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr').split(',');
-const TESTS = (process.env.BENCH_TESTS ?? 'keepalive,close,bulk').split(',') as ('keepalive' | 'close' | 'bulk')[];
-const HTTP_TESTS = TESTS.filter((t): t is 'keepalive' | 'close' => t !== 'bulk');
+const TESTS = (process.env.BENCH_TESTS ?? 'keepalive,close,bulk,udp').split(',') as ('keepalive' | 'close' | 'bulk' | 'udp')[];
+const HTTP_TESTS = TESTS.filter((t): t is 'keepalive' | 'close' => t === 'keepalive' || t === 'close');
 
 function emit(o: object): void { process.stdout.write(JSON.stringify(o) + '\n'); }
 function note(msg: string): void { process.stderr.write(`[bench] ${msg}\n`); }
@@ -140,6 +140,67 @@ async function bulk(lab: Lab, peer: string, host: string, pid?: number): Promise
     ...(pid ? { processCpuPct: +median(cpu).toFixed(1) } : {}), tool: 'iperf3 -t ' + Math.min(SECONDS, 5) });
 }
 
+/**
+ * 64-byte UDP through the director: a blaster in the client (this script
+ * with --blast, on the addon's TX ring: one send() per 256 frames) sends
+ * from 64 source ports to `dst`:5353 for SECONDS; what counts is what
+ * reaches the real servers' interfaces.
+ */
+async function udpPps(lab: Lab, peer: string, topo: Topology, dst: string, nextHopMac: string, pid?: number): Promise<void> {
+  if (!TESTS.includes('udp')) return;
+  const rsRx = async () => {
+    let n = 0;
+    for (const r of topo.rs) n += Number((await lab.exec(r.name, ['cat', '/sys/class/net/eth0/statistics/rx_packets'])).stdout);
+    return n;
+  };
+  const runs: number[] = [];
+  const sent: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r0 = await rsRx();
+    const p0 = pid ? procTicks(pid) : 0;
+    const w0 = Date.now();
+    const { stdout } = await lab.exec('client', ['taskset', '-c', '0', 'node', process.argv[1]!, '--blast', 'eth0', nextHopMac, topo.client.ip, dst, String(SECONDS)], { timeoutMs: (SECONDS + 30) * 1000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const wall = (Date.now() - w0) / 1000;
+    if (pid) cpu.push((procTicks(pid) - p0) * 1000 / Math.max(1, Date.now() - w0));
+    const r1 = await rsRx();
+    const tx = Number(/sent (\d+)/.exec(stdout)?.[1] ?? 0);
+    runs.push((r1 - r0) / SECONDS);
+    sent.push(tx / SECONDS);
+    void wall;
+  }
+  const v = median(runs);
+  results.set(`${peer}/udp`, { rps: v, busy: 0 });
+  emit({ bench: 'e2e', peer, test: 'udp64', unit: 'pps at the RS', value: Math.round(v), runs: runs.map(Math.round),
+    offeredPps: Math.round(median(sent)), ...(pid ? { processCpuPct: +median(cpu).toFixed(1) } : {}) });
+}
+
+/** The blaster itself (run inside the client namespace). */
+async function blast(ifname: string, dstMac: string, src: string, dst: string, seconds: number): Promise<void> {
+  const { openPacket } = await import('../src/io/native.js');
+  const { buildUdpFrame } = await import('../src/packet/frame.js');
+  const sock = openPacket(ifname, { txFrameCount: 4096, ignoreOutgoing: true });
+  const frames = Array.from({ length: 64 }, (_, i) => buildUdpFrame({
+    srcMac: sock.macBytes, dstMac, src, dst, srcPort: 20000 + i, dstPort: 5353, payload: new Uint8Array(18), df: false,
+  }));
+  const end = Date.now() + seconds * 1000;
+  let n = 0;
+  while (Date.now() < end) {
+    for (let k = 0; k < 256; k++) {
+      if (!sock.tx.push(frames[n & 63]!)) break;
+      n++;
+    }
+    sock.tx.flush();
+  }
+  process.stdout.write(`sent ${n - sock.tx.fullDrops}\n`);
+  sock.close();
+}
+
+async function macOf(lab: Lab, host: string, ifname: string): Promise<string> {
+  return (JSON.parse((await lab.exec(host, ['ip', '-j', 'link', 'show', ifname])).stdout) as { address: string }[])[0]!.address;
+}
+
 async function placeCpus(lab: Lab, topo: Topology): Promise<void> {
   for (const h of [topo.client.name, ...topo.rs.map((r) => r.name)]) {
     await rps(lab, h, 'eth0', 1);
@@ -184,6 +245,7 @@ async function natPeers(dir: string): Promise<void> {
       await lab.sysctl('dir', 'net.ipv4.ip_forward', 1);
       await measure(lab, 'forward', `http://${rs1!.ip}/`);
       await bulk(lab, 'forward', rs1!.ip);
+      await udpPps(lab, 'forward', topo, rs1!.ip, await macOf(lab, 'dir', 'eth0'));
       await lab.sysctl('dir', 'net.ipv4.ip_forward', 0);
       await lab.exec('client', ['ip', 'route', 'del', '192.168.150.0/24']);
     }
@@ -192,10 +254,12 @@ async function natPeers(dir: string): Promise<void> {
       await lab.exec('dir', ['nft', '-f', '-'], {
         input: `table ip bench {\n chain pre {\n type nat hook prerouting priority dstnat; policy accept;\n`
           + ` ip daddr ${topo.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${rs1!.ip}, 1 : ${rs2!.ip} }\n`
-          + ` ip daddr ${topo.vip} tcp dport 5201 dnat to ${rs1!.ip}\n }\n}\n`,
+          + ` ip daddr ${topo.vip} tcp dport 5201 dnat to ${rs1!.ip}\n`
+          + ` ip daddr ${topo.vip} udp dport 5353 dnat to numgen inc mod 2 map { 0 : ${rs1!.ip}, 1 : ${rs2!.ip} }\n }\n}\n`,
       });
       await measure(lab, 'nft-dnat', vipUrl);
       await bulk(lab, 'nft-dnat', topo.vip);
+      await udpPps(lab, 'nft-dnat', topo, topo.vip, await macOf(lab, 'dir', 'eth0'));
       await lab.exec('dir', ['nft', 'delete', 'table', 'ip', 'bench']);
       await lab.sysctl('dir', 'net.ipv4.ip_forward', 0);
     }
@@ -232,6 +296,9 @@ backend be
       await lvsd.lvsadm(['-A', '-t', `${topo.vip}:5201`, '-s', 'rr']);
       await lvsd.lvsadm(['-a', '-t', `${topo.vip}:5201`, '-r', `${rs1!.ip}:5201`, '-m']);
       await bulk(lab, 'lvsd-nat', topo.vip, lvsd.proc.child.pid);
+      await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
+      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-m']);
+      await udpPps(lab, 'lvsd-nat', topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
       emit({ bench: 'e2e', peer: 'lvsd-nat', counters: await lvsd.call('get-counters', {}) });
       await lvsd.stop();
       lvsd = undefined;
@@ -259,6 +326,9 @@ async function drPeers(dir: string): Promise<void> {
     await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
     for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
     await measure(lab, 'lvsd-dr', `http://${topo.vip}/`, lvsd.proc.child.pid);
+    await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
+    for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-g']);
+    await udpPps(lab, 'lvsd-dr', topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
     emit({ bench: 'e2e', peer: 'lvsd-dr', counters: await lvsd.call('get-counters', {}) });
   } finally {
     await lvsd?.stop().catch(() => undefined);
@@ -278,6 +348,9 @@ function ratios(): void {
     emit({ bench: 'e2e-ratio', what: `${lv} director busy % ÷ haproxy (keep-alive)`, value: r(`${lv}/keepalive`, 'haproxy/keepalive', 'busy'), goal: '<= 0.5' });
     emit({ bench: 'e2e-ratio', what: `${lv} close conns/s ÷ nft-dnat`, value: r(`${lv}/close`, 'nft-dnat/close', 'rps'), goal: '>= 0.95' });
   }
+  for (const lv of ['lvsd-dr', 'lvsd-nat']) {
+    emit({ bench: 'e2e-ratio', what: `${lv} 64-byte UDP pps ÷ nft-dnat`, value: r(`${lv}/udp`, 'nft-dnat/udp', 'rps'), goal: '>= 0.5' });
+  }
   emit({ bench: 'e2e-ratio', what: 'lvsd-nat bulk TCP Gbit/s ÷ nft-dnat', value: r('lvsd-nat/bulk', 'nft-dnat/bulk', 'rps'), goal: '>= 0.5' });
 }
 
@@ -290,10 +363,13 @@ async function main(): Promise<void> {
     await natPeers(dir);
     await drPeers(dir);
     ratios();
-    emit({ bench: 'e2e-missing', what: '64-byte UDP pps through the director is not measured by this script yet' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().then(() => process.exit(0), (e: unknown) => { note(String(e instanceof Error ? e.stack : e)); process.exit(1); });
+const bi = process.argv.indexOf('--blast');
+(bi > 0
+  ? blast(process.argv[bi + 1]!, process.argv[bi + 2]!, process.argv[bi + 3]!, process.argv[bi + 4]!, Number(process.argv[bi + 5]))
+  : main()
+).then(() => process.exit(0), (e: unknown) => { note(String(e instanceof Error ? e.stack : e)); process.exit(1); });
