@@ -301,6 +301,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
           opts.onStateChange?.({ instance: rt.model.name, from: a.from, to: a.to, reason: a.reason, priority: rt.sm.effectivePriority, at: now });
           if (a.to === 'MASTER' || a.from === 'MASTER') updateWatchdog();
           if (!stopping) syncGroup(rt, a.from, a.to, a.reason, now);
+          if (rt.group) groupNotify(rt.group, a.to === 'INIT');
           break;
         case 'log':
           log.info({ instance: rt.model.name }, a.msg);
@@ -310,6 +311,25 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   }
 
   // vrrp_sync_group: members follow each other into MASTER, BACKUP and FAULT.
+  // The group's own state and notify scripts (keepalived's send_group_notifies:
+  // `notify` gets GROUP name STATE 0). FAULT if any member is, MASTER when all are.
+  const groupState = new Map<string, string>();
+  function groupNotify(g: VrrpSyncGroup, stopped: boolean): void {
+    const members = g.group.map((n) => byName.get(n)).filter((r): r is Runtime => !!r);
+    const states: string[] = members.map((r) => r.sm.state);
+    const st = stopped && states.every((x) => x === 'INIT') ? 'STOP'
+      : states.includes('FAULT') ? 'FAULT' : states.every((x) => x === 'MASTER') ? 'MASTER'
+        : states.every((x) => x === 'BACKUP' || x === 'MASTER') && !states.includes('INIT') ? 'BACKUP' : undefined;
+    if (!st || groupState.get(g.name) === st) return;
+    // A group half-way through a sync (some MASTER, some BACKUP) reports BACKUP only once it settles.
+    if (st === 'BACKUP' && states.includes('MASTER')) return;
+    groupState.set(g.name, st);
+    log.info({ group: g.name, state: st }, `VRRP_Group(${g.name}) ${st}`);
+    const one = st === 'MASTER' ? g.notify_master : st === 'BACKUP' ? g.notify_backup : st === 'FAULT' ? g.notify_fault : g.notify_stop;
+    if (one) runNotify(one, [], log);
+    if (g.notify) runNotify(g.notify, ['GROUP', g.name, st, '0'], log);
+  }
+
   function syncGroup(rt: Runtime, from: VrrpState, to: VrrpState, reason: string, now: number): void {
     const g = rt.group;
     if (!g || reason === 'sync group' || reason === 'fault: sync-group') return;

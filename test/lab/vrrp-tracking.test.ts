@@ -48,6 +48,7 @@ vrrp_sync_group G {
     VI_1
     VI_2
   }
+  notify ${notify}
 }
 vrrp_instance VI_1 {
   state MASTER
@@ -103,7 +104,11 @@ vrrp_instance VI_2 {
     expect(await holdsVip(lab, 'dir')).toBe(false);
     expect(await holdsVip(lab, 'dir', '192.168.150.101')).toBe(false);
     await sleep(300);
-    const lines = existsSync(notifyLog) ? readFileSync(notifyLog, 'utf8').trim().split('\n') : [];
+    const all = existsSync(notifyLog) ? readFileSync(notifyLog, 'utf8').trim().split('\n') : [];
+    expect(all.filter((l) => l.startsWith('GROUP'))).toEqual([
+      'GROUP G BACKUP 0', 'GROUP G MASTER 0', 'GROUP G FAULT 0', 'GROUP G BACKUP 0', 'GROUP G MASTER 0', 'GROUP G STOP 0',
+    ]);
+    const lines = all.filter((l) => l.startsWith('INSTANCE'));
     expect(lines).toEqual([
       'INSTANCE VI_1 BACKUP 100', 'INSTANCE VI_1 MASTER 100', 'INSTANCE VI_1 FAULT 100',
       'INSTANCE VI_1 BACKUP 100', 'INSTANCE VI_1 MASTER 100', 'INSTANCE VI_1 STOP 100',
