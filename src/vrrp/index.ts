@@ -316,13 +316,13 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   const groupState = new Map<string, string>();
   function groupNotify(g: VrrpSyncGroup, stopped: boolean): void {
     const members = g.group.map((n) => byName.get(n)).filter((r): r is Runtime => !!r);
-    const states: string[] = members.map((r) => r.sm.state);
-    const st = stopped && states.every((x) => x === 'INIT') ? 'STOP'
-      : states.includes('FAULT') ? 'FAULT' : states.every((x) => x === 'MASTER') ? 'MASTER'
-        : states.every((x) => x === 'BACKUP' || x === 'MASTER') && !states.includes('INIT') ? 'BACKUP' : undefined;
+    const count = (x: VrrpState) => members.filter((r) => r.sm.state === x).length;
+    const n = members.length;
+    const st = stopped && count('INIT') === n ? 'STOP'
+      : count('FAULT') > 0 ? 'FAULT' : count('MASTER') === n ? 'MASTER'
+        // A group half-way through a sync (some MASTER, some BACKUP) reports BACKUP only once it settles.
+        : count('BACKUP') === n ? 'BACKUP' : undefined;
     if (!st || groupState.get(g.name) === st) return;
-    // A group half-way through a sync (some MASTER, some BACKUP) reports BACKUP only once it settles.
-    if (st === 'BACKUP' && states.includes('MASTER')) return;
     groupState.set(g.name, st);
     log.info({ group: g.name, state: st }, `VRRP_Group(${g.name}) ${st}`);
     const one = st === 'MASTER' ? g.notify_master : st === 'BACKUP' ? g.notify_backup : st === 'FAULT' ? g.notify_fault : g.notify_stop;
