@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Lab, waitFor } from '../lab/netns.js';
 import { buildLan, waitListening } from '../lab/topology.js';
 import { RS_DIR } from '../lab/paths.js';
-import { pairConf, startDaemon, holdsVip, scratch, keepalivedAvailable, type Daemon, type Impl } from '../src/vrrp/testbed.js';
+import { pairConf, startDaemon, holdsVip, scratch, keepalivedAvailable, type Daemon, type Impl } from '../lab/vrrp-testbed.js';
 import { skewMs } from '../src/vrrp/instance.js';
 
 const VIP = '192.168.150.100';

@@ -10,7 +10,7 @@ import type { Experiment, ExperimentContext, Verdict } from './types.js';
 import {
   clientLoop, hasVip, longestOutage, seedConfig, startKeepalived, TempDir, waitVip, type Keepalived,
 } from './common.js';
-import { startDaemon, pairConf, keepalivedAvailable } from '../../src/vrrp/testbed.js';
+import { startDaemon, pairConf, keepalivedAvailable } from '../vrrp-testbed.js';
 
 /** Faster checks than the notes' (delay_loop 6, 3 retries of 3 s) so the experiment takes seconds. */
 const FAST_CHECKS: [RegExp, string][] = [

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Lab, waitFor, missingPrerequisites } from '../../lab/netns.js';
 import { buildLan } from '../../lab/topology.js';
-import { pairConf, startDaemon, holdsVip, waitDaemonReady, scratch, type Daemon } from '../../src/vrrp/testbed.js';
+import { pairConf, startDaemon, holdsVip, waitDaemonReady, scratch, type Daemon } from '../../lab/vrrp-testbed.js';
 import { withNetns, openRawIp, releaseSendSockets } from '../../src/io/native.js';
 import { buildVrrp } from '../../src/packet/vrrp.js';
 import { AddrMonitor, overlaps, tsharkAdverts, sleep } from './vrrp-helpers.js';

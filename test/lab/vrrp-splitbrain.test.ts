@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Lab, waitFor, missingPrerequisites } from '../../lab/netns.js';
 import { buildLan } from '../../lab/topology.js';
-import { pairConf, startDaemon, holdsVip, type Daemon } from '../../src/vrrp/testbed.js';
+import { pairConf, startDaemon, holdsVip, type Daemon } from '../../lab/vrrp-testbed.js';
 import { AddrMonitor, holdIntervals, overlaps, switchPort, sleep } from './vrrp-helpers.js';
 
 const missing = await missingPrerequisites(['ip', 'bridge', 'node']);

@@ -7,7 +7,7 @@ import { writeFileSync, readFileSync, rmSync, chmodSync, existsSync } from 'node
 import { join } from 'node:path';
 import { Lab, waitFor, missingPrerequisites } from '../../lab/netns.js';
 import { buildLan } from '../../lab/topology.js';
-import { startDaemon, holdsVip, scratch, type Daemon } from '../../src/vrrp/testbed.js';
+import { startDaemon, holdsVip, scratch, type Daemon } from '../../lab/vrrp-testbed.js';
 import { sleep } from './vrrp-helpers.js';
 
 const missing = await missingPrerequisites(['ip', 'node']);

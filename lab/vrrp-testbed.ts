@@ -3,8 +3,8 @@
 // Debian's keepalived) in a lab namespace with files of its own.
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lab, NsProcess } from '../../lab/netns.js';
-import { ROOT } from '../../lab/paths.js';
+import type { Lab, NsProcess } from './netns.js';
+import { ROOT } from './paths.js';
 
 export type Impl = 'ours' | 'keepalived';
 
