@@ -50,6 +50,8 @@ describe('keepalived -t verdicts', () => {
     });
     return;
   }
+  // Exactly one of the two comparisons is defined, so nothing is reported as skipped.
+  const live = !!keepalived && isRoot;
   const ns = `lvcfg${randomBytes(4).toString('hex')}`;
   let tmp = '';
   let nsIfaces = new Set<string>();
@@ -97,7 +99,7 @@ describe('keepalived -t verdicts', () => {
       '-p', `${run}.pid`, '-r', `${run}.vrrp.pid`, '-c', `${run}.check.pid`, '-b', `${run}.bfd.pid`], { encoding: 'utf8', timeout: 20_000 });
   };
 
-  it.skipIf(!keepalived || !isRoot).each(fixtures)('%s: same exit status as keepalived -t', (name) => {
+  if (live) it.each(fixtures)('%s: same exit status as keepalived -t', (name) => {
     const file = path.join(tmp, name);
     const ka = keepalivedTest(file);
     const mine = ours(file);
@@ -108,21 +110,22 @@ describe('keepalived -t verdicts', () => {
   // The one deliberate disagreement: keepalived 2.2.7 -t prints "Config files
   // missing" and exits 0 when the main file does not exist; lvsd says 4
   // ("cannot run"), which is what the file's absence means.
-  it.skipIf(!keepalived || !isRoot)('a missing main config: keepalived -t exits 0, lvsd 4 on purpose', () => {
+  if (live) it('a missing main config: keepalived -t exits 0, lvsd 4 on purpose', () => {
     const missing = path.join(tmp, 'no-such-dir', 'keepalived.conf');
     expect(keepalivedTest(missing).status).toBe(0);
     expect(ours(missing).code).toBe(4);
   });
 
   // What lvsd writes back out must be a config keepalived takes as it is.
-  it.skipIf(!keepalived || !isRoot).each(fixtures.filter((f) => VERDICTS[f] === 0))('%s: toKeepalivedConf output is clean for keepalived -t', (name) => {
+  if (live) it.each(fixtures.filter((f) => VERDICTS[f] === 0))('%s: toKeepalivedConf output is clean for keepalived -t', (name) => {
     const dump = path.join(tmp, `dump-${name}`);
     fs.writeFileSync(dump, toKeepalivedConf(loadConfig(path.join(tmp, name), { configId: CONFIG_ID }).model));
     const ka = keepalivedTest(dump);
     expect({ name, keepalived: ka.status, stderr: ka.stderr.trim() }).toMatchObject({ keepalived: 0 });
   });
 
-  it.skipIf(!!keepalived && isRoot).each(fixtures.filter((f) => !f.startsWith('sec-') && !f.includes('interface')))(
+  // Without keepalived (outside CI) the recorded verdicts stand in for it.
+  if (!live) it.each(fixtures.filter((f) => !f.startsWith('sec-') && !f.includes('interface')))(
     '%s: recorded keepalived verdict (no keepalived here)', (name) => {
       nsIfaces = new Set(['lo', 'eth0']);
       const mine = ours(path.join(tmp, name));
