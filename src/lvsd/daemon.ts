@@ -77,6 +77,7 @@ export class Daemon {
     await this.interceptor.install({ services: [], natDests: [] });
 
     for (const ifname of ifnames) {
+      void warnOffloads(ifname, this.log);
       this.sockets.push(openPacket(ifname, { filter: compileFilter({ services: [] }), rxBlockSize: RX_BLOCK_SIZE, rxBlockCount: RX_BLOCK_COUNT }));
     }
     this.neigh = new NeighTable({
@@ -242,6 +243,21 @@ export class Daemon {
     if (this.timer) clearInterval(this.timer);
     this.interceptor?.removeSync();
     this.control?.unlinkSync();
+  }
+}
+
+/**
+ * GRO/LRO merge frames into super-frames before the packet socket sees them;
+ * the ring holds MTU-sized frames, so those would be dropped (counted as
+ * io_truncated_gso). lvsd does not change the host's offload settings; it says so.
+ */
+async function warnOffloads(ifname: string, log: Logger): Promise<void> {
+  const text = await new Promise<string>((resolve) => {
+    execFile('ethtool', ['-k', ifname], { timeout: 5000 }, (err, out) => resolve(err ? '' : String(out)));
+  });
+  const on = ['generic-receive-offload', 'large-receive-offload'].filter((f) => new RegExp(`^${f}: on`, 'm').test(text));
+  if (on.length) {
+    log.warn({ interface: ifname, offloads: on }, `receive offloads merge frames larger than lvsd's ring frames; run: ethtool -K ${ifname} gro off lro off`);
   }
 }
 
