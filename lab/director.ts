@@ -108,38 +108,3 @@ export async function lvsdTables(lab: Lab, host: string): Promise<string[]> {
   const j = JSON.parse(stdout) as { nftables: { table?: { family: string; name: string } }[] };
   return j.nftables.filter((x) => x.table && x.table.name.startsWith('lvsd')).map((x) => `${x.table!.family} ${x.table!.name}`);
 }
-
-/**
- * The README's first command: the notes' DR lab with lvsd balancing two real
- * servers, which server answered each request, and the `lvsadm -Ln` table.
- * Everything is torn down at the end (also on failure).
- */
-export async function demo(out: (line: string) => void = (l) => process.stdout.write(l + '\n'), requests = 10): Promise<void> {
-  const { Lab } = await import('./netns.js');
-  const { buildLan } = await import('./topology.js');
-  const lab = new Lab('demo');
-  let lvsd: Lvsd | undefined;
-  try {
-    out('building the DR lab: client 192.168.150.1, director .11 (VIP .100), real servers .12 and .13 ...');
-    const t = await buildLan(lab, 'dr');
-    for (const h of [t.client.name, 'dir', ...t.rs.map((r) => r.name)]) await noOffloads(lab, h, 'eth0');
-    lvsd = await startLvsd(lab, 'dir');
-    const vs = `${t.vip}:80`;
-    const cmds = [['-A', '-t', vs, '-s', 'rr'], ...t.rs.map((r) => ['-a', '-t', vs, '-r', `${r.ip}:80`, '-g'])];
-    for (const c of cmds) {
-      out(`# lvsadm ${c.join(' ')}`);
-      await lvsd.lvsadm(c);
-    }
-    out(`# ${requests} × curl http://${t.vip}/ from the client`);
-    const answers = await curlMany(lab, 'client', `http://${t.vip}/`, requests);
-    answers.forEach((a, i) => out(`request ${i + 1}: ${a}`));
-    out('# lvsadm -Ln');
-    out((await lvsadm(lvsd.socket, ['-Ln'])).stdout.trimEnd());
-    out('# lvsadm -Lnc');
-    out((await lvsadm(lvsd.socket, ['-Lnc'])).stdout.trimEnd());
-  } finally {
-    await lvsd?.stop().catch(() => undefined);
-    await lab.destroy();
-    removeLabSockets(lab);
-  }
-}

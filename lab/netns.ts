@@ -108,6 +108,9 @@ export class Lab {
     // No STP/forward delay: ports forward at once, as a lab switch should.
     await this.exec(name, ['ip', 'link', 'set', 'br0', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0']);
     await this.exec(name, ['ip', 'link', 'set', 'br0', 'up']);
+    // A switch forwards frames, it does not judge them: with br_netfilter loaded the
+    // bridge would drop malformed IP (bad checksums, lengths) before any host sees it.
+    await this.exec(name, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0'], { check: false });
   }
 
   /** Plug `ifname` of namespace `host` into switch `sw` (a veth pair; the switch port is `p-<host>-<ifname>`). */

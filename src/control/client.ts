@@ -5,19 +5,8 @@ import { connect, type Socket } from 'node:net';
 import {
   PROTOCOL_VERSION, socketPath, type ErrorCode, type Ops, type Reply,
 } from './protocol.js';
-import type { ServiceKey } from '../ipvs/types.js';
 
-/**
- * Ops this client speaks beyond src/control/protocol.ts. `trace` asks which
- * real server a new flow would get; the integrator is to add it to `Ops`.
- */
-export interface ExtOps {
-  trace: {
-    args: { key: ServiceKey; caddr: string; cport: number };
-    result: { dest?: { addr: string; port: number; fwd?: string }; reason: string };
-  };
-}
-type AllOps = Ops & ExtOps;
+type AllOps = Ops;
 export type AnyOpName = keyof AllOps;
 
 /** lvsd answered with an error reply; `code` carries the errno meaning. */

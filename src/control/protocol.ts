@@ -37,6 +37,11 @@ export interface Ops {
   'start-daemon': { args: { daemon: SyncDaemonConfig }; result: null };
   'stop-daemon': { args: { state: 'master' | 'backup' }; result: null };
   'list-daemons': { args: Record<string, never>; result: SyncDaemonConfig[] };
+  /** Which real server a new flow from caddr:cport would get, and why, without creating state (lvsadm --trace). */
+  'trace': {
+    args: { key: ServiceKey; caddr: string; cport: number };
+    result: { dest?: { addr: string; port: number; fwd?: string }; reason: string };
+  };
   /** Engine counters: drops by reason, table size, batches. */
   'get-counters': { args: Record<string, never>; result: Record<string, number> };
 }

@@ -8,19 +8,8 @@ import { dirname } from 'node:path';
 import {
   ControlError, PROTOCOL_VERSION, type ErrorBody, type OpName, type Ops, type Reply,
 } from './protocol.js';
-import type { ServiceKey } from '../ipvs/types.js';
 
-/**
- * Ops lvsd serves beyond protocol.ts: `trace` (which real server a new flow
- * would get) is what lvsadm's client sends (src/control/client.ts ExtOps).
- */
-export interface ExtOps {
-  trace: {
-    args: { key: ServiceKey; caddr: string; cport: number };
-    result: { dest?: { addr: string; port: number; fwd?: string }; reason: string };
-  };
-}
-export type ServedOps = Ops & ExtOps;
+export type ServedOps = Ops;
 export type ServedOpName = keyof ServedOps;
 
 /** One function per op; ops without a handler answer EOPNOTSUPP. */

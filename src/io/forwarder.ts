@@ -51,10 +51,14 @@ export interface Port {
   blockCount: number;
   /** RX walk position (block index). */
   cur: number;
+  /** The interface's MAC as two numbers (bytes 0-3, 4-5), compared against each frame's destination. */
+  macHi: number;
+  macLo: number;
 }
 
 export function makePort(sock: PortSocket): Port {
   const buf = sock.buffer;
+  const m = sock.macBytes;
   return {
     ifname: sock.ifname,
     sock,
@@ -65,6 +69,8 @@ export function makePort(sock: PortSocket): Port {
     blockSize: sock.rx.blockSize,
     blockCount: sock.rx.blockCount,
     cur: 0,
+    macHi: ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0,
+    macLo: (m[4]! << 8) | m[5]!,
   };
 }
 
@@ -77,6 +83,12 @@ export class ForwarderCounters {
   ignored = 0;
   /** Frames longer on the wire than in the ring (a GRO/GSO super-frame): the engine would see a truncated packet. */
   truncated = 0;
+  /**
+   * Frames addressed to another host's MAC (PACKET_OTHERHOST): a packet tap sees
+   * what a bridge floods, but IPVS only ever gets packets sent to this host. Two
+   * directors on one LAN would otherwise both forward a flooded frame.
+   */
+  otherHost = 0;
   /** Frames with a VLAN tag the device stripped: services are untagged. */
   vlan = 0;
   /** TX ring full after a kick. */
@@ -209,6 +221,8 @@ export class Forwarder {
     if (caplen < wirelen) { c.truncated++; return; }
     if ((status & TP_STATUS_VLAN_VALID) !== 0) { c.vlan++; return; }
     const u8 = port.u8;
+    if (((u8[off]! << 24) | (u8[off + 1]! << 16) | (u8[off + 2]! << 8) | u8[off + 3]!) >>> 0 !== port.macHi
+      || ((u8[off + 4]! << 8) | u8[off + 5]!) !== port.macLo) { c.otherHost++; return; }
     if ((status & TP_STATUS_CSUMNOTREADY) !== 0) completeL4Checksum(u8, off, caplen);
     const out = this.out;
     let v: number;

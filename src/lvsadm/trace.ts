@@ -3,12 +3,12 @@
 // connection or persistence template, the scheduler's pick, or no usable
 // server). A dry run: lvsd creates no connection for it.
 import type { ServiceKey } from '../ipvs/types.js';
-import type { ExtOps } from '../control/client.js';
+import type { Ops } from '../control/protocol.js';
 import { addrPortName, type Resolver } from './names.js';
 import { serviceName } from './format-list.js';
 import { jsonDoc } from './json.js';
 
-export type TraceResult = ExtOps['trace']['result'];
+export type TraceResult = Ops['trace']['result'];
 
 const FWD_NAME: Record<string, string> = { masq: 'Masq', local: 'Local', tunnel: 'Tunnel', route: 'Route' };
 

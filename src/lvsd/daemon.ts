@@ -194,6 +194,7 @@ export class Daemon {
     out.io_tx_frames = c.txFrames;
     out.io_truncated_gso = c.truncated;
     out.io_vlan_tagged = c.vlan;
+    out.io_other_host = c.otherHost;
     out.io_tx_ring_full = c.txFull;
     out.io_neigh_miss = c.neighMiss;
     out.io_engine_errors = c.engineErrors;
