@@ -12,7 +12,8 @@ declare -A NEED=(
   [nft]=nftables [ip]=iproute2 [curl]=curl [tshark]=tshark
   [keepalived]=keepalived [haproxy]=haproxy [nginx]=nginx-light [wrk]=wrk
   [iperf3]=iperf3 [ethtool]=ethtool [ss]=iproute2 [ping]=iputils-ping
-  [pkill]=procps [vagrant]=vagrant [g++]=g++ [make]=make [python3]=python3
+  [pkill]=procps [sysctl]=procps [vagrant]=vagrant [g++]=g++ [make]=make [python3]=python3
+  [openssl]=openssl [taskset]=util-linux [editcap]=tshark
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
