@@ -9,19 +9,10 @@ import { Buffer } from 'node:buffer';
 import { TP_STATUS_CSUMNOTREADY, TP_STATUS_VLAN_VALID, type TxRing } from './ring.js';
 import type { NeighTable } from './neigh.js';
 import { csumPartial, csumFold, pseudoHeaderSum } from '../packet/checksum.js';
+import { VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
 
-export const VERDICT_DROP = 0;
-export const VERDICT_XMIT = 1;
-export const VERDICT_IGNORE = 2;
-
-/** Where the engine leaves a packet to transmit: an IPv4 packet at buf[start, start+len). */
-export interface XmitOut {
-  buf: Uint8Array;
-  start: number;
-  len: number;
-  /** u32 address to route and resolve (the real server, or a NAT client). */
-  nextHop: number;
-}
+// The verdicts and the XmitOut contract are the engine's (src/ipvs/engine.ts).
+export { VERDICT_DROP, VERDICT_XMIT, VERDICT_IGNORE, type XmitOut } from '../ipvs/engine.js';
 
 /** The part of the engine the loop drives. */
 export interface DataPathEngine {
