@@ -38,6 +38,12 @@ export async function cleanupStale(): Promise<string[]> {
   let owners: string[] = [];
   try { owners = readdirSync(STATE_DIR); } catch { return []; }
   const removed: string[] = [];
+  // Per-run extras (socket dirs) named `<prefix>…` whose owner record is gone.
+  for (const entry of owners) {
+    if (entry.endsWith('-')) continue;
+    const prefix = entry.slice(0, entry.indexOf('-') + 1);
+    if (!prefix || !owners.includes(prefix)) rmSync(`${STATE_DIR}/${entry}`, { recursive: true, force: true });
+  }
   const { stdout } = await run(['ip', '-j', 'netns', 'list'], { check: false });
   const all: string[] = stdout.trim() ? (JSON.parse(stdout) as { name: string }[]).map((n) => n.name) : [];
   for (const prefix of owners) {
@@ -172,6 +178,10 @@ export class Lab {
       await run(['ip', 'netns', 'del', ns], { check: false });
     }
     this.namespaces.clear();
+    // The run's extras (e.g. lab/director.ts's socket dir), then its owner record.
+    for (const entry of readdirSync(STATE_DIR)) {
+      if (entry !== this.prefix && entry.startsWith(this.prefix)) rmSync(`${STATE_DIR}/${entry}`, { recursive: true, force: true });
+    }
     rmSync(`${STATE_DIR}/${this.prefix}`, { force: true });
   }
 }
