@@ -516,7 +516,9 @@ function lvsMethod(c: Ctx, s: Stmt, what: string): LvsMethod | undefined {
     return undefined;
   }
   if (w.text === 'TUN' && s.words.length > 2 && s.words[2]!.text === 'type' && s.words[3]?.text !== 'ipip') {
-    c.note(s.words[2]!.pos, `tunnel type ${s.words[3]?.text ?? ''} is not implemented by lvsd; ipip is used`, 'use TUN or TUN type ipip', 'OK');
+    // Refused rather than replaced by ipip: real servers set up for GUE/GRE
+    // could not decapsulate IPIP, so a substitute would black-hole the service.
+    c.error(s.words[2]!.pos, `tunnel type ${s.words[3]?.text ?? ''} is not supported by lvsd (only ipip)`, 'use TUN (or TUN type ipip) and IPIP on the real servers', 'OK');
   }
   return w.text as LvsMethod;
 }

@@ -268,3 +268,14 @@ function tmpDir(): string {
 afterAll(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
 
 export type { KeepalivedConfig };
+
+describe('tunnel types lvsd cannot send', () => {
+  it('refuses TUN type gue/gre instead of silently sending IPIP the real servers cannot decapsulate', () => {
+    for (const t of ['gue port 5555', 'gre']) {
+      const { diagnostics } = parse(`virtual_server 10.0.0.1 80 {\n  lb_algo rr\n  lb_kind TUN type ${t}\n  protocol TCP\n  real_server 10.0.0.2 80 {\n    weight 1\n  }\n}\n`);
+      const err = diagnostics.find((d) => d.severity === 'error');
+      expect(err, JSON.stringify(diagnostics)).toMatchObject({ line: 3, col: 15, ka: 'OK' });
+      expect(hasErrors(diagnostics)).toBe(true);
+    }
+  });
+});
