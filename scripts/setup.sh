@@ -46,6 +46,7 @@ fi
 
 log "tsc"
 npx tsc -p tsconfig.json
+chmod +x dist/src/cli/*.js
 
 # The addon: rebuild when its sources changed.
 if [ -f native/binding.gyp ]; then
