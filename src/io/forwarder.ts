@@ -6,7 +6,10 @@
 // lies in the RX ring, and copies between rings use Buffer.copy on views made
 // once per port.
 import { Buffer } from 'node:buffer';
-import { TP_STATUS_CSUMNOTREADY, TP_STATUS_VLAN_VALID, type TxRing } from './ring.js';
+import {
+  BLK_FIRST_PKT, BLK_NUM_PKTS, BLK_STATUS, H_LEN, H_MAC_NET, H_NEXT, H_SNAPLEN, H_STATUS,
+  TP_STATUS_CSUMNOTREADY, TP_STATUS_USER, TP_STATUS_VLAN_VALID, type TxRing,
+} from './ring.js';
 import type { NeighTable } from './neigh.js';
 import { csumPartial, csumFold, pseudoHeaderSum } from '../packet/checksum.js';
 import { VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
@@ -93,16 +96,6 @@ export class ForwarderCounters {
 }
 export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
-// TPACKET_V3 block descriptor and frame header offsets (<linux/if_packet.h>).
-const BLK_STATUS = 8;
-const BLK_NUM_PKTS = 12;
-const BLK_FIRST_PKT = 16;
-const H_NEXT = 0;
-const H_SNAPLEN = 12;
-const H_LEN = 16;
-const H_STATUS = 20;
-const H_MAC_NET = 24;
-const TP_STATUS_USER = 1;
 
 export interface ForwarderOptions {
   /** Monotonic milliseconds; the engine's clock. */

@@ -8,18 +8,18 @@
 // orders as the kernel expects. That is the platform the project runs on.
 
 // struct tpacket_block_desc { u32 version; u32 offset_to_priv; struct tpacket_hdr_v1 hdr; }
-const BLK_STATUS = 8;
-const BLK_NUM_PKTS = 12;
-const BLK_FIRST_PKT = 16;
-const BLK_SEQ = 24;
+export const BLK_STATUS = 8;
+export const BLK_NUM_PKTS = 12;
+export const BLK_FIRST_PKT = 16;
+export const BLK_SEQ = 24;
 
 // struct tpacket3_hdr
-const H_NEXT = 0;
-const H_SNAPLEN = 12;
-const H_LEN = 16;
-const H_STATUS = 20;
-const H_MAC_NET = 24; // u16 tp_mac, u16 tp_net
-const H_VLAN_TCI = 32;
+export const H_NEXT = 0;
+export const H_SNAPLEN = 12;
+export const H_LEN = 16;
+export const H_STATUS = 20;
+export const H_MAC_NET = 24; // u16 tp_mac, u16 tp_net
+export const H_VLAN_TCI = 32;
 
 export const TP_STATUS_KERNEL = 0;
 export const TP_STATUS_USER = 1;
