@@ -5,6 +5,7 @@ import type {
   ConnEntry, DestSpec, EngineInfo, Ruleset, ServiceKey, ServiceSpec, ServiceStatus,
   SyncDaemonConfig, Timeouts,
 } from '../ipvs/types.js';
+import type { ErrorCode } from '../ipvs/errors.js';
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_SOCKET = '/run/lvsd/lvsd.sock';
@@ -54,18 +55,8 @@ export interface Request<K extends OpName = OpName> {
   args: Ops[K]['args'];
 }
 
-/**
- * Error codes carry IPVS's errno meaning so lvsadm can print exactly what
- * ipvsadm prints (ipvs_strerror in libipvs.c) for the same operation.
- */
-export type ErrorCode =
-  | 'EEXIST'      // Service already exists / Destination already exists
-  | 'ESRCH'       // No such service / Service not defined
-  | 'ENOENT'      // Scheduler or persistence engine not found / No such destination
-  | 'ERANGE'      // Numerical result out of range (lthreshold > uthreshold)
-  | 'EINVAL'      // Invalid argument
-  | 'EOPNOTSUPP'  // not supported (yet)
-  | 'EPROTO';     // bad request / protocol version mismatch
+/** Error codes and the error class are the engine's (ip_vs_ctl.c's errnos); the protocol carries them. */
+export { ControlError, type ErrorCode } from '../ipvs/errors.js';
 
 export interface ErrorBody {
   code: ErrorCode;
@@ -75,11 +66,3 @@ export interface ErrorBody {
 export type Reply<K extends OpName = OpName> =
   | { v: number; id: number; ok: true; result: Ops[K]['result'] }
   | { v: number; id: number; ok: false; error: ErrorBody };
-
-/** Thrown by server-side handlers; becomes an error reply. */
-export class ControlError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-    this.name = 'ControlError';
-  }
-}

@@ -42,6 +42,9 @@ export const BYTES_PER_SLOT = 64;
 export const C_CADDR = 0, C_VADDR = 1, C_DADDR = 2, C_PORTS = 3, C_DPORT = 4, C_PROTO = 5, C_STATE = 6, C_FLAGS = 7;
 export const C_DEST = 8, C_CTL = 9, C_EXPIRE = 10, C_WNEXT = 11, C_WPREV = 12, C_HIN = 13, C_HOUT = 14;
 
+/** vport/dport of an invalidated template (ip_vs_check_template). */
+const INVALID_PORT = 0xffff;
+
 export function hashKey(seed: number, proto: number, a: number, ports: number, b: number): number {
   let h = seed ^ proto;
   h = Math.imul(h ^ a, 0x9e3779b1);
@@ -120,6 +123,66 @@ export class ConnTable {
     return -1;
   }
 
+  // Field access: the only code outside this class that reads or writes a
+  // record goes through these (the layout above is this file's business).
+  caddr(i: number): number { return this.u[(i << 4) + C_CADDR]!; }
+  vaddr(i: number): number { return this.u[(i << 4) + C_VADDR]!; }
+  daddr(i: number): number { return this.u[(i << 4) + C_DADDR]!; }
+  cport(i: number): number { return this.u[(i << 4) + C_PORTS]! >>> 16; }
+  vport(i: number): number { return this.u[(i << 4) + C_PORTS]! & 0xffff; }
+  dport(i: number): number { return this.u[(i << 4) + C_DPORT]!; }
+  proto(i: number): number { return this.u[(i << 4) + C_PROTO]!; }
+  /** TCP state (proto-tcp.ts TCP_S_*); 0 for UDP and templates. */
+  state(i: number): number { return this.u[(i << 4) + C_STATE]!; }
+  setState(i: number, state: number): void { this.u[(i << 4) + C_STATE] = state; }
+  /** CF_* bits. */
+  flags(i: number): number { return this.u[(i << 4) + C_FLAGS]!; }
+  setFlags(i: number, flags: number): void { this.u[(i << 4) + C_FLAGS] = flags; }
+  isTemplate(i: number): boolean { return (this.u[(i << 4) + C_FLAGS]! & CF_TEMPLATE) !== 0; }
+  inUse(i: number): boolean { return (this.u[(i << 4) + C_FLAGS]! & CF_INUSE) !== 0; }
+  /** The forwarding method the conn was bound with (dest.ts FWD_*). */
+  fwd(i: number): number { return (this.u[(i << 4) + C_FLAGS]! & CF_FWD_MASK) >>> CF_FWD_SHIFT; }
+  /** The engine's dest id. */
+  destId(i: number): number { return this.s[(i << 4) + C_DEST]!; }
+  /**
+   * The control link (cp->control): on a conn, 1 + its template's slot (0:
+   * none); on a template, how many conns it controls.
+   */
+  ctl(i: number): number { return this.s[(i << 4) + C_CTL]!; }
+  setCtl(i: number, v: number): void { this.s[(i << 4) + C_CTL] = v; }
+  /** Deadline, absolute ticks. */
+  expire(i: number): number { return this.u[(i << 4) + C_EXPIRE]!; }
+
+  /** Binds conn `i` to template `tpl` (ip_vs_control_add). */
+  controlAdd(i: number, tpl: number): void {
+    this.s[(i << 4) + C_CTL] = tpl + 1;
+    this.s[(tpl << 4) + C_CTL]! += 1;
+  }
+
+  /** Unbinds conn `i` from its template, if any (ip_vs_control_del). */
+  controlDel(i: number): void {
+    const c = this.s[(i << 4) + C_CTL]!;
+    if (c > 0) this.s[(c - 1 << 4) + C_CTL]! -= 1;
+  }
+
+  /**
+   * A new deadline without relinking: only for an entry handed to advance()'s
+   * onDue, which places it again when onDue returns false.
+   */
+  postpone(i: number, expire: number): void {
+    this.u[(i << 4) + C_EXPIRE] = expire;
+  }
+
+  /**
+   * Moves a template to a key no lookup matches, vport and dport 0xffff, as
+   * ip_vs_check_template() does with a template whose dest is gone; it stays
+   * until its conns do.
+   */
+  invalidate(i: number): void {
+    this.rehashIn(i, INVALID_PORT);
+    this.u[(i << 4) + C_DPORT] = INVALID_PORT;
+  }
+
   /** A free slot filled and hashed, or -1 when the table is full. */
   insert(proto: number, caddr: number, cport: number, vaddr: number, vport: number,
     daddr: number, dport: number, flags: number, dest: number, expire: number): number {
@@ -190,8 +253,8 @@ export class ConnTable {
     if (n >= 0) this.s[(n << 4) + C_WPREV] = p;
   }
 
-  /** Moves an entry to a new in-key (ports only): how the kernel retires an invalid template. */
-  rehashIn(i: number, ports: number): void {
+  /** Moves an entry to a new in-key (ports only). */
+  private rehashIn(i: number, ports: number): void {
     this.unlinkIn(i);
     this.u[(i << 4) + C_PORTS] = ports >>> 0;
     const b = hashKey(this.seed, this.u[(i << 4) + C_PROTO]!, this.u[(i << 4) + C_CADDR]!, this.u[(i << 4) + C_PORTS]!, this.u[(i << 4) + C_VADDR]!) & this.mask;

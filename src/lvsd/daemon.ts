@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
 import { ControlServer, type Handlers } from '../control/server.js';
-import { ControlError } from '../control/protocol.js';
+import { ControlError } from '../ipvs/errors.js';
 import { MetricsServer } from '../control/metrics.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { NeighTable, ipCommandTables } from '../io/neigh.js';

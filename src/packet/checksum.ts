@@ -49,6 +49,17 @@ export function csumUpdate32(check: number, oldVal: number, newVal: number): num
   return ~sum & 0xffff;
 }
 
+/** RFC 1624 for an address (u32) and a port changing together, as NAT rewrites them: one fold. */
+export function csumUpdateAddrPort(check: number, oldAddr: number, newAddr: number, oldPort: number, newPort: number): number {
+  let sum = (~check & 0xffff)
+    + (~(oldAddr >>> 16) & 0xffff) + (~oldAddr & 0xffff)
+    + ((newAddr >>> 16) & 0xffff) + (newAddr & 0xffff)
+    + (~oldPort & 0xffff) + (newPort & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
 /** Read/write a 16-bit big-endian checksum field. */
 export function getCsum(buf: Uint8Array, off: number): number {
   return (buf[off]! << 8) | buf[off + 1]!;

@@ -133,7 +133,7 @@ describe('weights and thresholds', () => {
     e.addDest(tcpKey(), dest('1.1.1.1', 80, { uThreshold: 4 }));
     e.tick(0);
     for (let p = 1; p <= 4; p++) send(e, tcp({ flags: 'S', srcPort: p }));
-    const flags = () => (e as unknown as { dests: { flags: number }[] }).dests[0]!.flags & DEST_F_OVERLOAD;
+    const flags = () => (e as unknown as { st: { dests: { flags: number }[] } }).st.dests[0]!.flags & DEST_F_OVERLOAD;
     expect(flags()).toBe(DEST_F_OVERLOAD);
     for (const p of [1]) { send(e, tcp({ flags: 'A', srcPort: p })); send(e, tcp({ flags: 'R', srcPort: p })); }
     e.tick(11_000);

@@ -4,22 +4,17 @@
 // header's address and port, the quoted IP checksum, the quoted TCP/UDP
 // checksum when the quote reaches it (the kernel leaves that one stale),
 // and the ICMP checksum.
-import { rewriteAddrPort } from './nat.js';
+import { checksum, setCsum } from '../../packet/checksum.js';
+import { writeIp } from '../../packet/addr.js';
+import { writeU16, writeU32 } from '../../packet/input.js';
+import { decrementTtl, rewriteAddrPort } from './nat.js';
+import { VERDICT_XMIT, type XmitOut } from '../verdict.js';
 
 /** icmp_send() quotes as much of the offender as fits a 576-byte datagram. */
 export const ICMP_ERROR_MAX = 576;
 
-function csum(buf: Uint8Array, off: number, len: number): number {
-  let sum = 0;
-  const end = off + (len & ~1);
-  for (let i = off; i < end; i += 2) sum += (buf[i]! << 8) | buf[i + 1]!;
-  if (len & 1) sum += buf[end]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
 export function icmpChecksumOk(buf: Uint8Array, off: number, len: number): boolean {
-  return csum(buf, off, len) === 0;
+  return checksum(buf, off, len) === 0;
 }
 
 /**
@@ -31,19 +26,17 @@ export function writeIcmpError(out: Uint8Array, start: number, src: number, dst:
   const quote = Math.min(inLen, ICMP_ERROR_MAX - 28);
   const tot = 28 + quote;
   const o = start;
-  out[o] = 0x45; out[o + 1] = 0xc0; out[o + 2] = tot >>> 8; out[o + 3] = tot;
-  out[o + 4] = 0; out[o + 5] = 0; out[o + 6] = 0; out[o + 7] = 0;
-  out[o + 8] = 64; out[o + 9] = 1; out[o + 10] = 0; out[o + 11] = 0;
-  out[o + 12] = src >>> 24; out[o + 13] = src >>> 16; out[o + 14] = src >>> 8; out[o + 15] = src;
-  out[o + 16] = dst >>> 24; out[o + 17] = dst >>> 16; out[o + 18] = dst >>> 8; out[o + 19] = dst;
-  const ic = csum(out, o, 20);
-  out[o + 10] = ic >>> 8; out[o + 11] = ic;
+  out[o] = 0x45; out[o + 1] = 0xc0; writeU16(out, o + 2, tot);
+  writeU32(out, o + 4, 0);
+  out[o + 8] = 64; out[o + 9] = 1; writeU16(out, o + 10, 0);
+  writeIp(out, o + 12, src);
+  writeIp(out, o + 16, dst);
+  setCsum(out, o + 10, checksum(out, o, 20));
   const m = o + 20;
-  out[m] = type; out[m + 1] = code; out[m + 2] = 0; out[m + 3] = 0;
-  out[m + 4] = info >>> 24; out[m + 5] = info >>> 16; out[m + 6] = info >>> 8; out[m + 7] = info;
+  out[m] = type; out[m + 1] = code; writeU16(out, m + 2, 0);
+  writeU32(out, m + 4, info);
   out.set(buf.subarray(l3, l3 + quote), m + 8);
-  const c = csum(out, m, 8 + quote);
-  out[m + 2] = c >>> 8; out[m + 3] = c;
+  setCsum(out, m + 2, checksum(out, m, 8 + quote));
   return tot;
 }
 
@@ -60,9 +53,37 @@ export function natIcmp(buf: Uint8Array, l3: number, icmpOff: number, icmpLen: n
   const end = icmpOff + icmpLen;
   const csumOff = innerL4 + (proto === 17 ? 6 : 16);
   rewriteAddrPort(buf, innerAddrOff, addr, innerPortOff, port, inner + 10, csumOff + 2 <= end ? csumOff : -1, proto === 17);
-  buf[icmpOff + 2] = 0;
-  buf[icmpOff + 3] = 0;
-  const c = csum(buf, icmpOff, icmpLen);
-  buf[icmpOff + 2] = c >>> 8;
-  buf[icmpOff + 3] = c;
+  writeU16(buf, icmpOff + 2, 0);
+  setCsum(buf, icmpOff + 2, checksum(buf, icmpOff, icmpLen));
+}
+
+/**
+ * An ICMP error from the client about a NAT flow, towards its real server
+ * (ip_vs_in_icmp → ip_vs_nat_icmp): the VIP in the outer destination and in
+ * the quoted source becomes the real server's address and port.
+ */
+export function natIcmpInXmit(out: XmitOut, buf: Uint8Array, l3: number, icmpOff: number, icmpLen: number, inner: number,
+  innerIhl: number, tot: number, raddr: number, rport: number): number {
+  natIcmp(buf, l3, icmpOff, icmpLen, inner, innerIhl, l3 + 16, raddr, inner + 12, inner + innerIhl, raddr, rport);
+  out.buf = buf;
+  out.start = l3;
+  out.len = tot;
+  out.nextHop = raddr;
+  return VERDICT_XMIT;
+}
+
+/**
+ * An ICMP error from a NAT real server about a reply, towards the client
+ * (ip_vs_out_icmp): routed, so it loses one hop (the caller has checked
+ * that the TTL is above 1), and the real server's address becomes the VIP:vport.
+ */
+export function natIcmpOutXmit(out: XmitOut, buf: Uint8Array, l3: number, icmpOff: number, icmpLen: number, inner: number,
+  innerIhl: number, tot: number, vaddr: number, vport: number, caddr: number): number {
+  decrementTtl(buf, l3);
+  natIcmp(buf, l3, icmpOff, icmpLen, inner, innerIhl, l3 + 12, vaddr, inner + 16, inner + innerIhl + 2, vaddr, vport);
+  out.buf = buf;
+  out.start = l3;
+  out.len = tot;
+  out.nextHop = caddr;
+  return VERDICT_XMIT;
 }

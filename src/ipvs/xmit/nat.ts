@@ -8,19 +8,10 @@
 // so ip_forward never runs. Replies RS → client are routed through the
 // director (FORWARD hook, after ip_forward has decremented the TTL), so they
 // lose one hop, and a reply that arrives with TTL <= 1 is not forwarded.
-
-/** ~a & 0xffff summed for a 32-bit value's halves. */
-function negSum32(v: number): number {
-  return (~(v >>> 16) & 0xffff) + (~v & 0xffff);
-}
-function sum32(v: number): number {
-  return (v >>> 16) + (v & 0xffff);
-}
-function fold(sum: number): number {
-  sum = (sum & 0xffff) + (sum >>> 16);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
-}
+import { csumUpdate16, csumUpdate32, csumUpdateAddrPort, getCsum, setCsum } from '../../packet/checksum.js';
+import { readIp, writeIp } from '../../packet/addr.js';
+import { readU16, writeU16 } from '../../packet/input.js';
+import { VERDICT_XMIT, type XmitOut } from '../verdict.js';
 
 /**
  * Replaces a 32-bit address at `addrOff` and a 16-bit port at `portOff`
@@ -29,33 +20,33 @@ function fold(sum: number): number {
  */
 export function rewriteAddrPort(buf: Uint8Array, addrOff: number, newAddr: number, portOff: number, newPort: number,
   ipCsumOff: number, l4CsumOff: number, udp: boolean): void {
-  const oldAddr = ((buf[addrOff]! << 24) | (buf[addrOff + 1]! << 16) | (buf[addrOff + 2]! << 8) | buf[addrOff + 3]!) >>> 0;
-  buf[addrOff] = newAddr >>> 24;
-  buf[addrOff + 1] = newAddr >>> 16;
-  buf[addrOff + 2] = newAddr >>> 8;
-  buf[addrOff + 3] = newAddr;
-  const addrDelta = negSum32(oldAddr) + sum32(newAddr);
-  if (ipCsumOff >= 0) {
-    const c = (buf[ipCsumOff]! << 8) | buf[ipCsumOff + 1]!;
-    const n = ~fold((~c & 0xffff) + addrDelta) & 0xffff;
-    buf[ipCsumOff] = n >>> 8;
-    buf[ipCsumOff + 1] = n;
-  }
-  let delta = addrDelta;
+  const oldAddr = readIp(buf, addrOff);
+  writeIp(buf, addrOff, newAddr);
+  if (ipCsumOff >= 0) setCsum(buf, ipCsumOff, csumUpdate32(getCsum(buf, ipCsumOff), oldAddr, newAddr));
+  let oldPort = 0;
   if (portOff >= 0) {
-    const oldPort = (buf[portOff]! << 8) | buf[portOff + 1]!;
-    buf[portOff] = newPort >>> 8;
-    buf[portOff + 1] = newPort;
-    delta += (~oldPort & 0xffff) + newPort;
+    oldPort = readU16(buf, portOff);
+    writeU16(buf, portOff, newPort);
   }
-  if (l4CsumOff >= 0) {
-    const c = (buf[l4CsumOff]! << 8) | buf[l4CsumOff + 1]!;
-    if (udp && c === 0) return;
-    let n = ~fold((~c & 0xffff) + delta) & 0xffff;
-    if (udp && n === 0) n = 0xffff;
-    buf[l4CsumOff] = n >>> 8;
-    buf[l4CsumOff + 1] = n;
-  }
+  if (l4CsumOff < 0) return;
+  const c = getCsum(buf, l4CsumOff);
+  if (udp && c === 0) return;
+  let n = portOff >= 0 ? csumUpdateAddrPort(c, oldAddr, newAddr, oldPort, newPort) : csumUpdate32(c, oldAddr, newAddr);
+  if (udp && n === 0) n = 0xffff;
+  setCsum(buf, l4CsumOff, n);
+}
+
+/**
+ * The forwarding TTL decrement of a packet routed through the director, with
+ * the header checksum; false (nothing changed) when the TTL would expire.
+ */
+export function decrementTtl(buf: Uint8Array, l3: number): boolean {
+  const ttl = buf[l3 + 8]!;
+  if (ttl <= 1) return false;
+  const word = readU16(buf, l3 + 8);
+  buf[l3 + 8] = ttl - 1;
+  setCsum(buf, l3 + 10, csumUpdate16(getCsum(buf, l3 + 10), word, word - 0x100));
+  return true;
 }
 
 /** DNAT of a client packet: VIP:vport → RIP:rport. `l4` is the L4 header's offset. */
@@ -69,15 +60,19 @@ export function natIn(buf: Uint8Array, l3: number, l4: number, proto: number, ra
  * Returns false (nothing changed) when the TTL would expire.
  */
 export function natOut(buf: Uint8Array, l3: number, l4: number, proto: number, vaddr: number, vport: number): boolean {
-  const ttl = buf[l3 + 8]!;
-  if (ttl <= 1) return false;
-  // TTL is the high byte of the word at l3+8: decrementing it subtracts 0x100.
-  const c = (buf[l3 + 10]! << 8) | buf[l3 + 11]!;
-  const n = ~fold((~c & 0xffff) + 0xfeff) & 0xffff; // + ~0x0100
-  buf[l3 + 8] = ttl - 1;
-  buf[l3 + 10] = n >>> 8;
-  buf[l3 + 11] = n;
+  if (!decrementTtl(buf, l3)) return false;
   const udp = proto === 17;
   rewriteAddrPort(buf, l3 + 12, vaddr, l4, vport, l3 + 10, l4 + (udp ? 6 : 16), udp);
   return true;
+}
+
+/** ip_vs_nat_xmit: the client's packet DNATed to the real server, which is the next hop. */
+export function natXmit(out: XmitOut, buf: Uint8Array, l3: number, l4: number, totLen: number, proto: number,
+  raddr: number, rport: number): number {
+  natIn(buf, l3, l4, proto, raddr, rport);
+  out.buf = buf;
+  out.start = l3;
+  out.len = totLen;
+  out.nextHop = raddr;
+  return VERDICT_XMIT;
 }

@@ -1,0 +1,543 @@
+// The packet path (the kernel's ip_vs_core.c, with the conn binding of
+// ip_vs_conn.c and the scheduling entry points): one frame in, one verdict
+// out, pure and synchronous. The contract with the io layer is in
+// engine.ts's header and verdict.ts; the control operations that change
+// what it reads are in ctl.ts; both share IpvsState.
+import { checksum } from '../packet/checksum.js';
+import { readIp } from '../packet/addr.js';
+import { readU16 } from '../packet/input.js';
+import type { SchedFlow } from './sched/scheduler.js';
+import { CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, TICK_MS, type ConnTable } from './conn.js';
+import { type Dest, FWD_MASQ, FWD_ROUTE } from './dest.js';
+import { type Service, addrKey } from './service.js';
+import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
+import {
+  TCP_DIR_INPUT, TCP_DIR_INPUT_ONLY, TCP_DIR_OUTPUT, TCP_STATES, TCP_STATES_DOS,
+  TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_TIME_WAIT,
+} from './proto-tcp.js';
+import { D, DROP_REASONS, I, IGNORE_REASONS } from './drops.js';
+import { DEFENSE_FULL, DEFENSE_OFF, DEFENSE_ON, isEvictableTcpState } from './defense.js';
+import { addrFilterSlot, type IpvsState } from './state.js';
+import { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from './verdict.js';
+import { drXmit } from './xmit/dr.js';
+import { natOut, natXmit } from './xmit/nat.js';
+import { tunXmit, type TunContext } from './xmit/tun.js';
+import { ICMP_ERROR_MAX, icmpChecksumOk, natIcmpInXmit, natIcmpOutXmit, writeIcmpError } from './xmit/icmp.js';
+
+const FTPPORT = 21;
+
+export class IpvsCore implements TunContext {
+  private readonly tbl: ConnTable;
+  private readonly dests: (Dest | undefined)[];
+  private readonly services: Map<number, Service>;
+  private readonly vipFilter: Uint8Array;
+  private readonly ripFilter: Uint8Array;
+
+  private tcpTo: Uint32Array;
+  private tcpTable = TCP_STATES;
+  defenseLevel = DEFENSE_OFF;
+
+  private ipId = 0;
+  private readonly scratch = new Uint8Array(HEADROOM + ICMP_ERROR_MAX);
+  private readonly icmpRate: number;
+  private icmpTokens: number;
+  private icmpLast = -1;
+  private estLast = -1;
+
+  // Counters: frames = xmit + Σdrops + Σignores.
+  frames = 0;
+  xmits = 0;
+  readonly drops = new Float64Array(DROP_REASONS.length);
+  readonly ignores = new Float64Array(IGNORE_REASONS.length);
+  evictions = 0;
+  icmpGenerated = 0;
+  expiredTotal = 0;
+  connsCreated = 0;
+
+  private readonly flow: SchedFlow = { saddr: 0, sport: 0, daddr: 0, dport: 0, protocol: 0, now: 0 };
+  private readonly onDue = (i: number): boolean => this.expireConn(i, false);
+  private readonly pickEvictable = (i: number): boolean => {
+    const t = this.tbl;
+    return t.proto(i) === 6 && !t.isTemplate(i) && isEvictableTcpState(t.state(i));
+  };
+
+  constructor(private readonly st: IpvsState, icmpRate = 1000) {
+    this.tbl = st.tbl;
+    this.dests = st.dests;
+    this.services = st.services;
+    this.vipFilter = st.vipFilter;
+    this.ripFilter = st.ripFilter;
+    this.tcpTo = st.tcpToNormal;
+    this.icmpRate = icmpRate;
+    this.icmpTokens = icmpRate;
+  }
+
+  get tunMtu(): number {
+    return this.st.tunMtu;
+  }
+
+  nextIpId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
+  }
+
+  // ---------------------------------------------------------------- input
+
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut): number {
+    this.frames++;
+    if (len < 34) return this.short(buf, off, len);
+    let l3 = off + 14;
+    let et = readU16(buf, off + 12);
+    if (et === 0x8100) {
+      et = readU16(buf, off + 16);
+      l3 = off + 18;
+      if (et === 0x8100 || et === 0x88a8) return this.ignore(I.vlan_stacked);
+    } else if (et === 0x88a8) {
+      return this.ignore(I.vlan_stacked);
+    }
+    if (et !== 0x0800) return this.ignore(I.non_ipv4);
+    const avail = off + len - l3;
+    if (avail < 20) return this.bad(D.truncated, false);
+    const vihl = buf[l3]!;
+    if ((vihl & 0xf0) !== 0x40) return this.bad(D.bad_ip_version, this.relevant(buf, l3));
+    const ihl = (vihl & 0x0f) << 2;
+    if (ihl < 20) return this.bad(D.bad_ihl, this.relevant(buf, l3));
+    if (ihl > avail) return this.bad(D.truncated, this.relevant(buf, l3));
+    const tot = readU16(buf, l3 + 2);
+    if (tot < ihl) return this.bad(D.bad_total_length, this.relevant(buf, l3));
+    if (tot > avail) return this.bad(D.truncated, this.relevant(buf, l3));
+    if (checksum(buf, l3, ihl) !== 0) return this.bad(D.bad_ip_checksum, this.relevant(buf, l3));
+    if ((buf[l3 + 6]! & 0x3f) !== 0 || buf[l3 + 7] !== 0) return this.bad(D.fragment, this.relevant(buf, l3));
+    if (ihl !== 20) return this.bad(D.ip_options, this.relevant(buf, l3));
+    const saddr = readIp(buf, l3 + 12);
+    const daddr = readIp(buf, l3 + 16);
+    const sTop = saddr >>> 24;
+    if (saddr === 0 || sTop >= 224 || sTop === 127) return this.bad(D.bad_saddr, this.relevant(buf, l3));
+    const proto = buf[l3 + 9]!;
+    const l4 = l3 + 20;
+    const l4len = tot - 20;
+    let tflags = 0;
+    if (proto === 6) {
+      if (l4len < 20) return this.bad(D.truncated, this.relevant(buf, l3));
+      const doff = (buf[l4 + 12]! >>> 4) << 2;
+      if (doff < 20 || doff > l4len) return this.bad(D.bad_tcp_doff, this.relevant(buf, l3));
+      tflags = buf[l4 + 13]!;
+    } else if (proto === 17) {
+      if (l4len < 8) return this.bad(D.truncated, this.relevant(buf, l3));
+      const ulen = readU16(buf, l4 + 4);
+      if (ulen < 8 || ulen > l4len) return this.bad(D.bad_udp_length, this.relevant(buf, l3));
+    } else if (proto === 1) {
+      return this.inputIcmp(buf, l3, tot, saddr, daddr, now, out);
+    } else {
+      return this.st.vips.has(daddr) ? this.drop(D.unknown_proto) : this.ignore(I.not_service);
+    }
+    const sport = readU16(buf, l4);
+    const dport = readU16(buf, l4 + 2);
+    if (sport === 0 || dport === 0) return this.bad(D.zero_port, this.relevant(buf, l3));
+
+    const t = this.tbl;
+    const nowTick = Math.floor(now / TICK_MS);
+    // The filters spare NAT replies a certain miss on the in chains, and
+    // client packets one on the out chains: a hash miss costs cache misses.
+    const toVip = this.vipFilter[addrFilterSlot(daddr)] !== 0;
+    if (toVip) {
+      const i = t.findIn(proto, saddr, ((sport << 16) | dport) >>> 0, daddr);
+      if (i >= 0) {
+        // conn_reuse_mode 1: a new SYN on a closed, uncontrolled conn starts over.
+        const s = t.state(i);
+        if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl(i) === 0 && (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE)) {
+          this.expireConn(i, true);
+        } else {
+          return this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
+        }
+      }
+    }
+    if (this.ripFilter[addrFilterSlot(saddr)] !== 0) {
+      const o = t.findOut(proto, saddr, sport, daddr, dport);
+      if (o >= 0) return this.outPacket(o, buf, l3, l4, tot, proto, tflags, nowTick, out);
+    }
+    if (!toVip) return this.ignore(I.not_service);
+    let svc = this.services.get(addrKey(proto, daddr, dport));
+    if (svc === undefined) {
+      svc = this.services.get(addrKey(proto, daddr, 0));
+      if (svc === undefined) return this.ignore(I.not_service);
+    }
+    if (proto === 6 && (tflags & 0x06) !== 0x02) return this.drop(D.tcp_no_conn);
+    return this.newConn(svc, buf, l3, l4, tot, proto, tflags, saddr, sport, daddr, dport, now, nowTick, out);
+  }
+
+  /** ip_vs_in_stats(). */
+  private countIn(d: Dest, bytes: number): void {
+    const dc = d.stats.c;
+    dc[S_INPKTS]! += 1;
+    dc[S_INBYTES]! += bytes;
+    const sc = d.svc.stats.c;
+    sc[S_INPKTS]! += 1;
+    sc[S_INBYTES]! += bytes;
+    const tc = this.st.totStats.c;
+    tc[S_INPKTS]! += 1;
+    tc[S_INBYTES]! += bytes;
+  }
+
+  /** ip_vs_out_stats(). */
+  private countOut(d: Dest, bytes: number): void {
+    const dc = d.stats.c;
+    dc[S_OUTPKTS]! += 1;
+    dc[S_OUTBYTES]! += bytes;
+    const sc = d.svc.stats.c;
+    sc[S_OUTPKTS]! += 1;
+    sc[S_OUTBYTES]! += bytes;
+    const tc = this.st.totStats.c;
+    tc[S_OUTPKTS]! += 1;
+    tc[S_OUTBYTES]! += bytes;
+  }
+
+  /** Client → RS packet of a tracked conn. */
+  private inPacket(i: number, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, tflags: number,
+    nowTick: number, out: XmitOut): number {
+    const t = this.tbl;
+    const d = this.dests[t.destId(i)]!;
+    if (!d.available) return this.drop(D.dest_unavailable);
+    this.countIn(d, tot);
+    if (proto === 6) this.tcpState(i, d, TCP_DIR_INPUT, tflags, nowTick);
+    else t.setExpire(i, nowTick + this.st.udpTo);
+    return this.xmit(i, d, buf, l3, l4, tot, proto, out);
+  }
+
+  /** cp->packet_xmit: the transmitter of the conn's forwarding method. */
+  private xmit(i: number, d: Dest, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, out: XmitOut): number {
+    const t = this.tbl;
+    const fwd = t.fwd(i);
+    let v: number;
+    if (fwd === FWD_ROUTE) v = drXmit(out, buf, l3, tot, t.daddr(i));
+    else if (fwd === FWD_MASQ) v = natXmit(out, buf, l3, l4, tot, proto, t.daddr(i), t.dport(i));
+    else v = tunXmit(this, out, buf, l3, tot, proto, d.tunSource, t.daddr(i), t.vaddr(i), t.caddr(i));
+    if (v === VERDICT_XMIT) this.xmits++;
+    return v;
+  }
+
+  /** RS → client reply of a NAT conn. */
+  private outPacket(i: number, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, tflags: number,
+    nowTick: number, out: XmitOut): number {
+    const t = this.tbl;
+    const d = this.dests[t.destId(i)]!;
+    if (!natOut(buf, l3, l4, proto, t.vaddr(i), t.vport(i))) return this.drop(D.ttl_exceeded);
+    if (d.available) this.countOut(d, tot);
+    if (proto === 6) this.tcpState(i, d, TCP_DIR_OUTPUT, tflags, nowTick);
+    else t.setExpire(i, nowTick + this.st.udpTo);
+    out.buf = buf;
+    out.start = l3;
+    out.len = tot;
+    out.nextHop = t.caddr(i);
+    this.xmits++;
+    return VERDICT_XMIT;
+  }
+
+  /** set_tcp_state(). */
+  private tcpState(i: number, d: Dest, dir: number, tflags: number, nowTick: number): void {
+    const t = this.tbl;
+    let f = t.flags(i);
+    let off = dir;
+    if ((f & CF_NOOUTPUT) !== 0) {
+      if (off === TCP_DIR_OUTPUT) f &= ~CF_NOOUTPUT;
+      else off = TCP_DIR_INPUT_ONLY;
+    }
+    const old = t.state(i);
+    let idx: number;
+    if (tflags & 0x04) idx = 3;
+    else if (tflags & 0x02) idx = 0;
+    else if (tflags & 0x01) idx = 1;
+    else if (tflags & 0x10) idx = 2;
+    else idx = -1;
+    const ns = idx < 0 ? TCP_S_CLOSE : this.tcpTable[(off + idx) * 16 + old]!;
+    if (ns !== old) {
+      if ((f & CF_INACTIVE) === 0 && ns !== TCP_S_ESTABLISHED) {
+        d.activeConns--;
+        d.inactConns++;
+        f |= CF_INACTIVE;
+      } else if ((f & CF_INACTIVE) !== 0 && ns === TCP_S_ESTABLISHED) {
+        d.activeConns++;
+        d.inactConns--;
+        f &= ~CF_INACTIVE;
+      }
+      t.setState(i, ns);
+    }
+    t.setFlags(i, f);
+    t.setExpire(i, nowTick + this.tcpTo[ns]!);
+  }
+
+  private newConn(svc: Service, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, tflags: number,
+    saddr: number, sport: number, daddr: number, dport: number, now: number, nowTick: number, out: XmitOut): number {
+    if (!this.makeRoom()) return this.drop(D.conn_table_full);
+    let dest: Dest | null;
+    let tpl = -1;
+    if (svc.persistMs > 0) {
+      tpl = this.schedPersist(svc, saddr, sport, daddr, dport, proto, now, nowTick);
+      if (tpl === -2) return this.drop(D.conn_table_full);
+      dest = tpl >= 0 ? this.dests[this.tbl.destId(tpl)]! : null;
+      if (dest !== null && !this.makeRoom()) return this.drop(D.conn_table_full);
+    } else {
+      dest = this.schedule(svc, saddr, sport, daddr, dport, proto, now);
+    }
+    if (dest === null) {
+      const v = this.icmpError(3, 3, 0, daddr, saddr, buf, l3, tot, out, D.no_dest);
+      if (v === VERDICT_XMIT) this.xmits++;
+      return v;
+    }
+    const rport = dest.port !== 0 ? dest.port : dport;
+    const i = this.bindNew(proto, saddr, sport, daddr, dport, dest, rport, nowTick);
+    if (i < 0) return this.drop(D.conn_table_full);
+    if (tpl >= 0) this.tbl.controlAdd(i, tpl);
+    svc.stats.c[S_CONNS]! += 1;
+    const v = this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
+    if (svc.ops) this.expireConn(i, true);
+    return v;
+  }
+
+  /** ip_vs_conn_new() + ip_vs_bind_dest() for a conn. */
+  private bindNew(proto: number, saddr: number, sport: number, daddr: number, dport: number, dest: Dest,
+    rport: number, nowTick: number): number {
+    const fwd = dest.fwd;
+    let flags = CF_INACTIVE | (fwd << CF_FWD_SHIFT);
+    flags |= fwd === FWD_MASQ ? CF_OUT_HASHED : CF_NOOUTPUT;
+    const timeout = proto === 6 ? this.tcpTo[0]! : this.st.udpTo;
+    const i = this.tbl.insert(proto, saddr, sport, daddr, dport, dest.addr, rport, flags, dest.id, nowTick + timeout);
+    if (i < 0) return -1;
+    dest.refcnt++;
+    dest.inactConns++;
+    dest.checkOverloadOnBind();
+    dest.stats.c[S_CONNS]! += 1;
+    this.st.totStats.c[S_CONNS]! += 1;
+    this.connsCreated++;
+    return i;
+  }
+
+  /** The service's scheduler for one flow (also what lvsadm --trace asks). */
+  schedule(svc: Service, saddr: number, sport: number, daddr: number, dport: number, proto: number, now: number): Dest | null {
+    if (svc.dests.length === 0) return null;
+    const f = this.flow;
+    f.saddr = saddr;
+    f.sport = sport;
+    f.daddr = daddr;
+    f.dport = dport;
+    f.protocol = proto;
+    f.now = now;
+    return svc.scheduler.schedule(svc.dests, f) as Dest | null;
+  }
+
+  /**
+   * ip_vs_sched_persist(): the template's slot (existing or new), -1 when no
+   * dest is usable, -2 when the table has no room for a new template.
+   */
+  private schedPersist(svc: Service, saddr: number, sport: number, daddr: number, dport: number, proto: number,
+    now: number, nowTick: number): number {
+    const t = this.tbl;
+    const persistTicks = Math.ceil(svc.persistMs / TICK_MS);
+    const snet = templateNet(svc, saddr);
+    const tvport = templatePort(svc, dport);
+    const ct = t.findIn(proto, snet, tvport, daddr);
+    if (ct >= 0 && t.isTemplate(ct)) {
+      const td = this.dests[t.destId(ct)]!;
+      if (td.available) {
+        t.setExpire(ct, nowTick + persistTicks);
+        return ct;
+      }
+      // ip_vs_check_template(): retire it under an unfindable key; it goes when its conns do.
+      t.invalidate(ct);
+      if (t.ctl(ct) === 0) this.expireConn(ct, true);
+    }
+    const dest = this.schedule(svc, saddr, sport, daddr, dport, proto, now);
+    if (dest === null) return -1;
+    if (!this.makeRoom()) return -2;
+    const flags = CF_TEMPLATE | CF_NOOUTPUT | (dest.fwd << CF_FWD_SHIFT);
+    const i = t.insert(proto, snet, 0, daddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
+    if (i < 0) return -2;
+    dest.refcnt++;
+    dest.persistConns++;
+    dest.checkOverloadOnBind();
+    return i;
+  }
+
+  /**
+   * Unbinds and frees a conn or template (ip_vs_conn_expire + ip_vs_unbind_dest).
+   * A template that still controls conns is re-armed unless forced.
+   */
+  private expireConn(i: number, force: boolean): boolean {
+    const t = this.tbl;
+    const f = t.flags(i);
+    const d = this.dests[t.destId(i)]!;
+    if ((f & CF_TEMPLATE) !== 0) {
+      if (t.ctl(i) > 0 && !force) {
+        t.postpone(i, Math.floor(t.cursor) + Math.ceil(d.svc.persistMs / TICK_MS));
+        return false;
+      }
+      d.persistConns--;
+    } else {
+      if ((f & CF_INACTIVE) !== 0) d.inactConns--;
+      else d.activeConns--;
+      t.controlDel(i);
+    }
+    d.checkOverloadOnUnbind();
+    t.remove(i);
+    this.expiredTotal++;
+    if (--d.refcnt === 0 && !d.available) this.st.releaseDest(d);
+    return true;
+  }
+
+  /** Room for one more entry: the defense's eviction when full. */
+  private makeRoom(): boolean {
+    const t = this.tbl;
+    const soft = this.st.softLimit;
+    if (t.count >= soft) {
+      if (this.defenseLevel === DEFENSE_OFF) this.setDefense(DEFENSE_ON);
+      if (t.count < t.capacity) return true;
+      this.defenseLevel = DEFENSE_FULL;
+      const victim = t.scanSoonest(this.st.defenseOpts.evictScan, this.pickEvictable);
+      if (victim < 0) return false;
+      this.expireConn(victim, true);
+      this.evictions++;
+      return true;
+    }
+    if (this.defenseLevel !== DEFENSE_OFF && t.count < soft) this.setDefense(DEFENSE_OFF);
+    return true;
+  }
+
+  private setDefense(level: number): void {
+    this.defenseLevel = level;
+    const on = level !== DEFENSE_OFF;
+    this.tcpTable = on ? TCP_STATES_DOS : TCP_STATES;
+    this.tcpTo = on ? this.st.tcpToDefense : this.st.tcpToNormal;
+  }
+
+  /** ip_vs_in_icmp / ip_vs_out_icmp: ICMP errors that quote a tracked flow. */
+  private inputIcmp(buf: Uint8Array, l3: number, tot: number, saddr: number, daddr: number, now: number, out: XmitOut): number {
+    const icmp = l3 + 20;
+    const ilen = tot - 20;
+    const rel = this.st.vips.has(daddr) || this.st.natRips.has(saddr);
+    if (ilen < 8) return this.bad(D.icmp_truncated, rel);
+    const type = buf[icmp]!;
+    if (type !== 3 && type !== 4 && type !== 11 && type !== 12) return this.ignore(I.icmp_no_conn);
+    const inner = icmp + 8;
+    if (ilen < 8 + 28) return this.bad(D.icmp_truncated, rel);
+    const ivihl = buf[inner]!;
+    const iihl = (ivihl & 0x0f) << 2;
+    if ((ivihl & 0xf0) !== 0x40 || iihl < 20 || 8 + iihl + 8 > ilen) return this.bad(D.icmp_truncated, rel);
+    const iproto = buf[inner + 9]!;
+    if (iproto !== 6 && iproto !== 17) return this.ignore(I.icmp_no_conn);
+    const isrc = readIp(buf, inner + 12);
+    const idst = readIp(buf, inner + 16);
+    const il4 = inner + iihl;
+    const isport = readU16(buf, il4);
+    const idport = readU16(buf, il4 + 2);
+    const t = this.tbl;
+    const nowTick = Math.floor(now / TICK_MS);
+    // Client side: the quote is our packet VIP:vport → client:cport.
+    let i = t.findIn(iproto, idst, ((idport << 16) | isport) >>> 0, isrc);
+    if (i >= 0 && !t.isTemplate(i) && t.vaddr(i) === daddr) {
+      if (!icmpChecksumOk(buf, icmp, ilen)) return this.drop(D.icmp_bad_checksum);
+      const d = this.dests[t.destId(i)]!;
+      if (!d.available) return this.drop(D.dest_unavailable);
+      this.countIn(d, tot);
+      t.setExpire(i, Math.max(t.expire(i), nowTick));
+      if (t.fwd(i) === FWD_MASQ) {
+        this.xmits++;
+        return natIcmpInXmit(out, buf, l3, icmp, ilen, inner, iihl, tot, t.daddr(i), t.dport(i));
+      }
+      return this.xmit(i, d, buf, l3, icmp, tot, 1, out);
+    }
+    // RS side (NAT): the quote is the client's packet client:cport → RIP:rport.
+    if (this.ripFilter[addrFilterSlot(idst)] !== 0) {
+      i = t.findOut(iproto, idst, idport, isrc, isport);
+      if (i >= 0) {
+        if (!icmpChecksumOk(buf, icmp, ilen)) return this.drop(D.icmp_bad_checksum);
+        if (buf[l3 + 8]! <= 1) return this.drop(D.ttl_exceeded);
+        const d = this.dests[t.destId(i)]!;
+        if (d.available) this.countOut(d, tot);
+        this.xmits++;
+        return natIcmpOutXmit(out, buf, l3, icmp, ilen, inner, iihl, tot, t.vaddr(i), t.vport(i), daddr);
+      }
+    }
+    return this.ignore(I.icmp_no_conn);
+  }
+
+  /** An ICMP error from `src` to `dst` into the scratch buffer; rate-limited, else a drop for `reason`. */
+  icmpError(type: number, code: number, info: number, src: number, dst: number, buf: Uint8Array,
+    l3: number, tot: number, out: XmitOut, reason: number): number {
+    if (this.icmpTokens < 1) return this.drop(reason);
+    this.icmpTokens--;
+    const len = writeIcmpError(this.scratch, HEADROOM, src, dst, type, code, info, buf, l3, tot);
+    out.buf = this.scratch;
+    out.start = HEADROOM;
+    out.len = len;
+    out.nextHop = dst;
+    this.icmpGenerated++;
+    return VERDICT_XMIT;
+  }
+
+  private short(buf: Uint8Array, off: number, len: number): number {
+    if (len >= 14) {
+      const et = readU16(buf, off + 12);
+      if (et !== 0x0800 && et !== 0x8100 && et !== 0x88a8) return this.ignore(I.non_ipv4);
+    }
+    return this.bad(D.truncated, false);
+  }
+
+  /** Whether a (possibly malformed) IP header is addressed to a VIP or comes from a NAT real server. */
+  private relevant(buf: Uint8Array, l3: number): boolean {
+    return this.st.vips.has(readIp(buf, l3 + 16)) || this.st.natRips.has(readIp(buf, l3 + 12));
+  }
+
+  private bad(reason: number, relevant: boolean): number {
+    if (relevant) return this.drop(reason);
+    return this.ignore(I.malformed_foreign);
+  }
+
+  drop(reason: number): number {
+    this.drops[reason]! += 1;
+    return VERDICT_DROP;
+  }
+
+  private ignore(reason: number): number {
+    this.ignores[reason]! += 1;
+    return VERDICT_IGNORE;
+  }
+
+  // ---------------------------------------------------------------- time
+
+  tick(now: number): void {
+    const nowTick = Math.floor(now / TICK_MS);
+    const t = this.tbl;
+    t.advance(nowTick, this.onDue);
+    const n = t.count;
+    this.setDefense(n >= t.capacity ? DEFENSE_FULL : n >= this.st.softLimit ? DEFENSE_ON : DEFENSE_OFF);
+    if (this.estLast < 0) this.estLast = now;
+    while (now - this.estLast >= EST_PERIOD_MS) {
+      this.estimateAll();
+      this.estLast += EST_PERIOD_MS;
+    }
+    if (this.icmpLast < 0) this.icmpLast = now;
+    if (now > this.icmpLast) {
+      this.icmpTokens = Math.min(this.icmpRate, this.icmpTokens + ((now - this.icmpLast) * this.icmpRate) / 1000);
+      this.icmpLast = now;
+    }
+  }
+
+  private estimateAll(): void {
+    const tot = this.st.totStats;
+    tot.est.estimate(tot.c);
+    for (const svc of this.services.values()) svc.stats.est.estimate(svc.stats.c);
+    for (const d of this.dests) if (d !== undefined) d.stats.est.estimate(d.stats.c);
+  }
+}
+
+// The in-key of a service's persistence template for a client:
+// <proto, caddr & netmask, 0, vaddr, vport>, vport 0 for port-zero services
+// and FTP (control + data).
+
+export function templateNet(svc: Service, caddr: number): number {
+  return (caddr & svc.netmask) >>> 0;
+}
+
+export function templatePort(svc: Service, dport: number): number {
+  return dport === svc.vport && svc.vport !== FTPPORT ? dport : 0;
+}
