@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { ControlServer, type Handlers } from '../control/server.js';
 import { engineHandlers } from '../control/ops.js';
 import { ControlError } from '../control/protocol.js';
-import { MetricsServer } from '../control/metrics.js';
+import { buildRegistry } from '../metrics/lvsd.js';
+import { MetricsServer } from '../metrics/server.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { NeighTable, ipCommandTables } from '../io/neigh.js';
 import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
@@ -117,12 +118,12 @@ export class Daemon {
     await this.control.listen();
 
     if (o.metrics) {
-      this.metrics = new MetricsServer({
+      this.metrics = new MetricsServer(buildRegistry({
         listServices: () => this.engine.listServices(),
         engineCounters: () => this.engine.counters(),
         ioCounters: () => this.ioCounters(),
         batchSizes: () => this.batchSizes(),
-      });
+      }), 'lvsd');
       const a = await this.metrics.listen(o.metrics.host, o.metrics.port);
       this.log.info({ metrics: `http://${a.host}:${a.port}/metrics` }, 'metrics listening');
     }
