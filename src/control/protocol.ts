@@ -46,14 +46,6 @@ export interface Ops {
   'get-counters': { args: Record<string, never>; result: Record<string, number> };
 }
 export type OpName = keyof Ops;
-
-export interface Request<K extends OpName = OpName> {
-  v: number;
-  id: number;
-  op: K;
-  args: Ops[K]['args'];
-}
-
 /**
  * Error codes carry IPVS's errno meaning so lvsadm can print exactly what
  * ipvsadm prints (ipvs_strerror in libipvs.c) for the same operation.
