@@ -49,6 +49,7 @@ export async function hasVip(lab: Lab, host: string, vip: string, ifname = 'eth0
 export async function waitVip(lab: Lab, host: string, vip: string, present = true, timeoutMs = 15_000): Promise<void> {
   await waitFor(async () => (await hasVip(lab, host, vip)) === present, timeoutMs, 20, `VIP ${present ? 'on' : 'off'} ${host}`);
 }
+
 /**
  * A client that sends a new HTTP request every `intervalMs` from inside the
  * client namespace (lab/client-loop.mjs: requests overlap, each bounded by

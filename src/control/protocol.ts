@@ -46,6 +46,7 @@ export interface Ops {
   'get-counters': { args: Record<string, never>; result: Record<string, number> };
 }
 export type OpName = keyof Ops;
+
 /**
  * Error codes carry IPVS's errno meaning so lvsadm can print exactly what
  * ipvsadm prints (ipvs_strerror in libipvs.c) for the same operation.
