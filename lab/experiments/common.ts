@@ -50,12 +50,6 @@ export async function waitVip(lab: Lab, host: string, vip: string, present = tru
   await waitFor(async () => (await hasVip(lab, host, vip)) === present, timeoutMs, 20, `VIP ${present ? 'on' : 'off'} ${host}`);
 }
 
-/** One HTTP request from the client (new TCP connection), short timeout: the body's first line or 'ERR'. */
-export async function request(lab: Lab, url: string, timeoutS = 1): Promise<string> {
-  const r = await lab.exec('client', ['curl', '-s', '-m', String(timeoutS), url], { check: false });
-  return r.code === 0 ? r.stdout.trim() : 'ERR';
-}
-
 /**
  * A client that sends a new HTTP request every `intervalMs` from inside the
  * client namespace (lab/client-loop.mjs: requests overlap, each bounded by

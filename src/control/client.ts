@@ -152,15 +152,3 @@ export class ControlClient {
     }
   }
 }
-
-/** Connect, send one request, close. */
-export async function callOnce<K extends AnyOpName>(
-  op: K, args: AllOps[K]['args'], opts: ClientOptions = {},
-): Promise<AllOps[K]['result']> {
-  const c = await ControlClient.connect(opts);
-  try {
-    return await c.request(op, args);
-  } finally {
-    c.close();
-  }
-}

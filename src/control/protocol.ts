@@ -48,13 +48,6 @@ export interface Ops {
 }
 export type OpName = keyof Ops;
 
-export interface Request<K extends OpName = OpName> {
-  v: number;
-  id: number;
-  op: K;
-  args: Ops[K]['args'];
-}
-
 /** Error codes and the error class are the engine's (ip_vs_ctl.c's errnos); the protocol carries them. */
 export { ControlError, type ErrorCode } from '../ipvs/errors.js';
 

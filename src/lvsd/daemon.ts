@@ -4,8 +4,10 @@
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
 import { ControlServer, type Handlers } from '../control/server.js';
+import { engineHandlers } from '../control/ops.js';
 import { ControlError } from '../ipvs/errors.js';
-import { MetricsServer } from '../control/metrics.js';
+import { buildRegistry } from '../metrics/lvsd.js';
+import { MetricsServer } from '../metrics/server.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { NeighTable, ipCommandTables } from '../io/neigh.js';
 import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
@@ -116,12 +118,12 @@ export class Daemon {
     await this.control.listen();
 
     if (o.metrics) {
-      this.metrics = new MetricsServer({
+      this.metrics = new MetricsServer(buildRegistry({
         listServices: () => this.engine.listServices(),
         engineCounters: () => this.engine.counters(),
         ioCounters: () => this.ioCounters(),
         batchSizes: () => this.batchSizes(),
-      });
+      }), 'lvsd');
       const a = await this.metrics.listen(o.metrics.host, o.metrics.port);
       this.log.info({ metrics: `http://${a.host}:${a.port}/metrics` }, 'metrics listening');
     }
@@ -153,37 +155,10 @@ export class Daemon {
   }
 
   private handlers(): Handlers {
-    const e = () => this.engine;
-    return {
-      'get-info': () => e().info(),
-      'add-service': ({ service }) => { e().addService(service); return null; },
-      'edit-service': ({ service }) => { e().editService(service); return null; },
-      'del-service': ({ key }) => { e().delService(key); return null; },
-      'add-dest': async ({ key, dest }) => { e().addDest(key, dest, await this.destExtra(dest)); return null; },
-      'edit-dest': async ({ key, dest }) => { e().editDest(key, dest, await this.destExtra(dest)); return null; },
-      'del-dest': ({ key, addr, port }) => { e().delDest(key, addr, port); return null; },
-      'flush': () => { e().flush(); return null; },
-      'zero': ({ key }) => { e().zero(key); return null; },
-      'set-timeouts': ({ timeouts }) => { e().setTimeouts(timeouts); return null; },
-      'get-timeouts': () => e().getTimeouts(),
-      'list-services': ({ key }) => e().listServices(key),
-      'list-conns': () => e().listConns(performance.now()),
-      'replace': async ({ ruleset }) => {
-        const extra = new Map<string, { tunSource?: number }>();
-        for (const s of ruleset.services) for (const d of s.dests) {
-          if (d.fwd === 'tunnel' && !extra.has(d.addr)) extra.set(d.addr, await this.destExtra(d));
-        }
-        e().replace(ruleset, (d) => extra.get(d.addr) ?? {});
-        return null;
-      },
-      'get-counters': () => ({ ...e().counters(), ...this.ioCounters() }),
-      // No connection sync yet: nothing runs, so `-L --daemon` lists nothing; starting one is refused by the server (EOPNOTSUPP).
-      'list-daemons': () => [],
-      'trace': ({ key, caddr, cport }) => {
-        const r = e().trace(key, ipToU32(caddr), cport, performance.now());
-        return { reason: r.reason, ...(r.dest ? { dest: { addr: r.dest.addr, port: r.dest.port, fwd: r.dest.fwd } } : {}) };
-      },
-    };
+    return engineHandlers(this.engine, {
+      destExtra: (d) => this.destExtra(d),
+      extraCounters: () => this.ioCounters(),
+    });
   }
 
   ioCounters(): Record<string, number> {

@@ -1,4 +1,4 @@
-// lvs-keepalived against a fake lvsd: real config files, real HTTP_GET
+// lvs-keepalived against an in-process lvsd (the real engine behind the real control server): real config files, real HTTP_GET
 // checkers against 127.0.0.1 backends whose health the test flips, and the
 // requests the daemon sends over the control socket.
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
@@ -7,17 +7,17 @@ import { dumpConfig, loadConfig } from '../../src/config/index.js';
 import { KeepalivedDaemon } from '../../src/keepalived/daemon.js';
 import { KeepalivedMetrics } from '../../src/keepalived/metrics.js';
 import type { StateChange } from '../../src/vrrp/index.js';
-import { FakeLvsd } from './fake-lvsd.js';
+import { TestLvsd } from '../helpers/lvsd-server.js';
 import { Backend, httpGet, recordingLog, sleep, TmpDir, waitFor } from './helpers.js';
 
 const VIP = '10.0.0.100';
 
-interface Ctx { lvsd: FakeLvsd; tmp: TmpDir; b1: Backend; b2: Backend; b3: Backend; daemons: KeepalivedDaemon[] }
+interface Ctx { lvsd: TestLvsd; tmp: TmpDir; b1: Backend; b2: Backend; b3: Backend; daemons: KeepalivedDaemon[] }
 let ctx: Ctx;
 
 beforeEach(async () => {
   ctx = {
-    lvsd: await new FakeLvsd().start(), tmp: new TmpDir(),
+    lvsd: await TestLvsd.start(), tmp: new TmpDir(),
     b1: await new Backend().start(), b2: await new Backend().start(), b3: await new Backend().start(),
     daemons: [],
   };
@@ -421,6 +421,8 @@ vrrp_instance VI_1 {
 ` + vsConf());
     const events: StateChange[] = [];
     let emit: ((ev: StateChange) => void) | undefined;
+    // lvsd runs no sync daemon yet: the stand-in keeps the list keepalived drives.
+    const daemons = ctx.lvsd.syncDaemons();
     const d = new KeepalivedDaemon({
       configFile: file, socket: ctx.lvsd.path, vrrpOnly: false, checkOnly: false, dontReleaseIpvs: false, dontReleaseVrrp: false, logDetail: false,
     }, recordingLog(), {
@@ -429,17 +431,17 @@ vrrp_instance VI_1 {
     });
     ctx.daemons.push(d);
     await d.start();
-    expect(ctx.lvsd.daemons).toEqual([{ state: 'backup', mcastIfn: 'eth0', syncid: 51, maxlen: 1400 }]);
+    expect(daemons).toEqual([{ state: 'backup', mcastIfn: 'eth0', syncid: 51, maxlen: 1400 }]);
     const ev = (from: StateChange['from'], to: StateChange['to'], instance = 'VI_1'): StateChange => ({ instance, from, to, reason: 'test', priority: 100, at: 0 });
     emit!(ev('BACKUP', 'MASTER', 'VI_OTHER'));
     await sleep(100);
-    expect(ctx.lvsd.daemons.map((x) => x.state)).toEqual(['backup']);
+    expect(daemons.map((x) => x.state)).toEqual(['backup']);
     emit!(ev('BACKUP', 'MASTER'));
-    await waitFor(() => ctx.lvsd.daemons.map((x) => x.state).join() === 'master', 2000, 'master sync daemon');
+    await waitFor(() => daemons.map((x) => x.state).join() === 'master', 2000, 'master sync daemon');
     emit!(ev('MASTER', 'FAULT'));
-    await waitFor(() => ctx.lvsd.daemons.map((x) => x.state).join() === 'backup', 2000, 'back to backup');
+    await waitFor(() => daemons.map((x) => x.state).join() === 'backup', 2000, 'back to backup');
     await d.stop();
-    expect(ctx.lvsd.daemons).toEqual([]);
+    expect(daemons).toEqual([]);
     expect(events).toHaveLength(3);
   });
 });

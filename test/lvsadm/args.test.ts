@@ -3,13 +3,23 @@
 // (built from ipvsadm.c against the system's popt 1.19, with only the
 // program name changed), not derived from lvsadm's code.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeLvsd, lvsadm } from './fake-lvsd.js';
+import { lvsadm } from './helpers.js';
+import { TestLvsd } from '../helpers/lvsd-server.js';
 import { usageText, versionText } from '../../src/lvsadm/usage.js';
+import type { ServiceRules, SyncDaemonConfig } from '../../src/ipvs/types.js';
 
-let fake: FakeLvsd;
-beforeAll(async () => { fake = await new FakeLvsd().start(); });
-afterAll(async () => { await fake.stop(); });
-const L = (args: string[]) => lvsadm(args, { socket: fake.path });
+let lvsd: TestLvsd;
+let daemons: SyncDaemonConfig[];
+beforeAll(async () => { lvsd = await TestLvsd.start(); daemons = lvsd.syncDaemons(); });
+afterAll(async () => { await lvsd.destroy(); });
+const L = (args: string[]) => lvsadm(args, { socket: lvsd.path });
+
+// What lvsd holds before a command: the engine refuses a dest op on a service it does not have.
+const svc = (key: ServiceRules['key'], dests: ServiceRules['dests'] = []): ServiceRules =>
+  ({ key, scheduler: 'wlc', persistence: 0, netmask: '255.255.255.255', ops: false, schedFlags: [], dests });
+const TCP80 = svc({ kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 });
+const TCP80_RS = svc(TCP80.key, [{ addr: '10.0.0.2', port: 80, fwd: 'route', weight: 1, uThreshold: 0, lThreshold: 0 }]);
+const UDP53 = svc({ kind: 'addr', protocol: 'udp', addr: '10.0.0.1', port: 53 });
 
 const IPVSADM_ERRORS: Array<[string[], number, string]> = [
   [["-A", "-t", "10.0.0.1:80", "-x", "5"], 2, "Illegal 'u-threshold' option with the 'add-service' command\n"],
@@ -88,22 +98,25 @@ const IPVSADM_ERRORS: Array<[string[], number, string]> = [
 
 describe('option errors are ipvsadm\'s, byte for byte', () => {
   it.each(IPVSADM_ERRORS)('%j -> exit %i', async (args, code, stderr) => {
-    fake.requests.length = 0;
+    lvsd.services = [];
+    lvsd.requests.length = 0;
     const r = await L(args);
     expect(r.stderr).toBe(stderr);
     expect(r.code).toBe(code);
     // Refused command lines never reach lvsd.
-    if (code !== 0) expect(fake.requests).toEqual([]);
+    if (code !== 0) expect(lvsd.requests).toEqual([]);
   });
 });
 
 describe('accepted command lines', () => {
-  const reqOf = async (args: string[]) => {
-    fake.requests.length = 0;
+  /** The one request a command line sends, to an lvsd holding `given`; `refused`: what the engine answers it. */
+  const reqOf = async (args: string[], opts: { given?: ServiceRules[]; refused?: string } = {}) => {
+    lvsd.services = opts.given ?? [];
+    lvsd.requests.length = 0;
     const r = await L(args);
-    expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(fake.requests).toHaveLength(1);
-    return fake.requests[0]!;
+    expect(r).toEqual(opts.refused === undefined ? { code: 0, stdout: '', stderr: '' } : { code: 255, stdout: '', stderr: opts.refused });
+    expect(lvsd.requests).toHaveLength(1);
+    return lvsd.requests[0]!;
   };
 
   it('-A with defaults: wlc, not persistent, /32 mask', async () => {
@@ -126,12 +139,12 @@ describe('accepted command lines', () => {
   it('combined short options and attached arguments (-At, -w5, -Ln)', async () => {
     const q = await reqOf(['-At', '10.0.0.1:http', '-sRR'.replace('RR', 'rr')]);
     expect(q.args.service).toMatchObject({ key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 }, scheduler: 'rr' });
-    const d = await reqOf(['-a', '-t10.0.0.1:80', '-r', '10.0.0.2:8080', '-mw5']);
+    const d = await reqOf(['-a', '-t10.0.0.1:80', '-r', '10.0.0.2:8080', '-mw5'], { given: [TCP80] });
     expect(d.args.dest).toMatchObject({ addr: '10.0.0.2', port: 8080, fwd: 'masq', weight: 5 });
   });
 
   it('sched flags are checked against the scheduler and sent in the kernel\'s canonical form', async () => {
-    const q = await reqOf(['-A', '-u', '10.0.0.1:53', '-s', 'sh', '-b', 'sh-port,sh-fallback', '-o', '-p', '-M', '255.255.255.0', '--pe', 'sip']);
+    const q = await reqOf(['-A', '-u', '10.0.0.1:53', '-s', 'sh', '-b', 'sh-port,sh-fallback', '-o', '-p', '-M', '255.255.255.0', '--pe', 'sip'], { refused: 'Scheduler or persistence engine not found\n' });
     expect(q.args.service).toEqual({
       key: { kind: 'addr', protocol: 'udp', addr: '10.0.0.1', port: 53 }, scheduler: 'sh', persistence: 360,
       netmask: '255.255.255.0', ops: true, schedFlags: ['sh-fallback', 'sh-port'], pe: 'sip',
@@ -139,57 +152,58 @@ describe('accepted command lines', () => {
   });
 
   it('real-server port rules: -r without port takes the service port; -g/-i force it; -m keeps its own', async () => {
-    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2', '-m'])).args.dest.port).toBe(80);
-    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:8080', '-g'])).args.dest.port).toBe(80);
-    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:8080', '-i'])).args.dest.port).toBe(80);
-    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:8080'])).args.dest).toMatchObject({ port: 80, fwd: 'route' });
-    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:8080', '-m'])).args.dest.port).toBe(8080);
+    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2', '-m'], { given: [TCP80] })).args.dest.port).toBe(80);
+    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:8080', '-g'], { given: [TCP80] })).args.dest.port).toBe(80);
+    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:8080', '-i'], { given: [TCP80] })).args.dest.port).toBe(80);
+    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:8080'], { given: [TCP80] })).args.dest).toMatchObject({ port: 80, fwd: 'route' });
+    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:8080', '-m'], { given: [TCP80] })).args.dest.port).toBe(8080);
     // fwmark services have no port of their own: a port-less server is :0.
-    expect((await reqOf(['-a', '-f', '7', '-r', '10.0.0.2', '-g'])).args).toEqual({
+    expect((await reqOf(['-a', '-f', '7', '-r', '10.0.0.2', '-g'], { given: [svc({ kind: 'fwmark', fwmark: 7 })] })).args).toEqual({
       key: { kind: 'fwmark', fwmark: 7 },
       dest: { addr: '10.0.0.2', port: 0, fwd: 'route', weight: 1, uThreshold: 0, lThreshold: 0 },
     });
   });
 
   it('tunnel options', async () => {
-    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2', '-i', '--tun-type', 'gue', '--tun-port', '6080', '--tun-remcsum'])).args.dest)
+    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2', '-i', '--tun-type', 'gue', '--tun-port', '6080', '--tun-remcsum'], { given: [TCP80], refused: 'Tunnel type gue is not supported by lvsd (ipip only)\n' })).args.dest)
       .toMatchObject({ fwd: 'tunnel', tunType: 'gue', tunPort: 6080, tunCsum: 'remcsum' });
-    expect((await reqOf(['-e', '-t', '10.0.0.1:80', '-r', '10.0.0.2', '-i'])).args.dest).toMatchObject({ fwd: 'tunnel', tunType: 'ipip' });
+    expect((await reqOf(['-e', '-t', '10.0.0.1:80', '-r', '10.0.0.2', '-i'], { given: [TCP80_RS] })).args.dest).toMatchObject({ fwd: 'tunnel', tunType: 'ipip' });
   });
 
   it('-d, -D, -Z, -C, --set, daemons', async () => {
-    expect(await reqOf(['-d', '-t', '10.0.0.1:80', '-r', '10.0.0.2'])).toMatchObject({ op: 'del-dest', args: { addr: '10.0.0.2', port: 80 } });
-    expect(await reqOf(['-D', '-f', '4294967295'])).toMatchObject({ op: 'del-service', args: { key: { kind: 'fwmark', fwmark: 4294967295 } } });
+    expect(await reqOf(['-d', '-t', '10.0.0.1:80', '-r', '10.0.0.2'], { given: [TCP80_RS] })).toMatchObject({ op: 'del-dest', args: { addr: '10.0.0.2', port: 80 } });
+    expect(await reqOf(['-D', '-f', '4294967295'], { given: [svc({ kind: 'fwmark', fwmark: 4294967295 })] })).toMatchObject({ op: 'del-service', args: { key: { kind: 'fwmark', fwmark: 4294967295 } } });
     expect(await reqOf(['-Z'])).toMatchObject({ op: 'zero', args: {} });
-    expect(await reqOf(['--zero', '--udp-service', '10.0.0.1:53'])).toMatchObject({ op: 'zero', args: { key: { kind: 'addr', protocol: 'udp' } } });
+    expect(await reqOf(['--zero', '--udp-service', '10.0.0.1:53'], { given: [UDP53] })).toMatchObject({ op: 'zero', args: { key: { kind: 'addr', protocol: 'udp' } } });
     expect(await reqOf(['--clear'])).toMatchObject({ op: 'flush' });
     // 0 leaves a timeout unchanged: it is not sent.
     expect(await reqOf(['--set', '10', '0', '5'])).toMatchObject({ op: 'set-timeouts', args: { timeouts: { tcp: 10, udp: 5 } } });
     expect((await reqOf(['--set', '10', '0', '5'])).args.timeouts).not.toHaveProperty('tcpfin');
     expect(await reqOf(['--start-daemon', 'backup', '--syncid', '9', '--mcast-group', '239.1.1.1', '--mcast-port', '9000', '--mcast-ttl', '2', '--sync-maxlen', '1400']))
       .toEqual(expect.objectContaining({ op: 'start-daemon', args: { daemon: { state: 'backup', mcastIfn: 'eth0', syncid: 9, group: '239.1.1.1', port: 9000, ttl: 2, maxlen: 1400 } } }));
+    daemons.push({ state: 'master', mcastIfn: 'eth0', syncid: 0 });
     expect(await reqOf(['--stop-daemon', 'master'])).toMatchObject({ op: 'stop-daemon', args: { state: 'master' } });
   });
 
   it('negative fwmarks (as 1.31\'s -S prints marks >= 2^31) are refused on the command line, like ipvsadm, but restore', async () => {
-    fake.requests.length = 0;
+    lvsd.requests.length = 0;
     expect(await L(['-A', '-f', '-1412536447'])).toEqual({ code: 2, stdout: '', stderr: "invalid fwmark value `-1412536447' specified\n" });
-    expect(fake.requests).toEqual([]);
-    const r = await lvsadm(['-R'], { socket: fake.path, stdin: '-A -f -1412536447 -s wlc\n' });
+    expect(lvsd.requests).toEqual([]);
+    const r = await lvsadm(['-R'], { socket: lvsd.path, stdin: '-A -f -1412536447 -s wlc\n' });
     expect(r.code).toBe(0);
-    expect(fake.requests[0]!.args.ruleset.services[0].key).toEqual({ kind: 'fwmark', fwmark: 2882430849 });
+    expect(lvsd.requests[0]!.args.ruleset.services[0].key).toEqual({ kind: 'fwmark', fwmark: 2882430849 });
   });
 
   it('-r before the service option resolves port names with no protocol, so they fail as in ipvsadm', async () => {
     expect(await L(['-a', '-r', '10.0.0.2:http', '-t', '10.0.0.1:80'])).toEqual({ code: 2, stdout: '', stderr: 'illegal real server address[:port] specified\n' });
-    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:http', '-m'])).args.dest.port).toBe(80);
+    expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:http', '-m'], { given: [TCP80] })).args.dest.port).toBe(80);
   });
 
   it('IPv6 is refused with libipvs\'s wording, exit 255, nothing sent', async () => {
-    fake.requests.length = 0;
+    lvsd.requests.length = 0;
     expect(await L(['-A', '-t', '[2001:db8::1]:80'])).toEqual({ code: 255, stdout: '', stderr: 'Operation not supported with IPv6\n' });
     expect(await L(['-A', '-f', '1', '-6'])).toEqual({ code: 255, stdout: '', stderr: 'Operation not supported with IPv6\n' });
-    expect(fake.requests).toEqual([]);
+    expect(lvsd.requests).toEqual([]);
   });
 
   it('-h and -v print on stdout, exit 0, without lvsd', async () => {

@@ -6,15 +6,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { FakeLvsd, lvsadm, OpError } from './fake-lvsd.js';
+import { lvsadm } from './helpers.js';
+import { TestLvsd } from '../helpers/lvsd-server.js';
+import type { ErrorCode } from '../../src/control/protocol.js';
+import type { ServedOpName } from '../../src/control/server.js';
 import { run } from '../../src/lvsadm/run.js';
 import { StaticResolver } from '../../src/lvsadm/names.js';
 import { ControlClient, ControlConnectError } from '../../src/control/client.js';
 
-let fake: FakeLvsd;
-beforeAll(async () => { fake = await new FakeLvsd().start(); });
-afterAll(async () => { await fake.stop(); });
-const L = (args: string[]) => lvsadm(args, { socket: fake.path });
+let lvsd: TestLvsd;
+beforeAll(async () => { lvsd = await TestLvsd.start(); });
+afterAll(async () => { await lvsd.destroy(); });
+const L = (args: string[]) => lvsadm(args, { socket: lvsd.path });
 
 const ADD_SVC = ['-A', '-t', '10.0.0.1:80'];
 const EDIT_SVC = ['-E', '-t', '10.0.0.1:80'];
@@ -53,23 +56,21 @@ const CASES: Array<[string[], string, string, string]> = [
 
 describe('kernel-refusal messages', () => {
   it.each(CASES)('%j refused by %s with %s -> "%s", exit 255', async (args, op, code, text) => {
-    const saved = fake.handlers[op]!;
-    fake.handlers[op] = () => { throw new OpError(code, 'lvsd says: not yet'); };
+    const restore = lvsd.refuse(op as ServedOpName, code as ErrorCode, 'lvsd says: not yet');
     try {
       expect(await L(args)).toEqual({ code: 255, stdout: '', stderr: `${text}\n` });
     } finally {
-      fake.handlers[op] = saved;
+      restore();
     }
   });
 
   it('listing failures exit 1', async () => {
-    const saved = fake.handlers['list-services']!;
-    fake.handlers['list-services'] = () => { throw new OpError('ESRCH', 'x'); };
+    const restore = lvsd.refuse('list-services', 'ESRCH', 'x');
     try {
       expect(await L(['-Ln'])).toEqual({ code: 1, stdout: '', stderr: 'No such service\n' });
       expect(await L(['-Sn'])).toEqual({ code: 1, stdout: '', stderr: 'No such service\n' });
     } finally {
-      fake.handlers['list-services'] = saved;
+      restore();
     }
   });
 });
@@ -88,7 +89,7 @@ describe('when lvsd is not running', () => {
   it('uses $LVSD_SOCKET when there is no --socket, and --socket over it', async () => {
     const envPath = join(dir, 'env.sock');
     expect(await lvsadm(['-Ln'], { socket: envPath })).toEqual({ code: 2, stdout: '', stderr: msg(envPath) });
-    const r = await lvsadm(['-Ln', `--socket=${fake.path}`], { socket: envPath });
+    const r = await lvsadm(['-Ln', `--socket=${lvsd.path}`], { socket: envPath });
     expect(r.code).toBe(0);
   });
 
@@ -128,11 +129,11 @@ describe('when lvsd is not running', () => {
 
 describe('ControlClient', () => {
   it('matches replies to requests by id when several are in flight', async () => {
-    const c = await ControlClient.connect({ socket: fake.path });
+    const c = await ControlClient.connect({ socket: lvsd.path });
     try {
       const [a, b] = await Promise.all([c.request('get-timeouts', {}), c.request('get-info', {})]);
-      expect(a).toEqual(fake.state.timeouts);
-      expect(b).toEqual(fake.state.info);
+      expect(a).toEqual(lvsd.engine.getTimeouts());
+      expect(b).toEqual(lvsd.engine.info());
     } finally {
       c.close();
     }

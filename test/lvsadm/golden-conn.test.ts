@@ -1,13 +1,16 @@
 // -Lc, --timeout and --daemon listings, byte for byte.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnEntry } from '../../src/ipvs/types.js';
-import { FakeLvsd, lvsadm } from './fake-lvsd.js';
+import type { ConnEntry, SyncDaemonConfig } from '../../src/ipvs/types.js';
+import { lvsadm, serveConns } from './helpers.js';
+import { TestLvsd } from '../helpers/lvsd-server.js';
 import { StaticResolver } from '../../src/lvsadm/names.js';
 
-let fake: FakeLvsd;
-beforeAll(async () => { fake = await new FakeLvsd().start(); });
-afterAll(async () => { await fake.stop(); });
-const L = (args: string[], resolver?: StaticResolver) => lvsadm(args, { socket: fake.path, resolver });
+// Connections are formatter fixtures (serveConns): a unit test cannot hold real ones mid-countdown.
+let lvsd: TestLvsd;
+let daemons: SyncDaemonConfig[];
+beforeAll(async () => { lvsd = await TestLvsd.start(); daemons = lvsd.syncDaemons(); });
+afterAll(async () => { await lvsd.destroy(); });
+const L = (args: string[], resolver?: StaticResolver) => lvsadm(args, { socket: lvsd.path, resolver });
 
 function conn(over: Partial<ConnEntry>): ConnEntry {
   return {
@@ -18,10 +21,10 @@ function conn(over: Partial<ConnEntry>): ConnEntry {
 
 describe('-Lnc', () => {
   it('reproduces the stored example, persistence template included', async () => {
-    fake.state.conns = [
+    serveConns(lvsd, [
       conn({ state: 'FIN_WAIT', expiresMs: 115_999 }),
       conn({ state: 'NONE', cport: 0, expiresMs: 296_000, template: true }),
-    ];
+    ]);
     const r = await L(['-Lnc']);
     expect(r).toEqual({ code: 0, stderr: '', stdout:
       'IPVS connection entries\n' +
@@ -31,11 +34,11 @@ describe('-Lnc', () => {
   });
 
   it('mm:ss keeps counting minutes past 99, names UDP/SCTP/IP rows', async () => {
-    fake.state.conns = [
+    serveConns(lvsd, [
       conn({ protocol: 'udp', state: 'UDP', caddr: '10.0.0.1', cport: 5353, vaddr: '10.0.0.2', vport: 53, daddr: '10.0.0.3', dport: 53, expiresMs: 6_000_000 }),
       conn({ protocol: 'ip', state: 'NONE', caddr: '10.0.0.1', cport: 0, vaddr: '0.0.0.1', vport: 0, daddr: '10.0.0.3', dport: 0, expiresMs: 999 }),
       conn({ protocol: 'sctp', state: 'ESTABLISHED', caddr: '10.0.0.1', cport: 1, vaddr: '10.0.0.2', vport: 2, daddr: '10.0.0.3', dport: 3, expiresMs: 61_000 }),
-    ];
+    ]);
     const r = await L(['-l', '-n', '-c']);
     expect(r.stdout).toBe(
       'IPVS connection entries\n' +
@@ -46,10 +49,10 @@ describe('-Lnc', () => {
   });
 
   it('--persistent-conn adds pe columns only for rows that carry pe data', async () => {
-    fake.state.conns = [
+    serveConns(lvsd, [
       conn({ protocol: 'udp', state: 'UDP', caddr: '10.0.0.1', cport: 5060, vaddr: '10.0.0.2', vport: 5060, daddr: '10.0.0.3', dport: 5060, expiresMs: 30_000, peName: 'sip', peData: 'a84b4c76e66710' }),
       conn({ caddr: '10.0.0.1', cport: 9, vaddr: '10.0.0.2', vport: 80, daddr: '10.0.0.3', dport: 80, expiresMs: 1_000 }),
-    ];
+    ]);
     const r = await L(['-Lnc', '--persistent-conn']);
     expect(r.stdout).toBe(
       'IPVS connection entries\n' +
@@ -59,7 +62,7 @@ describe('-Lnc', () => {
   });
 
   it('resolves service and host names without -n', async () => {
-    fake.state.conns = [conn({ caddr: '127.0.0.1', cport: 22, vaddr: '10.0.0.2', vport: 80, daddr: '10.0.0.3', dport: 8080, expiresMs: 900_000 })];
+    serveConns(lvsd, [conn({ caddr: '127.0.0.1', cport: 22, vaddr: '10.0.0.2', vport: 80, daddr: '10.0.0.3', dport: 8080, expiresMs: 900_000 })]);
     const r = await L(['-Lc'], new StaticResolver('ssh 22/tcp\nhttp 80/tcp', {}, { '127.0.0.1': 'localhost' }));
     expect(r.stdout.split('\n')[2]).toBe('TCP 15:00  ESTABLISHED localhost:ssh      10.0.0.2:http      10.0.0.3:8080');
   });
@@ -67,18 +70,18 @@ describe('-Lnc', () => {
 
 describe('--timeout and --daemon', () => {
   it('--timeout', async () => {
-    fake.state.timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
+    lvsd.engine.setTimeouts({ tcp: 900, tcpfin: 120, udp: 300 });
     expect(await L(['-L', '--timeout'])).toEqual({ code: 0, stderr: '', stdout: 'Timeout (tcp tcpfin udp): 900 120 300\n' });
   });
   it('--daemon prints master then backup with only the fields set', async () => {
-    fake.state.daemons = [
+    daemons.push(
       { state: 'backup', mcastIfn: 'eth1', syncid: 3, maxlen: 1472, group: '224.0.0.81', port: 8848, ttl: 1 },
       { state: 'master', mcastIfn: 'eth0', syncid: 0 },
-    ];
+    );
     expect((await L(['-L', '--daemon'])).stdout).toBe(
       'master sync daemon (mcast=eth0, syncid=0)\n' +
       'backup sync daemon (mcast=eth1, syncid=3, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n');
-    fake.state.daemons = [];
+    daemons.length = 0;
     expect(await L(['-L', '--daemon'])).toEqual({ code: 0, stderr: '', stdout: '' });
   });
 });

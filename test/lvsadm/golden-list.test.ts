@@ -1,9 +1,10 @@
 // Golden listings: ServiceStatus in, ipvsadm's bytes out. Expected strings are
 // literal copies of real ipvsadm output (facts file) or built here from the C
 // printf formats with the small sprintf below, never from the formatter.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DestStatus, ServiceStatus } from '../../src/ipvs/types.js';
-import { FakeLvsd, lvsadm, zeroRates, zeroStats } from './fake-lvsd.js';
+import { lvsadm, serveServices, zeroRates, zeroStats } from './helpers.js';
+import { TestLvsd } from '../helpers/lvsd-server.js';
 import { StaticResolver } from '../../src/lvsadm/names.js';
 
 /** printf subset: %s %d %u %llu with flags '-' and width, and %%. */
@@ -35,14 +36,18 @@ function svc(over: Partial<ServiceStatus> & Pick<ServiceStatus, 'key'>): Service
 const HEADER = 'IP Virtual Server version 1.2.1 (size=4096)\n';
 const TITLE = 'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
 
-let fake: FakeLvsd;
-beforeAll(async () => { fake = await new FakeLvsd().start(); });
-afterAll(async () => { await fake.stop(); });
-const L = (args: string[], resolver?: StaticResolver) => lvsadm(args, { socket: fake.path, resolver });
+// The engine holds the services wherever it can; `fixture` serves statuses it cannot reach here (see serveServices).
+let lvsd: TestLvsd;
+let restore: (() => void) | undefined;
+beforeAll(async () => { lvsd = await TestLvsd.start(); });
+afterAll(async () => { await lvsd.destroy(); });
+afterEach(() => { restore?.(); restore = undefined; });
+const fixture = (services: ServiceStatus[]) => { restore?.(); restore = serveServices(lvsd, services); return services; };
+const L = (args: string[], resolver?: StaticResolver) => lvsadm(args, { socket: lvsd.path, resolver });
 
 describe('default listing', () => {
   it('reproduces the kube-proxy README example byte for byte', async () => {
-    fake.state.services = [svc({
+    lvsd.services = [svc({
       key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 443 }, scheduler: 'rr', persistence: 10800,
       dests: [dest('10.229.43.2', 6443, { fwd: 'masq' })],
     })];
@@ -58,8 +63,8 @@ describe('default listing', () => {
   });
 
   it('uses get-info for the size and prints every suffix in order', async () => {
-    fake.state.info = { version: '1.2.1', connTableSize: 65536 };
-    fake.state.services = [
+    const big = await TestLvsd.start({ engine: { connTableBits: 16 } });
+    const undo = serveServices(big, [
       svc({
         key: { kind: 'addr', protocol: 'udp', addr: '10.0.0.2', port: 53 }, scheduler: 'sh',
         schedFlags: ['sh-port', 'sh-fallback'], persistence: 360, netmask: '255.255.255.0', pe: 'sip', ops: true,
@@ -69,9 +74,10 @@ describe('default listing', () => {
         ],
       }),
       svc({ key: { kind: 'fwmark', fwmark: 7 }, scheduler: 'mh', schedFlags: ['mh-port'], dests: [dest('10.1.0.3', 0)] }),
-    ];
-    const r = await L(['-L', '-n']);
-    fake.state.info = { version: '1.2.1', connTableSize: 4096 };
+    ]);
+    const r = await lvsadm(['-L', '-n'], { socket: big.path });
+    undo();
+    await big.destroy();
     const row = (n: string, f: string, w: number, a: number, i: number) => sprintf('  -> %-28s %-7s %-6d %-10u %-10u\n', n, f, w, a, i);
     expect(r.stdout).toBe(
       'IP Virtual Server version 1.2.1 (size=65536)\n' + TITLE +
@@ -82,7 +88,7 @@ describe('default listing', () => {
   });
 
   it('lists one service without the header, and a missing one as "No such service" exit 1', async () => {
-    fake.state.services = [svc({ key: { kind: 'addr', protocol: 'tcp', addr: '192.168.150.100', port: 80 }, scheduler: 'rr' })];
+    lvsd.services = [svc({ key: { kind: 'addr', protocol: 'tcp', addr: '192.168.150.100', port: 80 }, scheduler: 'rr' })];
     const one = await L(['-L', '-n', '-t', '192.168.150.100:80']);
     expect(one.stdout).toBe(TITLE + 'TCP  192.168.150.100:80 rr\n');
     const missing = await L(['-L', '-n', '-t', '192.168.150.100:81']);
@@ -90,7 +96,7 @@ describe('default listing', () => {
   });
 
   it('resolves names without -n and truncates to 33 / 28 columns', async () => {
-    fake.state.services = [svc({
+    lvsd.services = [svc({
       key: { kind: 'addr', protocol: 'tcp', addr: '10.96.0.1', port: 443 }, scheduler: 'rr',
       dests: [dest('10.0.0.5', 443), dest('10.0.0.6', 8443)],
     }), svc({ key: { kind: 'addr', protocol: 'tcp', addr: '10.96.0.2', port: 80 }, scheduler: 'rr' })];
@@ -110,11 +116,11 @@ describe('default listing', () => {
 
 describe('--stats / --rate / --exact', () => {
   it('reproduces the stored --stats example', async () => {
-    fake.state.services = [svc({
+    fixture([svc({
       key: { kind: 'fwmark', fwmark: 296 },
       stats: { conns: 105116, inpkts: 827026, outpkts: 774414, inbytes: 55260589, outbytes: 51457957 },
       dests: [dest('172.50.0.21', 0, { stats: { conns: 92972, inpkts: 729968, outpkts: 711766, inbytes: 49472933, outbytes: 47539945 } })],
-    })];
+    })]);
     const r = await L(['-L', '-n', '--stats']);
     expect(r.stdout).toBe(
       'IP Virtual Server version 1.2.1 (size=4096)\n' +
@@ -125,11 +131,11 @@ describe('--stats / --rate / --exact', () => {
   });
 
   it('reproduces the --rate example (real-server CPS/PPS are plain %8llu)', async () => {
-    fake.state.services = [svc({
+    const rated = fixture([svc({
       key: { kind: 'addr', protocol: 'tcp', addr: '192.168.1.100', port: 80 },
       rates: { cps: 0, inpps: 1, outpps: 0, inbps: 33, outbps: 38 },
       dests: [dest('172.17.0.2', 80, { rates: { cps: 0, inpps: 0, outpps: 0, inbps: 6, outbps: 7 } })],
-    })];
+    })]);
     const r = await L(['-Ln', '--rate']);
     expect(r.stdout).toBe(
       'IP Virtual Server version 1.2.1 (size=4096)\n' +
@@ -137,7 +143,7 @@ describe('--stats / --rate / --exact', () => {
       '  -> RemoteAddress:Port\n' +
       'TCP  192.168.1.100:80                    0        1        0       33       38\n' +
       '  -> 172.17.0.2:80                       0        0        0        6        7\n');
-    fake.state.services[0]!.dests[0]!.rates = { cps: 123456789, inpps: 5, outpps: 6, inbps: 250000000000, outbps: 7 };
+    rated[0]!.dests[0]!.rates = { cps: 123456789, inpps: 5, outpps: 6, inbps: 250000000000, outbps: 7 };
     const big = await L(['-Ln', '--rate']);
     expect(big.stdout.split('\n')[4]).toBe(
       sprintf('  -> %-28s %8llu %8llu %8llu', '172.17.0.2:80', 123456789, 5, 6) + sprintf('%8lluG', 250) + sprintf('%9llu', 7));
@@ -146,11 +152,11 @@ describe('--stats / --rate / --exact', () => {
   it('prints print_largenum boundaries with K/M/G/T and exact widths', async () => {
     const values = [99999999, 100000000, 999999999, 1000000000, 99999999999, 100000000000, 99999999999999, 100000000000000];
     const mk = (v: number[]) => ({ conns: v[0]!, inpkts: v[1]!, outpkts: v[2]!, inbytes: v[3]!, outbytes: v[4]! });
-    fake.state.services = [svc({
+    fixture([svc({
       key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 },
       stats: mk(values.slice(0, 5)),
       dests: [dest('10.0.0.2', 80, { stats: mk(values.slice(3, 8)) })],
-    })];
+    })]);
     const r = await L(['-Ln', '--stats']);
     const lines = r.stdout.split('\n');
     expect(lines[3]).toBe(sprintf('%-33s%9llu%8lluK%8lluK%8lluM%8lluM', 'TCP  10.0.0.1:80', 99999999, 100000, 999999, 1000, 99999));
@@ -166,7 +172,7 @@ describe('--stats / --rate / --exact', () => {
 
 describe('--thresholds / --persistent-conn / --tun-info', () => {
   const setup = () => {
-    fake.state.services = [svc({
+    fixture([svc({
       key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 }, scheduler: 'wrr', persistence: 60,
       dests: [
         dest('10.0.0.2', 80, { fwd: 'tunnel', tunType: 'gue', tunPort: 6080, tunCsum: 'remcsum', uThreshold: 100, lThreshold: 10, activeConns: 3, inactConns: 4, persistConns: 5, weight: 7 }),
@@ -174,7 +180,7 @@ describe('--thresholds / --persistent-conn / --tun-info', () => {
         dest('10.0.0.4', 80, { fwd: 'tunnel', tunType: 'ipip' }),
         dest('10.0.0.5', 8080, { fwd: 'masq' }),
       ],
-    })];
+    })]);
   };
   it('--thresholds', async () => {
     setup();
@@ -212,14 +218,14 @@ describe('--thresholds / --persistent-conn / --tun-info', () => {
 
 describe('sort order', () => {
   it('sorts services by fwmark, protocol, address (with the int wrap), port; dests by address, port', async () => {
-    fake.state.services = [
+    fixture([
       svc({ key: { kind: 'addr', protocol: 'udp', addr: '10.0.0.1', port: 53 } }),
       svc({ key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 443 } }),
       svc({ key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 } }),
       svc({ key: { kind: 'fwmark', fwmark: 2 } }),
       svc({ key: { kind: 'fwmark', fwmark: 1 } }),
       svc({ key: { kind: 'addr', protocol: 'sctp', addr: '9.0.0.1', port: 80 } }),
-    ];
+    ]);
     const r = await L(['-Ln']);
     const names = r.stdout.split('\n').slice(3).filter((l) => l && !l.startsWith('  ->'));
     expect(names).toEqual([
@@ -229,7 +235,7 @@ describe('sort order', () => {
 
   it('orders addresses more than 2^31 apart the way ipvsadm does (wrapped subtraction)', async () => {
     // 200.0.0.1 - 10.0.0.1 = 0xBE000000 > INT_MAX: read as negative, so 200.x sorts first.
-    fake.state.services = [
+    lvsd.services = [
       svc({ key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 }, dests: [dest('10.0.0.9', 80), dest('200.0.0.9', 80), dest('10.0.0.8', 80)] }),
       svc({ key: { kind: 'addr', protocol: 'tcp', addr: '200.0.0.1', port: 80 } }),
     ];
@@ -250,7 +256,7 @@ describe('sort order', () => {
 
 describe('fwmark >= 2^31', () => {
   it('prints as a negative %d as ipvsadm 1.31 does', async () => {
-    fake.state.services = [svc({ key: { kind: 'fwmark', fwmark: 2882430849 } })];
+    lvsd.services = [svc({ key: { kind: 'fwmark', fwmark: 2882430849 } })];
     const r = await L(['-Ln']);
     expect(r.stdout).toBe(HEADER + TITLE + 'FWM  -1412536447 wlc\n');
     const s = await L(['-Sn']);

@@ -1,12 +1,15 @@
 // --json documents (schema in src/lvsadm/json.ts) and --trace.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServiceStatus } from '../../src/ipvs/types.js';
-import { FakeLvsd, lvsadm, OpError, zeroRates, zeroStats } from './fake-lvsd.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnEntry, ServiceStatus, SyncDaemonConfig } from '../../src/ipvs/types.js';
+import { lvsadm, serveConns, serveServices, zeroRates, zeroStats } from './helpers.js';
+import { TestLvsd } from '../helpers/lvsd-server.js';
 
-let fake: FakeLvsd;
-beforeAll(async () => { fake = await new FakeLvsd().start(); });
-afterAll(async () => { await fake.stop(); });
-const L = (args: string[]) => { fake.requests.length = 0; return lvsadm(args, { socket: fake.path }); };
+// SERVICES and the connection are formatter fixtures (serveServices/serveConns): pe sip and GRE tunnels are refused by lvsd.
+let lvsd: TestLvsd;
+let daemons: SyncDaemonConfig[];
+beforeAll(async () => { lvsd = await TestLvsd.start(); daemons = lvsd.syncDaemons(); serveServices(lvsd, SERVICES); });
+afterAll(async () => { await lvsd.destroy(); });
+const L = (args: string[]) => { lvsd.requests.length = 0; return lvsadm(args, { socket: lvsd.path }); };
 
 const dest = (addr: string, port: number, extra: object = {}) => ({
   addr, port, fwd: 'masq' as const, weight: 1, uThreshold: 0, lThreshold: 0,
@@ -22,7 +25,6 @@ const SERVICES: ServiceStatus[] = [
 
 describe('--json', () => {
   it('full listing: engine info and services in listing order, dests sorted', async () => {
-    fake.state.services = SERVICES;
     const r = await L(['-L', '--json']);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
@@ -42,14 +44,12 @@ describe('--json', () => {
   });
 
   it('--json comes before the command too, and works with --nosort', async () => {
-    fake.state.services = SERVICES;
     const doc = JSON.parse((await L(['--json', '-Ln', '--nosort'])).stdout);
     expect(doc.services.map((s: ServiceStatus) => s.key)).toEqual(SERVICES.map((s) => s.key));
     expect(doc.services[1].dests.map((d: { addr: string }) => d.addr)).toEqual(['10.0.0.3', '10.0.0.2']);
   });
 
   it('one service, no engine info; missing service is still "No such service" exit 1', async () => {
-    fake.state.services = SERVICES;
     const doc = JSON.parse((await L(['-L', '-f', '5', '--json'])).stdout);
     expect(Object.keys(doc)).toEqual(['schema', 'services']);
     expect(doc.services).toHaveLength(1);
@@ -57,13 +57,13 @@ describe('--json', () => {
   });
 
   it('-c, --timeout, --daemon, -S', async () => {
-    fake.state.services = SERVICES;
-    fake.state.conns = [{ protocol: 'tcp', caddr: '1.1.1.1', cport: 5, vaddr: '10.0.0.1', vport: 80, daddr: '10.0.0.2', dport: 80, state: 'ESTABLISHED', expiresMs: 5000, fwd: 'masq', template: false }];
-    fake.state.timeouts = { tcp: 1, tcpfin: 2, udp: 3 };
-    fake.state.daemons = [{ state: 'master', mcastIfn: 'eth0', syncid: 1 }];
-    expect(JSON.parse((await L(['-Lc', '--json'])).stdout)).toEqual({ schema: 'lvsadm/1', connections: fake.state.conns });
+    const conns: ConnEntry[] = [{ protocol: 'tcp', caddr: '1.1.1.1', cport: 5, vaddr: '10.0.0.1', vport: 80, daddr: '10.0.0.2', dport: 80, state: 'ESTABLISHED', expiresMs: 5000, fwd: 'masq', template: false }];
+    serveConns(lvsd, conns);
+    lvsd.engine.setTimeouts({ tcp: 1, tcpfin: 2, udp: 3 });
+    daemons.push({ state: 'master', mcastIfn: 'eth0', syncid: 1 });
+    expect(JSON.parse((await L(['-Lc', '--json'])).stdout)).toEqual({ schema: 'lvsadm/1', connections: conns });
     expect(JSON.parse((await L(['-L', '--timeout', '--json'])).stdout)).toEqual({ schema: 'lvsadm/1', timeouts: { tcp: 1, tcpfin: 2, udp: 3 } });
-    expect(JSON.parse((await L(['-L', '--daemon', '--json'])).stdout)).toEqual({ schema: 'lvsadm/1', daemons: fake.state.daemons });
+    expect(JSON.parse((await L(['-L', '--daemon', '--json'])).stdout)).toEqual({ schema: 'lvsadm/1', daemons: [{ state: 'master', mcastIfn: 'eth0', syncid: 1 }] });
     const saved = JSON.parse((await L(['-S', '--json'])).stdout);
     expect(saved.ruleset.services[0]).toEqual({
       key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 }, scheduler: 'sh', persistence: 30, netmask: '255.255.255.0',
@@ -76,32 +76,38 @@ describe('--json', () => {
   });
 
   it('bare `lvsadm --json` lists everything', async () => {
-    fake.state.services = [];
+    const undo = serveServices(lvsd, []);
     expect(JSON.parse((await L(['--json'])).stdout)).toEqual({ schema: 'lvsadm/1', version: '1.2.1', connTableSize: 4096, services: [] });
+    undo();
   });
 });
 
 describe('--trace', () => {
+  // The replies are fixtures of the trace reply's shapes; the engine's own answer where it has one (no such service).
+  let undo: (() => void) | undefined;
+  const traceReply = (fn: Parameters<TestLvsd['override']>[1]) => { undo?.(); undo = lvsd.override('trace', fn as never); };
+  afterEach(() => { undo?.(); undo = undefined; });
+
   it('sends a trace request and prints the chosen server and the reason', async () => {
-    fake.handlers.trace = () => ({ dest: { addr: '10.0.0.2', port: 8080, fwd: 'masq' }, reason: 'scheduled by wlc (least weighted connections)' });
+    traceReply(() => ({ dest: { addr: '10.0.0.2', port: 8080, fwd: 'masq' }, reason: 'scheduled by wlc (least weighted connections)' }));
     const r = await L(['--trace', '-t', '10.0.0.1:80', '--client', '192.168.1.5:40000', '-n']);
     expect(r).toEqual({ code: 0, stderr: '', stdout:
       'TCP  10.0.0.1:80 from 192.168.1.5:40000\n' +
       '  -> 10.0.0.2:8080 Masq: scheduled by wlc (least weighted connections)\n' });
-    expect(fake.requests).toEqual([expect.objectContaining({
+    expect(lvsd.requests).toEqual([expect.objectContaining({
       op: 'trace', args: { key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 }, caddr: '192.168.1.5', cport: 40000 },
     })]);
   });
 
   it('a client without a port is traced with port 0; no server is exit 1', async () => {
-    fake.handlers.trace = () => ({ reason: 'all real servers have weight 0' });
+    traceReply(() => ({ reason: 'all real servers have weight 0' }));
     const r = await L(['--trace', '-f', '3', '--client', '192.168.1.5', '-n']);
     expect(r).toEqual({ code: 1, stderr: '', stdout: 'FWM  3 from 192.168.1.5:0\n  -> no real server: all real servers have weight 0\n' });
-    expect(fake.requests[0]!.args).toEqual({ key: { kind: 'fwmark', fwmark: 3 }, caddr: '192.168.1.5', cport: 0 });
+    expect(lvsd.requests[0]!.args).toEqual({ key: { kind: 'fwmark', fwmark: 3 }, caddr: '192.168.1.5', cport: 0 });
   });
 
   it('--json', async () => {
-    fake.handlers.trace = () => ({ dest: { addr: '10.0.0.2', port: 80 }, reason: 'persistence template' });
+    traceReply(() => ({ dest: { addr: '10.0.0.2', port: 80 }, reason: 'persistence template' }));
     const doc = JSON.parse((await L(['--trace', '-u', '10.0.0.1:53', '--client', '1.2.3.4:9', '--json'])).stdout);
     expect(doc).toEqual({ schema: 'lvsadm/1', service: { kind: 'addr', protocol: 'udp', addr: '10.0.0.1', port: 53 },
       client: { addr: '1.2.3.4', port: 9 }, dest: { addr: '10.0.0.2', port: 80 }, reason: 'persistence template' });
@@ -111,9 +117,9 @@ describe('--trace', () => {
     expect(await L(['--trace', '-t', '10.0.0.1:80'])).toEqual({ code: 2, stdout: '', stderr: "You need to supply the 'client' option for the 'trace' command\n" });
     expect(await L(['--trace', '--client', '1.2.3.4'])).toEqual({ code: 2, stdout: '', stderr: "You need to supply the 'service-address' option for the 'trace' command\n" });
     expect(await L(['--trace', '-t', '10.0.0.1:80', '--client', 'x.invalid'])).toEqual({ code: 2, stdout: '', stderr: 'illegal client address[:port] specified\n' });
-    fake.handlers.trace = () => { throw new OpError('ESRCH', 'no such service'); };
+    undo?.(); undo = undefined; // the engine: it has no 10.0.0.1:80
     expect(await L(['--trace', '-t', '10.0.0.1:80', '--client', '1.2.3.4'])).toEqual({ code: 1, stdout: '', stderr: 'No such service\n' });
-    fake.handlers.trace = () => { throw new OpError('EPROTO', 'unknown op trace'); };
+    undo = lvsd.refuse('trace', 'EPROTO', 'unknown op trace');
     expect(await L(['--trace', '-t', '10.0.0.1:80', '--client', '1.2.3.4'])).toEqual({ code: 255, stdout: '', stderr: 'unknown op trace\n' });
   });
 });

@@ -6,14 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inetAton, isIpv6, stringToNumber } from '../../src/lvsadm/args.js';
 import { parseServices, StaticResolver, SystemResolver, addrPortName } from '../../src/lvsadm/names.js';
-import { FakeLvsd, lvsadm } from './fake-lvsd.js';
+import { lvsadm } from './helpers.js';
+import { TestLvsd } from '../helpers/lvsd-server.js';
 import { largenum } from '../../src/lvsadm/format-list.js';
 import { FMT } from '../../src/lvsadm/args.js';
 
 describe('service addresses as ipvsadm reads them', () => {
-  let fake: FakeLvsd;
-  beforeAll(async () => { fake = await new FakeLvsd().start(); });
-  afterAll(async () => { await fake.stop(); });
+  let lvsd: TestLvsd;
+  beforeAll(async () => { lvsd = await TestLvsd.start(); });
+  afterAll(async () => { await lvsd.destroy(); });
 
   // -A -t WORD -p: the address and port ipvsadm 1.31 sent, or its refusal.
   const CASES: Array<[string, string | null, number]> = [
@@ -33,13 +34,14 @@ describe('service addresses as ipvsadm reads them', () => {
     ['1.2.3.4:0x50', null, 0],
   ];
   it.each(CASES)('%j', async (word, addr, port) => {
-    fake.requests.length = 0;
-    const r = await lvsadm(['-A', '-t', word, '-p'], { socket: fake.path });
+    lvsd.services = [];
+    lvsd.requests.length = 0;
+    const r = await lvsadm(['-A', '-t', word, '-p'], { socket: lvsd.path });
     if (addr === null) {
       expect(r).toEqual({ code: 2, stdout: '', stderr: 'illegal virtual server address[:port] specified\n' });
     } else {
       expect(r.code).toBe(0);
-      expect(fake.requests[0]!.args.service.key).toEqual({ kind: 'addr', protocol: 'tcp', addr, port });
+      expect(lvsd.requests[0]!.args.service.key).toEqual({ kind: 'addr', protocol: 'tcp', addr, port });
     }
   });
 });

@@ -9,7 +9,8 @@ import { FMT } from '../../src/lvsadm/args.js';
 import { cmpDests, cmpServices, msort } from '../../src/lvsadm/format-list.js';
 import { StaticResolver } from '../../src/lvsadm/names.js';
 import { parseRestore, saveText } from '../../src/lvsadm/save-restore.js';
-import { FakeLvsd, lvsadm, SERVICES_TEXT, zeroRates, zeroStats } from './fake-lvsd.js';
+import { lvsadm, SERVICES_TEXT, zeroRates, zeroStats } from './helpers.js';
+import { TestLvsd } from '../helpers/lvsd-server.js';
 
 const MAX_TIMEOUT = 86400 * 31;
 
@@ -194,10 +195,10 @@ describe('-S then -R round-trips', () => {
 });
 
 describe('-R is one atomic replace', () => {
-  let fake: FakeLvsd;
-  beforeAll(async () => { fake = await new FakeLvsd().start(); });
-  afterAll(async () => { await fake.stop(); });
-  const R = (stdin: string) => { fake.requests.length = 0; return lvsadm(['-R'], { socket: fake.path, stdin }); };
+  let lvsd: TestLvsd;
+  beforeAll(async () => { lvsd = await TestLvsd.start(); });
+  afterAll(async () => { await lvsd.destroy(); });
+  const R = (stdin: string) => { lvsd.requests.length = 0; return lvsadm(['-R'], { socket: lvsd.path, stdin }); };
 
   it('sends the whole ruleset in a single request', async () => {
     const r = await R(
@@ -214,8 +215,8 @@ describe('-R is one atomic replace', () => {
       '-d -f 1 -r 10.0.0.9:0\n' +
       '-E -f 1 -s sh -b sh-port -p 20\n');
     expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(fake.ops()).toEqual(['replace']);
-    expect(fake.requests[0]!.args).toEqual({ ruleset: { services: [
+    expect(lvsd.ops()).toEqual(['replace']);
+    expect(lvsd.requests[0]!.args).toEqual({ ruleset: { services: [
       { key: { kind: 'addr', protocol: 'tcp', addr: '10.0.0.1', port: 80 }, scheduler: 'rr', persistence: 0, netmask: '255.255.255.255', ops: false, schedFlags: [],
         dests: [
           { addr: '10.0.0.2', port: 80, fwd: 'masq', weight: 3, uThreshold: 0, lThreshold: 0 },
@@ -227,9 +228,9 @@ describe('-R is one atomic replace', () => {
 
   it('-C in the input empties what came before; empty input replaces with nothing', async () => {
     await R('-A -t 10.0.0.1:80\n-C\n-A -t 10.0.0.2:80\n');
-    expect(fake.requests[0]!.args.ruleset.services.map((s: ServiceRules) => s.key)).toEqual([{ kind: 'addr', protocol: 'tcp', addr: '10.0.0.2', port: 80 }]);
+    expect(lvsd.requests[0]!.args.ruleset.services.map((s: ServiceRules) => s.key)).toEqual([{ kind: 'addr', protocol: 'tcp', addr: '10.0.0.2', port: 80 }]);
     expect(await R('')).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(fake.requests).toEqual([expect.objectContaining({ op: 'replace', args: { ruleset: { services: [] } } })]);
+    expect(lvsd.requests).toEqual([expect.objectContaining({ op: 'replace', args: { ruleset: { services: [] } } })]);
   });
 
   const BAD: Array<[string, string, number]> = [
@@ -250,18 +251,17 @@ describe('-R is one atomic replace', () => {
   ];
   it.each(BAD)('a bad line rejects everything: %j', async (stdin, stderr, code) => {
     expect(await R(stdin)).toEqual({ code, stdout: '', stderr });
-    expect(fake.requests).toEqual([]);
+    expect(lvsd.requests).toEqual([]);
   });
 
   it('lvsd refusing the replace is reported and exits 255', async () => {
-    const saved = fake.handlers.replace!;
-    fake.handlers.replace = () => { throw Object.assign(new Error('dest 10.0.0.2:80 is not reachable'), { code: 'EINVAL' }); };
+    const restore = lvsd.override('replace', () => { throw Object.assign(new Error('dest 10.0.0.2:80 is not reachable'), { code: 'EINVAL' }); });
     try {
       const r = await R('-A -t 10.0.0.1:80\n');
       expect(r.code).toBe(255);
       expect(r.stderr).toMatch(/^lvsadm -R: lvsd refused the ruleset: .* \(nothing restored\)\n$/);
     } finally {
-      fake.handlers.replace = saved;
+      restore();
     }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { buildRegistry, type MetricsSource } from '../../src/control/metrics.js';
+import { buildRegistry, type MetricsSource } from '../../src/metrics/lvsd.js';
 import type { ServiceStatus } from '../../src/ipvs/types.js';
 
 const zero = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };

@@ -1,10 +1,12 @@
-// Prometheus metrics for lvsd (`--metrics HOST:PORT`), via prom-client.
+// Prometheus metrics for lvsd (`--metrics HOST:PORT`), via prom-client:
+// lvsd's own series, and node_exporter's ipvs series (node-ipvs.ts) so that
+// dashboards built on kernel IPVS read lvsd unchanged.
 // Nothing is counted twice: at scrape time every value is read from where
 // the data plane already keeps it (the engine's per-service and per-dest
 // stats, its drop counters, the loop's counters), so the hot path pays nothing.
-import { createServer, type Server } from 'node:http';
 import { Registry, Gauge, Counter } from 'prom-client';
 import type { ServiceKey, ServiceStatus } from '../ipvs/types.js';
+import { registerNodeIpvs } from './node-ipvs.js';
 
 export interface MetricsSource {
   listServices(): ServiceStatus[];
@@ -126,46 +128,6 @@ export function buildRegistry(src: MetricsSource): Registry {
   // metric is read: so the first metric refreshes all of them from one
   // listServices() per scrape.
   (svcConns as unknown as { collect: () => void }).collect = collect;
+  registerNodeIpvs(reg, () => src.listServices());
   return reg;
-}
-
-export class MetricsServer {
-  private server: Server | undefined;
-  readonly registry: Registry;
-
-  constructor(src: MetricsSource) {
-    this.registry = buildRegistry(src);
-  }
-
-  listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    const server = createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
-        res.writeHead(404, { 'content-type': 'text/plain' });
-        res.end('lvsd: metrics are at /metrics\n');
-        return;
-      }
-      this.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': this.registry.contentType });
-        res.end(text);
-      }, (err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`metrics failed: ${String(err)}\n`);
-      });
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        const a = server.address();
-        resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port });
-      });
-    });
-  }
-
-  close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    return s ? new Promise((r) => s.close(() => r())) : Promise.resolve();
-  }
 }
