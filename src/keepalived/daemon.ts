@@ -4,6 +4,7 @@
 import { writeFileSync, rmSync } from 'node:fs';
 import { checkHost, formatDiagnostic, hasErrors, loadConfig, type Diagnostic, type KeepalivedConfig } from '../config/index.js';
 import { startVrrp, registerVrrpMetrics, type StateChange, type VrrpHandle } from '../vrrp/index.js';
+import { scriptPolicy } from '../core/notify.js';
 import { SyncDaemonDriver } from './sync-daemon.js';
 import { emptyBadCounters } from '../vrrp/validate.js';
 import { planVirtualServers, type VsPlan } from './checks.js';
@@ -207,7 +208,7 @@ export class KeepalivedDaemon {
       this.health = new HealthChecks({ log: this.log, ...this.deps.health });
       this.wireHealth(this.health);
     }
-    this.health.scriptUser = model.global_defs.script_user;
+    this.health.scriptPolicy = scriptPolicy(model.global_defs);
     const stats = this.health.reload(plans);
     if (!initial) this.log.info(stats, 'virtual servers: kept / rebuilt / added / removed');
     const gd = model.global_defs;

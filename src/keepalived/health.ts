@@ -14,6 +14,7 @@ import {
   VirtualServerChecks, runNotification,
   type CheckerResultEvent, type CheckerStateReport, type Notification,
 } from '../check/index.js';
+import type { ScriptPolicy } from '../core/notify.js';
 import type { VsPlan } from './checks.js';
 import type { Log } from './ipvs-manager.js';
 
@@ -49,8 +50,8 @@ export interface HealthOptions {
 
 export class HealthChecks extends EventEmitter<HealthEvents> {
   private entries = new Map<string, Entry>();
-  /** global_defs script_user: notify scripts run as this user (set by the daemon from the model in force). */
-  scriptUser: { user: string; group?: string } | undefined;
+  /** global_defs script_user and enable_script_security, for MISC_CHECK and notify scripts (set by the daemon from the model in force). */
+  scriptPolicy: ScriptPolicy | undefined;
   private suspendTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: HealthOptions) {
@@ -141,7 +142,8 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
   }
 
   private build(plan: VsPlan, sig: string, prev: Entry | undefined): Entry {
-    const vsc = new VirtualServerChecks(plan.checks, this.opts.extras ?? {});
+    const extras = this.opts.extras ?? {};
+    const vsc = new VirtualServerChecks(plan.checks, this.scriptPolicy && !extras.scripts ? { ...extras, scripts: this.scriptPolicy } : extras);
     const entry: Entry = { plan, vsc, sig, live: true };
     if (plan.vs.ha_suspend && plan.vs.key.kind === 'addr') vsc.setEnabled(this.isLocal(plan.vs.key.addr));
     const name = plan.checks.name;
@@ -212,8 +214,7 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
     if (n.script === undefined) return;
     if (this.opts.runNotify) { this.opts.runNotify(n.script, n); return; }
     const script = n.script;
-    const u = this.scriptUser;
-    void runNotification(n, u ? { user: u.user, ...(u.group !== undefined ? { group: u.group } : {}) } : {}).then((o) => {
+    void runNotification(n, this.scriptPolicy).then((o) => {
       if (o && (o.error || o.code !== 0)) this.opts.log.warn({ script, code: o.code, signal: o.signal, err: o.error }, 'notify script failed');
     });
   }

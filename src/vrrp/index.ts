@@ -8,6 +8,7 @@
 //   registerVrrpMetrics(vrrp, registry);  // the same as prom-client gauges
 //   await vrrp.stop({ graceful: true });  // SIGTERM: priority 0, VIPs removed, notify_stop
 import { spawn, type ChildProcess } from 'node:child_process';
+import { runScript, scriptPolicy, type ScriptPolicy } from '../core/notify.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +21,7 @@ import { VrrpInstance, VRRP_PRIO_STOP, type Action, type InstanceConfig, type Vr
 import { validateAdvert, emptyBadCounters, authData, type BadCounters, type BadReason, type RxExpect } from './validate.js';
 import { VipSet, VipStateFile, defaultStateDir, toVipSpec, keepIpBatchReady, type VipSpec } from './vip.js';
 import { VrrpSocket, primaryIpv4 } from './socket.js';
-import { ScriptRunner, LinkWatcher, ReferenceProber, weightContribution } from './track.js';
+import { VrrpScriptTracker, LinkWatcher, ReferenceProber, weightContribution } from './track.js';
 
 /** The subset of pino's API used here. */
 export interface VrrpLogger {
@@ -118,11 +119,10 @@ function watchdogPath(): string {
   return dist;
 }
 
-function runNotify(script: string, args: string[], log: VrrpLogger): void {
-  // keepalived splits the command line itself; sh -c does the same for the usual cases and appends the arguments.
-  const p = spawn('sh', ['-c', args.length ? `${script} "$@"` : script, 'sh', ...args], { stdio: 'ignore', detached: true });
-  p.on('error', (e) => log.warn({ script, err: String(e) }, 'notify script failed to start'));
-  p.unref();
+function runNotify(script: string, args: string[], policy: ScriptPolicy, log: VrrpLogger): void {
+  void runScript(script, { args, policy }).then((o) => {
+    if (o.error) log.warn({ script, err: o.error }, 'notify script failed to start');
+  });
 }
 
 export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Promise<VrrpHandle> {
@@ -130,6 +130,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   const stateDir = opts.stateDir ?? defaultStateDir();
   const gd = model.global_defs;
   const mcastGroup = gd.vrrp_mcast_group4 || '224.0.0.18';
+  const scripts = scriptPolicy(gd);
   const clock = () => performance.now();
   const rts: Runtime[] = [];
   const byName = new Map<string, Runtime>();
@@ -291,8 +292,8 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
           const mdl = rt.model;
           const one = a.state === 'MASTER' ? mdl.notify_master : a.state === 'BACKUP' ? mdl.notify_backup
             : a.state === 'FAULT' ? mdl.notify_fault : mdl.notify_stop;
-          if (one) runNotify(one, [], log);
-          if (mdl.notify) runNotify(mdl.notify, ['INSTANCE', mdl.name, a.state, String(a.priority)], log);
+          if (one) runNotify(one, [], scripts, log);
+          if (mdl.notify) runNotify(mdl.notify, ['INSTANCE', mdl.name, a.state, String(a.priority)], scripts, log);
           break;
         }
         case 'transition':
@@ -326,8 +327,8 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
     groupState.set(g.name, st);
     log.info({ group: g.name, state: st }, `VRRP_Group(${g.name}) ${st}`);
     const one = st === 'MASTER' ? g.notify_master : st === 'BACKUP' ? g.notify_backup : st === 'FAULT' ? g.notify_fault : g.notify_stop;
-    if (one) runNotify(one, [], log);
-    if (g.notify) runNotify(g.notify, ['GROUP', g.name, st, '0'], log);
+    if (one) runNotify(one, [], scripts, log);
+    if (g.notify) runNotify(g.notify, ['GROUP', g.name, st, '0'], scripts, log);
   }
 
   function syncGroup(rt: Runtime, from: VrrpState, to: VrrpState, reason: string, now: number): void {
@@ -428,7 +429,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
     schedule();
   }
 
-  const scriptRunners: ScriptRunner[] = [];
+  const scriptRunners: VrrpScriptTracker[] = [];
   const trackersByScript = new Map<string, { rt: Runtime; weight: number; reverse: boolean }[]>();
   const linkUsers = new Map<string, { rt: Runtime; weight: number; reverse: boolean }[]>();
   for (const rt of rts) {
@@ -464,10 +465,11 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   }
   for (const [name] of trackersByScript) {
     const s = scriptsByName.get(name)!;
-    const runner = new ScriptRunner({
+    const runner = new VrrpScriptTracker({
       name, script: s.script, intervalMs: s.interval * 1000, timeoutMs: (s.timeout || s.interval) * 1000,
       rise: Math.max(1, s.rise), fall: Math.max(1, s.fall), initFail: s.init_fail,
-    }, (ok) => scriptState(name, ok), (msg) => log.info({ script: name }, msg));
+    }, (script, timeout) => runScript(script, { timeout, policy: scripts, ...(s.user !== undefined ? { user: s.user } : {}) }),
+    (ok) => scriptState(name, ok), (msg) => log.info({ script: name }, msg));
     scriptRunners.push(runner);
     if (s.init_fail) scriptState(name, false);
   }
