@@ -1,4 +1,4 @@
-// The health-checking half of lvs-keepalived (keepalived's checker process):
+// The health-checking half of lvs-keepalived (keepalived's check_daemon.c, the checker process):
 // one VirtualServerChecks per virtual_server, their verdicts turned into the
 // dests lvsd should hold, notify scripts run, and reloads that keep what the
 // checkers already know.
@@ -15,10 +15,10 @@ import {
   type CheckerResultEvent, type CheckerStateReport, type Notification,
 } from '../check/index.js';
 import type { ScriptPolicy } from '../core/notify.js';
-import type { VsPlan } from './checks.js';
+import type { VsPlan } from './check-data.js';
 import type { Log } from './ipvs-manager.js';
 
-export interface HealthEvents {
+export interface CheckDaemonEvents {
   /** A virtual_server's dests changed because of a checker (not start/reload). */
   dests: [VsPlan];
   checker: [{ vs: string; report: CheckerStateReport }];
@@ -38,7 +38,7 @@ interface Entry {
   suspendedLocal?: boolean;
 }
 
-export interface HealthOptions {
+export interface CheckDaemonOptions {
   log: Log;
   /** Run notify scripts (default: through /bin/sh, as keepalived). Tests replace it. */
   runNotify?: (script: string, n: Notification) => void;
@@ -48,13 +48,13 @@ export interface HealthOptions {
   extras?: ConstructorParameters<typeof VirtualServerChecks>[1];
 }
 
-export class HealthChecks extends EventEmitter<HealthEvents> {
+export class CheckDaemon extends EventEmitter<CheckDaemonEvents> {
   private entries = new Map<string, Entry>();
   /** global_defs script_user and enable_script_security, for MISC_CHECK and notify scripts (set by the daemon from the model in force). */
   scriptPolicy: ScriptPolicy | undefined;
   private suspendTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: HealthOptions) {
+  constructor(private readonly opts: CheckDaemonOptions) {
     super();
   }
 
@@ -75,7 +75,7 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
         virtual_server: e.plan.checks.name,
         quorum: e.vsc.state.hasQuorum,
         suspended: e.suspendedLocal === false,
-        real_servers: [...e.plan.dests.keys()].map((rs) => ({
+        real_servers: e.plan.destKeys.map((rs) => ({
           real_server: rs,
           alive: e.plan.checks.realServers.some((r) => r.key === rs) ? e.vsc.state.isAlive(rs) : undefined,
           weight_in_lvsd: dests.get(rs) ?? null,
