@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { checkScript, defaultScriptUser, parseUserSpec, resolveUser, type Ids, type UserSpec } from './script-security.js';
 
 /** keepalived waits 2 s between SIGTERM and SIGKILL. */
-export const DEFAULT_KILL_GRACE_MS = 2_000;
+const DEFAULT_KILL_GRACE_MS = 2_000;
 
 /** What a configuration says about every script it runs (global_defs). */
 export interface ScriptPolicy {

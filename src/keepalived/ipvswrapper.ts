@@ -21,7 +21,7 @@ function destSpec(addr: string, port: number, m: LvsMethod, u: number, l: number
 }
 
 /** Every dest a virtual_server may hold, keyed as its checks name them (check-data.ts's rsKey). */
-export function destSpecs(vs: VirtualServer): Map<string, Omit<DestSpec, 'weight'>> {
+function destSpecs(vs: VirtualServer): Map<string, Omit<DestSpec, 'weight'>> {
   const out = new Map<string, Omit<DestSpec, 'weight'>>();
   for (const rs of vs.real_servers) {
     const port = rsPort(rs, vs);
@@ -37,7 +37,7 @@ export function destSpecs(vs: VirtualServer): Map<string, Omit<DestSpec, 'weight
 }
 
 /** The IPVS services one virtual_server stands for: a group expands to one per address (of each range) and fwmark. */
-export function serviceKeys(vs: VirtualServer, model: KeepalivedConfig): ServiceKey[] {
+function serviceKeys(vs: VirtualServer, model: KeepalivedConfig): ServiceKey[] {
   const protocol = vs.protocol.toLowerCase() as Protocol;
   if (vs.key.kind === 'addr') return [{ kind: 'addr', protocol, addr: vs.key.addr, port: vs.key.port }];
   if (vs.key.kind === 'fwmark') return [{ kind: 'fwmark', fwmark: vs.key.fwmark }];
