@@ -70,7 +70,7 @@ export interface Daemon {
   term(): void;
 }
 
-export const MAIN_JS = join(ROOT, 'dist', 'src', 'vrrp', 'main.js');
+export const MAIN_JS = join(ROOT, 'dist', 'lab', 'lvs-vrrp.js');
 
 /** A per-lab scratch dir for configs, pid files and state dirs. */
 export function scratch(lab: Lab): string {

@@ -16,8 +16,7 @@ export type {
   VirtualServerChecksEvents,
   VirtualServerChecksExtras,
 } from './virtual-server.js';
-export { runScript, resolveUser } from './misc-check.js';
-export type { MiscProbeTuning, ScriptOptions, ScriptOutcome } from './misc-check.js';
+export type { MiscProbeTuning } from './misc-check.js';
 export { httpGetProbe, statusAccepted } from './http-get.js';
 export { sslGetProbe } from './ssl-get.js';
 export { tcpCheckProbe } from './tcp-check.js';

@@ -149,8 +149,6 @@ export const DEFAULTS = {
   dnsPort: 53,
   dnsType: 'SOA' as DnsType,
   dnsName: '.',
-  /** After SIGTERM to a timed-out MISC_CHECK, keepalived waits 2 s before SIGKILL. */
-  miscKillGrace: 2_000,
 } as const;
 
 /** CheckTiming with every default applied. */

@@ -7,22 +7,20 @@
 import { EventEmitter } from 'node:events';
 import { Checker, type CheckerStateEvent, type Timers } from './checker.js';
 import { checkerName, createChecker } from './factory.js';
-import { runScript, type MiscProbeTuning, type ScriptOutcome } from './misc-check.js';
+import { runScript, type ScriptOutcome, type ScriptPolicy } from '../core/notify.js';
+import type { MiscProbeTuning } from './misc-check.js';
 import { VirtualServerState, type Notification, type RealServerConfig, type VirtualServerConfig } from './real-server-state.js';
 import type { CheckOptions } from './types.js';
 
 /**
- * Runs a notification's script as keepalived does: the configured command
- * line and nothing appended; without a time limit normally, but killed after
+ * Runs a notification's script as keepalived does (core/notify.ts, as the
+ * configuration's script_user): the configured command line and nothing appended; without a time limit normally, but killed after
  * one second when sent on the way down (keepalived's TIMER_HZ at shutdown).
  * Resolves undefined when the notification has no script.
  */
-export function runNotification(
-  n: Notification,
-  opts: { user?: string | number; group?: string | number } = {},
-): Promise<ScriptOutcome | undefined> {
+export function runNotification(n: Notification, policy?: ScriptPolicy): Promise<ScriptOutcome | undefined> {
   if (n.script === undefined) return Promise.resolve(undefined);
-  return runScript(n.script, { ...opts, ...(n.stopping ? { timeout: 1000, killGrace: 500 } : {}) });
+  return runScript(n.script, { ...(policy ? { policy } : {}), ...(n.stopping ? { timeout: 1000, killGrace: 500 } : {}) });
 }
 
 export interface RealServerChecks extends Omit<RealServerConfig, 'checkers'> {

@@ -2,7 +2,7 @@
 // lvsd: the forwarder (the kernel's IPVS, in user space). Runs in the
 // foreground until SIGTERM/SIGINT; every exit path removes its nftables table.
 import { parseOptions, UsageError, USAGE } from '../lvsd/options.js';
-import { makeLogger } from '../lvsd/log.js';
+import { makeLogger } from '../core/log.js';
 import { Daemon } from '../lvsd/daemon.js';
 
 async function main(): Promise<number> {
@@ -15,7 +15,7 @@ async function main(): Promise<number> {
   }
   if (opts.help) { process.stdout.write(USAGE + '\n'); return 0; }
   if (opts.version) { process.stdout.write('lvsd 0.1.0 (IPVS 1.2.1)\n'); return 0; }
-  const log = makeLogger(opts);
+  const log = makeLogger({ name: 'lvsd', logConsole: opts.logConsole, logDetail: opts.logDetail });
   const daemon = new Daemon(opts, log);
   // Whatever ends the process, the host must not stay black-holed.
   process.on('exit', () => daemon.stopSync());

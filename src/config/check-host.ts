@@ -2,9 +2,12 @@
 // interfaces exist, scripts exist and are executable, and script security
 // (keepalived 2.2.7 lib/notify.c check_script_secure / check_security,
 // vrrp.c check_vrrp_script_security, check_data.c check_check_script_security).
+// The script rule itself lives in core/script-security.ts, which the daemons
+// also run before each script.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { checkScript, defaultScriptUser, lookupUser as passwdLookup } from '../core/script-security.js';
 import type { Diagnostic, KaErr, KeepalivedConfig, Severity, SourcePos } from './model.js';
 
 export interface HostOptions {
@@ -79,48 +82,36 @@ export function checkHost(model: KeepalivedConfig, opts: HostOptions = {}): Diag
   }
 
   // keepalived runs scripts as script_user, else keepalived_script, else root.
-  let defaultUser: { uid: number; gid: number } | undefined = { uid: 0, gid: 0 };
-  if (g.script_user) {
-    defaultUser = lookupUser(g.script_user.user);
-    if (!defaultUser) emit(g.pos ?? refs[0]?.pos ?? { file: '', line: 0, col: 0 }, 'error', 'GENERAL_ERROR', `script_user ${g.script_user.user} does not exist`, 'create the user or name an existing one');
-  } else {
-    const ks = lookupUser('keepalived_script');
-    if (ks) defaultUser = ks;
-    else if (security && refs.some((r) => !r.user)) {
-      emit(refs.find((r) => !r.user)!.pos, 'error', 'GENERAL_ERROR', 'unable to set default user keepalived_script for scripts',
-        "add 'script_user root' (or another user) to global_defs, or create the keepalived_script user");
-      defaultUser = undefined;
-    }
+  const dflt = defaultScriptUser(g.script_user, lookupUser);
+  let defaultUser = dflt.ids;
+  if (dflt.missing === 'script_user') {
+    emit(g.pos ?? refs[0]?.pos ?? { file: '', line: 0, col: 0 }, 'error', 'GENERAL_ERROR', `script_user ${g.script_user!.user} does not exist`, 'create the user or name an existing one');
+  } else if (dflt.missing === 'keepalived_script' && security && refs.some((r) => !r.user)) {
+    emit(refs.find((r) => !r.user)!.pos, 'error', 'GENERAL_ERROR', 'unable to set default user keepalived_script for scripts',
+      "add 'script_user root' (or another user) to global_defs, or create the keepalived_script user");
+    defaultUser = undefined;
   }
 
   const isScript = { vrrp: undefined as ScriptRef | undefined, check: undefined as ScriptRef | undefined };
   for (const r of refs) {
     const who = r.user ? lookupUser(r.user.split(/\s+/)[0]!) : defaultUser;
     if (!who) continue;
-    const file = firstWord(r.cmd);
-    if (/^<\s*\//.test(file)) continue;
+    const v = checkScript(r.cmd, who, pathEnv);
+    if (v.kind === 'not-a-file') continue;
+    const file = v.file;
     const label = r.kind === 'track' ? `track script ${r.name}` : r.kind === 'misc' ? `misc script ${file}` : `script ${file}`;
-    const resolved = file.includes('/') ? file : searchPath(file, pathEnv);
-    let real: string | undefined;
-    let st: fs.Stats | undefined;
-    try {
-      if (resolved) { real = fs.realpathSync(resolved); st = fs.statSync(real); }
-    } catch { st = undefined; }
-    if (!resolved || !st || !real) {
+    if (v.kind === 'not-found') {
       if (r.kind === 'track') emit(r.pos, 'error', 'GENERAL_ERROR', `disabling ${label}: ${file} not found or not accessible`, 'fix the path; give it as an absolute path');
       else emit(r.pos, 'warning', 'OK', `${label} not found or not accessible - it will not run`, 'fix the path; give it as an absolute path');
       continue;
     }
     isScript[r.side] ??= r;
-    if (!executable(st, who.uid, who.gid)) {
-      emit(r.pos, 'warning', 'OK', `${label} (${real}) is not executable for uid:gid ${who.uid}:${who.gid} - disabling`, `chmod +x ${real}`);
+    if (v.kind === 'not-executable') {
+      emit(r.pos, 'warning', 'OK', `${label} (${v.real}) is not executable for uid:gid ${who.uid}:${who.gid} - disabling`, `chmod +x ${v.real}`);
       continue;
     }
-    const needProtection = who.uid === 0 || who.gid === 0 ||
-      (st.uid === 0 && (st.mode & 0o4100) === 0o4100) || (st.gid === 0 && (st.mode & 0o2010) === 0o2010);
-    if (!needProtection) continue;
-    const bad = insecureComponent(resolved) ?? (real !== resolved ? insecureComponent(real) : undefined);
-    if (!bad) continue;
+    if (v.kind !== 'insecure') continue;
+    const bad = v.bad;
     const msg = `unsafe permissions for ${label}: ${bad} is writable by a non-root user or not owned by root`;
     const hint = `chown root ${bad} && chmod go-w ${bad}`;
     if (!security) emit(r.pos, 'note', 'OK', msg, hint);
@@ -135,50 +126,4 @@ export function checkHost(model: KeepalivedConfig, opts: HostOptions = {}): Diag
     }
   }
   return diags;
-}
-
-function firstWord(cmd: string): string {
-  const m = /^\s*(?:"([^"]*)"|'([^']*)'|(\S+))/.exec(cmd);
-  return m ? (m[1] ?? m[2] ?? m[3] ?? '') : '';
-}
-
-function searchPath(name: string, pathEnv: string): string | undefined {
-  for (const dir of pathEnv.split(':')) {
-    const p = path.join(dir || '.', name);
-    try { if (fs.statSync(p).isFile()) return p; } catch { /* next */ }
-  }
-  return undefined;
-}
-
-function executable(st: fs.Stats, uid: number, gid: number): boolean {
-  if (uid === 0) return (st.mode & 0o111) !== 0;
-  if (st.uid === uid) return (st.mode & 0o100) !== 0;
-  if (st.gid === gid) return (st.mode & 0o010) !== 0;
-  return (st.mode & 0o001) !== 0;
-}
-
-/** keepalived's check_security(): the first path component (from /) a non-root user could change, or undefined. */
-export function insecureComponent(file: string): string | undefined {
-  const parts = file.split('/');
-  for (let i = 1; i <= parts.length; i++) {
-    const p = i === 1 ? '/' : parts.slice(0, i).join('/');
-    if (i > 1 && parts[i - 1] === '') continue;
-    let st: fs.Stats;
-    try { st = fs.lstatSync(p); } catch { return p; }
-    const isDir = st.isDirectory();
-    const writable = ((isDir && (st.mode & 0o1000) === 0) || st.isFile()) &&
-      ((st.gid !== 0 && (st.mode & 0o020) !== 0) || (st.mode & 0o002) !== 0);
-    if (st.uid !== 0 || writable) return p;
-  }
-  return undefined;
-}
-
-function passwdLookup(name: string): { uid: number; gid: number } | undefined {
-  try {
-    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f[0] === name && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
-    }
-  } catch { /* no passwd */ }
-  return undefined;
 }

@@ -10,7 +10,6 @@ import { KA_ERR, type Diagnostic, type KeepalivedConfig } from './model.js';
 export * from './model.js';
 export { parseConfigFile, parseConfigText } from './parser.js';
 export { parseYamlConfig, parseYamlConfigFile, dumpConfig, toKeepalivedConf } from './yaml.js';
-export { toRuleset, serviceKeys, allAlive, type AliveFn, type ToRulesetOptions } from './rules.js';
 export { checkHost, type HostOptions } from './check-host.js';
 
 export interface LoadOptions {

@@ -4,11 +4,13 @@
 import { writeFileSync, rmSync } from 'node:fs';
 import { checkHost, formatDiagnostic, hasErrors, loadConfig, type Diagnostic, type KeepalivedConfig } from '../config/index.js';
 import { startVrrp, registerVrrpMetrics, type StateChange, type VrrpHandle } from '../vrrp/index.js';
+import { scriptPolicy } from '../core/notify.js';
 import { SyncDaemonDriver } from './sync-daemon.js';
 import { emptyBadCounters } from '../vrrp/validate.js';
-import { planVirtualServers, type VsPlan } from './checks.js';
-import { HealthChecks, type HealthOptions } from './health.js';
-import { IpvsManager, desiredRuleset, type IpvsManagerOptions, type Log } from './ipvs-manager.js';
+import { planVirtualServers, type VsPlan } from './check-data.js';
+import { CheckDaemon, type CheckDaemonOptions } from './check-daemon.js';
+import { desiredRuleset } from './ipvswrapper.js';
+import { IpvsManager, type IpvsManagerOptions, type Log } from './ipvs-manager.js';
 import type { KeepalivedMetrics } from './metrics.js';
 import type { KeepalivedOptions } from './options.js';
 
@@ -21,7 +23,7 @@ export class ConfigRefused extends Error {
 
 export interface DaemonDeps {
   /** Override pieces for tests. */
-  health?: Omit<HealthOptions, 'log'>;
+  checks?: Omit<CheckDaemonOptions, 'log'>;
   ipvs?: Partial<Omit<IpvsManagerOptions, 'socket' | 'log'>>;
   metrics?: KeepalivedMetrics;
   /** Start VRRP (default: src/vrrp's startVrrp). */
@@ -42,7 +44,7 @@ function vrrpSignature(m: KeepalivedConfig): string {
 
 export class KeepalivedDaemon {
   model: KeepalivedConfig | undefined;
-  private health: HealthChecks | undefined;
+  private health: CheckDaemon | undefined;
   private ipvs: IpvsManager | undefined;
   private vrrp: Pick<VrrpHandle, 'stop' | 'metrics'> | undefined;
   private vrrpSig = '';
@@ -204,10 +206,10 @@ export class KeepalivedDaemon {
       });
     }
     if (!this.health) {
-      this.health = new HealthChecks({ log: this.log, ...this.deps.health });
+      this.health = new CheckDaemon({ log: this.log, ...this.deps.checks });
       this.wireHealth(this.health);
     }
-    this.health.scriptUser = model.global_defs.script_user;
+    this.health.scriptPolicy = scriptPolicy(model.global_defs);
     const stats = this.health.reload(plans);
     if (!initial) this.log.info(stats, 'virtual servers: kept / rebuilt / added / removed');
     const gd = model.global_defs;
@@ -221,7 +223,7 @@ export class KeepalivedDaemon {
     }).catch(() => undefined);
   }
 
-  private wireHealth(h: HealthChecks): void {
+  private wireHealth(h: CheckDaemon): void {
     h.on('dests', () => {
       if (!this.model || !this.ipvs || this.stopped) return;
       const desired = desiredRuleset(this.model, h.plans, (p) => h.destsOf(p));
@@ -247,7 +249,7 @@ export class KeepalivedDaemon {
     m.vsQuorum.reset();
     for (const p of h.plans) {
       const dests = h.destsOf(p);
-      for (const key of p.dests.keys()) m.rsWeight.set({ virtual_server: p.checks.name, real_server: key }, dests.get(key) ?? -1);
+      for (const key of p.destKeys) m.rsWeight.set({ virtual_server: p.checks.name, real_server: key }, dests.get(key) ?? -1);
       m.vsQuorum.set({ virtual_server: p.checks.name }, h.hasQuorum(p) ? 1 : 0);
     }
   }

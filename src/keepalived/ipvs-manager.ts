@@ -1,6 +1,6 @@
-// lvs-keepalived's side of lvsd (keepalived's ipvswrapper.c): the model's
-// virtual_servers, with what the checkers think of each real server, become
-// lvsd services; changes go to lvsd through the control socket.
+// lvs-keepalived's session with lvsd (keepalived's ipvswrapper.c ipvs_talk
+// side): the ruleset ipvswrapper.ts maps from the model and the checks goes
+// to lvsd through the control socket, and stays there.
 //
 // How changes are applied, and why:
 // - start, reload and stop are one `replace` of the whole ruleset: atomic (no
@@ -20,9 +20,7 @@
 //   `replace`; while lvsd is unreachable it is retried with back-off.
 import { ControlClient, ControlConnectError, ControlReplyError } from '../control/client.js';
 import type { OpName, Ops } from '../control/protocol.js';
-import { toRuleset, type KeepalivedConfig } from '../config/index.js';
 import type { DestSpec, Ruleset, ServiceKey, ServiceRules, ServiceStatus, Timeouts } from '../ipvs/types.js';
-import type { VsPlan } from './checks.js';
 
 export interface Log {
   debug(obj: object, msg?: string): void;
@@ -36,27 +34,6 @@ export function serviceId(k: ServiceKey): string {
 }
 
 const destId = (d: { addr: string; port: number }): string => `${d.addr}:${d.port}`;
-
-/**
- * The services lvs-keepalived wants in lvsd now: each plan's service specs
- * (from the config engineer's toRuleset, so the mapping of schedulers,
- * persistence and flags lives in one place) with the dests the checks hold.
- */
-export function desiredRuleset(model: KeepalivedConfig, plans: readonly VsPlan[], destsOf: (plan: VsPlan) => ReadonlyMap<string, number>): Ruleset {
-  const services: ServiceRules[] = [];
-  for (const plan of plans) {
-    // toRuleset of this virtual_server alone, without real servers or sorry
-    // server: the service specs (one per group member), dests to be filled here.
-    const specs = toRuleset({ ...model, virtual_servers: [{ ...plan.vs, real_servers: [], sorry_server: undefined }] }, () => null);
-    const dests: DestSpec[] = [];
-    for (const [key, weight] of destsOf(plan)) {
-      const d = plan.dests.get(key);
-      if (d) dests.push({ ...d, weight: Math.min(weight, 65535) });
-    }
-    for (const s of specs.services) services.push({ ...s, dests: dests.map((d) => ({ ...d })) });
-  }
-  return { services };
-}
 
 function stripService(s: ServiceStatus): ServiceRules {
   return {

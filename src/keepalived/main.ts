@@ -4,7 +4,7 @@
 import { closeSync, constants, openSync, writeFileSync, writeSync } from 'node:fs';
 import { checkHost, configTestExitCode, dumpConfig, formatDiagnostic, hasErrors, loadConfig } from '../config/index.js';
 import { ConfigRefused, KeepalivedDaemon } from './daemon.js';
-import { makeLogger } from './log.js';
+import { makeLogger } from '../core/log.js';
 import { KeepalivedMetrics } from './metrics.js';
 import { parseOptions, signumOf, UsageError, USAGE, type KeepalivedOptions } from './options.js';
 
@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   const code = oneShot(o);
   if (code !== undefined) return code;
 
-  const log = makeLogger(o);
+  const log = makeLogger({ name: 'lvs-keepalived', logConsole: o.logConsole, logDetail: o.logDetail });
   const metrics = o.metrics ? new KeepalivedMetrics() : undefined;
   const daemon = new KeepalivedDaemon(o, log, metrics ? { metrics } : {});
   // Signals are ours from the first instant: a SIGHUP during start-up must not

@@ -2,7 +2,7 @@
 // counts them), interface link state, and the split-brain reference address.
 // Each source reports a boolean; index.ts turns those into faults (weight 0)
 // or priority deltas (weight ≠ 0) on the state machines.
-import { spawn } from 'node:child_process';
+import { describeOutcome, succeeded, type ScriptOutcome } from '../core/notify.js';
 import { ifaceInfo, openRawIp, type RawIpSocket } from '../io/native.js';
 import { buildIcmpEcho, decodeIcmp, ICMP_ECHOREPLY } from '../packet/icmp.js';
 import { decodeIpv4, IPPROTO_ICMP } from '../packet/ipv4.js';
@@ -67,15 +67,18 @@ export interface ScriptSpec {
   initFail: boolean;
 }
 
+/** Runs one script to its end; the daemon's is core/notify.ts's runScript as the script's user. */
+export type ScriptExec = (script: string, timeoutMs: number) => Promise<ScriptOutcome>;
+
 /** Runs one vrrp_script every interval (never two runs at once) and reports its OK state on change. */
-export class ScriptRunner {
+export class VrrpScriptTracker {
   readonly state: RiseFall;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
   runs = 0;
-  constructor(readonly spec: ScriptSpec, private readonly onChange: (ok: boolean) => void,
-    private readonly log: (msg: string) => void) {
+  constructor(readonly spec: ScriptSpec, private readonly exec: ScriptExec,
+    private readonly onChange: (ok: boolean) => void, private readonly log: (msg: string) => void) {
     this.state = new RiseFall(spec.rise, spec.fall, spec.initFail);
   }
 
@@ -88,21 +91,15 @@ export class ScriptRunner {
     if (this.running || this.stopped) return;
     this.running = true;
     this.runs++;
-    const p = spawn('sh', ['-c', this.spec.script], { stdio: 'ignore', detached: true });
-    const kill = setTimeout(() => {
-      try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ }
-    }, this.spec.timeoutMs);
-    const done = (success: boolean, why: string) => {
-      clearTimeout(kill);
+    void this.exec(this.spec.script, this.spec.timeoutMs).then((o) => {
       this.running = false;
       if (this.stopped) return;
+      const success = succeeded(o);
       if (this.state.feed(success)) {
-        this.log(`VRRP_Script(${this.spec.name}) ${success ? 'succeeded' : `failed (${why})`}`);
+        this.log(`VRRP_Script(${this.spec.name}) ${success ? 'succeeded' : `failed (${describeOutcome(o)})`}`);
         this.onChange(this.state.ok);
       }
-    };
-    p.on('error', (e) => done(false, String(e)));
-    p.on('exit', (code, sig) => done(code === 0, sig ? `killed by ${sig}` : `exit status ${code}`));
+    });
   }
 
   stop(): void {

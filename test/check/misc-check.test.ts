@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { miscCheckProbe, miscResult, resolveUser, runScript } from '../../src/check/misc-check.js';
+import { miscCheckProbe, miscResult } from '../../src/check/misc-check.js';
 import type { MiscCheckOptions } from '../../src/check/types.js';
+import { scriptPolicy } from '../../src/core/notify.js';
 import { never, sleep } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-misc-'));
@@ -109,27 +110,15 @@ describe('MISC_CHECK', () => {
     expect((await miscCheckProbe(misc('[ "$(id -u)" = 0 ]', { user: 'nobody' }))(never)).ok).toBe(false);
   });
 
+  it.runIf(process.getuid?.() === 0)('without a `user` of its own, runs as global_defs script_user', async () => {
+    const scripts = scriptPolicy({ script_user: { user: 'nobody' }, enable_script_security: false });
+    expect((await miscCheckProbe(misc('[ "$(id -u)" = 65534 ]'), { scripts })(never)).ok).toBe(true);
+    expect((await miscCheckProbe(misc('[ "$(id -u)" = 0 ]', { user: 'root' }), { scripts })(never)).ok).toBe(true);
+  });
+
   it('fails, without throwing, for an unknown user', async () => {
     const r = await miscCheckProbe(misc('true', { user: 'no-such-user-lvsd' }))(never);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(/no-such-user-lvsd/);
-  });
-});
-
-describe('resolveUser', () => {
-  it('reads names from /etc/passwd and /etc/group, and passes numbers through', () => {
-    expect(resolveUser('root')).toEqual({ uid: 0, gid: 0 });
-    expect(resolveUser('nobody', 'nogroup')).toEqual({ uid: 65534, gid: 65534 });
-    expect(resolveUser(1234, '0')).toEqual({ uid: 1234, gid: 0 });
-    expect(() => resolveUser(1234)).toThrow(/group/);
-    expect(() => resolveUser('root', 'no-such-group-lvsd')).toThrow(/no-such-group-lvsd/);
-  });
-});
-
-describe('runScript', () => {
-  it('reports exit code and signal', async () => {
-    expect(await runScript('exit 4')).toEqual({ code: 4, signal: null, timedOut: false });
-    const killed = await runScript('kill -9 $$');
-    expect(killed.signal).toBe('SIGKILL');
   });
 });

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkHost, configTestExitCode, parseConfigText, type Diagnostic } from '../../src/config/index.js';
-import { insecureComponent } from '../../src/config/check-host.js';
+import { insecureComponent } from '../../src/core/script-security.js';
 
 // Permissions only mean something to keepalived's rules when files are root's.
 const root = process.getuid?.() === 0;

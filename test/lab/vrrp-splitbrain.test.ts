@@ -13,8 +13,8 @@ import { AddrMonitor, holdIntervals, overlaps, switchPort, sleep } from './vrrp-
 
 const missing = await missingPrerequisites(['ip', 'bridge', 'node']);
 if (missing.length && process.env.CI === 'true') throw new Error(`VRRP lab prerequisites missing: ${missing.join(', ')}`);
-const built = spawnSync('test', ['-f', join(process.cwd(), 'dist/src/vrrp/main.js')]).status === 0;
-if (!built && process.env.CI === 'true') throw new Error('dist/src/vrrp/main.js missing: run npx tsc -p tsconfig.json first');
+const built = spawnSync('test', ['-f', join(process.cwd(), 'dist/lab/lvs-vrrp.js')]).status === 0;
+if (!built && process.env.CI === 'true') throw new Error('dist/lab/lvs-vrrp.js missing: run npx tsc -p tsconfig.json first');
 
 describe.skipIf(missing.length > 0 || !built)('VRRP split brain with a reference address', () => {
   let lab: Lab;

@@ -12,8 +12,8 @@ import { sleep } from './vrrp-helpers.js';
 
 const missing = await missingPrerequisites(['ip', 'node']);
 if (missing.length && process.env.CI === 'true') throw new Error(`VRRP lab prerequisites missing: ${missing.join(', ')}`);
-const built = spawnSync('test', ['-f', join(process.cwd(), 'dist/src/vrrp/main.js')]).status === 0;
-if (!built && process.env.CI === 'true') throw new Error('dist/src/vrrp/main.js missing: run npx tsc -p tsconfig.json first');
+const built = spawnSync('test', ['-f', join(process.cwd(), 'dist/lab/lvs-vrrp.js')]).status === 0;
+if (!built && process.env.CI === 'true') throw new Error('dist/lab/lvs-vrrp.js missing: run npx tsc -p tsconfig.json first');
 
 describe.skipIf(missing.length > 0 || !built)('VRRP tracking, sync groups and notify', () => {
   let lab: Lab;

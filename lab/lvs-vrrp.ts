@@ -1,14 +1,16 @@
-// A thin entry for VRRP alone (what `lvs-keepalived -n -l -P -f FILE` runs):
-//   node dist/src/vrrp/main.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign] [--nice N]
+// The lab's VRRP-only program (what `lvs-keepalived -n -l -P -f FILE` runs,
+// without the checker half), started by lab/vrrp-testbed.ts for the VRRP lab
+// tests and bench/failover.ts:
+//   node dist/lab/lvs-vrrp.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign] [--nice N]
 // Foreground, one JSON log line per event on stdout; SIGTERM/SIGINT resign
 // (priority 0) and remove the VIPs; SIGKILL leaves that to the watchdog.
-import pino from 'pino';
 import { setPriority } from 'node:os';
-import { loadConfig, hasErrors, formatDiagnostic } from '../config/index.js';
-import { startVrrp } from './index.js';
+import { makeLogger } from '../src/core/log.js';
+import { loadConfig, hasErrors, formatDiagnostic } from '../src/config/index.js';
+import { startVrrp } from '../src/vrrp/index.js';
 
 function usage(msg: string): never {
-  process.stderr.write(`lvs-vrrp: ${msg}\nusage: main.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign] [--nice N]\n`);
+  process.stderr.write(`lvs-vrrp: ${msg}\nusage: lvs-vrrp.js -f FILE [-l] [-D] [--state-dir DIR] [--no-watchdog] [--no-resign] [--nice N]\n`);
   process.exit(2);
 }
 
@@ -36,7 +38,8 @@ for (let i = 0; i < argv.length; i++) {
 if (!file) usage('-f FILE is required');
 
 try { setPriority(0, nice); } catch { /* not root: keep the inherited priority */ }
-const log = pino({ base: { name: 'lvs-vrrp', pid: process.pid }, level: detail ? 'debug' : 'info' });
+// One JSON event per line on stdout, which the lab reads.
+const log = makeLogger({ name: 'lvs-vrrp', logConsole: false, logDetail: detail });
 const { model, diagnostics } = loadConfig(file);
 for (const d of diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
 if (hasErrors(diagnostics)) process.exit(1);

@@ -1,11 +1,11 @@
-// The config model (keepalived.conf's seconds, keepalived's names) mapped to
-// src/check/'s options (milliseconds, camelCase), one VirtualServerChecks
-// config per virtual_server. Also the lookup from a checker's real-server key
-// back to the lvsd dest it stands for.
+// keepalived's check_data.c for lvs-keepalived: the config model
+// (keepalived.conf's seconds, keepalived's names) mapped to src/check/'s
+// options (milliseconds, camelCase), one VirtualServerChecks config per
+// virtual_server, and the names (FMT_VS, FMT_RS) checkers and dests share.
+// What those real servers become in lvsd is ipvswrapper.ts's.
 import type { CheckOptions, DnsType, HttpUrl as CheckUrl, RealServerChecks, VirtualServerChecksConfig } from '../check/index.js';
 import { DNS_TYPES, formatTrio } from '../check/index.js';
-import type { Checker as ModelChecker, KeepalivedConfig, LvsMethod, RealServer, VirtualServer } from '../config/index.js';
-import type { DestSpec, FwdMethod } from '../ipvs/types.js';
+import type { Checker as ModelChecker, KeepalivedConfig, RealServer, VirtualServer } from '../config/index.js';
 
 const ms = (s: number): number => Math.round(s * 1000);
 
@@ -94,34 +94,26 @@ function checkerOptions(c: ModelChecker, rs: RealServer, vs: VirtualServer, log:
   }
 }
 
-const FWD: Record<LvsMethod, FwdMethod> = { NAT: 'masq', DR: 'route', TUN: 'tunnel' };
-
-function destSpec(addr: string, port: number, m: LvsMethod, u: number, l: number): Omit<DestSpec, 'weight'> {
-  return { addr, port, fwd: FWD[m], uThreshold: u, lThreshold: l, ...(m === 'TUN' ? { tunType: 'ipip' as const } : {}) };
-}
-
 export interface VsPlan {
   vs: VirtualServer;
   identity: string;
   checks: VirtualServerChecksConfig;
-  /** Real-server key (as the checks name it) → the dest, weight to be filled from the checks' verdict. */
-  dests: Map<string, Omit<DestSpec, 'weight'>>;
+  /** Every dest the checks may put in lvsd, by key: the real servers, then the sorry server (once, if it is also a real server). */
+  destKeys: string[];
   /** Per real-server key, a signature of its checkers, to tell which survive a reload unchanged. */
   checkerSigs: Map<string, string[]>;
 }
 
 /**
- * One plan per virtual_server: the checks to run and how their verdicts map
- * to lvsd dests. `log` receives warnings about options we cannot honour.
+ * One plan per virtual_server: the checks to run and the dests their
+ * verdicts speak of. `log` receives warnings about options we cannot honour.
  */
 export function planVirtualServers(model: KeepalivedConfig, log: (msg: string) => void = () => undefined): VsPlan[] {
   return model.virtual_servers.map((vs) => {
-    const dests = new Map<string, Omit<DestSpec, 'weight'>>();
     const checkerSigs = new Map<string, string[]>();
     const realServers: RealServerChecks[] = vs.real_servers.map((rs) => {
       const port = rsPort(rs, vs);
       const key = rsKey(rs, port, vs);
-      dests.set(key, destSpec(rs.addr, port, rs.lvs_method ?? vs.lvs_method, rs.uthreshold, rs.lthreshold));
       const checkers = rs.checkers.map((c) => checkerOptions(c, rs, vs, log));
       checkerSigs.set(key, checkers.map((c) => JSON.stringify(c)));
       return {
@@ -138,9 +130,9 @@ export function planVirtualServers(model: KeepalivedConfig, log: (msg: string) =
       const port = vs.sorry_server.port || vsPort(vs);
       const key = rsKey(vs.sorry_server, port, vs);
       sorryServer = { key, weight: 1, inhibit: vs.sorry_server_inhibit };
-      // A sorry server that is also a real server shares its dest (keepalived uses one IPVS dest for it).
-      if (!dests.has(key)) dests.set(key, destSpec(vs.sorry_server.addr, port, vs.lvs_method, 0, 0));
     }
+    // A sorry server that is also a real server shares its dest (keepalived uses one IPVS dest for it).
+    const destKeys = [...new Set([...realServers.map((r) => r.key), ...(sorryServer ? [sorryServer.key] : [])])];
     const checks: VirtualServerChecksConfig = {
       name: vsName(vs),
       quorum: vs.quorum,
@@ -151,6 +143,6 @@ export function planVirtualServers(model: KeepalivedConfig, log: (msg: string) =
       omega: vs.omega,
       realServers,
     };
-    return { vs, identity: vsIdentity(vs), checks, dests, checkerSigs };
+    return { vs, identity: vsIdentity(vs), checks, destKeys, checkerSigs };
   });
 }

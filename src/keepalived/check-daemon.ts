@@ -1,4 +1,4 @@
-// The health-checking half of lvs-keepalived (keepalived's checker process):
+// The health-checking half of lvs-keepalived (keepalived's check_daemon.c, the checker process):
 // one VirtualServerChecks per virtual_server, their verdicts turned into the
 // dests lvsd should hold, notify scripts run, and reloads that keep what the
 // checkers already know.
@@ -14,10 +14,11 @@ import {
   VirtualServerChecks, runNotification,
   type CheckerResultEvent, type CheckerStateReport, type Notification,
 } from '../check/index.js';
-import type { VsPlan } from './checks.js';
+import type { ScriptPolicy } from '../core/notify.js';
+import type { VsPlan } from './check-data.js';
 import type { Log } from './ipvs-manager.js';
 
-export interface HealthEvents {
+export interface CheckDaemonEvents {
   /** A virtual_server's dests changed because of a checker (not start/reload). */
   dests: [VsPlan];
   checker: [{ vs: string; report: CheckerStateReport }];
@@ -37,7 +38,7 @@ interface Entry {
   suspendedLocal?: boolean;
 }
 
-export interface HealthOptions {
+export interface CheckDaemonOptions {
   log: Log;
   /** Run notify scripts (default: through /bin/sh, as keepalived). Tests replace it. */
   runNotify?: (script: string, n: Notification) => void;
@@ -47,13 +48,13 @@ export interface HealthOptions {
   extras?: ConstructorParameters<typeof VirtualServerChecks>[1];
 }
 
-export class HealthChecks extends EventEmitter<HealthEvents> {
+export class CheckDaemon extends EventEmitter<CheckDaemonEvents> {
   private entries = new Map<string, Entry>();
-  /** global_defs script_user: notify scripts run as this user (set by the daemon from the model in force). */
-  scriptUser: { user: string; group?: string } | undefined;
+  /** global_defs script_user and enable_script_security, for MISC_CHECK and notify scripts (set by the daemon from the model in force). */
+  scriptPolicy: ScriptPolicy | undefined;
   private suspendTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: HealthOptions) {
+  constructor(private readonly opts: CheckDaemonOptions) {
     super();
   }
 
@@ -74,7 +75,7 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
         virtual_server: e.plan.checks.name,
         quorum: e.vsc.state.hasQuorum,
         suspended: e.suspendedLocal === false,
-        real_servers: [...e.plan.dests.keys()].map((rs) => ({
+        real_servers: e.plan.destKeys.map((rs) => ({
           real_server: rs,
           alive: e.plan.checks.realServers.some((r) => r.key === rs) ? e.vsc.state.isAlive(rs) : undefined,
           weight_in_lvsd: dests.get(rs) ?? null,
@@ -141,7 +142,8 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
   }
 
   private build(plan: VsPlan, sig: string, prev: Entry | undefined): Entry {
-    const vsc = new VirtualServerChecks(plan.checks, this.opts.extras ?? {});
+    const extras = this.opts.extras ?? {};
+    const vsc = new VirtualServerChecks(plan.checks, this.scriptPolicy && !extras.scripts ? { ...extras, scripts: this.scriptPolicy } : extras);
     const entry: Entry = { plan, vsc, sig, live: true };
     if (plan.vs.ha_suspend && plan.vs.key.kind === 'addr') vsc.setEnabled(this.isLocal(plan.vs.key.addr));
     const name = plan.checks.name;
@@ -212,8 +214,7 @@ export class HealthChecks extends EventEmitter<HealthEvents> {
     if (n.script === undefined) return;
     if (this.opts.runNotify) { this.opts.runNotify(n.script, n); return; }
     const script = n.script;
-    const u = this.scriptUser;
-    void runNotification(n, u ? { user: u.user, ...(u.group !== undefined ? { group: u.group } : {}) } : {}).then((o) => {
+    void runNotification(n, this.scriptPolicy).then((o) => {
       if (o && (o.error || o.code !== 0)) this.opts.log.warn({ script, code: o.code, signal: o.signal, err: o.error }, 'notify script failed');
     });
   }

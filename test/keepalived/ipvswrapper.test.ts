@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as path from 'node:path';
-import { loadConfig, parseConfigText, toRuleset } from '../../src/config/index.js';
+import { loadConfig, parseConfigText } from '../../src/config/index.js';
+import { toRuleset } from '../../src/keepalived/ipvswrapper.js';
 
 const CONFIGS = path.resolve(import.meta.dirname, '../../configs');
 const load = (f: string) => {

@@ -1,0 +1,130 @@
+// keepalived's vrrp_data.c for lvs-keepalived: the config model's
+// vrrp_instance, vrrp_script and vrrp_sync_group blocks mapped to what the
+// VRRP runtime (scheduler.ts) runs: one state machine configuration per
+// instance with its advert fields, receive expectations, VIPs and tracked
+// objects. Pure: the caller says which address an interface sends from.
+import type { KeepalivedConfig, VrrpInstance as VrrpInstanceModel, VrrpSyncGroup } from '../config/model.js';
+import type { UserSpec } from '../core/script-security.js';
+import { parseUserSpec } from '../core/script-security.js';
+import { ipToU32 } from '../packet/addr.js';
+import type { VrrpFields } from '../packet/vrrp.js';
+import { effectiveAdvertIntMs, type InstanceConfig } from './instance.js';
+import { authData, type RxExpect } from './validate.js';
+import { toVipSpec, type VipSpec } from './vip.js';
+import type { ScriptSpec } from './track.js';
+
+/** One tracked object's effect on an instance: weight 0 = FAULT while failing, else a priority delta. */
+export interface TrackRef {
+  /** `script:NAME` or `if:IFNAME`, as fault reasons name them. */
+  id: string;
+  weight: number;
+  reverse: boolean;
+}
+
+export interface InstanceSpec {
+  model: VrrpInstanceModel;
+  cfg: InstanceConfig;
+  ifname: string;
+  /** Where adverts come from. */
+  src: string;
+  /** Where adverts go: the multicast group or each unicast peer. */
+  dsts: string[];
+  unicast: boolean;
+  fields: Omit<VrrpFields, 'priority'>;
+  expect: RxExpect;
+  /** virtual_ipaddress and virtual_ipaddress_excluded. */
+  vipSpecs: VipSpec[];
+  group?: VrrpSyncGroup;
+  scripts: (TrackRef & { name: string })[];
+  interfaces: (TrackRef & { name: string })[];
+}
+
+export interface VrrpData {
+  mcastGroup: string;
+  instances: InstanceSpec[];
+  /** vrrp_scripts some instance tracks, with the user each runs as (absent = script_user). */
+  scripts: (ScriptSpec & { user?: UserSpec })[];
+  /** What the configuration asks that we cannot do (logged by the caller). */
+  warnings: { instance: string; script?: string; msg: string }[];
+}
+
+export function vrrpData(model: KeepalivedConfig, primaryIpv4: (ifname: string) => string | undefined): VrrpData {
+  const gd = model.global_defs;
+  const mcastGroup = gd.vrrp_mcast_group4 || '224.0.0.18';
+  const warnings: VrrpData['warnings'] = [];
+  const scriptsByName = new Map(model.vrrp_scripts.map((s) => [s.name, s]));
+  const groupOf = new Map<string, VrrpSyncGroup>();
+  for (const g of model.vrrp_sync_groups) for (const n of g.group) groupOf.set(n, g);
+  const tracked = new Set<string>();
+
+  const instances = model.vrrp_instances.map((inst): InstanceSpec => {
+    const ifname = inst.interface;
+    if (!ifname) throw new Error(`vrrp_instance ${inst.name} (${inst.pos.file}:${inst.pos.line}): no interface`);
+    const unicast = inst.unicast_peer.length > 0;
+    const src = (unicast ? inst.unicast_src_ip : inst.mcast_src_ip) ?? primaryIpv4(ifname);
+    if (!src) throw new Error(`vrrp_instance ${inst.name}: interface ${ifname} has no IPv4 address to send adverts from`);
+    const version = inst.version;
+    const vipSpecs = [...inst.virtual_ipaddress, ...inst.virtual_ipaddress_excluded].map((v) => toVipSpec(v, ifname));
+    const vipAddrs = inst.virtual_ipaddress.map((v) => v.addr);
+    const pass = inst.authentication?.auth_type === 'PASS' && version === 2 ? inst.authentication.auth_pass : undefined;
+    if (inst.authentication?.auth_type === 'AH') warnings.push({ instance: inst.name, msg: 'auth_type AH is not supported: adverts are sent without authentication' });
+    const cfg: InstanceConfig = {
+      name: inst.name,
+      vrid: inst.virtual_router_id,
+      version,
+      priority: inst.priority,
+      advertIntMs: inst.advert_int * 1000,
+      initialState: inst.state,
+      nopreempt: inst.nopreempt,
+      preemptDelayMs: inst.preempt_delay * 1000,
+      downTimerAdverts: inst.down_timer_adverts,
+      srcIp: ipToU32(src),
+      garpDelayMs: inst.garp_master_delay * 1000,
+      garpRepeat: inst.garp_master_repeat,
+      garpRefreshMs: inst.garp_master_refresh * 1000,
+      garpRefreshRepeat: inst.garp_master_refresh_repeat,
+      higherPrioSendAdvert: false,
+      lowerPrioNoAdvert: false,
+      hasReference: inst.reference_ip.length > 0,
+    };
+    const adverIntMs = effectiveAdvertIntMs(version, cfg.advertIntMs);
+    const fields: Omit<VrrpFields, 'priority'> = version === 2
+      ? { version: 2, vrid: cfg.vrid, addrs: vipAddrs, adverInt: adverIntMs / 1000, ...(pass !== undefined ? { authData: authData(pass) } : {}) }
+      : { version: 3, vrid: cfg.vrid, addrs: vipAddrs, maxAdverInt: adverIntMs / 10 };
+    const expect: RxExpect = {
+      version,
+      adverIntSec: adverIntMs / 1000,
+      authPass: pass !== undefined ? authData(pass) : undefined,
+      vips: vipAddrs.map(ipToU32),
+      unicast,
+      peers: inst.unicast_peer.map((p) => ({ addr: ipToU32(p.addr), minTtl: p.min_ttl ?? 0, maxTtl: p.max_ttl ?? 255 })),
+      mcastGroup: ipToU32(mcastGroup),
+      v3ChecksumAsV2: false,
+      skipCheckAdvAddr: gd.vrrp_skip_check_adv_addr,
+    };
+    const group = groupOf.get(inst.name);
+    const scripts: InstanceSpec['scripts'] = [];
+    for (const ts of [...inst.track_script, ...(group?.track_script ?? [])]) {
+      const s = scriptsByName.get(ts.name);
+      if (!s) { warnings.push({ instance: inst.name, script: ts.name, msg: 'track_script names no vrrp_script: ignored' }); continue; }
+      tracked.add(s.name);
+      scripts.push({ name: s.name, id: `script:${s.name}`, weight: ts.weight ?? s.weight, reverse: ts.reverse ?? s.weight_reverse });
+    }
+    const ifs = [...inst.track_interface, ...(group?.track_interface ?? [])];
+    if (!inst.dont_track_primary && !ifs.some((t) => t.name === ifname)) ifs.push({ name: ifname });
+    const interfaces = ifs.map((t) => ({ name: t.name, id: `if:${t.name}`, weight: t.weight ?? 0, reverse: t.reverse ?? false }));
+    return {
+      model: inst, cfg, ifname, src, unicast,
+      dsts: unicast ? inst.unicast_peer.map((p) => p.addr) : [mcastGroup],
+      fields, expect, vipSpecs, scripts, interfaces,
+      ...(group ? { group } : {}),
+    };
+  });
+
+  const scripts = model.vrrp_scripts.filter((s) => tracked.has(s.name)).map((s) => ({
+    name: s.name, script: s.script, intervalMs: s.interval * 1000, timeoutMs: (s.timeout || s.interval) * 1000,
+    rise: Math.max(1, s.rise), fall: Math.max(1, s.fall), initFail: s.init_fail,
+    ...(s.user !== undefined ? { user: parseUserSpec(s.user) } : {}),
+  }));
+  return { mcastGroup, instances, scripts, warnings };
+}
