@@ -179,7 +179,7 @@ async function udpPps(lab: Lab, peer: string, topo: Topology, dst: string, nextH
 /** The blaster itself (run inside the client namespace). */
 async function blast(ifname: string, dstMac: string, src: string, dst: string, seconds: number): Promise<void> {
   const { openPacket } = await import('../src/io/native.js');
-  const { buildUdpFrame } = await import('../src/packet/frame.js');
+  const { buildUdpFrame } = await import('../test/packet/build/frame.js');
   const sock = openPacket(ifname, { txFrameCount: 4096, ignoreOutgoing: true });
   const frames = Array.from({ length: 64 }, (_, i) => buildUdpFrame({
     srcMac: sock.macBytes, dstMac, src, dst, srcPort: 20000 + i, dstPort: 5353, payload: new Uint8Array(18), df: false,

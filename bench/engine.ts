@@ -14,7 +14,7 @@
 // each pass (one memcpy per pass, amortised over the pass).
 import { HEADROOM, IpvsEngine, VERDICT_XMIT, type XmitOut } from '../src/ipvs/engine.js';
 import type { DestSpec, SchedulerName, ServiceSpec } from '../src/ipvs/types.js';
-import { buildTcpFrame } from '../src/packet/frame.js';
+import { buildTcpFrame } from '../test/packet/build/frame.js';
 
 const FLOWS = 1_000_000;
 /** Distinct flows cycled through in the established runs (env LVSD_BENCH_POOL). */

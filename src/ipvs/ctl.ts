@@ -11,7 +11,7 @@ import { ipToU32, isIpv4, maskToPrefix, u32ToIp } from '../packet/addr.js';
 import { createScheduler, isScheduler } from './sched/index.js';
 import type { Scheduler } from './sched/scheduler.js';
 import type {
-  ConnEntry, DestSpec, EngineInfo, Protocol, Ruleset, ServiceKey, ServiceRules, ServiceSpec, ServiceStatus, Timeouts,
+  ConnEntry, DestSpec, EngineInfo, Protocol, Ruleset, ServiceKey, ServiceRules, ServiceSpec, ServiceStatus, StatsSnapshot, Timeouts,
 } from './types.js';
 import { TICK_MS } from './conn.js';
 import { Dest, FWD_MASQ, fwdName } from './dest.js';
@@ -216,6 +216,11 @@ export class IpvsCtl {
       });
     }
     return out;
+  }
+
+  /** The totals over every service ever (the kernel's tot_stats, /proc/net/ip_vs_stats): deleting a service keeps them. */
+  totals(): StatsSnapshot {
+    return this.st.totStats.snapshot();
   }
 
   info(): EngineInfo {

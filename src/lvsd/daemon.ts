@@ -120,6 +120,7 @@ export class Daemon {
     if (o.metrics) {
       this.metrics = new MetricsServer(buildRegistry({
         listServices: () => this.engine.listServices(),
+        totals: () => this.engine.totals(),
         engineCounters: () => this.engine.counters(),
         ioCounters: () => this.ioCounters(),
         batchSizes: () => this.batchSizes(),

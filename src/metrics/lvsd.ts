@@ -5,11 +5,13 @@
 // the data plane already keeps it (the engine's per-service and per-dest
 // stats, its drop counters, the loop's counters), so the hot path pays nothing.
 import { Registry, Gauge, Counter } from 'prom-client';
-import type { ServiceKey, ServiceStatus } from '../ipvs/types.js';
+import type { ServiceKey, ServiceStatus, StatsSnapshot } from '../ipvs/types.js';
 import { registerNodeIpvs } from './node-ipvs.js';
 
 export interface MetricsSource {
   listServices(): ServiceStatus[];
+  /** The engine's totals over all services ever (node_ipvs_*_total); without it, sums over the current services. */
+  totals?(): StatsSnapshot;
   /** Engine counters: drop reasons and table figures, by name. */
   engineCounters(): Record<string, number>;
   /** The I/O loop's counters (rx/tx frames, neighbour misses...). */
@@ -128,6 +130,6 @@ export function buildRegistry(src: MetricsSource): Registry {
   // metric is read: so the first metric refreshes all of them from one
   // listServices() per scrape.
   (svcConns as unknown as { collect: () => void }).collect = collect;
-  registerNodeIpvs(reg, () => src.listServices());
+  registerNodeIpvs(reg, () => src.listServices(), src.totals ? () => src.totals!() : undefined);
   return reg;
 }

@@ -10,7 +10,7 @@
 //   local port 0; an address service has local_mark "". Backends with the
 //   same labels are summed, as the collector does.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ServiceKey, ServiceStatus } from '../ipvs/types.js';
+import type { ServiceKey, ServiceStatus, StatsSnapshot } from '../ipvs/types.js';
 
 export const NODE_IPVS_BACKEND_LABELS = ['local_address', 'local_port', 'remote_address', 'remote_port', 'proto', 'local_mark'] as const;
 type BackendLabels = Record<(typeof NODE_IPVS_BACKEND_LABELS)[number], string>;
@@ -23,7 +23,7 @@ function localLabels(k: ServiceKey): Pick<BackendLabels, 'local_address' | 'loca
   return { local_address: k.addr, local_port: String(k.port), proto: k.protocol.toUpperCase(), local_mark: '' };
 }
 
-export function registerNodeIpvs(reg: Registry, listServices: () => ServiceStatus[]): void {
+export function registerNodeIpvs(reg: Registry, listServices: () => ServiceStatus[], totals?: () => StatsSnapshot): void {
   const registers = [reg];
   const total = (name: string, help: string) => new Counter({ name, help, registers });
   const conns = total('node_ipvs_connections_total', 'The total number of connections made.');
@@ -57,6 +57,8 @@ export function registerNodeIpvs(reg: Registry, listServices: () => ServiceStatu
         sums.set(key, sum);
       }
     }
+    // The kernel's tot_stats outlive deleted services; the sum over current ones is the fallback.
+    if (totals) Object.assign(t, totals());
     conns.inc(t.conns); inPkts.inc(t.inpkts); outPkts.inc(t.outpkts); inBytes.inc(t.inbytes); outBytes.inc(t.outbytes);
     for (const b of sums.values()) {
       active.set(b.labels, b.active);

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { completeL4Checksum } from '../../src/io/forwarder.js';
-import { buildTcpFrame, buildUdpFrame } from '../../src/packet/frame.js';
-import { l4ChecksumOk } from '../../src/packet/l4csum.js';
+import { buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
+import { l4ChecksumOk } from '../packet/build/l4csum.js';
 import { csumFold, pseudoHeaderSum } from '../../src/packet/checksum.js';
 
 /** What a veth with checksum offload hands a packet socket: only the folded pseudo-header sum in the field (CHECKSUM_PARTIAL). */

@@ -1,6 +1,6 @@
 // Frames and rules shared by the BPF unit test (judged by an interpreter) and
 // the lab test (judged by the kernel): each case says whether the engine needs it.
-import { buildFrame, buildTcpFrame, buildUdpFrame } from '../../src/packet/frame.js';
+import { buildFrame, buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
 import { buildGratuitousArp } from '../../src/packet/arp.js';
 import { parseMac, ipToU32 } from '../../src/packet/addr.js';
 import type { FilterRules } from '../../src/io/bpf.js';

@@ -7,7 +7,7 @@ import {
   BPF_MAXINSNS, DEFAULT_MAX_ENTRIES, SNAP_ALL, acceptAll, compileFilter, rejectAll, toInsns,
   type FilterEndpoint, type FilterRules,
 } from '../../src/io/bpf.js';
-import { buildTcpFrame, buildUdpFrame } from '../../src/packet/frame.js';
+import { buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
 import { u32ToIp } from '../../src/packet/addr.js';
 import { RULES, cases } from './native-bpf-cases.js';
 

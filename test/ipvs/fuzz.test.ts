@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { HEADROOM, VERDICT_XMIT, type XmitOut } from '../../src/ipvs/engine.js';
 import { ipToU32 } from '../../src/packet/addr.js';
-import { buildFrame } from '../../src/packet/frame.js';
+import { buildFrame } from '../packet/build/frame.js';
 import { CLIENT, VIP, dest, engine, svc, tcp, tcpKey, udp, udpKey } from './helpers.js';
 
 const RS_NAT = '192.168.1.10';

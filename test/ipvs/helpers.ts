@@ -3,7 +3,7 @@
 // guarantees.
 import { HEADROOM, IpvsEngine, VERDICT_XMIT, type EngineOptions, type XmitOut } from '../../src/ipvs/engine.js';
 import type { DestSpec, ServiceKey, ServiceSpec } from '../../src/ipvs/types.js';
-import { buildTcpFrame, buildUdpFrame, type TcpFrameOptions, type UdpFrameOptions } from '../../src/packet/frame.js';
+import { buildTcpFrame, buildUdpFrame, type TcpFrameOptions, type UdpFrameOptions } from '../packet/build/frame.js';
 
 export const VIP = '10.0.0.100';
 export const CLIENT = '10.0.0.1';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { VERDICT_DROP, VERDICT_IGNORE } from '../../src/ipvs/engine.js';
 import { ipToU32 } from '../../src/packet/addr.js';
-import { buildFrame } from '../../src/packet/frame.js';
+import { buildFrame } from '../packet/build/frame.js';
 import { dest, engine, send, svc, tcp, tcpKey, udp, udpKey } from './helpers.js';
 
 function fixIp(f: Uint8Array, l3 = 14): Uint8Array {

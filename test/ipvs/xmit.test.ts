@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { VERDICT_DROP, VERDICT_XMIT } from '../../src/ipvs/engine.js';
 import { ipToU32 } from '../../src/packet/addr.js';
 import { checksum } from '../../src/packet/checksum.js';
-import { buildFrame, parseFrame } from '../../src/packet/frame.js';
-import { decapsulateIpip } from '../../src/packet/ipip.js';
+import { buildFrame, parseFrame } from '../packet/build/frame.js';
+import { decapsulateIpip } from '../packet/build/ipip.js';
 import { CLIENT, VIP, dest, engine, ethWrap, send, svc, tcp, tcpKey, udp, udpKey } from './helpers.js';
 
 const RS = '192.168.1.10';

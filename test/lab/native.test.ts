@@ -12,7 +12,7 @@ import {
   type PacketSocket, type RawIpSocket,
 } from '../../src/io/native.js';
 import { compileFilter } from '../../src/io/bpf.js';
-import { buildTcpFrame, buildUdpFrame, parseFrame } from '../../src/packet/frame.js';
+import { buildTcpFrame, buildUdpFrame, parseFrame } from '../packet/build/frame.js';
 import { csumFold, pseudoHeaderSum } from '../../src/packet/checksum.js';
 import { ipToU32, macToString } from '../../src/packet/addr.js';
 import { TP_STATUS_CSUMNOTREADY, TP_STATUS_VLAN_VALID } from '../../src/io/ring.js';

@@ -111,5 +111,15 @@ describe('node_exporter ipvs series', () => {
     const again = parseExposition(await reg.metrics());
     expect(again.get('node_ipvs_backend_weight')!.samples.map((s) => s.labels.remote_address).sort()).toEqual(['10.1.0.1', '10.1.0.2', '10.1.0.4']);
     expect(again.get('node_ipvs_connections_total')!.samples[0]!.value).toBe(2);
+
+    // With the engine's totals (as lvsd serves them), deleting a whole service is not a counter reset.
+    const withTotals = buildRegistry({
+      listServices: () => e.listServices(), totals: () => e.totals(), engineCounters: () => e.counters(), ioCounters: () => ({}),
+      batchSizes: () => ({ bounds: [], counts: [], sum: 0, count: 0 }),
+    });
+    e.delService(tcpKey(80));
+    const after = parseExposition(await withTotals.metrics());
+    expect(after.get('node_ipvs_connections_total')!.samples[0]!.value).toBe(2);
+    expect(after.get('node_ipvs_incoming_packets_total')!.samples[0]!.value).toBe(3);
   });
 });

@@ -6,14 +6,15 @@ import { readIp } from '../../src/packet/addr.js';
 import { decodeEthernet, buildEthernet, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN } from '../../src/packet/ethernet.js';
 import { decodeArp, buildArpFrame } from '../../src/packet/arp.js';
 import { decodeIpv4, buildIpv4, validateIpv4, setIpv4Checksum, fragmentIpv4, IPPROTO_UDP, IPPROTO_TCP } from '../../src/packet/ipv4.js';
-import { decodeTcp, buildTcp, verifyTcpChecksum, tcpChecksum } from '../../src/packet/tcp.js';
-import { decodeUdp, buildUdp, verifyUdpChecksum, udpChecksum } from '../../src/packet/udp.js';
+import { decodeTcp, buildTcp, verifyTcpChecksum, tcpChecksum } from './build/tcp.js';
+import { decodeUdp, buildUdp, verifyUdpChecksum, udpChecksum } from './build/udp.js';
 import { decodeIcmp, decodeIcmpQuoted, buildIcmp, buildIcmpEcho, buildIcmpError, buildDestUnreachable, buildTimeExceeded, buildFragNeeded, verifyIcmpChecksum, ICMP_ECHO, ICMP_ECHOREPLY } from '../../src/packet/icmp.js';
-import { encapsulateIpip, decapsulateIpip } from '../../src/packet/ipip.js';
+import { encapsulateIpip, decapsulateIpip } from './build/ipip.js';
 import { decodeVrrp, buildVrrp, decodeVrrpPacket, buildVrrpPacket } from '../../src/packet/vrrp.js';
-import { encodePcap, decodePcap, decodeCapture } from '../../src/packet/pcap.js';
-import { buildFrame, parseFrame } from '../../src/packet/frame.js';
-import { rewriteIpv4Addr, rewriteL4Port, decrementTtl, rewriteIcmpInner } from '../../src/packet/rewrite.js';
+import { encodePcap, decodePcap, decodeCapture } from './build/pcap.js';
+import { buildFrame, parseFrame } from './build/frame.js';
+import { decrementTtl, rewriteAddrPort } from '../../src/ipvs/xmit/nat.js';
+import { natIcmp } from '../../src/ipvs/xmit/icmp.js';
 import { buildIcmpErrorPacket, setIcmpChecksum } from '../../src/packet/icmp.js';
 import { writeIp } from '../../src/packet/addr.js';
 
@@ -408,13 +409,19 @@ describe('incremental checksum updates equal full recomputation', () => {
     payload: f.payload,
   });
 
+  // The engine's own rewrite (src/ipvs/xmit/nat.ts), as natIn/natOut call it.
+  const rewrite = (frame: Uint8Array, which: 'src' | 'dst', addr: number, port: number | undefined) => {
+    const l4 = 14 + (frame[14]! & 0x0f) * 4;
+    const udp = frame[23] === IPPROTO_UDP;
+    const portOff = port === undefined ? -1 : l4 + (which === 'src' ? 0 : 2);
+    rewriteAddrPort(frame, 14 + (which === 'src' ? 12 : 16), addr, portOff, port ?? 0, 24, l4 + (udp ? 6 : 16), udp);
+  };
+
   it('for DNAT/SNAT rewrites of addresses and ports (IPv4 header, TCP/UDP with pseudo-header)', () => {
     fc.assert(fc.property(frameArb, u32, u32, u16, u16, (f, nsrc, ndst, nsport, ndport) => {
       const frame = build(f);
-      rewriteIpv4Addr(frame, 14, 'dst', ndst);
-      rewriteL4Port(frame, 14, 'dst', ndport);
-      rewriteIpv4Addr(frame, 14, 'src', nsrc);
-      rewriteL4Port(frame, 14, 'src', nsport);
+      rewrite(frame, 'dst', ndst, ndport);
+      rewrite(frame, 'src', nsrc, nsport);
       const full = build({ ...f, src: nsrc, dst: ndst, sport: nsport, dport: ndport });
       expect(Buffer.from(frame).equals(Buffer.from(full))).toBe(true);
     }));
@@ -433,10 +440,14 @@ describe('incremental checksum updates equal full recomputation', () => {
     }));
   });
 
-  it('decrementTtl keeps the header valid', () => {
+  it('decrementTtl keeps the header valid, and refuses a TTL that would expire', () => {
     fc.assert(fc.property(ipFieldsArb, (f) => {
-      const pkt = buildIpv4({ ...f, ttl: Math.max(1, f.ttl) });
-      expect(decrementTtl(pkt, 0)).toBe(Math.max(1, f.ttl) - 1);
+      const ttl = Math.max(1, f.ttl);
+      const pkt = buildIpv4({ ...f, ttl });
+      const before = pkt.slice();
+      expect(decrementTtl(pkt, 0)).toBe(ttl > 1);
+      if (ttl > 1) expect(pkt[8]).toBe(ttl - 1);
+      else expect([...pkt]).toEqual([...before]);
       expect(validateIpv4(pkt)).toBeUndefined();
     }));
   });
@@ -452,55 +463,55 @@ describe('incremental checksum updates equal full recomputation', () => {
       payload[payload.length - 1] = c & 0xff;
       const spec = (d: number, checksum: boolean) => ({ ip: { src, dst: d }, udp: { srcPort: sp, dstPort: dp, checksum }, payload });
       const frame = buildFrame(spec(dst, true));
-      rewriteIpv4Addr(frame, 14, 'dst', ndst);
+      rewrite(frame, 'dst', ndst, undefined);
       const off = 14 + 20 + 6;
       expect((frame[off]! << 8) | frame[off + 1]!).toBe(0xffff);
       expect(Buffer.from(frame).equals(Buffer.from(buildFrame(spec(ndst, true))))).toBe(true);
       const none = buildFrame(spec(dst, false));
-      rewriteIpv4Addr(none, 14, 'dst', ndst);
-      rewriteL4Port(none, 14, 'dst', dp ^ 0x5555);
+      rewrite(none, 'dst', ndst, dp ^ 0x5555);
       expect((none[off]! << 8) | none[off + 1]!).toBe(0);
     }));
-  });
-
-  it('leaves non-first fragments\' payload alone (no L4 header there)', () => {
-    const pkt = buildIpv4({ src: 1, dst: 2, protocol: IPPROTO_UDP, fragOffset: 10, payload: new Uint8Array(16).fill(7) });
-    rewriteIpv4Addr(pkt, 0, 'dst', 99);
-    rewriteL4Port(pkt, 0, 'dst', 99);
-    expect([...pkt.subarray(20)]).toEqual(new Array(16).fill(7));
-    expect(validateIpv4(pkt)).toBeUndefined();
   });
 });
 
 describe('ICMP error NAT (the quoted datagram)', () => {
-  it('incremental rewrite of the inner address and port equals full recomputation', () => {
+  it('the engine\'s incremental rewrite (outer address, inner address and port, checksums) equals a field-by-field reference', () => {
     fc.assert(fc.property(
-      fc.constantFrom(IPPROTO_TCP, IPPROTO_UDP, 47), ipOptions, u32, u32, u16, u16, u32, u16, fc.constantFrom('src' as const, 'dst' as const), bytes(40),
-      (proto, options, src, dst, sp, dp, naddr, nport, which, body) => {
+      fc.constantFrom(IPPROTO_TCP, IPPROTO_UDP), ipOptions, u32, u32, u16, u16, u32, u32, u16, fc.constantFrom('src' as const, 'dst' as const), bytes(40),
+      (proto, options, src, dst, sp, dp, nouter, naddr, nport, which, body) => {
         const l4 = proto === IPPROTO_TCP ? buildTcp({ srcPort: sp, dstPort: dp, payload: body }, src, dst)
-          : proto === IPPROTO_UDP ? buildUdp({ srcPort: sp, dstPort: dp, payload: body }, src, dst) : body;
+          : buildUdp({ srcPort: sp, dstPort: dp, payload: body }, src, dst);
         const offending = buildIpv4({ src, dst, protocol: proto, options, payload: l4 });
         const pkt = buildIcmpErrorPacket(offending, { src: '10.0.0.254', type: 3, code: 4, mtu: 1400 });
         const ref = pkt.slice();
-        expect(rewriteIcmpInner(pkt, 0, which, naddr, nport)).toBe(true);
         const inner = 28;
-        writeIp(ref, inner + (which === 'src' ? 12 : 16), naddr);
-        if (proto !== 47 && ref.length >= inner + (ref[inner]! & 0x0f) * 4 + 4) {
-          const pAt = inner + (ref[inner]! & 0x0f) * 4 + (which === 'src' ? 0 : 2);
-          ref[pAt] = nport >>> 8; ref[pAt + 1] = nport & 0xff;
-        }
+        const ihl = (pkt[inner]! & 0x0f) * 4;
+        const addrAt = inner + (which === 'src' ? 12 : 16);
+        const portAt = inner + ihl + (which === 'src' ? 0 : 2);
+        // The engine rewrites the outer destination towards the RS, the outer source towards the client.
+        const outerAt = which === 'src' ? 12 : 16;
+        natIcmp(pkt, 0, 20, pkt.length - 20, inner, ihl, outerAt, nouter, addrAt, portAt, naddr, nport);
+        writeIp(ref, outerAt, nouter);
+        setIpv4Checksum(ref, 0);
+        const oldAddr = readIp(ref, addrAt);
+        const oldPort = (ref[portAt]! << 8) | ref[portAt + 1]!;
+        writeIp(ref, addrAt, naddr);
+        ref[portAt] = nport >>> 8; ref[portAt + 1] = nport & 0xff;
         setIpv4Checksum(ref, inner);
+        const cAt = inner + ihl + (proto === IPPROTO_UDP ? 6 : 16);
+        if (cAt + 2 <= ref.length) {
+          const c = (ref[cAt]! << 8) | ref[cAt + 1]!;
+          if (!(proto === IPPROTO_UDP && c === 0)) {
+            let n = csumUpdate16(csumUpdate32(c, oldAddr, naddr), oldPort, nport);
+            if (proto === IPPROTO_UDP && n === 0) n = 0xffff;
+            ref[cAt] = n >>> 8; ref[cAt + 1] = n & 0xff;
+          }
+        }
         setIcmpChecksum(ref, 20, ref.length - 20);
         expect(Buffer.from(pkt).toString('hex')).toBe(Buffer.from(ref).toString('hex'));
+        expect(verifyIcmpChecksum(pkt, 20, pkt.length - 20)).toBe(true);
         const q = decodeIcmp(pkt, 20, pkt.length - 20);
         expect(q.ok && decodeIcmpQuoted(pkt, q.value).ok).toBe(true);
       }));
-  });
-
-  it('refuses a quote too short to hold an IP header', () => {
-    const pkt = buildIpv4({ src: 1, dst: 2, protocol: 1, payload: buildIcmp({ type: 3, code: 1, payload: new Uint8Array(12) }) });
-    const before = pkt.slice();
-    expect(rewriteIcmpInner(pkt, 0, 'dst', 5, 5)).toBe(false);
-    expect([...pkt]).toEqual([...before]);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { buildFrame, buildTcpFrame, buildUdpFrame, parseFrame } from '../../src/packet/frame.js';
+import { buildFrame, buildTcpFrame, buildUdpFrame, parseFrame } from './build/frame.js';
 import { ipToU32, macToString } from '../../src/packet/addr.js';
-import { TCP_SYN, TCP_ACK, TCP_PSH, mssOption } from '../../src/packet/tcp.js';
+import { TCP_SYN, TCP_ACK, TCP_PSH, mssOption } from './build/tcp.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from '../../src/packet/icmp.js';
 import { IPPROTO_VRRP, routerAlertOption } from '../../src/packet/ipv4.js';
 import { buildVrrpFrame } from '../../src/packet/vrrp.js';

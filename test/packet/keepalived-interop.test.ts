@@ -2,8 +2,8 @@
 // our decoders accept them, and our builders reproduce them byte for byte.
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { decodePcap } from '../../src/packet/pcap.js';
-import { parseFrame } from '../../src/packet/frame.js';
+import { decodePcap } from './build/pcap.js';
+import { parseFrame } from './build/frame.js';
 import { decodeVrrpPacket, buildVrrpFrame, vrrpAuthPass, VRRP_MCAST_ADDR } from '../../src/packet/vrrp.js';
 import { buildGratuitousArp, isGratuitousArp } from '../../src/packet/arp.js';
 import { parseMac, u32ToIp } from '../../src/packet/addr.js';

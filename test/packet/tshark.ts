@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodePcap } from '../../src/packet/pcap.js';
+import { encodePcap } from './build/pcap.js';
 
 /** $TSHARK overrides the search (a path that does not exist means "not installed", to test that path). */
 export function findTshark(): string | undefined {

@@ -1,5 +1,5 @@
 // TCP and UDP share the pseudo-header checksum; only the field offset differs.
-import { csumPartial, csumFold, pseudoHeaderSum } from './checksum.js';
+import { csumPartial, csumFold, pseudoHeaderSum } from '../../../src/packet/checksum.js';
 
 /**
  * Checksum of an L4 segment with its pseudo-header, treating the 2-byte field

@@ -1,15 +1,15 @@
 // Whole Ethernet frames with correct checksums in one call, and a layered
 // parse of a frame back, for tests and tools. The data plane uses the
 // per-layer codecs directly; this is the convenient edge.
-import { type IpLike, type MacLike, toIpU32, toBytes } from './input.js';
-import { type DecodeResult, ok, fail } from './result.js';
-import { type VlanSpec, type EthernetHeader, ETHERTYPE_IPV4, ETHERTYPE_ARP, decodeEthernet, ethernetHeaderLen, writeEthernet } from './ethernet.js';
-import { type Ipv4Fields, type Ipv4Header, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_VRRP, decodeIpv4, ipv4HeaderLen, writeIpv4Header, isFragment } from './ipv4.js';
+import { type IpLike, type MacLike, toIpU32, toBytes } from '../../../src/packet/input.js';
+import { type DecodeResult, ok, fail } from '../../../src/packet/result.js';
+import { type VlanSpec, type EthernetHeader, ETHERTYPE_IPV4, ETHERTYPE_ARP, decodeEthernet, ethernetHeaderLen, writeEthernet } from '../../../src/packet/ethernet.js';
+import { type Ipv4Fields, type Ipv4Header, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_VRRP, decodeIpv4, ipv4HeaderLen, writeIpv4Header, isFragment } from '../../../src/packet/ipv4.js';
 import { type TcpFields, type TcpHeader, decodeTcp, tcpHeaderLen, writeTcpHeader, verifyTcpChecksum } from './tcp.js';
 import { type UdpFields, type UdpHeader, UDP_HLEN, decodeUdp, writeUdpHeader, verifyUdpChecksum } from './udp.js';
-import { type IcmpFields, type IcmpHeader, ICMP_HLEN, decodeIcmp, quoteOffending, writeIcmpHeader } from './icmp.js';
-import { type ArpPacket, decodeArp } from './arp.js';
-import { type VrrpAdvert, type VrrpInvalid, decodeVrrp } from './vrrp.js';
+import { type IcmpFields, type IcmpHeader, ICMP_HLEN, decodeIcmp, quoteOffending, writeIcmpHeader } from '../../../src/packet/icmp.js';
+import { type ArpPacket, decodeArp } from '../../../src/packet/arp.js';
+import { type VrrpAdvert, type VrrpInvalid, decodeVrrp } from '../../../src/packet/vrrp.js';
 
 export const DEFAULT_SRC_MAC = '02:00:00:00:00:01';
 export const DEFAULT_DST_MAC = '02:00:00:00:00:02';

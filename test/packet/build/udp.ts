@@ -1,9 +1,9 @@
 // UDP header codec. A zero checksum field means "none" (RFC 768), so a
 // computed zero is sent as 0xffff, and a rewrite must leave a zero field alone.
-import { type IpLike, toIpU32, toBytes, readU16, writeU16, checkU16 } from './input.js';
-import { type DecodeResult, ok, fail } from './result.js';
+import { type IpLike, toIpU32, toBytes, readU16, writeU16, checkU16 } from '../../../src/packet/input.js';
+import { type DecodeResult, ok, fail } from '../../../src/packet/result.js';
 import { l4Checksum, l4ChecksumOk } from './l4csum.js';
-import { IPPROTO_UDP } from './ipv4.js';
+import { IPPROTO_UDP } from '../../../src/packet/ipv4.js';
 
 export const UDP_HLEN = 8;
 

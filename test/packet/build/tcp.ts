@@ -1,9 +1,9 @@
 // TCP header codec. Only what a load balancer reads or rewrites: ports,
 // flags (for connection state), sequence numbers and options (MSS clamping).
-import { type IpLike, toIpU32, toBytes, readU16, writeU16, readU32, writeU32, checkU16, checkU32 } from './input.js';
-import { type DecodeResult, ok, fail } from './result.js';
+import { type IpLike, toIpU32, toBytes, readU16, writeU16, readU32, writeU32, checkU16, checkU32 } from '../../../src/packet/input.js';
+import { type DecodeResult, ok, fail } from '../../../src/packet/result.js';
 import { l4Checksum, l4ChecksumOk } from './l4csum.js';
-import { IPPROTO_TCP } from './ipv4.js';
+import { IPPROTO_TCP } from '../../../src/packet/ipv4.js';
 
 export const TCP_HLEN = 20;
 export const TCP_MAX_OPTIONS = 40;

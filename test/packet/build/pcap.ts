@@ -1,6 +1,6 @@
 // Classic libpcap files (not pcapng): what tcpdump -w writes and every tool
 // reads. Encoding only builds bytes; callers write them where they like.
-import { type DecodeResult, ok, fail } from './result.js';
+import { type DecodeResult, ok, fail } from '../../../src/packet/result.js';
 
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;

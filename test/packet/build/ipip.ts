@@ -2,9 +2,9 @@
 // director to the real server, which decapsulates and answers the client
 // directly. As ip_vs_tunnel_xmit() does, TOS, TTL and DF come from the inner
 // packet unless told otherwise, so path MTU discovery keeps working.
-import { type IpLike } from './input.js';
-import { type DecodeResult, ok, fail } from './result.js';
-import { type Ipv4Header, type Ipv4Invalid, IPV4_HLEN, IPPROTO_IPIP, IP_DF, decodeIpv4, writeIpv4Header } from './ipv4.js';
+import { type IpLike } from '../../../src/packet/input.js';
+import { type DecodeResult, ok, fail } from '../../../src/packet/result.js';
+import { type Ipv4Header, type Ipv4Invalid, IPV4_HLEN, IPPROTO_IPIP, IP_DF, decodeIpv4, writeIpv4Header } from '../../../src/packet/ipv4.js';
 
 /** Bytes the outer header adds; a tunnel's MTU is the link MTU minus this. */
 export const IPIP_OVERHEAD = IPV4_HLEN;
