@@ -74,8 +74,7 @@ import type { XmitOut } from './verdict.js';
 
 export { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from './verdict.js';
 export type { EngineOptions } from './state.js';
-export type { DestExtra, InterceptKeys, TraceResult } from './ctl.js';
-export { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from './dest.js';
+export type { DestExtra, InterceptKeys } from './ctl.js';
 
 export class IpvsEngine extends IpvsCtl {
   constructor(opts: EngineOptions = {}) {

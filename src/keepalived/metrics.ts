@@ -1,8 +1,8 @@
 // Prometheus metrics of lvs-keepalived (--metrics HOST:PORT): checker
 // verdicts and probe outcomes, what each real server holds in lvsd, quorum,
 // reloads, lvsd applies, and VRRP's own gauges when VRRP runs.
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { MetricsServer } from '../metrics/server.js';
 
 export class KeepalivedMetrics {
   readonly registry = new Registry();
@@ -13,7 +13,7 @@ export class KeepalivedMetrics {
   readonly vsQuorum: Gauge;
   readonly reloads: Counter;
   readonly applies: Counter;
-  private server: Server | undefined;
+  private readonly server = new MetricsServer(this.registry, 'lvs-keepalived');
 
   constructor() {
     const registers = [this.registry];
@@ -27,25 +27,11 @@ export class KeepalivedMetrics {
     this.applies = new Counter({ name: 'lvs_keepalived_lvsd_applies_total', help: 'Changes sent to lvsd by kind and outcome', labelNames: ['kind', 'result'], registers });
   }
 
-  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    const server = createServer((req, res) => {
-      if (req.url !== '/metrics' && req.url !== '/') { res.writeHead(404).end('try /metrics\n'); return; }
-      this.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': this.registry.contentType }).end(text);
-      }, (err: unknown) => { res.writeHead(500).end(String(err)); });
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => { server.off('error', reject); resolve(); });
-    });
-    const a = server.address();
-    return typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port };
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return this.server.listen(host, port);
   }
 
-  async close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+  close(): Promise<void> {
+    return this.server.close();
   }
 }
