@@ -2,6 +2,7 @@
 // later tests (VRRP, forwarder): dissect() writes the frames to a temporary
 // pcap, runs tshark with checksum validation on, and returns per packet every
 // field tshark decoded, its expert infos and its -V text.
+import { expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -113,4 +114,22 @@ export function complaints(p: TsharkPacket): string[] {
     if (k.endsWith('checksum.status') && v.some((x) => x === '0')) out.push(`${k}=bad`);
   }
   return out;
+}
+
+/** What a judged frame must show: fields (first value, or every value for arrays) and checksum statuses tshark must call Good. */
+export interface Expectation {
+  name: string;
+  expect: Record<string, string | string[]>;
+  good: string[];
+}
+
+/** Asserts tshark has no complaint about the packet and shows what `c` expects. */
+export function judge(c: Expectation, p: TsharkPacket): void {
+  expect(complaints(p), `${c.name}: tshark complaints`).toEqual([]);
+  for (const s of c.good) expect(p.all(s), `${c.name}: ${s}`).toEqual(expect.arrayContaining(['1']));
+  for (const s of c.good) expect(p.all(s).filter((v) => v !== '1'), `${c.name}: ${s} not all Good`).toEqual([]);
+  for (const [k, v] of Object.entries(c.expect)) {
+    if (Array.isArray(v)) expect(p.all(k), `${c.name}: ${k}`).toEqual(v);
+    else expect(p.get(k), `${c.name}: ${k}`).toBe(v);
+  }
 }
