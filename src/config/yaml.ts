@@ -7,7 +7,13 @@
 // renders the same statements as text, so a dump parses back to the model.
 
 import * as fs from 'node:fs';
-import YAML from 'yaml';
+import { createRequire } from 'node:module';
+import type * as YamlLib from 'yaml';
+
+// The yaml package costs ~100 ms to load: only YAML configs and --dump-config
+// pay for it, not every start of lvs-keepalived.
+let lib: typeof YamlLib | undefined;
+const yamlLib = (): typeof YamlLib => (lib ??= createRequire(import.meta.url)('yaml') as typeof YamlLib);
 import { modelFromStmts, type ParseResult } from './parser.js';
 import type { Stmt, Word } from './lexer.js';
 import type { Diagnostic, KaErr, KeepalivedConfig, Severity, SourcePos } from './model.js';
@@ -34,7 +40,7 @@ function jsVal(v: unknown, pos: SourcePos): Val {
   };
 }
 
-function yamlVal(node: unknown, file: string, lc: YAML.LineCounter): Val {
+function yamlVal(node: unknown, file: string, lc: YamlLib.LineCounter): Val {
   const posOf = (n: unknown): SourcePos => {
     const r = (n as { range?: [number, number, number] } | null)?.range;
     const lp = r ? lc.linePos(r[0]) : { line: 0, col: 0 };
@@ -42,9 +48,9 @@ function yamlVal(node: unknown, file: string, lc: YAML.LineCounter): Val {
   };
   const wrap = (n: unknown): Val => {
     const pos = posOf(n);
-    if (YAML.isMap(n)) {
-      const pairs = n.items as Array<YAML.Pair<unknown, unknown>>;
-      const keyStr = (p: YAML.Pair<unknown, unknown>): string => String(YAML.isScalar(p.key) ? p.key.value : p.key);
+    if (yamlLib().isMap(n)) {
+      const pairs = n.items as Array<YamlLib.Pair<unknown, unknown>>;
+      const keyStr = (p: YamlLib.Pair<unknown, unknown>): string => String(yamlLib().isScalar(p.key) ? p.key.value : p.key);
       return {
         pos, kind: 'map',
         get: (k) => { const p = pairs.find((x) => keyStr(x) === k); return p && p.value !== null ? wrap(p.value) : undefined; },
@@ -52,8 +58,8 @@ function yamlVal(node: unknown, file: string, lc: YAML.LineCounter): Val {
         items: () => [],
       };
     }
-    if (YAML.isSeq(n)) return { pos, kind: 'seq', get: () => undefined, keys: () => [], items: () => (n.items as unknown[]).map(wrap) };
-    const v = YAML.isScalar(n) ? n.value : n;
+    if (yamlLib().isSeq(n)) return { pos, kind: 'seq', get: () => undefined, keys: () => [], items: () => (n.items as unknown[]).map(wrap) };
+    const v = yamlLib().isScalar(n) ? n.value : n;
     return { pos, kind: v === null || v === undefined ? 'null' : 'scalar', scalar: v, get: () => undefined, keys: () => [], items: () => [] };
   };
   return wrap(node);
@@ -372,8 +378,8 @@ function checkerStmt(b: Builder, c: Val, timers: string[]): Stmt[] {
 export function parseYamlConfig(text: string, file = 'keepalived.yaml'): ParseResult {
   const diagnostics: Diagnostic[] = [];
   const emit: Emit = (pos, severity, ka, message, hint) => diagnostics.push({ file: pos.file, line: pos.line, col: pos.col, severity, message, hint, ka });
-  const lc = new YAML.LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const lc = new (yamlLib().LineCounter)();
+  const doc = yamlLib().parseDocument(text, { lineCounter: lc, prettyErrors: false });
   for (const e of doc.errors) {
     const lp = lc.linePos(e.pos[0]);
     emit({ file, line: lp.line, col: lp.col }, 'error', 'FATAL', `YAML: ${e.message.split('\n')[0]}`, 'fix the YAML syntax');
@@ -406,7 +412,7 @@ export function stripPositions<T>(v: T): T {
 export function dumpConfig(model: KeepalivedConfig, format: 'yaml' | 'json' | 'conf'): string {
   if (format === 'conf') return toKeepalivedConf(model);
   const plain = stripPositions(model);
-  return format === 'json' ? JSON.stringify(plain, null, 2) + '\n' : YAML.stringify(plain);
+  return format === 'json' ? JSON.stringify(plain, null, 2) + '\n' : yamlLib().stringify(plain);
 }
 
 /** keepalived.conf text for a model; parsing it gives the same model back. */

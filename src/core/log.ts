@@ -3,7 +3,7 @@
 // -l/--log-console sends the events to stderr, pretty-printed when that is a
 // terminal; -D/--log-detail adds debug detail.
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export interface LoggerOptions {
   /** The program, as the `name` field of every event (lvsd, lvs-keepalived …). */
@@ -18,6 +18,8 @@ export function makeLogger(opts: LoggerOptions): Logger {
   const level = opts.logDetail ? 'debug' : 'info';
   const base = { name: opts.name };
   if (opts.logConsole && process.stderr.isTTY) {
+    // pino-pretty costs ~100 ms to load: only a terminal pays for it.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino({ level, base }, pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', destination: 2 }));
   }
   // Synchronous: the last lines before an exit (a refused config, a signal, a fatal error) must not be lost.

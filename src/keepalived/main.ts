@@ -5,7 +5,6 @@ import { closeSync, constants, openSync, writeFileSync, writeSync } from 'node:f
 import { checkHost, configTestExitCode, dumpConfig, formatDiagnostic, hasErrors, loadConfig } from '../config/index.js';
 import { ConfigRefused, KeepalivedDaemon } from './daemon.js';
 import { makeLogger } from '../core/log.js';
-import { KeepalivedMetrics } from './metrics.js';
 import { parseOptions, signumOf, UsageError, USAGE, type KeepalivedOptions } from './options.js';
 
 export const VERSION = 'lvs-keepalived 0.1.0 (keepalived 2.2.7 configuration and flags)';
@@ -54,7 +53,8 @@ export async function main(argv: string[]): Promise<number> {
   if (code !== undefined) return code;
 
   const log = makeLogger({ name: 'lvs-keepalived', logConsole: o.logConsole, logDetail: o.logDetail });
-  const metrics = o.metrics ? new KeepalivedMetrics() : undefined;
+  // prom-client costs ~130 ms to load: only --metrics pays for it.
+  const metrics = o.metrics ? new (await import('./metrics.js')).KeepalivedMetrics() : undefined;
   const daemon = new KeepalivedDaemon(o, log, metrics ? { metrics } : {});
   // Signals are ours from the first instant: a SIGHUP during start-up must not
   // kill the process (its default action), it reloads once start-up is done;

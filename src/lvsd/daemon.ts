@@ -6,8 +6,7 @@ import type { Logger } from 'pino';
 import { ControlServer, type Handlers } from '../control/server.js';
 import { engineHandlers } from '../control/ops.js';
 import { ControlError } from '../ipvs/errors.js';
-import { buildRegistry } from '../metrics/lvsd.js';
-import { MetricsServer } from '../metrics/server.js';
+import type { MetricsServer } from '../metrics/server.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { NeighTable, ipCommandTables } from '../io/neigh.js';
 import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
@@ -118,6 +117,8 @@ export class Daemon {
     await this.control.listen();
 
     if (o.metrics) {
+      // prom-client costs ~130 ms to load: only --metrics pays for it.
+      const [{ buildRegistry }, { MetricsServer }] = await Promise.all([import('../metrics/lvsd.js'), import('../metrics/server.js')]);
       this.metrics = new MetricsServer(buildRegistry({
         listServices: () => this.engine.listServices(),
         totals: () => this.engine.totals(),
