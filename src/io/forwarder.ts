@@ -11,6 +11,9 @@ import {
   TP_STATUS_CSUMNOTREADY, TP_STATUS_USER, TP_STATUS_VLAN_VALID, type TxRing,
 } from './ring.js';
 import type { NeighTable } from './neigh.js';
+
+/** The part of the neighbour table the loop drives (NeighTable; a fake in tests). */
+export type DataPathNeigh = Pick<NeighTable, 'writeMacs' | 'holdFrame'>;
 import { csumPartial, csumFold, pseudoHeaderSum } from '../packet/checksum.js';
 import { VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
 
@@ -91,6 +94,25 @@ export class ForwarderCounters {
   neighMiss = 0;
   /** Frames on which the engine threw (a bug): dropped, forwarding goes on. */
   engineErrors = 0;
+  /** Frames forwarded into a TX ring. */
+  forwarded = 0;
+  /** Frames longer than an egress TX slot (and not a super-frame the kernel can segment): dropped. */
+  oversize = 0;
+  /** Frames whose ring header points outside its block, or an engine answer outside its buffer: dropped. */
+  badFrame = 0;
+  /** Frames on which the loop itself threw (a bug outside the engine): dropped, forwarding goes on. */
+  faults = 0;
+  /** Held frames (neighbour resolved later) that no longer fit a TX slot or found the ring full. */
+  heldDropped = 0;
+  /**
+   * Every RX frame ends in exactly one outcome, so this equals rxFrames
+   * (heldDropped and txFrames are not outcomes: held frames were counted
+   * under neighMiss when they arrived).
+   */
+  outcomes(): number {
+    return this.forwarded + this.drops + this.ignored + this.truncated + this.otherHost + this.vlan + this.txFull
+      + this.neighMiss + this.engineErrors + this.oversize + this.badFrame + this.faults;
+  }
   /** Histogram of frames per RX batch: bounds in BATCH_BUCKETS. */
   readonly batchHist = new Float64Array(BATCH_BUCKETS.length + 1);
 }
@@ -104,6 +126,8 @@ export interface ForwarderOptions {
   onBatch?: (frames: number) => void;
   /** The engine threw on a frame (counted in engineErrors). */
   onEngineError?: (err: unknown) => void;
+  /** The loop itself threw on a frame (counted in faults); the frame is dropped. */
+  onFault?: (err: unknown) => void;
 }
 
 export class Forwarder {
@@ -117,7 +141,7 @@ export class Forwarder {
   constructor(
     private readonly engine: DataPathEngine,
     readonly ports: Port[],
-    private readonly neigh: NeighTable,
+    private readonly neigh: DataPathNeigh,
     private readonly opts: ForwarderOptions = {},
   ) {
     this.out = { buf: ports[0]?.u8 ?? new Uint8Array(0), start: 0, len: 0, nextHop: 0 };
@@ -144,28 +168,52 @@ export class Forwarder {
   sendHeld(port: number, frames: Uint8Array[]): void {
     const p = this.ports[port];
     if (!p || !this.running) return;
-    for (const f of frames) {
-      if (p.tx.push(f)) this.counters.txFrames++;
-      else this.counters.txFull++;
+    const c = this.counters;
+    try {
+      for (const f of frames) {
+        if (f.length > p.tx.maxFrameLen || f.length < 14) c.heldDropped++;
+        else if (p.tx.push(f)) c.txFrames++;
+        else c.heldDropped++;
+      }
+      p.tx.flush();
+    } catch (err) {
+      c.faults++;
+      this.opts.onFault?.(err);
     }
-    p.tx.flush();
   }
 
-  /** Walk every ready block of port `pi`; returns frames walked. */
+  /**
+   * Walk every ready block of port `pi`; returns frames walked. Nothing a
+   * frame holds (or a bug it triggers) escapes: every frame ends in exactly
+   * one counter, and a block is handed back to the kernel whatever happened.
+   */
   onReadable(pi: number): number {
     const port = this.ports[pi]!;
     const u8 = port.u8;
     const u32 = port.u32;
     const now = this.now();
+    const c = this.counters;
+    const bs = port.blockSize;
     let frames = 0;
     for (let b = 0; b < port.blockCount; b++) {
       if (u8.byteLength === 0) break; // socket closed
-      const blk = port.cur * port.blockSize;
+      const blk = port.cur * bs;
+      const blkEnd = blk + bs;
       const statusIdx = (blk + BLK_STATUS) >>> 2;
       if ((u32[statusIdx]! & TP_STATUS_USER) === 0) break;
-      const n = u32[(blk + BLK_NUM_PKTS) >>> 2]!;
+      const claimed = u32[(blk + BLK_NUM_PKTS) >>> 2]!;
+      let n = claimed;
       let p = blk + u32[(blk + BLK_FIRST_PKT) >>> 2]!;
+      // A frame needs at least its tpacket3_hdr (48 bytes): more frames than
+      // that fit in the block is a broken block, walked no further than it can hold.
+      const maxN = (bs / 48) | 0;
+      if (n > maxN) { c.badFrame += n - maxN; n = maxN; }
       for (let i = 0; i < n; i++) {
+        if (p < blk + 16 || p + 48 > blkEnd || (p & 3) !== 0) {
+          // The rest of the block cannot be found: count every frame it claims.
+          c.badFrame += n - i;
+          break;
+        }
         const h = p >>> 2;
         // Read everything of the frame header first: the engine may use the
         // bytes in front of the frame (the tpacket header) as headroom.
@@ -174,10 +222,19 @@ export class Forwarder {
         const wirelen = u32[h + (H_LEN >>> 2)]!;
         const st = u32[h + (H_STATUS >>> 2)]!;
         const mac = p + (u32[h + (H_MAC_NET >>> 2)]! & 0xffff);
-        this.frame(port, mac, caplen, wirelen, st, now);
+        if (mac < p + 32 || mac + caplen > blkEnd) c.badFrame++;
+        else {
+          try {
+            this.frame(port, mac, caplen, wirelen, st, now);
+          } catch (err) {
+            c.faults++;
+            this.opts.onFault?.(err);
+          }
+        }
+        if (i + 1 < n && next === 0) { c.badFrame += n - i - 1; break; }
         p += next;
       }
-      frames += n;
+      frames += claimed;
       u32[statusIdx] = 0; // TP_STATUS_KERNEL: the block is the kernel's again
       port.cur = port.cur + 1 === port.blockCount ? 0 : port.cur + 1;
     }
@@ -185,11 +242,15 @@ export class Forwarder {
     for (let i = 0; i < this.ports.length; i++) {
       if (this.dirty[i]) {
         this.dirty[i] = 0;
-        this.ports[i]!.tx.flush();
+        try {
+          this.ports[i]!.tx.flush();
+        } catch (err) {
+          c.faults++;
+          this.opts.onFault?.(err);
+        }
       }
     }
     if (frames) {
-      const c = this.counters;
       c.rxFrames += frames;
       c.rxBatches++;
       let k = 0;
@@ -223,6 +284,9 @@ export class Forwarder {
     if (v !== VERDICT_XMIT) { c.drops++; return; }
     const l2 = out.start - 14;
     const buf = out.buf;
+    // The engine's word is that out describes its own buffer; a bug that
+    // breaks it must cost one frame, not a write outside the packet.
+    if (l2 < 0 || out.len < 0 || out.start + out.len > buf.length) { c.badFrame++; return; }
     // Ethertype IPv4; the MACs come from the neighbour table.
     buf[out.start - 2] = 0x08;
     buf[out.start - 1] = 0x00;
@@ -233,15 +297,17 @@ export class Forwarder {
       return;
     }
     const tx = this.ports[egress]!;
+    const flen = out.len + 14;
+    if (flen > tx.tx.maxFrameLen) { c.oversize++; return; }
     const d = tx.tx.acquireOrKick();
     if (d < 0) { c.txFull++; return; }
-    const flen = out.len + 14;
     if (buf === tx.u8) tx.u8.copyWithin(d, l2, l2 + flen);
     else if (buf.buffer === port.u8.buffer) port.bytes.copy(tx.bytes, d, l2, l2 + flen);
     else tx.u8.set(buf.subarray(l2, l2 + flen), d);
     tx.tx.commit(flen);
     this.dirty[egress] = 1;
     c.txFrames++;
+    c.forwarded++;
   }
 }
 

@@ -94,6 +94,10 @@ export class Daemon {
         const k = this.forwarder.counters.engineErrors;
         if (k <= 5 || k % 1000 === 0) this.log.error({ err, count: k }, 'engine threw on a frame; frame dropped');
       },
+      onFault: (err) => {
+        const k = this.forwarder.counters.faults;
+        if (k <= 5 || k % 1000 === 0) this.log.error({ err, count: k }, 'the forwarder threw on a frame; frame dropped');
+      },
     });
     // The first snapshot before the first frame: next hops then resolve without a process each.
     await this.neigh.refreshSnapshot().catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
@@ -173,6 +177,11 @@ export class Daemon {
     out.io_tx_ring_full = c.txFull;
     out.io_neigh_miss = c.neighMiss;
     out.io_engine_errors = c.engineErrors;
+    out.io_forwarded = c.forwarded;
+    out.io_drop_oversize = c.oversize;
+    out.io_drop_bad_frame = c.badFrame;
+    out.io_drop_fault = c.faults;
+    out.io_held_dropped = c.heldDropped;
     const n = this.neigh.counters;
     out.neigh_held = n.held;
     out.neigh_drop_queue_full = n.dropQueueFull;
