@@ -386,6 +386,8 @@ export class Forwarder {
       || gsoSize === 0 || csumStart < 34 || field + 2 > off + caplen) { c.gsoUnsupported++; return; }
     u8[field] = ~u8[field]! & 0xff;
     u8[field + 1] = ~u8[field + 1]! & 0xff;
+    const lp = field - csumOff;
+    const ports0 = ((u8[lp]! << 8) | u8[lp + 1]!) + ((u8[lp + 2]! << 8) | u8[lp + 3]!);
     const out = this.out;
     let v: number;
     try {
@@ -402,8 +404,14 @@ export class Forwarder {
     if (buf !== u8) { this.xmit(port, now); return; }
     const l2 = out.start - 14;
     if (l2 < VNET_HDR_LEN || out.len < 0 || out.start + out.len > buf.length || field + 2 > out.start + out.len) { c.badFrame++; return; }
-    u8[field] = ~u8[field]! & 0xff;
-    u8[field + 1] = ~u8[field + 1]! & 0xff;
+    // The engine folded the port rewrite in too, but a partial sum covers
+    // only the pseudo-header (the ports are summed when the segments are
+    // made, as inet_proto_csum_replace2(..., pseudohdr=false) leaves it): take it out.
+    let sum = ((u8[field]! << 8) | u8[field + 1]!) ^ 0xffff;
+    sum += ports0 + (((u8[lp]! << 8) | u8[lp + 1]!) ^ 0xffff) + (((u8[lp + 2]! << 8) | u8[lp + 3]!) ^ 0xffff);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    u8[field] = sum >>> 8;
+    u8[field + 1] = sum & 0xff;
     buf[out.start - 2] = 0x08;
     buf[out.start - 1] = 0x00;
     const egress = this.neigh.writeMacs(out.nextHop, buf, l2, now);

@@ -15,6 +15,8 @@ import {
   TP_STATUS_CSUMNOTREADY, TP_STATUS_SEND_REQUEST, TP_STATUS_USER, TP_STATUS_VLAN_VALID, TxRing,
 } from '../../src/io/ring.js';
 import { ipToU32 } from '../../src/packet/addr.js';
+import { checksum, csumFold, pseudoHeaderSum } from '../../src/packet/checksum.js';
+import { l4ChecksumOk } from '../../src/packet/l4csum.js';
 import { CLIENT, VIP, dest, engine, svc, tcp, tcpKey, udp, udpKey } from '../ipvs/helpers.js';
 
 const BLOCK = 4096;
@@ -270,3 +272,114 @@ function queuedSlots(p: FakePort): number {
   for (let i = 0; i < TX_SLOTS; i++) if (p.u32[((base + i * TX_FRAME) >>> 2) + (H_STATUS >>> 2)] === TP_STATUS_SEND_REQUEST) n++;
   return n;
 }
+
+describe('Forwarder: GSO super-frames (PACKET_VNET_HDR)', () => {
+  /** A client's TCP super-frame as veth hands it: CHECKSUM_PARTIAL (pseudo-header sum in the field), virtio_net_hdr before it. */
+  function superFrame(dstPort: number, payload: number, mss: number): { bytes: Uint8Array; vnet: Uint8Array } {
+    const f = tcp({ dstMac: MAC_STR, flags: 'PA', srcPort: 1000, dstPort, seq: 1000, payload: new Uint8Array(payload).map((_, i) => i & 0xff) });
+    const tot = f.length - 14;
+    const ps = csumFold(pseudoHeaderSum(ipToU32(CLIENT), ipToU32(VIP), 6, tot - 20));
+    const partial = ~ps & 0xffff;
+    f[14 + 20 + 16] = partial >>> 8;
+    f[14 + 20 + 17] = partial & 0xff;
+    const v = new Uint8Array(10);
+    v[0] = 1; v[1] = 1; v[2] = 54; v[4] = mss & 0xff; v[5] = mss >>> 8; v[6] = 34; v[8] = 16;
+    return { bytes: f, vnet: v };
+  }
+
+  function run(dstPort: number) {
+    const p = fakePort('eth0');
+    const sends: { off: number; len: number; hdr: number[]; frame: Uint8Array }[] = [];
+    (p.sock as { vnetHdrLen?: number }).vnetHdrLen = 10;
+    (p.sock as { sendVnetAt?: unknown }).sendVnetAt = (buf: ArrayBuffer, off: number, len: number) => {
+      const u = new Uint8Array(buf, off, len);
+      sends.push({ off, len, hdr: [...u.subarray(0, 10)], frame: u.slice(10) });
+      return len;
+    };
+    const e = realEngine();
+    const neigh: DataPathNeigh = { writeMacs: (_n, buf, off) => { buf.set(MAC, off); buf.set(MAC, off + 6); return 0; }, holdFrame: () => {} };
+    const f = new Forwarder(e, [makePort(p.sock)], neigh, { now: () => 1 });
+    const syn = tcp({ dstMac: MAC_STR, flags: 'S', srcPort: 1000, dstPort, seq: 999 });
+    const sf = superFrame(dstPort, 3000, 1448);
+    // Frames at MACOFF + 10 (the vnet header sits in front), as the kernel lays them out with PACKET_VNET_HDR.
+    const blk = 0;
+    const put = (off: number, bytes: Uint8Array, vnet: Uint8Array) => {
+      const h = (blk + off) >>> 2;
+      p.u32.fill(0, h, h + 12);
+      p.u32[h + (H_SNAPLEN >>> 2)] = bytes.length;
+      p.u32[h + (H_LEN >>> 2)] = bytes.length;
+      p.u32[h + (H_STATUS >>> 2)] = TP_STATUS_USER;
+      p.u32[h + (H_MAC_NET >>> 2)] = (MACOFF + 10) | ((MACOFF + 24) << 16);
+      p.u8.set(vnet, blk + off + MACOFF);
+      p.u8.set(bytes, blk + off + MACOFF + 10);
+      return (MACOFF + 10 + bytes.length + 15) & ~15;
+    };
+    const first = 48;
+    const n1 = put(first, syn, new Uint8Array(10));
+    p.u32[((blk + first) >>> 2) + (H_NEXT >>> 2)] = n1;
+    put(first + n1, sf.bytes, sf.vnet);
+    p.u32[(blk + BLK_NUM_PKTS) >>> 2] = 2;
+    p.u32[(blk + BLK_FIRST_PKT) >>> 2] = first;
+    p.u32[(blk + BLK_STATUS) >>> 2] = TP_STATUS_USER;
+    f.onReadable(0);
+    return { f, p, sends, sf };
+  }
+
+  it('NAT: sent whole with NEEDS_CSUM at the rewritten L4 header; the partial sum is the new pseudo-header sum', () => {
+    const { f, sends } = run(80);
+    expect(f.counters.outcomes()).toBe(f.counters.rxFrames);
+    expect(f.counters.gsoRx).toBe(1);
+    expect(f.counters.gsoSent).toBe(1);
+    expect(sends).toHaveLength(1);
+    const { hdr, frame } = sends[0]!;
+    expect(hdr[0]).toBe(1); // NEEDS_CSUM
+    expect(hdr[1]).toBe(1); // TCPV4
+    expect(hdr[2]! | (hdr[3]! << 8)).toBe(54);
+    expect(hdr[4]! | (hdr[5]! << 8)).toBe(1448);
+    expect(hdr[6]! | (hdr[7]! << 8)).toBe(34);
+    expect(hdr[8]).toBe(16);
+    // DNAT to 192.168.1.10:8080, the field the pseudo-header sum of the new addresses.
+    expect([...frame.subarray(30, 34)]).toEqual([192, 168, 1, 10]);
+    expect((frame[36]! << 8) | frame[37]!).toBe(8080);
+    const tot = (frame[16]! << 8) | frame[17]!;
+    const want = ~csumFold(pseudoHeaderSum(ipToU32(CLIENT), ipToU32(RS_NAT), 6, tot - 20)) & 0xffff;
+    expect((frame[50]! << 8) | frame[51]!).toBe(want);
+  });
+
+  it('TUN: cut into IPIP segments that fit the tunnel, with complete checksums and consecutive sequence numbers', () => {
+    const { f, p, sends, sf } = run(443);
+    expect(sends).toHaveLength(0);
+    expect(f.counters.gsoSegmented).toBe(1);
+    expect(f.counters.outcomes()).toBe(f.counters.rxFrames);
+    const segs: Uint8Array[] = [];
+    for (let i = 0; i < TX_SLOTS; i++) {
+      const h = (BLOCK * BLOCKS + i * TX_FRAME) >>> 2;
+      if (p.u32[h + (H_STATUS >>> 2)] !== TP_STATUS_SEND_REQUEST && p.sent === 0) continue;
+      const len = p.u32[h + (H_LEN >>> 2)]!;
+      if (len) segs.push(p.u8.slice(BLOCK * BLOCKS + i * TX_FRAME + TX_DATA, BLOCK * BLOCKS + i * TX_FRAME + TX_DATA + len));
+    }
+    // The SYN, then the segments: gso_size 1448 capped to what fits the tunnel (1500 - 20 - 20 - 20 = 1440): 3 of them.
+    const data = segs.slice(1);
+    expect(data.length).toBe(3);
+    expect(data.length).toBe(f.counters.gsoSegments);
+    let seq = 1000;
+    let got = 0;
+    for (const s of data) {
+      expect(s[14 + 9]).toBe(4);
+      expect(checksum(s, 14, 20)).toBe(0);
+      expect(checksum(s, 34, 20)).toBe(0);
+      const itot = (s[36]! << 8) | s[37]!;
+      expect(14 + 20 + itot).toBe(s.length);
+      expect(s.length).toBeLessThanOrEqual(14 + 1500);
+      const l4 = 54;
+      expect(((s[l4 + 4]! << 24) | (s[l4 + 5]! << 16) | (s[l4 + 6]! << 8) | s[l4 + 7]!) >>> 0).toBe(seq);
+      const l4len = itot - 20;
+      expect(l4ChecksumOk(s, l4, l4len, ipToU32(CLIENT), ipToU32(VIP), 6)).toBe(true);
+      const thl = (s[l4 + 12]! >>> 4) * 4;
+      expect([...s.subarray(l4 + thl)]).toEqual([...sf.bytes.subarray(54 + got, 54 + got + l4len - thl)]);
+      seq += l4len - thl;
+      got += l4len - thl;
+    }
+    expect(got).toBe(3000);
+  });
+});
