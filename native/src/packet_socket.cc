@@ -147,6 +147,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       InstanceMethod("stats", &PacketSocket::Stats),
       InstanceMethod("setFanout", &PacketSocket::SetFanout),
       InstanceMethod("sendVnet", &PacketSocket::SendVnet),
+      InstanceMethod("sendVnetAt", &PacketSocket::SendVnetAt),
       InstanceMethod("close", &PacketSocket::Close),
     });
   }
@@ -169,6 +170,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     uint32_t txBlockSize = OptU32(opts, "txBlockSize", 64u << 10);
     bool qdiscBypass = OptBool(opts, "qdiscBypass", true);
     bool ignoreOutgoing = OptBool(opts, "ignoreOutgoing", true);
+    // PACKET_VNET_HDR on the ring socket: every RX frame has a virtio_net_hdr
+    // in front (GSO type and size, checksum state of a TSO/GRO super-frame),
+    // and every TX slot carries one too (all zero for an ordinary frame).
+    bool vnetHdr = OptBool(opts, "vnetHdr", false);
+    uint32_t vnetLen = vnetHdr ? 10 : 0;
     long page = sysconf(_SC_PAGESIZE);
     if (!IsPow2(rxBlockSize) || rxBlockSize < page) throw Napi::RangeError::New(env, "rxBlockSize must be a power of two >= the page size");
     if (!IsPow2(txBlockSize) || txBlockSize < page) throw Napi::RangeError::New(env, "txBlockSize must be a power of two >= the page size");
@@ -177,7 +183,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     if (txFrameSize == 0) {
       // A slot must hold the largest frame the engine may send: MTU + Ethernet
       // + one VLAN tag + an IPIP outer header (TUN), after the 48-byte slot header.
-      uint32_t need = static_cast<uint32_t>(ii.mtu > 0 ? ii.mtu : 1500) + 14 + 4 + 20 + 48;
+      uint32_t need = static_cast<uint32_t>(ii.mtu > 0 ? ii.mtu : 1500) + 14 + 4 + 20 + 48 + vnetLen;
       txFrameSize = 2048;
       while (txFrameSize < need) txFrameSize <<= 1;
       if (txBlockSize < txFrameSize) txBlockSize = txFrameSize;
@@ -194,6 +200,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     try {
       int v = TPACKET_V3;
       if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_VERSION");
+      if (vnetHdr) {
+        // Before the rings: the kernel refuses it (EBUSY) once a ring exists.
+        int one = 1;
+        if (setsockopt(fd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_VNET_HDR");
+      }
       if (ignoreOutgoing) {
         int one = 1;
         if (setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_IGNORE_OUTGOING");
@@ -277,6 +288,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       self.Set("txFrameCount", txBlocks * fpb);
       // V3 TX data starts right after the tpacket3_hdr (tp_hdrlen - sizeof(sockaddr_ll)).
       self.Set("txDataOffset", static_cast<uint32_t>(TPACKET3_HDRLEN - sizeof(sockaddr_ll)));
+      self.Set("vnetHdrLen", vnetLen);
     } catch (...) {
       Teardown();
       throw;
@@ -538,6 +550,37 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       if (IsTransient(err) || err == EINVAL || err == EMSGSIZE) return Napi::Number::New(env, -err);
       ThrowErrno(env, "sendmsg", err, "(vnet)");
     }
+    return Napi::Number::New(env, static_cast<double>(n));
+  }
+
+  // sendVnetAt(buffer: ArrayBuffer, off, len): sendVnet for a frame already
+  // in memory with its virtio_net_hdr in front: buffer[off, off+10) is the
+  // header, the frame follows. The data path's form: an RX ring frame (whose
+  // PACKET_VNET_HDR header sits right before it) rewritten in place goes out
+  // with no JS object made. Bytes sent or -errno (never throws on the frame).
+  Napi::Value SendVnetAt(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0 || vnetFd_ < 0) return Napi::Number::New(env, -EBADF);
+    if (info.Length() < 3 || !info[0].IsArrayBuffer() || !info[1].IsNumber() || !info[2].IsNumber()) {
+      throw Napi::TypeError::New(env, "sendVnetAt(buffer: ArrayBuffer, off: number, len: number)");
+    }
+    Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+    double off = info[1].As<Napi::Number>().DoubleValue();
+    double len = info[2].As<Napi::Number>().DoubleValue();
+    size_t size = ab.ByteLength();
+    if (!(off >= 0) || !(len >= 10 + 14) || off + len > static_cast<double>(size) || ab.Data() == nullptr) {
+      return Napi::Number::New(env, -EINVAL);
+    }
+    uint8_t* p = static_cast<uint8_t*>(ab.Data()) + static_cast<size_t>(off);
+    uint8_t* frame = p + 10;
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_ifindex = ifindex_;
+    memcpy(&sll.sll_protocol, frame + 12, 2);
+    sll.sll_halen = 6;
+    memcpy(sll.sll_addr, frame, 6);
+    ssize_t n = sendto(vnetFd_, p, static_cast<size_t>(len), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+    if (n < 0) return Napi::Number::New(env, -errno);
     return Napi::Number::New(env, static_cast<double>(n));
   }
 

@@ -281,3 +281,24 @@ export function toInsns(prog: Uint32Array): BpfInsn[] {
   for (let i = 0; i < prog.length; i += 4) out.push([prog[i]!, prog[i + 1]!, prog[i + 2]!, prog[i + 3]!]);
   return out;
 }
+
+/**
+ * `prog` behind a frame-length gate: only frames of at most `maxLen` bytes
+ * (or, with `above`, only longer ones) reach it, the rest are rejected. lvsd
+ * runs two rings per interface with the same rules: page-sized blocks for
+ * ordinary frames (they close fast, so latency stays low) and 128 KiB blocks
+ * for the few frames that cannot fit a page (GSO/GRO super-frames, jumbo).
+ * Jumps in `prog` are relative, so prepending keeps it valid.
+ */
+export function lengthGate(prog: Uint32Array, maxLen: number, above = false): Uint32Array {
+  const gate = Uint32Array.from([
+    BPF_LD | BPF_W | BPF_LEN, 0, 0, 0,
+    // len > maxLen: jt; else jf. Reject (the next insn) on the side not wanted.
+    BPF_JMP | BPF_JGT | BPF_K, above ? 1 : 0, above ? 0 : 1, maxLen,
+    BPF_RET | BPF_K, 0, 0, 0,
+  ]);
+  const out = new Uint32Array(gate.length + prog.length);
+  out.set(gate);
+  out.set(prog, gate.length);
+  return out;
+}

@@ -38,6 +38,13 @@ export interface PacketSocketOptions {
   txFrameCount?: number;
   /** TX block size. Default 64 KiB. */
   txBlockSize?: number;
+  /**
+   * PACKET_VNET_HDR on the ring socket: each RX frame has a 10-byte
+   * virtio_net_hdr right before it (GSO type/size, checksum state of a
+   * TSO/GRO super-frame), and each TX slot one before its frame (written by
+   * TxRing). Default false.
+   */
+  vnetHdr?: boolean;
   /** PACKET_QDISC_BYPASS: TX goes straight to the driver. Default true. */
   qdiscBypass?: boolean;
   /** PACKET_IGNORE_OUTGOING: the RX ring never sees frames this host sends. Default true. */
@@ -170,11 +177,13 @@ interface NativePacketSocket {
   readonly txFramesPerBlock: number;
   readonly txFrameCount: number;
   readonly txDataOffset: number;
+  readonly vnetHdrLen: number;
   start(cb: (err?: Error) => void): void;
   stop(): void;
   kick(): number;
   setFilter(p: BpfProgram): void;
   sendVnet(frame: Uint8Array, vnet: VnetHeader): number;
+  sendVnetAt(buffer: ArrayBuffer, off: number, len: number): number;
   detachFilter(): void;
   setFanout(f: { group: number; mode?: number }): void;
   stats(): PacketStats;
@@ -243,6 +252,8 @@ export class PacketSocket {
   readonly macBytes: Uint8Array;
   readonly mtu: number;
   readonly fd: number;
+  /** Bytes of virtio_net_hdr before each RX frame and in each TX slot (0, or 10 with vnetHdr). */
+  readonly vnetHdrLen: number;
   /** RX ring then TX ring, mapped once; length 0 after close(). */
   readonly buffer: ArrayBuffer;
   private closed = false;
@@ -255,10 +266,12 @@ export class PacketSocket {
     this.mtu = s.mtu;
     this.fd = s.fd;
     this.buffer = s.buffer;
+    this.vnetHdrLen = s.vnetHdrLen ?? 0;
     this.rx = new RxRing(s.buffer, s.rxBlockSize, s.rxBlockCount, 0);
     this.tx = new TxRing(s.buffer, {
       txOffset: s.txOffset, txFrameSize: s.txFrameSize, txFrameCount: s.txFrameCount,
       txFramesPerBlock: s.txFramesPerBlock, txBlockSize: s.txBlockSize, txDataOffset: s.txDataOffset,
+      vnetHdrLen: this.vnetHdrLen,
     }, () => s.kick());
   }
 
@@ -315,6 +328,16 @@ export class PacketSocket {
    */
   sendVnet(frame: Uint8Array, vnet: VnetHeader): number {
     return this.s.sendVnet(frame, vnet);
+  }
+
+  /**
+   * sendVnet for a frame already in memory after its virtio_net_hdr:
+   * buffer[off, off + 10) is the header, the frame follows, len counts both.
+   * `buffer` may be another socket's ring (an RX frame rewritten in place).
+   * Allocates nothing; bytes sent or -errno, never throws on the frame.
+   */
+  sendVnetAt(buffer: ArrayBuffer, off: number, len: number): number {
+    return this.s.sendVnetAt(buffer, off, len);
   }
 
   /** Attach (atomically replace) a classic-BPF program (see bpf.ts compileFilter). */

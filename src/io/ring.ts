@@ -127,6 +127,8 @@ export interface TxRingLayout {
   txBlockSize: number;
   /** Where a slot's frame data starts, from the slot start (tpacket3_hdr + alignment: 48). */
   txDataOffset: number;
+  /** 10 when the socket has PACKET_VNET_HDR: each slot's data is a virtio_net_hdr, then the frame. */
+  vnetHdrLen?: number;
 }
 
 /**
@@ -153,10 +155,17 @@ export class TxRing {
   kickErrors = 0;
   lastKickError = 0;
 
+  /** Bytes of virtio_net_hdr in front of each slot's frame (0 or 10). */
+  readonly vnet: number;
+  /** From a slot's start to its frame's first byte. */
+  private readonly frameOff: number;
+
   constructor(buffer: ArrayBuffer, readonly layout: TxRingLayout, private readonly kickFn: () => number) {
     this.u8 = new Uint8Array(buffer);
     this.u32 = new Uint32Array(buffer);
-    this.maxFrameLen = layout.txFrameSize - layout.txDataOffset;
+    this.vnet = layout.vnetHdrLen ?? 0;
+    this.frameOff = layout.txDataOffset + this.vnet;
+    this.maxFrameLen = layout.txFrameSize - this.frameOff;
   }
 
   private slotStart(i: number): number {
@@ -174,11 +183,11 @@ export class TxRing {
     if (this.u8.byteLength === 0) return -1;
     const s = this.slotStart(this.cur);
     const st = this.u32[(s + H_STATUS) >>> 2]!;
-    if (st === TP_STATUS_AVAILABLE) return s + this.layout.txDataOffset;
+    if (st === TP_STATUS_AVAILABLE) return s + this.frameOff;
     if (st === TP_STATUS_WRONG_FORMAT) {
       this.wrongFormat++;
       this.u32[(s + H_STATUS) >>> 2] = TP_STATUS_AVAILABLE;
-      return s + this.layout.txDataOffset;
+      return s + this.frameOff;
     }
     return -1;
   }
@@ -186,10 +195,14 @@ export class TxRing {
   /** Marks the slot acquire() returned as ready to send (`len` bytes from its data offset). */
   commit(len: number): void {
     if (len > this.maxFrameLen || len < 14) throw new RangeError(`TxRing.commit: frame length ${len} outside 14..${this.maxFrameLen}`);
-    const h = this.slotStart(this.cur) >>> 2;
+    const s = this.slotStart(this.cur);
+    const h = s >>> 2;
+    const v = this.vnet;
+    // An ordinary frame: an all-zero virtio_net_hdr (no GSO, checksum complete).
+    if (v) this.u8.fill(0, s + this.layout.txDataOffset, s + this.frameOff);
     this.u32[h + (H_NEXT >>> 2)] = 0;
-    this.u32[h + (H_LEN >>> 2)] = len;
-    this.u32[h + (H_SNAPLEN >>> 2)] = len;
+    this.u32[h + (H_LEN >>> 2)] = len + v;
+    this.u32[h + (H_SNAPLEN >>> 2)] = len + v;
     this.u32[h + (H_STATUS >>> 2)] = TP_STATUS_SEND_REQUEST;
     this.cur = this.cur + 1 === this.layout.txFrameCount ? 0 : this.cur + 1;
     this.pending++;

@@ -83,7 +83,11 @@ export class IpvsCore implements TunContext {
 
   // ---------------------------------------------------------------- input
 
-  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut): number {
+  /** The frame being input is a GSO super-frame the io layer segments after the verdict (see engine.ts). */
+  rxGso = false;
+
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false): number {
+    this.rxGso = gso;
     this.frames++;
     if (len < 34) return this.short(buf, off, len);
     let l3 = off + 14;

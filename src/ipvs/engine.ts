@@ -66,6 +66,12 @@
 //   the io layer does not have. No packet is ever scheduled to them.
 // - TUN: only ipip; an oversize DF packet gets ICMP frag-needed, an
 //   oversize non-DF one is dropped (drop_tun_too_big): no fragmentation.
+// - GSO super-frames (input(..., gso = true)): the io layer got a TSO/GRO
+//   frame (PACKET_VNET_HDR) and forwards it as one: NAT/DR rewrite it as any
+//   packet (the io layer keeps its CHECKSUM_PARTIAL field consistent); TUN
+//   skips the size check and writes an outer header whose total length is
+//   not final: the io layer cuts the packet into segments that fit the
+//   tunnel, as the kernel's GSO does for IPVS's SKB_GSO_IPXIP4 skbs.
 
 import { IpvsCore } from './core.js';
 import { IpvsCtl } from './ctl.js';
@@ -83,8 +89,13 @@ export class IpvsEngine extends IpvsCtl {
   }
 
   /** One Ethernet frame: a verdict, and for VERDICT_XMIT the packet to send in `out`. Never throws on frame contents. */
-  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut): number {
-    return this.core.input(buf, off, len, now, out);
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false): number {
+    return this.core.input(buf, off, len, now, out, gso);
+  }
+
+  /** The MTU towards tunnel real servers (--tun-mtu; default 1500). */
+  get tunMtu(): number {
+    return this.core.tunMtu;
   }
 
   /** Expiry, rate estimators and the ICMP budget, up to `now` (monotonic ms). */

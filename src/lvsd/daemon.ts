@@ -11,7 +11,7 @@ import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { NeighTable, ipCommandTables } from '../io/neigh.js';
 import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
 import { openPacket, type PacketSocket } from '../io/native.js';
-import { compileFilter } from '../io/bpf.js';
+import { compileFilter, lengthGate } from '../io/bpf.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
 import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
@@ -28,6 +28,17 @@ const TICK_MS = 100;
  */
 const RX_BLOCK_SIZE = 4096;
 const RX_BLOCK_COUNT = 2048;
+/**
+ * A page-sized block cannot hold a TSO/GRO super-frame (up to 64 KiB) or a
+ * jumbo frame, so each interface has a second ring with 128 KiB blocks, and
+ * a length gate in both socket filters sends each frame to one of them:
+ * small frames keep the fast-closing blocks, big ones (rare per byte) get
+ * blocks that hold them. 3840 leaves a 4096-byte block room for its
+ * descriptor (48) and the frame's tpacket3_hdr + sockaddr_ll + virtio_net_hdr (92).
+ */
+const BIG_FRAME = 3840;
+const BIG_BLOCK_SIZE = 128 << 10;
+const BIG_BLOCK_COUNT = 32;
 /** How often the kernel's routing and neighbour tables are re-read. */
 const NEIGH_REFRESH_MS = 2000;
 
@@ -52,6 +63,8 @@ export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
 export class Daemon {
   private engine!: IpvsEngine;
   private sockets: PacketSocket[] = [];
+  /** Per interface, the ring for frames longer than BIG_FRAME (RX only). */
+  private bigSockets: PacketSocket[] = [];
   private forwarder!: Forwarder;
   private neigh!: NeighTable;
   private interceptor!: Interceptor;
@@ -77,9 +90,15 @@ export class Daemon {
     this.interceptor = new Interceptor(ifnames, suffixOf(o.socket));
     await this.interceptor.install({ services: [], natDests: [] });
 
+    const none = compileFilter({ services: [] });
     for (const ifname of ifnames) {
-      void warnOffloads(ifname, this.log);
-      this.sockets.push(openPacket(ifname, { filter: compileFilter({ services: [] }), rxBlockSize: RX_BLOCK_SIZE, rxBlockCount: RX_BLOCK_COUNT }));
+      this.sockets.push(openPacket(ifname, {
+        filter: lengthGate(none, BIG_FRAME), rxBlockSize: RX_BLOCK_SIZE, rxBlockCount: RX_BLOCK_COUNT, vnetHdr: true,
+      }));
+      this.bigSockets.push(openPacket(ifname, {
+        filter: lengthGate(none, BIG_FRAME, true), rxBlockSize: BIG_BLOCK_SIZE, rxBlockCount: BIG_BLOCK_COUNT,
+        rxFrameSize: BIG_BLOCK_SIZE, vnetHdr: true, txFrameCount: 1,
+      }));
     }
     this.neigh = new NeighTable({
       ports: this.sockets.map((s) => ({ ifname: s.ifname, mac: s.macBytes })),
@@ -87,11 +106,16 @@ export class Daemon {
       onError: (err, addr) => this.log.warn({ err: String(err), addr }, 'neighbour resolution failed'),
     });
     this.forwarder = new Forwarder(this.engine, this.sockets.map((s) => makePort(s)), this.neigh, {
+      rxOnly: this.bigSockets.map((s) => makePort(s)),
       onBatch: (n) => { this.batchSum += n; },
       onEngineError: (err) => {
         // Log the first few with their stack, then every 1000th: a bug must be visible, not a log flood.
         const k = this.forwarder.counters.engineErrors;
         if (k <= 5 || k % 1000 === 0) this.log.error({ err, count: k }, 'engine threw on a frame; frame dropped');
+      },
+      onFault: (err) => {
+        const k = this.forwarder.counters.faults;
+        if (k <= 5 || k % 1000 === 0) this.log.error({ err, count: k }, 'the forwarder threw on a frame; frame dropped');
       },
     });
     // The first snapshot before the first frame: next hops then resolve without a process each.
@@ -140,7 +164,10 @@ export class Daemon {
       services: rules.services.map((s) => ({ protocol: proto(s.protocol), addr: s.addr, port: s.port })),
       realServers: rules.natDests.map((d) => ({ protocol: proto(d.protocol), addr: d.addr, port: d.port })),
     });
-    for (const s of this.sockets) s.setFilter(prog);
+    const small = lengthGate(prog, BIG_FRAME);
+    const big = lengthGate(prog, BIG_FRAME, true);
+    for (const s of this.sockets) s.setFilter(small);
+    for (const s of this.bigSockets) s.setFilter(big);
     await this.interceptor.update(rules);
   }
 
@@ -175,6 +202,17 @@ export class Daemon {
     out.io_tx_ring_full = c.txFull;
     out.io_neigh_miss = c.neighMiss;
     out.io_engine_errors = c.engineErrors;
+    out.io_forwarded = c.forwarded;
+    out.io_drop_oversize = c.oversize;
+    out.io_drop_bad_frame = c.badFrame;
+    out.io_drop_fault = c.faults;
+    out.io_held_dropped = c.heldDropped;
+    out.io_gso_rx = c.gsoRx;
+    out.io_gso_sent = c.gsoSent;
+    out.io_gso_segmented = c.gsoSegmented;
+    out.io_gso_segments = c.gsoSegments;
+    out.io_drop_gso_unsupported = c.gsoUnsupported;
+    out.io_drop_gso_send = c.gsoSendErrors;
     const n = this.neigh.counters;
     out.neigh_held = n.held;
     out.neigh_drop_queue_full = n.dropQueueFull;
@@ -189,6 +227,12 @@ export class Daemon {
       out[`tx_${s.ifname}_kicks`] = s.tx.kicks;
       out[`tx_${s.ifname}_kick_errors`] = s.tx.kickErrors;
       out[`tx_${s.ifname}_wrong_format`] = s.tx.wrongFormat;
+    }
+    for (const s of this.bigSockets) {
+      if (s.isClosed) continue;
+      const st = s.stats();
+      out[`ring_${s.ifname}_big_packets`] = st.packets;
+      out[`ring_${s.ifname}_big_drops`] = st.drops;
     }
     return out;
   }
@@ -211,6 +255,7 @@ export class Daemon {
       await this.metrics?.close();
       try { await this.interceptor?.remove(); } catch (err) { this.log.error({ err: String(err) }, 'removing the nftables table failed'); }
       for (const s of this.sockets) s.close();
+      for (const s of this.bigSockets) s.close();
       this.log.info('lvsd stopped');
     })();
     return this.stopping;
@@ -221,21 +266,6 @@ export class Daemon {
     if (this.timer) clearInterval(this.timer);
     this.interceptor?.removeSync();
     this.control?.unlinkSync();
-  }
-}
-
-/**
- * GRO/LRO merge frames into super-frames before the packet socket sees them;
- * the ring holds MTU-sized frames, so those would be dropped (counted as
- * io_truncated_gso). lvsd does not change the host's offload settings; it says so.
- */
-async function warnOffloads(ifname: string, log: Logger): Promise<void> {
-  const text = await new Promise<string>((resolve) => {
-    execFile('ethtool', ['-k', ifname], { timeout: 5000 }, (err, out) => resolve(err ? '' : String(out)));
-  });
-  const on = ['generic-receive-offload', 'large-receive-offload'].filter((f) => new RegExp(`^${f}: on`, 'm').test(text));
-  if (on.length) {
-    log.warn({ interface: ifname, offloads: on }, `receive offloads merge frames larger than lvsd's ring frames; run: ethtool -K ${ifname} gro off lro off`);
   }
 }
 

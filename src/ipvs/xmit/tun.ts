@@ -17,6 +17,8 @@ export const IPIP_HLEN = 20;
 export interface TunContext {
   /** The route's MTU towards the real servers. */
   readonly tunMtu: number;
+  /** The packet is a GSO super-frame: the io layer cuts it into segments that fit the tunnel (see engine.ts). */
+  readonly rxGso: boolean;
   /** The next IP id for an outer header without DF. */
   nextIpId(): number;
   /** An ICMP error about the packet at buf[l3, l3+tot) from `src` to `dst`: a verdict, or a drop for `reason` when rate-limited. */
@@ -55,7 +57,7 @@ export function writeIpipOuter(buf: Uint8Array, l3: number, innerLen: number, sr
 export function tunXmit(ctx: TunContext, out: XmitOut, buf: Uint8Array, l3: number, tot: number, proto: number,
   src: number, raddr: number, vaddr: number, caddr: number): number {
   const mtu = ctx.tunMtu;
-  if (tot + IPIP_HLEN > mtu) {
+  if (tot + IPIP_HLEN > mtu && !ctx.rxGso) {
     // No fragmentation here; and no ICMP error about an ICMP error (RFC 1122 3.2.2).
     if ((buf[l3 + 6]! & 0x40) === 0 || proto === 1) return ctx.drop(D.tun_too_big);
     return ctx.icmpError(3, 4, (mtu - IPIP_HLEN) & 0xffff, vaddr, caddr, buf, l3, tot, out, D.tun_too_big);
