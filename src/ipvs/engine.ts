@@ -71,6 +71,7 @@ import { IpvsCore } from './core.js';
 import { IpvsCtl } from './ctl.js';
 import { type EngineOptions, IpvsState } from './state.js';
 import type { XmitOut } from './verdict.js';
+import { D, type DropReason } from './drops.js';
 
 export { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from './verdict.js';
 export type { EngineOptions } from './state.js';
@@ -86,6 +87,11 @@ export class IpvsEngine extends IpvsCtl {
   /** One Ethernet frame: a verdict, and for VERDICT_XMIT the packet to send in `out`. Never throws on frame contents. */
   input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut): number {
     return this.core.input(buf, off, len, now, out);
+  }
+
+  /** One drop counter (counters() builds them all). */
+  dropCount(reason: DropReason): number {
+    return this.core.drops[D[reason]]!;
   }
 
   /** Expiry, rate estimators and the ICMP budget, up to `now` (monotonic ms). */
