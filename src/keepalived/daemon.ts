@@ -5,6 +5,7 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { checkHost, formatDiagnostic, hasErrors, loadConfig, type Diagnostic, type KeepalivedConfig } from '../config/index.js';
 import { startVrrp, registerVrrpMetrics, type StateChange, type VrrpHandle } from '../vrrp/index.js';
 import { scriptPolicy } from '../core/notify.js';
+import { StaticConfig, staticItems, type IpRunner } from '../vrrp/static.js';
 import { SyncDaemonDriver } from './sync-daemon.js';
 import { emptyBadCounters } from '../vrrp/validate.js';
 import { planVirtualServers, type VsPlan } from './check-data.js';
@@ -30,6 +31,8 @@ export interface DaemonDeps {
   startVrrp?: (model: KeepalivedConfig, log: Log, onStateChange: (ev: StateChange) => void) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'>>;
   /** Host checks at load time (default on; tests of pure logic may turn them off). */
   checkHost?: boolean;
+  /** How static_ipaddress / static_routes / static_rules reach the host (default: the `ip` command). */
+  ip?: IpRunner;
 }
 
 type Opts = Pick<KeepalivedOptions, 'configFile' | 'socket' | 'vrrpOnly' | 'checkOnly' | 'dontReleaseIpvs' | 'dontReleaseVrrp' | 'logDetail'> &
@@ -50,14 +53,23 @@ export class KeepalivedDaemon {
   private vrrpSig = '';
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly statics: StaticConfig;
 
-  constructor(private readonly opts: Opts, private readonly log: Log, private readonly deps: DaemonDeps = {}) {}
+  constructor(private readonly opts: Opts, private readonly log: Log, private readonly deps: DaemonDeps = {}) {
+    this.statics = new StaticConfig(log, deps.ip);
+  }
 
   /** Parse and check; throws ConfigRefused when keepalived would refuse it. Warnings are logged. */
-  load(): KeepalivedConfig {
+  load(reportTo?: string): KeepalivedConfig {
     const { model, diagnostics } = loadConfig(this.opts.configFile, this.opts.configId !== undefined ? { configId: this.opts.configId } : {});
     const diags = [...diagnostics];
     if (!hasErrors(diags) && (this.deps.checkHost ?? true)) diags.push(...checkHost(model));
+    if (reportTo) {
+      // reload_check_config LOG_FILE: the check's report, whatever its outcome.
+      try { writeFileSync(reportTo, diags.map(formatDiagnostic).join('\n') + (diags.length ? '\n' : '')); } catch (err) {
+        this.log.warn({ file: reportTo }, `reload_check_config: cannot write ${reportTo}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    }
     for (const d of diags) {
       const line = formatDiagnostic(d);
       if (d.severity === 'error') this.log.error({ at: `${d.file}:${d.line}:${d.col}`, ka: d.ka }, line);
@@ -80,6 +92,8 @@ export class KeepalivedDaemon {
     const model = this.load();
     this.model = model;
     if (this.opts.pidFile) writeFileSync(this.opts.pidFile, `${process.pid}\n`);
+    // The VRRP process adds static addresses, routes and rules before any instance runs.
+    if (!this.opts.checkOnly) await this.statics.apply(staticItems(model, this.log));
     await this.applyChecks(model, true);
     await this.configureSync(model);
     if (this.runVrrp(model)) await this.startVrrp(model);
@@ -97,8 +111,10 @@ export class KeepalivedDaemon {
       if (this.stopped) return false;
       this.log.info({ file: this.opts.configFile }, 'Reloading configuration (SIGHUP)');
       let model: KeepalivedConfig;
+      // The new configuration is always checked before anything changes (keepalived does so only with
+      // reload_check_config; without it a bad file can stop it): a refused one leaves the running one in force.
       try {
-        model = this.load();
+        model = this.load(this.model?.global_defs.reload_check_config?.log_file);
       } catch (err) {
         if (!(err instanceof ConfigRefused)) throw err;
         this.deps.metrics?.reloads.inc({ result: 'refused' });
@@ -108,6 +124,7 @@ export class KeepalivedDaemon {
       const old = this.model;
       this.model = model;
       try {
+        if (!this.opts.checkOnly) await this.statics.apply(staticItems(model, this.log));
         await this.applyChecks(model, false);
         await this.configureSync(model);
         if (this.vrrp && (!this.runVrrp(model) || vrrpSignature(model) !== this.vrrpSig)) {
@@ -159,6 +176,8 @@ export class KeepalivedDaemon {
         try { await this.vrrp.stop({ graceful: !this.opts.dontReleaseVrrp }); } catch (err) { errors.push(`vrrp: ${String(err)}`); }
         this.vrrp = undefined;
       }
+      // -X (dont_release_vrrp) keeps the static addresses too, as keepalived does.
+      if (!this.opts.dontReleaseVrrp) await this.statics.removeAll();
       if (this.opts.pidFile) rmSync(this.opts.pidFile, { force: true });
       if (errors.length) throw new Error(errors.join('; '));
     };
