@@ -8,6 +8,7 @@ import { scriptPolicy } from '../core/notify.js';
 import { StaticConfig, staticItems, type IpRunner } from '../vrrp/static.js';
 import { SyncDaemonDriver } from './sync-daemon.js';
 import { emptyBadCounters } from '../vrrp/validate.js';
+import type { DumpSource } from '../vrrp/print.js';
 import { planVirtualServers, type VsPlan } from './check-data.js';
 import { CheckDaemon, type CheckDaemonOptions } from './check-daemon.js';
 import { desiredRuleset } from './ipvswrapper.js';
@@ -28,7 +29,7 @@ export interface DaemonDeps {
   ipvs?: Partial<Omit<IpvsManagerOptions, 'socket' | 'log'>>;
   metrics?: KeepalivedMetrics;
   /** Start VRRP (default: src/vrrp's startVrrp). */
-  startVrrp?: (model: KeepalivedConfig, log: Log, onStateChange: (ev: StateChange) => void) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'>>;
+  startVrrp?: (model: KeepalivedConfig, log: Log, onStateChange: (ev: StateChange) => void) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'> & Partial<Pick<VrrpHandle, 'scripts'>>>;
   /** Host checks at load time (default on; tests of pure logic may turn them off). */
   checkHost?: boolean;
   /** How static_ipaddress / static_routes / static_rules reach the host (default: the `ip` command). */
@@ -49,7 +50,7 @@ export class KeepalivedDaemon {
   model: KeepalivedConfig | undefined;
   private health: CheckDaemon | undefined;
   private ipvs: IpvsManager | undefined;
-  private vrrp: Pick<VrrpHandle, 'stop' | 'metrics'> | undefined;
+  private vrrp: Pick<VrrpHandle, 'stop' | 'metrics'> & Partial<Pick<VrrpHandle, 'scripts'>> | undefined;
   private vrrpSig = '';
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -310,6 +311,16 @@ export class KeepalivedDaemon {
       virtual_servers: this.health?.snapshot() ?? [],
       lvsd: this.ipvs?.current ?? null,
       vrrp: this.vrrp?.metrics() ?? null,
+    };
+  }
+
+  /** What keepalived's dump files (vrrp/print.ts, vrrp/json.ts) are made of; undefined before a configuration is in force. */
+  dumpSource(): DumpSource | undefined {
+    if (!this.model) return undefined;
+    return {
+      model: this.model,
+      metrics: this.vrrp?.metrics() ?? { instances: [], unattributed: emptyBadCounters() },
+      scripts: this.vrrp?.scripts?.() ?? [],
     };
   }
 
