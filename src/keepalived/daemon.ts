@@ -177,7 +177,7 @@ export class KeepalivedDaemon {
         try { await this.vrrp.stop({ graceful: !this.opts.dontReleaseVrrp }); } catch (err) { errors.push(`vrrp: ${String(err)}`); }
         this.vrrp = undefined;
       }
-      // -X (dont_release_vrrp) keeps the static addresses too, as keepalived does.
+      // -V (--dont-release-vrrp) keeps the static addresses, routes and rules too.
       if (!this.opts.dontReleaseVrrp) await this.statics.removeAll();
       if (this.opts.pidFile) rmSync(this.opts.pidFile, { force: true });
       if (errors.length) throw new Error(errors.join('; '));
@@ -300,9 +300,9 @@ export class KeepalivedDaemon {
   private sync: SyncDaemonDriver | undefined;
 
   /**
-   * keepalived's SIGUSR1 data dump / SIGUSR2 stats, as one JSON document: the
-   * configuration file in force, the checkers' view of every real server,
-   * what lvsd holds of ours, and VRRP's instances.
+   * The checker side of keepalived's SIGUSR1 dump (keepalived_check.data), as
+   * one JSON document: the configuration file in force, the checkers' view of
+   * every real server, what lvsd holds of ours, and VRRP's instances.
    */
   dumpState(): object {
     return {
