@@ -7,7 +7,8 @@
         "src/packet_socket.cc",
         "src/raw_ip.cc",
         "src/util.cc",
-        "src/netlink.cc"
+        "src/netlink.cc",
+        "src/signal.cc"
       ],
       "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")"],
       "cflags!": ["-fno-exceptions"],

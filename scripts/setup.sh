@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# shellcheck source=scripts/apt-no-start.sh
+source scripts/apt-no-start.sh
+
 # command -> Debian package
 declare -A NEED=(
   [nft]=nftables [ip]=iproute2 [curl]=curl [tshark]=tshark
@@ -27,13 +30,17 @@ if ((${#missing[@]})); then
   log "installing Debian packages: $pkgs"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
+  # The Debian packages would start (and enable) their daemons; the lab starts its
+  # own copies in namespaces. Keep them from starting rather than killing anything
+  # afterwards: a process of the same name may be the user's own service.
+  known_before=$(installed_packages)
+  policy_rc_block
+  trap policy_rc_restore EXIT
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-  # The Debian packages start their daemons; the lab starts its own copies in namespaces.
-  for svc in keepalived haproxy nginx; do
-    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
-    pkill -x "$svc" >/dev/null 2>&1 || true
-  done
+  policy_rc_restore
+  trap - EXIT
+  disable_units_enabled_by "$known_before"
 fi
 
 # npm packages: reinstall only when the lockfile changed.

@@ -10,6 +10,8 @@
 #include "raw_ip.h"
 #include "util.h"
 
+namespace lvsd { void InitSignal(Napi::Env env, Napi::Object exports); }
+
 namespace {
 
 Napi::Value IfaceInfo(const Napi::CallbackInfo& info) {
@@ -44,6 +46,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lvsd::InitPacketSocket(env, exports);
   lvsd::InitRawIp(env, exports);
   lvsd::InitNetlink(env, exports);
+  lvsd::InitSignal(env, exports);
   exports.Set("ifaceInfo", Napi::Function::New(env, IfaceInfo, "ifaceInfo"));
   exports.Set("netnsOpen", Napi::Function::New(env, NetnsOpen, "netnsOpen"));
   exports.Set("netnsSet", Napi::Function::New(env, NetnsSet, "netnsSet"));

@@ -50,6 +50,19 @@ export function checkHost(model: KeepalivedConfig, opts: HostOptions = {}): Diag
       if (v.dev && !ifExists(v.dev)) emit(v.pos, 'error', 'GENERAL_ERROR', `virtual_ipaddress ${v.addr}: cannot find interface ${v.dev}`, 'fix dev, or leave it out to use the instance interface');
     }
   }
+  for (const v of model.static_ipaddress) {
+    if (v.dev && !ifExists(v.dev)) emit(v.pos, 'error', 'GENERAL_ERROR', `interface ${v.dev} for ip address ${v.addr}/${v.prefix} doesn't exist`, 'fix dev, or create the interface before starting');
+  }
+  for (const [what, list] of [['VROUTE nexthop', model.static_routes], ['rule', model.static_rules]] as const) {
+    for (const r of list) {
+      for (let i = 0; i + 1 < r.args.length; i++) {
+        const k = r.args[i];
+        if ((k === 'dev' || k === 'oif' || k === 'iif') && !ifExists(r.args[i + 1]!)) {
+          emit(r.pos, 'warning', 'GENERAL_ERROR', `interface ${r.args[i + 1]} for ${what} doesn't exist`, 'fix the interface name, or create it before starting');
+        }
+      }
+    }
+  }
   const sd = model.global_defs.lvs_sync_daemon;
   if (sd && !ifExists(sd.interface)) {
     // keepalived -t does not check this one; the sync daemon fails when it starts.

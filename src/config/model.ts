@@ -58,6 +58,8 @@ export interface GlobalDefs {
   lvs_sync_daemon?: LvsSyncDaemon;
   enable_script_security: boolean;
   script_user?: { user: string; group?: string };
+  /** On SIGHUP, check the new configuration first and keep the running one if it has errors; the check's report goes to log_file if given. */
+  reload_check_config?: { log_file?: string };
 }
 
 export interface LvsSyncDaemon {
@@ -300,8 +302,27 @@ export interface VirtualServer {
   real_servers: RealServer[];
 }
 
+/**
+ * static_routes / static_rules: one line each, kept as keepalived's words
+ * (they are ip(8)'s, less keepalived's own: add/append, track_group,
+ * no_track), checked as keepalived checks them. Applied at start with
+ * `ip route` / `ip rule`, removed at stop (vrrp_iproute.c, vrrp_iprule.c).
+ */
+export interface StaticRoute {
+  pos: SourcePos;
+  args: string[];
+}
+export interface StaticRule {
+  pos: SourcePos;
+  args: string[];
+}
+
 export interface KeepalivedConfig {
   global_defs: GlobalDefs;
+  /** Addresses keepalived adds at start and removes at stop; VRRP never moves them. */
+  static_ipaddress: VirtualIp[];
+  static_routes: StaticRoute[];
+  static_rules: StaticRule[];
   vrrp_scripts: VrrpScript[];
   vrrp_sync_groups: VrrpSyncGroup[];
   vrrp_instances: VrrpInstance[];
@@ -363,6 +384,9 @@ export function emptyGlobalDefs(): GlobalDefs {
 export function emptyConfig(): KeepalivedConfig {
   return {
     global_defs: emptyGlobalDefs(),
+    static_ipaddress: [],
+    static_routes: [],
+    static_rules: [],
     vrrp_scripts: [],
     vrrp_sync_groups: [],
     vrrp_instances: [],

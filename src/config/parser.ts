@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { ipToU32, isIpv4, u32ToIp } from '../packet/addr.js';
 import { SCHEDULERS } from '../ipvs/types.js';
 import { lexConfig, type LexOptions, type Stmt, type Word } from './lexer.js';
+import { parseStaticRoute, parseStaticRule } from './ip-rule-route-parser.js';
 import {
   DEFAULTS, emptyConfig,
   type Checker, type CheckerType, type Diagnostic, type HttpUrl, type KaErr, type KeepalivedConfig, type LvsMethod,
@@ -202,7 +203,7 @@ const GLOBAL_IGNORED = set(
   'lvs_netlink_cmd_rcv_bufs', 'lvs_netlink_cmd_rcv_bufs_force', 'lvs_netlink_monitor_rcv_bufs',
   'lvs_netlink_monitor_rcv_bufs_force', 'rs_init_notifies', 'no_checker_emails', 'vrrp_rx_bufs_policy',
   'vrrp_rx_bufs_multiplier', 'vrrp_startup_delay', 'log_unknown_vrids', 'vmac_prefix', 'vmac_addr_prefix', 'umask',
-  'random_seed', 'reload_check_config', 'reload_time_file', 'reload_repeat', 'reload_file', 'include_check',
+  'random_seed', 'reload_time_file', 'reload_repeat', 'reload_file', 'include_check',
   'config_save_dir', 'tmp_config_directory', 'data_use_instance',
 );
 
@@ -258,6 +259,7 @@ const GLOBAL: Record<string, Handler<KeepalivedConfig>> = {
     m.global_defs.lvs_sync_daemon = d;
   },
   enable_script_security: (_c, _s, m) => { m.global_defs.enable_script_security = true; },
+  reload_check_config: (_c, s, m) => { const f = arg(s, 1); m.global_defs.reload_check_config = f ? { log_file: f.text } : {}; },
   script_user: (c, s, m) => {
     const u = need(c, s, 1, 'user');
     if (u) m.global_defs.script_user = s.words[2] ? { user: u.text, group: s.words[2].text } : { user: u.text };
@@ -337,17 +339,17 @@ const SYNC_IGNORED = set('track_file', 'track_process', 'track_bfd', 'smtp_alert
 
 // ---------------------------------------------------------------- vrrp_instance
 
-function parseVip(c: Ctx, l: Stmt): VirtualIp | undefined {
+function parseVip(c: Ctx, l: Stmt, what = 'virtual_ipaddress'): VirtualIp | undefined {
   const w = l.words[0]!;
   const [addr, pfx, ...more] = w.text.split('/');
   if (more.length || !isIpv4(addr!)) {
-    c.error(w.pos, `virtual_ipaddress '${w.text}' is not a valid IPv4 address`, 'write A.B.C.D[/prefix], e.g. 192.168.150.100/24');
+    c.error(w.pos, `${what} '${w.text}' is not a valid IPv4 address`, 'write A.B.C.D[/prefix], e.g. 192.168.150.100/24');
     return undefined;
   }
   let prefix = 32;
   if (pfx !== undefined) {
     if (!/^\d+$/.test(pfx) || Number(pfx) > 32) {
-      c.error(w.pos, `virtual_ipaddress '${w.text}': bad prefix length`, 'give a prefix length in [0, 32]');
+      c.error(w.pos, `${what} '${w.text}': bad prefix length`, 'give a prefix length in [0, 32]');
       return undefined;
     }
     prefix = Number(pfx);
@@ -358,12 +360,12 @@ function parseVip(c: Ctx, l: Stmt): VirtualIp | undefined {
     const k = l.words[i]!.text;
     const next = l.words[i + 1];
     if (k === 'brd' || k === 'broadcast') {
-      if (!next) { c.error(l.words[i]!.pos, `virtual_ipaddress: ${k} needs an address`, 'write brd A.B.C.D'); break; }
-      if (next.text !== '-' && next.text !== '+' && !isIpv4(next.text)) c.error(next.pos, `virtual_ipaddress: invalid broadcast '${next.text}'`, 'write brd A.B.C.D');
+      if (!next) { c.error(l.words[i]!.pos, `${what}: ${k} needs an address`, 'write brd A.B.C.D'); break; }
+      if (next.text !== '-' && next.text !== '+' && !isIpv4(next.text)) c.error(next.pos, `${what}: invalid broadcast '${next.text}'`, 'write brd A.B.C.D');
       else vip.brd = next.text;
       i++;
     } else if (k === 'dev' || k === 'scope' || k === 'label') {
-      if (!next) { c.error(l.words[i]!.pos, `virtual_ipaddress: ${k} needs a value`, `write ${k} <value>`); break; }
+      if (!next) { c.error(l.words[i]!.pos, `${what}: ${k} needs a value`, `write ${k} <value>`); break; }
       vip[k] = next.text;
       i++;
     } else if (['no_track', 'home', '-nodad', 'nodad', 'noprefixroute', 'autojoin', 'use_vmac'].includes(k)) {
@@ -372,7 +374,7 @@ function parseVip(c: Ctx, l: Stmt): VirtualIp | undefined {
       extra.push(k, next.text);
       i++;
     } else {
-      c.error(l.words[i]!.pos, `virtual_ipaddress: unknown option '${k}'`, 'use brd, dev, scope, label, peer, no_track, home, preferred_lft or -nodad');
+      c.error(l.words[i]!.pos, `${what}: unknown option '${k}'`, 'use brd, dev, scope, label, peer, no_track, home, preferred_lft or -nodad');
       return undefined;
     }
   }
@@ -983,7 +985,7 @@ function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
 
 const ROOT_IGNORED = set(
   'linkbeat_use_polling', 'net_namespace', 'net_namespace_ipvs', 'namespace_with_ipsets', 'use_pid_dir', 'instance',
-  'child_wait_time', 'track_group', 'static_ipaddress', 'static_routes', 'static_rules', 'garp_group', 'linkbeat_interfaces',
+  'child_wait_time', 'track_group', 'garp_group', 'linkbeat_interfaces',
   'vrrp_track_process', 'interface_up_down_delays', 'SSL', 'bfd_instance', 'track_file', 'vrrp_track_file',
 );
 
@@ -996,6 +998,7 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
   const m = emptyConfig();
   // keepalived reads global_defs first whatever its place in the file: instances take their defaults from it.
   for (const s of tree) if (kw(s) === 'global_defs') walk(ctx, s.block, GLOBAL, m, GLOBAL_IGNORED, 'global_defs');
+  const rulePrefs = { next: 16384 };
   for (const s of tree) {
     const k = kw(s);
     if (k === 'global_defs') {
@@ -1029,10 +1032,16 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
       virtualServerGroup(ctx, s, m);
     } else if (k === 'virtual_server') {
       virtualServer(ctx, s, m);
+    } else if (k === 'static_ipaddress') {
+      for (const l of valueLines(ctx, s)) { const v = parseVip(ctx, l, 'static_ipaddress'); if (v) m.static_ipaddress.push(v); }
+    } else if (k === 'static_routes') {
+      for (const l of valueLines(ctx, s)) { const r = parseStaticRoute(ctx, l); if (r) m.static_routes.push(r); }
+    } else if (k === 'static_rules') {
+      for (const l of valueLines(ctx, s)) { const r = parseStaticRule(ctx, l, rulePrefs); if (r) m.static_rules.push(r); }
     } else if (ROOT_IGNORED.has(k)) {
       ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it');
     } else {
-      unknownKeyword(ctx, s, '', ['global_defs', 'vrrp_script', 'vrrp_sync_group', 'vrrp_instance', 'virtual_server_group', 'virtual_server', 'include', ...ROOT_IGNORED]);
+      unknownKeyword(ctx, s, '', ['global_defs', 'static_ipaddress', 'static_routes', 'static_rules', 'vrrp_script', 'vrrp_sync_group', 'vrrp_instance', 'virtual_server_group', 'virtual_server', 'include', ...ROOT_IGNORED]);
     }
   }
   crossChecks(ctx, m);

@@ -169,12 +169,12 @@ function trackLine(b: Builder, x: Val, what: string): Word[] | undefined {
   return w;
 }
 
-function vipLine(b: Builder, x: Val): Word[] | undefined {
+function vipLine(b: Builder, x: Val, what = 'virtual_ipaddress'): Word[] | undefined {
   if (x.kind === 'scalar') return (String(x.scalar).split(/\s+/).filter(Boolean)).map((t) => b.word(t, x.pos));
-  if (!b.map(x, 'virtual_ipaddress')) return undefined;
-  b.unknownKeys(x, ['addr', 'prefix', 'brd', 'dev', 'scope', 'label', 'extra', 'pos'], 'virtual_ipaddress');
+  if (!b.map(x, what)) return undefined;
+  b.unknownKeys(x, ['addr', 'prefix', 'brd', 'dev', 'scope', 'label', 'extra', 'pos'], what);
   const addr = x.get('addr');
-  if (!addr) { b.emit(x.pos, 'error', 'MISSING_PARAMETER', 'virtual_ipaddress entry without addr', 'add addr: A.B.C.D'); return undefined; }
+  if (!addr) { b.emit(x.pos, 'error', 'MISSING_PARAMETER', `${what} entry without addr`, 'add addr: A.B.C.D'); return undefined; }
   const prefix = x.get('prefix');
   const w = [b.word(`${String(addr.scalar)}${prefix ? `/${String(prefix.scalar)}` : ''}`, addr.pos)];
   for (const k of ['brd', 'dev', 'scope', 'label']) {
@@ -185,11 +185,21 @@ function vipLine(b: Builder, x: Val): Word[] | undefined {
   return w;
 }
 
+/** A static_routes / static_rules entry: the line as one string, or `{ args: [words…] }` (the model's form). */
+function argsLine(b: Builder, x: Val, what: string): Word[] | undefined {
+  if (x.kind === 'scalar') return (String(x.scalar).split(/\s+/).filter(Boolean)).map((t) => b.word(t, x.pos));
+  if (!b.map(x, what)) return undefined;
+  b.unknownKeys(x, ['args', 'pos'], what);
+  const args = x.get('args');
+  if (!args) { b.emit(x.pos, 'error', 'MISSING_PARAMETER', `${what} entry without args`, `write the line as a string, or args: [words]`); return undefined; }
+  return b.list(args, `${what}.args`).flatMap((a) => b.s(a, `${what}.args`));
+}
+
 function toStmts(root: Val, emit: Emit): Stmt[] {
   const b = new Builder(emit);
   const out: Stmt[] = [];
   if (!b.map(root, 'configuration')) return out;
-  const top = ['global_defs', 'vrrp_scripts', 'vrrp_sync_groups', 'vrrp_instances', 'virtual_server_groups', 'virtual_servers'];
+  const top = ['global_defs', 'static_ipaddress', 'static_routes', 'static_rules', 'vrrp_scripts', 'vrrp_sync_groups', 'vrrp_instances', 'virtual_server_groups', 'virtual_servers'];
   b.unknownKeys(root, top, 'the top level');
 
   const g = root.get('global_defs');
@@ -223,7 +233,23 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
         if (!b.map(x, 'script_user')) return [];
         return [b.stmt('script_user', x.pos, [...b.s(x.get('user'), 'user'), ...b.s(x.get('group'), 'group')])];
       }],
+      ['reload_check_config', (x) => {
+        // true, a log file name, or the model's { log_file? }.
+        if (x.kind === 'scalar') return x.scalar === false ? [] : [b.stmt('reload_check_config', x.pos, x.scalar === true ? [] : b.s(x, 'reload_check_config'))];
+        if (!b.map(x, 'reload_check_config')) return [];
+        b.unknownKeys(x, ['log_file'], 'reload_check_config');
+        return [b.stmt('reload_check_config', x.pos, b.s(x.get('log_file'), 'log_file'))];
+      }],
     ], 'global_defs')));
+  }
+
+  for (const [name, line] of [
+    b.valueBlock('static_ipaddress', (it) => vipLine(b, it, 'static_ipaddress')),
+    b.valueBlock('static_routes', (it) => argsLine(b, it, 'static_routes')),
+    b.valueBlock('static_rules', (it) => argsLine(b, it, 'static_rules')),
+  ] as const) {
+    const x = root.get(name);
+    if (x) out.push(...line(x));
   }
 
   for (const x of b.list(root.get('vrrp_scripts'), 'vrrp_scripts')) {

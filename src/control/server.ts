@@ -175,7 +175,11 @@ export class ControlServer {
       this.log.debug({ op, args }, 'control op');
       return { v: PROTOCOL_VERSION, id, ok: true, result: (result ?? null) as never };
     } catch (e) {
-      if (e instanceof ControlError) return errorReply(id, { code: e.code, message: e.message });
+      if (e instanceof ControlError) {
+        // The user's error, answered to the user: one line, no stack.
+        this.log.debug({ op, code: e.code, reason: e.message }, 'control op refused');
+        return errorReply(id, { code: e.code, message: e.message });
+      }
       // A handler that throws anything else met input it did not expect: the
       // client gets EINVAL with the reason, the daemon keeps running.
       this.log.warn({ err: e, op }, 'control op failed');

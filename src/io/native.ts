@@ -214,6 +214,8 @@ interface Addon {
   netnsOpen(path: string): number;
   netnsSet(fd: number): void;
   netnsClose(fd: number): void;
+  onSignal(signo: number, cb: () => void): void;
+  sigRtMin(): number;
 }
 
 /** Where the built addon is: the first native/build/Release above this module (src/io or dist/src/io). */
@@ -546,3 +548,16 @@ export const netlinkTables = {
     neighResolve(ifaceInfo(dev).ifindex, addr, { managed: true });
   },
 };
+
+/**
+ * Calls `cb` on the event loop whenever signal `signo` arrives: for the
+ * signals Node cannot name (real-time ones). Does not keep the process alive.
+ */
+export function onSignal(signo: number, cb: () => void): void {
+  loadAddon().onSignal(signo, cb);
+}
+
+/** The C library's SIGRTMIN (34 with glibc, whose first two are its own). */
+export function sigRtMin(): number {
+  return loadAddon().sigRtMin();
+}

@@ -48,7 +48,14 @@ function ipJson(args: string[]): Promise<unknown> {
 
 export const ipCommandTables: KernelTables = {
   async routeGet(addr) {
-    const r = (await ipJson(['route', 'get', addr])) as { dev?: string; gateway?: string; prefsrc?: string; type?: string }[];
+    let r: { dev?: string; gateway?: string; prefsrc?: string; type?: string }[];
+    try {
+      r = (await ipJson(['route', 'get', addr])) as typeof r;
+    } catch (err) {
+      // "RTNETLINK answers: Network is unreachable" is an answer (no route), not a failure.
+      if (/unreachable|no route/i.test(String(err))) return undefined;
+      throw err;
+    }
     const first = r[0];
     if (!first?.dev) return undefined;
     return { dev: first.dev, gateway: first.gateway, prefsrc: first.prefsrc };
@@ -92,7 +99,7 @@ export interface NeighCounters {
   /** Frames dropped: queue full, resolution failed or timed out. */
   dropQueueFull: number;
   dropUnresolved: number;
-  /** Next hop routed out of an interface lvsd does not drive. */
+  /** Next hop with no route, or routed out of an interface lvsd does not drive. */
   dropNoRoute: number;
   resolutions: number;
 }
@@ -149,6 +156,9 @@ export class NeighTable {
   private neighSnap = new Map<string, string>();
   private neighFailed = new Set<string>();
   private snapshotting = false;
+  private routeSig = '';
+  /** Bumped whenever a refresh finds the main routing table changed (the daemon then re-resolves TUN sources). */
+  routeGeneration = 0;
 
   constructor(private readonly opts: NeighOptions) {
     this.kernel = opts.kernel ?? ipCommandTables;
@@ -264,6 +274,8 @@ export class NeighTable {
       }
       rs.sort((x, y) => y.len - x.len);
       this.routes = rs;
+      const sig = JSON.stringify(routes);
+      if (sig !== this.routeSig) { this.routeSig = sig; this.routeGeneration++; }
       const snap = new Map<string, string>();
       const failed = new Set<string>();
       for (const n of neighs) {
@@ -329,7 +341,7 @@ export class NeighTable {
     if (snap === 'no-route') return snap;
     if (snap !== undefined && snap !== 'failed') return snap;
     const route = await this.kernel.routeGet(addr);
-    if (!route) return undefined;
+    if (!route) return 'no-route';
     const port = this.portIndex.get(route.dev);
     if (port === undefined) return 'no-route';
     const hop = route.gateway ?? addr;

@@ -215,6 +215,7 @@ export class IpvsCore implements TunContext {
     let v: number;
     if (fwd === FWD_ROUTE) v = drXmit(out, buf, l3, tot, t.daddr(i));
     else if (fwd === FWD_MASQ) v = natXmit(out, buf, l3, l4, tot, proto, t.daddr(i), t.dport(i));
+    else if (d.tunSource === 0) v = this.drop(D.tun_no_route); // __ip_vs_get_out_rt() failed: tx_error
     else v = tunXmit(this, out, buf, l3, tot, proto, d.tunSource, t.daddr(i), t.vaddr(i), t.caddr(i));
     if (v === VERDICT_XMIT) this.xmits++;
     return v;

@@ -14,7 +14,7 @@ import type {
   ConnEntry, DestSpec, EngineInfo, Protocol, Ruleset, ServiceKey, ServiceRules, ServiceSpec, ServiceStatus, StatsSnapshot, Timeouts,
 } from './types.js';
 import { TICK_MS } from './conn.js';
-import { Dest, FWD_MASQ, fwdName } from './dest.js';
+import { Dest, FWD_MASQ, FWD_TUNNEL, fwdName } from './dest.js';
 import { Service, describeKey, serviceKeyId } from './service.js';
 import { TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_STATE_NAMES } from './proto-tcp.js';
 import { UDP_STATE_NAME } from './proto-udp.js';
@@ -181,6 +181,33 @@ export class IpvsCtl {
       }
       svc.resched();
     }
+  }
+
+  /**
+   * Real servers (u32) of TUN dests, also removed ones that still carry conns,
+   * with their outer source (0: no route yet). A TUN dest is accepted without a
+   * route, as the kernel accepts it (rules often load before routes at boot);
+   * the io layer resolves its source as routes appear and sets it here.
+   */
+  tunnelDests(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const d of this.st.dests) {
+      if (d === undefined || d.fwd !== FWD_TUNNEL) continue;
+      const cur = out.get(d.addr);
+      out.set(d.addr, cur === undefined || cur === d.tunSource ? d.tunSource : 0);
+    }
+    return out;
+  }
+
+  /** Set the outer source of every TUN dest to `raddr`; how many changed. */
+  setTunSource(raddr: number, src: number): number {
+    let n = 0;
+    for (const d of this.st.dests) {
+      if (d === undefined || d.fwd !== FWD_TUNNEL || d.addr !== raddr || d.tunSource === src >>> 0) continue;
+      d.tunSource = src >>> 0;
+      n++;
+    }
+    return n;
   }
 
   listServices(k?: ServiceKey): ServiceStatus[] {

@@ -23,6 +23,7 @@ export const DROP_REASONS = [
   'icmp_truncated',
   'ttl_exceeded',       // NAT reply forwarded with TTL <= 1
   'tun_too_big',        // TUN: oversize without DF (the director does not fragment)
+  'tun_no_route',       // TUN: no route (so no outer source) to the real server yet; re-resolved as routes appear
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

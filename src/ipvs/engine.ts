@@ -77,6 +77,7 @@ import { IpvsCore } from './core.js';
 import { IpvsCtl } from './ctl.js';
 import { type EngineOptions, IpvsState } from './state.js';
 import type { XmitOut } from './verdict.js';
+import { D, type DropReason } from './drops.js';
 
 export { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from './verdict.js';
 export type { EngineOptions } from './state.js';
@@ -96,6 +97,11 @@ export class IpvsEngine extends IpvsCtl {
   /** The MTU towards tunnel real servers (--tun-mtu; default 1500). */
   get tunMtu(): number {
     return this.core.tunMtu;
+  }
+
+  /** One drop counter (counters() builds them all). */
+  dropCount(reason: DropReason): number {
+    return this.core.drops[D[reason]]!;
   }
 
   /** Expiry, rate estimators and the ICMP budget, up to `now` (monotonic ms). */

@@ -5,8 +5,10 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { checkHost, formatDiagnostic, hasErrors, loadConfig, type Diagnostic, type KeepalivedConfig } from '../config/index.js';
 import { startVrrp, registerVrrpMetrics, type StateChange, type VrrpHandle } from '../vrrp/index.js';
 import { scriptPolicy } from '../core/notify.js';
+import { StaticConfig, staticItems, type IpRunner } from '../vrrp/static.js';
 import { SyncDaemonDriver } from './sync-daemon.js';
 import { emptyBadCounters } from '../vrrp/validate.js';
+import type { DumpSource } from '../vrrp/print.js';
 import { planVirtualServers, type VsPlan } from './check-data.js';
 import { CheckDaemon, type CheckDaemonOptions } from './check-daemon.js';
 import { desiredRuleset } from './ipvswrapper.js';
@@ -27,9 +29,11 @@ export interface DaemonDeps {
   ipvs?: Partial<Omit<IpvsManagerOptions, 'socket' | 'log'>>;
   metrics?: KeepalivedMetrics;
   /** Start VRRP (default: src/vrrp's startVrrp). */
-  startVrrp?: (model: KeepalivedConfig, log: Log, onStateChange: (ev: StateChange) => void) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'>>;
+  startVrrp?: (model: KeepalivedConfig, log: Log, onStateChange: (ev: StateChange) => void) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'> & Partial<Pick<VrrpHandle, 'scripts'>>>;
   /** Host checks at load time (default on; tests of pure logic may turn them off). */
   checkHost?: boolean;
+  /** How static_ipaddress / static_routes / static_rules reach the host (default: the `ip` command). */
+  ip?: IpRunner;
 }
 
 type Opts = Pick<KeepalivedOptions, 'configFile' | 'socket' | 'vrrpOnly' | 'checkOnly' | 'dontReleaseIpvs' | 'dontReleaseVrrp' | 'logDetail'> &
@@ -46,18 +50,27 @@ export class KeepalivedDaemon {
   model: KeepalivedConfig | undefined;
   private health: CheckDaemon | undefined;
   private ipvs: IpvsManager | undefined;
-  private vrrp: Pick<VrrpHandle, 'stop' | 'metrics'> | undefined;
+  private vrrp: Pick<VrrpHandle, 'stop' | 'metrics'> & Partial<Pick<VrrpHandle, 'scripts'>> | undefined;
   private vrrpSig = '';
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly statics: StaticConfig;
 
-  constructor(private readonly opts: Opts, private readonly log: Log, private readonly deps: DaemonDeps = {}) {}
+  constructor(private readonly opts: Opts, private readonly log: Log, private readonly deps: DaemonDeps = {}) {
+    this.statics = new StaticConfig(log, deps.ip);
+  }
 
   /** Parse and check; throws ConfigRefused when keepalived would refuse it. Warnings are logged. */
-  load(): KeepalivedConfig {
+  load(reportTo?: string): KeepalivedConfig {
     const { model, diagnostics } = loadConfig(this.opts.configFile, this.opts.configId !== undefined ? { configId: this.opts.configId } : {});
     const diags = [...diagnostics];
     if (!hasErrors(diags) && (this.deps.checkHost ?? true)) diags.push(...checkHost(model));
+    if (reportTo) {
+      // reload_check_config LOG_FILE: the check's report, whatever its outcome.
+      try { writeFileSync(reportTo, diags.map(formatDiagnostic).join('\n') + (diags.length ? '\n' : '')); } catch (err) {
+        this.log.warn({ file: reportTo }, `reload_check_config: cannot write ${reportTo}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    }
     for (const d of diags) {
       const line = formatDiagnostic(d);
       if (d.severity === 'error') this.log.error({ at: `${d.file}:${d.line}:${d.col}`, ka: d.ka }, line);
@@ -80,6 +93,8 @@ export class KeepalivedDaemon {
     const model = this.load();
     this.model = model;
     if (this.opts.pidFile) writeFileSync(this.opts.pidFile, `${process.pid}\n`);
+    // The VRRP process adds static addresses, routes and rules before any instance runs.
+    if (!this.opts.checkOnly) await this.statics.apply(staticItems(model, this.log));
     await this.applyChecks(model, true);
     await this.configureSync(model);
     if (this.runVrrp(model)) await this.startVrrp(model);
@@ -97,8 +112,10 @@ export class KeepalivedDaemon {
       if (this.stopped) return false;
       this.log.info({ file: this.opts.configFile }, 'Reloading configuration (SIGHUP)');
       let model: KeepalivedConfig;
+      // The new configuration is always checked before anything changes (keepalived does so only with
+      // reload_check_config; without it a bad file can stop it): a refused one leaves the running one in force.
       try {
-        model = this.load();
+        model = this.load(this.model?.global_defs.reload_check_config?.log_file);
       } catch (err) {
         if (!(err instanceof ConfigRefused)) throw err;
         this.deps.metrics?.reloads.inc({ result: 'refused' });
@@ -108,6 +125,7 @@ export class KeepalivedDaemon {
       const old = this.model;
       this.model = model;
       try {
+        if (!this.opts.checkOnly) await this.statics.apply(staticItems(model, this.log));
         await this.applyChecks(model, false);
         await this.configureSync(model);
         if (this.vrrp && (!this.runVrrp(model) || vrrpSignature(model) !== this.vrrpSig)) {
@@ -159,6 +177,8 @@ export class KeepalivedDaemon {
         try { await this.vrrp.stop({ graceful: !this.opts.dontReleaseVrrp }); } catch (err) { errors.push(`vrrp: ${String(err)}`); }
         this.vrrp = undefined;
       }
+      // -V (--dont-release-vrrp) keeps the static addresses, routes and rules too.
+      if (!this.opts.dontReleaseVrrp) await this.statics.removeAll();
       if (this.opts.pidFile) rmSync(this.opts.pidFile, { force: true });
       if (errors.length) throw new Error(errors.join('; '));
     };
@@ -280,9 +300,9 @@ export class KeepalivedDaemon {
   private sync: SyncDaemonDriver | undefined;
 
   /**
-   * keepalived's SIGUSR1 data dump / SIGUSR2 stats, as one JSON document: the
-   * configuration file in force, the checkers' view of every real server,
-   * what lvsd holds of ours, and VRRP's instances.
+   * The checker side of keepalived's SIGUSR1 dump (keepalived_check.data), as
+   * one JSON document: the configuration file in force, the checkers' view of
+   * every real server, what lvsd holds of ours, and VRRP's instances.
    */
   dumpState(): object {
     return {
@@ -291,6 +311,16 @@ export class KeepalivedDaemon {
       virtual_servers: this.health?.snapshot() ?? [],
       lvsd: this.ipvs?.current ?? null,
       vrrp: this.vrrp?.metrics() ?? null,
+    };
+  }
+
+  /** What keepalived's dump files (vrrp/print.ts, vrrp/json.ts) are made of; undefined before a configuration is in force. */
+  dumpSource(): DumpSource | undefined {
+    if (!this.model) return undefined;
+    return {
+      model: this.model,
+      metrics: this.vrrp?.metrics() ?? { instances: [], unattributed: emptyBadCounters() },
+      scripts: this.vrrp?.scripts?.() ?? [],
     };
   }
 

@@ -2,10 +2,36 @@
 // --dump-config, -h, -v) and the daemon with its signals. Kept apart from the
 // bin file so tests can call it with their own argv and streams.
 import { closeSync, constants, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { checkHost, configTestExitCode, dumpConfig, formatDiagnostic, hasErrors, loadConfig } from '../config/index.js';
 import { ConfigRefused, KeepalivedDaemon } from './daemon.js';
 import { makeLogger } from '../core/log.js';
-import { parseOptions, signumOf, UsageError, USAGE, type KeepalivedOptions } from './options.js';
+import { parseOptions, signumOf, SIGNUMS, UsageError, USAGE, type KeepalivedOptions } from './options.js';
+import { formatData, formatStats } from '../vrrp/print.js';
+import { formatJson } from '../vrrp/json.js';
+import { onSignal, sigRtMin } from '../io/native.js';
+
+/** Where keepalived 2.2.7 writes its dumps: its tmp_dir, $TMPDIR or /tmp. */
+export function dumpFiles(tmp = process.env.TMPDIR || '/tmp'): { data: string; stats: string; json: string; checkData: string } {
+  return { data: join(tmp, 'keepalived.data'), stats: join(tmp, 'keepalived.stats'), json: join(tmp, 'keepalived.json'), checkData: join(tmp, 'keepalived_check.data') };
+}
+
+/**
+ * keepalived's JSON signal (SIGRTMIN+2 = 36 with glibc, what `--signum=JSON`
+ * prints). Node cannot catch real-time signals and their default action
+ * kills the process, so the native addon installs the handler; without the
+ * addon the signal stays deadly and this says so.
+ */
+export function onJsonSignal(cb: () => void, warn: (why: string) => void): void {
+  try {
+    const signo = sigRtMin() + 2;
+    if (signo !== SIGNUMS.JSON) warn(`SIGRTMIN+2 is ${signo} here, but --signum=JSON says ${SIGNUMS.JSON}; listening on both`);
+    onSignal(signo, cb);
+    if (signo !== SIGNUMS.JSON) onSignal(SIGNUMS.JSON, cb);
+  } catch (err) {
+    warn(`cannot catch the JSON dump signal ${SIGNUMS.JSON} (${err instanceof Error ? err.message : String(err)}): it would stop lvs-keepalived; build the addon (npm run build:native)`);
+  }
+}
 
 export const VERSION = 'lvs-keepalived 0.1.0 (keepalived 2.2.7 configuration and flags)';
 
@@ -70,21 +96,33 @@ export async function main(argv: string[]): Promise<number> {
     if (!started) { reloadPending = true; return; }
     void daemon.reload();
   });
-  // keepalived's DATA (SIGUSR1) and STATS (SIGUSR2) dumps go to /tmp/keepalived.data
-  // and /tmp/keepalived.stats; both are our JSON state. Without a handler, SIGUSR2
-  // would kill the process and SIGUSR1 would open Node's debugger.
-  const dump = (file: string) => (): void => {
+  // keepalived's DATA (SIGUSR1) and STATS (SIGUSR2) dumps, in keepalived's own
+  // formats (vrrp/print.ts), which keepalived_exporter parses; the checkers' state
+  // goes beside them as /tmp/keepalived_check.data (lvsd's JSON, not keepalived's
+  // text). Written synchronously: the exporter reads the file 10 ms after its signal.
+  // Without a handler, SIGUSR2 would kill the process and SIGUSR1 open Node's debugger.
+  const dump = (file: string, text: () => string | undefined): void => {
     try {
+      const t = text();
+      if (t === undefined) return;
       // O_NOFOLLOW: a symlink planted in /tmp must not make root write elsewhere.
-      const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
-      try { writeSync(fd, `${JSON.stringify(daemon.dumpState(), null, 2)}\n`); } finally { closeSync(fd); }
-      log.info({ file }, 'state dumped');
+      const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+      try { writeSync(fd, t); } finally { closeSync(fd); }
+      log.debug({ file }, 'state dumped');
     } catch (err) {
       log.error({ file, err: String(err) }, 'cannot write the state dump');
     }
   };
-  process.on('SIGUSR1', dump('/tmp/keepalived.data'));
-  process.on('SIGUSR2', dump('/tmp/keepalived.stats'));
+  const src = () => daemon.dumpSource();
+  const files = dumpFiles();
+  process.on('SIGUSR1', () => {
+    dump(files.data, () => { const s = src(); return s && formatData(s); });
+    dump(files.checkData, () => `${JSON.stringify(daemon.dumpState(), null, 2)}\n`);
+  });
+  process.on('SIGUSR2', () => dump(files.stats, () => { const s = src(); return s && formatStats(s); }));
+  // keepalived's JSON dump comes on a real-time signal (SIGRTMIN+2 with glibc, 36), which
+  // Node cannot catch: the addon turns it into a callback where it can (io/native.ts).
+  onJsonSignal(() => dump(files.json, () => { const s = src(); return s && formatJson(s); }), (why) => log.warn({}, why));
   process.once('SIGTERM', () => stopSignal('SIGTERM'));
   process.once('SIGINT', () => stopSignal('SIGINT'));
   process.on('uncaughtException', (err) => {

@@ -61,7 +61,9 @@ export const USAGE = `Usage: lvs-keepalived [OPTION...]
   -v, --version                Display the version number
   -h, --help                   Display this help message
 Accepted for compatibility and ignored: -B -G -R -X -S FACILITY -u MASK -r FILE -c FILE -b FILE --all.
-SIGHUP reloads the configuration; SIGTERM/SIGINT stop (lvsd keeps running).`;
+SIGHUP reloads the configuration; SIGTERM/SIGINT stop (lvsd keeps running).
+SIGUSR1 writes $TMPDIR/keepalived.data (default /tmp), SIGUSR2 keepalived.stats,
+signal 36 (--signum=JSON) keepalived.json, in keepalived's formats.`;
 
 /**
  * keepalived 2.2.7 get_signum() (core/main.c). JSON and STATS_CLEAR are

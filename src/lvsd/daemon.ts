@@ -5,7 +5,6 @@ import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
 import { ControlServer, type Handlers } from '../control/server.js';
 import { engineHandlers } from '../control/ops.js';
-import { ControlError } from '../ipvs/errors.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { NeighTable, ipCommandTables } from '../io/neigh.js';
@@ -41,6 +40,8 @@ const BIG_BLOCK_SIZE = 128 << 10;
 const BIG_BLOCK_COUNT = 32;
 /** How often the kernel's routing and neighbour tables are re-read. */
 const NEIGH_REFRESH_MS = 2000;
+/** At most this often, a frame dropped for a TUN dest without a route triggers a route lookup before the next refresh. */
+const TUN_RETRY_MS = 250;
 
 export async function upInterfaces(): Promise<string[]> {
   const text = await new Promise<string>((resolve, reject) => {
@@ -72,7 +73,10 @@ export class Daemon {
   private metrics: MetricsServer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly tunSources = new Map<string, number>();
+  private tunRefreshing = false;
+  private routeGeneration = 0;
+  private tunNoRouteSeen = 0;
+  private lastTunRetry = 0;
   private batchSum = 0;
 
   constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {}
@@ -128,7 +132,20 @@ export class Daemon {
       this.neigh.expire(now);
       if (now - lastSnap >= NEIGH_REFRESH_MS) {
         lastSnap = now;
-        this.neigh.refreshSnapshot().catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
+        this.neigh.refreshSnapshot()
+          .then(() => {
+            const changed = this.neigh.routeGeneration !== this.routeGeneration;
+            this.routeGeneration = this.neigh.routeGeneration;
+            return this.refreshTunSources(changed);
+          })
+          .catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
+      }
+      // Frames are waiting on a TUN dest with no source: look again soon, not only at the next refresh.
+      const noRoute = this.engine.dropCount('tun_no_route');
+      if (noRoute !== this.tunNoRouteSeen && now - this.lastTunRetry >= TUN_RETRY_MS) {
+        this.tunNoRouteSeen = noRoute;
+        this.lastTunRetry = now;
+        void this.refreshTunSources(false);
       }
     }, TICK_MS);
 
@@ -171,16 +188,52 @@ export class Daemon {
     await this.interceptor.update(rules);
   }
 
-  /** The director's address towards a tunnel real server: the outer source of its IPIP packets. */
+  /** The director's address towards a tunnel real server (the outer source of its IPIP packets); 0 when there is no route yet. */
   private async tunSource(addr: string): Promise<number> {
-    const r = await ipCommandTables.routeGet(addr);
-    if (!r?.prefsrc) throw new ControlError('EINVAL', `no route with a source address to tunnel real server ${addr}`);
-    return ipToU32(r.prefsrc);
+    try {
+      const r = await ipCommandTables.routeGet(addr);
+      return r?.prefsrc ? ipToU32(r.prefsrc) : 0;
+    } catch (err) {
+      this.log.warn({ addr, err: String(err) }, 'route lookup for a tunnel real server failed');
+      return 0;
+    }
   }
 
+  /**
+   * A TUN dest is accepted without a route, as the kernel accepts it (rules
+   * often load before routes at boot): its frames are dropped and counted
+   * (drop_tun_no_route) until refreshTunSources() finds a route.
+   */
   private async destExtra(d: DestSpec): Promise<{ tunSource?: number }> {
     if (d.fwd !== 'tunnel') return {};
-    return { tunSource: await this.tunSource(d.addr) };
+    const src = await this.tunSource(d.addr);
+    if (src === 0) {
+      this.log.info({ addr: d.addr }, `no route to tunnel real server ${d.addr} yet: its frames are dropped (drop_tun_no_route) until one appears`);
+      return {}; // an edit keeps the source it had
+    }
+    return { tunSource: src };
+  }
+
+  /**
+   * Re-resolve TUN sources: the unresolved ones on every refresh (or sooner when
+   * frames are waiting on them), all of them when the routing table changed.
+   */
+  private async refreshTunSources(all: boolean): Promise<void> {
+    if (this.tunRefreshing) return;
+    this.tunRefreshing = true;
+    try {
+      for (const [raddr, cur] of this.engine.tunnelDests()) {
+        if (!all && cur !== 0) continue;
+        const addr = u32ToIp(raddr);
+        const src = await this.tunSource(addr);
+        if (src === 0 && cur === 0) continue;
+        if (src === 0) { this.log.warn({ addr }, `route to tunnel real server ${addr} is gone: its frames are dropped (drop_tun_no_route)`); }
+        else if (cur === 0) this.log.info({ addr, source: u32ToIp(src) }, `tunnel real server ${addr} is routable now`);
+        this.engine.setTunSource(raddr, src);
+      }
+    } finally {
+      this.tunRefreshing = false;
+    }
   }
 
   private handlers(): Handlers {

@@ -40,9 +40,13 @@ export interface VrrpOptions {
   logDetail?: boolean;
 }
 
+export interface ScriptStatus { name: string; ok: boolean; running: boolean; runs: number }
+
 export interface VrrpHandle {
   readonly instances: ReadonlyMap<string, VrrpInstance>;
   metrics(): VrrpMetrics;
+  /** vrrp_script states, for keepalived's data dump. */
+  scripts(): ScriptStatus[];
   /** graceful (SIGTERM): masters send priority 0 and remove their VIPs; false: VIPs removed, no resignation. */
   stop(opts?: { graceful?: boolean }): Promise<void>;
 }
@@ -148,6 +152,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   return {
     instances: sched.instances,
     metrics: () => sched.metrics(),
+    scripts: () => trackers.map((t) => ({ name: t.spec.name, ok: t.state.ok, running: t.running, runs: t.runs })),
     async stop(o = {}): Promise<void> {
       if (stopped) return;
       stopped = true;

@@ -74,7 +74,8 @@ export type ScriptExec = (script: string, timeoutMs: number) => Promise<ScriptOu
 export class VrrpScriptTracker {
   readonly state: RiseFall;
   private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  /** A run is under way (keepalived's "State = running"). */
+  running = false;
   private stopped = false;
   runs = 0;
   constructor(readonly spec: ScriptSpec, private readonly exec: ScriptExec,

@@ -146,8 +146,15 @@ const model: fc.Arbitrary<KeepalivedConfig> = fc.record({
   }))),
   syncGroups: fc.array(fc.record({ name: word.map((w) => `SG_${w}`), group: fc.subarray(iNames), track_interface: fc.array(trackRef, { maxLength: 1 }), track_script: fc.constant([] as TrackScriptRef[]), notify: opt(cmd), notify_master: opt(cmd) }).map((g) => clean({ pos: P, ...g })), { maxLength: 1 }),
   vss: fc.array(virtualServer(groups.map((g) => g.name)), { maxLength: 3 }),
-}).map(({ instances, syncGroups, vss }) => ({
-  global_defs: global_defs as KeepalivedConfig['global_defs'], vrrp_scripts, vrrp_sync_groups: syncGroups, vrrp_instances: instances,
+  statics: fc.record({
+    static_ipaddress: fc.array(vip, { maxLength: 2 }),
+    static_routes: fc.array(fc.tuple(ip, fc.integer({ min: 8, max: 32 }), ip, fc.nat(1000)).map(([d, l, gw, t]) =>
+      ({ pos: P, args: [`${d}/${l}`, 'via', gw, 'dev', 'eth0', 'table', String(t + 1)] })), { maxLength: 2 }),
+    static_rules: fc.array(fc.tuple(ip, fc.nat(1000), fc.nat(32000)).map(([f, t, p]) =>
+      ({ pos: P, args: ['from', f, 'table', String(t + 1), 'priority', String(p)] })), { maxLength: 2 }),
+  }),
+}).map(({ instances, syncGroups, vss, statics }) => ({
+  global_defs: global_defs as KeepalivedConfig['global_defs'], ...statics, vrrp_scripts, vrrp_sync_groups: syncGroups, vrrp_instances: instances,
   virtual_server_groups: groups,
   virtual_servers: vss.map((v) => canonicalVs(v, groups)),
 })).map((m) => ({

@@ -16,7 +16,7 @@ import {
 } from '../../src/io/ring.js';
 import { ipToU32 } from '../../src/packet/addr.js';
 import { checksum, csumFold, pseudoHeaderSum } from '../../src/packet/checksum.js';
-import { l4ChecksumOk } from '../../src/packet/l4csum.js';
+import { l4ChecksumOk } from '../packet/build/l4csum.js';
 import { CLIENT, VIP, dest, engine, svc, tcp, tcpKey, udp, udpKey } from '../ipvs/helpers.js';
 
 const BLOCK = 4096;

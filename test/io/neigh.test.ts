@@ -80,6 +80,24 @@ describe('NeighTable', () => {
   });
 });
 
+describe('NeighTable without a route', () => {
+  it('counts frames to a next hop the kernel has no route to as dropNoRoute, and bumps routeGeneration when the table changes', async () => {
+    const { k } = fakeKernel({ routes: {}, neigh: {} });
+    let table = [{ dst: '10.0.0.0/24', dev: 'eth0' }];
+    const t = new NeighTable({ ports, kernel: { ...k, async routeTable() { return table; }, async neighTable() { return []; } } });
+    t.holdFrame(ipToU32('10.3.0.1'), new Uint8Array(20), 0);
+    for (let i = 0; i < 50 && t.counters.dropNoRoute === 0; i++) await tick();
+    expect(t.counters).toMatchObject({ dropNoRoute: 1, dropUnresolved: 0 });
+    await t.refreshSnapshot();
+    const g = t.routeGeneration;
+    await t.refreshSnapshot();
+    expect(t.routeGeneration).toBe(g);
+    table = [...table, { dst: '10.3.0.1', dev: 'eth0' }];
+    await t.refreshSnapshot();
+    expect(t.routeGeneration).toBe(g + 1);
+  });
+});
+
 describe('NeighTable snapshots', () => {
   it('resolves from one routing + neighbour snapshot (longest prefix wins) and follows a MAC change', async () => {
     const neighs: NeighEntry[] = [

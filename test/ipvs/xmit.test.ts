@@ -211,6 +211,30 @@ describe('TUN', () => {
   });
 });
 
+describe('TUN without a route yet', () => {
+  it('accepts the dest, drops and counts its frames (drop_tun_no_route), and forwards once its source is set', () => {
+    const e = engine();
+    e.addService(svc(tcpKey()));
+    e.addDest(tcpKey(), dest(RS, 80, { fwd: 'tunnel' }));
+    expect(e.listServices()[0]!.dests.map((d) => d.addr)).toEqual([RS]);
+    expect([...e.tunnelDests()]).toEqual([[ipToU32(RS), 0]]);
+    const r = send(e, tcp({ flags: 'S' }));
+    expect(r.verdict).toBe(VERDICT_DROP);
+    expect(e.counters().drop_tun_no_route).toBe(1);
+    expect(e.dropCount('tun_no_route')).toBe(1);
+    expect(e.setTunSource(ipToU32(RS), ipToU32('192.168.1.1'))).toBe(1);
+    expect(e.setTunSource(ipToU32(RS), ipToU32('192.168.1.1'))).toBe(0);
+    // The conn made by the dropped SYN is kept (as IPVS keeps it); the retransmitted SYN goes through.
+    const again = send(e, tcp({ flags: 'S' }));
+    expect(again.verdict).toBe(VERDICT_XMIT);
+    const d = decapsulateIpip(again.pkt!);
+    expect(d.ok && d.value.outer.src).toBe(ipToU32('192.168.1.1'));
+    // An edit without a source (still no route from the io layer's view) keeps the one it has.
+    e.editDest(tcpKey(), dest(RS, 80, { fwd: 'tunnel', weight: 3 }));
+    expect(e.tunnelDests().get(ipToU32(RS))).toBe(ipToU32('192.168.1.1'));
+  });
+});
+
 describe('TUN and ICMP', () => {
   it('an ICMP error about a TUN flow is tunnelled to the RS like the flow', () => {
     const e = engine();

@@ -38,6 +38,39 @@ describe('lvsd forwards: TUN', async () => {
     }
   });
 
+  it.skipIf(skip)('a TUN real server with no route yet is accepted and listed; traffic flows once the route appears', async () => {
+    diagnoseOnFailure(() => m);
+    const { lab, topo, vs } = m!;
+    const rs1 = topo.rs[0]!;
+    const far = '10.3.0.1'; // rs1's second address, which the director has no route to
+    await lab.exec(rs1.name, ['ip', 'addr', 'add', `${far}/32`, 'dev', 'lo']);
+    try {
+      expect((await lab.exec('dir', ['ip', 'route', 'get', far], { check: false })).code).not.toBe(0);
+      // As the kernel: accepted (rules are often loaded before routes at boot).
+      await m!.rules([['-A', '-t', vs, '-s', 'rr'], ['-a', '-t', vs, '-r', `${far}:80`, '-i'], ['-A', '-u', `${topo.vip}:53`, '-s', 'rr']]);
+      const udpDest = await m!.lvsd.lvsadm(['-a', '-u', `${topo.vip}:53`, '-r', `${far}:53`, '-i'], { check: false });
+      expect(udpDest.code, udpDest.stderr).toBe(0);
+      const list = (await m!.lvsd.lvsadm(['-Ln'])).stdout;
+      expect(list).toMatch(new RegExp(`-> ${far.replace(/\./g, '\\.')}:80\\s+Tunnel`));
+      expect(list).toMatch(new RegExp(`-> ${far.replace(/\./g, '\\.')}:53\\s+Tunnel`));
+      const before = await m!.lvsd.call('get-counters', {});
+      expect(await curlMany(lab, 'client', m!.url, 1, { extra: '-m 1' })).toEqual(['ERR']);
+      const dropped = await m!.lvsd.call('get-counters', {});
+      expect(dropped.drop_tun_no_route! - (before.drop_tun_no_route ?? 0)).toBeGreaterThanOrEqual(1);
+      // The route appears (after the rules, as at boot): lvsd picks its source up without a reload.
+      await lab.exec('dir', ['ip', 'route', 'add', `${far}/32`, 'via', rs1.ip, 'dev', 'eth0']);
+      await waitFor(async () => (await curlMany(lab, 'client', m!.url, 1, { extra: '-m 1' }))[0] === 'from rs1', 15_000, 100, 'traffic to the TUN dest once routed');
+      const out = m!.lvsd.proc.output();
+      expect(out).toMatch(/no route to tunnel real server 10\.3\.0\.1 yet/);
+      expect(out).toMatch(/tunnel real server 10\.3\.0\.1 is routable now/);
+      expect(out).not.toMatch(/"stack"|control op failed/);
+    } finally {
+      await lab.exec('dir', ['ip', 'route', 'del', `${far}/32`], { check: false });
+      await lab.exec(rs1.name, ['ip', 'addr', 'del', `${far}/32`, 'dev', 'lo'], { check: false });
+      await m!.lvsd.lvsadm(['-C']);
+    }
+  });
+
   it.skipIf(skip)('an oversize DF packet gets ICMP frag-needed with the tunnel MTU', async () => {
     diagnoseOnFailure(() => m);
     const { lab, topo } = m!;

@@ -2,9 +2,10 @@
 // the VIP up on the director (buildLan leaves it off), the checkers fill
 // lvsd, clients reach both real servers through the VIP, --metrics shows
 // VRRP state and checker verdicts, and SIGTERM takes the VIP and the
-// services away while lvsd stays up.
+// services away while lvsd stays up. keepalived's dump signals write its
+// data, stats and JSON files, which keepalived_exporter reads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, missingPrerequisites, waitFor, type NsProcess } from '../../lab/netns.js';
@@ -15,6 +16,7 @@ import type { ServiceStatus } from '../../src/ipvs/types.js';
 
 const SEED = join(ROOT, 'configs', 'seed-dr-ha-master.conf');
 const METRICS = '127.0.0.1:9650';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const missing = await missingPrerequisites(['ip', 'curl', 'nft', 'ethtool']);
 if (missing.length && process.env.CI === 'true') throw new Error(`lab prerequisites missing: ${missing.join(', ')}`);
@@ -31,6 +33,8 @@ describe.skipIf(missing.length > 0)('lvs-keepalived with VRRP and checkers on th
   let ka: NsProcess;
   let kaExit: number | null | undefined;
   const state = mkdtempSync(join(tmpdir(), 'lvs-keepalived-vrrp-'));
+  // keepalived writes its dumps to $TMPDIR (default /tmp): a directory of the test's own.
+  const dumps = mkdtempSync(join(tmpdir(), 'lvs-keepalived-dumps-'));
 
   beforeAll(async () => {
     topo = await buildLan(lab, 'dr', { vipOnDirector: false });
@@ -45,12 +49,14 @@ describe.skipIf(missing.length > 0)('lvs-keepalived with VRRP and checkers on th
       await lab.destroy();
       removeLabSockets(lab);
       rmSync(state, { recursive: true, force: true });
+      rmSync(dumps, { recursive: true, force: true });
     }
   });
 
   it('VRRP takes the VIP, the checkers fill lvsd, the client reaches both real servers', async () => {
     expect(await vipOnDirector(lab, topo.vip)).toBe(false);
-    ka = lab.spawn('dir', ['node', BIN.keepalived, '-n', '-l', '-f', SEED, '--socket', lvsd.socket, '--state-dir', state, '--metrics', METRICS]);
+    ka = lab.spawn('dir', ['node', BIN.keepalived, '-n', '-l', '-f', SEED, '--socket', lvsd.socket, '--state-dir', state, '--metrics', METRICS],
+      { env: { ...process.env, TMPDIR: dumps } });
     void ka.exited.then((c) => { kaExit = c; });
     await waitFor(async () => {
       if (kaExit !== undefined) throw new Error(`lvs-keepalived exited ${kaExit}`);
@@ -68,6 +74,25 @@ describe.skipIf(missing.length > 0)('lvs-keepalived with VRRP and checkers on th
     }, 15_000, 200, 'checker verdicts in the metrics');
     expect(text).toMatch(/lvs_keepalived_vrrp_state\{instance="VI_1"\} 2/);
     expect(text).toMatch(/lvs_keepalived_real_server_weight\{virtual_server="\[192\.168\.150\.100\]:tcp:80",real_server="\[192\.168\.150\.12\]:tcp:80"\} 1/);
+  });
+
+  it("SIGUSR1 / SIGUSR2 / SIGRTMIN+2 write keepalived's data, stats and JSON dumps, and the daemon keeps running", async () => {
+    const pid = ka.child.pid!;
+    const read = (f: string) => waitFor(() => { try { return readFileSync(join(dumps, f), 'utf8'); } catch { return ''; } }, 5000, 20, f);
+    process.kill(pid, 'SIGUSR1');
+    const data = await read('keepalived.data');
+    expect(data).toMatch(/^------< VRRP Topology >------\n VRRP Instance = VI_1\n/);
+    expect(data).toMatch(/^   State = MASTER$/m);
+    expect(data).toMatch(new RegExp(`^     ${topo.vip.replace(/\./g, '\\.')}/\\d+ dev eth0 scope global( label \\S+)? set$`, 'm'));
+    process.kill(pid, 'SIGUSR2');
+    const stats = await read('keepalived.stats');
+    expect(stats).toMatch(/^VRRP Instance: VI_1\n  Advertisements:\n    Received: \d+\n    Sent: [1-9]\d*\n  Became master: 1\n/);
+    process.kill(pid, 36); // keepalived --signum=JSON
+    const json = JSON.parse(await read('keepalived.json')) as { data: { iname: string; state: number; vrid: number }; stats: { advert_sent: number } }[];
+    expect(json.map((j) => [j.data.iname, j.data.state])).toEqual([['VI_1', 2]]);
+    await sleep(200);
+    expect(kaExit, ka.output()).toBeUndefined();
+    expect(await vipOnDirector(lab, topo.vip)).toBe(true);
   });
 
   it('SIGTERM: the VIP and the services go, lvsd stays', async () => {
