@@ -17,6 +17,7 @@ import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
 import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
 import type { LvsdOptions } from './options.js';
+import { SyncDaemons } from '../sync/daemon.js';
 
 const TICK_MS = 100;
 /**
@@ -58,6 +59,7 @@ export class Daemon {
   private interceptor!: Interceptor;
   private control!: ControlServer;
   private metrics: MetricsServer | undefined;
+  private sync!: SyncDaemons;
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private readonly tunSources = new Map<string, number>();
@@ -73,6 +75,7 @@ export class Daemon {
     if (!ifnames.length) throw new Error('no interface to forward on: pass --interface IF (no non-loopback interface is up)');
     this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.maxConns });
     if (o.tunMtu) this.engine.setTunMtu(o.tunMtu);
+    this.sync = new SyncDaemons({ engine: this.engine, now: () => performance.now(), log: this.log });
 
     // The interceptor first: a crashed run's table goes before anything else.
     this.interceptor = new Interceptor(ifnames, suffixOf(o.socket));
@@ -120,7 +123,7 @@ export class Daemon {
     if (o.metrics) {
       this.metrics = new MetricsServer(buildRegistry({
         listServices: () => this.engine.listServices(),
-        engineCounters: () => this.engine.counters(),
+        engineCounters: () => ({ ...this.engine.counters(), ...this.sync.counters() }),
         ioCounters: () => this.ioCounters(),
         batchSizes: () => this.batchSizes(),
       }), 'lvsd');
@@ -157,7 +160,8 @@ export class Daemon {
   private handlers(): Handlers {
     return engineHandlers(this.engine, {
       destExtra: (d) => this.destExtra(d),
-      extraCounters: () => this.ioCounters(),
+      extraCounters: () => ({ ...this.ioCounters(), ...this.sync.counters() }),
+      sync: this.sync,
     });
   }
 
@@ -205,6 +209,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       if (this.timer) clearInterval(this.timer);
       this.forwarder?.stop();
+      await this.sync?.close().catch((err: unknown) => this.log.warn({ err: String(err) }, 'stopping the sync daemons failed'));
       await this.control?.close();
       await this.metrics?.close();
       try { await this.interceptor?.remove(); } catch (err) { this.log.error({ err: String(err) }, 'removing the nftables table failed'); }
