@@ -1,0 +1,144 @@
+// Stateful failover by connection sync, DR: directors A (master) and B
+// (backup) with the same services; connections made through A appear in B's
+// table with their state; a rate-limited download through A survives A's
+// lvsd being killed -9 and the VIP moving to B (same bytes, by hash).
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { Lab, waitFor } from '../../lab/netns.js';
+import { buildLan, type Topology } from '../../lab/topology.js';
+import { curlMany, noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
+import { prerequisites } from './forward-suite.js';
+
+const SYNCID = '23';
+/** The RS's /big body (lab/rs/httpd.mjs fillBody). */
+function bigBody(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
+  return b;
+}
+
+/** Gratuitous ARP for `ip` from `ifname` (what keepalived/VRRP sends on takeover); python3 raw socket. */
+function garpScript(ip: string, ifname: string): string {
+  return `
+import socket, struct
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('${ifname}', 0))
+mac = s.getsockname()[4]
+ipb = socket.inet_aton('${ip}')
+arp = struct.pack('!HHBBH', 1, 0x0800, 6, 4, 2) + mac + ipb + b'\\xff' * 6 + ipb
+for _ in range(3):
+    s.send(b'\\xff' * 6 + mac + b'\\x08\\x06' + arp)
+`;
+}
+
+interface Conn { cport: string; state: string; daddr: string }
+function conns(lnc: string, vs: string): Conn[] {
+  const out: Conn[] = [];
+  for (const l of lnc.split('\n')) {
+    const p = l.trim().split(/\s+/);
+    if (p[0] !== 'TCP' || p[4] !== vs) continue;
+    out.push({ state: p[2]!, cport: p[3]!, daddr: p[5]! });
+  }
+  return out.sort((a, b) => a.cport.localeCompare(b.cport));
+}
+
+describe('connection sync: DR master/backup pair', async () => {
+  const missing = await prerequisites(['python3', 'sha256sum']);
+  const skip = missing.length > 0;
+  let lab: Lab | undefined;
+  let topo: Topology;
+  let a: Lvsd | undefined;
+  let b: Lvsd | undefined;
+  const vs = () => `${topo.vip}:80`;
+
+  beforeAll(async () => {
+    if (skip) return;
+    lab = new Lab('sy');
+    topo = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
+    for (const h of [topo.client.name, ...topo.rs.map((r) => r.name), 'dir', 'dir2']) await noOffloads(lab, h, 'eth0');
+    await lab.exec('dir', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
+    a = await startLvsd(lab, 'dir', { interfaces: ['eth0'] });
+    b = await startLvsd(lab, 'dir2', { interfaces: ['eth0'] });
+    for (const d of [a, b]) {
+      await d.lvsadm(['-A', '-t', vs(), '-s', 'rr']);
+      for (const r of topo.rs) await d.lvsadm(['-a', '-t', vs(), '-r', `${r.ip}:80`, '-g']);
+    }
+  });
+  afterAll(async () => {
+    try { await a?.stop(); } catch { /* killed */ }
+    try { await b?.stop(); } catch { /* gone */ }
+    if (lab) { await lab.destroy(); removeLabSockets(lab); }
+  });
+  const diag = () => onTestFailed(async () => {
+    for (const d of [a, b]) {
+      if (!d) continue;
+      const c = await d.call('get-counters', {}).catch((e) => String(e));
+      console.error(`${d.host} counters: ${JSON.stringify(typeof c === 'string' ? c : Object.fromEntries(Object.entries(c).filter(([k, v]) => v && /sync|drop/.test(k))))}`);
+      console.error(`${d.host} output: ${d.proc.output().slice(-1500)}`);
+    }
+  });
+
+  it.skipIf(skip)('lvsadm --start-daemon master|backup, -L --daemon as ipvsadm prints it, --stop-daemon', async () => {
+    diag();
+    await a!.lvsadm(['--start-daemon', 'master', '--mcast-interface', 'eth0', '--syncid', SYNCID]);
+    await b!.lvsadm(['--start-daemon', 'backup', '--mcast-interface', 'eth0', '--syncid', SYNCID]);
+    expect((await a!.lvsadm(['-L', '--daemon'])).stdout)
+      .toBe(`master sync daemon (mcast=eth0, syncid=${SYNCID}, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n`);
+    expect((await b!.lvsadm(['-L', '--daemon'])).stdout)
+      .toBe(`backup sync daemon (mcast=eth0, syncid=${SYNCID}, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n`);
+    const again = await a!.lvsadm(['--start-daemon', 'master', '--mcast-interface', 'eth0'], { check: false });
+    expect([again.code, again.stderr.trim()]).toEqual([255, 'Daemon has already run']);
+    // Both roles at once, as IPVS allows; then stop the extra one.
+    await b!.lvsadm(['--start-daemon', 'master', '--mcast-interface', 'eth0', '--syncid', SYNCID]);
+    expect((await b!.lvsadm(['-L', '--daemon'])).stdout.split('\n').filter(Boolean).map((l) => l.split(' ')[0])).toEqual(['master', 'backup']);
+    await b!.lvsadm(['--stop-daemon', 'master']);
+    const none = await b!.lvsadm(['--stop-daemon', 'master'], { check: false });
+    expect([none.code, none.stderr.trim()]).toEqual([255, 'No daemon is running']);
+  });
+
+  it.skipIf(skip)("connections made through A appear in B's -Lnc with their state", async () => {
+    diag();
+    expect(await curlMany(lab!, 'client', `http://${topo.vip}/`, 6)).toHaveLength(6);
+    // The master sends a partly filled buffer within 2 s (IPVS_SYNC_FLUSH_TIME).
+    const seen = await waitFor(async () => {
+      const onA = conns((await a!.lvsadm(['-Lnc'])).stdout, vs());
+      const onB = conns((await b!.lvsadm(['-Lnc'])).stdout, vs());
+      return onB.length >= 6 ? { onA, onB } : undefined;
+    }, 8000, 200, "B's table to hold A's connections") as { onA: Conn[]; onB: Conn[] };
+    expect(seen.onB.map((c) => `${c.cport}>${c.daddr}`)).toEqual(seen.onA.map((c) => `${c.cport}>${c.daddr}`));
+    expect(seen.onB.map((c) => c.state)).toEqual(seen.onA.map((c) => c.state));
+    const cb = await b!.call('get-counters', {});
+    expect(cb.sync_in_created).toBeGreaterThanOrEqual(6);
+    expect(cb.sync_msgs_received).toBeGreaterThan(0);
+    const ca = await a!.call('get-counters', {});
+    expect(ca.sync_msgs_sent).toBeGreaterThan(0);
+    console.log(`sync: A sent ${ca.sync_msgs_sent} msgs / ${ca.sync_conns_sent} entries / ${ca.sync_bytes_sent} B; B received ${cb.sync_msgs_received} msgs, created ${cb.sync_in_created}, updated ${cb.sync_in_updated}`);
+  });
+
+  it.skipIf(skip)("a download through A survives A's kill -9 and the VIP's move to B, byte for byte", async () => {
+    diag();
+    const size = 6 * 1024 * 1024;
+    const want = createHash('sha256').update(bigBody(size)).digest('hex');
+    const dl = lab!.spawn('client', ['sh', '-c',
+      `curl -s -m 60 --limit-rate 1M -o /tmp/${lab!.prefix}big http://${topo.vip}/big?size=${size}; echo "rc=$?"; sha256sum /tmp/${lab!.prefix}big; rm -f /tmp/${lab!.prefix}big`]);
+    // Long enough for the conn to be synced (3rd packet) and the buffer flushed (2 s).
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = conns((await a!.lvsadm(['-Lnc'])).stdout, vs()).filter((c) => c.state === 'ESTABLISHED');
+    expect(before.length).toBe(1);
+    await waitFor(async () => conns((await b!.lvsadm(['-Lnc'])).stdout, vs())
+      .some((c) => c.cport === before[0]!.cport && c.state === 'ESTABLISHED'), 4000, 100, 'B to hold the download');
+    await a!.kill9();
+    await lab!.exec('dir', ['ip', 'addr', 'del', `${topo.vip}/24`, 'dev', 'eth0']);
+    await lab!.exec('dir2', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
+    await lab!.exec('dir2', ['python3', '-c', garpScript(topo.vip, 'eth0')]);
+    const rc = await Promise.race([dl.exited, new Promise((r) => setTimeout(() => r('timeout'), 40_000))]);
+    expect(rc).toBe(0);
+    const out = dl.output();
+    expect(out).toContain('rc=0');
+    expect(out).toContain(want);
+    const cb = await b!.call('get-counters', {});
+    expect(cb.drop_tcp_no_conn ?? 0).toBe(0);
+    const after = conns((await b!.lvsadm(['-Lnc'])).stdout, vs()).find((c) => c.cport === before[0]!.cport);
+    expect(after?.daddr).toBe(before[0]!.daddr);
+  });
+});
