@@ -8,6 +8,7 @@ import { Lab, waitFor } from '../../lab/netns.js';
 import { buildLan, type Topology } from '../../lab/topology.js';
 import { curlMany, noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
+import type { NsProcess } from '../../lab/netns.js';
 
 const SYNCID = '23';
 /** The RS's /big body (lab/rs/httpd.mjs fillBody). */
@@ -50,6 +51,9 @@ describe('connection sync: DR master/backup pair', async () => {
   let a: Lvsd | undefined;
   let b: Lvsd | undefined;
   const vs = () => `${topo.vip}:80`;
+  let capture: NsProcess | undefined;
+  const pcap = () => `/tmp/${lab!.prefix}sync.pcap`;
+  let sentByA = 0;
 
   beforeAll(async () => {
     if (skip) return;
@@ -67,7 +71,7 @@ describe('connection sync: DR master/backup pair', async () => {
   afterAll(async () => {
     try { await a?.stop(); } catch { /* killed */ }
     try { await b?.stop(); } catch { /* gone */ }
-    if (lab) { await lab.destroy(); removeLabSockets(lab); }
+    if (lab) { await lab.destroy(); removeLabSockets(lab); await import('node:fs').then((fs) => fs.rmSync(pcap(), { force: true })); }
   });
   const diag = () => onTestFailed(async () => {
     for (const d of [a, b]) {
@@ -98,6 +102,9 @@ describe('connection sync: DR master/backup pair', async () => {
 
   it.skipIf(skip)("connections made through A appear in B's -Lnc with their state", async () => {
     diag();
+    // Every sync datagram on B's wire, for tshark to judge below.
+    capture = lab!.spawn('dir2', ['tshark', '-q', '-n', '-i', 'eth0', '-f', 'udp port 8848', '-w', pcap()]);
+    await waitFor(() => /Capturing on/.test(capture!.output()), 10_000, 50, 'tshark to capture');
     expect(await curlMany(lab!, 'client', `http://${topo.vip}/`, 6)).toHaveLength(6);
     // The master sends a partly filled buffer within 2 s (IPVS_SYNC_FLUSH_TIME).
     const seen = await waitFor(async () => {
@@ -127,6 +134,8 @@ describe('connection sync: DR master/backup pair', async () => {
     expect(before.length).toBe(1);
     await waitFor(async () => conns((await b!.lvsadm(['-Lnc'])).stdout, vs())
       .some((c) => c.cport === before[0]!.cport && c.state === 'ESTABLISHED'), 4000, 100, 'B to hold the download');
+    await new Promise((r) => setTimeout(r, 300));
+    sentByA = (await a!.call('get-counters', {})).sync_msgs_sent!;
     await a!.kill9();
     await lab!.exec('dir', ['ip', 'addr', 'del', `${topo.vip}/24`, 'dev', 'eth0']);
     await lab!.exec('dir2', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
@@ -140,5 +149,25 @@ describe('connection sync: DR master/backup pair', async () => {
     expect(cb.drop_tcp_no_conn ?? 0).toBe(0);
     const after = conns((await b!.lvsadm(['-Lnc'])).stdout, vs()).find((c) => c.cport === before[0]!.cport);
     expect(after?.daddr).toBe(before[0]!.daddr);
+  });
+
+  it.skipIf(skip)('tshark decodes every sync datagram A put on the wire: none malformed', async () => {
+    capture!.kill('SIGINT');
+    await capture!.exited;
+    const f = await lab!.exec('dir2', ['tshark', '-n', '-r', pcap(), '-d', 'udp.port==8848,ipvs', '-T', 'fields', '-E', 'separator=;',
+      '-e', 'ip.src', '-e', 'ipvs.syncid', '-e', 'ipvs.version', '-e', 'ipvs.conncount', '-e', 'ipvs.size', '-e', 'udp.length', '-e', '_ws.malformed', '-e', '_ws.expert']);
+    const rows = f.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(';'));
+    const fromA = rows.filter((r) => r[0] === topo.directors[0]!.ip);
+    expect(fromA.length).toBe(sentByA);
+    for (const r of fromA) {
+      expect(r[1]).toBe(SYNCID);
+      expect(r[2]).toBe('1');
+      expect(Number(r[4]) + 8).toBe(Number(r[5]));
+      expect(r[6] ?? '').toBe('');
+    }
+    const v = await lab!.exec('dir2', ['tshark', '-n', '-r', pcap(), '-V']);
+    expect(v.stdout).not.toMatch(/Malformed/i);
+    const entries = fromA.reduce((n, r) => n + Number(r[3]), 0);
+    console.log(`tshark: ${fromA.length} sync datagrams from A, ${entries} entries, 0 malformed`);
   });
 });
