@@ -174,7 +174,8 @@ export class IpvsCore implements TunContext {
       svc = this.services.get(addrKey(proto, daddr, 0));
       if (svc === undefined) return this.ignore(I.not_service);
     }
-    if (proto === 6 && (tflags & 0x06) !== 0x02) return this.drop(D.tcp_no_conn);
+    // tcp_conn_schedule(): a SYN without RST, or with sloppy_tcp anything without RST.
+    if (proto === 6 && ((tflags & 0x04) !== 0 || ((tflags & 0x02) === 0 && !this.st.sloppyTcp))) return this.drop(D.tcp_no_conn);
     return this.newConn(svc, buf, l3, l4, tot, proto, tflags, saddr, sport, daddr, dport, now, nowTick, out);
   }
 

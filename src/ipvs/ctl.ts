@@ -164,6 +164,11 @@ export class IpvsCtl {
     return { ...this.core.syncParams };
   }
 
+  /** net.ipv4.vs.sloppy_tcp. */
+  setSloppyTcp(on: boolean): void {
+    this.st.sloppyTcp = on;
+  }
+
   /** Backup sync: apply one received entry (never schedules; see IpvsCore.syncIn). */
   syncConn(c: SyncConn, now: number): SyncInResult {
     return this.core.syncIn(c, now);

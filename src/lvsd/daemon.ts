@@ -75,6 +75,7 @@ export class Daemon {
     if (!ifnames.length) throw new Error('no interface to forward on: pass --interface IF (no non-loopback interface is up)');
     this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.maxConns });
     if (o.tunMtu) this.engine.setTunMtu(o.tunMtu);
+    if (o.sloppyTcp) this.engine.setSloppyTcp(true);
     this.sync = new SyncDaemons({ engine: this.engine, now: () => performance.now(), log: this.log });
 
     // The interceptor first: a crashed run's table goes before anything else.

@@ -181,3 +181,27 @@ describe('backup: syncConn', () => {
     expect(b.listConns(0).map(key).sort()).toEqual(m.listConns(0).map(key).sort());
   });
 });
+
+describe('sloppy_tcp', () => {
+  it('off (default): a mid-flow ACK for a service is a drop; on: it creates a conn, and mh sends it where the other director did', () => {
+    const mk = () => {
+      const e = engine();
+      e.addService(svc(tcpKey(80), { scheduler: 'mh' }));
+      for (const a of ['10.0.1.11', '10.0.1.12', '10.0.1.13']) e.addDest(tcpKey(80), dest(a, 80));
+      return e;
+    };
+    const a = mk();
+    const picks: number[] = [];
+    for (let p = 42000; p < 42040; p++) picks.push(send(a, tcp({ src: `10.9.${p & 7}.${p & 255}`, dst: VIP, srcPort: p, dstPort: 80, flags: 'S' })).nextHop!);
+    const b = mk();
+    expect(send(b, tcp({ src: '10.9.0.1', dst: VIP, srcPort: 42000, dstPort: 80, flags: 'A' })).verdict).toBe(VERDICT_DROP);
+    b.setSloppyTcp(true);
+    for (let p = 42000, k = 0; p < 42040; p++, k++) {
+      const r = send(b, tcp({ src: `10.9.${p & 7}.${p & 255}`, dst: VIP, srcPort: p, dstPort: 80, flags: 'A' }));
+      expect(r.nextHop).toBe(picks[k]);
+    }
+    expect(b.listConns(0).length).toBe(40);
+    // RST never creates one.
+    expect(send(b, tcp({ src: '10.9.9.9', dst: VIP, srcPort: 1234, dstPort: 80, flags: 'R' })).verdict).toBe(VERDICT_DROP);
+  });
+});
