@@ -44,6 +44,8 @@ describe('lvs-keepalived drives lvs_sync_daemon: a download survives the master 
     lab = new Lab('ks');
     topo = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
     for (const h of [topo.client.name, ...topo.rs.map((r) => r.name), 'dir', 'dir2']) await noOffloads(lab, h, 'eth0');
+    // A small client receive buffer: the RS must keep sending through the whole download (no 6 MB burst into the socket).
+    await lab.sysctl('client', 'net.ipv4.tcp_rmem', '4096 32768 65536');
     for (const [host, file] of [['dir', 'seed-dr-ha-master.conf'], ['dir2', 'seed-dr-ha-backup.conf']] as const) {
       const conf = join(tmp, `${host}.conf`);
       writeFileSync(conf, withSync(file));
@@ -82,6 +84,7 @@ describe('lvs-keepalived drives lvs_sync_daemon: a download survives the master 
       `curl -s -m 60 --limit-rate 1M -o ${file} http://${topo.vip}/big?size=${size}; echo "rc=$?"; sha256sum ${file}; rm -f ${file}`]);
     await new Promise((r) => setTimeout(r, 3000));
     const lnc = (await lvsd.dir2!.lvsadm(['-Lnc'])).stdout;
+    expect(dl.output(), 'the download is still running').not.toContain('rc=');
     expect(lnc).toMatch(new RegExp(`^TCP\\s+\\S+\\s+ESTABLISHED\\s+${topo.client.ip}:\\d+\\s+${topo.vip}:80`, 'm'));
     // The master's node crashes: its link goes, both daemons die without a word.
     await lab!.exec('dir', ['ip', 'link', 'set', 'eth0', 'down']);
@@ -96,5 +99,7 @@ describe('lvs-keepalived drives lvs_sync_daemon: a download survives the master 
     const c = await lvsd.dir2!.call('get-counters', {});
     expect(c.sync_in_created).toBeGreaterThanOrEqual(1);
     expect(c.drop_tcp_no_conn ?? 0).toBe(0);
+    // B forwarded the flow after the move (its ACKs, to the same RS).
+    expect(c.xmit).toBeGreaterThan(100);
   });
 });

@@ -44,7 +44,7 @@ function conns(lnc: string, vs: string): Conn[] {
 }
 
 describe('connection sync: DR master/backup pair', async () => {
-  const missing = await prerequisites(['python3', 'sha256sum']);
+  const missing = await prerequisites(['python3', 'sha256sum', 'wrk']);
   const skip = missing.length > 0;
   let lab: Lab | undefined;
   let topo: Topology;
@@ -60,6 +60,8 @@ describe('connection sync: DR master/backup pair', async () => {
     lab = new Lab('sy');
     topo = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
     for (const h of [topo.client.name, ...topo.rs.map((r) => r.name), 'dir', 'dir2']) await noOffloads(lab, h, 'eth0');
+    // A small client receive buffer: the RS must keep sending through the whole download (no 6 MB burst into the socket).
+    await lab.sysctl('client', 'net.ipv4.tcp_rmem', '4096 32768 65536');
     await lab.exec('dir', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
     a = await startLvsd(lab, 'dir', { interfaces: ['eth0'] });
     b = await startLvsd(lab, 'dir2', { interfaces: ['eth0'] });
@@ -128,12 +130,15 @@ describe('connection sync: DR master/backup pair', async () => {
     const want = createHash('sha256').update(bigBody(size)).digest('hex');
     const dl = lab!.spawn('client', ['sh', '-c',
       `curl -s -m 60 --limit-rate 1M -o /tmp/${lab!.prefix}big http://${topo.vip}/big?size=${size}; echo "rc=$?"; sha256sum /tmp/${lab!.prefix}big; rm -f /tmp/${lab!.prefix}big`]);
-    // Long enough for the conn to be synced (3rd packet) and the buffer flushed (2 s).
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 300));
     const before = conns((await a!.lvsadm(['-Lnc'])).stdout, vs()).filter((c) => c.state === 'ESTABLISHED');
     expect(before.length).toBe(1);
+    const wrk = lab!.spawn('client', ['wrk', '-t', '2', '-c', '20', '-d', '10s', '--timeout', '10s', `http://${topo.vip}/`]);
+    // Long enough for the conns to be synced (3rd packet) and the buffer flushed (2 s).
+    await new Promise((r) => setTimeout(r, 2700));
     await waitFor(async () => conns((await b!.lvsadm(['-Lnc'])).stdout, vs())
       .some((c) => c.cport === before[0]!.cport && c.state === 'ESTABLISHED'), 4000, 100, 'B to hold the download');
+    expect(dl.output(), 'the download is still running').not.toContain('rc=');
     await new Promise((r) => setTimeout(r, 300));
     sentByA = (await a!.call('get-counters', {})).sync_msgs_sent!;
     await a!.kill9();
@@ -145,8 +150,13 @@ describe('connection sync: DR master/backup pair', async () => {
     const out = dl.output();
     expect(out).toContain('rc=0');
     expect(out).toContain(want);
+    await wrk.exited;
+    expect(wrk.output()).toMatch(/requests in/);
+    expect(wrk.output()).not.toMatch(/Socket errors/);
     const cb = await b!.call('get-counters', {});
     expect(cb.drop_tcp_no_conn ?? 0).toBe(0);
+    // B forwarded the flow after the move (its ACKs, to the same RS).
+    expect(cb.xmit).toBeGreaterThan(100);
     const after = conns((await b!.lvsadm(['-Lnc'])).stdout, vs()).find((c) => c.cport === before[0]!.cport);
     expect(after?.daddr).toBe(before[0]!.daddr);
   });

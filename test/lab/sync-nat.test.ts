@@ -40,6 +40,8 @@ describe('connection sync: NAT master/backup pair', async () => {
     lab = new Lab('sn');
     topo = await buildNat(lab, { directors: 2, vipOnDirector: false });
     for (const h of [topo.client.name, ...topo.rs.map((r) => r.name)]) await noOffloads(lab, h, 'eth0');
+    // A small client receive buffer: the RS must keep sending through the whole download (no 6 MB burst into the socket).
+    await lab.sysctl('client', 'net.ipv4.tcp_rmem', '4096 32768 65536');
     for (const h of ['dir', 'dir2']) { await noOffloads(lab, h, 'eth0'); await noOffloads(lab, h, 'eth1'); }
     await lab.exec('dir', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
     await lab.exec('dir', ['ip', 'addr', 'add', `${topo.natGateway}/24`, 'dev', 'eth1']);
@@ -75,6 +77,7 @@ describe('connection sync: NAT master/backup pair', async () => {
     await new Promise((r) => setTimeout(r, 3000));
     const onB = (await b!.lvsadm(['-Lnc'])).stdout;
     expect(onB.split('\n').filter((l) => /ESTABLISHED/.test(l)).length).toBeGreaterThanOrEqual(21);
+    expect(dl.output(), 'the download is still running').not.toContain('rc=');
     await a!.kill9();
     await lab!.exec('dir', ['ip', 'addr', 'del', `${topo.vip}/24`, 'dev', 'eth0']);
     await lab!.exec('dir', ['ip', 'addr', 'del', `${topo.natGateway}/24`, 'dev', 'eth1']);
@@ -94,6 +97,8 @@ describe('connection sync: NAT master/backup pair', async () => {
     expect(reqs).toBeGreaterThan(100);
     const c = await b!.call('get-counters', {});
     expect(c.drop_tcp_no_conn ?? 0).toBe(0);
+    // B forwarded the flow after the move (its ACKs, its replies too).
+    expect(c.xmit).toBeGreaterThan(100);
     expect(c.sync_in_created).toBeGreaterThanOrEqual(21);
     console.log(`NAT failover: wrk ${reqs} requests, no socket errors; B created ${c.sync_in_created} conns from sync`);
   });
