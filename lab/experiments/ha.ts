@@ -1,6 +1,7 @@
 // The notes' keepalived experiments: health checks take a dead real server
 // out, VRRP moves the VIP when the master dies and back when it returns, and
 // what a kill -9 leaves behind (Debian keepalived) versus lvs-keepalived.
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Lab, waitFor } from '../netns.js';
 import { buildLan, waitListening, type Topology } from '../topology.js';
@@ -25,6 +26,16 @@ const FAST_VRRP: [RegExp, string][] = [
   [/\n\s*authentication \{[^}]*\}/, ''],
   [/router_id (\S+)/, 'router_id $1\n    vrrp_version 3\n    vrrp_garp_master_delay 1'],
 ];
+
+/** lvs_sync_daemon following VI_1: the BACKUP's lvsd holds the MASTER's connections (issue 13). */
+const SYNC: [RegExp, string][] = [[/(router_id \S+)/, '$1\n    lvs_sync_daemon eth0 VI_1']];
+
+/** The RS's /big body (lab/rs/httpd.mjs fillBody), for an integrity check by hash. */
+function bigHash(size: number): string {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
+  return createHash('sha256').update(b).digest('hex');
+}
 
 async function lvsdServices(lvsd: Lvsd): Promise<string> {
   return (await lvsd.lvsadm(['-Ln'])).stdout;
@@ -126,13 +137,20 @@ export const failover: Experiment = {
   name: 'failover',
   title: 'VRRP failover: the MASTER node crashes, the BACKUP takes the VIP; it comes back and takes it back',
   async run(ctx: ExperimentContext): Promise<Verdict> {
-    const ha = await buildHa(ctx.tag ?? 'fo', FAST_VRRP);
+    const ha = await buildHa(ctx.tag ?? 'fo', [...FAST_VRRP, ...SYNC]);
     const { lab, t } = ha;
     try {
-      ctx.say('node01 (dir, priority 100) MASTER and node04 (dir2, priority 50) BACKUP; VRRPv3, advert_int 0.1');
+      ctx.say('node01 (dir, priority 100) MASTER and node04 (dir2, priority 50) BACKUP; VRRPv3, advert_int 0.1; lvs_sync_daemon eth0 VI_1');
       ctx.say(`VIP on node01: ${await hasVip(lab, 'dir', t.vip)}, on node04: ${await hasVip(lab, 'dir2', t.vip)}`);
+      ctx.say((await ha.lvsd[0]!.lvsadm(['-L', '--daemon'])).stdout.trimEnd());
+      // An open connection across the crash: a rate-limited download (small client receive buffer, so the RS sends throughout).
+      await lab.sysctl('client', 'net.ipv4.tcp_rmem', '4096 32768 65536');
+      const size = 4 * 1024 * 1024;
+      const file = `/tmp/${lab.prefix}big`;
+      const dl = lab.spawn('client', ['sh', '-c', `curl -s -m 40 --limit-rate 1M -o ${file} http://${t.vip}/big?size=${size}; echo "rc=$?"; sha256sum ${file}; rm -f ${file}`]);
       const loop = clientLoop(lab, `http://${t.vip}/`, 10);
-      await new Promise((r) => setTimeout(r, 1000));
+      // The sync master sends a partly filled buffer within 2 s.
+      await new Promise((r) => setTimeout(r, 2500));
       ctx.say('node01 crashes: link down, then kill -9 lvs-keepalived and lvsd (nothing it sends reaches the LAN)');
       const crashedAt = Date.now();
       await lab.exec('dir', ['ip', 'link', 'set', 'eth0', 'down']);
@@ -142,7 +160,11 @@ export const failover: Experiment = {
       const movedMs = Date.now() - crashedAt;
       ctx.say(`node04 holds the VIP ${movedMs} ms after the crash (Master_Down_Interval = 3×0.1 + (256-50)/256×0.1 = 0.380 s)`);
       ctx.say((await ha.lvsd[1]!.lvsadm(['-Ln'])).stdout.trimEnd());
-      await new Promise((r) => setTimeout(r, 1500));
+      ctx.say((await ha.lvsd[1]!.lvsadm(['-Lnc'])).stdout.split('\n').filter((l) => /ESTABLISHED/.test(l)).join('\n'));
+      await Promise.race([dl.exited, new Promise((r) => setTimeout(r, 45_000))]);
+      const intact = dl.output().includes('rc=0') && dl.output().includes(bigHash(size));
+      ctx.say(`the download open through node01 when it crashed (4 MiB at 1 MiB/s): ${intact ? 'completed, sha256 intact' : `FAILED: ${dl.output().trim()}`}`);
+      await new Promise((r) => setTimeout(r, 500));
       ctx.say('node01 comes back: link up, lvsd, lvs-keepalived');
       const restartAt = Date.now();
       await lab.exec('dir', ['ip', 'link', 'set', 'eth0', 'up']);
@@ -159,8 +181,11 @@ export const failover: Experiment = {
       const outBack = longestOutage(back);
       const failed = samples.filter((s) => !s.body.startsWith('from ')).length;
       ctx.say(`client: ${samples.length} requests, a new connection every 10 ms; ${failed} failed; outage ${outCrash} ms on the crash, ${outBack} ms on failback`);
-      const ok = movedMs < 1000 && outCrash < 1000 && outBack < 1000;
-      return { ok, facts: { movedMs, outCrash, outBack, failed }, summary: `VIP moved in ${movedMs} ms, client outage ${outCrash} ms on the crash and ${outBack} ms on failback` };
+      const ok = movedMs < 1000 && outCrash < 1000 && outBack < 1000 && intact;
+      return {
+        ok, facts: { movedMs, outCrash, outBack, failed, downloadIntact: intact },
+        summary: `VIP moved in ${movedMs} ms, client outage ${outCrash} ms on the crash and ${outBack} ms on failback; the open download ${intact ? 'survived intact' : 'was lost'}`,
+      };
     } finally {
       await destroyHa(ha);
     }

@@ -3,7 +3,7 @@
 // serves this table; tests serve the same table over a temp socket, so a
 // test of lvsadm or lvs-keepalived meets the engine's own answers and errors.
 import type { IpvsEngine, DestExtra } from '../ipvs/engine.js';
-import type { DestSpec } from '../ipvs/types.js';
+import type { DestSpec, SyncDaemonConfig } from '../ipvs/types.js';
 import { ipToU32 } from '../packet/addr.js';
 import type { Handlers } from './server.js';
 
@@ -14,6 +14,12 @@ export interface EngineOpsHooks {
   extraCounters?: () => Record<string, number>;
   /** The engine's clock (ms) for expiry and tracing; default performance.now(). */
   now?: () => number;
+  /** The connection-sync daemons (src/sync/daemon.ts). Without them start-daemon/stop-daemon answer EOPNOTSUPP. */
+  sync?: {
+    start(d: SyncDaemonConfig): Promise<void>;
+    stop(state: 'master' | 'backup'): Promise<void>;
+    list(): SyncDaemonConfig[];
+  };
 }
 
 export function engineHandlers(engine: IpvsEngine, hooks: EngineOpsHooks = {}): Handlers {
@@ -44,8 +50,11 @@ export function engineHandlers(engine: IpvsEngine, hooks: EngineOpsHooks = {}): 
       return null;
     },
     'get-counters': () => ({ ...e.counters(), ...hooks.extraCounters?.() }),
-    // No connection sync yet: nothing runs, so `-L --daemon` lists nothing; starting one is refused by the server (EOPNOTSUPP).
-    'list-daemons': () => [],
+    'list-daemons': () => hooks.sync?.list() ?? [],
+    ...(hooks.sync ? {
+      'start-daemon': async ({ daemon }: { daemon: SyncDaemonConfig }) => { await hooks.sync!.start(daemon); return null; },
+      'stop-daemon': async ({ state }: { state: 'master' | 'backup' }) => { await hooks.sync!.stop(state); return null; },
+    } : {}),
     'trace': ({ key, caddr, cport }) => {
       const r = e.trace(key, ipToU32(caddr), cport, now());
       return { reason: r.reason, ...(r.dest ? { dest: { addr: r.dest.addr, port: r.dest.port, fwd: r.dest.fwd } } : {}) };

@@ -41,6 +41,9 @@ export const BYTES_PER_SLOT = 64;
 /** Record layout: word offsets within a slot's 16 words (slot i starts at i << 4). */
 export const C_CADDR = 0, C_VADDR = 1, C_DADDR = 2, C_PORTS = 3, C_DPORT = 4, C_PROTO = 5, C_STATE = 6, C_FLAGS = 7;
 export const C_DEST = 8, C_CTL = 9, C_EXPIRE = 10, C_WNEXT = 11, C_WPREV = 12, C_HIN = 13, C_HOUT = 14;
+/** Sync bookkeeping (ip_vs_sync.c): cp->old_state in bits 0-3, cp->in_pkts in bits 4-31. */
+export const C_SYNC = 15;
+const SYNC_PKTS_MAX = 0x0fffffff;
 
 /** vport/dport of an invalidated template (ip_vs_check_template). */
 const INVALID_PORT = 0xffff;
@@ -76,6 +79,8 @@ export class ConnTable {
   /** Last tick the wheel has processed. */
   cursor = -1;
   private freeHead = -1;
+  /** cp->sync_endtime (ticks, low 2 bits: retries), only once sync_refresh_period is used. */
+  private syncEnds: Uint32Array | null = null;
 
   constructor(bits: number, capacity: number, rng: () => number) {
     this.capacity = capacity;
@@ -153,6 +158,34 @@ export class ConnTable {
   /** Deadline, absolute ticks. */
   expire(i: number): number { return this.u[(i << 4) + C_EXPIRE]!; }
 
+  /** cp->in_pkts: client packets counted while a master sync daemon runs. */
+  syncPkts(i: number): number { return this.u[(i << 4) + C_SYNC]! >>> 4; }
+  /** Counts one more packet (saturating) and returns the new count. */
+  incSyncPkts(i: number): number {
+    const o = (i << 4) + C_SYNC;
+    const w = this.u[o]!;
+    let n = w >>> 4;
+    if (n < SYNC_PKTS_MAX) n++;
+    this.u[o] = ((n << 4) | (w & 15)) >>> 0;
+    return n;
+  }
+  setSyncPkts(i: number, n: number): void {
+    const o = (i << 4) + C_SYNC;
+    this.u[o] = ((Math.min(n, SYNC_PKTS_MAX) << 4) | (this.u[o]! & 15)) >>> 0;
+  }
+  /** cp->old_state: the state last synced. */
+  syncOldState(i: number): number { return this.u[(i << 4) + C_SYNC]! & 15; }
+  setSyncOldState(i: number, s: number): void {
+    const o = (i << 4) + C_SYNC;
+    this.u[o] = ((this.u[o]! & ~15) | (s & 15)) >>> 0;
+  }
+  /** cp->sync_endtime; 0 until set. */
+  syncEnd(i: number): number { return this.syncEnds === null ? 0 : this.syncEnds[i]!; }
+  setSyncEnd(i: number, v: number): void {
+    this.syncEnds ??= new Uint32Array(this.capacity);
+    this.syncEnds[i] = v >>> 0;
+  }
+
   /** Binds conn `i` to template `tpl` (ip_vs_control_add). */
   controlAdd(i: number, tpl: number): void {
     this.s[(i << 4) + C_CTL] = tpl + 1;
@@ -207,6 +240,8 @@ export class ConnTable {
     this.s[(i << 4) + C_DEST] = dest;
     this.s[(i << 4) + C_CTL] = 0;
     this.u[(i << 4) + C_EXPIRE] = expire;
+    this.u[(i << 4) + C_SYNC] = 0;
+    if (this.syncEnds !== null) this.syncEnds[i] = 0;
     const b = hashKey(this.seed, proto, caddr, ports, vaddr) & this.mask;
     this.s[(i << 4) + C_HIN] = this.headsIn[b]!;
     this.headsIn[b] = i;

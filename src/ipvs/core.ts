@@ -13,11 +13,13 @@ import { type Service, addrKey } from './service.js';
 import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
 import {
   TCP_DIR_INPUT, TCP_DIR_INPUT_ONLY, TCP_DIR_OUTPUT, TCP_STATES, TCP_STATES_DOS,
-  TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_TIME_WAIT,
+  TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LAST, TCP_S_TIME_WAIT,
 } from './proto-tcp.js';
 import { D, DROP_REASONS, I, IGNORE_REASONS } from './drops.js';
 import { DEFENSE_FULL, DEFENSE_OFF, DEFENSE_ON, isEvictableTcpState } from './defense.js';
 import { addrFilterSlot, type IpvsState } from './state.js';
+import { DEFAULT_SYNC_PARAMS, SYNC_IN_RESULTS, type SyncConn, type SyncInResult, type SyncParams, describeConn, syncNeeded } from './sync.js';
+import { IP_VS_CONN_F_BACKUP_MASK, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_TEMPLATE, newSyncConn } from '../sync/message.js';
 import { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from './verdict.js';
 import { drXmit } from './xmit/dr.js';
 import { natOut, natXmit } from './xmit/nat.js';
@@ -53,6 +55,16 @@ export class IpvsCore implements TunContext {
   icmpGenerated = 0;
   expiredTotal = 0;
   connsCreated = 0;
+
+  // Sync (ip_vs_sync.c's decisions; the daemon does the I/O).
+  /** The master daemon's sink: called with a reused object, to be encoded at once. Null: no master. */
+  syncSink: ((c: SyncConn) => void) | null = null;
+  syncParams: SyncParams = { ...DEFAULT_SYNC_PARAMS };
+  private readonly syncScratch = newSyncConn();
+  /** Entries handed to the master daemon. */
+  syncQueued = 0;
+  /** Backup side: what became of each received entry, by SYNC_IN_RESULTS. */
+  readonly syncResults = new Float64Array(SYNC_IN_RESULTS.length);
 
   private readonly flow: SchedFlow = { saddr: 0, sport: 0, daddr: 0, dport: 0, protocol: 0, now: 0 };
   private readonly onDue = (i: number): boolean => this.expireConn(i, false);
@@ -166,7 +178,8 @@ export class IpvsCore implements TunContext {
       svc = this.services.get(addrKey(proto, daddr, 0));
       if (svc === undefined) return this.ignore(I.not_service);
     }
-    if (proto === 6 && (tflags & 0x06) !== 0x02) return this.drop(D.tcp_no_conn);
+    // tcp_conn_schedule(): a SYN without RST, or with sloppy_tcp anything without RST.
+    if (proto === 6 && ((tflags & 0x04) !== 0 || ((tflags & 0x02) === 0 && !this.st.sloppyTcp))) return this.drop(D.tcp_no_conn);
     return this.newConn(svc, buf, l3, l4, tot, proto, tflags, saddr, sport, daddr, dport, now, nowTick, out);
   }
 
@@ -205,7 +218,118 @@ export class IpvsCore implements TunContext {
     this.countIn(d, tot);
     if (proto === 6) this.tcpState(i, d, TCP_DIR_INPUT, tflags, nowTick);
     else t.setExpire(i, nowTick + this.st.udpTo);
+    if (this.syncSink !== null) this.syncOut(i, nowTick);
     return this.xmit(i, d, buf, l3, l4, tot, proto, out);
+  }
+
+  /**
+   * ip_vs_in()'s call to ip_vs_sync_conn(): count the packet, send the conn
+   * if ip_vs_sync_conn_needed() says so, then consider its template.
+   */
+  private syncOut(i: number, nowTick: number): void {
+    const t = this.tbl;
+    let k = i;
+    let pkts = t.incSyncPkts(k);
+    for (;;) {
+      const d = this.dests[t.destId(k)]!;
+      // One-packet conns are never synced (IP_VS_CONN_F_ONE_PACKET); their template may be.
+      if (!(d.svc.ops && !t.isTemplate(k)) && syncNeeded(t, k, pkts, nowTick, this.timeoutTicks(k, d), this.syncParams)) {
+        const secs = Math.floor((this.timeoutTicks(k, d) * TICK_MS) / 1000);
+        this.syncSink!(describeConn(t, k, secs, d.svc.fwmark, this.syncScratch));
+        this.syncQueued++;
+      }
+      if (t.isTemplate(k)) return;
+      const c = t.ctl(k);
+      if (c <= 0) return;
+      k = c - 1;
+      pkts = t.incSyncPkts(k);
+    }
+  }
+
+  /** cp->timeout: the entry's current timeout in ticks. */
+  private timeoutTicks(i: number, d: Dest): number {
+    const t = this.tbl;
+    if (t.isTemplate(i)) return Math.ceil(d.svc.persistMs / TICK_MS);
+    return t.proto(i) === 6 ? this.tcpTo[t.state(i)]! : this.st.udpTo;
+  }
+
+  /**
+   * The backup's ip_vs_proc_conn(): one received entry creates or updates a
+   * conn or template with the sent state and timeout, bound to this
+   * director's own dest of that address:port in the matching service; it is
+   * never scheduled anew. Unlike the kernel, an entry with no such service
+   * or dest is refused (counted), not kept unbound: lvsd has no unbound conns.
+   */
+  syncIn(c: SyncConn, now: number): SyncInResult {
+    const r = this.syncInner(c, Math.floor(now / TICK_MS));
+    this.syncResults[SYNC_IN_RESULTS.indexOf(r)]! += 1;
+    return r;
+  }
+
+  private syncInner(c: SyncConn, nowTick: number): SyncInResult {
+    const t = this.tbl;
+    const proto = c.protocol;
+    const flags = c.flags & IP_VS_CONN_F_BACKUP_MASK;
+    const tpl = (flags & IP_VS_CONN_F_TEMPLATE) !== 0;
+    const inactive = (flags & IP_VS_CONN_F_INACTIVE) !== 0;
+    if (proto !== 6 && proto !== 17) return 'bad_protocol';
+    if (!tpl && (proto === 6 ? c.state >= TCP_S_LAST : c.state !== 0)) return 'bad_state';
+    const state = tpl || proto !== 6 ? 0 : c.state;
+    const caddr = c.caddr >>> 0;
+    const vaddr = c.vaddr >>> 0;
+    const daddr = c.daddr >>> 0;
+    let i = t.findIn(proto, caddr, ((c.cport << 16) | c.vport) >>> 0, vaddr);
+    if (i >= 0 && t.isTemplate(i) !== tpl) return 'key_clash';
+    if (i >= 0 && !tpl && (t.dport(i) !== c.dport || t.daddr(i) !== daddr)) {
+      // The master moved this flow to another dest: an active entry replaces ours; an inactive one is the old conn's last word.
+      if (inactive) return 'ignored_replaced';
+      this.expireConn(i, true);
+      i = -1;
+    }
+    let timeout: number;
+    if (c.timeout > 0) timeout = Math.ceil((Math.min(c.timeout, 2147483) * 1000) / TICK_MS);
+    else if (tpl) timeout = Math.ceil(180_000 / TICK_MS);
+    else timeout = proto === 6 ? this.tcpTo[state]! : this.st.udpTo;
+    let result: SyncInResult;
+    if (i >= 0) {
+      if (!tpl) {
+        const d = this.dests[t.destId(i)]!;
+        let f = t.flags(i);
+        if (((f & CF_INACTIVE) !== 0) !== inactive) {
+          if (inactive) { d.activeConns--; d.inactConns++; f |= CF_INACTIVE; } else { d.activeConns++; d.inactConns--; f &= ~CF_INACTIVE; }
+          t.setFlags(i, f);
+        }
+      }
+      result = 'updated';
+    } else {
+      let svc: Service | undefined;
+      if (c.fwmark !== 0) svc = this.services.get(-1 - c.fwmark);
+      svc ??= this.services.get(addrKey(proto, vaddr, c.vport)) ?? this.services.get(addrKey(proto, vaddr, 0));
+      if (svc === undefined) return 'no_service';
+      const dest = svc.findDest(daddr, c.dport) ?? svc.findDest(daddr, 0);
+      if (dest === undefined) return 'no_dest';
+      if (!this.makeRoom()) return 'table_full';
+      const fwd = dest.fwd;
+      let cf = fwd << CF_FWD_SHIFT;
+      if (tpl) cf |= CF_TEMPLATE | CF_NOOUTPUT;
+      else {
+        cf |= fwd === FWD_MASQ ? CF_OUT_HASHED : CF_NOOUTPUT;
+        if (inactive) cf |= CF_INACTIVE;
+      }
+      i = t.insert(proto, caddr, c.cport, vaddr, c.vport, daddr, c.dport, cf, dest.id, nowTick + timeout);
+      if (i < 0) return 'table_full';
+      dest.refcnt++;
+      if (tpl) dest.persistConns++;
+      else if (inactive) dest.inactConns++;
+      else dest.activeConns++;
+      dest.checkOverloadOnBind();
+      result = 'created';
+    }
+    t.setState(i, state);
+    t.setSyncPkts(i, this.syncParams.threshold);
+    t.setSyncOldState(i, state);
+    t.setExpire(i, nowTick + timeout);
+    return result;
   }
 
   /** cp->packet_xmit: the transmitter of the conn's forwarding method. */

@@ -23,6 +23,7 @@ import { ControlError, type ErrorCode } from './errors.js';
 import type { IpvsState } from './state.js';
 import { type IpvsCore, templateNet, templatePort } from './core.js';
 import { IPIP_HLEN } from './xmit/tun.js';
+import { SYNC_IN_RESULTS, type SyncConn, type SyncInResult, type SyncParams, validateSyncParams } from './sync.js';
 
 const ENGINE_VERSION = '1.2.1';
 /** Schedulers whose pick is a pure function of the dests and the flow (trace can ask them). */
@@ -137,6 +138,40 @@ export class IpvsCtl {
   setTunMtu(mtu: number): void {
     if (!Number.isInteger(mtu) || mtu < 68 + IPIP_HLEN || mtu > 65535) throw err('EINVAL', `Invalid tunnel MTU: ${mtu}`);
     this.st.tunMtu = mtu;
+  }
+
+  /**
+   * Master sync: `sink` receives each conn or template to send (a reused
+   * object: encode it before returning); null stops. The engine decides what
+   * and when (ip_vs_sync_conn_needed), the caller batches and sends.
+   */
+  setSyncMaster(sink: ((c: SyncConn) => void) | null): void {
+    this.core.syncSink = sink;
+  }
+
+  /** sync_threshold / sync_period / sync_refresh_period / sync_retries. */
+  setSyncParams(p: Partial<SyncParams>): void {
+    const next = { ...this.core.syncParams, ...p };
+    try {
+      validateSyncParams(next);
+    } catch (e) {
+      throw err('EINVAL', (e as Error).message);
+    }
+    this.core.syncParams = next;
+  }
+
+  getSyncParams(): SyncParams {
+    return { ...this.core.syncParams };
+  }
+
+  /** net.ipv4.vs.sloppy_tcp. */
+  setSloppyTcp(on: boolean): void {
+    this.st.sloppyTcp = on;
+  }
+
+  /** Backup sync: apply one received entry (never schedules; see IpvsCore.syncIn). */
+  syncConn(c: SyncConn, now: number): SyncInResult {
+    return this.core.syncIn(c, now);
   }
 
   replace(r: Ruleset, extra?: (d: DestSpec) => DestExtra): void {
@@ -273,6 +308,8 @@ export class IpvsCtl {
     c.defense_level = core.defenseLevel;
     c.defense_evictions = core.evictions;
     c.icmp_generated = core.icmpGenerated;
+    c.sync_conns_queued = core.syncQueued;
+    SYNC_IN_RESULTS.forEach((r, k) => { c[`sync_in_${r}`] = core.syncResults[k]!; });
     return c;
   }
 

@@ -7,6 +7,9 @@
 //   conn.ts    the connection table (ip_vs_conn.c)
 //   xmit/      the transmitters, one per forwarding method (ip_vs_xmit.c)
 //   verdict.ts the contract below, in types
+//   sync.ts    what connection sync decides (ip_vs_sync.c without its I/O):
+//              setSyncMaster(sink) hands the daemon each conn to send,
+//              syncConn(entry) applies a received one (src/sync/daemon.ts)
 //
 // ## The io ↔ engine contract
 //
@@ -44,7 +47,11 @@
 //
 // ## Semantics chosen where IPVS has a choice (see the kernel sources named)
 // - New TCP conns only on SYN without RST (tcp_conn_schedule); other TCP
-//   for a service with no conn: drop_tcp_no_conn.
+//   for a service with no conn: drop_tcp_no_conn. setSloppyTcp(true)
+//   (sloppy_tcp): any TCP packet without RST may create one.
+// - Sync backup: an entry whose service or dest this director lacks is
+//   refused and counted (sync_in_no_service / no_dest); IPVS keeps such a
+//   conn unbound, lvsd has no unbound conns.
 // - conn_reuse_mode=1: a SYN on a conn in TIME_WAIT or CLOSE that is not
 //   under a persistence template expires it and schedules afresh.
 // - expire_nodest_conn=0: a packet of a conn whose dest was deleted is

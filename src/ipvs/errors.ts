@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'ERANGE'      // Numerical result out of range (lthreshold > uthreshold)
   | 'EINVAL'      // Invalid argument
   | 'EOPNOTSUPP'  // not supported (yet)
+  | 'ENODEV'      // Unknown mcast interface (start-daemon)
   | 'EPROTO';     // bad request / protocol version mismatch
 
 /** Thrown by the engine's control operations (and the control server's handlers); becomes an error reply. */

@@ -60,6 +60,12 @@ export class IpvsState {
   readonly tcpToDefense = new Uint32Array(16);
   udpTo = 0;
 
+  /**
+   * sloppy_tcp: any TCP packet without RST may create a conn, not just a SYN,
+   * so a flow that moves here mid-stream is scheduled (with mh/sh: to the
+   * same real server as before). Off by default, as in IPVS.
+   */
+  sloppyTcp = false;
   /** TUN path MTU (the route's MTU towards the real servers). */
   tunMtu = 1500;
   readonly totStats = new Stats();

@@ -30,6 +30,7 @@ const STRERROR: Partial<Record<string, string>> = {
   ENOENT: 'No such file or directory',
   ERANGE: 'Numerical result out of range',
   EINVAL: 'Invalid argument',
+  ENODEV: 'No such device',
 };
 
 /**

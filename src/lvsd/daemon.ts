@@ -15,6 +15,7 @@ import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
 import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
 import type { LvsdOptions } from './options.js';
+import { SyncDaemons } from '../sync/daemon.js';
 
 const TICK_MS = 100;
 /**
@@ -71,6 +72,7 @@ export class Daemon {
   private interceptor!: Interceptor;
   private control!: ControlServer;
   private metrics: MetricsServer | undefined;
+  private sync!: SyncDaemons;
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private tunRefreshing = false;
@@ -89,6 +91,8 @@ export class Daemon {
     if (!ifnames.length) throw new Error('no interface to forward on: pass --interface IF (no non-loopback interface is up)');
     this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.maxConns });
     if (o.tunMtu) this.engine.setTunMtu(o.tunMtu);
+    if (o.sloppyTcp) this.engine.setSloppyTcp(true);
+    this.sync = new SyncDaemons({ engine: this.engine, now: () => performance.now(), log: this.log });
 
     // The interceptor first: a crashed run's table goes before anything else.
     this.interceptor = new Interceptor(ifnames, suffixOf(o.socket));
@@ -163,7 +167,7 @@ export class Daemon {
       this.metrics = new MetricsServer(buildRegistry({
         listServices: () => this.engine.listServices(),
         totals: () => this.engine.totals(),
-        engineCounters: () => this.engine.counters(),
+        engineCounters: () => ({ ...this.engine.counters(), ...this.sync.counters() }),
         ioCounters: () => this.ioCounters(),
         batchSizes: () => this.batchSizes(),
       }), 'lvsd');
@@ -239,7 +243,8 @@ export class Daemon {
   private handlers(): Handlers {
     return engineHandlers(this.engine, {
       destExtra: (d) => this.destExtra(d),
-      extraCounters: () => this.ioCounters(),
+      extraCounters: () => ({ ...this.ioCounters(), ...this.sync.counters() }),
+      sync: this.sync,
     });
   }
 
@@ -304,6 +309,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       if (this.timer) clearInterval(this.timer);
       this.forwarder?.stop();
+      await this.sync?.close().catch((err: unknown) => this.log.warn({ err: String(err) }, 'stopping the sync daemons failed'));
       await this.control?.close();
       await this.metrics?.close();
       try { await this.interceptor?.remove(); } catch (err) { this.log.error({ err: String(err) }, 'removing the nftables table failed'); }

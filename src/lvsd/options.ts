@@ -12,6 +12,8 @@ export interface LvsdOptions {
   maxConns?: number;
   /** MTU of the IPIP path (the RS side), for frag-needed on oversize DF packets. */
   tunMtu?: number;
+  /** IPVS's sloppy_tcp: create conns from mid-flow TCP packets (off by default). */
+  sloppyTcp?: boolean;
   help: boolean;
   version: boolean;
 }
@@ -29,6 +31,8 @@ export const USAGE = `Usage: lvsd [options]
   --conn-tab-bits N     connection hash table size 2^N (8..20, default 12)
   --max-conns N         bound on tracked connections
   --tun-mtu N           path MTU towards tunnel (-i) real servers
+  --sloppy-tcp          create connections from mid-flow TCP packets, not only SYNs (IPVS sloppy_tcp);
+                        with mh/sh a flow that moves to this director keeps its real server
   -h, --help            this text
   -v, --version         print the version
 Runs in the foreground; SIGTERM/SIGINT stop it and remove its nftables table and socket.`;
@@ -72,6 +76,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       case '--conn-tab-bits': o.connTabBits = intArg(a, value(), 8, 20); break;
       case '--max-conns': o.maxConns = intArg(a, value(), 1, 1 << 26); break;
       case '--tun-mtu': o.tunMtu = intArg(a, value(), 576, 65535); break;
+      case '--sloppy-tcp': o.sloppyTcp = true; break;
       case '-h': case '--help': o.help = true; break;
       case '-v': case '--version': o.version = true; break;
       default: throw new UsageError(`unknown option ${argv[i]} (see lvsd --help)`);

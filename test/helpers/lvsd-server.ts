@@ -7,8 +7,9 @@
 // - `override(op, fn)`: answer one op from the test (a refusal to check how
 //   a client words it, or a listing fixture with counters no unit test can
 //   drive the engine to);
-// - `syncDaemons()`: lvsd has no connection sync yet (start-daemon is
-//   EOPNOTSUPP), so a test of the client side of -start-daemon gets a list.
+// - `syncDaemons()`: a list standing in for lvsd's sync daemons (the real
+//   ones, src/sync/daemon.ts, open multicast sockets), so a test of the
+//   client side of --start-daemon needs no network.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,0 +1,67 @@
+// The sync daemons over a real socket: a master and a backup on the loopback
+// interface (both in one process, two engines), start/stop/list semantics
+// as ip_vs_sync.c's start_sync_thread/stop_sync_thread, and the drop counters.
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SyncDaemons } from '../../src/sync/daemon.js';
+import { ControlError } from '../../src/ipvs/errors.js';
+import { CLIENT, VIP, dest, engine, send, svc, tcp, tcpKey } from '../ipvs/helpers.js';
+
+const log = { info: () => {}, warn: () => {} };
+const open: SyncDaemons[] = [];
+afterEach(async () => { for (const d of open.splice(0)) await d.close(); });
+
+function director() {
+  const e = engine();
+  e.addService(svc(tcpKey(80)));
+  e.addDest(tcpKey(80), dest('10.0.1.11', 80));
+  e.addDest(tcpKey(80), dest('10.0.1.12', 80));
+  const d = new SyncDaemons({ engine: e, now: () => performance.now(), log, flushMs: 50, checkMs: 10 });
+  open.push(d);
+  return { e, d };
+}
+
+const port = () => 20000 + Math.floor(Math.random() * 20000);
+const until = async (f: () => boolean, ms = 3000) => {
+  const t0 = Date.now();
+  while (!f()) { if (Date.now() - t0 > ms) throw new Error('timed out'); await new Promise((r) => setTimeout(r, 10)); }
+};
+
+describe('SyncDaemons', () => {
+  it('lists the effective config as the kernel reports it; EEXIST twice, ESRCH when stopped, ENODEV for no interface', async () => {
+    const { d } = director();
+    await d.start({ state: 'master', mcastIfn: 'lo', syncid: 7 });
+    expect(d.list()).toEqual([{ state: 'master', mcastIfn: 'lo', syncid: 7, maxlen: 1472, group: '224.0.0.81', port: 8848, ttl: 1 }]);
+    await expect(d.start({ state: 'master', mcastIfn: 'lo', syncid: 7 })).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(d.start({ state: 'backup', mcastIfn: 'nosuchif0', syncid: 7 })).rejects.toBeInstanceOf(ControlError);
+    await expect(d.start({ state: 'backup', mcastIfn: 'nosuchif0', syncid: 7 })).rejects.toMatchObject({ code: 'ENODEV' });
+    await d.stop('master');
+    await expect(d.stop('master')).rejects.toMatchObject({ code: 'ESRCH' });
+    await expect(d.stop('backup')).rejects.toMatchObject({ code: 'ESRCH' });
+    expect(d.list()).toEqual([]);
+  });
+
+  it('master → backup over multicast: the backup gets the conn; foreign datagrams are counted and dropped', async () => {
+    const p = port();
+    const a = director();
+    const b = director();
+    await b.d.start({ state: 'backup', mcastIfn: 'lo', syncid: 9, port: p });
+    await a.d.start({ state: 'master', mcastIfn: 'lo', syncid: 9, port: p });
+    const f = (flags: string) => tcp({ src: CLIENT, dst: VIP, srcPort: 40001, dstPort: 80, flags });
+    send(a.e, f('S')); send(a.e, f('A')); send(a.e, f('A'));
+    expect(a.e.counters().sync_conns_queued).toBe(1);
+    await until(() => a.d.counters().sync_msgs_sent === 1);
+    await until(() => b.d.counters().sync_msgs_received >= 1);
+    expect(b.e.listConns(0).map((c) => [c.cport, c.state, c.daddr])).toEqual([[40001, 'ESTABLISHED', '10.0.1.11']]);
+    expect(b.e.counters().sync_in_created).toBe(1);
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    s.setMulticastInterface('127.0.0.1');
+    const junk = [Buffer.from([1, 2]), Buffer.from([0, 8, 0, 8, 0, 1, 0, 0]), Buffer.from([0, 9, 0, 10, 0, 1, 0, 0, 0])];
+    for (const j of junk) await new Promise<void>((r) => s.send(j, p, '224.0.0.81', () => r()));
+    s.close();
+    await until(() => b.d.counters().sync_msgs_received >= 4);
+    const c = b.d.counters();
+    expect([c.sync_msgs_dropped_short, c.sync_msgs_dropped_other_syncid, c.sync_msgs_dropped_bad_size]).toEqual([1, 1, 1]);
+  });
+});
