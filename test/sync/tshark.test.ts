@@ -1,7 +1,7 @@
 // tshark's IPVS sync dissector (udp.port 8848) as an independent judge of the
 // datagrams lvsd's encoder writes: none malformed, every field as sent.
 import { describe, expect, it } from 'vitest';
-import { buildUdpFrame } from '../../src/packet/frame.js';
+import { buildUdpFrame } from '../packet/build/frame.js';
 import { ipToU32, u32ToIp } from '../../src/packet/addr.js';
 import { IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_NOOUTPUT, IP_VS_CONN_F_TEMPLATE, SyncEncoder, type SyncConn } from '../../src/sync/message.js';
 import { complaints, dissect, findTshark } from '../packet/tshark.js';
