@@ -12,6 +12,7 @@
 import { Lab, waitFor } from '../lab/netns.js';
 import { buildLan } from '../lab/topology.js';
 import { noOffloads, removeLabSockets, startLvsd } from '../lab/director.js';
+import { gratuitousArpScript } from '../lab/py.js';
 
 const args = process.argv.slice(2);
 const opt = (f: string, d: number) => { const i = args.indexOf(f); return i >= 0 ? Number(args[i + 1]) : d; };
@@ -19,16 +20,6 @@ const OPEN = opt('--open', 1000);
 const RATE = opt('--rate', 100);
 const SYNC = !args.includes('--no-sync');
 
-const GARP = (ip: string) => `
-import socket, struct
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(('eth0', 0))
-mac = s.getsockname()[4]
-ipb = socket.inet_aton('${ip}')
-arp = struct.pack('!HHBBH', 1, 0x0800, 6, 4, 2) + mac + ipb + b'\\xff' * 6 + ipb
-for _ in range(3):
-    s.send(b'\\xff' * 6 + mac + b'\\x08\\x06' + arp)
-`;
 
 // 1,000 short connections, 50 at a time.
 const SHORT = (vip: string) => `
@@ -133,7 +124,7 @@ async function main(): Promise<void> {
     await lab.exec('dir', ['ip', 'addr', 'del', `${topo.vip}/24`, 'dev', 'eth0']);
     client.child.kill('SIGUSR1');
     await lab.exec('dir2', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
-    await lab.exec('dir2', ['python3', '-c', GARP(topo.vip)]);
+    await lab.exec('dir2', ['python3', '-c', gratuitousArpScript(topo.vip)]);
     const moveMs = Date.now() - tCrash;
     const tableB = new Set((await b.lvsadm(['-Lnc'])).stdout.split('\n').map(keyOf).filter(Boolean));
     let both = 0;

@@ -3,6 +3,7 @@
 import { describe, beforeAll, afterAll, it, expect } from 'vitest';
 import { buildModeLab, destroyModeLab, diagnoseOnFailure, forwardingTests, prerequisites, type ModeLab } from './forward-suite.js';
 import { waitListening } from '../../lab/topology.js';
+import { hashSinkScript } from '../../lab/py.js';
 
 describe('lvsd forwards: NAT', async () => {
   const missing = await prerequisites();
@@ -17,17 +18,7 @@ describe('lvsd forwards: NAT', async () => {
     const { lab, topo } = m!;
     const rs1 = topo.rs[0]!;
     // A sink on rs1:9000 that hashes everything until EOF and answers with the hash.
-    const sink = `
-import hashlib, socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 9000)); s.listen(4)
-while True:
-    c, _ = s.accept(); h = hashlib.sha256(); n = 0
-    while True:
-        b = c.recv(1 << 16)
-        if not b: break
-        h.update(b); n += len(b)
-    c.sendall(('%d %s\\n' % (n, h.hexdigest())).encode()); c.close()
-`;
+    const sink = hashSinkScript(9000);
     lab.spawn(rs1.name, ['python3', '-c', sink]);
     await waitListening(lab, rs1.name, 9000);
     await m!.rules([['-A', '-t', `${topo.vip}:9000`, '-s', 'rr'], ['-a', '-t', `${topo.vip}:9000`, '-r', `${rs1.ip}:9000`, '-m']]);

@@ -8,6 +8,7 @@ import { buildLan, buildNat, type Topology } from '../../lab/topology.js';
 import { RS_DIR } from '../../lab/paths.js';
 import { curlMany, startLvsd, tally, removeLabSockets, type Lvsd, type StartLvsdOptions } from '../../lab/director.js';
 import { waitListening } from '../../lab/topology.js';
+import { hashSinkScript } from '../../lab/py.js';
 
 export type Mode = 'dr' | 'nat' | 'tun';
 export const FLAG: Record<Mode, string> = { dr: '-g', nat: '-m', tun: '-i' };
@@ -172,17 +173,7 @@ export function forwardingTests(get: () => ModeLab, skip: boolean): void {
     const before = await m.lvsd.call('get-counters', {});
     // Upload: a sink on rs1:9000 hashes everything until EOF and answers with the hash.
     const rs1 = topo.rs[0]!;
-    const sink = `
-import hashlib, socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 9000)); s.listen(4)
-while True:
-    c, _ = s.accept(); h = hashlib.sha256(); n = 0
-    while True:
-        b = c.recv(1 << 16)
-        if not b: break
-        h.update(b); n += len(b)
-    c.sendall(('%d %s\\n' % (n, h.hexdigest())).encode()); c.close()
-`;
+    const sink = hashSinkScript(9000);
     const sinkProc = lab.spawn(rs1.name, ['python3', '-c', sink]);
     try {
       await waitListening(lab, rs1.name, 9000);

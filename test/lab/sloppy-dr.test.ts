@@ -8,6 +8,7 @@ import { Lab } from '../../lab/netns.js';
 import { buildLan, type Topology } from '../../lab/topology.js';
 import { labSocketPath, noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
+import { gratuitousArpScript } from '../../lab/py.js';
 
 function bigBody(size: number): Buffer {
   const b = Buffer.alloc(size);
@@ -15,16 +16,6 @@ function bigBody(size: number): Buffer {
   return b;
 }
 
-const GARP = (ip: string) => `
-import socket, struct
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(('eth0', 0))
-mac = s.getsockname()[4]
-ipb = socket.inet_aton('${ip}')
-arp = struct.pack('!HHBBH', 1, 0x0800, 6, 4, 2) + mac + ipb + b'\\xff' * 6 + ipb
-for _ in range(3):
-    s.send(b'\\xff' * 6 + mac + b'\\x08\\x06' + arp)
-`;
 
 describe('sloppy TCP: a flow that moves keeps its real server under mh, without sync', async () => {
   const missing = await prerequisites(['python3', 'sha256sum']);
@@ -61,7 +52,7 @@ describe('sloppy TCP: a flow that moves keeps its real server under mh, without 
     }
     await l.exec('dir2', ['ip', 'addr', 'del', `${topo.vip}/24`, 'dev', 'eth0'], { check: false });
     await l.exec('dir', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
-    await l.exec('dir', ['python3', '-c', GARP(topo.vip)]);
+    await l.exec('dir', ['python3', '-c', gratuitousArpScript(topo.vip)]);
     const file = `/tmp/${l.prefix}big`;
     const dl = l.spawn('client', ['sh', '-c',
       `curl -s -m ${timeoutS} --limit-rate 1M -o ${file} http://${topo.vip}/big?size=${size}; echo "rc=$?"; sha256sum ${file}; rm -f ${file}`]);
@@ -70,7 +61,7 @@ describe('sloppy TCP: a flow that moves keeps its real server under mh, without 
     await a.kill9();
     await l.exec('dir', ['ip', 'addr', 'del', `${topo.vip}/24`, 'dev', 'eth0']);
     await l.exec('dir2', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
-    await l.exec('dir2', ['python3', '-c', GARP(topo.vip)]);
+    await l.exec('dir2', ['python3', '-c', gratuitousArpScript(topo.vip)]);
     const rc = await Promise.race([dl.exited, new Promise((r) => setTimeout(() => r('timeout'), (timeoutS + 10) * 1000))]);
     return { out: dl.output(), rc, b };
   }

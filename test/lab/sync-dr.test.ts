@@ -9,6 +9,7 @@ import { buildLan, type Topology } from '../../lab/topology.js';
 import { curlMany, noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
 import type { NsProcess } from '../../lab/netns.js';
+import { gratuitousArpScript } from '../../lab/py.js';
 
 const SYNCID = '23';
 /** The RS's /big body (lab/rs/httpd.mjs fillBody). */
@@ -16,20 +17,6 @@ function bigBody(size: number): Buffer {
   const b = Buffer.alloc(size);
   for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
   return b;
-}
-
-/** Gratuitous ARP for `ip` from `ifname` (what keepalived/VRRP sends on takeover); python3 raw socket. */
-function garpScript(ip: string, ifname: string): string {
-  return `
-import socket, struct
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(('${ifname}', 0))
-mac = s.getsockname()[4]
-ipb = socket.inet_aton('${ip}')
-arp = struct.pack('!HHBBH', 1, 0x0800, 6, 4, 2) + mac + ipb + b'\\xff' * 6 + ipb
-for _ in range(3):
-    s.send(b'\\xff' * 6 + mac + b'\\x08\\x06' + arp)
-`;
 }
 
 interface Conn { cport: string; state: string; daddr: string }
@@ -144,7 +131,7 @@ describe('connection sync: DR master/backup pair', async () => {
     await a!.kill9();
     await lab!.exec('dir', ['ip', 'addr', 'del', `${topo.vip}/24`, 'dev', 'eth0']);
     await lab!.exec('dir2', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
-    await lab!.exec('dir2', ['python3', '-c', garpScript(topo.vip, 'eth0')]);
+    await lab!.exec('dir2', ['python3', '-c', gratuitousArpScript(topo.vip, 'eth0')]);
     const rc = await Promise.race([dl.exited, new Promise((r) => setTimeout(() => r('timeout'), 40_000))]);
     expect(rc).toBe(0);
     const out = dl.output();

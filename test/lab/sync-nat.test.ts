@@ -9,6 +9,7 @@ import { Lab, waitFor } from '../../lab/netns.js';
 import { buildNat, type Topology } from '../../lab/topology.js';
 import { noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
+import { gratuitousArpScript } from '../../lab/py.js';
 
 function bigBody(size: number): Buffer {
   const b = Buffer.alloc(size);
@@ -16,16 +17,6 @@ function bigBody(size: number): Buffer {
   return b;
 }
 
-const GARP = (ip: string, ifname: string) => `
-import socket, struct
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(('${ifname}', 0))
-mac = s.getsockname()[4]
-ipb = socket.inet_aton('${ip}')
-arp = struct.pack('!HHBBH', 1, 0x0800, 6, 4, 2) + mac + ipb + b'\\xff' * 6 + ipb
-for _ in range(3):
-    s.send(b'\\xff' * 6 + mac + b'\\x08\\x06' + arp)
-`;
 
 describe('connection sync: NAT master/backup pair', async () => {
   const missing = await prerequisites(['python3', 'sha256sum', 'wrk']);
@@ -83,8 +74,8 @@ describe('connection sync: NAT master/backup pair', async () => {
     await lab!.exec('dir', ['ip', 'addr', 'del', `${topo.natGateway}/24`, 'dev', 'eth1']);
     await lab!.exec('dir2', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
     await lab!.exec('dir2', ['ip', 'addr', 'add', `${topo.natGateway}/24`, 'dev', 'eth1']);
-    await lab!.exec('dir2', ['python3', '-c', GARP(topo.vip, 'eth0')]);
-    await lab!.exec('dir2', ['python3', '-c', GARP(topo.natGateway!, 'eth1')]);
+    await lab!.exec('dir2', ['python3', '-c', gratuitousArpScript(topo.vip, 'eth0')]);
+    await lab!.exec('dir2', ['python3', '-c', gratuitousArpScript(topo.natGateway!, 'eth1')]);
     const rc = await Promise.race([dl.exited, new Promise((r) => setTimeout(() => r('timeout'), 60_000))]);
     expect(rc).toBe(0);
     expect(dl.output()).toContain('rc=0');
