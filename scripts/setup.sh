@@ -16,7 +16,7 @@ declare -A NEED=(
   [keepalived]=keepalived [haproxy]=haproxy [nginx]=nginx-light [wrk]=wrk
   [iperf3]=iperf3 [ethtool]=ethtool [ss]=iproute2 [ping]=iputils-ping
   [pkill]=procps [sysctl]=procps [vagrant]=vagrant [g++]=g++ [make]=make [python3]=python3
-  [openssl]=openssl [taskset]=util-linux [editcap]=tshark
+  [openssl]=openssl [taskset]=util-linux [editcap]=tshark [bird]=bird2 [birdc]=bird2
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -317,8 +317,36 @@ export interface StaticRule {
   args: string[];
 }
 
+/**
+ * lvsd extension, not a keepalived keyword: `lvsd_announce { … }` at the top
+ * level. lvs-keepalived announces each prefix to a routing daemon (BIRD 2)
+ * while the local lvsd answers and every virtual_server whose address is in
+ * the prefix has quorum, and withdraws it otherwise (ECMP scale-out, issue 14).
+ * It writes a `protocol static` into `bird_include` (which bird.conf includes)
+ * and runs `birdc -s bird_socket configure`. keepalived -t reports the block
+ * as an unknown keyword and otherwise ignores it.
+ */
+export interface LvsdAnnounce {
+  pos: SourcePos;
+  /** BIRD's control socket (birdc -s). */
+  bird_socket: string;
+  /** The file lvs-keepalived writes; bird.conf must `include` it. */
+  bird_include: string;
+  /** The name of the `protocol static` in that file (bird.conf's export filters use it). */
+  protocol_name: string;
+  /** The birdc binary. */
+  birdc: string;
+  /** seconds between health evaluations */
+  check_interval: number;
+  /** Prefixes to announce; empty = the /32 of every address virtual_server. */
+  prefix: string[];
+  /** Withdraw on a clean stop (SIGTERM); off keeps the routes announced while lvsd forwards on. */
+  withdraw_on_stop: boolean;
+}
+
 export interface KeepalivedConfig {
   global_defs: GlobalDefs;
+  lvsd_announce?: LvsdAnnounce;
   /** Addresses keepalived adds at start and removes at stop; VRRP never moves them. */
   static_ipaddress: VirtualIp[];
   static_routes: StaticRoute[];
@@ -361,6 +389,10 @@ export const DEFAULTS = {
   dns_type: 'SOA',
   dns_name: '.',
   status_code: [200, 299] as [number, number],
+  announce_bird_socket: '/run/bird/bird.ctl',
+  announce_bird_include: '/etc/bird/lvsd-announce.conf',
+  announce_protocol_name: 'lvsd_announce',
+  announce_interval: 1,
 };
 
 export function emptyGlobalDefs(): GlobalDefs {

@@ -11,7 +11,7 @@ import { parseStaticRoute, parseStaticRule } from './ip-rule-route-parser.js';
 import {
   DEFAULTS, emptyConfig,
   type Checker, type CheckerType, type Diagnostic, type HttpUrl, type KaErr, type KeepalivedConfig, type LvsMethod,
-  type RealServer, type Severity, type SourcePos, type TrackInterfaceRef, type TrackScriptRef, type VirtualIp,
+  type LvsdAnnounce, type RealServer, type Severity, type SourcePos, type TrackInterfaceRef, type TrackScriptRef, type VirtualIp,
   type VirtualServer, type VirtualServerGroup, type VrrpInstance, type VrrpScript, type VrrpSyncGroup, type VsGroupEntry,
 } from './model.js';
 
@@ -981,6 +981,50 @@ function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   m.virtual_server_groups.push(g);
 }
 
+// ---------------------------------------------------------------- lvsd_announce (lvsd extension)
+
+const ANNOUNCE: Record<string, Handler<LvsdAnnounce>> = {
+  bird_socket: (c, s, a) => { const w = need(c, s, 1, 'path'); if (w) a.bird_socket = w.text; },
+  bird_include: (c, s, a) => { const w = need(c, s, 1, 'path'); if (w) a.bird_include = w.text; },
+  birdc: (c, s, a) => { const w = need(c, s, 1, 'path'); if (w) a.birdc = w.text; },
+  protocol_name: (c, s, a) => {
+    const w = need(c, s, 1, 'name');
+    if (!w) return;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(w.text)) c.error(w.pos, `protocol_name '${w.text}' is not a BIRD symbol`, 'use letters, digits and _ (not first)');
+    else a.protocol_name = w.text;
+  },
+  check_interval: (c, s, a) => { const v = timer(c, s, 1, 'seconds', 0.01, 3600); if (v !== undefined) a.check_interval = v; },
+  withdraw_on_stop: (c, s, a) => { const v = bool(c, s, 1); if (v !== undefined) a.withdraw_on_stop = v; },
+  prefix: (c, s, a) => {
+    if (s.words.length < 2) { need(c, s, 1, 'A.B.C.D/N'); return; }
+    for (const w of s.words.slice(1)) {
+      const [addr, len, extra] = w.text.split('/');
+      const n = len === undefined ? 32 : Number(len);
+      if (extra !== undefined || !isIpv4(addr ?? '') || !/^\d+$/.test(len ?? '32') || n > 32) {
+        c.error(w.pos, `prefix '${w.text}' is not an IPv4 prefix`, 'write A.B.C.D/N, e.g. 192.168.200.100/32');
+        continue;
+      }
+      // The network address: BIRD refuses host bits in a static route.
+      const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
+      a.prefix.push(`${u32ToIp((ipToU32(addr!) & mask) >>> 0)}/${n}`);
+    }
+  },
+};
+
+function lvsdAnnounce(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
+  c.note(s.pos, 'lvsd_announce is an lvsd extension (route announcement through BIRD); keepalived ignores it with an unknown-keyword error',
+    'keep it only in configs for lvs-keepalived');
+  if (m.lvsd_announce) { c.error(s.pos, 'lvsd_announce given twice', 'merge the blocks into one'); return; }
+  if (!s.block) { c.error(endPos(s), 'lvsd_announce: missing block', "write 'lvsd_announce { … }'", 'MISSING_BOB'); return; }
+  const a: LvsdAnnounce = {
+    pos: s.pos, bird_socket: DEFAULTS.announce_bird_socket, bird_include: DEFAULTS.announce_bird_include,
+    protocol_name: DEFAULTS.announce_protocol_name, birdc: 'birdc', check_interval: DEFAULTS.announce_interval,
+    prefix: [], withdraw_on_stop: true,
+  };
+  walk(c, s.block, ANNOUNCE, a, set(), 'lvsd_announce');
+  m.lvsd_announce = a;
+}
+
 // ---------------------------------------------------------------- root
 
 const ROOT_IGNORED = set(
@@ -1038,10 +1082,12 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
       for (const l of valueLines(ctx, s)) { const r = parseStaticRoute(ctx, l); if (r) m.static_routes.push(r); }
     } else if (k === 'static_rules') {
       for (const l of valueLines(ctx, s)) { const r = parseStaticRule(ctx, l, rulePrefs); if (r) m.static_rules.push(r); }
+    } else if (k === 'lvsd_announce') {
+      lvsdAnnounce(ctx, s, m);
     } else if (ROOT_IGNORED.has(k)) {
       ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it');
     } else {
-      unknownKeyword(ctx, s, '', ['global_defs', 'static_ipaddress', 'static_routes', 'static_rules', 'vrrp_script', 'vrrp_sync_group', 'vrrp_instance', 'virtual_server_group', 'virtual_server', 'include', ...ROOT_IGNORED]);
+      unknownKeyword(ctx, s, '', ['global_defs', 'static_ipaddress', 'static_routes', 'static_rules', 'vrrp_script', 'vrrp_sync_group', 'vrrp_instance', 'virtual_server_group', 'virtual_server', 'lvsd_announce', 'include', ...ROOT_IGNORED]);
     }
   }
   crossChecks(ctx, m);

@@ -199,7 +199,7 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
   const b = new Builder(emit);
   const out: Stmt[] = [];
   if (!b.map(root, 'configuration')) return out;
-  const top = ['global_defs', 'static_ipaddress', 'static_routes', 'static_rules', 'vrrp_scripts', 'vrrp_sync_groups', 'vrrp_instances', 'virtual_server_groups', 'virtual_servers'];
+  const top = ['global_defs', 'static_ipaddress', 'static_routes', 'static_rules', 'vrrp_scripts', 'vrrp_sync_groups', 'vrrp_instances', 'virtual_server_groups', 'virtual_servers', 'lvsd_announce'];
   b.unknownKeys(root, top, 'the top level');
 
   const g = root.get('global_defs');
@@ -250,6 +250,19 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
   ] as const) {
     const x = root.get(name);
     if (x) out.push(...line(x));
+  }
+
+  // lvsd extension: the same keys as the keepalived.conf block; prefix a string or a list.
+  const ann = root.get('lvsd_announce');
+  if (ann && b.map(ann, 'lvsd_announce')) {
+    out.push(b.stmt('lvsd_announce', ann.pos, [], b.fields(ann, [
+      'bird_socket', 'bird_include', 'protocol_name', 'birdc', 'check_interval',
+      ['prefix', (p) => {
+        const items = p.kind === 'seq' ? p.items() : [p];
+        return items.map((i) => b.stmt('prefix', i.pos, b.s(i, 'prefix')));
+      }],
+      ['withdraw_on_stop', (w) => [b.stmt('withdraw_on_stop', w.pos, [b.word(String(w.scalar), w.pos)])]],
+    ], 'lvsd_announce')));
   }
 
   for (const x of b.list(root.get('vrrp_scripts'), 'vrrp_scripts')) {

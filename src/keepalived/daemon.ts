@@ -14,6 +14,8 @@ import { CheckDaemon, type CheckDaemonOptions } from './check-daemon.js';
 import { desiredRuleset } from './ipvswrapper.js';
 import { IpvsManager, type IpvsManagerOptions, type Log } from './ipvs-manager.js';
 import type { KeepalivedMetrics } from './metrics.js';
+import { Announcer, type AnnouncerDeps, type VsHealth } from './announce.js';
+import { ControlClient } from '../control/client.js';
 import type { KeepalivedOptions } from './options.js';
 
 export class ConfigRefused extends Error {
@@ -28,6 +30,8 @@ export interface DaemonDeps {
   checks?: Omit<CheckDaemonOptions, 'log'>;
   ipvs?: Partial<Omit<IpvsManagerOptions, 'socket' | 'log'>>;
   metrics?: KeepalivedMetrics;
+  /** lvsd_announce: replace birdc / the include-file writer / the lvsd probe (tests). */
+  announce?: Partial<Pick<AnnouncerDeps, 'birdc' | 'writeFile' | 'probeLvsd'>>;
   /** Start VRRP (default: src/vrrp's startVrrp). */
   startVrrp?: (model: KeepalivedConfig, log: Log, onStateChange: (ev: StateChange) => void) => Promise<Pick<VrrpHandle, 'stop' | 'metrics'> & Partial<Pick<VrrpHandle, 'scripts'>>>;
   /** Host checks at load time (default on; tests of pure logic may turn them off). */
@@ -97,6 +101,7 @@ export class KeepalivedDaemon {
     if (!this.opts.checkOnly) await this.statics.apply(staticItems(model, this.log));
     await this.applyChecks(model, true);
     await this.configureSync(model);
+    await this.configureAnnounce(model);
     if (this.runVrrp(model)) await this.startVrrp(model);
     this.log.info({ virtual_servers: this.runChecks(model) ? model.virtual_servers.length : 0, vrrp_instances: this.vrrp ? model.vrrp_instances.length : 0 },
       'lvs-keepalived started');
@@ -128,6 +133,7 @@ export class KeepalivedDaemon {
         if (!this.opts.checkOnly) await this.statics.apply(staticItems(model, this.log));
         await this.applyChecks(model, false);
         await this.configureSync(model);
+        await this.configureAnnounce(model);
         if (this.vrrp && (!this.runVrrp(model) || vrrpSignature(model) !== this.vrrpSig)) {
           this.log.info({}, 'VRRP configuration changed: restarting VRRP');
           await this.vrrp.stop({ graceful: false });
@@ -154,6 +160,11 @@ export class KeepalivedDaemon {
       if (this.stopped) return;
       this.stopped = true;
       const errors: string[] = [];
+      // Withdraw first, so the router stops sending before our services leave lvsd.
+      if (this.announcer) {
+        await this.announcer.stop(this.model?.lvsd_announce?.withdraw_on_stop ?? true);
+        this.announcer = undefined;
+      }
       if (this.health) {
         await this.health.stop();
         this.health = undefined;
@@ -243,8 +254,47 @@ export class KeepalivedDaemon {
     }).catch(() => undefined);
   }
 
+  /** lvsd_announce: (re)start the announcer for `model`'s block; a reload with the block gone withdraws. */
+  private async configureAnnounce(model: KeepalivedConfig): Promise<void> {
+    const cfg = model.lvsd_announce;
+    const { pos: _p, ...sig } = cfg ?? { pos: undefined };
+    const same = this.announcer && cfg && JSON.stringify(sig) === this.announceSig;
+    if (same) { await this.announcer!.poke(); return; }
+    await this.announcer?.stop(true);
+    this.announcer = undefined;
+    if (!cfg) return;
+    this.announceSig = JSON.stringify(sig);
+    const socket = this.opts.socket;
+    const probe = async (): Promise<boolean> => {
+      const c = await ControlClient.connect({ ...(socket ? { socket } : {}), timeoutMs: Math.max(200, Math.min(2000, cfg.check_interval * 1000)) });
+      try { await c.request('get-info', {}); return true; } finally { c.close(); }
+    };
+    this.announcer = new Announcer(cfg, {
+      log: this.log,
+      probeLvsd: this.deps.announce?.probeLvsd ?? probe,
+      health: () => this.vsHealth(),
+      ...(this.deps.announce?.birdc ? { birdc: this.deps.announce.birdc } : {}),
+      ...(this.deps.announce?.writeFile ? { writeFile: this.deps.announce.writeFile } : {}),
+    });
+    await this.announcer.start();
+  }
+  private announcer: Announcer | undefined;
+  private announceSig = '';
+
+  /** Each virtual_server's quorum, as the checkers hold it (check/real-server-state.ts). */
+  private vsHealth(): VsHealth[] {
+    const h = this.health;
+    if (!h) return [];
+    return h.plans.map((p) => ({
+      name: p.checks.name,
+      ...(p.vs.key.kind === 'addr' ? { addr: p.vs.key.addr } : {}),
+      quorum: h.hasQuorum(p),
+    }));
+  }
+
   private wireHealth(h: CheckDaemon): void {
     h.on('dests', () => {
+      void this.announcer?.poke();
       if (!this.model || !this.ipvs || this.stopped) return;
       const desired = desiredRuleset(this.model, h.plans, (p) => h.destsOf(p));
       this.updateWeights();
@@ -310,6 +360,7 @@ export class KeepalivedDaemon {
       pid: process.pid,
       virtual_servers: this.health?.snapshot() ?? [],
       lvsd: this.ipvs?.current ?? null,
+      lvsd_announce: this.announcer?.verdicts ?? null,
       vrrp: this.vrrp?.metrics() ?? null,
     };
   }
