@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../lab/netns.js';
 import { buildLan, type Topology } from '../../lab/topology.js';
-import { labSocketPath, noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
+import { labSocketPath, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
 
 function bigBody(size: number): Buffer {
@@ -39,7 +39,6 @@ describe('sloppy TCP: a flow that moves keeps its real server under mh, without 
     if (skip) return;
     lab = new Lab('sl');
     topo = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
-    for (const h of [topo.client.name, ...topo.rs.map((r) => r.name), 'dir', 'dir2']) await noOffloads(lab, h, 'eth0');
     // A small client receive buffer: the RS must keep sending through the whole download (no 6 MB burst into the socket).
     await lab.sysctl('client', 'net.ipv4.tcp_rmem', '4096 32768 65536');
   });
