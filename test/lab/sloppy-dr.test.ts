@@ -81,8 +81,10 @@ describe('sloppy TCP: a flow that moves keeps its real server under mh, without 
     const c = await b.call('get-counters', {});
     expect(c.conns_created).toBeGreaterThanOrEqual(1);
     expect(c.drop_tcp_no_conn ?? 0).toBe(0);
-    // B forwarded the flow after the move (its ACKs, to the same RS).
-    expect(c.xmit).toBeGreaterThan(100);
+    // B forwarded the flow after the move (its ACKs, to the same RS). With
+    // veth offloads on, the RS's TSO super-frames reach the client whole and
+    // it ACKs each once: dozens of ACKs over the last 3 MB, not hundreds.
+    expect(c.xmit).toBeGreaterThan(20);
     await b.stop();
   });
 
