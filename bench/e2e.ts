@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, run, cleanupStale } from '../lab/netns.js';
 import { buildLan, buildNat, waitListening, type Topology } from '../lab/topology.js';
-import { startLvsd, noOffloads, removeLabSockets, type Lvsd } from '../lab/director.js';
+import { startLvsd, removeLabSockets, type Lvsd } from '../lab/director.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -213,17 +213,6 @@ async function placeCpus(lab: Lab, topo: Topology): Promise<void> {
   if (topo.method === 'nat') await rps(lab, 'dir', 'eth1', 2);
 }
 
-async function offloadsOff(lab: Lab, topo: Topology): Promise<void> {
-  // lvsd's ring holds MTU-sized frames; every peer gets the same offload
-  // settings so the comparison is like for like.
-  for (const h of [topo.client.name, ...topo.rs.map((r) => r.name)]) await noOffloads(lab, h, 'eth0');
-  await noOffloads(lab, 'dir', 'eth0');
-  if (topo.method === 'nat') await noOffloads(lab, 'dir', 'eth1');
-  for (const sw of topo.method === 'nat' ? ['pub', 'sw'] : ['sw']) {
-    for (const p of await switchPorts(lab, sw)) await noOffloads(lab, sw, p);
-  }
-}
-
 async function natPeers(dir: string): Promise<void> {
   const lab = new Lab('bnt');
   let lvsd: Lvsd | undefined;
@@ -232,7 +221,6 @@ async function natPeers(dir: string): Promise<void> {
     for (const r of topo.rs) await startNginx(lab, r.name, dir);
     lab.spawn(topo.rs[0]!.name, ['taskset', '-c', '0', 'iperf3', '-s', '-p', '5201']);
     await waitListening(lab, topo.rs[0]!.name, 5201);
-    await offloadsOff(lab, topo);
     await lab.sysctl('client', 'net.ipv4.ip_local_port_range', '1024 65535');
     await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
     for (const r of topo.rs) await lab.sysctl(r.name, 'net.ipv4.tcp_tw_reuse', 1);
@@ -317,7 +305,6 @@ async function drPeers(dir: string): Promise<void> {
   try {
     const topo = await buildLan(lab, 'dr', { servers: false });
     for (const r of topo.rs) await startNginx(lab, r.name, dir);
-    await offloadsOff(lab, topo);
     await lab.sysctl('client', 'net.ipv4.ip_local_port_range', '1024 65535');
     await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
     await placeCpus(lab, topo);

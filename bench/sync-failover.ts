@@ -11,7 +11,7 @@
 // A benchmark, not a test: prints one JSON object, never fails on a figure.
 import { Lab, waitFor } from '../lab/netns.js';
 import { buildLan } from '../lab/topology.js';
-import { noOffloads, removeLabSockets, startLvsd } from '../lab/director.js';
+import { removeLabSockets, startLvsd } from '../lab/director.js';
 import { gratuitousArpScript } from '../lab/py.js';
 
 const args = process.argv.slice(2);
@@ -86,7 +86,6 @@ async function main(): Promise<void> {
   const lab = new Lab('sb');
   try {
     const topo = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
-    for (const h of [topo.client.name, ...topo.rs.map((r) => r.name), 'dir', 'dir2']) await noOffloads(lab, h, 'eth0');
     await lab.exec('client', ['sh', '-c', 'ulimit -n 65536; sysctl -q -w net.ipv4.ip_local_port_range="10000 65000"'], { check: false });
     await lab.exec('dir', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
     const a = await startLvsd(lab, 'dir', { interfaces: ['eth0'] });

@@ -80,16 +80,6 @@ export function removeLabSockets(lab: Lab): void {
   rmSync(join('/run/lvsd-lab', `${lab.prefix}sock`), { recursive: true, force: true });
 }
 
-/**
- * Segmentation offloads off on `ifname`. lvsd no longer needs this (it takes
- * GSO/GRO super-frames through PACKET_VNET_HDR, issue 17): keep it for tests
- * about offloads. Callers left in keepalived-*, lvsadm-live, lab/experiments
- * and bench/e2e are still to be removed and their tests re-run.
- */
-export async function noOffloads(lab: Lab, host: string, ifname: string): Promise<void> {
-  await lab.exec(host, ['ethtool', '-K', ifname, 'tso', 'off', 'gso', 'off', 'gro', 'off'], { check: false });
-}
-
 /** `n` sequential HTTP requests from `host`; returns each answer's body line ("from rs1"), "ERR" for failures. */
 export async function curlMany(lab: Lab, host: string, url: string, n: number, opts: { extra?: string } = {}): Promise<string[]> {
   const script = `for i in $(seq ${n}); do curl -s -m 3 ${opts.extra ?? ''} '${url}' || echo ERR; done`;

@@ -92,7 +92,10 @@ export class Lab {
 
   constructor(tag = 'x') {
     // Short: namespace names appear in /run/netns, interface names stay inside.
-    this.prefix = `lv${tag.slice(0, 3)}${randomBytes(2).toString('hex')}-`;
+    // LVSD_LAB_TAG (letters/digits, no '-': cleanupStale cuts at the first '-')
+    // marks whose runs they are when several checkouts share the machine.
+    const own = (process.env.LVSD_LAB_TAG ?? '').replace(/[^A-Za-z0-9]/g, '').slice(0, 4);
+    this.prefix = `lv${own}${tag.slice(0, 3)}${randomBytes(2).toString('hex')}-`;
     mkdirSync(STATE_DIR, { recursive: true });
     writeFileSync(`${STATE_DIR}/${this.prefix}`, String(process.pid));
   }

@@ -12,7 +12,7 @@
 // the others, on the same real servers.
 import { join } from 'node:path';
 import { Lab, waitFor, type NsProcess } from '../netns.js';
-import { labSocketPath, noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../director.js';
+import { labSocketPath, removeLabSockets, startLvsd, type Lvsd } from '../director.js';
 import { RS_DIR } from '../paths.js';
 import { waitListening } from '../topology.js';
 import { startKeepalived, TempDir } from './common.js';
@@ -148,10 +148,6 @@ export async function runEcmp(ctx: ExperimentContext, opts: { bfd?: boolean; cra
       lab.spawn(r.name, ['node', join(RS_DIR, 'httpd.mjs'), r.name, '--port', '80']);
     }
     for (const r of rs) await waitListening(lab, r.name, 80);
-    for (const h of ['client', 'router', ...dirs.map((d) => d.name), ...rs.map((r) => r.name)]) {
-      await noOffloads(lab, h, h === 'router' ? 'eth1' : 'eth0');
-    }
-    await noOffloads(lab, 'router', 'eth0');
 
     // ---- routing: BIRD on the router, then on each director with lvsd and lvs-keepalived
     const rconf = tmp.file('bird-router.conf', routerBird(dirs, bfd));

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Lab, waitFor } from '../netns.js';
 import { buildLan, waitListening, type Topology } from '../topology.js';
-import { noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../director.js';
+import { removeLabSockets, startLvsd, type Lvsd } from '../director.js';
 import { RS_DIR } from '../paths.js';
 import type { Experiment, ExperimentContext, Verdict } from './types.js';
 import {
@@ -64,7 +64,6 @@ export const healthcheck: Experiment = {
     let lvsd: Lvsd | undefined;
     try {
       const t = await buildLan(lab, 'dr');
-      for (const h of ['client', 'dir', 'rs1', 'rs2']) await noOffloads(lab, h, 'eth0');
       lvsd = await startLvsd(lab, 'dir', { interfaces: ['eth0'] });
       const conf = tmp.file('keepalived.conf', seedConfig('master', FAST_CHECKS));
       ctx.say('dir# lvs-keepalived -n -l -C -f keepalived.conf   (the notes\' config, checks every 1 s)');
@@ -112,7 +111,6 @@ export async function buildHa(tag: string, edits: [RegExp, string][]): Promise<H
   const lab = new Lab(tag);
   const tmp = new TempDir();
   const t = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
-  for (const h of ['client', 'dir', 'dir2', 'rs1', 'rs2']) await noOffloads(lab, h, 'eth0');
   const lvsd = [await startLvsd(lab, 'dir', { interfaces: ['eth0'] }), await startLvsd(lab, 'dir2', { interfaces: ['eth0'] })];
   const confs = [
     tmp.file('node01.conf', seedConfig('master', [...edits, ...FAST_CHECKS])),

@@ -2,7 +2,7 @@
 // with lvsadm in place of ipvsadm, and what the notes check afterwards.
 import { Lab } from '../netns.js';
 import { buildLan, buildNat, type Topology } from '../topology.js';
-import { curlMany, noOffloads, removeLabSockets, startLvsd, tally, type Lvsd } from '../director.js';
+import { curlMany, removeLabSockets, startLvsd, tally, type Lvsd } from '../director.js';
 import type { Experiment, ExperimentContext, Verdict } from './types.js';
 import { answers } from './common.js';
 
@@ -21,8 +21,6 @@ async function runMethod(method: Method, ctx: ExperimentContext): Promise<Verdic
   let lvsd: Lvsd | undefined;
   try {
     const t: Topology = method === 'nat' ? await buildNat(lab) : await buildLan(lab, method);
-    for (const h of [t.client.name, ...t.rs.map((r) => r.name)]) await noOffloads(lab, h, 'eth0');
-    for (const d of t.directors) for (const i of method === 'nat' ? ['eth0', 'eth1'] : ['eth0']) await noOffloads(lab, d.name, i);
     const r0 = t.rs[0]!;
     ctx.say(`# ${t.rs.length} real servers, director ${t.directors[0]!.ip}, VIP ${t.vip}`);
     if (method === 'nat') {

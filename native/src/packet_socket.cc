@@ -29,6 +29,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <vector>
@@ -166,7 +168,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     uint32_t rxFrameSize = OptU32(opts, "rxFrameSize", 2048);
     uint32_t rxBlockTimeoutMs = OptU32(opts, "rxBlockTimeoutMs", 1);
     uint32_t txFrameSize = OptU32(opts, "txFrameSize", 0);  // 0: sized from the MTU below
-    uint32_t txFrameCount = OptU32(opts, "txFrameCount", 1024);
+    uint32_t txFrameCount = OptU32(opts, "txFrameCount", 0);  // 0: sized from the slot size below
     uint32_t txBlockSize = OptU32(opts, "txBlockSize", 64u << 10);
     bool qdiscBypass = OptBool(opts, "qdiscBypass", true);
     bool ignoreOutgoing = OptBool(opts, "ignoreOutgoing", true);
@@ -187,6 +189,14 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       txFrameSize = 2048;
       while (txFrameSize < need) txFrameSize <<= 1;
       if (txBlockSize < txFrameSize) txBlockSize = txFrameSize;
+    }
+    if (txFrameCount == 0) {
+      // About 8 MiB of slots, 512..4096 of them: enough that a kick at half
+      // full leaves the kernel a whole half to send while JS fills the other
+      // (4096 slots of 2 KiB at MTU 1500, 512 of 16 KiB at MTU 9000).
+      txFrameCount = (8u << 20) / txFrameSize;
+      if (txFrameCount < 512) txFrameCount = 512;
+      if (txFrameCount > 4096) txFrameCount = 4096;
     }
     if (!IsPow2(txFrameSize) || txFrameSize < 128 || txFrameSize > txBlockSize) throw Napi::RangeError::New(env, "txFrameSize must be a power of two in 128..txBlockSize");
     if (rxBlockCount < 1 || txFrameCount < 1) throw Napi::RangeError::New(env, "rxBlockCount and txFrameCount must be >= 1");
@@ -234,6 +244,16 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       tx.tp_frame_nr = txBlocks * fpb;
       if (setsockopt(fd_, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_TX_RING");
 
+      {
+        // tpacket_snd stops at the socket's send buffer (EAGAIN under
+        // MSG_DONTWAIT) and leaves the rest of the slots queued: with the
+        // default wmem (~208 KiB) a kick of a few hundred small frames
+        // already hits it, and the ring fills. Let the whole ring be in flight.
+        int want = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(txBlockSize) * ((txFrameCount + txBlockSize / txFrameSize - 1) / (txBlockSize / txFrameSize)) * 2, 1u << 30));
+        if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0) {
+          setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);  // capped at wmem_max without CAP_NET_ADMIN
+        }
+      }
       if (opts.Has("filter") && !opts.Get("filter").IsUndefined()) AttachFilter(env, fd_, ParseFilter(env, opts.Get("filter")));
 
       rxSize_ = static_cast<size_t>(rxBlockSize) * rxBlockCount;

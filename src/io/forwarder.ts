@@ -1,7 +1,8 @@
 // The data-plane loop: when a port's RX ring has ready blocks, walk every
 // frame in place, let the engine decide, write the L2 header for the chosen
 // next hop, move the frame into the egress port's TX ring and, once the walk
-// is over, kick each TX ring that got frames (one send() per batch per port).
+// is over, kick each TX ring that got frames (one send() per batch per port;
+// sooner when a ring reaches half full, so a long batch never fills it).
 // Nothing here allocates per packet: the engine rewrites the frame where it
 // lies in the RX ring, and copies between rings use Buffer.copy on views made
 // once per port.
@@ -111,6 +112,10 @@ export class ForwarderCounters {
   vlan = 0;
   /** TX ring full after a kick. */
   txFull = 0;
+  /** TX kicks because a ring reached half full (TxRing.kickAt) in the middle of an RX batch. */
+  txKicksHalf = 0;
+  /** TX kicks at the end of an RX batch (the frames the batch left pending). */
+  txKicksBatch = 0;
   /** Frames the engine forwarded but whose next hop was not resolved yet (held or dropped by the neighbour table). */
   neighMiss = 0;
   /** Frames on which the engine threw (a bug): dropped, forwarding goes on. */
@@ -287,7 +292,8 @@ export class Forwarder {
       if (this.dirty[i]) {
         this.dirty[i] = 0;
         try {
-          this.ports[i]!.tx.flush();
+          const t = this.ports[i]!.tx;
+          if (t.pending > 0) { c.txKicksBatch++; t.kick(); }
         } catch (err) {
           c.faults++;
           this.opts.onFault?.(err);
@@ -357,10 +363,12 @@ export class Forwarder {
     if (buf === tx.u8) tx.u8.copyWithin(d, l2, l2 + flen);
     else if (buf.buffer === port.u8.buffer) port.bytes.copy(tx.bytes, d, l2, l2 + flen);
     else tx.u8.set(buf.subarray(l2, l2 + flen), d);
-    tx.tx.commit(flen);
+    const t = tx.tx;
+    t.commit(flen);
     this.dirty[egress] = 1;
     c.txFrames++;
     c.forwarded++;
+    if (t.pending >= t.kickAt) { c.txKicksHalf++; t.kick(); }
   }
 
   /**
@@ -520,6 +528,7 @@ export class Forwarder {
       tx.tx.commit(14 + hdrs + n);
       c.gsoSegments++;
       c.txFrames++;
+      if (tx.tx.pending >= tx.tx.kickAt) { c.txKicksHalf++; tx.tx.kick(); }
     }
     this.dirty[egress] = 1;
     c.gsoSegmented++;

@@ -150,7 +150,16 @@ export class TxRing {
   wrongFormat = 0;
   /** Frames committed since creation. */
   sent = 0;
+  /** send() calls that published slots (every reason below, and direct kick() calls). */
   kicks = 0;
+  /** Of those, kicks because acquire() found the ring full (the slow path: the kernel had to catch up). */
+  fullKicks = 0;
+  /**
+   * Pending frames at which the forwarder kicks without waiting for the end
+   * of its RX batch: half the ring, so the kernel sends one half while the
+   * other is filled, and a full ring (a drop) is the exception under load.
+   */
+  readonly kickAt: number;
   /** Transient kick errors (-errno) seen, e.g. ENOBUFS / ENETDOWN. */
   kickErrors = 0;
   lastKickError = 0;
@@ -166,6 +175,7 @@ export class TxRing {
     this.vnet = layout.vnetHdrLen ?? 0;
     this.frameOff = layout.txDataOffset + this.vnet;
     this.maxFrameLen = layout.txFrameSize - this.frameOff;
+    this.kickAt = Math.max(1, layout.txFrameCount >>> 1);
   }
 
   private slotStart(i: number): number {
@@ -213,6 +223,7 @@ export class TxRing {
   acquireOrKick(): number {
     let d = this.acquire();
     if (d >= 0) return d;
+    if (this.pending > 0) this.fullKicks++;
     this.kick();
     d = this.acquire();
     if (d < 0) this.fullDrops++;

@@ -258,6 +258,12 @@ export class Daemon {
     out.io_vlan_tagged = c.vlan;
     out.io_other_host = c.otherHost;
     out.io_tx_ring_full = c.txFull;
+    let kicks = 0, fullKicks = 0;
+    for (const s of this.sockets) { kicks += s.tx.kicks; fullKicks += s.tx.fullKicks; }
+    out.io_tx_kicks = kicks;
+    out.io_tx_kicks_half_full = c.txKicksHalf;
+    out.io_tx_kicks_batch_end = c.txKicksBatch;
+    out.io_tx_kicks_ring_full = fullKicks;
     out.io_neigh_miss = c.neighMiss;
     out.io_engine_errors = c.engineErrors;
     out.io_forwarded = c.forwarded;

@@ -5,7 +5,7 @@ import { missingPrerequisites } from '../../lab/netns.js';
 import { experiments } from '../../lab/experiments/index.js';
 
 describe('npm run lab experiments', async () => {
-  const missing = await missingPrerequisites(['ip', 'nft', 'tshark', 'curl', 'ethtool', 'keepalived', 'python3']);
+  const missing = await missingPrerequisites(['ip', 'nft', 'tshark', 'curl', 'keepalived', 'python3']);
   if (missing.length && process.env.CI === 'true') throw new Error(`lab prerequisites missing: ${missing.join(', ')}`);
   // ecmp needs BIRD and has its own file (test/lab/ecmp.test.ts).
   for (const exp of experiments.filter((e) => e.name !== 'ecmp')) {

@@ -6,14 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { Lab, missingPrerequisites, run, waitFor, type NsProcess } from '../../lab/netns.js';
 import { buildNat, waitListening, type Topology } from '../../lab/topology.js';
-import { curlMany, noOffloads, removeLabSockets, startLvsd, tally, type Lvsd } from '../../lab/director.js';
+import { curlMany, removeLabSockets, startLvsd, tally, type Lvsd } from '../../lab/director.js';
 import { BIN, ROOT, RS_DIR } from '../../lab/paths.js';
 import { readFileSync } from 'node:fs';
 import type { ServiceStatus } from '../../src/ipvs/types.js';
 
 const CONF = join(ROOT, 'test', 'fixtures', 'keepalived', 'lab-nat.conf');
 
-const missing = await missingPrerequisites(['ip', 'curl', 'nft', 'ethtool']);
+const missing = await missingPrerequisites(['ip', 'curl', 'nft']);
 if (missing.length && process.env.CI === 'true') throw new Error(`lab prerequisites missing: ${missing.join(', ')}`);
 
 async function dests(lvsd: Lvsd): Promise<string[]> {
@@ -40,9 +40,6 @@ describe.skipIf(missing.length > 0)('lvs-keepalived, NAT with TCP_CHECK and inhi
 
   beforeAll(async () => {
     topo = await buildNat(lab);
-    for (const h of ['client', 'rs1', 'rs2']) await noOffloads(lab, h, 'eth0');
-    await noOffloads(lab, 'dir', 'eth0');
-    await noOffloads(lab, 'dir', 'eth1');
     lvsd = await startLvsd(lab, 'dir', { interfaces: ['eth0', 'eth1'] });
   }, 120_000);
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Lab, waitFor, type NsProcess } from '../../lab/netns.js';
 import { buildLan, type Topology } from '../../lab/topology.js';
-import { noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
+import { removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { holdsVip } from '../../lab/vrrp-testbed.js';
 import { BIN, ROOT } from '../../lab/paths.js';
 import type { SyncDaemonConfig } from '../../src/ipvs/types.js';
@@ -43,7 +43,6 @@ describe('lvs-keepalived drives lvs_sync_daemon: a download survives the master 
     if (skip) return;
     lab = new Lab('ks');
     topo = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
-    for (const h of [topo.client.name, ...topo.rs.map((r) => r.name), 'dir', 'dir2']) await noOffloads(lab, h, 'eth0');
     // A small client receive buffer: the RS must keep sending through the whole download (no 6 MB burst into the socket).
     await lab.sysctl('client', 'net.ipv4.tcp_rmem', '4096 32768 65536');
     for (const [host, file] of [['dir', 'seed-dr-ha-master.conf'], ['dir2', 'seed-dr-ha-backup.conf']] as const) {

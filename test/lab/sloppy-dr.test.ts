@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../lab/netns.js';
 import { buildLan, type Topology } from '../../lab/topology.js';
-import { labSocketPath, noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
+import { labSocketPath, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
 import { gratuitousArpScript } from '../../lab/py.js';
 
@@ -30,7 +30,6 @@ describe('sloppy TCP: a flow that moves keeps its real server under mh, without 
     if (skip) return;
     lab = new Lab('sl');
     topo = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
-    for (const h of [topo.client.name, ...topo.rs.map((r) => r.name), 'dir', 'dir2']) await noOffloads(lab, h, 'eth0');
     // A small client receive buffer: the RS must keep sending through the whole download (no 6 MB burst into the socket).
     await lab.sysctl('client', 'net.ipv4.tcp_rmem', '4096 32768 65536');
   });
@@ -73,8 +72,10 @@ describe('sloppy TCP: a flow that moves keeps its real server under mh, without 
     const c = await b.call('get-counters', {});
     expect(c.conns_created).toBeGreaterThanOrEqual(1);
     expect(c.drop_tcp_no_conn ?? 0).toBe(0);
-    // B forwarded the flow after the move (its ACKs, to the same RS).
-    expect(c.xmit).toBeGreaterThan(100);
+    // B forwarded the flow after the move (its ACKs, to the same RS). With
+    // veth offloads on, the RS's TSO super-frames reach the client whole and
+    // it ACKs each once: dozens of ACKs over the last 3 MB, not hundreds.
+    expect(c.xmit).toBeGreaterThan(20);
     await b.stop();
   });
 

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Lab, waitFor } from '../../lab/netns.js';
 import { buildLan, type Topology } from '../../lab/topology.js';
-import { curlMany, noOffloads, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
+import { curlMany, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
 import type { NsProcess } from '../../lab/netns.js';
 import { gratuitousArpScript } from '../../lab/py.js';
@@ -46,7 +46,6 @@ describe('connection sync: DR master/backup pair', async () => {
     if (skip) return;
     lab = new Lab('sy');
     topo = await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false });
-    for (const h of [topo.client.name, ...topo.rs.map((r) => r.name), 'dir', 'dir2']) await noOffloads(lab, h, 'eth0');
     // A small client receive buffer: the RS must keep sending through the whole download (no 6 MB burst into the socket).
     await lab.sysctl('client', 'net.ipv4.tcp_rmem', '4096 32768 65536');
     await lab.exec('dir', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
