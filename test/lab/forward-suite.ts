@@ -30,12 +30,14 @@ export async function prerequisites(extra: string[] = []): Promise<string[]> {
   return missing;
 }
 
-export async function buildModeLab(mode: Mode, lvsdOpts: StartLvsdOptions = {}): Promise<ModeLab> {
-  const lab = new Lab(`f${mode}`);
+/** `prepare`: runs on the built topology before lvsd starts (e.g. a link MTU lvsd sizes its rings from). */
+export async function buildModeLab(mode: Mode, lvsdOpts: StartLvsdOptions = {}, prepare?: (lab: Lab, topo: Topology) => Promise<void>, tag = `f${mode}`): Promise<ModeLab> {
+  const lab = new Lab(tag);
   try {
     // veth defaults (TSO/GSO on): the client and the real servers hand the
     // director 64 KiB super-frames, as on any container host.
     const topo = mode === 'nat' ? await buildNat(lab) : await buildLan(lab, mode);
+    if (prepare) await prepare(lab, topo);
     const lvsd = await startLvsd(lab, 'dir', lvsdOpts);
     const vs = `${topo.vip}:80`;
     const rules = async (lines: string[][]) => {
