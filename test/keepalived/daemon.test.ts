@@ -452,7 +452,15 @@ describe('state dump (SIGUSR1/SIGUSR2)', () => {
     await d.start();
     ctx.b2.healthy = false;
     await waitFor(() => ctx.lvsd.destsOf(VIP, 80).length === 1, 8000, 'rs2 down');
-    const dump = JSON.parse(JSON.stringify(d.dumpState()));
+    // lvsd already has rs2 out; the dump's view of lvsd is refreshed after the apply, and rs1's checker may not
+    // have given its first verdict yet: wait until the dump has caught up, then check all of it.
+    const snapshot = () => JSON.parse(JSON.stringify(d.dumpState()));
+    await waitFor(() => {
+      const s = snapshot();
+      return s.lvsd?.services?.[0]?.dests?.length === 1
+        && s.virtual_servers[0]?.real_servers.every((r: any) => r.checkers[0].up !== undefined && r.checkers[0].up !== null);
+    }, 8000, 'the dump to show rs2 out of lvsd and every checker verdict');
+    const dump = snapshot();
     expect(dump.virtual_servers).toHaveLength(1);
     const rs = dump.virtual_servers[0].real_servers;
     expect(rs.map((r: any) => [r.real_server, r.alive, r.weight_in_lvsd, r.checkers[0].up])).toEqual([
