@@ -1,7 +1,6 @@
 // The notes' keepalived experiments: health checks take a dead real server
 // out, VRRP moves the VIP when the master dies and back when it returns, and
 // what a kill -9 leaves behind (Debian keepalived) versus lvs-keepalived.
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Lab, waitFor } from '../netns.js';
 import { buildLan, waitListening, type Topology } from '../topology.js';
@@ -12,6 +11,7 @@ import {
   clientLoop, hasVip, longestOutage, seedConfig, startKeepalived, TempDir, waitVip, type Keepalived,
 } from './common.js';
 import { startDaemon, pairConf, keepalivedAvailable } from '../vrrp-testbed.js';
+import { bigBodySha256 } from '../rs/big-body.js';
 
 /** Faster checks than the notes' (delay_loop 6, 3 retries of 3 s) so the experiment takes seconds. */
 const FAST_CHECKS: [RegExp, string][] = [
@@ -29,13 +29,6 @@ const FAST_VRRP: [RegExp, string][] = [
 
 /** lvs_sync_daemon following VI_1: the BACKUP's lvsd holds the MASTER's connections (issue 13). */
 const SYNC: [RegExp, string][] = [[/(router_id \S+)/, '$1\n    lvs_sync_daemon eth0 VI_1']];
-
-/** The RS's /big body (lab/rs/httpd.mjs fillBody), for an integrity check by hash. */
-function bigHash(size: number): string {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
-  return createHash('sha256').update(b).digest('hex');
-}
 
 async function lvsdServices(lvsd: Lvsd): Promise<string> {
   return (await lvsd.lvsadm(['-Ln'])).stdout;
@@ -160,7 +153,7 @@ export const failover: Experiment = {
       ctx.say((await ha.lvsd[1]!.lvsadm(['-Ln'])).stdout.trimEnd());
       ctx.say((await ha.lvsd[1]!.lvsadm(['-Lnc'])).stdout.split('\n').filter((l) => /ESTABLISHED/.test(l)).join('\n'));
       await Promise.race([dl.exited, new Promise((r) => setTimeout(r, 45_000))]);
-      const intact = dl.output().includes('rc=0') && dl.output().includes(bigHash(size));
+      const intact = dl.output().includes('rc=0') && dl.output().includes(bigBodySha256(size));
       ctx.say(`the download open through node01 when it crashed (4 MiB at 1 MiB/s): ${intact ? 'completed, sha256 intact' : `FAILED: ${dl.output().trim()}`}`);
       await new Promise((r) => setTimeout(r, 500));
       ctx.say('node01 comes back: link up, lvsd, lvs-keepalived');

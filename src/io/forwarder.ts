@@ -321,20 +321,27 @@ export class Forwarder {
     // gso_type in the virtio_net_hdr right before the frame: a TSO/GRO super-frame.
     if (port.vnet !== 0 && u8[off - VNET_HDR_LEN + 1] !== 0) { this.gsoFrame(port, off, caplen, now); return; }
     if ((status & TP_STATUS_CSUMNOTREADY) !== 0) completeL4Checksum(u8, off, caplen);
-    const out = this.out;
+    if (this.runEngine(u8, off, caplen, now, false)) this.xmit(port, now);
+  }
+
+  /**
+   * The engine's verdict on one frame, counted; true when `this.out` is to be
+   * sent. The engine promises never to throw on frame contents; if a bug
+   * makes it, one frame is lost, not the forwarder.
+   */
+  private runEngine(u8: Uint8Array, off: number, caplen: number, now: number, gso: boolean): boolean {
+    const c = this.counters;
     let v: number;
     try {
-      v = this.engine.input(u8, off, caplen, now, out);
+      v = this.engine.input(u8, off, caplen, now, this.out, gso);
     } catch (err) {
-      // The engine promises never to throw on frame contents; if a bug makes
-      // it, one frame is lost, not the forwarder.
       c.engineErrors++;
       this.opts.onEngineError?.(err);
-      return;
+      return false;
     }
-    if (v === VERDICT_IGNORE) { c.ignored++; return; }
-    if (v !== VERDICT_XMIT) { c.drops++; return; }
-    this.xmit(port, now);
+    if (v === VERDICT_IGNORE) { c.ignored++; return false; }
+    if (v !== VERDICT_XMIT) { c.drops++; return false; }
+    return true;
   }
 
   /** Sends what `this.out` describes (an ordinary frame) through the TX ring of its next hop's port. */
@@ -396,17 +403,8 @@ export class Forwarder {
     u8[field + 1] = ~u8[field + 1]! & 0xff;
     const lp = field - csumOff;
     const ports0 = ((u8[lp]! << 8) | u8[lp + 1]!) + ((u8[lp + 2]! << 8) | u8[lp + 3]!);
+    if (!this.runEngine(u8, off, caplen, now, true)) return;
     const out = this.out;
-    let v: number;
-    try {
-      v = this.engine.input(u8, off, caplen, now, out, true);
-    } catch (err) {
-      c.engineErrors++;
-      this.opts.onEngineError?.(err);
-      return;
-    }
-    if (v === VERDICT_IGNORE) { c.ignored++; return; }
-    if (v !== VERDICT_XMIT) { c.drops++; return; }
     const buf = out.buf;
     // An ICMP error the engine made about it (its own buffer): an ordinary frame.
     if (buf !== u8) { this.xmit(port, now); return; }

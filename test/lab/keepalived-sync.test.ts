@@ -4,7 +4,6 @@
 // master while VRRP is MASTER; a download through the master survives the
 // master's node crashing (its link down, both daemons killed -9) and VRRP
 // moving the VIP.
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,12 +15,7 @@ import { holdsVip } from '../../lab/vrrp-testbed.js';
 import { BIN, ROOT } from '../../lab/paths.js';
 import type { SyncDaemonConfig } from '../../src/ipvs/types.js';
 import { prerequisites } from './forward-suite.js';
-
-function bigBody(size: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
-  return b;
-}
+import { bigBodySha256 } from '../../lab/rs/big-body.js';
 
 function withSync(file: string): string {
   const text = readFileSync(join(ROOT, 'configs', file), 'utf8');
@@ -77,7 +71,7 @@ describe('lvs-keepalived drives lvs_sync_daemon: a download survives the master 
         && /-> 192\.168\.150\.12:80/.test((await lvsd[h]!.lvsadm(['-Ln'])).stdout), 20_000, 200, `${h}: both real servers applied`);
     }
     const size = 8 * 1024 * 1024;
-    const want = createHash('sha256').update(bigBody(size)).digest('hex');
+    const want = bigBodySha256(size);
     const file = `/tmp/${lab!.prefix}big`;
     const dl = lab!.spawn('client', ['sh', '-c',
       `curl -s -m 60 --limit-rate 1M -o ${file} http://${topo.vip}/big?size=${size}; echo "rc=$?"; sha256sum ${file}; rm -f ${file}`]);

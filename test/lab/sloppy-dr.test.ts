@@ -2,19 +2,13 @@
 // flow that moves to B mid-stream is scheduled there to the same real server
 // and the download completes; with rr and no sloppy it cannot (B drops the
 // flow's packets as drop_tcp_no_conn), so the first result means something.
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../lab/netns.js';
 import { buildLan, type Topology } from '../../lab/topology.js';
 import { labSocketPath, removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
 import { gratuitousArpScript } from '../../lab/py.js';
-
-function bigBody(size: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
-  return b;
-}
+import { bigBodySha256 } from '../../lab/rs/big-body.js';
 
 
 describe('sloppy TCP: a flow that moves keeps its real server under mh, without sync', async () => {
@@ -24,7 +18,7 @@ describe('sloppy TCP: a flow that moves keeps its real server under mh, without 
   let topo: Topology;
   const running: Lvsd[] = [];
   const size = 5 * 1024 * 1024;
-  const want = createHash('sha256').update(bigBody(size)).digest('hex');
+  const want = bigBodySha256(size);
 
   beforeAll(async () => {
     if (skip) return;

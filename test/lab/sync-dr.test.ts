@@ -2,7 +2,6 @@
 // (backup) with the same services; connections made through A appear in B's
 // table with their state; a rate-limited download through A survives A's
 // lvsd being killed -9 and the VIP moving to B (same bytes, by hash).
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Lab, waitFor } from '../../lab/netns.js';
 import { buildLan, type Topology } from '../../lab/topology.js';
@@ -10,15 +9,9 @@ import { curlMany, removeLabSockets, startLvsd, type Lvsd } from '../../lab/dire
 import { prerequisites } from './forward-suite.js';
 import type { NsProcess } from '../../lab/netns.js';
 import { gratuitousArpScript } from '../../lab/py.js';
+import { bigBodySha256 } from '../../lab/rs/big-body.js';
 
 const SYNCID = '23';
-/** The RS's /big body (lab/rs/httpd.mjs fillBody). */
-function bigBody(size: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
-  return b;
-}
-
 interface Conn { cport: string; state: string; daddr: string }
 function conns(lnc: string, vs: string): Conn[] {
   const out: Conn[] = [];
@@ -113,7 +106,7 @@ describe('connection sync: DR master/backup pair', async () => {
   it.skipIf(skip)("a download through A survives A's kill -9 and the VIP's move to B, byte for byte", async () => {
     diag();
     const size = 6 * 1024 * 1024;
-    const want = createHash('sha256').update(bigBody(size)).digest('hex');
+    const want = bigBodySha256(size);
     const dl = lab!.spawn('client', ['sh', '-c',
       `curl -s -m 60 --limit-rate 1M -o /tmp/${lab!.prefix}big http://${topo.vip}/big?size=${size}; echo "rc=$?"; sha256sum /tmp/${lab!.prefix}big; rm -f /tmp/${lab!.prefix}big`]);
     await new Promise((r) => setTimeout(r, 300));

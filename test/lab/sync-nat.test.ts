@@ -3,19 +3,13 @@
 // rate-limited download and a wrk keep-alive run through A survive A's
 // kill -9 and the move of VIP + gateway to B: the download is intact (hash),
 // wrk reports no socket errors and B no drop_tcp_no_conn.
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Lab, waitFor } from '../../lab/netns.js';
 import { buildNat, type Topology } from '../../lab/topology.js';
 import { removeLabSockets, startLvsd, type Lvsd } from '../../lab/director.js';
 import { prerequisites } from './forward-suite.js';
 import { gratuitousArpScript } from '../../lab/py.js';
-
-function bigBody(size: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
-  return b;
-}
+import { bigBodySha256 } from '../../lab/rs/big-body.js';
 
 
 describe('connection sync: NAT master/backup pair', async () => {
@@ -58,7 +52,7 @@ describe('connection sync: NAT master/backup pair', async () => {
       }
     });
     const size = 6 * 1024 * 1024;
-    const want = createHash('sha256').update(bigBody(size)).digest('hex');
+    const want = bigBodySha256(size);
     const file = `/tmp/${lab!.prefix}big`;
     const dl = lab!.spawn('client', ['sh', '-c',
       `curl -s -m 60 --limit-rate 1M -o ${file} http://${topo.vip}/big?size=${size}; echo "rc=$?"; sha256sum ${file}; rm -f ${file}`]);
