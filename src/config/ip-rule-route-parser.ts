@@ -3,9 +3,11 @@
 // words are ip(8)'s plus keepalived's own (add / append, track_group,
 // no_track). Each line is checked as keepalived checks it, with its
 // messages and error class, and kept as words; src/vrrp/static.ts turns them
-// into `ip route` / `ip rule` commands. IPv4 only, as the rest of lvsd.
+// into `ip route` / `ip rule` commands. IPv4 and IPv6 (ip(8) only: no data
+// plane involved); the family is the addresses', or `inet6`, and never mixed.
 
 import * as fs from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { isIpv4 } from '../packet/addr.js';
 import type { Stmt, Word } from './lexer.js';
 import type { KaErr, SourcePos, StaticRoute, StaticRule } from './model.js';
@@ -43,15 +45,21 @@ function tableKnown(name: string): boolean {
   return false;
 }
 
-function prefixOk(text: string, allowAll = false): 'ok' | 'bad' | 'prefix' | 'v6' {
-  if (text === 'default' || (allowAll && text === 'all')) return 'ok';
+type Family = 0 | 4 | 6;
+
+/** A prefix word: its verdict and family (0 for default/all, which fit either). */
+function prefixOk(text: string, allowAll = false): { k: 'ok' | 'bad' | 'prefix'; fam: Family } {
+  if (text === 'default' || (allowAll && text === 'all')) return { k: 'ok', fam: 0 };
   const [a, p, ...more] = text.split('/');
-  if (more.length) return 'bad';
-  if (a!.includes(':')) return 'v6';
-  if (!isIpv4(a!)) return 'bad';
-  if (p !== undefined && (!/^\d+$/.test(p) || Number(p) > 32)) return 'prefix';
-  return 'ok';
+  if (more.length) return { k: 'bad', fam: 0 };
+  const fam: Family = isIPv6(a!) ? 6 : isIpv4(a!) ? 4 : 0;
+  if (!fam) return { k: 'bad', fam };
+  if (p !== undefined && (!/^\d+$/.test(p) || Number(p) > (fam === 6 ? 128 : 32))) return { k: 'prefix', fam };
+  return { k: 'ok', fam };
 }
+
+/** Family of a gateway/source address word, 0 when it is neither. */
+const addrFam = (t: string): Family => (isIPv6(t) ? 6 : isIpv4(t) ? 4 : 0);
 
 const isU32 = (t: string): boolean => /^\d+$/.test(t) && Number(t) <= 0xffffffff;
 
@@ -64,12 +72,19 @@ export function parseStaticRoute(c: Diags, l: Stmt): StaticRoute | undefined {
   const dstW = w[i];
   if (!dstW) { c.error(w[w.length - 1]!.pos, 'static route without a destination', 'write DEST[/LEN] [via GW] dev IF', 'MISSING_PARAMETER'); return undefined; }
   const dk = prefixOk(dstW.text);
-  if (dk === 'v6') { c.error(dstW.pos, `static route ${dstW.text}: IPv6 is not supported by lvsd`, 'use an IPv4 destination'); return undefined; }
-  if (dk === 'bad') { c.error(dstW.pos, `VRRP parsed invalid IP ${dstW.text}. skipping IP...`, 'write A.B.C.D[/LEN] or default'); return undefined; }
-  if (dk === 'prefix') {
-    // keepalived: "Invalid address prefix len 33 … using 32" and carries on with /32.
-    c.error(dstW.pos, `Invalid address prefix len for address ${dstW.text} - using 32`, 'give a prefix length in [0, 32]', 'INVALID_NUMBER');
+  if (dk.k === 'bad') { c.error(dstW.pos, `VRRP parsed invalid IP ${dstW.text}. skipping IP...`, 'write A.B.C.D[/LEN], ADDR6[/LEN] or default'); return undefined; }
+  const max = dk.fam === 6 ? 128 : 32;
+  if (dk.k === 'prefix') {
+    // keepalived: "Invalid address prefix len 33 … using 32" and carries on with /32 (/128 for IPv6).
+    c.error(dstW.pos, `Invalid address prefix len for address ${dstW.text} - using ${max}`, `give a prefix length in [0, ${max}]`, 'INVALID_NUMBER');
   }
+  let fam: Family = dk.fam;
+  /** Every address of a route has one family (keepalived: "Cannot mix IPv4 and IPv6 addresses for route"). */
+  const same = (f: Family, at: Word): boolean => {
+    if (!fam || fam === f) { fam = f; return true; }
+    c.error(at.pos, 'Cannot mix IPv4 and IPv6 addresses for route', 'give every address of the route in one family');
+    return false;
+  };
   let dev = false;
   let nexthops = false;
   let tracked = true;
@@ -84,16 +99,20 @@ export function parseStaticRoute(c: Diags, l: Stmt): StaticRoute | undefined {
     switch (k.text) {
       case 'via': case 'gw': {
         let a = needV();
-        if (a?.text === 'inet') { i++; a = w[i + 1]; }
+        if (a?.text === 'inet' || a?.text === 'inet6') { i++; a = w[i + 1]; }
         if (!a) return undefined;
-        if (!isIpv4(a.text)) { c.error(a.pos, `invalid route via address ${a.text}`, 'give the gateway as A.B.C.D'); return undefined; }
+        const f = addrFam(a.text);
+        if (!f) { c.error(a.pos, `invalid route via address ${a.text}`, 'give the gateway as A.B.C.D or an IPv6 address'); return undefined; }
+        if (!same(f, a)) return undefined;
         i++;
         break;
       }
       case 'src': {
         const a = needV();
         if (!a) return undefined;
-        if (!isIpv4(a.text)) { c.error(a.pos, `invalid route src address ${a.text}`, 'give the source as A.B.C.D'); return undefined; }
+        const f = addrFam(a.text);
+        if (!f) { c.error(a.pos, `invalid route src address ${a.text}`, 'give the source as A.B.C.D or an IPv6 address'); return undefined; }
+        if (!same(f, a)) return undefined;
         i++;
         break;
       }
@@ -142,7 +161,11 @@ export function parseStaticRoute(c: Diags, l: Stmt): StaticRoute | undefined {
           if (t === 'via' || t === 'dev' || t === 'weight') {
             const x = w[i + 1];
             if (!x) { c.error(w[i]!.pos, `nexthop ${t} needs a value`, `write nexthop ${t} <value>`, 'MISSING_PARAMETER'); return undefined; }
-            if (t === 'via' && !isIpv4(x.text)) { c.error(x.pos, `invalid nexthop address ${x.text}`, 'give the gateway as A.B.C.D'); return undefined; }
+            if (t === 'via') {
+              const f = addrFam(x.text);
+              if (!f) { c.error(x.pos, `invalid nexthop address ${x.text}`, 'give the gateway as A.B.C.D or an IPv6 address'); return undefined; }
+              if (!same(f, x)) return undefined;
+            }
             if (t === 'dev') dev = true;
             i++;
             continue;
@@ -153,7 +176,7 @@ export function parseStaticRoute(c: Diags, l: Stmt): StaticRoute | undefined {
         break;
       default:
         if (ROUTE_FLAGS.has(k.text)) { if (k.text === 'no_track') tracked = false; break; }
-        if (k.text === 'inet6') { c.error(k.pos, 'inet6 routes are not supported by lvsd', 'use IPv4 routes'); return undefined; }
+        if (k.text === 'inet6') { if (!same(6, k)) return undefined; break; }
         if (LOCKABLE.has(k.text) && v?.text === 'lock') i++;
         if (ROUTE_VALUE.has(k.text) || LOCKABLE.has(k.text)) {
           if (!w[i + 1]) { c.error(k.pos, `route keyword ${k.text} needs a value`, `write ${k.text} <value>`, 'MISSING_PARAMETER'); return undefined; }
@@ -169,7 +192,9 @@ export function parseStaticRoute(c: Diags, l: Stmt): StaticRoute | undefined {
   } else if (tracked && protocol) {
     c.warn(protocol.pos, 'Route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), resetting protocol', 'leave protocol out, or add no_track', 'WARNING');
   }
-  return { pos: l.pos, args: w.map((x) => x.text) };
+  const route: StaticRoute = { pos: l.pos, args: w.map((x) => x.text) };
+  if (fam === 6) route.family = 6;
+  return route;
 }
 
 const RULE_ACTIONS = new Set(['table', 'lookup', 'goto', 'blackhole', 'unreachable', 'prohibit', 'nop', 'l3mdev']);
@@ -185,6 +210,13 @@ export function parseStaticRule(c: Diags, l: Stmt, prefs: RulePrefs): StaticRule
   const w = l.words;
   let action = false;
   let pref = false;
+  let fam = 0 as Family;
+  /** keepalived: "rule specification has mixed IPv4 and IPv6". */
+  const same = (f: Family, at: Word): boolean => {
+    if (!f || !fam || fam === f) { fam = fam || f; return true; }
+    c.error(at.pos, 'rule specification has mixed IPv4 and IPv6', 'give from and to in one family');
+    return false;
+  };
   for (let i = 0; i < w.length; i++) {
     const k = w[i]!;
     const v = w[i + 1];
@@ -196,8 +228,11 @@ export function parseStaticRule(c: Diags, l: Stmt, prefs: RulePrefs): StaticRule
       const a = needV();
       if (!a) return undefined;
       const ok = prefixOk(a.text, true);
-      if (ok === 'v6') { c.error(a.pos, `rule ${k.text} ${a.text}: IPv6 is not supported by lvsd`, 'use an IPv4 prefix'); return undefined; }
-      if (ok !== 'ok' || a.text === 'default') { c.error(a.pos, `Invalid rule ${k.text} address ${a.text}`, 'write A.B.C.D[/LEN] or all'); return undefined; }
+      if (ok.k === 'prefix') {
+        const max = ok.fam === 6 ? 128 : 32;
+        c.error(a.pos, `Invalid address prefix len for address ${a.text} - using ${max}`, `give a prefix length in [0, ${max}]`, 'INVALID_NUMBER');
+      } else if (ok.k !== 'ok' || a.text === 'default') { c.error(a.pos, `Invalid rule ${k.text} address ${a.text}`, 'write A.B.C.D[/LEN], ADDR6[/LEN] or all'); return undefined; }
+      if (!same(ok.fam, a)) return undefined;
       i++;
     } else if (k.text === 'table' || k.text === 'lookup') {
       const t = needV();
@@ -215,9 +250,8 @@ export function parseStaticRule(c: Diags, l: Stmt, prefs: RulePrefs): StaticRule
       i++;
     } else if (RULE_FLAGS.has(k.text)) {
       if (RULE_ACTIONS.has(k.text)) action = true;
-    } else if (k.text === 'inet6') {
-      c.error(k.pos, 'inet6 rules are not supported by lvsd', 'use IPv4 rules');
-      return undefined;
+    } else if (k.text === 'inet6' && i > 0) {
+      if (!same(6, k)) return undefined;
     } else {
       c.error(k.pos, `Unknown rule option ${k.text}`, 'see static_rules in keepalived.conf(5) for the words a rule takes');
       return undefined;
@@ -233,5 +267,7 @@ export function parseStaticRule(c: Diags, l: Stmt, prefs: RulePrefs): StaticRule
     c.warn(l.pos, `Rule has no preference specified - setting to ${n}. This is probably not what you want.`, 'add priority N', 'WARNING');
     args.push('priority', String(n));
   }
-  return { pos: l.pos, args };
+  const rule: StaticRule = { pos: l.pos, args };
+  if (fam === 6) rule.family = 6;
+  return rule;
 }

@@ -311,10 +311,14 @@ export interface VirtualServer {
 export interface StaticRoute {
   pos: SourcePos;
   args: string[];
+  /** 6 for an IPv6 route (its addresses or `inet6`); absent for IPv4. */
+  family?: 6;
 }
 export interface StaticRule {
   pos: SourcePos;
   args: string[];
+  /** 6 for an IPv6 rule (its prefixes or `inet6`); absent for IPv4. */
+  family?: 6;
 }
 
 /**

@@ -4,6 +4,7 @@
 // configs are clean; the wording adds what to do about it.
 
 import * as fs from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { ipToU32, isIpv4, u32ToIp } from '../packet/addr.js';
 import { SCHEDULERS } from '../ipvs/types.js';
 import { lexConfig, type LexOptions, type Stmt, type Word } from './lexer.js';
@@ -21,6 +22,8 @@ export interface ParseResult {
 }
 
 class Ctx {
+  /** Groups that had clean IPv6 entries (refused by lvsd, kept by keepalived): not empty, not fwmark-only. */
+  readonly v6Groups = new Set<string>();
   constructor(readonly diags: Diagnostic[] = []) {}
   emit(pos: SourcePos, severity: Severity, ka: KaErr, message: string, hint: string): void {
     this.diags.push({ file: pos.file, line: pos.line, col: pos.col, severity, message, hint, ka });
@@ -106,9 +109,10 @@ function bool(ctx: Ctx, s: Stmt, i: number): boolean | undefined {
 function ipv4(ctx: Ctx, w: Word | undefined, what: string, s: Stmt): string | undefined {
   if (!w) { need(ctx, s, s.words.length, what); return undefined; }
   if (!isIpv4(w.text)) {
-    const v6 = w.text.includes(':');
-    ctx.error(w.pos, v6 ? `${what} ${w.text}: IPv6 is not supported by lvsd` : `${what} '${w.text}' is not a valid IPv4 address`,
-      v6 ? 'use an IPv4 address' : 'write a dotted quad such as 192.168.150.100');
+    // A valid IPv6 address is clean for keepalived (-t exits as it does) but lvsd cannot run it yet (#16).
+    const v6 = isIPv6(w.text);
+    ctx.error(w.pos, v6 ? `${what} ${w.text}: IPv6 is not supported by lvsd yet` : `${what} '${w.text}' is not a valid IPv4 address`,
+      v6 ? 'use an IPv4 address (IPv6 services are issue #16)' : 'write a dotted quad such as 192.168.150.100', v6 ? 'OK' : 'GENERAL_ERROR');
     return undefined;
   }
   return w.text;
@@ -342,14 +346,22 @@ const SYNC_IGNORED = set('track_file', 'track_process', 'track_bfd', 'smtp_alert
 function parseVip(c: Ctx, l: Stmt, what = 'virtual_ipaddress'): VirtualIp | undefined {
   const w = l.words[0]!;
   const [addr, pfx, ...more] = w.text.split('/');
-  if (more.length || !isIpv4(addr!)) {
+  // static_ipaddress is only handed to ip(8), so IPv6 works there; a VRRP
+  // address needs VRRPv3 over IPv6 (#16). keepalived accepts both.
+  const v6 = !more.length && isIPv6(addr!);
+  if (v6 && what !== 'static_ipaddress') {
+    c.error(w.pos, `${what} ${w.text}: IPv6 is not supported by lvsd yet`, 'use IPv4 virtual addresses (IPv6 VRRP is issue #16)', 'OK');
+    return undefined;
+  }
+  if (more.length || (!v6 && !isIpv4(addr!))) {
     c.error(w.pos, `${what} '${w.text}' is not a valid IPv4 address`, 'write A.B.C.D[/prefix], e.g. 192.168.150.100/24');
     return undefined;
   }
-  let prefix = 32;
+  const max = v6 ? 128 : 32;
+  let prefix = max;
   if (pfx !== undefined) {
-    if (!/^\d+$/.test(pfx) || Number(pfx) > 32) {
-      c.error(w.pos, `${what} '${w.text}': bad prefix length`, 'give a prefix length in [0, 32]');
+    if (!/^\d+$/.test(pfx) || Number(pfx) > max) {
+      c.error(w.pos, `${what} '${w.text}': bad prefix length`, `give a prefix length in [0, ${max}]`);
       return undefined;
     }
     prefix = Number(pfx);
@@ -538,6 +550,8 @@ const commonTimers = <T extends { inh: Inherit }>(): Record<string, Handler<T>> 
 
 interface VsCtx {
   vs: VirtualServer; inh: Inherit; protoSet: boolean; schedSet: boolean; methodSet: boolean; m: KeepalivedConfig;
+  /** Real servers refused because they are IPv6 (#16). */
+  v6RealServers?: number;
   /** The virtual server's `weight`: what real servers without their own get. */
   weight?: number;
   weighted: Set<RealServer>;
@@ -740,6 +754,7 @@ function parseUrl(c: Ctx, s: Stmt): HttpUrl | undefined {
 
 function realServer(c: Ctx, s: Stmt, x: VsCtx): void {
   const a = ipv4(c, arg(s, 1), 'real server address', s);
+  if (!a && isIPv6(arg(s, 1)?.text ?? '')) x.v6RealServers = (x.v6RealServers ?? 0) + 1;
   const pw = arg(s, 2);
   const p = pw ? port(c, pw, 'real server port') : 0;
   if (!a || p === undefined) return; // keepalived skips the whole block
@@ -840,13 +855,14 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   const name = key.kind === 'addr' ? `[${key.addr}]:${key.port}` : key.kind === 'fwmark' ? `FWM ${key.fwmark}` : `group ${key.group}`;
   // keepalived 2.2.7 reports each of these, so `keepalived -t` fails on them.
   const fwmarkOnly = key.kind === 'fwmark' ||
-    (key.kind === 'group' && (() => { const g = m.virtual_server_groups.find((y) => y.name === key.group); return !!g && g.entries.every((e) => e.kind === 'fwmark'); })());
+    (key.kind === 'group' && (() => { const g = m.virtual_server_groups.find((y) => y.name === key.group); return !!g && !c.v6Groups.has(g.name) && g.entries.every((e) => e.kind === 'fwmark'); })());
   if (fwmarkOnly) vs.protocol = 'TCP';
   if (fwmarkOnly && x.protoSet) c.warn(s.pos, `virtual server ${name}: protocol specified for fwmark - protocol will be ignored`, 'remove protocol from fwmark services');
   else if (!fwmarkOnly && !x.protoSet) c.warn(s.pos, `virtual server ${name}: no protocol set - defaulting to UDP`, 'add protocol TCP (or UDP/SCTP)');
   if (!x.schedSet) c.warn(s.pos, `virtual server ${name}: no scheduler set, setting default '${DEFAULTS.lvs_sched}'`, 'add lvs_sched (lb_algo)');
   if (!x.methodSet) c.warn(s.pos, `virtual server ${name}: no forwarding method set, setting default NAT`, 'add lvs_method (lb_kind) NAT|DR|TUN');
   if (!vs.real_servers.length && !vs.sorry_server) {
+    if (x.v6RealServers) return; // each was refused (IPv6, #16); keepalived would have kept them
     c.warn(s.pos, `virtual server ${name} has no real servers - ignoring`, 'add a real_server block');
     return;
   }
@@ -925,6 +941,59 @@ function completeVs(c: Ctx, s: Stmt, x: VsCtx, name: string, fwmarkOnly: boolean
   }
 }
 
+/** 128-bit value of an IPv6 address (valid per isIPv6). */
+function ip6ToBig(a: string): bigint {
+  let head = a, tail = '';
+  const dbl = a.indexOf('::');
+  if (dbl >= 0) { head = a.slice(0, dbl); tail = a.slice(dbl + 2); }
+  const words = (t: string): number[] => {
+    if (!t) return [];
+    const out: number[] = [];
+    for (const g of t.split(':')) {
+      if (g.includes('.')) { const v = ipToU32(g); out.push(v >>> 16, v & 0xffff); } else out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const h = words(head), t = words(tail);
+  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return all.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
+}
+
+/**
+ * An IPv6 group member (check_parser.c vsg_handler): `a::b`, `a::b-XXXX` (the
+ * last 16 bits, hex, at most ffff), `a::b-c::d` and `a::/nn`. Checked as
+ * keepalived checks it; a clean one is still refused, because lvsd has no
+ * IPv6 data plane yet (#16), with keepalived's verdict ('OK') for -t.
+ */
+function groupRange6(c: Ctx, w: Word): 'v6' | undefined {
+  const bad = (why: string, hint: string): undefined => { c.error(w.pos, why, hint); return undefined; };
+  const t = w.text;
+  const cidr = /^([^/]+)\/(\d+)$/.exec(t);
+  if (cidr) {
+    if (!isIPv6(cidr[1]!)) return bad(`invalid virtual server group IP address - ${t}`, 'write ADDR/NN');
+    const n = Number(cidr[2]);
+    if (n < 1 || n > 128) return bad(`invalid netmask - ${t}`, 'give a prefix length in [1, 128]');
+    const host = (1n << BigInt(128 - n)) - 1n;
+    if ((ip6ToBig(cidr[1]!) & host) !== 0n) return bad(`Address mask bits not empty - ${t} - skipping`, 'use the network address');
+  } else {
+    const dash = t.indexOf('-');
+    const start = dash < 0 ? t : t.slice(0, dash);
+    const end = dash < 0 ? undefined : t.slice(dash + 1);
+    if (!isIPv6(start)) return bad(`invalid virtual server group IP address - ${t}`, 'write ADDR, ADDR-XXXX, ADDR-ADDR or ADDR/NN');
+    if (end !== undefined && isIPv6(end)) {
+      if (ip6ToBig(end) < ip6ToBig(start)) return bad(`Address range end is less than address range start - ${t} - skipping`, 'put the lower address first');
+    } else if (end !== undefined) {
+      const m = /^[0-9a-fA-F]*/.exec(end)![0];
+      if (m.length < end.length) return bad(`Virtual server group range '${t}' has extra characters at end '${end.slice(m.length)}'`, 'the range end is the last 16 bits, in hex');
+      const v = m ? parseInt(m, 16) : 0;
+      if (v > 0xffff) return bad(`Virtual server group range '${t}' end '${end}' too large`, 'the range end is the last 16 bits: at most ffff');
+      if (v <= Number(ip6ToBig(start) & 0xffffn)) return bad(`Address range end is not greater than address range start - ${t} - skipping`, 'the range end must exceed the last 16 bits of the start');
+    }
+  }
+  c.error(w.pos, `virtual server group entry ${t}: IPv6 is not supported by lvsd yet`, 'use IPv4 entries (IPv6 services are issue #16)', 'OK');
+  return 'v6';
+}
+
 /** A group member's addresses, first and last, as check_data.c reads `a.b.c.d`, `a.b.c.d-e`, `a.b.c.d-w.x.y.z` and `a.b.c.d/nn`. */
 function groupRange(c: Ctx, w: Word): [string, string] | undefined {
   const bad = (why: string, hint: string): undefined => { c.error(w.pos, `${why} - ${w.text}`, hint); return undefined; };
@@ -958,11 +1027,16 @@ function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   const nw = need(c, s, 1, 'name');
   if (!nw) return;
   const g: VirtualServerGroup = { pos: s.pos, name: nw.text, entries: [] };
+  let v6 = 0; // clean IPv6 entries: refused above, but keepalived would keep the group
   for (const l of valueLines(c, s)) {
     const w = l.words[0]!;
     if (w.text === 'fwmark') {
       const v = num(c, l, 1, 0, 4294967295, 'mark');
       if (v !== undefined) g.entries.push({ pos: l.pos, kind: 'fwmark', fwmark: v });
+      continue;
+    }
+    if (w.text.includes(':')) {
+      if (groupRange6(c, w) === 'v6') { v6++; c.v6Groups.add(nw.text); }
       continue;
     }
     const range = groupRange(c, w);
@@ -974,7 +1048,7 @@ function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
     if (range[1] !== range[0]) e.addrEnd = range[1];
     g.entries.push(e);
   }
-  if (!g.entries.length) {
+  if (!g.entries.length && !v6) {
     c.warn(s.pos, `virtual server group ${g.name} has no entries - removing`, 'add IP PORT, IP-RANGE PORT or fwmark N lines');
     return;
   }

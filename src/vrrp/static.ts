@@ -38,7 +38,7 @@ function ipWords(args: string[]): string[] {
     const a = args[i]!;
     if (a === 'no_track' || a === 'add' || a === 'append') continue;
     if (a === 'track_group') { i++; continue; }
-    if (a === 'inet' && args[i - 1] !== 'via' && args[i - 1] !== 'gw') continue;
+    if ((a === 'inet' || a === 'inet6') && args[i - 1] !== 'via' && args[i - 1] !== 'gw') continue;
     out.push(a === 'gw' ? 'via' : a);
   }
   return out;
@@ -53,12 +53,14 @@ export function addressItem(v: VirtualIp): StaticItem | undefined {
 export function routeItem(r: StaticRoute): StaticItem {
   const how = r.args.includes('append') ? 'append' : r.args.includes('add') ? 'add' : 'prepend';
   const w = ipWords(r.args);
-  return { kind: 'route', pos: r.pos, add: ['route', how, ...w], del: ['route', 'del', ...w] };
+  const f = r.family === 6 ? ['-6'] : [];
+  return { kind: 'route', pos: r.pos, add: [...f, 'route', how, ...w], del: [...f, 'route', 'del', ...w] };
 }
 
 export function ruleItem(r: StaticRule): StaticItem {
   const w = ipWords(r.args);
-  return { kind: 'rule', pos: r.pos, add: ['rule', 'add', ...w], del: ['rule', 'del', ...w] };
+  const f = r.family === 6 ? ['-6'] : [];
+  return { kind: 'rule', pos: r.pos, add: [...f, 'rule', 'add', ...w], del: [...f, 'rule', 'del', ...w] };
 }
 
 /** The items of a configuration, in the order they are added (addresses before the routes that use them). */

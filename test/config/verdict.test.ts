@@ -119,7 +119,14 @@ describe('keepalived -t verdicts', () => {
   // What lvsd writes back out must be a config keepalived takes as it is.
   if (live) it.each(fixtures.filter((f) => VERDICTS[f] === 0))('%s: toKeepalivedConf output is clean for keepalived -t', (name) => {
     const dump = path.join(tmp, `dump-${name}`);
-    fs.writeFileSync(dump, toKeepalivedConf(loadConfig(path.join(tmp, name), { configId: CONFIG_ID }).model));
+    const loaded = loadConfig(path.join(tmp, name), { configId: CONFIG_ID });
+    const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
+    if (errors.length) {
+      // keepalived takes it, lvs-keepalived refuses it (e.g. IPv6, #16): nothing to write back; every refusal is lvsd's only.
+      expect(errors.map((d) => d.ka)).toEqual(errors.map(() => 'OK'));
+      return;
+    }
+    fs.writeFileSync(dump, toKeepalivedConf(loaded.model));
     const ka = keepalivedTest(dump);
     expect({ name, keepalived: ka.status, stderr: ka.stderr.trim() }).toMatchObject({ keepalived: 0 });
   });

@@ -113,4 +113,37 @@ describe('static items in a network namespace', () => {
     expect(rules()).not.toMatch(/lookup 100/);
     expect(log.lines.filter((l) => l.level === 'error' && !/new configuration has errors|10\.79\.0\.0\/99/.test(`${l.msg}`))).toEqual([]);
   });
+  it.skipIf(!isRoot)('IPv6 static addresses, routes and rules: added with ip -6 at start, removed at stop', async () => {
+    const addrs = () => ipIn('-6', '-o', 'addr', 'show', 'dev', 'eth0').stdout;
+    const routes = () => ipIn('-6', 'route', 'show', 'table', 'all').stdout;
+    const rules = () => ipIn('-6', 'rule', 'show').stdout;
+    const file = tmp.write('keepalived6.conf', `static_ipaddress {
+    2001:db8:5::1/64 dev eth0
+}
+static_routes {
+    2001:db8:7::/64 via 2001:db8:5::2 dev eth0 no_track
+    default inet6 via 2001:db8:5::2 dev eth0 table 106 no_track
+}
+static_rules {
+    from 2001:db8:5::/64 table 106 priority 1006
+    from all fwmark 6 table 106 priority 1007 inet6
+}
+`);
+    const log = recordingLog();
+    const inNs: IpRunner = (a) => runIp(['-n', ns, ...a]);
+    const d = new KeepalivedDaemon({ configFile: file, socket: '/nonexistent', vrrpOnly: true, checkOnly: false, dontReleaseIpvs: false, dontReleaseVrrp: false, logDetail: false },
+      log, { checkHost: false, ip: inNs });
+    await d.start();
+    expect(addrs()).toMatch(/inet6 2001:db8:5::1\/64 /);
+    expect(routes()).toMatch(/^2001:db8:7::\/64 via 2001:db8:5::2 dev eth0/m);
+    expect(routes()).toMatch(/^default via 2001:db8:5::2 dev eth0 table 106/m);
+    expect(rules()).toMatch(/^1006:\s+from 2001:db8:5::\/64 lookup 106/m);
+    expect(rules()).toMatch(/^1007:\s+from all fwmark 0x6 lookup 106/m);
+    expect(ipIn('-4', 'rule', 'show').stdout).not.toMatch(/lookup 106/); // the inet6 rule is not an IPv4 one
+    await d.stop();
+    expect(addrs()).not.toMatch(/2001:db8:5::1/);
+    expect(routes()).not.toMatch(/2001:db8:7::|table 106/);
+    expect(rules()).not.toMatch(/lookup 106/);
+    expect(log.lines.filter((l) => l.level === 'error')).toEqual([]);
+  });
 });
