@@ -16,7 +16,7 @@ function findRoot(): string {
 export const ROOT = findRoot();
 export const RS_DIR = join(ROOT, 'lab', 'rs');
 export const BIN = {
-  lvsd: join(ROOT, 'dist', 'src', 'cli', 'lvsd.js'),
-  lvsadm: join(ROOT, 'dist', 'src', 'cli', 'lvsadm.js'),
-  keepalived: join(ROOT, 'dist', 'src', 'cli', 'lvs-keepalived.js'),
+  lvsd: join(ROOT, 'dist', 'bin', 'lvsd.js'),
+  lvsadm: join(ROOT, 'dist', 'bin', 'lvsadm.js'),
+  keepalived: join(ROOT, 'dist', 'bin', 'lvs-keepalived.js'),
 };

@@ -53,7 +53,8 @@ fi
 
 log "tsc"
 npx tsc -p tsconfig.json
-chmod +x dist/src/cli/*.js
+log "bundle"
+node scripts/bundle.mjs
 
 # The addon: rebuild when its sources changed.
 if [ -f native/binding.gyp ]; then

@@ -51,13 +51,16 @@ export interface VrrpHandle {
   stop(opts?: { graceful?: boolean }): Promise<void>;
 }
 
+/** tsc's vip-watchdog.js: beside this module (dist/src/vrrp), or found above it (src/ under vitest, the bundle in dist/bin). */
 function watchdogPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const js = join(here, 'vip-watchdog.js');
-  if (existsSync(js)) return js;
-  // Running from src/ under vitest: use the compiled one.
-  const dist = join(here, '..', '..', 'dist', 'src', 'vrrp', 'vip-watchdog.js');
-  return dist;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  const beside = join(dir, 'vip-watchdog.js');
+  if (existsSync(beside)) return beside;
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    const p = join(dir, 'dist', 'src', 'vrrp', 'vip-watchdog.js');
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`vip-watchdog.js not found above ${fileURLToPath(import.meta.url)}: run \`npm run build\``);
 }
 
 export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Promise<VrrpHandle> {

@@ -3,6 +3,7 @@
 // packet codecs and sent with the instance's own source address so the v3
 // pseudo-header checksum matches what the kernel puts on the wire.
 import { execFileSync } from 'node:child_process';
+import { networkInterfaces } from 'node:os';
 import { openRawIp, type RawIpSocket } from '../io/native.js';
 import { buildVrrp, type VrrpFields } from '../packet/vrrp.js';
 import { IPPROTO_VRRP } from '../packet/ipv4.js';
@@ -37,6 +38,11 @@ export class VrrpSocket {
 
 /** The interface's primary IPv4 address (the first one that is not secondary), as keepalived picks its source. */
 export function primaryIpv4(ifname: string): string | undefined {
+  // getifaddrs (no process to spawn, ~10 ms less on the way to the VIP): the
+  // kernel lists an interface's primary addresses before its secondaries. It
+  // skips interfaces that are not up and running, so those ask ip(8).
+  const v4 = networkInterfaces()[ifname]?.find((a) => a.family === 'IPv4');
+  if (v4) return v4.address;
   try {
     const out = execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], { encoding: 'utf8' });
     const j = JSON.parse(out) as { addr_info?: { family: string; local: string; secondary?: boolean }[] }[];

@@ -19,7 +19,7 @@ cat > /etc/systemd/system/lvsd.service <<EOC
 Description=lvsd, the userspace IPVS forwarder
 After=network-online.target
 [Service]
-ExecStart=/usr/bin/node /opt/lvsd/dist/src/cli/lvsd.js --interface $ifc
+ExecStart=/usr/bin/node /opt/lvsd/dist/bin/lvsd.js --interface $ifc
 Restart=always
 [Install]
 WantedBy=multi-user.target
@@ -30,13 +30,13 @@ Description=lvs-keepalived (VRRP + health checks for lvsd)
 After=lvsd.service
 Requires=lvsd.service
 [Service]
-ExecStart=/usr/bin/node /opt/lvsd/dist/src/cli/lvs-keepalived.js -n -l -f /etc/lvs-keepalived/keepalived.conf
+ExecStart=/usr/bin/node /opt/lvsd/dist/bin/lvs-keepalived.js -n -l -f /etc/lvs-keepalived/keepalived.conf
 ExecReload=/bin/kill -HUP \$MAINPID
 Restart=always
 [Install]
 WantedBy=multi-user.target
 EOC
-ln -sf /opt/lvsd/dist/src/cli/lvsadm.js /usr/local/bin/lvsadm
-chmod +x /opt/lvsd/dist/src/cli/*.js
+ln -sf /opt/lvsd/dist/bin/lvsadm.js /usr/local/bin/lvsadm
+chmod +x /opt/lvsd/dist/bin/*.js
 systemctl daemon-reload
 systemctl enable --now lvsd.service lvs-keepalived.service
