@@ -10,7 +10,8 @@ import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { NeighTable, ipCommandTables } from '../io/neigh.js';
 import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
 import { openPacket, type PacketSocket } from '../io/native.js';
-import { compileFilter, lengthGate } from '../io/bpf.js';
+import { compileFilter, lengthGate, synGate } from '../io/bpf.js';
+import { SynShed } from '../io/syn-shed.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
 import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
@@ -80,6 +81,9 @@ export class Daemon {
   private tunNoRouteSeen = 0;
   private lastTunRetry = 0;
   private batchSum = 0;
+  /** The socket filter for the current rules, before the SYN gate and the length gates. */
+  private filterProg = compileFilter({ services: [] });
+  private readonly shed = new SynShed();
 
   constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {}
 
@@ -134,6 +138,7 @@ export class Daemon {
       const now = performance.now();
       this.engine.tick(now);
       this.neigh.expire(now);
+      if (o.synShed) this.shedTick(now);
       if (now - lastSnap >= NEIGH_REFRESH_MS) {
         lastSnap = now;
         this.neigh.refreshSnapshot()
@@ -185,11 +190,37 @@ export class Daemon {
       services: rules.services.map((s) => ({ protocol: proto(s.protocol), addr: s.addr, port: s.port })),
       realServers: rules.natDests.map((d) => ({ protocol: proto(d.protocol), addr: d.addr, port: d.port })),
     });
-    const small = lengthGate(prog, BIG_FRAME);
+    this.filterProg = prog;
+    this.setSmallFilters();
     const big = lengthGate(prog, BIG_FRAME, true);
-    for (const s of this.sockets) s.setFilter(small);
     for (const s of this.bigSockets) s.setFilter(big);
     await this.interceptor.update(rules);
+  }
+
+  /** The page-block rings' filter: the rules, behind the SYN gate while shedding (a SYN is never a big frame). */
+  private setSmallFilters(): void {
+    const small = lengthGate(synGate(this.filterProg, this.shed.accept), BIG_FRAME);
+    for (const s of this.sockets) if (!s.isClosed) s.setFilter(small);
+  }
+
+  /** SYN shedding (io/syn-shed.ts): feed the controller the rings' counters; re-gate the filter when it says so. */
+  private shedTick(now: number): void {
+    let packets = 0, drops = 0, walked = 0;
+    for (const s of [...this.sockets, ...this.bigSockets]) {
+      if (s.isClosed) continue;
+      const st = s.stats();
+      packets += st.packets;
+      drops += st.drops;
+      walked += s.rx.frames;
+    }
+    const was = this.shed.accept;
+    const d = this.shed.update({ packets, drops, walked, created: this.engine.counters().conns_created ?? 0 }, now);
+    if (!d) return;
+    this.setSmallFilters();
+    const share = `${(d.accept * 100).toFixed(d.accept < 0.1 ? 1 : 0)}%`;
+    if (was >= 1) this.log.warn({ accept: d.accept }, `overloaded by new connections: letting ${share} of SYNs through so established flows keep moving; ${d.reason}`);
+    else if (d.accept >= 1) this.log.warn({ accept: 1, shedSeconds: this.shed.shedTicks * TICK_MS / 1000 }, 'SYN shedding over: every SYN let through again');
+    else this.log.debug({ accept: d.accept }, `SYN shedding: ${share} of SYNs let through; ${d.reason}`);
   }
 
   /** The director's address towards a tunnel real server (the outer source of its IPIP packets); 0 when there is no route yet. */
@@ -258,8 +289,11 @@ export class Daemon {
     out.io_vlan_tagged = c.vlan;
     out.io_other_host = c.otherHost;
     out.io_tx_ring_full = c.txFull;
-    let kicks = 0, fullKicks = 0;
-    for (const s of this.sockets) { kicks += s.tx.kicks; fullKicks += s.tx.fullKicks; }
+    out.io_syn_shed_accept_permille = Math.round(this.shed.accept * 1000);
+    out.io_syn_shed_ticks = this.shed.shedTicks;
+    let kicks = 0, fullKicks = 0, unjams = 0;
+    for (const s of this.sockets) { kicks += s.tx.kicks; fullKicks += s.tx.fullKicks; unjams += s.tx.unjams; }
+    out.io_tx_unjams = unjams;
     out.io_tx_kicks = kicks;
     out.io_tx_kicks_half_full = c.txKicksHalf;
     out.io_tx_kicks_batch_end = c.txKicksBatch;

@@ -14,6 +14,8 @@ export interface LvsdOptions {
   tunMtu?: number;
   /** IPVS's sloppy_tcp: create conns from mid-flow TCP packets (off by default). */
   sloppyTcp?: boolean;
+  /** Shed pure SYNs in the socket filter while a SYN flood overloads lvsd (io/syn-shed.ts); --no-syn-shed turns it off. */
+  synShed: boolean;
   help: boolean;
   version: boolean;
 }
@@ -33,6 +35,8 @@ export const USAGE = `Usage: lvsd [options]
   --tun-mtu N           path MTU towards tunnel (-i) real servers
   --sloppy-tcp          create connections from mid-flow TCP packets, not only SYNs (IPVS sloppy_tcp);
                         with mh/sh a flow that moves to this director keeps its real server
+  --no-syn-shed         keep every SYN while overloaded (default: a SYN flood that overloads lvsd has a
+                        share of its SYNs dropped in the socket filter, so established flows keep moving)
   -h, --help            this text
   -v, --version         print the version
 Runs in the foreground; SIGTERM/SIGINT stop it and remove its nftables table and socket.`;
@@ -47,7 +51,7 @@ function intArg(flag: string, v: string | undefined, min: number, max: number): 
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): LvsdOptions {
   const o: LvsdOptions = {
-    socket: '', interfaces: [], logConsole: false, logDetail: false, help: false, version: false,
+    socket: '', interfaces: [], logConsole: false, logDetail: false, synShed: true, help: false, version: false,
   };
   let socket: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -77,6 +81,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       case '--max-conns': o.maxConns = intArg(a, value(), 1, 1 << 26); break;
       case '--tun-mtu': o.tunMtu = intArg(a, value(), 576, 65535); break;
       case '--sloppy-tcp': o.sloppyTcp = true; break;
+      case '--no-syn-shed': o.synShed = false; break;
       case '-h': case '--help': o.help = true; break;
       case '-v': case '--version': o.version = true; break;
       default: throw new UsageError(`unknown option ${argv[i]} (see lvsd --help)`);

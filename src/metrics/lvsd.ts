@@ -20,6 +20,9 @@ export interface MetricsSource {
   batchSizes(): { bounds: number[]; counts: number[]; sum: number; count: number };
 }
 
+/** ioCounters' one gauge: the SYN gate's share, in thousandths (src/io/syn-shed.ts). */
+export const SYN_ACCEPT = 'io_syn_shed_accept_permille';
+
 export function serviceLabel(k: ServiceKey): string {
   return k.kind === 'fwmark' ? `FWM ${k.fwmark}` : `${k.protocol.toUpperCase()} ${k.addr}:${k.port}`;
 }
@@ -53,6 +56,7 @@ export function buildRegistry(src: MetricsSource): Registry {
 
   const engine = new Counter({ name: 'lvsd_engine_events_total', help: 'Engine counters by name (drops by reason and other events)', labelNames: ['counter'], registers: [reg] });
   const io = new Counter({ name: 'lvsd_io_events_total', help: 'Packet I/O counters by name (rx/tx frames, neighbour misses, ring drops)', labelNames: ['counter'], registers: [reg] });
+  const synAccept = new Gauge({ name: 'lvsd_syn_shed_accept_ratio', help: 'Share of pure SYNs the socket filter lets through (1 = all; below 1 while a SYN flood overloads lvsd)', registers: [reg] });
   const tableSize = new Gauge({ name: 'lvsd_conn_table_entries', help: 'Connections (and persistence templates) in the connection table', registers: [reg] });
 
   // A hand-fed histogram: the loop keeps the bucket counts in a typed array.
@@ -122,6 +126,7 @@ export function buildRegistry(src: MetricsSource): Registry {
     const size = ec.conns ?? ec.connTableEntries ?? ec.tableSize ?? ec.connTable;
     tableSize.set(typeof size === 'number' ? size : 0);
     for (const [name, v] of Object.entries(src.ioCounters())) {
+      if (name === SYN_ACCEPT) { synAccept.set(v / 1000); continue; } // a level, not a count
       if (Number.isFinite(v) && v > 0) io.inc({ counter: name }, v);
     }
   };

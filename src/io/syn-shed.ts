@@ -1,0 +1,86 @@
+// SYN shedding: keep established connections moving through a SYN flood.
+//
+// IPVS's defences (drop_entry, secure_tcp: src/ipvs/defense.ts) keep the
+// connection table from filling; a forwarder in user space has a second
+// limit, its CPU. A flood of SYNs from random sources offered faster than
+// lvsd can forward fills the RX ring, and the kernel then drops frames at the
+// ring without looking at them: the packets of established connections wait
+// behind hundreds of thousands of SYNs or are lost with them. The cure is to
+// drop early and cheap what costs the most and is worth the least under
+// attack: pure SYNs, in the socket's BPF filter (bpf.ts synGate), before they
+// take a ring slot. A SYN the filter drops is a lost SYN for its client,
+// which retransmits; an established connection loses nothing.
+//
+// This is the controller, pure and synchronous: fed the ring's counters
+// every tick, it says which share of pure SYNs to let through.
+//  - Behind: the ring dropped frames, or more frames wait in it than lvsd
+//    walks in BACKLOG_MS, while new connections make up a real share of
+//    the traffic (a flood of established traffic is not helped by turning
+//    away SYNs). Then the share halves, down to MIN_ACCEPT.
+//  - Caught up: after CALM_TICKS ticks without either, the share grows by
+//    half, up to all SYNs (the gate is then removed).
+
+/** Cumulative counters, as read at one tick (all rings of lvsd's sockets summed). */
+export interface ShedSample {
+  /** Frames that reached the rings, dropped ones included (PACKET_STATISTICS tp_packets). */
+  packets: number;
+  /** Frames the kernel dropped because every block was full (tp_drops). */
+  drops: number;
+  /** Frames lvsd has walked. */
+  walked: number;
+  /** Connections the engine created (each from a SYN, without sloppy TCP). */
+  created: number;
+}
+
+export interface ShedDecision {
+  /** The share of pure SYNs to let through, (0, 1]. */
+  accept: number;
+  /** Why it changed, for the log. */
+  reason: string;
+}
+
+export const MIN_ACCEPT = 1 / 256;
+/** Ticks in a row without falling behind before the share grows. */
+export const CALM_TICKS = 3;
+/** A backlog worth more than this much of lvsd's recent walking rate is "behind". */
+export const BACKLOG_MS = 20;
+/** New connections must be at least this share of the frames walked for SYNs to be the problem. */
+export const MIN_NEW_SHARE = 0.05;
+
+export class SynShed {
+  /** Current share of pure SYNs let through. */
+  accept = 1;
+  /** Ticks spent with the gate on (accept < 1), for counters. */
+  shedTicks = 0;
+  private last: ShedSample | undefined;
+  private lastNow = 0;
+  private calm = 0;
+
+  /** One tick: the counters now; returns a decision when the share changes. */
+  update(s: ShedSample, now: number): ShedDecision | undefined {
+    const prev = this.last;
+    const dt = now - this.lastNow;
+    this.last = { ...s };
+    this.lastNow = now;
+    if (this.accept < 1) this.shedTicks++;
+    if (!prev || dt <= 0) return undefined;
+    const dropped = s.drops - prev.drops;
+    const walked = s.walked - prev.walked;
+    const created = s.created - prev.created;
+    const backlog = (s.packets - s.drops) - s.walked;
+    const rate = walked / dt; // frames per ms
+    const behind = dropped > 0 || backlog > Math.max(256, rate * BACKLOG_MS);
+    if (behind) {
+      this.calm = 0;
+      // Only SYNs are turned away: worth it when new connections are a real part of what is walked.
+      const synDriven = this.accept < 1 || created >= walked * MIN_NEW_SHARE;
+      if (!synDriven || this.accept <= MIN_ACCEPT) return undefined;
+      this.accept = Math.max(MIN_ACCEPT, this.accept / 2);
+      return { accept: this.accept, reason: `behind (${dropped} dropped at the ring, ${backlog} waiting, ${created} new connections of ${walked} frames)` };
+    }
+    if (this.accept >= 1 || ++this.calm < CALM_TICKS) return undefined;
+    this.calm = 0;
+    this.accept = Math.min(1, this.accept * 1.5);
+    return { accept: this.accept, reason: this.accept >= 1 ? 'caught up: every SYN let through again' : 'caught up' };
+  }
+}
