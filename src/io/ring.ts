@@ -160,6 +160,8 @@ export class TxRing {
    * other is filled, and a full ring (a drop) is the exception under load.
    */
   readonly kickAt: number;
+  /** Kicks of a full ring whose slots a failed send() had left published but unsent. */
+  unjams = 0;
   /** Transient kick errors (-errno) seen, e.g. ENOBUFS / ENETDOWN. */
   kickErrors = 0;
   lastKickError = 0;
@@ -219,12 +221,25 @@ export class TxRing {
     this.sent++;
   }
 
-  /** acquire(), and when full kick once and retry; -1 (counted in fullDrops) if still full. */
+  /**
+   * acquire(), and when full kick once and retry; -1 (counted in fullDrops)
+   * if still full. The kick goes to the kernel even with nothing pending
+   * when the slot still says SEND_REQUEST: a send() that failed (ENOBUFS,
+   * EAGAIN at the socket's send buffer) left those slots published but
+   * unsent, and no later commit() can happen on a full ring, so without
+   * this the ring stays jammed for good.
+   */
   acquireOrKick(): number {
     let d = this.acquire();
     if (d >= 0) return d;
-    if (this.pending > 0) this.fullKicks++;
-    this.kick();
+    if (this.pending > 0) {
+      this.fullKicks++;
+      this.kick();
+    } else if (this.u32[(this.slotStart(this.cur) + H_STATUS) >>> 2] === TP_STATUS_SEND_REQUEST) {
+      this.fullKicks++;
+      this.unjams++;
+      this.callKernel();
+    }
     d = this.acquire();
     if (d < 0) this.fullDrops++;
     return d;
@@ -252,6 +267,10 @@ export class TxRing {
   kick(): number {
     if (this.pending === 0) return 0;
     this.pending = 0;
+    return this.callKernel();
+  }
+
+  private callKernel(): number {
     this.kicks++;
     const r = this.kickFn();
     if (r < 0) {

@@ -179,6 +179,22 @@ describe('TxRing', () => {
     expect(stuck.tx.kicks).toBe(1);
   });
 
+  it('a send() that failed leaves the ring published but unsent: the next full acquire kicks the kernel again (no jam)', () => {
+    let fail = true;
+    let calls = 0;
+    const { tx } = make((dv) => { calls++; return fail ? -105 : kernelSendsAll(dv); }); // -ENOBUFS, slots stay SEND_REQUEST
+    for (let i = 0; i < 8; i++) expect(tx.push(new Uint8Array(60))).toBe(true);
+    tx.flush();
+    expect(tx.pending).toBe(0);
+    expect(tx.kickErrors).toBe(1);
+    // Nothing pending, every slot still SEND_REQUEST: the kernel must be asked again.
+    fail = false;
+    expect(tx.push(new Uint8Array(60))).toBe(true);
+    expect(calls).toBe(2);
+    expect(tx.unjams).toBe(1);
+    expect(tx.fullDrops).toBe(0);
+  });
+
   it('reuses a slot the kernel marked WRONG_FORMAT and counts it', () => {
     const { dv, tx } = make();
     dv.setUint32(slotStart(0) + 20, TP_STATUS_WRONG_FORMAT, true);
