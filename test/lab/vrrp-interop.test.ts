@@ -88,8 +88,9 @@ describe.skipIf(skip)('VRRP interop with keepalived 2.2.7', () => {
     const worst = both.reduce((m, [s, e]) => Math.max(m, e - s), 0);
     console.log(`v2: VIP gone ${gone} ms after kill -9 (watchdog); overlap intervals ${JSON.stringify(both)}`);
     // A preemption handover is the only moment both may hold it: the new master's advert and the old one's
-    // deletion race by a few ms. Nothing else.
-    expect(worst).toBeLessThan(15);
+    // deletion race by a few ms (tens on a loaded CI host). A split brain would last at least an advert
+    // interval (1 s here), so the bound stays well below that.
+    expect(worst).toBeLessThan(100);
   }, 60_000);
 
   it('v3 advert_int 0.1: keepalived MASTER, ours BACKUP; kill -9 keepalived → ours takes over; tshark judges our v3 adverts; keepalived back → it preempts', async () => {

@@ -22,6 +22,8 @@ describe.skipIf(missing.length > 0 || !built)('VRRP split brain with a reference
   let mons: AddrMonitor[] = [];
   let ports: Record<string, string> = {};
   const common = { version: 3 as const, advertInt: 0.1, referenceIp: '192.168.150.1' };
+  /** A preemption handover may overlap by less than one advert interval; a split brain lasts longer. */
+  const HANDOVER_MS = 100;
 
   beforeAll(async () => {
     lab = new Lab('vsb');
@@ -72,8 +74,10 @@ describe.skipIf(missing.length > 0 || !built)('VRRP split brain with a reference
     await sleep(300);
     const both = overlaps(events(), tCut);
     console.log(`link down: overlaps after the cut ${JSON.stringify(both.map(([s, e]) => e - s))} ms`);
-    // Only the preemption handover may overlap, by the few ms the old master needs to hear the advert.
-    for (const [s, e] of both) { expect(e - s).toBeLessThan(15); expect(s).toBeGreaterThan(tHeal); }
+    // Only the preemption handover may overlap: the old master lets go when it hears the new one's
+    // first advert, a few ms on a quiet host (17 ms seen in CI). A split brain would last adverts
+    // (100 ms each) or more, so the bound is one advert interval.
+    for (const [s, e] of both) { expect(e - s).toBeLessThan(HANDOVER_MS); expect(s).toBeGreaterThan(tHeal); }
   }, 60_000);
 
   it('backup isolated with its carrier up: it hears nobody, cannot reach the reference, goes FAULT instead of MASTER', async () => {
@@ -110,7 +114,7 @@ describe.skipIf(missing.length > 0 || !built)('VRRP split brain with a reference
     // While cut, the two holders were on opposite sides of the cut: the client could only reach dir2.
     for (const [s, e] of overlaps(events(), tCut)) {
       const visibleBoth = s >= tHeal;
-      if (visibleBoth) expect(e - s).toBeLessThan(15);
+      if (visibleBoth) expect(e - s).toBeLessThan(HANDOVER_MS);
       else expect(e).toBeLessThanOrEqual(tHeal);
     }
   }, 60_000);
