@@ -16,7 +16,8 @@
 //  - Behind: the ring dropped frames, or more frames wait in it than lvsd
 //    walks in BACKLOG_MS, while new connections make up a real share of
 //    the traffic (a flood of established traffic is not helped by turning
-//    away SYNs). Then the share halves, down to MIN_ACCEPT.
+//    away SYNs). Then the share halves, down to MIN_ACCEPT. Behind for
+//    another reason (UDP, established flows), a lowered share doubles back.
 //  - Caught up: after CALM_TICKS ticks without either, the share grows by
 //    half, up to all SYNs (the gate is then removed).
 
@@ -72,11 +73,22 @@ export class SynShed {
     const behind = dropped > 0 || backlog > Math.max(256, rate * BACKLOG_MS);
     if (behind) {
       this.calm = 0;
-      // Only SYNs are turned away: worth it when new connections are a real part of what is walked.
-      const synDriven = this.accept < 1 || created >= walked * MIN_NEW_SHARE;
-      if (!synDriven || this.accept <= MIN_ACCEPT) return undefined;
-      this.accept = Math.max(MIN_ACCEPT, this.accept / 2);
-      return { accept: this.accept, reason: `behind (${dropped} dropped at the ring, ${backlog} waiting, ${created} new connections of ${walked} frames)` };
+      // Only SYNs are turned away: worth it when new connections are a real
+      // part of the load. The gate hides the SYNs it drops, so judge by the
+      // SYNs that would have arrived: each one let through stands for
+      // 1/accept of them.
+      const syns = created / this.accept;
+      const synDriven = syns >= (walked + syns - created) * MIN_NEW_SHARE;
+      if (synDriven) {
+        if (this.accept <= MIN_ACCEPT) return undefined;
+        this.accept = Math.max(MIN_ACCEPT, this.accept / 2);
+        return { accept: this.accept, reason: `behind (${dropped} dropped at the ring, ${backlog} waiting, ${created} new connections of ${walked} frames)` };
+      }
+      // Behind, but not because of SYNs (a UDP or established-traffic
+      // overload): turning SYNs away would only refuse new clients.
+      if (this.accept >= 1) return undefined;
+      this.accept = Math.min(1, this.accept * 2);
+      return { accept: this.accept, reason: this.accept >= 1 ? 'the overload is not new connections: every SYN let through again' : 'the overload is not new connections' };
     }
     if (this.accept >= 1 || ++this.calm < CALM_TICKS) return undefined;
     this.calm = 0;
