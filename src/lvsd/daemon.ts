@@ -205,14 +205,15 @@ export class Daemon {
 
   /** SYN shedding (io/syn-shed.ts): feed the controller the rings' counters; re-gate the filter when it says so. */
   private shedTick(now: number): void {
-    let packets = 0, drops = 0, walked = 0;
+    let packets = 0, drops = 0;
     for (const s of [...this.sockets, ...this.bigSockets]) {
       if (s.isClosed) continue;
       const st = s.stats();
       packets += st.packets;
       drops += st.drops;
-      walked += s.rx.frames;
     }
+    // The forwarder walks the rings itself (not through RxRing.drain): its count is the one to compare.
+    const walked = this.forwarder.counters.rxFrames;
     const was = this.shed.accept;
     const d = this.shed.update({ packets, drops, walked, created: this.engine.counters().conns_created ?? 0 }, now);
     if (!d) return;
