@@ -297,19 +297,19 @@ backend be
       hp.kill('SIGKILL');
       await hp.exited;
     }
-    if (PEERS.includes('lvsd-nat')) {
-      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'] });
+    for (const peer of PEERS.filter((p) => p === 'lvsd-nat' || p.startsWith('lvsd-nat-'))) {
+      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'], args: lvsdArgs(peer) });
       const vs = `${topo.vip}:80`;
       await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
       for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
-      await measure(lab, 'lvsd-nat', vipUrl, lvsd.proc.child.pid);
+      await measure(lab, peer, vipUrl, lvsd.proc.child.pid);
       await lvsd.lvsadm(['-A', '-t', `${topo.vip}:5201`, '-s', 'rr']);
       await lvsd.lvsadm(['-a', '-t', `${topo.vip}:5201`, '-r', `${rs1!.ip}:5201`, '-m']);
-      await bulk(lab, 'lvsd-nat', topo.vip, lvsd.proc.child.pid);
+      await bulk(lab, peer, topo.vip, lvsd.proc.child.pid);
       await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
       for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-m']);
-      await udpPps(lab, 'lvsd-nat', topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
-      emit({ bench: 'e2e', peer: 'lvsd-nat', counters: await lvsd.call('get-counters', {}) });
+      await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
+      emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
       await lvsd.stop();
       lvsd = undefined;
     }
@@ -320,8 +320,21 @@ backend be
   }
 }
 
+/**
+ * lvsd's flags for a peer name: `lvsd-nat` / `lvsd-dr` run the defaults; a
+ * suffix names a variant measured in the same run, e.g. `lvsd-nat-v3` (the
+ * TPACKET_V3 block ring, --rx-ring v3).
+ */
+function lvsdArgs(peer: string): string[] {
+  const variant = peer.replace(/^lvsd-(nat|dr)-?/, '');
+  if (variant === '') return [];
+  if (variant === 'v3') return ['--rx-ring', 'v3'];
+  throw new Error(`unknown lvsd variant in peer ${peer}`);
+}
+
 async function drPeers(dir: string): Promise<void> {
-  if (!PEERS.includes('lvsd-dr')) return;
+  const peers = PEERS.filter((p) => p === 'lvsd-dr' || p.startsWith('lvsd-dr-'));
+  if (!peers.length) return;
   const lab = new Lab('bdr');
   let lvsd: Lvsd | undefined;
   try {
@@ -330,15 +343,19 @@ async function drPeers(dir: string): Promise<void> {
     await lab.sysctl('client', 'net.ipv4.ip_local_port_range', '1024 65535');
     await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
     await placeCpus(lab, topo);
-    lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'] });
+    for (const peer of peers) {
+    lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'], args: lvsdArgs(peer) });
     const vs = `${topo.vip}:80`;
     await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
     for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
-    await measure(lab, 'lvsd-dr', `http://${topo.vip}/`, lvsd.proc.child.pid);
+    await measure(lab, peer, `http://${topo.vip}/`, lvsd.proc.child.pid);
     await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
     for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-g']);
-    await udpPps(lab, 'lvsd-dr', topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
-    emit({ bench: 'e2e', peer: 'lvsd-dr', counters: await lvsd.call('get-counters', {}) });
+    await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
+    emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
+    await lvsd.stop();
+    lvsd = undefined;
+    }
   } finally {
     await lvsd?.stop().catch(() => undefined);
     await lab.destroy();
@@ -352,12 +369,13 @@ function ratios(): void {
     const y = results.get(b);
     return x && y && y[what] ? +(x[what] / y[what]).toFixed(3) : null;
   };
-  for (const lv of ['lvsd-dr', 'lvsd-nat']) {
+  const lvPeers = PEERS.filter((p) => p.startsWith('lvsd-'));
+  for (const lv of lvPeers) {
     emit({ bench: 'e2e-ratio', what: `${lv} keep-alive req/s ÷ forward`, value: r(`${lv}/keepalive`, 'forward/keepalive', 'rps'), goal: '>= 0.95' });
     emit({ bench: 'e2e-ratio', what: `${lv} director busy % ÷ haproxy (keep-alive)`, value: r(`${lv}/keepalive`, 'haproxy/keepalive', 'busy'), goal: '<= 0.5' });
     emit({ bench: 'e2e-ratio', what: `${lv} close conns/s ÷ nft-dnat`, value: r(`${lv}/close`, 'nft-dnat/close', 'rps'), goal: '>= 0.95' });
   }
-  for (const lv of ['lvsd-dr', 'lvsd-nat']) {
+  for (const lv of lvPeers) {
     emit({ bench: 'e2e-ratio', what: `${lv} 64-byte UDP pps ÷ nft-dnat`, value: r(`${lv}/udp`, 'nft-dnat/udp', 'rps'), goal: '>= 0.5' });
     emit({ bench: 'e2e-ratio', what: `${lv} 64-byte UDP pps per busy director core ÷ nft-dnat`, value: r(`${lv}/udp-core`, 'nft-dnat/udp-core', 'rps'), goal: '>= 1.0' });
     const lp = results.get(`${lv}/keepalive`)?.p99, np = results.get('nft-dnat/keepalive')?.p99;
@@ -366,7 +384,9 @@ function ratios(): void {
     emit({ bench: 'e2e-ratio', what: `${lv} director core per keep-alive request ÷ nft-dnat`,
       value: lk && nk && lk.rps && nk.rps && nk.busy ? +((lk.busy / lk.rps) / (nk.busy / nk.rps)).toFixed(3) : null, goal: '<= 1.0' });
   }
-  emit({ bench: 'e2e-ratio', what: 'lvsd-nat bulk TCP Gbit/s ÷ nft-dnat', value: r('lvsd-nat/bulk', 'nft-dnat/bulk', 'rps'), goal: '>= 1.0' });
+  for (const lv of lvPeers.filter((p) => p.startsWith('lvsd-nat'))) {
+    emit({ bench: 'e2e-ratio', what: `${lv} bulk TCP Gbit/s ÷ nft-dnat`, value: r(`${lv}/bulk`, 'nft-dnat/bulk', 'rps'), goal: '>= 1.0' });
+  }
 }
 
 async function main(): Promise<void> {

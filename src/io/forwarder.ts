@@ -9,6 +9,7 @@
 import { Buffer } from 'node:buffer';
 import {
   BLK_FIRST_PKT, BLK_NUM_PKTS, BLK_STATUS, H_LEN, H_MAC_NET, H_NEXT, H_SNAPLEN, H_STATUS,
+  H2_LEN, H2_MAC_NET, H2_SNAPLEN, H2_STATUS,
   TP_STATUS_CSUMNOTREADY, TP_STATUS_USER, TP_STATUS_VLAN_VALID, type TxRing,
 } from './ring.js';
 import type { NeighTable } from './neigh.js';
@@ -41,8 +42,10 @@ export interface PortSocket {
   readonly buffer: ArrayBuffer;
   readonly ifname: string;
   readonly macBytes: Uint8Array;
-  readonly rx: { readonly blockSize: number; readonly blockCount: number };
+  readonly rx: { readonly blockSize: number; readonly blockCount: number; readonly frameSize?: number };
   readonly tx: TxRing;
+  /** TPACKET version of the RX ring: 3 (blocks, the default) or 2 (one slot per frame). */
+  readonly version?: 2 | 3;
   /** Bytes of virtio_net_hdr before each RX frame (10 with PACKET_VNET_HDR, else 0). */
   readonly vnetHdrLen?: number;
   /** The interface's MTU: caps the segments the kernel cuts a super-frame into. */
@@ -63,7 +66,13 @@ export interface Port {
   tx: TxRing;
   blockSize: number;
   blockCount: number;
-  /** RX walk position (block index). */
+  /** The RX ring is TPACKET_V2: fixed slots, each with its own status, walked one by one. */
+  v2: boolean;
+  /** V2: slot size, slots per block, slots in all. */
+  frameSize: number;
+  framesPerBlock: number;
+  frameCount: number;
+  /** RX walk position (block index; slot index for V2). */
   cur: number;
   /** The interface's MAC as two numbers (bytes 0-3, 4-5), compared against each frame's destination. */
   macHi: number;
@@ -85,6 +94,10 @@ export function makePort(sock: PortSocket): Port {
     tx: sock.tx,
     blockSize: sock.rx.blockSize,
     blockCount: sock.rx.blockCount,
+    v2: sock.version === 2,
+    frameSize: sock.rx.frameSize ?? 2048,
+    framesPerBlock: (sock.rx.blockSize / (sock.rx.frameSize ?? 2048)) | 0,
+    frameCount: ((sock.rx.blockSize / (sock.rx.frameSize ?? 2048)) | 0) * sock.rx.blockCount,
     cur: 0,
     macHi: ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0,
     macLo: (m[4]! << 8) | m[5]!,
@@ -238,9 +251,75 @@ export class Forwarder {
    */
   onReadable(pi: number): number {
     const port = this.rxPorts[pi]!;
+    const now = this.now();
+    const c = this.counters;
+    const frames = port.v2 ? this.walkSlots(port, now) : this.walkBlocks(port, now);
+    // One kick per port that got frames.
+    for (let i = 0; i < this.ports.length; i++) {
+      if (this.dirty[i]) {
+        this.dirty[i] = 0;
+        try {
+          const t = this.ports[i]!.tx;
+          if (t.pending > 0) { c.txKicksBatch++; t.kick(); }
+        } catch (err) {
+          c.faults++;
+          this.opts.onFault?.(err);
+        }
+      }
+    }
+    if (frames) {
+      c.rxFrames += frames;
+      c.rxBatches++;
+      let k = 0;
+      while (k < BATCH_BUCKETS.length && frames > BATCH_BUCKETS[k]!) k++;
+      c.batchHist[k]!++;
+      this.opts.onBatch?.(frames);
+    }
+    return frames;
+  }
+
+  /** TPACKET_V2: every slot the kernel has handed over, in ring order, each given back right after its frame. */
+  private walkSlots(port: Port, now: number): number {
     const u8 = port.u8;
     const u32 = port.u32;
-    const now = this.now();
+    const c = this.counters;
+    const fs = port.frameSize;
+    const fpb = port.framesPerBlock;
+    const bs = port.blockSize;
+    const n = port.frameCount;
+    let frames = 0;
+    while (frames < n) {
+      if (u8.byteLength === 0) break; // socket closed
+      const i = port.cur;
+      const blk = (i / fpb) | 0;
+      const p = blk * bs + (i - blk * fpb) * fs;
+      const h = p >>> 2;
+      const st = u32[h + (H2_STATUS >>> 2)]!;
+      if ((st & TP_STATUS_USER) === 0) break;
+      // Everything of the slot header first: the engine may use the bytes in front of the frame as headroom.
+      const caplen = u32[h + (H2_SNAPLEN >>> 2)]!;
+      const wirelen = u32[h + (H2_LEN >>> 2)]!;
+      const mac = p + (u32[h + (H2_MAC_NET >>> 2)]! & 0xffff);
+      if (mac < p + 32 || mac + caplen > p + fs) c.badFrame++;
+      else {
+        try {
+          this.frame(port, mac, caplen, wirelen, st, now);
+        } catch (err) {
+          c.faults++;
+          this.opts.onFault?.(err);
+        }
+      }
+      u32[h + (H2_STATUS >>> 2)] = 0; // TP_STATUS_KERNEL: the slot is the kernel's again
+      port.cur = i + 1 === n ? 0 : i + 1;
+      frames++;
+    }
+    return frames;
+  }
+
+  /** TPACKET_V3: every ready block, every frame in it, each block given back after its last frame. */
+  private walkBlocks(port: Port, now: number): number {
+    const u8 = port.u8;
+    const u32 = port.u32;
     const c = this.counters;
     const bs = port.blockSize;
     let frames = 0;
@@ -286,27 +365,6 @@ export class Forwarder {
       frames += claimed;
       u32[statusIdx] = 0; // TP_STATUS_KERNEL: the block is the kernel's again
       port.cur = port.cur + 1 === port.blockCount ? 0 : port.cur + 1;
-    }
-    // One kick per port that got frames.
-    for (let i = 0; i < this.ports.length; i++) {
-      if (this.dirty[i]) {
-        this.dirty[i] = 0;
-        try {
-          const t = this.ports[i]!.tx;
-          if (t.pending > 0) { c.txKicksBatch++; t.kick(); }
-        } catch (err) {
-          c.faults++;
-          this.opts.onFault?.(err);
-        }
-      }
-    }
-    if (frames) {
-      c.rxFrames += frames;
-      c.rxBatches++;
-      let k = 0;
-      while (k < BATCH_BUCKETS.length && frames > BATCH_BUCKETS[k]!) k++;
-      c.batchHist[k]!++;
-      this.opts.onBatch?.(frames);
     }
     return frames;
   }

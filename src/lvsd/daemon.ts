@@ -11,6 +11,7 @@ import { NeighTable, ipCommandTables } from '../io/neigh.js';
 import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
 import { openPacket, type PacketSocket } from '../io/native.js';
 import { compileFilter, lengthGate, synGate } from '../io/bpf.js';
+import { ringGeometry, type RingGeometry } from '../io/ring-geometry.js';
 import { SynShed } from '../io/syn-shed.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
@@ -19,27 +20,6 @@ import type { LvsdOptions } from './options.js';
 import { SyncDaemons } from '../sync/daemon.js';
 
 const TICK_MS = 100;
-/**
- * TPACKET_V3 hands a block to user space only when it is full or its retire
- * timer (>= 1 ms) fires, so every frame waits for its block to close: with
- * 2 MiB blocks a keep-alive request through NAT waited ~1 ms each way and
- * wrk -c50 stalled near 50 / 2 ms = 25k req/s with lvsd 90 % idle. Page-sized
- * blocks close after a few frames under load (measured: NAT keep-alive 25k →
- * 36k req/s, DR 44k → 46k). 2048 of them still buffer ~4000 full-size frames.
- */
-const RX_BLOCK_SIZE = 4096;
-const RX_BLOCK_COUNT = 2048;
-/**
- * A page-sized block cannot hold a TSO/GRO super-frame (up to 64 KiB) or a
- * jumbo frame, so each interface has a second ring with 128 KiB blocks, and
- * a length gate in both socket filters sends each frame to one of them:
- * small frames keep the fast-closing blocks, big ones (rare per byte) get
- * blocks that hold them. 3840 leaves a 4096-byte block room for its
- * descriptor (48) and the frame's tpacket3_hdr + sockaddr_ll + virtio_net_hdr (92).
- */
-const BIG_FRAME = 3840;
-const BIG_BLOCK_SIZE = 128 << 10;
-const BIG_BLOCK_COUNT = 32;
 /** How often the kernel's routing and neighbour tables are re-read. */
 const NEIGH_REFRESH_MS = 2000;
 /** At most this often, a frame dropped for a TUN dest without a route triggers a route lookup before the next refresh. */
@@ -66,7 +46,7 @@ export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
 export class Daemon {
   private engine!: IpvsEngine;
   private sockets: PacketSocket[] = [];
-  /** Per interface, the ring for frames longer than BIG_FRAME (RX only). */
+  /** Per interface, the ring for frames longer than rings.bigFrame (RX only). */
   private bigSockets: PacketSocket[] = [];
   private forwarder!: Forwarder;
   private neigh!: NeighTable;
@@ -84,8 +64,11 @@ export class Daemon {
   /** The socket filter for the current rules, before the SYN gate and the length gates. */
   private filterProg = compileFilter({ services: [] });
   private readonly shed = new SynShed();
+  private readonly rings: RingGeometry;
 
-  constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {}
+  constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {
+    this.rings = ringGeometry(opts.rxRing ?? 2);
+  }
 
   get interfaces(): string[] { return this.sockets.map((s) => s.ifname); }
 
@@ -103,14 +86,10 @@ export class Daemon {
     await this.interceptor.install({ services: [], natDests: [] });
 
     const none = compileFilter({ services: [] });
+    const g = this.rings;
     for (const ifname of ifnames) {
-      this.sockets.push(openPacket(ifname, {
-        filter: lengthGate(none, BIG_FRAME), rxBlockSize: RX_BLOCK_SIZE, rxBlockCount: RX_BLOCK_COUNT, vnetHdr: true,
-      }));
-      this.bigSockets.push(openPacket(ifname, {
-        filter: lengthGate(none, BIG_FRAME, true), rxBlockSize: BIG_BLOCK_SIZE, rxBlockCount: BIG_BLOCK_COUNT,
-        rxFrameSize: BIG_BLOCK_SIZE, vnetHdr: true, txFrameCount: 1,
-      }));
+      this.sockets.push(openPacket(ifname, { ...g.small, filter: lengthGate(none, g.bigFrame) }));
+      this.bigSockets.push(openPacket(ifname, { ...g.big, filter: lengthGate(none, g.bigFrame, true) }));
     }
     this.neigh = new NeighTable({
       ports: this.sockets.map((s) => ({ ifname: s.ifname, mac: s.macBytes })),
@@ -192,14 +171,14 @@ export class Daemon {
     });
     this.filterProg = prog;
     this.setSmallFilters();
-    const big = lengthGate(prog, BIG_FRAME, true);
+    const big = lengthGate(prog, this.rings.bigFrame, true);
     for (const s of this.bigSockets) s.setFilter(big);
     await this.interceptor.update(rules);
   }
 
   /** The page-block rings' filter: the rules, behind the SYN gate while shedding (a SYN is never a big frame). */
   private setSmallFilters(): void {
-    const small = lengthGate(synGate(this.filterProg, this.shed.accept), BIG_FRAME);
+    const small = lengthGate(synGate(this.filterProg, this.shed.accept), this.rings.bigFrame);
     for (const s of this.sockets) if (!s.isClosed) s.setFilter(small);
   }
 
