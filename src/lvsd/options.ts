@@ -16,6 +16,8 @@ export interface LvsdOptions {
   sloppyTcp?: boolean;
   /** Shed pure SYNs in the socket filter while a SYN flood overloads lvsd (io/syn-shed.ts); --no-syn-shed turns it off. */
   synShed: boolean;
+  /** NFQUEUE queue number for fwmark services (default: io/nfqueue.ts queueNumFor). */
+  fwmarkQueue?: number;
   help: boolean;
   version: boolean;
 }
@@ -37,6 +39,8 @@ export const USAGE = `Usage: lvsd [options]
                         with mh/sh a flow that moves to this director keeps its real server
   --no-syn-shed         keep every SYN while overloaded (default: a SYN flood that overloads lvsd has a
                         share of its SYNs dropped in the socket filter, so established flows keep moving)
+  --fwmark-queue N      NFQUEUE queue number that takes fwmark services' packets (default 47000; another
+                        lvsd in the same namespace gets its own)
   -h, --help            this text
   -v, --version         print the version
 Runs in the foreground; SIGTERM/SIGINT stop it and remove its nftables table and socket.`;
@@ -82,6 +86,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       case '--tun-mtu': o.tunMtu = intArg(a, value(), 576, 65535); break;
       case '--sloppy-tcp': o.sloppyTcp = true; break;
       case '--no-syn-shed': o.synShed = false; break;
+      case '--fwmark-queue': o.fwmarkQueue = intArg(a, value(), 0, 65535); break;
       case '-h': case '--help': o.help = true; break;
       case '-v': case '--version': o.version = true; break;
       default: throw new UsageError(`unknown option ${argv[i]} (see lvsd --help)`);
