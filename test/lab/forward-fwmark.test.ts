@@ -72,6 +72,8 @@ function tests(mode: 'dr' | 'nat'): void {
       if (mode === 'dr') {
         // The classic LVS recipe: iptables (here iptables-nft) marks the group in mangle PREROUTING.
         await m.lab.exec('dir', ['iptables', '-t', 'mangle', '-A', 'PREROUTING', '-d', `${vip}/32`, '-p', 'tcp', '-m', 'multiport', '--dports', '80,8080,9000', '-j', 'MARK', '--set-mark', '1']);
+        // Pings of the VIP too: the engine has nothing to do with them and hands them back.
+        await m.lab.exec('dir', ['iptables', '-t', 'mangle', '-A', 'PREROUTING', '-d', `${vip}/32`, '-p', 'icmp', '-j', 'MARK', '--set-mark', '1']);
       } else {
         await m.lab.exec('dir', ['nft', '-f', '-'], {
           input: `table ip usermark {\n  chain pre {\n    type filter hook prerouting priority mangle; policy accept;\n    ip daddr ${vip} tcp dport { 80, 8080 } meta mark set 1\n  }\n}\n`,
@@ -115,12 +117,27 @@ function tests(mode: 'dr' | 'nat'): void {
       expect(lnc).toMatch(new RegExp(`^TCP\\s+\\d\\d:\\d\\d\\s+\\S+\\s+${esc(topo.client.ip)}:\\d+\\s+${esc(topo.vip)}:80\\s+`, 'm'));
       expect(lnc).toMatch(new RegExp(`^TCP\\s+\\d\\d:\\d\\d\\s+\\S+\\s+${esc(topo.client.ip)}:\\d+\\s+${esc(topo.vip)}:8080\\s+`, 'm'));
       expect(lnc).toMatch(new RegExp(`^IP\\s+0[45]:\\d\\d\\s+NONE\\s+${esc(topo.client.ip)}:0\\s+0\\.0\\.0\\.1:0\\s+192\\.168\\.150\\.1[23]:0$`, 'm'));
+      // nft decodes the rule lvsd wrote over netlink (xt NFQUEUE through nft_compat) back into its own syntax.
+      const ipTable = (await lvsdTables(m!.lab, 'dir')).find((t) => t.startsWith('ip '))!;
+      const chain = (await m!.lab.exec('dir', ['nft', 'list', 'chain', ...ipTable.split(' '), 'fwmark'])).stdout;
+      expect(chain).toMatch(/type filter hook prerouting priority 300; policy accept;\n\s+meta mark @fwmarks fib daddr \. mark type local counter packets [1-9]\d* bytes \d+ queue num \d+\n/);
+      expect((await m!.lab.exec('dir', ['nft', 'list', 'set', ...ipTable.split(' '), 'fwmarks'])).stdout).toMatch(/elements = \{ 0x00000001 \}/);
       const save = (await lvsd.lvsadm(['-S', '-n'])).stdout;
       expect(save).toContain('-A -f 1 -s rr -p 300\n');
       expect(save).toContain(`-a -f 1 -r ${topo.rs[0]!.ip}:0 ${FLAG[mode]} -w 1\n`);
     });
 
     if (mode === 'dr') {
+      test('a marked packet that is not the engine\'s business (a ping of the VIP) goes back to the stack (NF_ACCEPT), which answers it', async () => {
+        const { lab, topo, lvsd } = m!;
+        await fwmarkRules(m!);
+        const before = await lvsd.call('get-counters', {});
+        await lab.exec('client', ['ping', '-c', '3', '-i', '0.2', '-W', '2', topo.vip]);
+        const after = await lvsd.call('get-counters', {});
+        expect((after.nfq_verdict_accept ?? 0) - (before.nfq_verdict_accept ?? 0)).toBe(3);
+        expect((after.ignore_icmp_no_conn ?? 0) - (before.ignore_icmp_no_conn ?? 0)).toBe(3);
+      });
+
       test('bulk upload through the group (the kernel segments super-packets before queueing): 10 MB arrive intact', async () => {
         const { lab, topo, lvsd } = m!;
         const sinks: NsProcess[] = topo.rs.map((r) => lab.spawn(r.name, ['python3', '-c', hashSinkScript(9000)]));
