@@ -213,14 +213,16 @@ export class Daemon {
 
   /** SYN shedding (io/syn-shed.ts): feed the controller the rings' counters; re-gate the filter when it says so. */
   private shedTick(now: number): void {
-    let packets = 0, drops = 0, walked = 0;
+    let packets = 0, drops = 0;
     for (const s of [...this.sockets, ...this.bigSockets]) {
       if (s.isClosed) continue;
       const st = s.stats();
       packets += st.packets;
       drops += st.drops;
-      walked += s.rx.frames;
     }
+    // (lead, main 03bed0f) The forwarder walks the rings itself, not through RxRing.drain: s.rx.frames stayed 0,
+    // so lvsd shed SYNs from its first tick on. Its own count is the one to compare.
+    const walked = this.forwarder.counters.rxFrames;
     const was = this.shed.accept;
     const d = this.shed.update({ packets, drops, walked, created: this.engine.counters().conns_created ?? 0 }, now);
     if (!d) return;
