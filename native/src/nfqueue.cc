@@ -156,7 +156,7 @@ class NfqSocket : public Napi::ObjectWrap<NfqSocket> {
     headroom_ = OptU32(o, "headroom", 128, 0, 4096) & ~7u;
     if (headroom_ + 256 > slotSize_) throw Napi::RangeError::New(env, "headroom leaves no room in a slot");
     sendSize_ = OptU32(o, "sendSize", 64u << 10, 4096, 16u << 20) & ~7u;
-    uint32_t rcvbuf = OptU32(o, "rcvbuf", 8u << 20, 65536, 1u << 30);
+    uint32_t rcvbuf = OptU32(o, "rcvbuf", 16u << 20, 65536, 1u << 30);
     size_t total = static_cast<size_t>(slots_) * slotSize_ + sendSize_ + static_cast<size_t>(slots_) * 8;
     mem_ = static_cast<uint8_t*>(aligned_alloc(64, (total + 63) & ~static_cast<size_t>(63)));
     if (!mem_) throw Napi::Error::New(env, "NfqSocket: out of memory");

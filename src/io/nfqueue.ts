@@ -43,7 +43,7 @@ export interface NfqSocketOptions {
   headroom?: number;
   /** Bytes for one batch's verdicts (default 64 KiB). */
   sendSize?: number;
-  /** SO_RCVBUF(FORCE) (default 8 MiB). */
+  /** SO_RCVBUF(FORCE) (default 16 MiB: QUEUE_MAXLEN messages of small packets, which each cost ~1 KiB of buffer). */
   rcvbuf?: number;
 }
 
@@ -83,8 +83,13 @@ export function queueNumFor(suffix: string | undefined): number {
 
 /** Recv batches per readiness event: the rest waits for the next one (level-triggered), so timers and control still run. */
 const MAX_ROUNDS = 16;
-/** The kernel's queue_maxlen (its default is 1024): a burst of this many packets waits for us before drops start. */
-const QUEUE_MAXLEN = 4096;
+/**
+ * The kernel's queue_maxlen (its default is 1024): a burst of this many
+ * packets waits for us before drops start. About what the RX rings hold of
+ * small frames; 4096 lost packets in bench:fwmark whenever the loaded
+ * machine kept lvsd off the CPU for a moment (~150 ms at 26k pps).
+ */
+const QUEUE_MAXLEN = 16384;
 const MSG_TRUNC = 0x20;
 const ETH_HLEN = 14;
 
