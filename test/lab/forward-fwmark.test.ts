@@ -122,6 +122,8 @@ function tests(mode: 'dr' | 'nat'): void {
       const chain = (await m!.lab.exec('dir', ['nft', 'list', 'chain', ...ipTable.split(' '), 'fwmark'])).stdout;
       expect(chain).toMatch(/type filter hook prerouting priority 300; policy accept;\n\s+meta mark @fwmarks fib daddr \. mark type local counter packets [1-9]\d* bytes \d+ queue num \d+\n/);
       expect((await m!.lab.exec('dir', ['nft', 'list', 'set', ...ipTable.split(' '), 'fwmarks'])).stdout).toMatch(/elements = \{ 0x00000001 \}/);
+      const trace = (await lvsd.lvsadm(['--trace', '-f', '1', '--client', topo.client.ip, '-n'])).stdout;
+      expect(trace).toMatch(new RegExp(`^FWM  1 from ${esc(topo.client.ip)}:0\\n  -> 192\\.168\\.150\\.1[23]:0 ${fwd}: persistence template \\(every port of the mark\\)\\n$`));
       const save = (await lvsd.lvsadm(['-S', '-n'])).stdout;
       expect(save).toContain('-A -f 1 -s rr -p 300\n');
       expect(save).toContain(`-a -f 1 -r ${topo.rs[0]!.ip}:0 ${FLAG[mode]} -w 1\n`);
