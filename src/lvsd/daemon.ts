@@ -342,8 +342,8 @@ export class Daemon {
     out.nfq_engine_errors = f.engineErrors;
     out.nfq_drop_fault = f.faults + f.badFrame;
     const k = q.kernelStats();
+    // (queue_total, the packets waiting now, is a level: the metrics take these as counters.)
     if (k) {
-      out.nfq_kernel_queue_total = k.queueTotal;
       out.nfq_kernel_queue_dropped = k.queueDropped;
       out.nfq_kernel_user_dropped = k.userDropped;
     }
