@@ -920,6 +920,11 @@ function completeVs(c: Ctx, s: Stmt, x: VsCtx, name: string, fwmarkOnly: boolean
     if (key.kind === 'fwmark') {
       if (rs.port) {
         c.warn(rs.pos, `fwmark virtual server ${name}, real server ${rs.addr}:${rs.port} has port specified - clearing`, 'leave the port out');
+        // keepalived's checkers copied the real server's address, port
+        // included, when they were parsed (queue_checker): they keep checking it.
+        for (const ck of rs.checkers) {
+          if ((ck.type === 'HTTP_GET' || ck.type === 'SSL_GET' || ck.type === 'TCP_CHECK') && ck.connect_port === undefined) ck.connect_port = rs.port;
+        }
         rs.port = 0;
       }
     } else if (!rs.port) rs.port = vport;

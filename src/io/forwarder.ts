@@ -17,7 +17,7 @@ import type { NeighTable } from './neigh.js';
 /** The part of the neighbour table the loop drives (NeighTable; a fake in tests). */
 export type DataPathNeigh = Pick<NeighTable, 'writeMacs' | 'holdFrame'>;
 import { csumPartial, csumFold, pseudoHeaderSum, checksum } from '../packet/checksum.js';
-import { VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
+import { VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
 
 // The verdicts and the XmitOut contract are the engine's (src/ipvs/engine.ts).
 export { VERDICT_DROP, VERDICT_XMIT, VERDICT_IGNORE, type XmitOut } from '../ipvs/engine.js';
@@ -25,7 +25,7 @@ export { VERDICT_DROP, VERDICT_XMIT, VERDICT_IGNORE, type XmitOut } from '../ipv
 /** The part of the engine the loop drives. */
 export interface DataPathEngine {
   /** `gso`: the frame is a GSO super-frame (engine.ts: TUN leaves its segmentation to the loop). */
-  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso?: boolean): number;
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso?: boolean, mark?: number): number;
   /** The MTU towards tunnel real servers, if the engine has one (caps TUN segments). */
   readonly tunMtu?: number;
 }
@@ -81,6 +81,9 @@ export interface Port {
   vnet: number;
   mtu: number;
 }
+
+/** Where a frame lies: xmit copies from `bytes` when the engine left the packet in `u8`'s memory. */
+export type FrameSource = Pick<Port, 'u8' | 'bytes'>;
 
 export function makePort(sock: PortSocket): Port {
   const buf = sock.buffer;
@@ -254,19 +257,7 @@ export class Forwarder {
     const now = this.now();
     const c = this.counters;
     const frames = port.v2 ? this.walkSlots(port, now) : this.walkBlocks(port, now);
-    // One kick per port that got frames.
-    for (let i = 0; i < this.ports.length; i++) {
-      if (this.dirty[i]) {
-        this.dirty[i] = 0;
-        try {
-          const t = this.ports[i]!.tx;
-          if (t.pending > 0) { c.txKicksBatch++; t.kick(); }
-        } catch (err) {
-          c.faults++;
-          this.opts.onFault?.(err);
-        }
-      }
-    }
+    this.kickDirty();
     if (frames) {
       c.rxFrames += frames;
       c.rxBatches++;
@@ -403,7 +394,7 @@ export class Forwarder {
   }
 
   /** Sends what `this.out` describes (an ordinary frame) through the TX ring of its next hop's port. */
-  private xmit(port: Port, now: number): void {
+  private xmit(port: FrameSource, now: number): void {
     const c = this.counters;
     const out = this.out;
     const l2 = out.start - 14;
@@ -588,6 +579,53 @@ export class Forwarder {
     }
     this.dirty[egress] = 1;
     c.gsoSegmented++;
+  }
+
+  /**
+   * One frame that did not come from this forwarder's RX rings: the
+   * NFQUEUE path's packets (src/io/nfqueue.ts), with the skb mark the kernel
+   * gave them, at src.u8[off, off+len) with HEADROOM bytes free in front.
+   * Counted as an RX frame of this forwarder, so a forwarder used for
+   * injection only keeps its own rxFrames = outcomes(). Returns the engine's
+   * verdict; an XMIT frame is in a TX ring (or held, or counted as lost) when
+   * this returns. kickDirty() publishes what a batch of them queued.
+   */
+  inject(src: FrameSource, off: number, len: number, now: number, mark: number): number {
+    const c = this.counters;
+    c.rxFrames++;
+    let v: number;
+    try {
+      v = this.engine.input(src.u8, off, len, now, this.out, false, mark);
+    } catch (err) {
+      c.engineErrors++;
+      this.opts.onEngineError?.(err);
+      return VERDICT_DROP;
+    }
+    if (v === VERDICT_IGNORE) { c.ignored++; return v; }
+    if (v !== VERDICT_XMIT) { c.drops++; return v; }
+    try {
+      this.xmit(src, now);
+    } catch (err) {
+      c.faults++;
+      this.opts.onFault?.(err);
+    }
+    return v;
+  }
+
+  /** One kick per port that got frames since the last call (an RX batch, or inject()s). */
+  kickDirty(): void {
+    const c = this.counters;
+    for (let i = 0; i < this.ports.length; i++) {
+      if (!this.dirty[i]) continue;
+      this.dirty[i] = 0;
+      try {
+        const t = this.ports[i]!.tx;
+        if (t.pending > 0) { c.txKicksBatch++; t.kick(); }
+      } catch (err) {
+        c.faults++;
+        this.opts.onFault?.(err);
+      }
+    }
   }
 }
 

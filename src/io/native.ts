@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { buildGratuitousArp } from '../packet/arp.js';
 import { ipToU32, parseMac } from '../packet/addr.js';
 import { RxRing, RxRingV2, TxRing, type RxHandler } from './ring.js';
+import type { NativeNfqSocket, NfqSocketOptions } from './nfqueue.js';
 
 export const ADDON_NAME = 'lvsd_native.node';
 
@@ -226,6 +227,10 @@ interface Addon {
   netnsClose(fd: number): void;
   onSignal(signo: number, cb: () => void): void;
   sigRtMin(): number;
+  /** native/src/nfqueue.cc: an NFQUEUE socket (src/io/nfqueue.ts). */
+  NfqSocket: new (opts: NfqSocketOptions) => NativeNfqSocket;
+  /** Sends netlink messages on a fresh NETLINK_NETFILTER socket; [seq, errno] for each one that asked for an ACK (ETIMEDOUT: no answer). */
+  netfilterTransact(messages: Uint8Array, timeoutMs?: number): [number, number][];
 }
 
 /** Where the built addon is: the first native/build/Release above this module (src/io or dist/src/io). */

@@ -18,6 +18,7 @@ import { ipToU32, u32ToIp } from '../packet/addr.js';
 import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
 import type { LvsdOptions } from './options.js';
 import { SyncDaemons } from '../sync/daemon.js';
+import { FwmarkQueue, queueNumFor } from '../io/nfqueue.js';
 
 const TICK_MS = 100;
 /** How often the kernel's routing and neighbour tables are re-read. */
@@ -40,6 +41,7 @@ export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
   return {
     services: keys.services.map((s) => ({ protocol: s.protocol, addr: u32ToIp(s.vaddr), port: s.vport })),
     natDests: keys.natDests.map((d) => ({ protocol: d.protocol, addr: u32ToIp(d.raddr), port: d.rport })),
+    fwmarks: keys.fwmarks,
   };
 }
 
@@ -65,6 +67,10 @@ export class Daemon {
   private filterProg = compileFilter({ services: [] });
   private readonly shed = new SynShed();
   private readonly rings: RingGeometry;
+  /** The fwmark path (io/nfqueue.ts), opened with the first fwmark service; its own Forwarder over the same ports counts its packets apart. */
+  private fwmark: FwmarkQueue | undefined;
+  private fwmarkForwarder: Forwarder | undefined;
+  private fwmarkError = '';
 
   constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {
     this.rings = ringGeometry(opts.rxRing ?? 2);
@@ -82,7 +88,7 @@ export class Daemon {
     this.sync = new SyncDaemons({ engine: this.engine, now: () => performance.now(), log: this.log });
 
     // The interceptor first: a crashed run's table goes before anything else.
-    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket));
+    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum() });
     await this.interceptor.install({ services: [], natDests: [] });
 
     const none = compileFilter({ services: [] });
@@ -173,6 +179,8 @@ export class Daemon {
     this.setSmallFilters();
     const big = lengthGate(prog, this.rings.bigFrame, true);
     for (const s of this.bigSockets) s.setFilter(big);
+    // No marks in the set while nothing reads the queue: they would only be dropped.
+    if (!this.openFwmarkQueue(rules.fwmarks ?? [])) rules.fwmarks = [];
     await this.interceptor.update(rules);
   }
 
@@ -251,6 +259,75 @@ export class Daemon {
     }
   }
 
+  private fwmarkQueueNum(): number {
+    return this.opts.fwmarkQueue ?? queueNumFor(suffixOf(this.opts.socket));
+  }
+
+  /**
+   * The NFQUEUE reader, bound before the first mark goes into the rules
+   * (they have no bypass). False when it cannot be: fwmark services then
+   * stay unmatched, and the log says why.
+   */
+  private openFwmarkQueue(marks: number[]): boolean {
+    if (marks.length === 0 || this.fwmark?.isOpen) return true;
+    const fwd = this.fwmarkForwarder ??= new Forwarder(this.engine, this.forwarder.ports, this.neigh, {
+      onEngineError: (err) => this.log.error({ err }, 'engine threw on a queued packet; dropped'),
+      onFault: (err) => this.log.error({ err }, 'the forwarder threw on a queued packet; dropped'),
+    });
+    const q = new FwmarkQueue(this.fwmarkQueueNum(), fwd, {
+      onFault: (err) => this.log.error({ err }, 'the NFQUEUE reader threw; its batch is dropped'),
+    });
+    try {
+      q.open();
+    } catch (err) {
+      const msg = String((err as Error).message ?? err);
+      if (msg !== this.fwmarkError) this.log.error({ err: msg }, 'fwmark services cannot be matched');
+      this.fwmarkError = msg;
+      return false;
+    }
+    // fwd is never start()ed: its ports' RX rings are the main forwarder's; it only injects.
+    q.start();
+    this.fwmark = q;
+    this.fwmarkError = '';
+    this.log.info({ queue: q.queueNum }, 'fwmark services: marked packets are queued to lvsd (NFQUEUE)');
+    return true;
+  }
+
+  private fwmarkCounters(): Record<string, number> {
+    const q = this.fwmark;
+    const out: Record<string, number> = { nfq_bound: q?.isOpen ? 1 : 0 };
+    if (!q) return out;
+    const n = q.counters;
+    out.nfq_packets = n.packets;
+    out.nfq_batches = n.batches;
+    out.nfq_verdict_drop = n.verdictDrop;
+    out.nfq_verdict_accept = n.verdictAccept;
+    out.nfq_drop_truncated = n.truncated;
+    out.nfq_no_mark = n.noMark;
+    out.nfq_malformed = n.malformed;
+    out.nfq_netlink_errors = n.netlinkErrors;
+    out.nfq_recv_enobufs = n.enobufs;
+    out.nfq_recv_errors = n.recvErrors;
+    out.nfq_send_errors = n.sendErrors;
+    out.nfq_faults = n.faults;
+    const f = this.fwmarkForwarder!.counters;
+    out.nfq_forwarded = f.forwarded;
+    out.nfq_engine_drops = f.drops;
+    out.nfq_engine_ignored = f.ignored;
+    out.nfq_tx_ring_full = f.txFull;
+    out.nfq_neigh_miss = f.neighMiss;
+    out.nfq_drop_oversize = f.oversize;
+    out.nfq_engine_errors = f.engineErrors;
+    out.nfq_drop_fault = f.faults + f.badFrame;
+    const k = q.kernelStats();
+    // (queue_total, the packets waiting now, is a level: the metrics take these as counters.)
+    if (k) {
+      out.nfq_kernel_queue_dropped = k.queueDropped;
+      out.nfq_kernel_user_dropped = k.userDropped;
+    }
+    return out;
+  }
+
   private handlers(): Handlers {
     return engineHandlers(this.engine, {
       destExtra: (d) => this.destExtra(d),
@@ -312,6 +389,7 @@ export class Daemon {
       out[`ring_${s.ifname}_big_packets`] = st.packets;
       out[`ring_${s.ifname}_big_drops`] = st.drops;
     }
+    Object.assign(out, this.fwmarkCounters());
     return out;
   }
 
@@ -333,6 +411,8 @@ export class Daemon {
       await this.control?.close();
       await this.metrics?.close();
       try { await this.interceptor?.remove(); } catch (err) { this.log.error({ err: String(err) }, 'removing the nftables table failed'); }
+      // After the rules: nothing is queued any more; what still waits is dropped with the socket.
+      this.fwmark?.close();
       for (const s of this.sockets) s.close();
       for (const s of this.bigSockets) s.close();
       this.log.info('lvsd stopped');

@@ -18,6 +18,8 @@ export interface LvsdOptions {
   synShed: boolean;
   /** RX ring kind for ordinary frames (io/ring-geometry.ts): 2 = TPACKET_V2 (default), 3 = TPACKET_V3 blocks. */
   rxRing?: 2 | 3;
+  /** NFQUEUE queue number for fwmark services (default: io/nfqueue.ts queueNumFor). */
+  fwmarkQueue?: number;
   help: boolean;
   version: boolean;
 }
@@ -41,6 +43,8 @@ export const USAGE = `Usage: lvsd [options]
                         v3 packs frames into blocks (fewer wake-ups, up to 1 ms of added latency)
   --no-syn-shed         keep every SYN while overloaded (default: a SYN flood that overloads lvsd has a
                         share of its SYNs dropped in the socket filter, so established flows keep moving)
+  --fwmark-queue N      NFQUEUE queue number that takes fwmark services' packets (default 47000; another
+                        lvsd in the same namespace gets its own)
   -h, --help            this text
   -v, --version         print the version
 Runs in the foreground; SIGTERM/SIGINT stop it and remove its nftables table and socket.`;
@@ -92,6 +96,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         o.rxRing = v === 'v2' ? 2 : 3;
         break;
       }
+      case '--fwmark-queue': o.fwmarkQueue = intArg(a, value(), 0, 65535); break;
       case '-h': case '--help': o.help = true; break;
       case '-v': case '--version': o.version = true; break;
       default: throw new UsageError(`unknown option ${argv[i]} (see lvsd --help)`);
