@@ -79,7 +79,10 @@ export function vrrpData(
     const v6 = inst.family === 6;
     // IPv6: keepalived's ifp->sin6_addr, the interface's link-local address (RFC 5798 §5.1.2.1).
     const src = (unicast ? inst.unicast_src_ip : inst.mcast_src_ip) ?? (v6 ? linkLocalIpv6(ifname) : primaryIpv4(ifname));
-    if (!src) throw new Error(`vrrp_instance ${inst.name}: interface ${ifname} has no ${v6 ? 'IPv6 link-local' : 'IPv4'} address to send adverts from`);
+    if (!src) {
+      throw new Error(`${inst.pos.file}:${inst.pos.line}:${inst.pos.col}: vrrp_instance ${inst.name}: interface ${ifname} has no ${v6 ? 'IPv6 link-local' : 'IPv4'} address to send adverts from`
+        + ` — ${v6 ? 'bring the interface up (its link-local address appears once DAD has passed), or give unicast_src_ip/mcast_src_ip' : 'add an address to it, or give unicast_src_ip/mcast_src_ip'}`);
+    }
     const version = inst.version;
     const vipSpecs = [...inst.virtual_ipaddress, ...inst.virtual_ipaddress_excluded].map((v) => toVipSpec(v, ifname));
     const vipAddrs = inst.virtual_ipaddress.map((v) => v.addr);

@@ -96,7 +96,7 @@ describe('an IPv6 vrrp_instance becomes', () => {
   });
 
   it('an interface without a link-local address is an error that says so', () => {
-    expect(() => vrrpData(model, () => '192.168.150.11', () => undefined)).toThrow(/no IPv6 link-local address/);
+    expect(() => vrrpData(model, () => '192.168.150.11', () => undefined)).toThrow(/^keepalived\.conf:12:1: vrrp_instance V6: interface eth0 has no IPv6 link-local address to send adverts from — bring the interface up/);
   });
 });
 
