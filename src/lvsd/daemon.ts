@@ -202,7 +202,10 @@ export class Daemon {
     // The forwarder walks the rings itself (not through RxRing.drain): its count is the one to compare.
     const walked = this.forwarder.counters.rxFrames;
     const was = this.shed.accept;
-    const d = this.shed.update({ packets, drops, walked, created: this.engine.counters().conns_created ?? 0 }, now);
+    // Slots of the V2 rings (a V3 ring's frames per block vary: then only its drops say "behind").
+    const slots = this.forwarder.rxPorts.reduce((n, p) => n + (p.v2 ? p.frameCount : 0), 0);
+    const ringFrames = slots > 0 ? slots : undefined;
+    const d = this.shed.update({ packets, drops, walked, created: this.engine.counters().conns_created ?? 0, ringFrames }, now);
     if (!d) return;
     this.setSmallFilters();
     const share = `${(d.accept * 100).toFixed(d.accept < 0.1 ? 1 : 0)}%`;
