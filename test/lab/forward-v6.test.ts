@@ -31,7 +31,7 @@ async function mac(lab: Lab, host: string, dev: string): Promise<string> {
 
 function v6Suite(mode: Mode): void {
   describe(`lvsd forwards IPv6: ${mode.toUpperCase()}`, async () => {
-    const missing = await prerequisites();
+    const missing = await prerequisites(['tshark']);
     const skip = missing.length > 0;
     let m: ModeLab | undefined;
     beforeAll(async () => { if (!skip) m = await buildModeLab(mode, {}, undefined, `6${mode}`, { ipv6: true }); });
