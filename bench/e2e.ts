@@ -65,7 +65,15 @@ http { access_log off; keepalive_requests 10000000; keepalive_timeout 120s;
   await waitListening(lab, host, 80);
 }
 
-interface WrkResult { rps: number; busy: number; errors: number; procPct?: number }
+interface WrkResult { rps: number; busy: number; errors: number; procPct?: number; p50?: number; p99?: number }
+
+/** wrk's `--latency` percentile as ms (it prints us, ms or s). */
+function wrkPercentile(out: string, pct: string): number | undefined {
+  const m = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+  if (!m) return undefined;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
 
 /** utime + stime of a process (all threads), in clock ticks (USER_HZ = 100). */
 function procTicks(pid: number): number {
@@ -75,7 +83,7 @@ function procTicks(pid: number): number {
 }
 
 async function wrk(lab: Lab, url: string, close: boolean, pid?: number): Promise<WrkResult> {
-  const args = ['taskset', '-c', '0', 'wrk', '-t2', `-c${CONNS}`, `-d${SECONDS}s`, '--timeout', '2s'];
+  const args = ['taskset', '-c', '0', 'wrk', '-t2', `-c${CONNS}`, `-d${SECONDS}s`, '--timeout', '2s', '--latency'];
   if (close) args.push('-H', 'Connection: close');
   args.push(url);
   const [b0, t0] = cpu1();
@@ -88,7 +96,7 @@ async function wrk(lab: Lab, url: string, close: boolean, pid?: number): Promise
   const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
   const errors = (e ? e.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + non2xx;
-  return { rps, busy: (100 * (b1 - b0)) / Math.max(1, t1 - t0), errors, procPct };
+  return { rps, busy: (100 * (b1 - b0)) / Math.max(1, t1 - t0), errors, procPct, p50: wrkPercentile(stdout, '50'), p99: wrkPercentile(stdout, '99') };
 }
 
 function median(xs: number[]): number {
@@ -96,7 +104,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-const results = new Map<string, { rps: number; busy: number }>();
+const results = new Map<string, { rps: number; busy: number; p99?: number }>();
 
 /** `pid`: the balancer process (lvsd, haproxy), whose own CPU time is reported beside CPU1's (other load on a shared machine shows in CPU1 only). */
 async function measure(lab: Lab, peer: string, url: string, pid?: number): Promise<void> {
@@ -107,12 +115,16 @@ async function measure(lab: Lab, peer: string, url: string, pid?: number): Promi
     for (let i = 0; i < RUNS; i++) runs.push(await wrk(lab, url, test === 'close', pid));
     const rps = median(runs.map((r) => r.rps));
     const busy = median(runs.map((r) => r.busy));
-    results.set(`${peer}/${test}`, { rps, busy });
+    const p99s = runs.map((r) => r.p99).filter((x): x is number => x !== undefined);
+    const p99 = p99s.length ? median(p99s) : undefined;
+    const p50s = runs.map((r) => r.p50).filter((x): x is number => x !== undefined);
+    results.set(`${peer}/${test}`, { rps, busy, p99 });
     emit({
       bench: 'e2e', peer, test, unit: test === 'close' ? 'conns/s' : 'req/s',
       value: Math.round(rps), runs: runs.map((r) => Math.round(r.rps)),
       spread: rps ? +((Math.max(...runs.map((r) => r.rps)) - Math.min(...runs.map((r) => r.rps))) / rps).toFixed(3) : null,
       directorBusyPct: +busy.toFixed(1), busyPctPer10k: rps ? +((busy * 10000) / rps).toFixed(2) : null,
+      ...(p99 !== undefined ? { p50ms: +median(p50s).toFixed(3), p99ms: +p99.toFixed(3) } : {}),
       ...(pid ? { processCpuPct: +median(runs.map((r) => r.procPct ?? 0)).toFixed(1) } : {}),
       errors: runs.reduce((a, r) => a + r.errors, 0), wrk: `-t2 -c${CONNS} -d${SECONDS}s`,
     });
@@ -156,11 +168,15 @@ async function udpPps(lab: Lab, peer: string, topo: Topology, dst: string, nextH
   const runs: number[] = [];
   const sent: number[] = [];
   const cpu: number[] = [];
+  const busy: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const r0 = await rsRx();
     const p0 = pid ? procTicks(pid) : 0;
     const w0 = Date.now();
+    const [b0, t0] = cpu1();
     const { stdout } = await lab.exec('client', ['taskset', '-c', '0', 'node', process.argv[1]!, '--blast', 'eth0', nextHopMac, topo.client.ip, dst, String(SECONDS)], { timeoutMs: (SECONDS + 30) * 1000 });
+    const [b1, t1] = cpu1();
+    busy.push((b1 - b0) / Math.max(1, t1 - t0));
     await new Promise((r) => setTimeout(r, 300));
     const wall = (Date.now() - w0) / 1000;
     if (pid) cpu.push((procTicks(pid) - p0) * 1000 / Math.max(1, Date.now() - w0));
@@ -171,9 +187,15 @@ async function udpPps(lab: Lab, peer: string, topo: Topology, dst: string, nextH
     void wall;
   }
   const v = median(runs);
-  results.set(`${peer}/udp`, { rps: v, busy: 0 });
+  // The director's whole work (the balancer and, through RPS, its interfaces' softirqs) is on CPU1:
+  // packets per second per busy CPU1 is the per-core cost, whatever the sender reached.
+  const b = median(busy);
+  const perCore = b > 0 ? v / b : 0;
+  results.set(`${peer}/udp`, { rps: v, busy: b });
+  results.set(`${peer}/udp-core`, { rps: perCore, busy: b });
   emit({ bench: 'e2e', peer, test: 'udp64', unit: 'pps at the RS', value: Math.round(v), runs: runs.map(Math.round),
-    offeredPps: Math.round(median(sent)), ...(pid ? { processCpuPct: +median(cpu).toFixed(1) } : {}) });
+    offeredPps: Math.round(median(sent)), directorBusyPct: +(100 * b).toFixed(1), ppsPerBusyCore: Math.round(perCore),
+    ...(pid ? { processCpuPct: +median(cpu).toFixed(1) } : {}) });
 }
 
 /** The blaster itself (run inside the client namespace). */
@@ -275,19 +297,19 @@ backend be
       hp.kill('SIGKILL');
       await hp.exited;
     }
-    if (PEERS.includes('lvsd-nat')) {
-      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'] });
+    for (const peer of PEERS.filter((p) => p === 'lvsd-nat' || p.startsWith('lvsd-nat-'))) {
+      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'], args: lvsdArgs(peer) });
       const vs = `${topo.vip}:80`;
       await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
       for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
-      await measure(lab, 'lvsd-nat', vipUrl, lvsd.proc.child.pid);
+      await measure(lab, peer, vipUrl, lvsd.proc.child.pid);
       await lvsd.lvsadm(['-A', '-t', `${topo.vip}:5201`, '-s', 'rr']);
       await lvsd.lvsadm(['-a', '-t', `${topo.vip}:5201`, '-r', `${rs1!.ip}:5201`, '-m']);
-      await bulk(lab, 'lvsd-nat', topo.vip, lvsd.proc.child.pid);
+      await bulk(lab, peer, topo.vip, lvsd.proc.child.pid);
       await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
       for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-m']);
-      await udpPps(lab, 'lvsd-nat', topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
-      emit({ bench: 'e2e', peer: 'lvsd-nat', counters: await lvsd.call('get-counters', {}) });
+      await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
+      emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
       await lvsd.stop();
       lvsd = undefined;
     }
@@ -298,8 +320,21 @@ backend be
   }
 }
 
+/**
+ * lvsd's flags for a peer name: `lvsd-nat` / `lvsd-dr` run the defaults; a
+ * suffix names a variant measured in the same run, e.g. `lvsd-nat-v3` (the
+ * TPACKET_V3 block ring, --rx-ring v3).
+ */
+function lvsdArgs(peer: string): string[] {
+  const variant = peer.replace(/^lvsd-(nat|dr)-?/, '');
+  if (variant === '') return [];
+  if (variant === 'v3') return ['--rx-ring', 'v3'];
+  throw new Error(`unknown lvsd variant in peer ${peer}`);
+}
+
 async function drPeers(dir: string): Promise<void> {
-  if (!PEERS.includes('lvsd-dr')) return;
+  const peers = PEERS.filter((p) => p === 'lvsd-dr' || p.startsWith('lvsd-dr-'));
+  if (!peers.length) return;
   const lab = new Lab('bdr');
   let lvsd: Lvsd | undefined;
   try {
@@ -308,15 +343,19 @@ async function drPeers(dir: string): Promise<void> {
     await lab.sysctl('client', 'net.ipv4.ip_local_port_range', '1024 65535');
     await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
     await placeCpus(lab, topo);
-    lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'] });
+    for (const peer of peers) {
+    lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'], args: lvsdArgs(peer) });
     const vs = `${topo.vip}:80`;
     await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
     for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
-    await measure(lab, 'lvsd-dr', `http://${topo.vip}/`, lvsd.proc.child.pid);
+    await measure(lab, peer, `http://${topo.vip}/`, lvsd.proc.child.pid);
     await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
     for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-g']);
-    await udpPps(lab, 'lvsd-dr', topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
-    emit({ bench: 'e2e', peer: 'lvsd-dr', counters: await lvsd.call('get-counters', {}) });
+    await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
+    emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
+    await lvsd.stop();
+    lvsd = undefined;
+    }
   } finally {
     await lvsd?.stop().catch(() => undefined);
     await lab.destroy();
@@ -330,15 +369,24 @@ function ratios(): void {
     const y = results.get(b);
     return x && y && y[what] ? +(x[what] / y[what]).toFixed(3) : null;
   };
-  for (const lv of ['lvsd-dr', 'lvsd-nat']) {
+  const lvPeers = PEERS.filter((p) => p.startsWith('lvsd-'));
+  for (const lv of lvPeers) {
     emit({ bench: 'e2e-ratio', what: `${lv} keep-alive req/s ÷ forward`, value: r(`${lv}/keepalive`, 'forward/keepalive', 'rps'), goal: '>= 0.95' });
     emit({ bench: 'e2e-ratio', what: `${lv} director busy % ÷ haproxy (keep-alive)`, value: r(`${lv}/keepalive`, 'haproxy/keepalive', 'busy'), goal: '<= 0.5' });
     emit({ bench: 'e2e-ratio', what: `${lv} close conns/s ÷ nft-dnat`, value: r(`${lv}/close`, 'nft-dnat/close', 'rps'), goal: '>= 0.95' });
   }
-  for (const lv of ['lvsd-dr', 'lvsd-nat']) {
+  for (const lv of lvPeers) {
     emit({ bench: 'e2e-ratio', what: `${lv} 64-byte UDP pps ÷ nft-dnat`, value: r(`${lv}/udp`, 'nft-dnat/udp', 'rps'), goal: '>= 0.5' });
+    emit({ bench: 'e2e-ratio', what: `${lv} 64-byte UDP pps per busy director core ÷ nft-dnat`, value: r(`${lv}/udp-core`, 'nft-dnat/udp-core', 'rps'), goal: '>= 1.0' });
+    const lp = results.get(`${lv}/keepalive`)?.p99, np = results.get('nft-dnat/keepalive')?.p99;
+    emit({ bench: 'e2e-ratio', what: `${lv} keep-alive p99 latency ÷ nft-dnat`, value: lp && np ? +(lp / np).toFixed(3) : null, goal: '<= 1.2' });
+    const lk = results.get(`${lv}/keepalive`), nk = results.get('nft-dnat/keepalive');
+    emit({ bench: 'e2e-ratio', what: `${lv} director core per keep-alive request ÷ nft-dnat`,
+      value: lk && nk && lk.rps && nk.rps && nk.busy ? +((lk.busy / lk.rps) / (nk.busy / nk.rps)).toFixed(3) : null, goal: '<= 1.0' });
   }
-  emit({ bench: 'e2e-ratio', what: 'lvsd-nat bulk TCP Gbit/s ÷ nft-dnat', value: r('lvsd-nat/bulk', 'nft-dnat/bulk', 'rps'), goal: '>= 0.5' });
+  for (const lv of lvPeers.filter((p) => p.startsWith('lvsd-nat'))) {
+    emit({ bench: 'e2e-ratio', what: `${lv} bulk TCP Gbit/s ÷ nft-dnat`, value: r(`${lv}/bulk`, 'nft-dnat/bulk', 'rps'), goal: '>= 1.0' });
+  }
 }
 
 async function main(): Promise<void> {

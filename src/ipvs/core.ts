@@ -9,7 +9,7 @@ import { readU16 } from '../packet/input.js';
 import { EXT_FRAGMENT, EXT_TRUNCATED, badSource6, fold6, ipv6Upper, maskWords6, readIp6Words, writeIp6Words } from '../packet/ipv6.js';
 import { ICMPV6_ERROR_MAX, verifyIcmpv6Checksum, writeIcmpv6Error } from '../packet/icmpv6.js';
 import type { SchedFlow } from './sched/scheduler.js';
-import { A6_V, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, P_V6, TICK_MS, type ConnTable } from './conn.js';
+import { A6_V, CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, P_V6, TICK_MS, type ConnTable } from './conn.js';
 import { type Dest, FWD_MASQ, FWD_ROUTE } from './dest.js';
 import { type Service, addrKey } from './service.js';
 import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
@@ -116,9 +116,16 @@ export class IpvsCore implements Tun6Context {
 
   /** The frame being input is a GSO super-frame the io layer segments after the verdict (see engine.ts). */
   rxGso = false;
+  /**
+   * skb->mark of the packet being input: set only on the NFQUEUE path (the
+   * kernel hands it over with the packet); a packet socket never sees marks,
+   * so frames from the rings are input with 0.
+   */
+  rxMark = 0;
 
-  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false): number {
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false, mark = 0): number {
     this.rxGso = gso;
+    this.rxMark = mark;
     this.frames++;
     if (len < 34) return this.short(buf, off, len);
     let l3 = off + 14;
@@ -174,10 +181,16 @@ export class IpvsCore implements Tun6Context {
     const nowTick = Math.floor(now / TICK_MS);
     // The filters spare NAT replies a certain miss on the in chains, and
     // client packets one on the out chains: a hash miss costs cache misses.
-    const toVip = this.vipFilter[addrFilterSlot(daddr)] !== 0;
+    // A marked packet may go to any local address (the user's MARK rule
+    // chose it), not only to a VIP of an addr service.
+    const toVip = mark !== 0 || this.vipFilter[addrFilterSlot(daddr)] !== 0;
     if (toVip) {
       const i = t.findIn(proto, saddr, ((sport << 16) | dport) >>> 0, daddr);
       if (i >= 0) {
+        // A fwmark service's conn takes its packets from the queue, where they
+        // carry the mark; a copy a packet socket also saw (an accept-all
+        // socket filter) must not be forwarded a second time.
+        if (mark === 0 && (t.flags(i) & CF_FWMARK) !== 0) return this.ignore(I.fwmark_unmarked);
         // conn_reuse_mode 1: a new SYN on a closed, uncontrolled conn starts over.
         const s = t.state(i);
         if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl(i) === 0 && (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE)) {
@@ -192,9 +205,10 @@ export class IpvsCore implements Tun6Context {
       if (o >= 0) return this.outPacket(o, buf, l3, l4, tot, proto, tflags, nowTick, out);
     }
     if (!toVip) return this.ignore(I.not_service);
-    let svc = this.services.get(addrKey(proto, daddr, dport));
+    // ip_vs_service_find(): the fwmark service of a marked packet first.
+    let svc = mark !== 0 ? this.services.get(-1 - mark) : undefined;
     if (svc === undefined) {
-      svc = this.services.get(addrKey(proto, daddr, 0));
+      svc = this.services.get(addrKey(proto, daddr, dport)) ?? this.services.get(addrKey(proto, daddr, 0));
       if (svc === undefined) return this.ignore(I.not_service);
     }
     // tcp_conn_schedule(): a SYN without RST, or with sloppy_tcp anything without RST.
@@ -293,7 +307,8 @@ export class IpvsCore implements Tun6Context {
     const flags = c.flags & IP_VS_CONN_F_BACKUP_MASK;
     const tpl = (flags & IP_VS_CONN_F_TEMPLATE) !== 0;
     const inactive = (flags & IP_VS_CONN_F_INACTIVE) !== 0;
-    if (proto !== 6 && proto !== 17) return 'bad_protocol';
+    // A fwmark service's template is IPPROTO_IP (ip_vs_sched_persist).
+    if (proto !== 6 && proto !== 17 && !(proto === 0 && tpl && c.fwmark !== 0)) return 'bad_protocol';
     if (!tpl && (proto === 6 ? c.state >= TCP_S_LAST : c.state !== 0)) return 'bad_state';
     const state = tpl || proto !== 6 ? 0 : c.state;
     const caddr = c.caddr >>> 0;
@@ -327,7 +342,9 @@ export class IpvsCore implements Tun6Context {
       if (c.fwmark !== 0) svc = this.services.get(-1 - c.fwmark);
       svc ??= this.services.get(addrKey(proto, vaddr, c.vport)) ?? this.services.get(addrKey(proto, vaddr, 0));
       if (svc === undefined) return 'no_service';
-      const dest = svc.findDest(daddr, c.dport) ?? svc.findDest(daddr, 0);
+      // A persistent fwmark conn keeps the client's port whatever its dest's is.
+      const dest = svc.findDest(daddr, c.dport) ?? svc.findDest(daddr, 0)
+        ?? (svc.fwmark !== 0 ? svc.dests.find((d) => d.addr === daddr) : undefined);
       if (dest === undefined) return 'no_dest';
       if (!this.makeRoom()) return 'table_full';
       const fwd = dest.fwd;
@@ -336,6 +353,7 @@ export class IpvsCore implements Tun6Context {
       else {
         cf |= fwd === FWD_MASQ ? CF_OUT_HASHED : CF_NOOUTPUT;
         if (inactive) cf |= CF_INACTIVE;
+        if (svc.fwmark !== 0) cf |= CF_FWMARK;
       }
       i = t.insert(proto, caddr, c.cport, vaddr, c.vport, daddr, c.dport, cf, dest.id, nowTick + timeout);
       if (i < 0) return 'table_full';
@@ -447,7 +465,10 @@ export class IpvsCore implements Tun6Context {
       if (v === VERDICT_XMIT) this.xmits++;
       return v;
     }
-    const rport = dest.port !== 0 ? dest.port : dport;
+    // ip_vs_sched_persist() forwards to the dest's port only for the
+    // service's own port; a persistent fwmark or port-zero service keeps the
+    // client's (ip_vs_schedule: dest->port, else the client's).
+    const rport = dest.port !== 0 && (svc.persistMs === 0 || dport === svc.vport) ? dest.port : dport;
     const i = this.bindNew(proto, saddr, sport, daddr, dport, dest, rport, nowTick, v6);
     if (i < 0) return this.drop(D.conn_table_full);
     if (tpl >= 0) this.tbl.controlAdd(i, tpl);
@@ -463,6 +484,7 @@ export class IpvsCore implements Tun6Context {
     const fwd = dest.fwd;
     let flags = CF_INACTIVE | (fwd << CF_FWD_SHIFT);
     flags |= fwd === FWD_MASQ ? CF_OUT_HASHED : CF_NOOUTPUT;
+    if (dest.svc.fwmark !== 0) flags |= CF_FWMARK;
     const timeout = proto === 6 ? this.tcpTo[0]! : this.st.udpTo;
     const i = v6
       ? this.tbl.insert6(proto, this.s6, 0, sport, this.d6, 0, dport, dest.addr6!, 0, rport, flags, dest.id, nowTick + timeout)
@@ -509,11 +531,16 @@ export class IpvsCore implements Tun6Context {
     const persistTicks = Math.ceil(svc.persistMs / TICK_MS);
     const snet = templateNet(svc, saddr);
     const tvport = templatePort(svc, dport);
-    // IPv6: <proto, caddr masked to -M's prefix, 0, vaddr, vport>, the masked address in m6.
+    // A fwmark template is <IPPROTO_IP, caddr, 0, fwmark, 0>: one for every
+    // port and protocol the mark groups, so they all stick to one dest.
+    // IPv6 (never a fwmark service: input6 takes no mark): <proto, caddr
+    // masked to -M's prefix, 0, vaddr, vport>, the masked address in m6.
+    const tproto = svc.fwmark !== 0 ? 0 : proto;
+    const tvaddr = svc.fwmark !== 0 ? svc.fwmark : daddr;
     if (v6) maskWords6(this.s6, 0, svc.prefix6, this.m6, 0);
     const ct = v6
       ? t.findIn6(proto | P_V6, t.digest6(this.m6), tvport, t.digest6(this.d6), this.m6, 0, this.d6, 0)
-      : t.findIn(proto, snet, tvport, daddr);
+      : t.findIn(tproto, snet, tvport, tvaddr);
     if (ct >= 0 && t.isTemplate(ct)) {
       const td = this.dests[t.destId(ct)]!;
       if (td.available) {
@@ -530,7 +557,7 @@ export class IpvsCore implements Tun6Context {
     const flags = CF_TEMPLATE | CF_NOOUTPUT | (dest.fwd << CF_FWD_SHIFT);
     const i = v6
       ? t.insert6(proto, this.m6, 0, 0, this.d6, 0, tvport, dest.addr6!, 0, dest.port, flags, dest.id, nowTick + persistTicks)
-      : t.insert(proto, snet, 0, daddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
+      : t.insert(tproto, snet, 0, tvaddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
     if (i < 0) return -2;
     dest.refcnt++;
     dest.persistConns++;
@@ -664,7 +691,7 @@ export class IpvsCore implements Tun6Context {
 
   /** Whether a (possibly malformed) IP header is addressed to a VIP or comes from a NAT real server. */
   private relevant(buf: Uint8Array, l3: number): boolean {
-    return this.st.vips.has(readIp(buf, l3 + 16)) || this.st.natRips.has(readIp(buf, l3 + 12));
+    return this.rxMark !== 0 || this.st.vips.has(readIp(buf, l3 + 16)) || this.st.natRips.has(readIp(buf, l3 + 12));
   }
 
   private bad(reason: number, relevant: boolean): number {

@@ -51,6 +51,8 @@ export interface TraceResult {
 export interface InterceptKeys {
   services: { protocol: Protocol; vaddr: number; vport: number; addr: string; af: 4 | 6 }[];
   natDests: { protocol: Protocol; raddr: number; rport: number; addr: string; af: 4 | 6 }[];
+  /** The marks of the (IPv4) fwmark services: packets carrying one reach the engine through the io layer's NFQUEUE path. */
+  fwmarks: number[];
 }
 
 interface PlannedDest { spec: DestSpec; ident: number | string; tunSource: number; tunSource6: Uint8Array | null }
@@ -399,14 +401,17 @@ export class IpvsCtl {
   trace(k: ServiceKey, caddr0: number | string, cport: number, now: number): TraceResult {
     const svc = this.st.services.get(this.keyId(k));
     if (svc === undefined) throw err('ESRCH', 'No such service');
-    if (svc.fwmark !== 0) return { reason: 'fwmark service: lvsd cannot classify packets by mark' };
-    if (svc.af === 6) return this.trace6(svc, String(caddr0), cport, now);
+    if (svc.af === 6) {
+      if (svc.fwmark !== 0) return { reason: 'IPv6 fwmark service: lvsd matches marks on IPv4 packets only; kept, listed and saved, never scheduled' };
+      return this.trace6(svc, String(caddr0), cport, now);
+    }
     let caddr: number;
     if (typeof caddr0 === 'number') caddr = caddr0;
     else if (isIpv4(caddr0)) caddr = ipToU32(caddr0);
     else throw err('EINVAL', `Invalid client address for an IPv4 service: ${caddr0}`);
     const t = this.st.tbl;
     const dests = this.st.dests;
+    if (svc.fwmark !== 0) return this.traceFwmark(svc, caddr >>> 0, cport, now);
     const i = t.findIn(svc.proto, caddr >>> 0, ((cport << 16) | svc.vport) >>> 0, svc.vaddr);
     if (i >= 0 && !t.isTemplate(i)) {
       const d = dests[t.destId(i)]!;
@@ -422,6 +427,28 @@ export class IpvsCtl {
       return { reason: `new connection: ${svc.spec.scheduler} picks from its own state; cannot predict without advancing it` };
     }
     const d = this.core.schedule(svc, caddr >>> 0, cport, svc.vaddr, svc.vport, svc.proto, now);
+    if (d === null) return { reason: 'new connection: no usable destination (client gets ICMP port unreachable)' };
+    return { dest: { ...d.spec }, reason: `new connection: scheduled by ${svc.spec.scheduler}` };
+  }
+
+  /**
+   * --trace of a fwmark service: its packets' VIP:port is whatever the
+   * user's MARK rule matched, so there is no conn to look up by it; the
+   * client's template (<IP, caddr, 0, mark, 0>) and the scheduler can answer.
+   */
+  private traceFwmark(svc: Service, caddr: number, cport: number, now: number): TraceResult {
+    const t = this.st.tbl;
+    const dests = this.st.dests;
+    if (svc.persistMs > 0) {
+      const ct = t.findIn(0, templateNet(svc, caddr), 0, svc.fwmark);
+      if (ct >= 0 && t.isTemplate(ct) && dests[t.destId(ct)]!.available) {
+        return { dest: { ...dests[t.destId(ct)]!.spec }, reason: 'persistence template (every port of the mark)' };
+      }
+    }
+    if (!PURE_SCHEDULERS.has(svc.spec.scheduler) || svc.spec.scheduler === 'dh') {
+      return { reason: `new connection: ${svc.spec.scheduler} picks from its own state or the packet's destination; cannot predict for a fwmark service` };
+    }
+    const d = this.core.schedule(svc, caddr, cport, 0, 0, 6, now);
     if (d === null) return { reason: 'new connection: no usable destination (client gets ICMP port unreachable)' };
     return { dest: { ...d.spec }, reason: `new connection: scheduled by ${svc.spec.scheduler}` };
   }
@@ -467,8 +494,23 @@ export class IpvsCtl {
   serviceKeys(): InterceptKeys {
     const services: InterceptKeys['services'] = [];
     const natDests: InterceptKeys['natDests'] = [];
+    const fwmarks: number[] = [];
     for (const svc of this.st.services.values()) {
-      if (svc.key.kind !== 'addr') continue;
+      if (svc.key.kind !== 'addr') {
+        // IPv6 fwmark services are kept, listed and saved, not matched: the
+        // NFQUEUE path hands the engine IPv4 packets (see engine.ts).
+        if (svc.af === 6) continue;
+        fwmarks.push(svc.fwmark);
+        // A fwmark service groups any ports of TCP and UDP, and a persistent
+        // one forwards to the client's own port: its NAT replies may come
+        // from any port of the real server.
+        for (const d of svc.dests) {
+          if (d.fwd === FWD_MASQ) {
+            natDests.push({ protocol: 'tcp', raddr: d.addr, rport: 0, addr: d.spec.addr, af: 4 }, { protocol: 'udp', raddr: d.addr, rport: 0, addr: d.spec.addr, af: 4 });
+          }
+        }
+        continue;
+      }
       const protocol = svc.key.protocol;
       const af = svc.af === 6 ? 6 : 4;
       services.push({ protocol, vaddr: af === 4 ? svc.vaddr : 0, vport: svc.vport, addr: svc.key.addr, af });
@@ -477,7 +519,7 @@ export class IpvsCtl {
         natDests.push({ protocol, raddr: af === 4 ? d.addr : 0, rport: d.port !== 0 ? d.port : svc.vport, addr: d.spec.addr, af });
       }
     }
-    return { services, natDests };
+    return { services, natDests, fwmarks };
   }
 
   // ---------------------------------------------------------------- internals

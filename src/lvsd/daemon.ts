@@ -11,6 +11,7 @@ import { NeighTable, ipCommandTables } from '../io/neigh.js';
 import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
 import { openPacket, type PacketSocket } from '../io/native.js';
 import { compileFilter, lengthGate, synGate } from '../io/bpf.js';
+import { ringGeometry, type RingGeometry } from '../io/ring-geometry.js';
 import { SynShed } from '../io/syn-shed.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
@@ -18,29 +19,9 @@ import { formatIpv6, parseIpv6 } from '../packet/ipv6.js';
 import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
 import type { LvsdOptions } from './options.js';
 import { SyncDaemons } from '../sync/daemon.js';
+import { FwmarkQueue, queueNumFor } from '../io/nfqueue.js';
 
 const TICK_MS = 100;
-/**
- * TPACKET_V3 hands a block to user space only when it is full or its retire
- * timer (>= 1 ms) fires, so every frame waits for its block to close: with
- * 2 MiB blocks a keep-alive request through NAT waited ~1 ms each way and
- * wrk -c50 stalled near 50 / 2 ms = 25k req/s with lvsd 90 % idle. Page-sized
- * blocks close after a few frames under load (measured: NAT keep-alive 25k →
- * 36k req/s, DR 44k → 46k). 2048 of them still buffer ~4000 full-size frames.
- */
-const RX_BLOCK_SIZE = 4096;
-const RX_BLOCK_COUNT = 2048;
-/**
- * A page-sized block cannot hold a TSO/GRO super-frame (up to 64 KiB) or a
- * jumbo frame, so each interface has a second ring with 128 KiB blocks, and
- * a length gate in both socket filters sends each frame to one of them:
- * small frames keep the fast-closing blocks, big ones (rare per byte) get
- * blocks that hold them. 3840 leaves a 4096-byte block room for its
- * descriptor (48) and the frame's tpacket3_hdr + sockaddr_ll + virtio_net_hdr (92).
- */
-const BIG_FRAME = 3840;
-const BIG_BLOCK_SIZE = 128 << 10;
-const BIG_BLOCK_COUNT = 32;
 /** How often the kernel's routing and neighbour tables are re-read. */
 const NEIGH_REFRESH_MS = 2000;
 /** At most this often, a frame dropped for a TUN dest without a route triggers a route lookup before the next refresh. */
@@ -61,13 +42,14 @@ export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
   return {
     services: keys.services.map((s) => ({ protocol: s.protocol, addr: s.addr, port: s.vport })),
     natDests: keys.natDests.map((d) => ({ protocol: d.protocol, addr: d.addr, port: d.rport })),
+    fwmarks: keys.fwmarks,
   };
 }
 
 export class Daemon {
   private engine!: IpvsEngine;
   private sockets: PacketSocket[] = [];
-  /** Per interface, the ring for frames longer than BIG_FRAME (RX only). */
+  /** Per interface, the ring for frames longer than rings.bigFrame (RX only). */
   private bigSockets: PacketSocket[] = [];
   private forwarder!: Forwarder;
   private neigh!: NeighTable;
@@ -85,8 +67,15 @@ export class Daemon {
   /** The socket filter for the current rules, before the SYN gate and the length gates. */
   private filterProg = compileFilter({ services: [] });
   private readonly shed = new SynShed();
+  private readonly rings: RingGeometry;
+  /** The fwmark path (io/nfqueue.ts), opened with the first fwmark service; its own Forwarder over the same ports counts its packets apart. */
+  private fwmark: FwmarkQueue | undefined;
+  private fwmarkForwarder: Forwarder | undefined;
+  private fwmarkError = '';
 
-  constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {}
+  constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {
+    this.rings = ringGeometry(opts.rxRing ?? 2);
+  }
 
   get interfaces(): string[] { return this.sockets.map((s) => s.ifname); }
 
@@ -100,18 +89,14 @@ export class Daemon {
     this.sync = new SyncDaemons({ engine: this.engine, now: () => performance.now(), log: this.log });
 
     // The interceptor first: a crashed run's table goes before anything else.
-    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket));
+    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum() });
     await this.interceptor.install({ services: [], natDests: [] });
 
     const none = compileFilter({ services: [] });
+    const g = this.rings;
     for (const ifname of ifnames) {
-      this.sockets.push(openPacket(ifname, {
-        filter: lengthGate(none, BIG_FRAME), rxBlockSize: RX_BLOCK_SIZE, rxBlockCount: RX_BLOCK_COUNT, vnetHdr: true,
-      }));
-      this.bigSockets.push(openPacket(ifname, {
-        filter: lengthGate(none, BIG_FRAME, true), rxBlockSize: BIG_BLOCK_SIZE, rxBlockCount: BIG_BLOCK_COUNT,
-        rxFrameSize: BIG_BLOCK_SIZE, vnetHdr: true, txFrameCount: 1,
-      }));
+      this.sockets.push(openPacket(ifname, { ...g.small, filter: lengthGate(none, g.bigFrame) }));
+      this.bigSockets.push(openPacket(ifname, { ...g.big, filter: lengthGate(none, g.bigFrame, true) }));
     }
     this.neigh = new NeighTable({
       ports: this.sockets.map((s) => ({ ifname: s.ifname, mac: s.macBytes })),
@@ -193,14 +178,16 @@ export class Daemon {
     });
     this.filterProg = prog;
     this.setSmallFilters();
-    const big = lengthGate(prog, BIG_FRAME, true);
+    const big = lengthGate(prog, this.rings.bigFrame, true);
     for (const s of this.bigSockets) s.setFilter(big);
+    // No marks in the set while nothing reads the queue: they would only be dropped.
+    if (!this.openFwmarkQueue(rules.fwmarks ?? [])) rules.fwmarks = [];
     await this.interceptor.update(rules);
   }
 
   /** The page-block rings' filter: the rules, behind the SYN gate while shedding (a SYN is never a big frame). */
   private setSmallFilters(): void {
-    const small = lengthGate(synGate(this.filterProg, this.shed.accept), BIG_FRAME);
+    const small = lengthGate(synGate(this.filterProg, this.shed.accept), this.rings.bigFrame);
     for (const s of this.sockets) if (!s.isClosed) s.setFilter(small);
   }
 
@@ -213,8 +200,7 @@ export class Daemon {
       packets += st.packets;
       drops += st.drops;
     }
-    // (lead, main 03bed0f) The forwarder walks the rings itself, not through RxRing.drain: s.rx.frames stayed 0,
-    // so lvsd shed SYNs from its first tick on. Its own count is the one to compare.
+    // The forwarder walks the rings itself (not through RxRing.drain): its count is the one to compare.
     const walked = this.forwarder.counters.rxFrames;
     const was = this.shed.accept;
     const d = this.shed.update({ packets, drops, walked, created: this.engine.counters().conns_created ?? 0 }, now);
@@ -301,6 +287,75 @@ export class Daemon {
     }
   }
 
+  private fwmarkQueueNum(): number {
+    return this.opts.fwmarkQueue ?? queueNumFor(suffixOf(this.opts.socket));
+  }
+
+  /**
+   * The NFQUEUE reader, bound before the first mark goes into the rules
+   * (they have no bypass). False when it cannot be: fwmark services then
+   * stay unmatched, and the log says why.
+   */
+  private openFwmarkQueue(marks: number[]): boolean {
+    if (marks.length === 0 || this.fwmark?.isOpen) return true;
+    const fwd = this.fwmarkForwarder ??= new Forwarder(this.engine, this.forwarder.ports, this.neigh, {
+      onEngineError: (err) => this.log.error({ err }, 'engine threw on a queued packet; dropped'),
+      onFault: (err) => this.log.error({ err }, 'the forwarder threw on a queued packet; dropped'),
+    });
+    const q = new FwmarkQueue(this.fwmarkQueueNum(), fwd, {
+      onFault: (err) => this.log.error({ err }, 'the NFQUEUE reader threw; its batch is dropped'),
+    });
+    try {
+      q.open();
+    } catch (err) {
+      const msg = String((err as Error).message ?? err);
+      if (msg !== this.fwmarkError) this.log.error({ err: msg }, 'fwmark services cannot be matched');
+      this.fwmarkError = msg;
+      return false;
+    }
+    // fwd is never start()ed: its ports' RX rings are the main forwarder's; it only injects.
+    q.start();
+    this.fwmark = q;
+    this.fwmarkError = '';
+    this.log.info({ queue: q.queueNum }, 'fwmark services: marked packets are queued to lvsd (NFQUEUE)');
+    return true;
+  }
+
+  private fwmarkCounters(): Record<string, number> {
+    const q = this.fwmark;
+    const out: Record<string, number> = { nfq_bound: q?.isOpen ? 1 : 0 };
+    if (!q) return out;
+    const n = q.counters;
+    out.nfq_packets = n.packets;
+    out.nfq_batches = n.batches;
+    out.nfq_verdict_drop = n.verdictDrop;
+    out.nfq_verdict_accept = n.verdictAccept;
+    out.nfq_drop_truncated = n.truncated;
+    out.nfq_no_mark = n.noMark;
+    out.nfq_malformed = n.malformed;
+    out.nfq_netlink_errors = n.netlinkErrors;
+    out.nfq_recv_enobufs = n.enobufs;
+    out.nfq_recv_errors = n.recvErrors;
+    out.nfq_send_errors = n.sendErrors;
+    out.nfq_faults = n.faults;
+    const f = this.fwmarkForwarder!.counters;
+    out.nfq_forwarded = f.forwarded;
+    out.nfq_engine_drops = f.drops;
+    out.nfq_engine_ignored = f.ignored;
+    out.nfq_tx_ring_full = f.txFull;
+    out.nfq_neigh_miss = f.neighMiss;
+    out.nfq_drop_oversize = f.oversize;
+    out.nfq_engine_errors = f.engineErrors;
+    out.nfq_drop_fault = f.faults + f.badFrame;
+    const k = q.kernelStats();
+    // (queue_total, the packets waiting now, is a level: the metrics take these as counters.)
+    if (k) {
+      out.nfq_kernel_queue_dropped = k.queueDropped;
+      out.nfq_kernel_user_dropped = k.userDropped;
+    }
+    return out;
+  }
+
   private handlers(): Handlers {
     return engineHandlers(this.engine, {
       destExtra: (d) => this.destExtra(d),
@@ -362,6 +417,7 @@ export class Daemon {
       out[`ring_${s.ifname}_big_packets`] = st.packets;
       out[`ring_${s.ifname}_big_drops`] = st.drops;
     }
+    Object.assign(out, this.fwmarkCounters());
     return out;
   }
 
@@ -383,6 +439,8 @@ export class Daemon {
       await this.control?.close();
       await this.metrics?.close();
       try { await this.interceptor?.remove(); } catch (err) { this.log.error({ err: String(err) }, 'removing the nftables table failed'); }
+      // After the rules: nothing is queued any more; what still waits is dropped with the socket.
+      this.fwmark?.close();
       for (const s of this.sockets) s.close();
       for (const s of this.bigSockets) s.close();
       this.log.info('lvsd stopped');

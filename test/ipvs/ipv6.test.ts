@@ -369,10 +369,15 @@ describe('IPv4 and IPv6 side by side', () => {
 
   it('serviceKeys() carries IPv6 VIPs and NAT real servers as text', () => {
     const e = withDests('masq', 80, { rport: 8080 });
+    // An IPv6 fwmark service's mark is not queued: the NFQUEUE path hands the engine IPv4 packets only.
+    e.addService(svc({ kind: 'fwmark', fwmark: 9, af: 6 }));
+    e.addService(svc({ kind: 'fwmark', fwmark: 8 }));
     expect(e.serviceKeys()).toEqual({
       services: [{ protocol: 'tcp', vaddr: 0, vport: 80, addr: VIP6, af: 6 }],
       natDests: [{ protocol: 'tcp', raddr: 0, rport: 8080, addr: RS6, af: 6 }],
+      fwmarks: [8],
     });
+    expect(e.trace({ kind: 'fwmark', fwmark: 9, af: 6 }, CLIENT6, 1, 0).reason).toMatch(/IPv4 packets only/);
   });
 
   it('trace answers for IPv6 clients', () => {

@@ -211,6 +211,9 @@ print('%d %s' % (len(data), hashlib.sha256(data).hexdigest())); print(c.makefile
     expect(d('io_gso_rx')).toBeGreaterThan(0);
     expect(d(m.mode === 'tun' ? 'io_gso_segmented' : 'io_gso_sent')).toBeGreaterThan(0);
     for (const k of ['io_drop_fault', 'io_engine_errors', 'io_drop_bad_frame', 'io_drop_gso_unsupported', 'io_drop_gso_send']) expect(d(k), k).toBe(0);
+    // Nothing this suite sends is a flood: SYN shedding (src/io/syn-shed.ts) never came on since lvsd started.
+    expect(after.io_syn_shed_ticks ?? 0, 'ticks spent shedding SYNs').toBe(0);
+    expect(after.io_syn_shed_accept_permille ?? 1000).toBe(1000);
     expect(m.lvsd.proc.child.exitCode).toBeNull();
   });
 
