@@ -4,7 +4,6 @@
 // test of lvsadm or lvs-keepalived meets the engine's own answers and errors.
 import type { IpvsEngine, DestExtra } from '../ipvs/engine.js';
 import type { DestSpec, SyncDaemonConfig } from '../ipvs/types.js';
-import { ipToU32 } from '../packet/addr.js';
 import type { Handlers } from './server.js';
 
 export interface EngineOpsHooks {
@@ -56,7 +55,7 @@ export function engineHandlers(engine: IpvsEngine, hooks: EngineOpsHooks = {}): 
       'stop-daemon': async ({ state }: { state: 'master' | 'backup' }) => { await hooks.sync!.stop(state); return null; },
     } : {}),
     'trace': ({ key, caddr, cport }) => {
-      const r = e.trace(key, ipToU32(caddr), cport, now());
+      const r = e.trace(key, caddr, cport, now());
       return { reason: r.reason, ...(r.dest ? { dest: { addr: r.dest.addr, port: r.dest.port, fwd: r.dest.fwd } } : {}) };
     },
   };
