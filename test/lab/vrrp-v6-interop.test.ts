@@ -12,7 +12,7 @@ import {
   V6, addrEvents, buildLan6, holdsVip, pairConf, scratch, startDaemon, waitDaemonReady, type Daemon, type Host6,
 } from '../../lab/vrrp-testbed.js';
 import { releaseSendSockets, withNetns } from '../../src/io/native.js';
-import { openRawIp6 } from '../../src/vrrp/raw-ip6.js';
+import { openRawIp6 } from '../../src/io/native.js';
 import { buildVrrp } from '../../src/packet/vrrp.js';
 
 const missing = await missingPrerequisites(['ip', 'keepalived', 'tshark', 'node']);
