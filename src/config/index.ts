@@ -8,7 +8,7 @@ import { checkHost, type HostOptions } from './check-host.js';
 import { KA_ERR, type Diagnostic, type KeepalivedConfig } from './model.js';
 
 export * from './model.js';
-export { parseConfigFile, parseConfigText } from './parser.js';
+export { parseConfigFile, parseConfigText, refusedInstances } from './parser.js';
 export { parseYamlConfig, parseYamlConfigFile, dumpConfig, toKeepalivedConf } from './yaml.js';
 export { checkHost, type HostOptions } from './check-host.js';
 

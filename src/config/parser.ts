@@ -1354,8 +1354,21 @@ export function modelFromStmts(tree: Stmt[], diags: Diagnostic[]): KeepalivedCon
   return buildModel(tree, new Ctx(diags));
 }
 
+/**
+ * Instances keepalived parsed but then refused (no virtual_router_id, no
+ * interface, …). They are not in the model, but keepalived checks their
+ * scripts before it refuses them (vrrp.c vrrp_complete_init() runs
+ * check_vrrp_script_security() first), so `-t` still judges those scripts.
+ */
+const REFUSED = new WeakMap<KeepalivedConfig, VrrpInstance[]>();
+export function refusedInstances(m: KeepalivedConfig): readonly VrrpInstance[] {
+  return REFUSED.get(m) ?? [];
+}
+
 function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
   const m = emptyConfig();
+  const refused: VrrpInstance[] = [];
+  REFUSED.set(m, refused);
   // keepalived reads global_defs first whatever its place in the file: instances take their defaults from it.
   for (const s of tree) if (kw(s) === 'global_defs') walk(ctx, s.block, GLOBAL, m, GLOBAL_IGNORED, 'global_defs');
   const rulePrefs = { next: 16384 };
@@ -1389,6 +1402,7 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
       const x: InstanceCtx = { m, vi: newInstance(s.pos, n.text, m) };
       walk(ctx, s.block, INSTANCE, x, INSTANCE_IGNORED, 'vrrp_instance');
       finishInstance(ctx, s, x, m);
+      if (!m.vrrp_instances.includes(x.vi)) refused.push(x.vi);
     } else if (k === 'virtual_server_group') {
       virtualServerGroup(ctx, s, m);
     } else if (k === 'virtual_server') {
