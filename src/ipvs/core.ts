@@ -9,7 +9,7 @@ import { readU16 } from '../packet/input.js';
 import { EXT_FRAGMENT, EXT_TRUNCATED, badSource6, fold6, ipv6Upper, maskWords6, readIp6Words, writeIp6Words } from '../packet/ipv6.js';
 import { ICMPV6_ERROR_MAX, verifyIcmpv6Checksum, writeIcmpv6Error } from '../packet/icmpv6.js';
 import type { SchedFlow } from './sched/scheduler.js';
-import { A6_V, CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, P_V6, TICK_MS, type ConnTable } from './conn.js';
+import { A6_D, A6_V, CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, P_V6, TICK_MS, type ConnTable } from './conn.js';
 import { type Dest, FWD_MASQ, FWD_ROUTE } from './dest.js';
 import { type Service, addrKey } from './service.js';
 import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
@@ -21,7 +21,8 @@ import { D, DROP_REASONS, I, IGNORE_REASONS } from './drops.js';
 import { DEFENSE_FULL, DEFENSE_OFF, DEFENSE_ON, isEvictableTcpState } from './defense.js';
 import { addrFilterSlot, type IpvsState } from './state.js';
 import { DEFAULT_SYNC_PARAMS, SYNC_IN_RESULTS, type SyncConn, type SyncInResult, type SyncParams, describeConn, syncNeeded } from './sync.js';
-import { IP_VS_CONN_F_BACKUP_MASK, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_TEMPLATE, newSyncConn } from '../sync/message.js';
+import { IP_VS_CONN_F_BACKUP_MASK, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_TEMPLATE, newSyncAddrs6, newSyncConn } from '../sync/message.js';
+import { formatIpv6 } from '../packet/ipv6.js';
 import { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from './verdict.js';
 import { drXmit, drXmit6 } from './xmit/dr.js';
 import { natIn6, natOut, natOut6, natXmit } from './xmit/nat.js';
@@ -78,6 +79,11 @@ export class IpvsCore implements Tun6Context {
   syncSink: ((c: SyncConn) => void) | null = null;
   syncParams: SyncParams = { ...DEFAULT_SYNC_PARAMS };
   private readonly syncScratch = newSyncConn();
+  private readonly syncScratch6 = newSyncAddrs6();
+  /** A received IPv6 entry's addresses as words (the table's form). */
+  private readonly syncC6 = new Uint32Array(4);
+  private readonly syncV6 = new Uint32Array(4);
+  private readonly syncD6 = new Uint32Array(4);
   /** Entries handed to the master daemon. */
   syncQueued = 0;
   /** Backup side: what became of each received entry, by SYNC_IN_RESULTS. */
@@ -261,8 +267,6 @@ export class IpvsCore implements Tun6Context {
    */
   private syncOut(i: number, nowTick: number): void {
     const t = this.tbl;
-    // IPv6 conns are not synced yet: the sync daemon encodes IPv4 entries only.
-    if (t.isV6(i)) return;
     let k = i;
     let pkts = t.incSyncPkts(k);
     for (;;) {
@@ -270,7 +274,7 @@ export class IpvsCore implements Tun6Context {
       // One-packet conns are never synced (IP_VS_CONN_F_ONE_PACKET); their template may be.
       if (!(d.svc.ops && !t.isTemplate(k)) && syncNeeded(t, k, pkts, nowTick, this.timeoutTicks(k, d), this.syncParams)) {
         const secs = Math.floor((this.timeoutTicks(k, d) * TICK_MS) / 1000);
-        this.syncSink!(describeConn(t, k, secs, d.svc.fwmark, this.syncScratch));
+        this.syncSink!(describeConn(t, k, secs, d.svc.fwmark, this.syncScratch, this.syncScratch6));
         this.syncQueued++;
       }
       if (t.isTemplate(k)) return;
@@ -311,12 +315,26 @@ export class IpvsCore implements Tun6Context {
     if (proto !== 6 && proto !== 17 && !(proto === 0 && tpl && c.fwmark !== 0)) return 'bad_protocol';
     if (!tpl && (proto === 6 ? c.state >= TCP_S_LAST : c.state !== 0)) return 'bad_state';
     const state = tpl || proto !== 6 ? 0 : c.state;
+    // An IPv6 entry (ip_vs_sync_v6) is found, compared and inserted by its
+    // whole addresses (words in syncC6/V6/D6), an IPv4 one by its u32s.
+    const a6 = c.v6;
+    const c6 = this.syncC6, v6 = this.syncV6, d6 = this.syncD6;
+    if (a6 !== undefined) {
+      readIp6Words(a6.caddr, 0, c6);
+      readIp6Words(a6.vaddr, 0, v6);
+      readIp6Words(a6.daddr, 0, d6);
+    }
     const caddr = c.caddr >>> 0;
     const vaddr = c.vaddr >>> 0;
     const daddr = c.daddr >>> 0;
-    let i = t.findIn(proto, caddr, ((c.cport << 16) | c.vport) >>> 0, vaddr);
+    const ports = ((c.cport << 16) | c.vport) >>> 0;
+    let i = a6 !== undefined
+      ? t.findIn6(proto | P_V6, t.digest6(c6), ports, t.digest6(v6), c6, 0, v6, 0)
+      : t.findIn(proto, caddr, ports, vaddr);
     if (i >= 0 && t.isTemplate(i) !== tpl) return 'key_clash';
-    if (i >= 0 && !tpl && (t.dport(i) !== c.dport || t.daddr(i) !== daddr)) {
+    const otherDest = i >= 0 && (t.dport(i) !== c.dport
+      || (a6 !== undefined ? !sameWords(t.a6, t.a6At(i, A6_D), d6) : t.daddr(i) !== daddr));
+    if (i >= 0 && !tpl && otherDest) {
       // The master moved this flow to another dest: an active entry replaces ours; an inactive one is the old conn's last word.
       if (inactive) return 'ignored_replaced';
       this.expireConn(i, true);
@@ -338,13 +356,20 @@ export class IpvsCore implements Tun6Context {
       }
       result = 'updated';
     } else {
+      // ip_vs_find_dest(): the service of the entry's family, then its dest.
       let svc: Service | undefined;
-      if (c.fwmark !== 0) svc = this.services.get(-1 - c.fwmark);
-      svc ??= this.services.get(addrKey(proto, vaddr, c.vport)) ?? this.services.get(addrKey(proto, vaddr, 0));
+      if (c.fwmark !== 0) svc = this.services.get(a6 !== undefined ? -1 - c.fwmark - 4294967296 : -1 - c.fwmark);
+      if (a6 !== undefined) {
+        const vfold = fold6(v6, 0);
+        svc ??= this.findService6(proto, vfold, c.vport, v6) ?? this.findService6(proto, vfold, 0, v6);
+      } else {
+        svc ??= this.services.get(addrKey(proto, vaddr, c.vport)) ?? this.services.get(addrKey(proto, vaddr, 0));
+      }
       if (svc === undefined) return 'no_service';
+      const ident: number | string = a6 !== undefined ? formatIpv6(a6.daddr) : daddr;
       // A persistent fwmark conn keeps the client's port whatever its dest's is.
-      const dest = svc.findDest(daddr, c.dport) ?? svc.findDest(daddr, 0)
-        ?? (svc.fwmark !== 0 ? svc.dests.find((d) => d.addr === daddr) : undefined);
+      const dest = svc.findDest(ident, c.dport) ?? svc.findDest(ident, 0)
+        ?? (svc.fwmark !== 0 ? svc.dests.find((d) => d.ident === ident) : undefined);
       if (dest === undefined) return 'no_dest';
       if (!this.makeRoom()) return 'table_full';
       const fwd = dest.fwd;
@@ -355,7 +380,9 @@ export class IpvsCore implements Tun6Context {
         if (inactive) cf |= CF_INACTIVE;
         if (svc.fwmark !== 0) cf |= CF_FWMARK;
       }
-      i = t.insert(proto, caddr, c.cport, vaddr, c.vport, daddr, c.dport, cf, dest.id, nowTick + timeout);
+      i = a6 !== undefined
+        ? t.insert6(proto, c6, 0, c.cport, v6, 0, c.vport, dest.addr6!, 0, c.dport, cf, dest.id, nowTick + timeout)
+        : t.insert(proto, caddr, c.cport, vaddr, c.vport, daddr, c.dport, cf, dest.id, nowTick + timeout);
       if (i < 0) return 'table_full';
       dest.refcnt++;
       if (tpl) dest.persistConns++;

@@ -85,7 +85,9 @@
 //   port unreachable; TUN: IPv6-in-IPv6 (next header 41), Packet Too Big with
 //   the tunnel MTU - 40 for any oversize packet (IPv6 has no DF: nobody
 //   fragments on the way), nothing at all through a tunnel whose MTU would
-//   fall below 1280. IPv6 conns are not synced (sync.ts encodes IPv4 entries).
+//   fall below 1280. IPv6 conns are synced as ip_vs_sync_v6 entries (whole
+//   addresses; the table's digests never reach the wire), in the same
+//   messages as IPv4 ones; a backup binds them to its IPv6 service and dest.
 // - Hashing schedulers hash an IPv6 address's xor fold of its four words,
 //   as ip_vs_sh/dh/mh_hashkey do; lblc/lblcr remember whole addresses.
 // - fwmark services: a packet socket never sees skb->mark, so a marked
