@@ -50,6 +50,8 @@ export class IpvsCore implements Tun6Context {
   private readonly m6 = new Uint32Array(4);
   private readonly q6s = new Uint32Array(4);
   private readonly q6d = new Uint32Array(4);
+  /** An IPv6 fwmark template's vaddr: nf_inet_addr { .ip = htonl(fwmark) }, i.e. words [fwmark, 0, 0, 0]. */
+  private readonly fw6 = new Uint32Array(4);
   private readonly tmp16 = new Uint8Array(16);
   private readonly nh6 = new Uint8Array(16);
 
@@ -143,7 +145,7 @@ export class IpvsCore implements Tun6Context {
     } else if (et === 0x88a8) {
       return this.ignore(I.vlan_stacked);
     }
-    if (et !== 0x0800) return et === 0x86dd ? this.input6(buf, l3, off + len, now, out) : this.ignore(I.non_ip);
+    if (et !== 0x0800) return et === 0x86dd ? this.input6(buf, l3, off + len, now, out, mark) : this.ignore(I.non_ip);
     const avail = off + len - l3;
     if (avail < 20) return this.bad(D.truncated, false);
     const vihl = buf[l3]!;
@@ -541,11 +543,16 @@ export class IpvsCore implements Tun6Context {
     return svc.scheduler.schedule(svc.dests, f) as Dest | null;
   }
 
-  /** schedule() for an IPv6 client (words) of an IPv6 service, as lvsadm --trace asks it. */
+  /**
+   * schedule() for an IPv6 client (words) of an IPv6 service, as lvsadm
+   * --trace asks it. A fwmark service has no VIP of its own: the packet's
+   * destination is unknown there (::, port 0, TCP), as traceFwmark asks for IPv4.
+   */
   schedule6(svc: Service, c: Uint32Array, cport: number, dport: number, now: number): Dest | null {
     this.s6.set(c);
-    this.d6.set(svc.vaddr6!);
-    return this.schedule(svc, fold6(c, 0), cport, svc.vaddr, dport, svc.proto, now, true);
+    if (svc.vaddr6 !== null) this.d6.set(svc.vaddr6);
+    else this.d6.fill(0);
+    return this.schedule(svc, fold6(c, 0), cport, svc.vaddr, svc.fwmark !== 0 ? 0 : dport, svc.fwmark !== 0 ? 6 : svc.proto, now, true);
   }
 
   /**
@@ -560,13 +567,22 @@ export class IpvsCore implements Tun6Context {
     const tvport = templatePort(svc, dport);
     // A fwmark template is <IPPROTO_IP, caddr, 0, fwmark, 0>: one for every
     // port and protocol the mark groups, so they all stick to one dest.
-    // IPv6 (never a fwmark service: input6 takes no mark): <proto, caddr
-    // masked to -M's prefix, 0, vaddr, vport>, the masked address in m6.
+    // IPv6: <proto, caddr masked to -M's prefix, 0, vaddr, vport>, the masked
+    // address in m6; for a fwmark service the vaddr is the kernel's
+    // nf_inet_addr { .ip = htonl(fwmark) } (words [fwmark, 0, 0, 0]), which
+    // is also what sync carries.
     const tproto = svc.fwmark !== 0 ? 0 : proto;
     const tvaddr = svc.fwmark !== 0 ? svc.fwmark : daddr;
-    if (v6) maskWords6(this.s6, 0, svc.prefix6, this.m6, 0);
+    let tv6 = this.d6;
+    if (v6) {
+      maskWords6(this.s6, 0, svc.prefix6, this.m6, 0);
+      if (svc.fwmark !== 0) {
+        this.fw6[0] = svc.fwmark;
+        tv6 = this.fw6;
+      }
+    }
     const ct = v6
-      ? t.findIn6(proto | P_V6, t.digest6(this.m6), tvport, t.digest6(this.d6), this.m6, 0, this.d6, 0)
+      ? t.findIn6(tproto | P_V6, t.digest6(this.m6), tvport, t.digest6(tv6), this.m6, 0, tv6, 0)
       : t.findIn(tproto, snet, tvport, tvaddr);
     if (ct >= 0 && t.isTemplate(ct)) {
       const td = this.dests[t.destId(ct)]!;
@@ -583,7 +599,7 @@ export class IpvsCore implements Tun6Context {
     if (!this.makeRoom()) return -2;
     const flags = CF_TEMPLATE | CF_NOOUTPUT | (dest.fwd << CF_FWD_SHIFT);
     const i = v6
-      ? t.insert6(proto, this.m6, 0, 0, this.d6, 0, tvport, dest.addr6!, 0, dest.port, flags, dest.id, nowTick + persistTicks)
+      ? t.insert6(tproto, this.m6, 0, 0, tv6, 0, tvport, dest.addr6!, 0, dest.port, flags, dest.id, nowTick + persistTicks)
       : t.insert(tproto, snet, 0, tvaddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
     if (i < 0) return -2;
     dest.refcnt++;
@@ -744,7 +760,7 @@ export class IpvsCore implements Tun6Context {
   // transmitters and ICMPv6.
 
   /** The IPv6 packet at buf[l3, end) (end: the frame's end; padding past the payload length is ignored). */
-  private input6(buf: Uint8Array, l3: number, end: number, now: number, out: XmitOut): number {
+  private input6(buf: Uint8Array, l3: number, end: number, now: number, out: XmitOut, mark: number): number {
     const avail = end - l3;
     if (avail < 40) return this.bad(D.truncated, false);
     const s6 = this.s6;
@@ -788,10 +804,13 @@ export class IpvsCore implements Tun6Context {
     const t = this.tbl;
     const pk = proto | P_V6;
     const nowTick = Math.floor(now / TICK_MS);
-    const toVip = this.vipFilter6[addrFilterSlot(dfold)] !== 0;
+    // As for IPv4: a marked packet (NFQUEUE path) may go to any local address.
+    const toVip = mark !== 0 || this.vipFilter6[addrFilterSlot(dfold)] !== 0;
     if (toVip) {
       const i = t.findIn6(pk, t.digest6(s6), ((sport << 16) | dport) >>> 0, t.digest6(d6), s6, 0, d6, 0);
       if (i >= 0) {
+        // A fwmark conn's packets are forwarded from the queue only (see input()).
+        if (mark === 0 && (t.flags(i) & CF_FWMARK) !== 0) return this.ignore(I.fwmark_unmarked);
         const st = t.state(i);
         if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl(i) === 0 && (st === TCP_S_TIME_WAIT || st === TCP_S_CLOSE)) {
           this.expireConn(i, true);
@@ -805,7 +824,10 @@ export class IpvsCore implements Tun6Context {
       if (o >= 0) return this.outPacket(o, buf, l3, l4, tot, proto, tflags, nowTick, out);
     }
     if (!toVip) return this.ignore(I.not_service);
-    const svc = this.findService6(proto, dfold, dport, d6) ?? this.findService6(proto, dfold, 0, d6);
+    // ip_vs_service_find(): the IPv6 fwmark service of a marked packet first
+    // (an IPv4 fwmark service of the same mark is another service).
+    const svc = (mark !== 0 ? this.services.get(-1 - mark - 4294967296) : undefined)
+      ?? this.findService6(proto, dfold, dport, d6) ?? this.findService6(proto, dfold, 0, d6);
     if (svc === undefined) return this.ignore(I.not_service);
     if (proto === 6 && ((tflags & 0x04) !== 0 || ((tflags & 0x02) === 0 && !this.st.sloppyTcp))) return this.drop(D.tcp_no_conn);
     return this.newConn(svc, buf, l3, l4, tot, proto, tflags, sfold, sport, dfold, dport, now, nowTick, out, true);
@@ -819,9 +841,9 @@ export class IpvsCore implements Tun6Context {
     return undefined;
   }
 
-  /** Whether a (possibly malformed) IPv6 packet is to a VIP or from a NAT real server, by the addresses' folds. */
+  /** Whether a (possibly malformed) IPv6 packet is marked, to a VIP or from a NAT real server (by the addresses' folds). */
   private relevant6(sfold: number, dfold: number): boolean {
-    return this.st.vips6.has(dfold) || this.st.natRips6.has(sfold);
+    return this.rxMark !== 0 || this.st.vips6.has(dfold) || this.st.natRips6.has(sfold);
   }
 
   /** cp->packet_xmit for an IPv6 conn (the ip_vs_*_xmit_v6 transmitters). */

@@ -106,8 +106,12 @@
 //   is both for an addr service's VIP:port and marked, the addr service
 //   wins (the io layer takes it before prerouting, where marks are set);
 //   IPVS would pick the fwmark service.
-//   IPv6 fwmark services (-f N -6) are kept, listed and saved but not
-//   matched: the NFQUEUE path hands IPv4 packets in; input6 takes no mark.
+//   IPv6 packets come through the same queue (from an ip6 table) and input6
+//   takes their mark the same way; the fwmark lookup is per family, as IPVS
+//   keys fwmark services by (af, mark): an IPv6 packet marked N belongs to
+//   `-f N -6`, never to `-f N`. An IPv6 fwmark template is <IPPROTO_IP,
+//   caddr masked to -M's prefix, 0, [mark, 0, 0, 0], 0> (the kernel's
+//   nf_inet_addr { .ip = htonl(mark) }).
 // - TUN: only ipip; an oversize DF packet gets ICMP frag-needed, an
 //   oversize non-DF one is dropped (drop_tun_too_big): no fragmentation.
 // - GSO super-frames (input(..., gso = true)): the io layer got a TSO/GRO
