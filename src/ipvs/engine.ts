@@ -43,9 +43,10 @@
 //
 // Interception: serviceKeys() lists the VIP:port of every addr service,
 // the RIP:port of every NAT dest (replies to SNAT; any port for a fwmark
-// service's), and the fwmark services' marks; hasVip(addr) answers for
-// one address. Packets to an address that is no longer a VIP are ignored,
-// even if conns to it remain (the io layer no longer intercepts them).
+// service's), and the fwmark services' marks per family (fwmarks,
+// fwmarks6); hasVip(addr) answers for one address. Packets to an address
+// that is no longer a VIP are ignored, even if conns to it remain (the io
+// layer no longer intercepts them).
 //
 // Control (ctl.ts) mirrors ip_vs_ctl.c and throws ControlError (errors.ts)
 // with its errno; replace() validates the whole ruleset before changing anything.
