@@ -420,35 +420,46 @@ export const SKF_AD_RANDOM = 56;
 const TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK = 0x10;
 
 /**
- * `prog` behind a SYN gate: an IPv4 TCP segment whose flags are SYN alone (a
- * new connection: no ACK, RST or FIN) passes with probability `accept`, and is
+ * `prog` behind a SYN gate: a TCP segment whose flags are SYN alone (a new
+ * connection: no ACK, RST or FIN) passes with probability `accept`, and is
  * rejected otherwise, before it costs a ring slot or any JavaScript; every
  * other frame goes on to `prog` untouched. lvsd puts it in front of the
- * filter while a SYN flood overloads it (src/io/syn-shed.ts), so the packets of
- * established connections keep getting through. `accept` >= 1 returns `prog`
- * itself. A truncated IPv4/TCP header is rejected while the gate is on (a
- * classic-BPF load past the end of a frame ends the program with 0).
+ * filter while a SYN flood overloads it (src/io/syn-shed.ts), so the packets
+ * of established connections keep getting through. `accept` >= 1 returns
+ * `prog` itself.
+ * - IPv4 (untagged): TCP past the IHL-long header; a non-first fragment passes.
+ * - IPv6 (untagged): TCP right after the fixed header (next header 6). With
+ *   extension headers in between (classic BPF cannot walk them, as
+ *   compileFilter says) the frame passes: the engine judges it.
+ * A truncated IP/TCP header is rejected while the gate is on (a classic-BPF
+ * load past the end of a frame ends the program with 0).
  */
 export function synGate(prog: Uint32Array, accept: number): Uint32Array {
   if (!(accept < 1)) return prog;
   // rand <= threshold passes: P = (threshold + 1) / 2^32.
   const threshold = Math.max(0, Math.floor(Math.max(0, accept) * 2 ** 32) - 1) >>> 0;
-  const GATE = 13; // instructions below; `pass` is the first instruction of `prog`
+  const GATE = 18; // instructions below; `pass` is the first instruction of `prog`
   const pass = (i: number): number => GATE - i - 1;
+  const FLAGS = 13; // the flags byte's offset in the TCP header
   const gate = Uint32Array.from([
     /* 0 */ BPF_LD | BPF_H | BPF_ABS, 0, 0, 12,
-    /* 1 */ BPF_JMP | BPF_JEQ | BPF_K, 0, pass(1), ETH_P_IP,
-    /* 2 */ BPF_LD | BPF_B | BPF_ABS, 0, 0, 23,
+    /* 1 */ BPF_JMP | BPF_JEQ | BPF_K, 0, 9 - 1 - 1, ETH_P_IP, // not IPv4: the IPv6 test at 9
+    /* 2 */ BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 9,
     /* 3 */ BPF_JMP | BPF_JEQ | BPF_K, 0, pass(3), 6,
-    /* 4 */ BPF_LD | BPF_H | BPF_ABS, 0, 0, 20,
+    /* 4 */ BPF_LD | BPF_H | BPF_ABS, 0, 0, 14 + 6,
     /* 5 */ BPF_JMP | BPF_JSET | BPF_K, pass(5), 0, 0x1fff, // a non-first fragment has no TCP header
     /* 6 */ BPF_LDX | BPF_B | BPF_MSH, 0, 0, 14,
-    /* 7 */ BPF_LD | BPF_B | BPF_IND, 0, 0, 14 + 13,
-    /* 8 */ BPF_ALU | BPF_AND | BPF_K, 0, 0, TCP_FIN | TCP_SYN | TCP_RST | TCP_ACK,
-    /* 9 */ BPF_JMP | BPF_JEQ | BPF_K, 0, pass(9), TCP_SYN,
-    /* 10 */ BPF_LD | BPF_W | BPF_ABS, 0, 0, (SKF_AD_OFF + SKF_AD_RANDOM) >>> 0,
-    /* 11 */ BPF_JMP | BPF_JGT | BPF_K, 0, pass(11), threshold,
-    /* 12 */ BPF_RET | BPF_K, 0, 0, 0,
+    /* 7 */ BPF_LD | BPF_B | BPF_IND, 0, 0, 14 + FLAGS,
+    /* 8 */ BPF_JMP | BPF_JA, 0, 0, 13 - 8 - 1, // to the flags test
+    /* 9 */ BPF_JMP | BPF_JEQ | BPF_K, 0, pass(9), ETH_P_IPV6,
+    /* 10 */ BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 6, // next header
+    /* 11 */ BPF_JMP | BPF_JEQ | BPF_K, 0, pass(11), 6,
+    /* 12 */ BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 40 + FLAGS,
+    /* 13 */ BPF_ALU | BPF_AND | BPF_K, 0, 0, TCP_FIN | TCP_SYN | TCP_RST | TCP_ACK,
+    /* 14 */ BPF_JMP | BPF_JEQ | BPF_K, 0, pass(14), TCP_SYN,
+    /* 15 */ BPF_LD | BPF_W | BPF_ABS, 0, 0, (SKF_AD_OFF + SKF_AD_RANDOM) >>> 0,
+    /* 16 */ BPF_JMP | BPF_JGT | BPF_K, 0, pass(16), threshold,
+    /* 17 */ BPF_RET | BPF_K, 0, 0, 0,
   ]);
   const out = new Uint32Array(gate.length + prog.length);
   out.set(gate);

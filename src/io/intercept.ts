@@ -18,6 +18,14 @@
 // is made when the first fwmark service appears; afterwards only the set
 // changes, so the rule (and the queue) never has a gap. Removed with the
 // netdev table; a start after a crash deletes a leftover.
+//
+// IPv6 fwmark services (-f N -6) get the same in an `ip6` table of the same
+// name: IPVS keys a fwmark service by (family, mark), so each family has its
+// own set of marks, and one queue takes both (the engine tells them apart
+// by the IP version). An `inet` table would take both with one chain, but
+// nft (1.0.6) cannot list an xt target in an inet table, and users read
+// these tables. Each table is made with the first fwmark service of its
+// family (an IPv4-only user never needs the kernel's IPv6 nft modules).
 import { execFile, execFileSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { loadAddon } from './native.js';
@@ -41,8 +49,10 @@ export interface InterceptRules {
   services: InterceptService[];
   /** Real servers behind NAT: their replies (source RIP:rport) are lvsd's to SNAT. */
   natDests: InterceptNatDest[];
-  /** fwmark services' marks: marked packets routed to this host are queued to lvsd. */
+  /** IPv4 fwmark services' marks: marked IPv4 packets routed to this host are queued to lvsd. */
   fwmarks?: number[];
+  /** IPv6 fwmark services' marks: the same for IPv6 packets. */
+  fwmarks6?: number[];
 }
 
 /** Chain and set of the fwmark table. */
@@ -114,34 +124,37 @@ export function renderRuleset(table: string, interfaces: string[], rules: Interc
 
 function dedupe(xs: string[]): string[] { return [...new Set(xs)]; }
 
+export type FwmarkFamily = 'ip' | 'ip6';
+export const FWMARK_FAMILIES: readonly FwmarkFamily[] = ['ip', 'ip6'];
+
 /** `nft -f` text that removes a table whether or not it exists. */
-export function dropTable(family: 'netdev' | 'ip', table: string): string {
+export function dropTable(family: 'netdev' | FwmarkFamily, table: string): string {
   return `add table ${family} ${table}\ndelete table ${family} ${table}\n`;
 }
 
-/** The fwmark table without its rule (which nftQueueRuleBatch adds) and with an empty set. */
-export function renderFwmarkSkeleton(table: string): string {
+/** The fwmark table of `family` without its rule (which nftQueueRuleBatch adds) and with an empty set. */
+export function renderFwmarkSkeleton(table: string, family: FwmarkFamily = 'ip'): string {
   return [
-    `table ip ${table} {`,
+    `table ${family} ${table} {`,
     `  set ${FWMARK_SET} { type mark; }`,
     `  chain ${FWMARK_CHAIN} {`,
     `    type filter hook prerouting priority ${FWMARK_PRIORITY}; policy accept;`,
     '  }',
     '}',
-    `flush chain ip ${table} ${FWMARK_CHAIN}`,
-    `flush set ip ${table} ${FWMARK_SET}`,
+    `flush chain ${family} ${table} ${FWMARK_CHAIN}`,
+    `flush set ${family} ${table} ${FWMARK_SET}`,
     '',
   ].join('\n');
 }
 
 /** The set's new contents (part of the same transaction as the netdev table). */
-export function renderFwmarkSet(table: string, marks: number[]): string {
+export function renderFwmarkSet(table: string, marks: number[], family: FwmarkFamily = 'ip'): string {
   const m = dedupe(marks.map((x) => {
     if (!Number.isInteger(x) || x < 1 || x > 0xffffffff) throw new Error(`not a fwmark: ${x}`);
     return String(x);
   }));
-  const lines = [`flush set ip ${table} ${FWMARK_SET}`];
-  if (m.length) lines.push(`add element ip ${table} ${FWMARK_SET} { ${m.join(', ')} }`);
+  const lines = [`flush set ${family} ${table} ${FWMARK_SET}`];
+  if (m.length) lines.push(`add element ${family} ${table} ${FWMARK_SET} { ${m.join(', ')} }`);
   return lines.join('\n') + '\n';
 }
 
@@ -153,7 +166,7 @@ export function addQueueRuleNetlink(r: NftQueueRule): void {
   const bad = answers.find(([seq, e]) => seq === r.seq && e !== 0) ?? (answers.some(([seq]) => seq === r.seq) ? undefined : [r.seq, constants.errno.ETIMEDOUT] as const);
   if (bad) {
     const name = ERRNO_NAME.get(bad[1]) ?? `errno ${bad[1]}`;
-    throw new Error(`adding the NFQUEUE rule to table ip ${r.table} failed: ${name}; the kernel needs nft_compat and xt_NFQUEUE (CONFIG_NFT_COMPAT, CONFIG_NETFILTER_XT_TARGET_NFQUEUE) for fwmark services`);
+    throw new Error(`adding the NFQUEUE rule to table ${r.family ?? 'ip'} ${r.table} failed: ${name}; the kernel needs nft_compat and xt_NFQUEUE (CONFIG_NFT_COMPAT, CONFIG_NETFILTER_XT_TARGET_NFQUEUE) for fwmark services`);
   }
 }
 
@@ -184,8 +197,8 @@ export class Interceptor {
   private chain: Promise<void> = Promise.resolve();
   private installed = false;
   private last = '';
-  /** The fwmark table exists with its queue rule: from then on only its set changes. */
-  private queueRuleReady = false;
+  /** Per family, the fwmark table exists with its queue rule: from then on only its set changes. */
+  private queueRuleReady: Record<FwmarkFamily, boolean> = { ip: false, ip6: false };
   private seq = 1;
 
   constructor(private readonly interfaces: string[], suffix?: string, private readonly opts: InterceptorOptions = {}) {
@@ -200,23 +213,29 @@ export class Interceptor {
 
   update(rules: InterceptRules, force = false): Promise<void> {
     const base = renderRuleset(this.table, this.interfaces, rules);
-    const marks = rules.fwmarks ?? [];
+    const marks = { ip: rules.fwmarks ?? [], ip6: rules.fwmarks6 ?? [] };
+    const dropFwmarkTables = () => FWMARK_FAMILIES.map((f) => dropTable(f, this.table)).join('');
     const run = async () => {
       let replace = force;
-      if (replace) this.queueRuleReady = false;
-      if (marks.length > 0 && !this.queueRuleReady) {
+      const ready = this.queueRuleReady;
+      if (replace) { ready.ip = false; ready.ip6 = false; }
+      const make = FWMARK_FAMILIES.filter((f) => marks[f].length > 0 && !ready[f]);
+      if (make.length > 0) {
         // The chain first, empty, then its rule, then the marks: no marked
         // packet meets the chain before the rule is in it.
         const q = this.opts.queueNum;
         if (q === undefined) throw new Error('fwmark services need a queue number (InterceptorOptions.queueNum)');
-        await nft((replace ? dropTable('ip', this.table) : '') + base + renderFwmarkSkeleton(this.table));
-        this.seq += 3;
-        (this.opts.addQueueRule ?? addQueueRuleNetlink)({ table: this.table, chain: FWMARK_CHAIN, set: FWMARK_SET, queueNum: q, seq: this.seq });
-        this.queueRuleReady = true;
+        await nft((replace ? dropFwmarkTables() : '') + base + make.map((f) => renderFwmarkSkeleton(this.table, f)).join(''));
+        for (const family of make) {
+          this.seq += 3;
+          (this.opts.addQueueRule ?? addQueueRuleNetlink)({ family, table: this.table, chain: FWMARK_CHAIN, set: FWMARK_SET, queueNum: q, seq: this.seq });
+          ready[family] = true;
+        }
         replace = true;
       }
-      const text = (force && !this.queueRuleReady ? dropTable('ip', this.table) : '') + base
-        + (this.queueRuleReady ? renderFwmarkSet(this.table, marks) : '');
+      const made = FWMARK_FAMILIES.filter((f) => ready[f]);
+      const text = (force && made.length === 0 ? dropFwmarkTables() : '') + base
+        + made.map((f) => renderFwmarkSet(this.table, marks[f], f)).join('');
       if (!replace && this.installed && text === this.last) return;
       await nft(text);
       this.installed = true;
@@ -229,17 +248,17 @@ export class Interceptor {
 
   async remove(): Promise<void> {
     await this.chain;
-    await nft(dropTable('netdev', this.table) + dropTable('ip', this.table));
+    await nft(dropTable('netdev', this.table) + dropTable('ip', this.table) + dropTable('ip6', this.table));
     this.installed = false;
-    this.queueRuleReady = false;
+    this.queueRuleReady = { ip: false, ip6: false };
   }
 
   /** For process exit paths: synchronous, never throws. */
   removeSync(): void {
     try {
-      execFileSync('nft', ['-f', '-'], { input: dropTable('netdev', this.table) + dropTable('ip', this.table), timeout: 5000, stdio: ['pipe', 'ignore', 'ignore'] });
+      execFileSync('nft', ['-f', '-'], { input: dropTable('netdev', this.table) + dropTable('ip', this.table) + dropTable('ip6', this.table), timeout: 5000, stdio: ['pipe', 'ignore', 'ignore'] });
     } catch { /* nothing more an exit path can do; the next start cleans up */ }
     this.installed = false;
-    this.queueRuleReady = false;
+    this.queueRuleReady = { ip: false, ip6: false };
   }
 }

@@ -4,7 +4,8 @@
 // queues marked packets routed to this host to NFQUEUE queue `queueNum`,
 // and this reads them: one recvmmsg per batch into the addon's buffer
 // (native/src/nfqueue.cc), each packet parsed in place
-// (src/packet/nfnetlink.ts), handed with its mark to the engine through a
+// (src/packet/nfnetlink.ts), IPv4 or IPv6 (the ip and ip6 tables queue to
+// the same number), handed with its mark to the engine through a
 // Forwarder's inject() (so DR, NAT and TUN go out through the same TX rings
 // as everything else), then one sendto of verdicts per batch: NF_DROP for
 // what lvsd forwarded or dropped (one VERDICT_BATCH covers them all),
@@ -37,7 +38,7 @@ import type { FrameSource } from './forwarder.js';
 export interface NfqSocketOptions {
   /** Messages per recvmmsg (default 64). */
   slots?: number;
-  /** Bytes per slot (default 65536 + 1024: any IPv4 packet with its message). */
+  /** Bytes per slot (default 65536 + 1024: any packet the kernel copies, copy_range 0xffff, with its message). */
   slotSize?: number;
   /** Free bytes in front of each message (default 128). */
   headroom?: number;
@@ -260,16 +261,18 @@ export class FwmarkQueue {
       packets++;
       c.packets++;
       let verdict = NF_DROP;
-      if (cut || p.payloadLen < 20 || p.wireLen > p.payloadLen) {
+      // The IP version says which (the ip6 table queues IPv6 packets here too).
+      const v6 = p.payloadLen > 0 && (u8[p.payloadOff]! >>> 4) === 6;
+      if (cut || p.payloadLen < (v6 ? 40 : 20) || p.wireLen > p.payloadLen) {
         c.truncated++;
       } else if (p.mark === 0) {
         c.noMark++;
         verdict = NF_ACCEPT;
       } else {
-        // The engine takes Ethernet frames: an IPv4 ethertype in front is all it reads of one.
+        // The engine takes Ethernet frames: the ethertype in front is all it reads of one.
         const fo = p.payloadOff - ETH_HLEN;
-        u8[fo + 12] = 0x08;
-        u8[fo + 13] = 0x00;
+        u8[fo + 12] = v6 ? 0x86 : 0x08;
+        u8[fo + 13] = v6 ? 0xdd : 0x00;
         if (this.sink.inject(this.src, fo, p.payloadLen + ETH_HLEN, now, p.mark) === VERDICT_IGNORE) verdict = NF_ACCEPT;
       }
       if (verdict === NF_ACCEPT && w < room) {

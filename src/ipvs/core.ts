@@ -9,7 +9,7 @@ import { readU16 } from '../packet/input.js';
 import { EXT_FRAGMENT, EXT_TRUNCATED, badSource6, fold6, ipv6Upper, maskWords6, readIp6Words, writeIp6Words } from '../packet/ipv6.js';
 import { ICMPV6_ERROR_MAX, verifyIcmpv6Checksum, writeIcmpv6Error } from '../packet/icmpv6.js';
 import type { SchedFlow } from './sched/scheduler.js';
-import { A6_V, CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, P_V6, TICK_MS, type ConnTable } from './conn.js';
+import { A6_D, A6_V, CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, P_V6, TICK_MS, type ConnTable } from './conn.js';
 import { type Dest, FWD_MASQ, FWD_ROUTE } from './dest.js';
 import { type Service, addrKey } from './service.js';
 import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
@@ -21,7 +21,8 @@ import { D, DROP_REASONS, I, IGNORE_REASONS } from './drops.js';
 import { DEFENSE_FULL, DEFENSE_OFF, DEFENSE_ON, isEvictableTcpState } from './defense.js';
 import { addrFilterSlot, type IpvsState } from './state.js';
 import { DEFAULT_SYNC_PARAMS, SYNC_IN_RESULTS, type SyncConn, type SyncInResult, type SyncParams, describeConn, syncNeeded } from './sync.js';
-import { IP_VS_CONN_F_BACKUP_MASK, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_TEMPLATE, newSyncConn } from '../sync/message.js';
+import { IP_VS_CONN_F_BACKUP_MASK, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_TEMPLATE, newSyncAddrs6, newSyncConn } from '../sync/message.js';
+import { formatIpv6 } from '../packet/ipv6.js';
 import { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from './verdict.js';
 import { drXmit, drXmit6 } from './xmit/dr.js';
 import { natIn6, natOut, natOut6, natXmit } from './xmit/nat.js';
@@ -49,6 +50,8 @@ export class IpvsCore implements Tun6Context {
   private readonly m6 = new Uint32Array(4);
   private readonly q6s = new Uint32Array(4);
   private readonly q6d = new Uint32Array(4);
+  /** An IPv6 fwmark template's vaddr: nf_inet_addr { .ip = htonl(fwmark) }, i.e. words [fwmark, 0, 0, 0]. */
+  private readonly fw6 = new Uint32Array(4);
   private readonly tmp16 = new Uint8Array(16);
   private readonly nh6 = new Uint8Array(16);
 
@@ -78,6 +81,11 @@ export class IpvsCore implements Tun6Context {
   syncSink: ((c: SyncConn) => void) | null = null;
   syncParams: SyncParams = { ...DEFAULT_SYNC_PARAMS };
   private readonly syncScratch = newSyncConn();
+  private readonly syncScratch6 = newSyncAddrs6();
+  /** A received IPv6 entry's addresses as words (the table's form). */
+  private readonly syncC6 = new Uint32Array(4);
+  private readonly syncV6 = new Uint32Array(4);
+  private readonly syncD6 = new Uint32Array(4);
   /** Entries handed to the master daemon. */
   syncQueued = 0;
   /** Backup side: what became of each received entry, by SYNC_IN_RESULTS. */
@@ -137,7 +145,7 @@ export class IpvsCore implements Tun6Context {
     } else if (et === 0x88a8) {
       return this.ignore(I.vlan_stacked);
     }
-    if (et !== 0x0800) return et === 0x86dd ? this.input6(buf, l3, off + len, now, out) : this.ignore(I.non_ip);
+    if (et !== 0x0800) return et === 0x86dd ? this.input6(buf, l3, off + len, now, out, mark) : this.ignore(I.non_ip);
     const avail = off + len - l3;
     if (avail < 20) return this.bad(D.truncated, false);
     const vihl = buf[l3]!;
@@ -261,8 +269,6 @@ export class IpvsCore implements Tun6Context {
    */
   private syncOut(i: number, nowTick: number): void {
     const t = this.tbl;
-    // IPv6 conns are not synced yet: the sync daemon encodes IPv4 entries only.
-    if (t.isV6(i)) return;
     let k = i;
     let pkts = t.incSyncPkts(k);
     for (;;) {
@@ -270,7 +276,7 @@ export class IpvsCore implements Tun6Context {
       // One-packet conns are never synced (IP_VS_CONN_F_ONE_PACKET); their template may be.
       if (!(d.svc.ops && !t.isTemplate(k)) && syncNeeded(t, k, pkts, nowTick, this.timeoutTicks(k, d), this.syncParams)) {
         const secs = Math.floor((this.timeoutTicks(k, d) * TICK_MS) / 1000);
-        this.syncSink!(describeConn(t, k, secs, d.svc.fwmark, this.syncScratch));
+        this.syncSink!(describeConn(t, k, secs, d.svc.fwmark, this.syncScratch, this.syncScratch6));
         this.syncQueued++;
       }
       if (t.isTemplate(k)) return;
@@ -311,12 +317,26 @@ export class IpvsCore implements Tun6Context {
     if (proto !== 6 && proto !== 17 && !(proto === 0 && tpl && c.fwmark !== 0)) return 'bad_protocol';
     if (!tpl && (proto === 6 ? c.state >= TCP_S_LAST : c.state !== 0)) return 'bad_state';
     const state = tpl || proto !== 6 ? 0 : c.state;
+    // An IPv6 entry (ip_vs_sync_v6) is found, compared and inserted by its
+    // whole addresses (words in syncC6/V6/D6), an IPv4 one by its u32s.
+    const a6 = c.v6;
+    const c6 = this.syncC6, v6 = this.syncV6, d6 = this.syncD6;
+    if (a6 !== undefined) {
+      readIp6Words(a6.caddr, 0, c6);
+      readIp6Words(a6.vaddr, 0, v6);
+      readIp6Words(a6.daddr, 0, d6);
+    }
     const caddr = c.caddr >>> 0;
     const vaddr = c.vaddr >>> 0;
     const daddr = c.daddr >>> 0;
-    let i = t.findIn(proto, caddr, ((c.cport << 16) | c.vport) >>> 0, vaddr);
+    const ports = ((c.cport << 16) | c.vport) >>> 0;
+    let i = a6 !== undefined
+      ? t.findIn6(proto | P_V6, t.digest6(c6), ports, t.digest6(v6), c6, 0, v6, 0)
+      : t.findIn(proto, caddr, ports, vaddr);
     if (i >= 0 && t.isTemplate(i) !== tpl) return 'key_clash';
-    if (i >= 0 && !tpl && (t.dport(i) !== c.dport || t.daddr(i) !== daddr)) {
+    const otherDest = i >= 0 && (t.dport(i) !== c.dport
+      || (a6 !== undefined ? !sameWords(t.a6, t.a6At(i, A6_D), d6) : t.daddr(i) !== daddr));
+    if (i >= 0 && !tpl && otherDest) {
       // The master moved this flow to another dest: an active entry replaces ours; an inactive one is the old conn's last word.
       if (inactive) return 'ignored_replaced';
       this.expireConn(i, true);
@@ -338,13 +358,20 @@ export class IpvsCore implements Tun6Context {
       }
       result = 'updated';
     } else {
+      // ip_vs_find_dest(): the service of the entry's family, then its dest.
       let svc: Service | undefined;
-      if (c.fwmark !== 0) svc = this.services.get(-1 - c.fwmark);
-      svc ??= this.services.get(addrKey(proto, vaddr, c.vport)) ?? this.services.get(addrKey(proto, vaddr, 0));
+      if (c.fwmark !== 0) svc = this.services.get(a6 !== undefined ? -1 - c.fwmark - 4294967296 : -1 - c.fwmark);
+      if (a6 !== undefined) {
+        const vfold = fold6(v6, 0);
+        svc ??= this.findService6(proto, vfold, c.vport, v6) ?? this.findService6(proto, vfold, 0, v6);
+      } else {
+        svc ??= this.services.get(addrKey(proto, vaddr, c.vport)) ?? this.services.get(addrKey(proto, vaddr, 0));
+      }
       if (svc === undefined) return 'no_service';
+      const ident: number | string = a6 !== undefined ? formatIpv6(a6.daddr) : daddr;
       // A persistent fwmark conn keeps the client's port whatever its dest's is.
-      const dest = svc.findDest(daddr, c.dport) ?? svc.findDest(daddr, 0)
-        ?? (svc.fwmark !== 0 ? svc.dests.find((d) => d.addr === daddr) : undefined);
+      const dest = svc.findDest(ident, c.dport) ?? svc.findDest(ident, 0)
+        ?? (svc.fwmark !== 0 ? svc.dests.find((d) => d.ident === ident) : undefined);
       if (dest === undefined) return 'no_dest';
       if (!this.makeRoom()) return 'table_full';
       const fwd = dest.fwd;
@@ -355,7 +382,9 @@ export class IpvsCore implements Tun6Context {
         if (inactive) cf |= CF_INACTIVE;
         if (svc.fwmark !== 0) cf |= CF_FWMARK;
       }
-      i = t.insert(proto, caddr, c.cport, vaddr, c.vport, daddr, c.dport, cf, dest.id, nowTick + timeout);
+      i = a6 !== undefined
+        ? t.insert6(proto, c6, 0, c.cport, v6, 0, c.vport, dest.addr6!, 0, c.dport, cf, dest.id, nowTick + timeout)
+        : t.insert(proto, caddr, c.cport, vaddr, c.vport, daddr, c.dport, cf, dest.id, nowTick + timeout);
       if (i < 0) return 'table_full';
       dest.refcnt++;
       if (tpl) dest.persistConns++;
@@ -514,11 +543,16 @@ export class IpvsCore implements Tun6Context {
     return svc.scheduler.schedule(svc.dests, f) as Dest | null;
   }
 
-  /** schedule() for an IPv6 client (words) of an IPv6 service, as lvsadm --trace asks it. */
+  /**
+   * schedule() for an IPv6 client (words) of an IPv6 service, as lvsadm
+   * --trace asks it. A fwmark service has no VIP of its own: the packet's
+   * destination is unknown there (::, port 0, TCP), as traceFwmark asks for IPv4.
+   */
   schedule6(svc: Service, c: Uint32Array, cport: number, dport: number, now: number): Dest | null {
     this.s6.set(c);
-    this.d6.set(svc.vaddr6!);
-    return this.schedule(svc, fold6(c, 0), cport, svc.vaddr, dport, svc.proto, now, true);
+    if (svc.vaddr6 !== null) this.d6.set(svc.vaddr6);
+    else this.d6.fill(0);
+    return this.schedule(svc, fold6(c, 0), cport, svc.vaddr, svc.fwmark !== 0 ? 0 : dport, svc.fwmark !== 0 ? 6 : svc.proto, now, true);
   }
 
   /**
@@ -533,13 +567,22 @@ export class IpvsCore implements Tun6Context {
     const tvport = templatePort(svc, dport);
     // A fwmark template is <IPPROTO_IP, caddr, 0, fwmark, 0>: one for every
     // port and protocol the mark groups, so they all stick to one dest.
-    // IPv6 (never a fwmark service: input6 takes no mark): <proto, caddr
-    // masked to -M's prefix, 0, vaddr, vport>, the masked address in m6.
+    // IPv6: <proto, caddr masked to -M's prefix, 0, vaddr, vport>, the masked
+    // address in m6; for a fwmark service the vaddr is the kernel's
+    // nf_inet_addr { .ip = htonl(fwmark) } (words [fwmark, 0, 0, 0]), which
+    // is also what sync carries.
     const tproto = svc.fwmark !== 0 ? 0 : proto;
     const tvaddr = svc.fwmark !== 0 ? svc.fwmark : daddr;
-    if (v6) maskWords6(this.s6, 0, svc.prefix6, this.m6, 0);
+    let tv6 = this.d6;
+    if (v6) {
+      maskWords6(this.s6, 0, svc.prefix6, this.m6, 0);
+      if (svc.fwmark !== 0) {
+        this.fw6[0] = svc.fwmark;
+        tv6 = this.fw6;
+      }
+    }
     const ct = v6
-      ? t.findIn6(proto | P_V6, t.digest6(this.m6), tvport, t.digest6(this.d6), this.m6, 0, this.d6, 0)
+      ? t.findIn6(tproto | P_V6, t.digest6(this.m6), tvport, t.digest6(tv6), this.m6, 0, tv6, 0)
       : t.findIn(tproto, snet, tvport, tvaddr);
     if (ct >= 0 && t.isTemplate(ct)) {
       const td = this.dests[t.destId(ct)]!;
@@ -556,7 +599,7 @@ export class IpvsCore implements Tun6Context {
     if (!this.makeRoom()) return -2;
     const flags = CF_TEMPLATE | CF_NOOUTPUT | (dest.fwd << CF_FWD_SHIFT);
     const i = v6
-      ? t.insert6(proto, this.m6, 0, 0, this.d6, 0, tvport, dest.addr6!, 0, dest.port, flags, dest.id, nowTick + persistTicks)
+      ? t.insert6(tproto, this.m6, 0, 0, tv6, 0, tvport, dest.addr6!, 0, dest.port, flags, dest.id, nowTick + persistTicks)
       : t.insert(tproto, snet, 0, tvaddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
     if (i < 0) return -2;
     dest.refcnt++;
@@ -717,7 +760,7 @@ export class IpvsCore implements Tun6Context {
   // transmitters and ICMPv6.
 
   /** The IPv6 packet at buf[l3, end) (end: the frame's end; padding past the payload length is ignored). */
-  private input6(buf: Uint8Array, l3: number, end: number, now: number, out: XmitOut): number {
+  private input6(buf: Uint8Array, l3: number, end: number, now: number, out: XmitOut, mark: number): number {
     const avail = end - l3;
     if (avail < 40) return this.bad(D.truncated, false);
     const s6 = this.s6;
@@ -761,10 +804,13 @@ export class IpvsCore implements Tun6Context {
     const t = this.tbl;
     const pk = proto | P_V6;
     const nowTick = Math.floor(now / TICK_MS);
-    const toVip = this.vipFilter6[addrFilterSlot(dfold)] !== 0;
+    // As for IPv4: a marked packet (NFQUEUE path) may go to any local address.
+    const toVip = mark !== 0 || this.vipFilter6[addrFilterSlot(dfold)] !== 0;
     if (toVip) {
       const i = t.findIn6(pk, t.digest6(s6), ((sport << 16) | dport) >>> 0, t.digest6(d6), s6, 0, d6, 0);
       if (i >= 0) {
+        // A fwmark conn's packets are forwarded from the queue only (see input()).
+        if (mark === 0 && (t.flags(i) & CF_FWMARK) !== 0) return this.ignore(I.fwmark_unmarked);
         const st = t.state(i);
         if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl(i) === 0 && (st === TCP_S_TIME_WAIT || st === TCP_S_CLOSE)) {
           this.expireConn(i, true);
@@ -778,7 +824,10 @@ export class IpvsCore implements Tun6Context {
       if (o >= 0) return this.outPacket(o, buf, l3, l4, tot, proto, tflags, nowTick, out);
     }
     if (!toVip) return this.ignore(I.not_service);
-    const svc = this.findService6(proto, dfold, dport, d6) ?? this.findService6(proto, dfold, 0, d6);
+    // ip_vs_service_find(): the IPv6 fwmark service of a marked packet first
+    // (an IPv4 fwmark service of the same mark is another service).
+    const svc = (mark !== 0 ? this.services.get(-1 - mark - 4294967296) : undefined)
+      ?? this.findService6(proto, dfold, dport, d6) ?? this.findService6(proto, dfold, 0, d6);
     if (svc === undefined) return this.ignore(I.not_service);
     if (proto === 6 && ((tflags & 0x04) !== 0 || ((tflags & 0x02) === 0 && !this.st.sloppyTcp))) return this.drop(D.tcp_no_conn);
     return this.newConn(svc, buf, l3, l4, tot, proto, tflags, sfold, sport, dfold, dport, now, nowTick, out, true);
@@ -792,9 +841,9 @@ export class IpvsCore implements Tun6Context {
     return undefined;
   }
 
-  /** Whether a (possibly malformed) IPv6 packet is to a VIP or from a NAT real server, by the addresses' folds. */
+  /** Whether a (possibly malformed) IPv6 packet is marked, to a VIP or from a NAT real server (by the addresses' folds). */
   private relevant6(sfold: number, dfold: number): boolean {
-    return this.st.vips6.has(dfold) || this.st.natRips6.has(sfold);
+    return this.rxMark !== 0 || this.st.vips6.has(dfold) || this.st.natRips6.has(sfold);
   }
 
   /** cp->packet_xmit for an IPv6 conn (the ip_vs_*_xmit_v6 transmitters). */

@@ -51,8 +51,10 @@ export interface TraceResult {
 export interface InterceptKeys {
   services: { protocol: Protocol; vaddr: number; vport: number; addr: string; af: 4 | 6 }[];
   natDests: { protocol: Protocol; raddr: number; rport: number; addr: string; af: 4 | 6 }[];
-  /** The marks of the (IPv4) fwmark services: packets carrying one reach the engine through the io layer's NFQUEUE path. */
+  /** The marks of the IPv4 fwmark services: IPv4 packets carrying one reach the engine through the io layer's NFQUEUE path. */
   fwmarks: number[];
+  /** The same for IPv6 fwmark services (-f N -6) and IPv6 packets: a mark is per family, as IPVS keys fwmark services by (af, mark). */
+  fwmarks6: number[];
 }
 
 interface PlannedDest { spec: DestSpec; ident: number | string; tunSource: number; tunSource6: Uint8Array | null }
@@ -401,10 +403,7 @@ export class IpvsCtl {
   trace(k: ServiceKey, caddr0: number | string, cport: number, now: number): TraceResult {
     const svc = this.st.services.get(this.keyId(k));
     if (svc === undefined) throw err('ESRCH', 'No such service');
-    if (svc.af === 6) {
-      if (svc.fwmark !== 0) return { reason: 'IPv6 fwmark service: lvsd matches marks on IPv4 packets only; kept, listed and saved, never scheduled' };
-      return this.trace6(svc, String(caddr0), cport, now);
-    }
+    if (svc.af === 6) return this.trace6(svc, String(caddr0), cport, now);
     let caddr: number;
     if (typeof caddr0 === 'number') caddr = caddr0;
     else if (isIpv4(caddr0)) caddr = ipToU32(caddr0);
@@ -457,11 +456,14 @@ export class IpvsCtl {
     const cb = parseIpv6(caddr);
     if (cb === null) throw err('EINVAL', `Invalid client address for an IPv6 service: ${caddr}`);
     const c = ip6Words(formatIpv6(cb));
-    const v = svc.vaddr6!;
     const t = this.st.tbl;
     const dests = this.st.dests;
+    const fw = svc.fwmark !== 0;
+    // A fwmark template's vaddr is [fwmark, 0, 0, 0] and its protocol IPPROTO_IP (see IpvsCore.schedPersist).
+    const v = fw ? Uint32Array.of(svc.fwmark, 0, 0, 0) : svc.vaddr6!;
     const pk = svc.proto | 0x100;
-    const i = t.findIn6(pk, t.digest6(c), ((cport << 16) | svc.vport) >>> 0, t.digest6(v), c, 0, v, 0);
+    // A fwmark service's conns are keyed by whatever VIP:port the packet had: only its template can be looked up.
+    const i = fw ? -1 : t.findIn6(pk, t.digest6(c), ((cport << 16) | svc.vport) >>> 0, t.digest6(v), c, 0, v, 0);
     if (i >= 0 && !t.isTemplate(i)) {
       const d = dests[t.destId(i)]!;
       return { dest: { ...d.spec }, reason: `existing connection (${TCP_STATE_NAMES[t.state(i)] ?? 'UDP'})` };
@@ -474,11 +476,11 @@ export class IpvsCtl {
       }
       const ct = t.findIn6(pk, t.digest6(m), templatePort(svc, svc.vport), t.digest6(v), m, 0, v, 0);
       if (ct >= 0 && t.isTemplate(ct) && dests[t.destId(ct)]!.available) {
-        return { dest: { ...dests[t.destId(ct)]!.spec }, reason: 'persistence template' };
+        return { dest: { ...dests[t.destId(ct)]!.spec }, reason: fw ? 'persistence template (every port of the mark)' : 'persistence template' };
       }
     }
-    if (!PURE_SCHEDULERS.has(svc.spec.scheduler)) {
-      return { reason: `new connection: ${svc.spec.scheduler} picks from its own state; cannot predict without advancing it` };
+    if (!PURE_SCHEDULERS.has(svc.spec.scheduler) || (fw && svc.spec.scheduler === 'dh')) {
+      return { reason: `new connection: ${svc.spec.scheduler} picks from its own state${fw ? ' or the packet\'s destination; cannot predict for a fwmark service' : '; cannot predict without advancing it'}` };
     }
     const d = this.core.schedule6(svc, c, cport, svc.vport, now);
     if (d === null) return { reason: 'new connection: no usable destination (client gets ICMPv6 port unreachable)' };
@@ -495,18 +497,18 @@ export class IpvsCtl {
     const services: InterceptKeys['services'] = [];
     const natDests: InterceptKeys['natDests'] = [];
     const fwmarks: number[] = [];
+    const fwmarks6: number[] = [];
     for (const svc of this.st.services.values()) {
       if (svc.key.kind !== 'addr') {
-        // IPv6 fwmark services are kept, listed and saved, not matched: the
-        // NFQUEUE path hands the engine IPv4 packets (see engine.ts).
-        if (svc.af === 6) continue;
-        fwmarks.push(svc.fwmark);
+        const af = svc.af === 6 ? 6 : 4;
+        (af === 6 ? fwmarks6 : fwmarks).push(svc.fwmark);
         // A fwmark service groups any ports of TCP and UDP, and a persistent
         // one forwards to the client's own port: its NAT replies may come
         // from any port of the real server.
         for (const d of svc.dests) {
           if (d.fwd === FWD_MASQ) {
-            natDests.push({ protocol: 'tcp', raddr: d.addr, rport: 0, addr: d.spec.addr, af: 4 }, { protocol: 'udp', raddr: d.addr, rport: 0, addr: d.spec.addr, af: 4 });
+            const raddr = af === 4 ? d.addr : 0;
+            natDests.push({ protocol: 'tcp', raddr, rport: 0, addr: d.spec.addr, af }, { protocol: 'udp', raddr, rport: 0, addr: d.spec.addr, af });
           }
         }
         continue;
@@ -519,7 +521,7 @@ export class IpvsCtl {
         natDests.push({ protocol, raddr: af === 4 ? d.addr : 0, rport: d.port !== 0 ? d.port : svc.vport, addr: d.spec.addr, af });
       }
     }
-    return { services, natDests, fwmarks };
+    return { services, natDests, fwmarks, fwmarks6 };
   }
 
   // ---------------------------------------------------------------- internals

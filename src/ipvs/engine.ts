@@ -43,9 +43,10 @@
 //
 // Interception: serviceKeys() lists the VIP:port of every addr service,
 // the RIP:port of every NAT dest (replies to SNAT; any port for a fwmark
-// service's), and the fwmark services' marks; hasVip(addr) answers for
-// one address. Packets to an address that is no longer a VIP are ignored,
-// even if conns to it remain (the io layer no longer intercepts them).
+// service's), and the fwmark services' marks per family (fwmarks,
+// fwmarks6); hasVip(addr) answers for one address. Packets to an address
+// that is no longer a VIP are ignored, even if conns to it remain (the io
+// layer no longer intercepts them).
 //
 // Control (ctl.ts) mirrors ip_vs_ctl.c and throws ControlError (errors.ts)
 // with its errno; replace() validates the whole ruleset before changing anything.
@@ -85,7 +86,9 @@
 //   port unreachable; TUN: IPv6-in-IPv6 (next header 41), Packet Too Big with
 //   the tunnel MTU - 40 for any oversize packet (IPv6 has no DF: nobody
 //   fragments on the way), nothing at all through a tunnel whose MTU would
-//   fall below 1280. IPv6 conns are not synced (sync.ts encodes IPv4 entries).
+//   fall below 1280. IPv6 conns are synced as ip_vs_sync_v6 entries (whole
+//   addresses; the table's digests never reach the wire), in the same
+//   messages as IPv4 ones; a backup binds them to its IPv6 service and dest.
 // - Hashing schedulers hash an IPv6 address's xor fold of its four words,
 //   as ip_vs_sh/dh/mh_hashkey do; lblc/lblcr remember whole addresses.
 // - fwmark services: a packet socket never sees skb->mark, so a marked
@@ -104,8 +107,12 @@
 //   is both for an addr service's VIP:port and marked, the addr service
 //   wins (the io layer takes it before prerouting, where marks are set);
 //   IPVS would pick the fwmark service.
-//   IPv6 fwmark services (-f N -6) are kept, listed and saved but not
-//   matched: the NFQUEUE path hands IPv4 packets in; input6 takes no mark.
+//   IPv6 packets come through the same queue (from an ip6 table) and input6
+//   takes their mark the same way; the fwmark lookup is per family, as IPVS
+//   keys fwmark services by (af, mark): an IPv6 packet marked N belongs to
+//   `-f N -6`, never to `-f N`. An IPv6 fwmark template is <IPPROTO_IP,
+//   caddr masked to -M's prefix, 0, [mark, 0, 0, 0], 0> (the kernel's
+//   nf_inet_addr { .ip = htonl(mark) }).
 // - TUN: only ipip; an oversize DF packet gets ICMP frag-needed, an
 //   oversize non-DF one is dropped (drop_tun_too_big): no fragmentation.
 // - GSO super-frames (input(..., gso = true)): the io layer got a TSO/GRO

@@ -3,17 +3,18 @@
 // (ip_vs_sync_conn_needed), and how a conn is described on the wire. The
 // daemon (src/sync/daemon.ts) batches and sends; on the backup it hands each
 // received entry to IpvsCore.syncIn(), which creates or updates the entry.
-import { type ConnTable, CF_INACTIVE, CF_NOOUTPUT, CF_TEMPLATE, TICK_MS } from './conn.js';
+import { A6_C, A6_D, A6_V, type ConnTable, CF_INACTIVE, CF_NOOUTPUT, CF_TEMPLATE, TICK_MS } from './conn.js';
 import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from './dest.js';
 import {
   TCP_S_CLOSE, TCP_S_CLOSE_WAIT, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_TIME_WAIT,
 } from './proto-tcp.js';
 import {
   IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_NOOUTPUT, IP_VS_CONN_F_TEMPLATE,
-  IP_VS_CONN_F_TUNNEL, type SyncConn,
+  IP_VS_CONN_F_TUNNEL, type SyncAddrs6, type SyncConn,
 } from '../sync/message.js';
+import { writeIp6Words } from '../packet/ipv6.js';
 
-export type { SyncConn } from '../sync/message.js';
+export type { SyncAddrs6, SyncConn } from '../sync/message.js';
 
 /** The net.ipv4.vs sync sysctls that decide when a conn is sent. */
 export interface SyncParams {
@@ -100,8 +101,12 @@ export function wireFlags(t: ConnTable, i: number): number {
   return w;
 }
 
-/** Fills `out` with entry `i` as the wire describes it. */
-export function describeConn(t: ConnTable, i: number, timeoutSec: number, fwmark: number, out: SyncConn): SyncConn {
+/**
+ * Fills `out` with entry `i` as the wire describes it: an IPv4 entry, or for
+ * an IPv6 conn an ip_vs_sync_v6 one whose addresses are written into `a6`
+ * (a reused scratch: the sink encodes at once).
+ */
+export function describeConn(t: ConnTable, i: number, timeoutSec: number, fwmark: number, out: SyncConn, a6: SyncAddrs6): SyncConn {
   out.protocol = t.proto(i);
   out.flags = wireFlags(t, i);
   out.state = t.state(i);
@@ -110,9 +115,21 @@ export function describeConn(t: ConnTable, i: number, timeoutSec: number, fwmark
   out.dport = t.dport(i);
   out.fwmark = fwmark;
   out.timeout = timeoutSec;
-  out.caddr = t.caddr(i);
-  out.vaddr = t.vaddr(i);
-  out.daddr = t.daddr(i);
+  if (t.isV6(i)) {
+    // The record holds digests where an IPv4 one holds addresses; the wire wants the addresses.
+    writeIp6Words(a6.caddr, 0, t.a6, t.a6At(i, A6_C));
+    writeIp6Words(a6.vaddr, 0, t.a6, t.a6At(i, A6_V));
+    writeIp6Words(a6.daddr, 0, t.a6, t.a6At(i, A6_D));
+    out.caddr = 0;
+    out.vaddr = 0;
+    out.daddr = 0;
+    out.v6 = a6;
+  } else {
+    out.caddr = t.caddr(i);
+    out.vaddr = t.vaddr(i);
+    out.daddr = t.daddr(i);
+    out.v6 = undefined;
+  }
   return out;
 }
 

@@ -43,6 +43,7 @@ export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
     services: keys.services.map((s) => ({ protocol: s.protocol, addr: s.addr, port: s.vport })),
     natDests: keys.natDests.map((d) => ({ protocol: d.protocol, addr: d.addr, port: d.rport })),
     fwmarks: keys.fwmarks,
+    fwmarks6: keys.fwmarks6,
   };
 }
 
@@ -181,7 +182,7 @@ export class Daemon {
     const big = lengthGate(prog, this.rings.bigFrame, true);
     for (const s of this.bigSockets) s.setFilter(big);
     // No marks in the set while nothing reads the queue: they would only be dropped.
-    if (!this.openFwmarkQueue(rules.fwmarks ?? [])) rules.fwmarks = [];
+    if (!this.openFwmarkQueue([...rules.fwmarks ?? [], ...rules.fwmarks6 ?? []])) { rules.fwmarks = []; rules.fwmarks6 = []; }
     await this.interceptor.update(rules);
   }
 

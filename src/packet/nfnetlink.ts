@@ -58,6 +58,7 @@ export const NFQ_MAX_QUEUE = 0xffff;
 
 const AF_UNSPEC = 0;
 const NFPROTO_IPV4 = 2;
+const NFPROTO_IPV6 = 10;
 
 /** Appends netlink messages to one growing buffer. */
 export class NlWriter {
@@ -313,7 +314,9 @@ const NFTA_TARGET_INFO = 3;
 const RTN_LOCAL = 2;
 
 export interface NftQueueRule {
-  /** nftables table of family ip. */
+  /** The table's family: `ip` (IPv4 fwmark services) or `ip6` (IPv6 ones); default ip. */
+  family?: 'ip' | 'ip6';
+  /** nftables table of that family. */
   table: string;
   chain: string;
   /** A set of type mark in that table. */
@@ -330,14 +333,18 @@ export interface NftQueueRule {
  * (IPVS sees packets at LOCAL_IN; the lookup honours mark-based policy
  * routing, as routing does) is queued to lvsd. No --queue-bypass: while no
  * one reads the queue its packets are dropped (fail closed), as the addr
- * services' netdev drops keep dropping after a crash.
+ * services' netdev drops keep dropping after a crash. The same rule serves
+ * an `ip6` table: xt_NFQUEUE registers its target for NFPROTO_UNSPEC, so
+ * nft_compat takes it in either family (checked on this kernel), and fib
+ * works in both.
  */
 export function nftQueueRuleBatch(r: NftQueueRule): Uint8Array {
   if (!Number.isInteger(r.queueNum) || r.queueNum < 0 || r.queueNum > NFQ_MAX_QUEUE) throw new RangeError(`queue number must be 0..65535, got ${r.queueNum}`);
   const subsys = NFNL_SUBSYS_NFTABLES;
   const w = new NlWriter();
   w.begin(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, r.seq - 1, AF_UNSPEC, subsys).end();
-  w.begin((subsys << 8) | NFT_MSG_NEWRULE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, r.seq, NFPROTO_IPV4, 0);
+  const family = r.family === 'ip6' ? NFPROTO_IPV6 : NFPROTO_IPV4;
+  w.begin((subsys << 8) | NFT_MSG_NEWRULE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, r.seq, family, 0);
   w.str(NFTA_RULE_TABLE, r.table).str(NFTA_RULE_CHAIN, r.chain).nest(NFTA_RULE_EXPRESSIONS);
   const expr = (name: string, data: (w: NlWriter) => void) => {
     w.nest(NFTA_LIST_ELEM).str(NFTA_EXPR_NAME, name).nest(NFTA_EXPR_DATA);

@@ -7,6 +7,10 @@
 //   struct ip_vs_sync_v4    { u8 type=0; u8 protocol; be16 ver_size (version<<12 | size);
 //                             be32 flags; be16 state; be16 cport, vport, dport;
 //                             be32 fwmark; be32 timeout (s); be32 caddr, vaddr, daddr; }   36 bytes
+//   struct ip_vs_sync_v6    { the same first 24 bytes, type=STYPE_F_INET6 (bit 0);
+//                             struct in6_addr caddr, vaddr, daddr; }                   72 bytes
+//   IPv4 and IPv6 entries mix in one message, each as its conn's family says
+//   (ip_vs_sync_conn() picks the struct per conn). Either is
 //   followed by options { u8 type; u8 len; data } up to ver_size (SEQ_DATA 1,
 //   PE_DATA 2, PE_NAME 3; type bit 0x40 = optional). lvsd parses and skips
 //   them: it has no sequence adjustment (no FTP helper) and no --pe.
@@ -17,14 +21,15 @@
 //   + 24 bytes of ip_vs_sync_conn_options when flags has IP_VS_CONN_F_SEQ_MASK.
 // A v1 message starts with 0, which a v0 receiver reads as nr_conns=0.
 //
-// Addresses are u32 in host order here (as the engine keeps them); on the
-// wire they are network order. decode() never throws.
+// IPv4 addresses are u32 in host order here (as the engine keeps them); on
+// the wire they are network order. IPv6 addresses are their 16 wire bytes.
+// decode() never throws.
 
 export const SYNC_PROTO_VER = 1;
 export const SYNC_MESG_HLEN = 8;
 export const SYNC_MESG_V0_HLEN = 4;
 export const SYNC_V4_LEN = 36;
-export const SYNC_V6_LEN = 60;
+export const SYNC_V6_LEN = 72;
 export const SYNC_CONN_V0_LEN = 24;
 export const SYNC_CONN_OPTIONS_LEN = 24;
 export const STYPE_F_INET6 = 1;
@@ -53,7 +58,14 @@ export const IP_VS_CONN_F_ONE_PACKET = 0x2000;
 export const IP_VS_CONN_F_BACKUP_MASK = IP_VS_CONN_F_FWD_MASK | IP_VS_CONN_F_NOOUTPUT | IP_VS_CONN_F_INACTIVE
   | IP_VS_CONN_F_SEQ_MASK | IP_VS_CONN_F_NO_CPORT | IP_VS_CONN_F_TEMPLATE;
 
-/** One synced connection or template, as ip_vs_sync_v4 carries it. */
+/** The addresses of an IPv6 entry (ip_vs_sync_v6): 16 bytes each, network order as on the wire. */
+export interface SyncAddrs6 {
+  caddr: Uint8Array;
+  vaddr: Uint8Array;
+  daddr: Uint8Array;
+}
+
+/** One synced connection or template, as ip_vs_sync_v4 or ip_vs_sync_v6 carries it. */
 export interface SyncConn {
   protocol: number;
   /** IP_VS_CONN_F_* */
@@ -66,16 +78,19 @@ export interface SyncConn {
   fwmark: number;
   /** Seconds; 0 in version 0 (the receiver uses its own state timeout). */
   timeout: number;
+  /** IPv4 entry: the addresses (u32, host order); 0 in an IPv6 entry. */
   caddr: number;
   vaddr: number;
   daddr: number;
+  /** IPv6 entry (type STYPE_F_INET6): its addresses; absent (or undefined) for an IPv4 entry. */
+  v6?: SyncAddrs6 | undefined;
 }
 
 export interface SyncMessage {
   version: 0 | 1;
   syncid: number;
   conns: SyncConn[];
-  /** Entries skipped inside an otherwise good message (IPv6, unknown mandatory option), as the kernel skips them. */
+  /** Entries skipped inside an otherwise good message (unknown mandatory option, PE data), as the kernel skips them. */
   skipped: number;
 }
 
@@ -83,13 +98,20 @@ export type DecodeReason = 'short' | 'bad_size' | 'other_syncid' | 'bad_version'
 export type DecodeResult = { ok: true; msg: SyncMessage } | { ok: false; reason: DecodeReason; detail: string };
 
 export function newSyncConn(): SyncConn {
-  return { protocol: 0, flags: 0, state: 0, cport: 0, vport: 0, dport: 0, fwmark: 0, timeout: 0, caddr: 0, vaddr: 0, daddr: 0 };
+  return { protocol: 0, flags: 0, state: 0, cport: 0, vport: 0, dport: 0, fwmark: 0, timeout: 0, caddr: 0, vaddr: 0, daddr: 0, v6: undefined };
+}
+
+export function newSyncAddrs6(): SyncAddrs6 {
+  return { caddr: new Uint8Array(16), vaddr: new Uint8Array(16), daddr: new Uint8Array(16) };
 }
 
 /**
  * Builds version 1 messages up to `maxlen` bytes (sync_maxlen: the UDP
  * payload), as ip_vs_sync_conn() fills its sync_buff: add() appends and
  * returns a full message when the entry did not fit in the current one.
+ * An entry larger than maxlen on its own still goes out, alone in a message
+ * of its size (ip_vs_sync_buff_create sizes the buffer max(entry, maxlen)):
+ * a master may be given any sync_maxlen from 1 up.
  */
 export class SyncEncoder {
   private buf: Uint8Array;
@@ -98,8 +120,8 @@ export class SyncEncoder {
   private n = 0;
 
   constructor(readonly syncid: number, readonly maxlen: number) {
-    if (maxlen < SYNC_MESG_HLEN + SYNC_V4_LEN) throw new RangeError(`sync maxlen ${maxlen} is below one entry (${SYNC_MESG_HLEN + SYNC_V4_LEN})`);
-    this.buf = new Uint8Array(maxlen);
+    if (!Number.isInteger(maxlen) || maxlen < 1 || maxlen > 65535) throw new RangeError(`sync maxlen ${maxlen} is not in 1..65535`);
+    this.buf = new Uint8Array(Math.max(maxlen, SYNC_MESG_HLEN + SYNC_V6_LEN));
     this.view = new DataView(this.buf.buffer);
   }
 
@@ -108,16 +130,18 @@ export class SyncEncoder {
 
   /** Appends one entry; returns the finished previous message if this one did not fit, else null. */
   add(c: SyncConn): Uint8Array | null {
+    const size = c.v6 !== undefined ? SYNC_V6_LEN : SYNC_V4_LEN;
     const pad = (4 - (this.len & 3)) & 3;
     let done: Uint8Array | null = null;
     // nr_conns is a u8: a message carries at most 255 entries.
-    if (this.len + pad + SYNC_V4_LEN > this.maxlen || this.n === 255) {
+    if (this.n > 0 && (this.len + pad + size > this.maxlen || this.n === 255)) {
       done = this.flush();
     }
     const p = this.len + (this.n > 0 ? pad : 0);
     this.buf.fill(0, this.len, p);
-    writeV4(this.view, p, c);
-    this.len = p + SYNC_V4_LEN;
+    if (c.v6 !== undefined) writeV6(this.buf, this.view, p, c, c.v6);
+    else writeV4(this.view, p, c);
+    this.len = p + size;
     this.n++;
     return done;
   }
@@ -139,10 +163,11 @@ export class SyncEncoder {
   }
 }
 
-function writeV4(v: DataView, p: number, c: SyncConn): void {
-  v.setUint8(p, 0);
+/** The 24 bytes ip_vs_sync_v4 and ip_vs_sync_v6 share: type, protocol, ver_size, flags, state, ports, fwmark, timeout. */
+function writeCommon(v: DataView, p: number, c: SyncConn, type: number, size: number): void {
+  v.setUint8(p, type);
   v.setUint8(p + 1, c.protocol);
-  v.setUint16(p + 2, SYNC_V4_LEN & SVER_MASK);
+  v.setUint16(p + 2, size & SVER_MASK);
   v.setUint32(p + 4, (c.flags & ~IP_VS_CONN_F_HASHED) >>> 0);
   v.setUint16(p + 8, c.state);
   v.setUint16(p + 10, c.cport);
@@ -150,9 +175,20 @@ function writeV4(v: DataView, p: number, c: SyncConn): void {
   v.setUint16(p + 14, c.dport);
   v.setUint32(p + 16, c.fwmark >>> 0);
   v.setUint32(p + 20, c.timeout >>> 0);
+}
+
+function writeV4(v: DataView, p: number, c: SyncConn): void {
+  writeCommon(v, p, c, 0, SYNC_V4_LEN);
   v.setUint32(p + 24, c.caddr >>> 0);
   v.setUint32(p + 28, c.vaddr >>> 0);
   v.setUint32(p + 32, c.daddr >>> 0);
+}
+
+function writeV6(b: Uint8Array, v: DataView, p: number, c: SyncConn, a: SyncAddrs6): void {
+  writeCommon(v, p, c, STYPE_F_INET6, SYNC_V6_LEN);
+  b.set(a.caddr.subarray(0, 16), p + 24);
+  b.set(a.vaddr.subarray(0, 16), p + 40);
+  b.set(a.daddr.subarray(0, 16), p + 56);
 }
 
 /** One version 1 message holding `conns` (all must fit: tests and tools). */
@@ -174,8 +210,8 @@ function headerOnly(syncid: number): Uint8Array {
  * ip_vs_process_message(): a datagram → its entries, or why it is dropped.
  * `syncid` 0 accepts every sync id (as the kernel's backup with syncid 0).
  * Like the kernel, a structural error inside the entry list drops the whole
- * datagram; an entry that is well-formed but not for us (IPv6, an unknown
- * mandatory option) is skipped.
+ * datagram; an entry that is well-formed but not for us (an unknown
+ * mandatory option, PE data) is skipped. IPv4 and IPv6 entries both decode.
  */
 export function decodeMessage(buf: Uint8Array, syncid: number): DecodeResult {
   const len = buf.length;
@@ -205,6 +241,7 @@ function decodeV1(v: DataView, len: number, id: number): DecodeResult {
   let skipped = 0;
   let p = SYNC_MESG_HLEN;
   for (let k = 0; k < n; k++) {
+    // The kernel checks room for the smaller struct here and the entry's own size after.
     if (p + SYNC_V4_LEN > len) return fail('bad_entry', `entry ${k}: truncated at byte ${p}`);
     const vs = v.getUint16(p + 2);
     const size = vs & SVER_MASK;
@@ -217,7 +254,8 @@ function decodeV1(v: DataView, len: number, id: number): DecodeResult {
     else if (type === 0) o = p + SYNC_V4_LEN;
     else return fail('bad_entry', `entry ${k}: unknown type ${type}`);
     if (o > end) return fail('bad_entry', `entry ${k}: size ${size} below its address block`);
-    let skip = (type & STYPE_F_INET6) !== 0;
+    const v6 = (type & STYPE_F_INET6) !== 0;
+    let skip = false;
     // Options: type, len, data; the kernel rejects len 0 and options running past the entry.
     let seen = 0;
     while (o < end) {
@@ -241,6 +279,7 @@ function decodeV1(v: DataView, len: number, id: number): DecodeResult {
     }
     if (skip) skipped++;
     else {
+      const b = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
       conns.push({
         protocol: v.getUint8(p + 1),
         flags: v.getUint32(p + 4),
@@ -250,9 +289,10 @@ function decodeV1(v: DataView, len: number, id: number): DecodeResult {
         dport: v.getUint16(p + 14),
         fwmark: v.getUint32(p + 16),
         timeout: v.getUint32(p + 20),
-        caddr: v.getUint32(p + 24),
-        vaddr: v.getUint32(p + 28),
-        daddr: v.getUint32(p + 32),
+        caddr: v6 ? 0 : v.getUint32(p + 24),
+        vaddr: v6 ? 0 : v.getUint32(p + 28),
+        daddr: v6 ? 0 : v.getUint32(p + 32),
+        ...(v6 ? { v6: { caddr: b.slice(p + 24, p + 40), vaddr: b.slice(p + 40, p + 56), daddr: b.slice(p + 56, p + 72) } } : {}),
       });
     }
     p += (size + 3) & ~3;

@@ -67,8 +67,18 @@ describe('the fwmark table (NFQUEUE path)', () => {
     expect(dropTable('ip', 'lvsd')).toBe('add table ip lvsd\ndelete table ip lvsd\n');
   });
 
+  it('IPv6 fwmark services: the same table, chain and set in family ip6', () => {
+    const t = renderFwmarkSkeleton('lvsd', 'ip6');
+    expect(t).toContain('table ip6 lvsd {');
+    expect(t).toContain(`type filter hook prerouting priority ${FWMARK_PRIORITY}; policy accept;`);
+    expect(t).toContain(`flush chain ip6 lvsd ${FWMARK_CHAIN}`);
+    expect(renderFwmarkSet('lvsd', [7], 'ip6')).toBe(`flush set ip6 lvsd ${FWMARK_SET}\nadd element ip6 lvsd ${FWMARK_SET} { 7 }\n`);
+    expect(renderFwmarkSkeleton('lvsd')).toBe(renderFwmarkSkeleton('lvsd', 'ip'));
+  });
+
   it.skipIf(process.getuid?.() !== 0)('nft accepts the skeleton and a set update (nft -c)', () => {
-    const text = renderFwmarkSkeleton('lvsd_unit') + renderFwmarkSet('lvsd_unit', [1, 4294967295]);
+    const text = renderFwmarkSkeleton('lvsd_unit') + renderFwmarkSet('lvsd_unit', [1, 4294967295])
+      + renderFwmarkSkeleton('lvsd_unit', 'ip6') + renderFwmarkSet('lvsd_unit', [2], 'ip6');
     expect(() => execFileSync('nft', ['-c', '-f', '-'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] })).not.toThrow();
   });
 });

@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { SKF_AD_OFF, SKF_AD_RANDOM, acceptAll, compileFilter, synGate } from '../../src/io/bpf.js';
 import { CALM_TICKS, MIN_ACCEPT, SynShed, type ShedSample } from '../../src/io/syn-shed.js';
 import { buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
+import { buildTcp6Frame, buildUdp6Frame } from '../packet/build/ipv6.js';
 import { runBpf } from './bpf-interp.js';
-import { RULES, VIP, CLIENT } from './native-bpf-cases.js';
+import { RULES, VIP, CLIENT, VIP6, CLIENT6 } from './native-bpf-cases.js';
 
 const RANDOM_K = (SKF_AD_OFF + SKF_AD_RANDOM) >>> 0;
 
@@ -74,6 +75,61 @@ describe('synGate', () => {
       const sd = Math.sqrt(n * accept * (1 - accept));
       expect(Math.abs(passed - n * accept), `accept ${accept}`).toBeLessThan(6 * sd);
     }
+  });
+});
+
+describe('synGate over IPv6', () => {
+  const base = compileFilter(RULES);
+  const syn6 = buildTcp6Frame({ src: CLIENT6, dst: VIP6, dstPort: 80, flags: 'S' });
+  const never = (): number => { throw new Error('the gate drew a random word for a frame it must pass'); };
+
+  it('sheds an IPv6 pure SYN (next header TCP) exactly when the random word is above the threshold', () => {
+    const g = synGate(base, 0.25);
+    expect(runBpf(base, syn6)).toBeGreaterThan(0);
+    expect(judge(g, syn6, () => 0)).toBe(runBpf(base, syn6));
+    expect(judge(g, syn6, () => 2 ** 30 - 1)).toBeGreaterThan(0);
+    expect(judge(g, syn6, () => 2 ** 30)).toBe(0);
+    expect(judge(g, syn6, () => 0xffffffff)).toBe(0);
+    // A SYN to no service is shed or not, then the filter rejects it anyway.
+    const other = buildTcp6Frame({ src: CLIENT6, dst: VIP6, dstPort: 81, flags: 'S' });
+    expect(judge(g, other, () => 0)).toBe(0);
+  });
+
+  it('never touches any other IPv6 segment, nor a SYN behind extension headers, and draws no random word for them', () => {
+    const g = synGate(base, MIN_ACCEPT);
+    for (const flags of ['A', 'SA', 'R', 'RA', 'F', 'FA', 'PA', 'SR', 'SF']) {
+      const f = buildTcp6Frame({ src: CLIENT6, dst: VIP6, dstPort: 80, flags });
+      expect(judge(g, f, never), flags).toBe(runBpf(base, f));
+    }
+    const udp = buildUdp6Frame({ src: CLIENT6, dst: VIP6, dstPort: 53 });
+    expect(judge(g, udp, never)).toBe(runBpf(base, udp));
+    // Hop-by-Hop, Destination Options, a Fragment header: TCP is not right after the fixed header.
+    for (const ext of [[{ type: 0 }], [{ type: 60, len: 16 }], [{ type: 0 }, { type: 60 }], [{ type: 44 }]]) {
+      const f = buildTcp6Frame({ src: CLIENT6, dst: VIP6, dstPort: 80, flags: 'S', ext });
+      expect(judge(g, f, never), JSON.stringify(ext)).toBe(runBpf(base, f));
+      expect(runBpf(base, f), JSON.stringify(ext)).toBeGreaterThan(0);
+    }
+    // IPv4 beside it is still gated.
+    const syn4 = buildTcpFrame({ src: CLIENT, dst: VIP, dstPort: 80, flags: 'S' });
+    expect(judge(g, syn4, () => 0xffffffff)).toBe(0);
+  });
+
+  it('a frame cut inside the TCP header is rejected while the gate is on, as for IPv4', () => {
+    const g = synGate(acceptAll(), 0.5);
+    const cut = syn6.slice(0, 14 + 40 + 10);
+    expect(judge(g, cut, never)).toBe(0);
+    expect(runBpf(acceptAll(), cut)).toBeGreaterThan(0);
+  });
+
+  it('the share of IPv6 SYNs let through matches `accept`', () => {
+    let seed = 777;
+    const rand = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return Math.imul(seed ^ (seed >>> 15), 2246822519) >>> 0; };
+    const accept = 0.2;
+    const g = synGate(acceptAll(), accept);
+    let passed = 0;
+    const n = 40_000;
+    for (let i = 0; i < n; i++) if (judge(g, syn6, rand) > 0) passed++;
+    expect(Math.abs(passed - n * accept)).toBeLessThan(6 * Math.sqrt(n * accept * (1 - accept)));
   });
 });
 

@@ -90,6 +90,7 @@ describe('control operations mirror ip_vs_ctl.c errors', () => {
         { protocol: 'udp', raddr: ipToU32('192.168.1.13'), rport: 0, addr: '192.168.1.13', af: 4 },
       ],
       fwmarks: [3],
+      fwmarks6: [],
     });
   });
 });

@@ -6,19 +6,21 @@ import { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type IpvsEngine, 
 import { ipToU32 } from '../../src/packet/addr.js';
 import type { ServiceKey } from '../../src/ipvs/types.js';
 import { CLIENT, VIP, dest, engine, send, svc, tcp, tcpKey, udp } from './helpers.js';
-import { IP_VS_CONN_F_TEMPLATE, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_NOOUTPUT, IP_VS_CONN_F_DROUTE, newSyncConn } from '../../src/sync/message.js';
+import { IP_VS_CONN_F_TEMPLATE, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_NOOUTPUT, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_MASQ, newSyncConn, type SyncConn } from '../../src/sync/message.js';
+import { formatIpv6, parseIpv6 } from '../../src/packet/ipv6.js';
+import { CLIENT6, VIP6, buildTcp6Frame, buildUdp6Frame } from '../packet/build/ipv6.js';
 
 const A = '192.168.1.10';
 const B = '192.168.1.11';
 const FWM: ServiceKey = { kind: 'fwmark', fwmark: 1 };
 
-function sendMarked(e: IpvsEngine, frame: Uint8Array, mark: number, now = 0): { verdict: number; pkt?: Uint8Array; nextHop?: number } {
+function sendMarked(e: IpvsEngine, frame: Uint8Array, mark: number, now = 0): { verdict: number; pkt?: Uint8Array; nextHop?: number; nextHop6?: string } {
   const buf = new Uint8Array(HEADROOM + frame.length);
   buf.set(frame, HEADROOM);
   const out: XmitOut = { buf, start: 0, len: 0, nextHop: 0 };
   const verdict = e.input(buf, HEADROOM, frame.length, now, out, false, mark);
   if (verdict !== VERDICT_XMIT) return { verdict };
-  return { verdict, pkt: out.buf.slice(out.start, out.start + out.len), nextHop: out.nextHop };
+  return { verdict, pkt: out.buf.slice(out.start, out.start + out.len), nextHop: out.nextHop, ...(out.nextHop6 ? { nextHop6: formatIpv6(out.nextHop6) } : {}) };
 }
 
 /** fwmark 1, rr, two dests, optionally persistent; forwarding method `fwd`. */
@@ -162,3 +164,110 @@ describe('fwmark services', () => {
 function sumOf(e: IpvsEngine, prefix: string): number {
   return Object.entries(e.counters()).filter(([k]) => k.startsWith(prefix)).reduce((n, [, v]) => n + v, 0);
 }
+
+// IPv6 fwmark services (-f N -6): IPVS keys fwmark services by (af, mark),
+// so an IPv6 packet with mark 1 belongs to `-f 1 -6`, never to `-f 1`.
+const FWM6: ServiceKey = { kind: 'fwmark', fwmark: 1, af: 6 };
+const A6 = '2001:db8:1::10';
+const B6 = '2001:db8:1::11';
+
+function fwmEngine6(o: { persistence?: number; fwd?: 'route' | 'masq'; netmask?: string; withV4?: boolean } = {}): IpvsEngine {
+  const e = engine();
+  e.addService(svc(FWM6, { persistence: o.persistence ?? 0, netmask: o.netmask ?? '128' }));
+  e.addDest(FWM6, dest(A6, 0, { fwd: o.fwd ?? 'route' }));
+  e.addDest(FWM6, dest(B6, 0, { fwd: o.fwd ?? 'route' }));
+  if (o.withV4) {
+    e.addService(svc(FWM));
+    e.addDest(FWM, dest(A, 0));
+  }
+  e.tick(0);
+  return e;
+}
+
+describe('IPv6 fwmark services', () => {
+  it('a marked IPv6 packet is scheduled to the IPv6 fwmark service, to any local address; unmarked it is not', () => {
+    const e = fwmEngine6({ withV4: true });
+    expect(send(e, buildTcp6Frame({ dst: '2001:db8:9::9', dstPort: 443 })).verdict).toBe(VERDICT_IGNORE);
+    const r = sendMarked(e, buildTcp6Frame({ dst: '2001:db8:9::9', dstPort: 443 }), 1);
+    expect(r.verdict).toBe(VERDICT_XMIT);
+    expect(r.nextHop6).toBe(A6);
+    // DR: the IPv6 packet itself is untouched.
+    expect(formatIpv6(r.pkt!.subarray(24, 40))).toBe('2001:db8:9::9');
+    const c = e.listConns(0).find((x) => !x.template)!;
+    expect(c).toMatchObject({ protocol: 'tcp', caddr: CLIENT6, vaddr: '2001:db8:9::9', vport: 443, daddr: A6, dport: 443, fwmark: 1 });
+    // The IPv4 fwmark service of the same mark takes IPv4 packets only, and the IPv6 one IPv6 packets only.
+    expect(sendMarked(e, tcp({ flags: 'S', dstPort: 80 }), 1).nextHop).toBe(ipToU32(A));
+    expect(sendMarked(e, buildTcp6Frame({ srcPort: 2000, dstPort: 80 }), 2).verdict).toBe(VERDICT_IGNORE);
+    const v4only = fwmEngine();
+    expect(sendMarked(v4only, buildTcp6Frame({ dstPort: 80 }), 1).verdict).toBe(VERDICT_IGNORE);
+  });
+
+  it('persistence spans the group: one template <IP, caddr/64, 0, [mark,0,0,0], 0> for every port and protocol', () => {
+    const e = fwmEngine6({ persistence: 300, netmask: '64' });
+    const a = sendMarked(e, buildTcp6Frame({ srcPort: 1000, dstPort: 80 }), 1);
+    const b = sendMarked(e, buildTcp6Frame({ srcPort: 1001, dstPort: 8080 }), 1);
+    const u = sendMarked(e, buildUdp6Frame({ srcPort: 1002, dstPort: 53 }), 1);
+    // Another host of the same /64 sticks too.
+    const n = sendMarked(e, buildTcp6Frame({ src: '2001:db8::beef', srcPort: 1003, dstPort: 443 }), 1);
+    expect([a.nextHop6, b.nextHop6, u.nextHop6, n.nextHop6]).toEqual([A6, A6, A6, A6]);
+    // A client of another /64 is scheduled afresh (rr) and sticks to the other dest.
+    const c = sendMarked(e, buildTcp6Frame({ src: '2001:db8:0:1::2', dstPort: 8080 }), 1);
+    const d = sendMarked(e, buildTcp6Frame({ src: '2001:db8:0:1::2', srcPort: 1, dstPort: 80 }), 1);
+    expect([c.nextHop6, d.nextHop6]).toEqual([B6, B6]);
+    const tpl = e.listConns(0).filter((x) => x.template);
+    expect(tpl.map((x) => [x.protocol, x.caddr, x.cport, x.vaddr, x.vport, x.daddr])).toEqual(expect.arrayContaining([
+      ['ip', '2001:db8::', 0, '0:1::', 0, A6], ['ip', '2001:db8:0:1::', 0, '0:1::', 0, B6]]));
+    expect(tpl).toHaveLength(2);
+    expect(e.trace(FWM6, '2001:db8::77', 0, 0)).toMatchObject({ dest: { addr: A6 }, reason: 'persistence template (every port of the mark)' });
+  });
+
+  it('later packets go by the conn; the packet socket\'s unmarked copy is not forwarded a second time', () => {
+    const e = fwmEngine6();
+    e.addService(svc({ kind: 'addr', protocol: 'tcp', addr: VIP6, port: 443 }));
+    sendMarked(e, buildTcp6Frame({ dstPort: 80 }), 1);
+    expect(sendMarked(e, buildTcp6Frame({ dstPort: 80, flags: 'A' }), 1).nextHop6).toBe(A6);
+    expect(send(e, buildTcp6Frame({ dstPort: 80, flags: 'A' })).verdict).toBe(VERDICT_IGNORE);
+    expect(e.counters().ignore_fwmark_unmarked).toBe(1);
+    // Malformed and marked: the engine's to drop (and count), not the stack's.
+    const bad = buildTcp6Frame({ dst: '2001:db8:9::9', dstPort: 80 });
+    bad[14 + 40 + 12] = 0x20;
+    expect(sendMarked(e, bad, 1).verdict).toBe(VERDICT_DROP);
+    expect(e.counters().drop_bad_tcp_doff).toBe(1);
+    expect(e.counters().frames).toBe(e.counters().xmit + sumOf(e, 'drop_') + sumOf(e, 'ignore_'));
+  });
+
+  it('NAT: DNAT to the dest (the client\'s port), and its unmarked reply is SNATed back by the conn', () => {
+    const e = fwmEngine6({ fwd: 'masq', persistence: 60 });
+    const r = sendMarked(e, buildTcp6Frame({ dst: VIP6, srcPort: 40000, dstPort: 8080 }), 1);
+    expect(r.nextHop6).toBe(A6);
+    expect(formatIpv6(r.pkt!.subarray(24, 40))).toBe(A6);
+    expect((r.pkt![42]! << 8) | r.pkt![43]!).toBe(8080);
+    const back = send(e, buildTcp6Frame({ src: A6, dst: CLIENT6, srcPort: 8080, dstPort: 40000, flags: 'SA' }));
+    expect(back.verdict).toBe(VERDICT_XMIT);
+    expect(formatIpv6(back.pkt!.subarray(8, 24))).toBe(VIP6);
+  });
+
+  it('sync: the master sends the IPv6 fwmark template as the kernel keys it, and a backup takes it and its conn', () => {
+    const m = fwmEngine6({ persistence: 300 });
+    const sent: SyncConn[] = [];
+    m.setSyncMaster((c) => sent.push({ ...c, ...(c.v6 ? { v6: { caddr: c.v6.caddr.slice(), vaddr: c.v6.vaddr.slice(), daddr: c.v6.daddr.slice() } } : {}) }));
+    for (const fl of ['S', 'A', 'A']) sendMarked(m, buildTcp6Frame({ srcPort: 1000, dstPort: 8080, flags: fl }), 1);
+    const tpl = sent.find((c) => c.flags & IP_VS_CONN_F_TEMPLATE)!;
+    expect(tpl).toMatchObject({ protocol: 0, cport: 0, vport: 0, dport: 0, fwmark: 1, timeout: 300 });
+    // nf_inet_addr { .ip = htonl(fwmark) }: the mark in the first four bytes, big-endian.
+    expect([...tpl.v6!.vaddr]).toEqual([0, 0, 0, 1, ...new Array(12).fill(0)]);
+    expect(formatIpv6(tpl.v6!.caddr)).toBe(CLIENT6);
+    const conn = sent.find((c) => !(c.flags & IP_VS_CONN_F_TEMPLATE))!;
+    expect(conn).toMatchObject({ protocol: 6, cport: 1000, vport: 8080, dport: 8080, fwmark: 1 });
+    const b = fwmEngine6({ persistence: 300 });
+    // B6 on the backup: the entries, not its own scheduler, decide.
+    const toB = (c: SyncConn): SyncConn => ({ ...c, v6: { ...c.v6!, daddr: parseIpv6(B6)! } });
+    expect(b.syncConn(toB(tpl), 0)).toBe('created');
+    expect(b.syncConn(toB(conn), 0)).toBe('created');
+    expect(sendMarked(b, buildTcp6Frame({ srcPort: 1000, dstPort: 8080, flags: 'A' }), 1).nextHop6).toBe(B6);
+    expect(sendMarked(b, buildTcp6Frame({ srcPort: 1001, dstPort: 80 }), 1).nextHop6).toBe(B6);
+    // An IPv6 entry with an IPv4 service's mark finds no service.
+    const v4 = fwmEngine({ persistence: 300 });
+    expect(v4.syncConn({ ...toB(conn), flags: IP_VS_CONN_F_MASQ }, 0)).toBe('no_service');
+  });
+});

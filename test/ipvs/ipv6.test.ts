@@ -369,15 +369,19 @@ describe('IPv4 and IPv6 side by side', () => {
 
   it('serviceKeys() carries IPv6 VIPs and NAT real servers as text', () => {
     const e = withDests('masq', 80, { rport: 8080 });
-    // An IPv6 fwmark service's mark is not queued: the NFQUEUE path hands the engine IPv4 packets only.
-    e.addService(svc({ kind: 'fwmark', fwmark: 9, af: 6 }));
+    // Marks per family: the io layer queues IPv6 packets with an IPv6 fwmark service's mark, IPv4 ones with an IPv4 one's.
+    e.addService(svc({ kind: 'fwmark', fwmark: 9, af: 6 }, { scheduler: 'sh' }));
+    e.addDest({ kind: 'fwmark', fwmark: 9, af: 6 }, dest(RS6B, 0, { fwd: 'masq' }));
     e.addService(svc({ kind: 'fwmark', fwmark: 8 }));
     expect(e.serviceKeys()).toEqual({
       services: [{ protocol: 'tcp', vaddr: 0, vport: 80, addr: VIP6, af: 6 }],
-      natDests: [{ protocol: 'tcp', raddr: 0, rport: 8080, addr: RS6, af: 6 }],
+      // A fwmark NAT real server's replies may come from any port, of TCP or UDP.
+      natDests: [{ protocol: 'tcp', raddr: 0, rport: 8080, addr: RS6, af: 6 },
+        { protocol: 'tcp', raddr: 0, rport: 0, addr: RS6B, af: 6 }, { protocol: 'udp', raddr: 0, rport: 0, addr: RS6B, af: 6 }],
       fwmarks: [8],
+      fwmarks6: [9],
     });
-    expect(e.trace({ kind: 'fwmark', fwmark: 9, af: 6 }, CLIENT6, 1, 0).reason).toMatch(/IPv4 packets only/);
+    expect(e.trace({ kind: 'fwmark', fwmark: 9, af: 6 }, CLIENT6, 1, 0)).toMatchObject({ dest: { addr: RS6B }, reason: 'new connection: scheduled by sh' });
   });
 
   it('trace answers for IPv6 clients', () => {

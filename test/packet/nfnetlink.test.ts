@@ -145,4 +145,16 @@ describe('nfnetlink messages', () => {
     expect(Buffer.from(b).includes(Buffer.from([0xc, 0, 3, 0, 0x99, 0xb7, 1, 0, 0, 0, 0, 0]))).toBe(true);
     expect(() => nftQueueRuleBatch({ table: 't', chain: 'c', set: 's', queueNum: 70000, seq: 1 })).toThrow(/0\.\.65535/);
   });
+
+  it('the same rule for an ip6 table: only the NEWRULE\'s nfgenmsg family differs (NFPROTO_IPV6 = 10, NFPROTO_IPV4 = 2)', () => {
+    const r = { table: 'lvsd', chain: 'fwmark', set: 'fwmarks', queueNum: 47000, seq: 40 };
+    const v4 = nftQueueRuleBatch(r);
+    const v6 = nftQueueRuleBatch({ ...r, family: 'ip6' });
+    expect(nftQueueRuleBatch({ ...r, family: 'ip' })).toEqual(v4);
+    expect(v6.length).toBe(v4.length);
+    // batch begin is 20 bytes; the NEWRULE's nfgenmsg follows its 16-byte nlmsghdr.
+    const diff = [...v6].flatMap((x, i) => (x !== v4[i] ? [i] : []));
+    expect(diff).toEqual([20 + 16]);
+    expect([v4[36], v6[36]]).toEqual([2, 10]);
+  });
 });

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SyncDaemons } from '../../src/sync/daemon.js';
 import { ControlError } from '../../src/ipvs/errors.js';
 import { CLIENT, VIP, dest, engine, send, svc, tcp, tcpKey } from '../ipvs/helpers.js';
+import { VIP6, buildTcp6Frame } from '../packet/build/ipv6.js';
 
 const log = { info: () => {}, warn: () => {} };
 const open: SyncDaemons[] = [];
@@ -16,6 +17,9 @@ function director() {
   e.addService(svc(tcpKey(80)));
   e.addDest(tcpKey(80), dest('10.0.1.11', 80));
   e.addDest(tcpKey(80), dest('10.0.1.12', 80));
+  const k6 = { kind: 'addr' as const, protocol: 'tcp' as const, addr: VIP6, port: 80 };
+  e.addService(svc(k6));
+  e.addDest(k6, dest('2001:db8:1::11', 80));
   const d = new SyncDaemons({ engine: e, now: () => performance.now(), log, flushMs: 50, checkMs: 10 });
   open.push(d);
   return { e, d };
@@ -63,5 +67,21 @@ describe('SyncDaemons', () => {
     await until(() => b.d.counters().sync_msgs_received >= 4);
     const c = b.d.counters();
     expect([c.sync_msgs_dropped_short, c.sync_msgs_dropped_other_syncid, c.sync_msgs_dropped_bad_size]).toEqual([1, 1, 1]);
+  });
+
+  it('an IPv6 conn and an IPv4 one go out in one datagram and both land on the backup', async () => {
+    const p = port();
+    const a = director();
+    const b = director();
+    await b.d.start({ state: 'backup', mcastIfn: 'lo', syncid: 3, port: p });
+    await a.d.start({ state: 'master', mcastIfn: 'lo', syncid: 3, port: p });
+    for (const fl of ['S', 'A', 'A']) send(a.e, buildTcp6Frame({ src: '2001:db8::7', dst: VIP6, srcPort: 40007, dstPort: 80, flags: fl }));
+    for (const fl of ['S', 'A', 'A']) send(a.e, tcp({ src: CLIENT, dst: VIP, srcPort: 40008, dstPort: 80, flags: fl }));
+    await until(() => a.d.counters().sync_msgs_sent === 1);
+    expect(a.d.counters()).toMatchObject({ sync_conns_sent: 2, sync_bytes_sent: 8 + 72 + 36 });
+    await until(() => b.d.counters().sync_conns_received === 2);
+    expect(b.e.listConns(0).map((c) => `${c.caddr}:${c.cport} ${c.daddr} ${c.state}`).sort())
+      .toEqual([`${CLIENT}:40008 10.0.1.11 ESTABLISHED`, '2001:db8::7:40007 2001:db8:1::11 ESTABLISHED']);
+    expect(b.e.counters().sync_in_created).toBe(2);
   });
 });
