@@ -1,0 +1,63 @@
+// The messages between lvsd's main thread (src/lvsd/workers.ts) and its
+// forwarding workers (src/lvsd/worker.ts). Types only: importing this never
+// starts a worker.
+import type { DestExtra } from '../ipvs/engine.js';
+import type { DestSpec, Ruleset, ServiceKey, ServiceSpec, Timeouts } from '../ipvs/types.js';
+import type { NeighEntry, RouteEntry } from '../io/neigh.js';
+import type { PlaneFanout } from './dataplane.js';
+
+export interface WorkerInit {
+  index: number;
+  workers: number;
+  ifnames: string[];
+  fanout: PlaneFanout;
+  engine: { connTabBits?: number; maxConns?: number; tunMtu?: number; sloppyTcp?: boolean };
+  synShed: boolean;
+  /** The main thread's first read of the routing and neighbour tables. */
+  routes: RouteEntry[];
+  neighs: NeighEntry[];
+  /** Int32Array over a SharedArrayBuffer: worker i adds 1 to slot i every tick (the main thread's watchdog). */
+  heartbeat: SharedArrayBuffer;
+  /** Test hook (LVSD_TEST_WORKER_CRASH=index:ms): this worker throws after ms, as a bug would. */
+  crashAfterMs?: number;
+}
+
+/** Requests from the main thread: one reply each, by id. */
+export type WorkerRequest =
+  | { op: 'add-service'; service: ServiceSpec }
+  | { op: 'edit-service'; service: ServiceSpec }
+  | { op: 'del-service'; key: ServiceKey }
+  | { op: 'add-dest'; key: ServiceKey; dest: DestSpec; extra: DestExtra }
+  | { op: 'edit-dest'; key: ServiceKey; dest: DestSpec; extra: DestExtra }
+  | { op: 'del-dest'; key: ServiceKey; addr: string; port: number }
+  | { op: 'flush' }
+  | { op: 'zero'; key?: ServiceKey }
+  | { op: 'set-timeouts'; timeouts: Partial<Timeouts> }
+  | { op: 'replace'; ruleset: Ruleset; tunSources: Record<string, number> }
+  | { op: 'set-tun-source'; raddr: number; src: number }
+  | { op: 'set-rules'; filter: Uint32Array; fanout?: Uint32Array }
+  | { op: 'list-services'; key?: ServiceKey }
+  | { op: 'list-conns' }
+  | { op: 'stats' }
+  | { op: 'trace'; key: ServiceKey; caddr: string; cport: number }
+  | { op: 'sync-master'; on: boolean }
+  | { op: 'neigh-snapshot'; routes: RouteEntry[]; neighs: NeighEntry[] }
+  | { op: 'stop' };
+
+export type MainToWorker = { t: 'call'; id: number; req: WorkerRequest } | { t: 'sync-in'; conns: Uint32Array };
+
+export type WorkerToMain =
+  | { t: 'ready'; groups: PlaneFanout }
+  | { t: 'reply'; id: number; ok: true; result: unknown }
+  | { t: 'reply'; id: number; ok: false; error: { name: string; code?: string; message: string } }
+  | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string }
+  | { t: 'sync-out'; conns: Uint32Array }
+  | { t: 'tun-no-route' };
+
+/** What `stats` answers: everything a listing of counters needs from one worker. */
+export interface WorkerStats {
+  engine: Record<string, number>;
+  io: Record<string, number>;
+  totals: { conns: number; inpkts: number; outpkts: number; inbytes: number; outbytes: number };
+  batch: { bounds: number[]; counts: number[]; sum: number; count: number };
+}
