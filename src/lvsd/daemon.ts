@@ -24,9 +24,12 @@ import type { LvsdOptions } from './options.js';
 import { SyncDaemons, type SyncEngine } from '../sync/daemon.js';
 import { DataPlane } from './dataplane.js';
 import { WorkerPool } from './workers.js';
+import { SchedBoard, SchedSlots } from './sched-share.js';
 import type { WorkerStats } from './worker-protocol.js';
 
 const TICK_MS = 100;
+/** The engine's default bound on conns + templates (state.ts), split among workers. */
+const DEFAULT_MAX_CONNS = 1 << 20;
 /** How often the kernel's routing and neighbour tables are re-read. */
 const NEIGH_REFRESH_MS = 2000;
 /** At most this often, a frame dropped for a TUN dest without a route triggers a route lookup before the next refresh. */
@@ -65,6 +68,8 @@ export class Daemon {
   /** Which worker owns a flow: the JS twin of the fanout program the workers' rings run. */
   private fanoutPlan: FanoutPlan = planFanout([], 1);
   private fanoutDegraded: string | undefined;
+  /** Slots of the services and dests on the workers' shared scheduling board. */
+  private schedSlots: SchedSlots | undefined;
   private interceptor!: Interceptor;
   private control!: ControlServer;
   private metrics: MetricsServer | undefined;
@@ -88,7 +93,8 @@ export class Daemon {
     const ifnames = o.interfaces.length ? o.interfaces : await upInterfaces();
     if (!ifnames.length) throw new Error('no interface to forward on: pass --interface IF (no non-loopback interface is up)');
     this.ifnames = ifnames;
-    this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.maxConns });
+    // With workers this engine holds configuration only: no conns, so no room for them.
+    this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.workers > 1 ? 1024 : o.maxConns });
     if (o.tunMtu) this.engine.setTunMtu(o.tunMtu);
     if (o.sloppyTcp) this.engine.setSloppyTcp(true);
 
@@ -158,9 +164,12 @@ export class Daemon {
     const o = this.opts;
     const { routes, neighs } = await this.readTables();
     const crash = /^(\d+):(\d+)$/.exec(process.env.LVSD_TEST_WORKER_CRASH ?? '');
+    const board = SchedBoard.create(o.workers);
+    this.schedSlots = new SchedSlots(board);
     this.pool = new WorkerPool({
-      workers: o.workers, ifnames, synShed: o.synShed, routes, neighs,
-      engine: { connTabBits: o.connTabBits, maxConns: o.maxConns, tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp },
+      workers: o.workers, ifnames, synShed: o.synShed, routes, neighs, schedBoard: board.sab,
+      // --max-conns bounds the whole table, as with one worker: each worker gets its share (and the same memory in total).
+      engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp },
       log: this.log,
       workerLog: (i) => this.log.child({ worker: i }),
       onFatal: (err) => this.fatal(err),
@@ -246,9 +255,10 @@ export class Daemon {
       // any socket filter lets the new rules' frames in (until then the old
       // program sends a new service's frames to worker 0, which only admits
       // them once it has the new program).
-      await this.pool.call(0, { op: 'set-rules', filter: prog, fanout: fan.prog });
+      const slots = this.schedSlots!.assign(this.engine.listServices());
+      await this.pool.call(0, { op: 'set-rules', filter: prog, fanout: fan.prog, slots });
       this.fanoutPlan = fan.plan;
-      await Promise.all(Array.from({ length: this.pool.size - 1 }, (_, i) => this.pool!.call(i + 1, { op: 'set-rules', filter: prog })));
+      await Promise.all(Array.from({ length: this.pool.size - 1 }, (_, i) => this.pool!.call(i + 1, { op: 'set-rules', filter: prog, slots })));
     }
     await this.interceptor.update(rules);
   }

@@ -60,6 +60,8 @@ export interface DataPlaneOptions {
   kernel?: KernelTables;
   /** Conns created so far (SYN shedding compares it with the rings' load). */
   connsCreated: () => number;
+  /** After each RX batch (lvsd --workers: publish this worker's conn counts to the others' schedulers). */
+  afterBatch?: () => void;
 }
 
 export class DataPlane {
@@ -112,7 +114,7 @@ export class DataPlane {
     });
     this.forwarder = new Forwarder(o.engine, this.sockets.map((s) => makePort(s)), this.neigh, {
       rxOnly: this.bigSockets.map((s) => makePort(s)),
-      onBatch: (n) => { this.batchSum += n; },
+      onBatch: (n) => { this.batchSum += n; o.afterBatch?.(); },
       onEngineError: (err) => {
         // Log the first few with their stack, then every 1000th: a bug must be visible, not a log flood.
         const k = this.forwarder.counters.engineErrors;

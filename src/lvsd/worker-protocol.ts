@@ -5,6 +5,7 @@ import type { DestExtra } from '../ipvs/engine.js';
 import type { DestSpec, Ruleset, ServiceKey, ServiceSpec, Timeouts } from '../ipvs/types.js';
 import type { NeighEntry, RouteEntry } from '../io/neigh.js';
 import type { PlaneFanout } from './dataplane.js';
+import type { SlotTable } from './sched-share.js';
 
 export interface WorkerInit {
   index: number;
@@ -18,6 +19,8 @@ export interface WorkerInit {
   neighs: NeighEntry[];
   /** Int32Array over a SharedArrayBuffer: worker i adds 1 to slot i every tick (the main thread's watchdog). */
   heartbeat: SharedArrayBuffer;
+  /** The schedulers' shared board (src/lvsd/sched-share.ts). */
+  schedBoard: SharedArrayBuffer;
   /** Test hook (LVSD_TEST_WORKER_CRASH=index:ms): this worker throws after ms, as a bug would. */
   crashAfterMs?: number;
 }
@@ -35,7 +38,7 @@ export type WorkerRequest =
   | { op: 'set-timeouts'; timeouts: Partial<Timeouts> }
   | { op: 'replace'; ruleset: Ruleset; tunSources: Record<string, number> }
   | { op: 'set-tun-source'; raddr: number; src: number }
-  | { op: 'set-rules'; filter: Uint32Array; fanout?: Uint32Array }
+  | { op: 'set-rules'; filter: Uint32Array; fanout?: Uint32Array; slots: SlotTable }
   | { op: 'list-services'; key?: ServiceKey }
   | { op: 'list-conns' }
   | { op: 'stats' }

@@ -14,10 +14,13 @@ import type { KernelTables } from '../io/neigh.js';
 import { ipCommandTables } from '../io/neigh.js';
 import { ipToU32 } from '../packet/addr.js';
 import { DataPlane, type PlaneLog } from './dataplane.js';
+import { SchedBoard, SchedShare } from './sched-share.js';
 import { packSyncConns, unpackSyncConns } from './sync-pack.js';
 import type { MainToWorker, WorkerInit, WorkerRequest, WorkerStats, WorkerToMain } from './worker-protocol.js';
 
 const TICK_MS = 100;
+/** After an RX batch, this worker's conn counts reach the other workers' schedulers at most this often (ms). */
+const PUBLISH_MS = 1;
 
 function main(): void {
   const port = parentPort;
@@ -32,7 +35,11 @@ function main(): void {
   };
   const log: PlaneLog = { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error') };
 
-  const e = new IpvsEngine({ connTableBits: init.engine.connTabBits, maxConns: init.engine.maxConns });
+  // Schedulers decide on every worker's conn counts and share rr/wrr rotations.
+  const share = new SchedShare(new SchedBoard(init.schedBoard), init.index);
+  const e = new IpvsEngine({
+    connTableBits: init.engine.connTabBits, maxConns: init.engine.maxConns, wrapScheduler: (sched, key) => share.wrap(sched, key),
+  });
   if (init.engine.tunMtu) e.setTunMtu(init.engine.tunMtu);
   if (init.engine.sloppyTcp) e.setSloppyTcp(true);
 
@@ -50,6 +57,7 @@ function main(): void {
   const plane = new DataPlane({
     ifnames: init.ifnames, engine: e, log, synShed: init.synShed, kernel,
     fanout: init.fanout, connsCreated: () => e.counters().conns_created ?? 0,
+    afterBatch: () => share.publishAll(performance.now(), PUBLISH_MS),
   });
   plane.open();
 
@@ -70,6 +78,7 @@ function main(): void {
     const now = performance.now();
     e.tick(now);
     plane.tick(now, TICK_MS);
+    share.publishAll();
     Atomics.add(beats, init.index, 1);
     const nr = e.dropCount('tun_no_route');
     if (nr !== tunNoRoute) { tunNoRoute = nr; post({ t: 'tun-no-route' }); }
@@ -96,6 +105,7 @@ function main(): void {
       case 'set-rules':
         // Steering before admission: a frame of a new service must not be
         // accepted by a worker the new program would not send its flow to.
+        share.setSlots(r.slots);
         if (r.fanout) plane.setFanoutProgram(r.fanout);
         plane.setRules(r.filter);
         return null;

@@ -43,6 +43,8 @@ export interface WorkerPoolOptions {
   synShed: boolean;
   routes: RouteEntry[];
   neighs: NeighEntry[];
+  /** The schedulers' shared board. */
+  schedBoard: SharedArrayBuffer;
   log: PlaneLog & { child?: unknown };
   /** Per-worker logger (the main thread's logger with {worker: i}). */
   workerLog: (i: number) => PlaneLog;
@@ -87,7 +89,7 @@ export class WorkerPool {
     for (let i = 0; i < this.o.workers; i++) {
       const init: WorkerInit = {
         index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed,
-        routes: this.o.routes, neighs: this.o.neighs, heartbeat: this.heartbeat,
+        routes: this.o.routes, neighs: this.o.neighs, heartbeat: this.heartbeat, schedBoard: this.o.schedBoard,
         ...(this.o.crash?.index === i ? { crashAfterMs: this.o.crash.ms } : {}),
       };
       const w = new Worker(script, { workerData: init, name: `lvsd-worker-${i}` });
