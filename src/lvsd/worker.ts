@@ -12,9 +12,9 @@ import { IpvsEngine } from '../ipvs/engine.js';
 import type { SyncConn } from '../ipvs/sync.js';
 import type { KernelTables } from '../io/neigh.js';
 import { ipCommandTables } from '../io/neigh.js';
-import { ipToU32 } from '../packet/addr.js';
 import { DataPlane, type PlaneLog } from './dataplane.js';
 import { SchedBoard, SchedShare } from './sched-share.js';
+import { NOT_ENGINE, engineRequest } from './worker-ops.js';
 import { packSyncConns, unpackSyncConns } from './sync-pack.js';
 import type { MainToWorker, WorkerInit, WorkerRequest, WorkerStats, WorkerToMain } from './worker-protocol.js';
 
@@ -86,22 +86,9 @@ function main(): void {
   if (init.crashAfterMs !== undefined) setTimeout(() => { throw new Error(`LVSD_TEST_WORKER_CRASH: worker ${init.index} crashes as asked`); }, init.crashAfterMs);
 
   const handle = async (r: WorkerRequest): Promise<unknown> => {
+    const done = engineRequest(e, r, performance.now());
+    if (done !== NOT_ENGINE) return done;
     switch (r.op) {
-      case 'add-service': e.addService(r.service); return null;
-      case 'edit-service': e.editService(r.service); return null;
-      case 'del-service': e.delService(r.key); return null;
-      case 'add-dest': e.addDest(r.key, r.dest, r.extra); return null;
-      case 'edit-dest': e.editDest(r.key, r.dest, r.extra); return null;
-      case 'del-dest': e.delDest(r.key, r.addr, r.port); return null;
-      case 'flush': e.flush(); return null;
-      case 'zero': e.zero(r.key); return null;
-      case 'set-timeouts': e.setTimeouts(r.timeouts); return null;
-      case 'replace': {
-        const ts = r.tunSources;
-        e.replace(r.ruleset, (d) => (ts[d.addr] !== undefined ? { tunSource: ts[d.addr] } : {}));
-        return null;
-      }
-      case 'set-tun-source': return e.setTunSource(r.raddr, r.src);
       case 'set-rules':
         // Steering before admission: a frame of a new service must not be
         // accepted by a worker the new program would not send its flow to.
@@ -109,15 +96,9 @@ function main(): void {
         if (r.fanout) plane.setFanoutProgram(r.fanout);
         plane.setRules(r.filter);
         return null;
-      case 'list-services': return e.listServices(r.key);
-      case 'list-conns': return e.listConns(performance.now());
       case 'stats': {
         const s: WorkerStats = { engine: e.counters(), io: plane.ioCounters(), totals: e.totals(), batch: plane.batchSizes() };
         return s;
-      }
-      case 'trace': {
-        const t = e.trace(r.key, ipToU32(r.caddr), r.cport, performance.now());
-        return { reason: t.reason, ...(t.dest ? { dest: { addr: t.dest.addr, port: t.dest.port, fwd: t.dest.fwd } } : {}) };
       }
       case 'sync-master':
         e.setSyncMaster(r.on ? (c) => {
@@ -137,6 +118,8 @@ function main(): void {
         flushSync();
         plane.close();
         return null;
+      default:
+        throw new Error(`unknown worker request ${r.op}`);
     }
   };
 
