@@ -338,6 +338,36 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   bool refd_ = false;
   // PACKET_STATISTICS resets on every read; totals are kept here.
   double totPackets_ = 0, totDrops_ = 0, totFreeze_ = 0;
+  // While polling: the hook that closes the poll handle when the addon's
+  // environment ends with the socket still open (a worker thread that
+  // exits or dies, lvsd --workers). Without it the handle outlives the
+  // worker's event loop and the process segfaults.
+  napi_async_cleanup_hook_handle cleanup_ = nullptr;
+
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg) {
+    PacketSocket* self = static_cast<PacketSocket*>(arg);
+    self->cleanup_ = nullptr;
+    uv_poll_t* p = self->poll_;
+    self->poll_ = nullptr;
+    if (self->fd_ >= 0) {
+      // The socket leaves its fanout group now, not whenever the finalizer runs.
+      close(self->fd_);
+      if (self->vnetFd_ >= 0) close(self->vnetFd_);
+      self->fd_ = -1;
+      self->vnetFd_ = -1;
+    }
+    if (!p) {
+      napi_remove_async_cleanup_hook(hook);
+      return;
+    }
+    uv_poll_stop(p);
+    // The environment waits for the hook's removal, so the loop runs until the handle is closed.
+    p->data = hook;
+    uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) {
+      napi_remove_async_cleanup_hook(static_cast<napi_async_cleanup_hook_handle>(h->data));
+      delete reinterpret_cast<uv_poll_t*>(h);
+    });
+  }
 
   // {group, mode, flags}: flags are the PACKET_FANOUT_FLAG_* bits (they may
   // also be ORed into mode). With PACKET_FANOUT_FLAG_UNIQUEID and group 0 the
@@ -354,6 +384,10 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   }
 
   void StopPoll() {
+    if (cleanup_) {
+      napi_remove_async_cleanup_hook(cleanup_);
+      cleanup_ = nullptr;
+    }
     if (poll_) {
       uv_poll_stop(poll_);
       poll_->data = nullptr;
@@ -448,6 +482,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
         ThrowErrno(env, "uv_poll_init", -r);
       }
       poll_->data = this;
+      if (!cleanup_ && napi_add_async_cleanup_hook(env, &PacketSocket::OnEnvCleanup, this, &cleanup_) != napi_ok) cleanup_ = nullptr;
     }
     int r = uv_poll_start(poll_, UV_READABLE, &PacketSocket::OnPoll);
     if (r < 0) ThrowErrno(env, "uv_poll_start", -r);

@@ -235,8 +235,20 @@ export class Daemon {
     void this.stop();
   }
 
-  /** Regenerate nftables interception, BPF socket filters and (with workers) the fanout program from the engine's services. */
-  private async applyRules(): Promise<void> {
+  /**
+   * Regenerate nftables interception, BPF socket filters and (with workers)
+   * the fanout program from the engine's services. One run at a time, each
+   * from the engine as it is when the run starts: two clients' changes must
+   * not leave one worker with the older filter.
+   */
+  private applyRules(): Promise<void> {
+    const run = this.rulesChain.then(() => this.applyRulesNow());
+    this.rulesChain = run.catch(() => undefined);
+    return run;
+  }
+  private rulesChain: Promise<void> = Promise.resolve();
+
+  private async applyRulesNow(): Promise<void> {
     const rules = interceptRulesOf(this.engine.serviceKeys());
     const proto = (p: string) => (p === 'sctp' ? 132 : p as 'tcp' | 'udp');
     const prog = compileFilter({
@@ -251,14 +263,15 @@ export class Daemon {
         if (fan.degraded === 'address-only') this.log.warn({}, 'too many services for the fanout program: flows are steered by client address alone (one client\'s flows share a worker)');
         else if (fan.degraded === 'single-worker') this.log.error({}, 'too many services for the fanout program: every flow goes to worker 0; run fewer services or --workers 1');
       }
-      // Steering before admission: worker 0 sets the groups' program before
-      // any socket filter lets the new rules' frames in (until then the old
-      // program sends a new service's frames to worker 0, which only admits
-      // them once it has the new program).
+      // The other workers' filters first, then worker 0's program and filter.
+      // Until the program changes, a new service's frames all go to worker 0
+      // (the old program does not know them), whose filter admits them only
+      // with the new program in place: no flow is admitted by a worker that
+      // will not get the rest of its packets.
       const slots = this.schedSlots!.assign(this.engine.listServices());
+      await Promise.all(Array.from({ length: this.pool.size - 1 }, (_, i) => this.pool!.call(i + 1, { op: 'set-rules', filter: prog, slots })));
       await this.pool.call(0, { op: 'set-rules', filter: prog, fanout: fan.prog, slots });
       this.fanoutPlan = fan.plan;
-      await Promise.all(Array.from({ length: this.pool.size - 1 }, (_, i) => this.pool!.call(i + 1, { op: 'set-rules', filter: prog, slots })));
     }
     await this.interceptor.update(rules);
   }

@@ -162,6 +162,26 @@ describe.runIf(run)('PACKET_FANOUT_CBPF steering (lvsd --workers)', () => {
     }
   });
 
+  it('a worker thread that dies (or exits) with its rings polling leaves the process running', () => {
+    // The addon closes the poll handle from an async cleanup hook before the
+    // worker's loop goes; without it the process segfaulted (lvsd --workers
+    // must outlive a dead worker long enough to remove its nftables table).
+    const native = new URL('../../dist/src/io/native.js', import.meta.url).pathname;
+    for (const end of ['throw new Error("boom")', 'process.exit(3)']) {
+      const script = `
+        const { Worker } = require('node:worker_threads');
+        const w = new Worker(\`import(${JSON.stringify(native)}).then(({ openPacket }) => {
+          const s = openPacket('eth0', { rxBlockSize: 4096, rxBlockCount: 4, fanout: { group: 0, mode: 6, flags: 0x6000 } });
+          s.onReadable(() => {});
+          setTimeout(() => { ${end}; }, 50);
+        });\`, { eval: true });
+        w.on('error', (e) => console.log('worker error: ' + e.message));
+        w.on('exit', (c) => setTimeout(() => console.log('main alive after worker exit ' + c), 100));`;
+      const out = sh('ip', ['netns', 'exec', B, 'node', '-e', script]);
+      expect(out).toMatch(/main alive after worker exit [13]/);
+    }
+  });
+
   it('a member that leaves is replaced in its slot by the last member', async () => {
     const { socks, got } = group(3);
     const { prog, plan } = compileFanout(services, 3);
@@ -175,6 +195,5 @@ describe.runIf(run)('PACKET_FANOUT_CBPF steering (lvsd --workers)', () => {
     // Index 0 of a 3-member program, modulo 2 members: slot 0, now the old member 2.
     expect([...got.values()].map((m) => m.join(','))).toEqual(new Array(10).fill('2'));
     for (const s of socks.slice(1)) s.close();
-    void sh;
   });
 });
