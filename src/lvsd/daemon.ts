@@ -163,7 +163,7 @@ export class Daemon {
   private async startWorkers(ifnames: string[]): Promise<void> {
     const o = this.opts;
     const { routes, neighs } = await this.readTables();
-    const crash = /^(\d+):(\d+)$/.exec(process.env.LVSD_TEST_WORKER_CRASH ?? '');
+    const fault = /^(\d+):(\d+):(crash|hang)$/.exec(process.env.LVSD_TEST_WORKER_FAULT ?? '');
     const board = SchedBoard.create(o.workers);
     this.schedSlots = new SchedSlots(board);
     this.pool = new WorkerPool({
@@ -175,7 +175,7 @@ export class Daemon {
       onFatal: (err) => this.fatal(err),
       onSyncOut: (conns) => { const sink = this.syncSink; if (sink) for (const c of conns) sink(c); },
       onTunNoRoute: () => this.tunRetrySoon(),
-      ...(crash ? { crash: { index: Number(crash[1]), ms: Number(crash[2]) } } : {}),
+      ...(fault ? { fault: { index: Number(fault[1]), ms: Number(fault[2]), kind: fault[3] as 'crash' | 'hang' } } : {}),
     });
     await this.pool.start();
     const pool = this.pool;

@@ -21,8 +21,8 @@ export interface WorkerInit {
   heartbeat: SharedArrayBuffer;
   /** The schedulers' shared board (src/lvsd/sched-share.ts). */
   schedBoard: SharedArrayBuffer;
-  /** Test hook (LVSD_TEST_WORKER_CRASH=index:ms): this worker throws after ms, as a bug would. */
-  crashAfterMs?: number;
+  /** Test hook (LVSD_TEST_WORKER_FAULT=index:ms:crash|hang): after ms this worker throws, or spins forever, as a bug would. */
+  fault?: { ms: number; kind: 'crash' | 'hang' };
 }
 
 /** Requests from the main thread: one reply each, by id. */

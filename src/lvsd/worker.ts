@@ -83,7 +83,13 @@ function main(): void {
     const nr = e.dropCount('tun_no_route');
     if (nr !== tunNoRoute) { tunNoRoute = nr; post({ t: 'tun-no-route' }); }
   }, TICK_MS);
-  if (init.crashAfterMs !== undefined) setTimeout(() => { throw new Error(`LVSD_TEST_WORKER_CRASH: worker ${init.index} crashes as asked`); }, init.crashAfterMs);
+  const fault = init.fault;
+  if (fault) {
+    setTimeout(() => {
+      if (fault.kind === 'crash') throw new Error(`LVSD_TEST_WORKER_FAULT: worker ${init.index} crashes as asked`);
+      for (;;) { /* LVSD_TEST_WORKER_FAULT: hang as a bug would, without ticking */ }
+    }, fault.ms);
+  }
 
   const handle = async (r: WorkerRequest): Promise<unknown> => {
     const done = engineRequest(e, r, performance.now());

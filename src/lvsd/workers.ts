@@ -54,8 +54,8 @@ export interface WorkerPoolOptions {
   onSyncOut: (conns: SyncConn[]) => void;
   /** A worker dropped frames for a TUN dest without a route. */
   onTunNoRoute: () => void;
-  /** Test hook: worker `index` throws after `ms` (LVSD_TEST_WORKER_CRASH=index:ms). */
-  crash?: { index: number; ms: number };
+  /** Test hook (LVSD_TEST_WORKER_FAULT=index:ms:crash|hang): worker `index` throws, or hangs, after `ms`. */
+  fault?: { index: number; ms: number; kind: 'crash' | 'hang' };
 }
 
 interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void }
@@ -90,7 +90,7 @@ export class WorkerPool {
       const init: WorkerInit = {
         index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed,
         routes: this.o.routes, neighs: this.o.neighs, heartbeat: this.heartbeat, schedBoard: this.o.schedBoard,
-        ...(this.o.crash?.index === i ? { crashAfterMs: this.o.crash.ms } : {}),
+        ...(this.o.fault?.index === i ? { fault: { ms: this.o.fault.ms, kind: this.o.fault.kind } } : {}),
       };
       const w = new Worker(script, { workerData: init, name: `lvsd-worker-${i}` });
       this.threads.push(w);

@@ -208,12 +208,12 @@ for (const mode of ['nat', 'dr'] as const) {
       expect(tpl[0]).toMatch(new RegExp(`${t.client.ip.split('.').slice(0, 3).join('\\.')}\\.0:0`));
     });
 
-    it.skipIf(skip)('a worker that dies stops lvsd: exit 1, nftables table removed; SIGTERM with workers exits 0 and removes it too', async () => {
+    it.skipIf(skip)('a worker that dies or hangs stops lvsd: exit 1, nftables table removed; SIGTERM with workers exits 0 and removes it too', async () => {
       diagnose();
       const l = lab!;
       expect(await lvsd!.stop()).toBe(0);
       expect(await lvsdTables(l, 'dir')).toEqual([]);
-      lvsd = await startLvsd(l, 'dir', { args: ['--workers', '2'], wrap: ['env', 'LVSD_TEST_WORKER_CRASH=1:1500'] });
+      lvsd = await startLvsd(l, 'dir', { args: ['--workers', '2'], wrap: ['env', 'LVSD_TEST_WORKER_FAULT=1:3000:crash'] });
       await rules();
       expect((await lvsdTables(l, 'dir')).length).toBe(1);
       const code = await Promise.race([lvsd.proc.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
@@ -224,6 +224,15 @@ for (const mode of ['nat', 'dr'] as const) {
       // at once (curl's exit 7), where a black hole would time out (28).
       const { stdout } = await l.sh('client', `curl -s -m 3 -o /dev/null http://${topo!.vip}/; echo rc=$?`, { check: false });
       expect(stdout.trim()).toBe('rc=7');
+      // A worker that hangs (stops ticking) is found by the watchdog within ~10 s: the same clean exit.
+      lvsd = await startLvsd(l, 'dir', { args: ['--workers', '2'], wrap: ['env', 'LVSD_TEST_WORKER_FAULT=0:3000:hang'] });
+      await rules();
+      const t0 = Date.now();
+      const hung = await Promise.race([lvsd.proc.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 25_000))]);
+      expect(hung).toBe(1);
+      expect(Date.now() - t0).toBeGreaterThan(8000);
+      expect(lvsd.proc.output()).toMatch(/worker 0 has not ticked for \d+ ms \(hung\)/);
+      expect(await lvsdTables(l, 'dir')).toEqual([]);
       // --workers 1: no worker threads, no per-worker counters.
       lvsd = await startLvsd(l, 'dir', { args: ['--workers', '1'] });
       const c = await lvsd.call('get-counters', {});
