@@ -8,6 +8,13 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/e2e.js
 //   BENCH_RUNS=3 BENCH_SECONDS=8 BENCH_PEERS=forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr node dist/bench/e2e.js
+//
+// lvsd --workers: BENCH_WORKERS=1,2 runs each lvsd peer once per worker
+// count in the same run (peers lvsd-nat, lvsd-nat-w2, ...) and prints the
+// ratios; BENCH_LVSD_CPUS (default 1: the director's CPU) is where lvsd and
+// its interfaces' softirqs (RPS) may run, e.g. 1-2 on a machine with three
+// cores or more, so that the client keeps CPU0 to itself.
+//   BENCH_PEERS=lvsd-nat,lvsd-dr BENCH_TESTS=keepalive,udp BENCH_WORKERS=1,2 BENCH_LVSD_CPUS=1-2 node dist/bench/e2e.js
 import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, run, cleanupStale } from '../lab/netns.js';
@@ -20,17 +27,38 @@ const CONNS = Number(process.env.BENCH_CONNS ?? 50);
 const PEERS = (process.env.BENCH_PEERS ?? 'forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr').split(',');
 const TESTS = (process.env.BENCH_TESTS ?? 'keepalive,close,bulk,udp').split(',') as ('keepalive' | 'close' | 'bulk' | 'udp')[];
 const HTTP_TESTS = TESTS.filter((t): t is 'keepalive' | 'close' => t === 'keepalive' || t === 'close');
+const WORKERS = (process.env.BENCH_WORKERS ?? '1').split(',').map(Number);
+if (WORKERS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_WORKERS: worker counts, e.g. 1,2 (got ${process.env.BENCH_WORKERS})`);
+/** CPUs lvsd (and RPS of the director's interfaces) may use: taskset's list form. */
+const LVSD_CPUS = process.env.BENCH_LVSD_CPUS ?? '1';
+const DIR_CPUS = LVSD_CPUS.split(',').flatMap((r) => {
+  const [a, b] = r.split('-').map(Number);
+  return Array.from({ length: (b ?? a!) - a! + 1 }, (_, i) => a! + i);
+});
+const DIR_MASK = DIR_CPUS.reduce((m, c) => m | (1 << c), 0) | 2; // CPU1 stays in: the other peers run there
+/** The lvsd peer's name for `workers` workers (1 keeps the historical name). */
+const lvsdPeer = (base: string, workers: number) => (workers === 1 ? base : `${base}-w${workers}`);
 
 function emit(o: object): void { process.stdout.write(JSON.stringify(o) + '\n'); }
 function note(msg: string): void { process.stderr.write(`[bench] ${msg}\n`); }
 
-/** CPU1 jiffies: [busy, total]. */
+/**
+ * The director's CPUs' jiffies: [busy, total] (CPU1, plus BENCH_LVSD_CPUS):
+ * busy/total is the share of one such CPU, so a director busy on two CPUs
+ * shows up to 200 % when both are counted.
+ */
 function cpu1(): [number, number] {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu1 '))!;
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  const idle = v[3]! + (v[4] ?? 0);
-  return [total - idle, total];
+  let busy = 0, total = 0;
+  for (const c of new Set([1, ...DIR_CPUS])) {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${c} `));
+    if (!line) continue;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const t = v.reduce((a, b) => a + b, 0);
+    busy += t - (v[3]! + (v[4] ?? 0));
+    total += t;
+  }
+  const n = new Set([1, ...DIR_CPUS]).size;
+  return [busy, total / n];
 }
 
 async function nsPids(lab: Lab, host: string): Promise<number[]> {
@@ -231,8 +259,8 @@ async function placeCpus(lab: Lab, topo: Topology): Promise<void> {
   for (const sw of topo.method === 'nat' ? ['pub', 'sw'] : ['sw']) {
     for (const p of await switchPorts(lab, sw)) await rps(lab, sw, p, 1);
   }
-  await rps(lab, 'dir', 'eth0', 2);
-  if (topo.method === 'nat') await rps(lab, 'dir', 'eth1', 2);
+  await rps(lab, 'dir', 'eth0', DIR_MASK);
+  if (topo.method === 'nat') await rps(lab, 'dir', 'eth1', DIR_MASK);
 }
 
 async function natPeers(dir: string): Promise<void> {
@@ -298,20 +326,23 @@ backend be
       await hp.exited;
     }
     if (PEERS.includes('lvsd-nat')) {
-      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'] });
-      const vs = `${topo.vip}:80`;
-      await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
-      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
-      await measure(lab, 'lvsd-nat', vipUrl, lvsd.proc.child.pid);
-      await lvsd.lvsadm(['-A', '-t', `${topo.vip}:5201`, '-s', 'rr']);
-      await lvsd.lvsadm(['-a', '-t', `${topo.vip}:5201`, '-r', `${rs1!.ip}:5201`, '-m']);
-      await bulk(lab, 'lvsd-nat', topo.vip, lvsd.proc.child.pid);
-      await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
-      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-m']);
-      await udpPps(lab, 'lvsd-nat', topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
-      emit({ bench: 'e2e', peer: 'lvsd-nat', counters: await lvsd.call('get-counters', {}) });
-      await lvsd.stop();
-      lvsd = undefined;
+      for (const workers of WORKERS) {
+        const peer = lvsdPeer('lvsd-nat', workers);
+        lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', LVSD_CPUS], args: ['--workers', String(workers)] });
+        const vs = `${topo.vip}:80`;
+        await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
+        for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
+        await measure(lab, peer, vipUrl, lvsd.proc.child.pid);
+        await lvsd.lvsadm(['-A', '-t', `${topo.vip}:5201`, '-s', 'rr']);
+        await lvsd.lvsadm(['-a', '-t', `${topo.vip}:5201`, '-r', `${rs1!.ip}:5201`, '-m']);
+        await bulk(lab, peer, topo.vip, lvsd.proc.child.pid);
+        await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
+        for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-m']);
+        await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
+        emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
+        await lvsd.stop();
+        lvsd = undefined;
+      }
     }
   } finally {
     await lvsd?.stop().catch(() => undefined);
@@ -330,15 +361,20 @@ async function drPeers(dir: string): Promise<void> {
     await lab.sysctl('client', 'net.ipv4.ip_local_port_range', '1024 65535');
     await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
     await placeCpus(lab, topo);
-    lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'] });
-    const vs = `${topo.vip}:80`;
-    await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
-    for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
-    await measure(lab, 'lvsd-dr', `http://${topo.vip}/`, lvsd.proc.child.pid);
-    await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
-    for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-g']);
-    await udpPps(lab, 'lvsd-dr', topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
-    emit({ bench: 'e2e', peer: 'lvsd-dr', counters: await lvsd.call('get-counters', {}) });
+    for (const workers of WORKERS) {
+      const peer = lvsdPeer('lvsd-dr', workers);
+      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', LVSD_CPUS], args: ['--workers', String(workers)] });
+      const vs = `${topo.vip}:80`;
+      await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
+      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
+      await measure(lab, peer, `http://${topo.vip}/`, lvsd.proc.child.pid);
+      await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
+      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-g']);
+      await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
+      emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
+      await lvsd.stop();
+      lvsd = undefined;
+    }
   } finally {
     await lvsd?.stop().catch(() => undefined);
     await lab.destroy();
@@ -367,6 +403,16 @@ function ratios(): void {
       value: lk && nk && lk.rps && nk.rps && nk.busy ? +((lk.busy / lk.rps) / (nk.busy / nk.rps)).toFixed(3) : null, goal: '<= 1.0' });
   }
   emit({ bench: 'e2e-ratio', what: 'lvsd-nat bulk TCP Gbit/s ÷ nft-dnat', value: r('lvsd-nat/bulk', 'nft-dnat/bulk', 'rps'), goal: '>= 1.0' });
+  // --workers: the same lvsd with n workers against one, in this run.
+  for (const base of ['lvsd-dr', 'lvsd-nat']) {
+    for (const n of WORKERS.filter((w) => w > 1)) {
+      const p = lvsdPeer(base, n);
+      const cpus = `lvsd on CPUs ${LVSD_CPUS}`;
+      emit({ bench: 'e2e-ratio', what: `${base} keep-alive req/s, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${p}/keepalive`, `${base}/keepalive`, 'rps'), goal: `-> ${n} with ${n} free cores` });
+      emit({ bench: 'e2e-ratio', what: `${base} 64-byte UDP pps, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${p}/udp`, `${base}/udp`, 'rps'), goal: `-> ${n} with ${n} free cores` });
+      emit({ bench: 'e2e-ratio', what: `${base} 64-byte UDP pps per busy director core, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${p}/udp-core`, `${base}/udp-core`, 'rps'), goal: '~1.0 (no cost for the fanout)' });
+    }
+  }
 }
 
 async function main(): Promise<void> {

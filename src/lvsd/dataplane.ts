@@ -96,12 +96,22 @@ export class DataPlane {
       const flags = PACKET_FANOUT_FLAG_IGNORE_OUTGOING | (group === 0 ? PACKET_FANOUT_FLAG_UNIQUEID : 0);
       return { group, mode: PACKET_FANOUT_CBPF, flags };
     };
+    const open = (ifname: string, opts: Parameters<typeof openPacket>[1]) => {
+      try {
+        return openPacket(ifname, opts);
+      } catch (err) {
+        if (opts?.fanout && /PACKET_FANOUT: EINVAL/.test(String(err))) {
+          throw new Error(`${String(err)}: lvsd --workers needs Linux 6.2 or later (PACKET_FANOUT_FLAG_IGNORE_OUTGOING); run --workers 1`);
+        }
+        throw err;
+      }
+    };
     o.ifnames.forEach((ifname, i) => {
-      this.sockets.push(openPacket(ifname, {
+      this.sockets.push(open(ifname, {
         filter: lengthGate(none, BIG_FRAME), rxBlockSize: RX_BLOCK_SIZE, rxBlockCount: RX_BLOCK_COUNT, vnetHdr: true,
         fanout: join(o.fanout?.small[i]),
       }));
-      this.bigSockets.push(openPacket(ifname, {
+      this.bigSockets.push(open(ifname, {
         filter: lengthGate(none, BIG_FRAME, true), rxBlockSize: BIG_BLOCK_SIZE, rxBlockCount: BIG_BLOCK_COUNT,
         rxFrameSize: BIG_BLOCK_SIZE, vnetHdr: true, txFrameCount: 1, fanout: join(o.fanout?.big[i]),
       }));
