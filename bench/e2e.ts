@@ -9,12 +9,12 @@
 //   npx tsc -p tsconfig.json && node dist/bench/e2e.js
 //   BENCH_RUNS=3 BENCH_SECONDS=8 BENCH_PEERS=forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr node dist/bench/e2e.js
 //
-// lvsd --workers: BENCH_WORKERS=1,2 runs each lvsd peer once per worker
-// count in the same run (peers lvsd-nat, lvsd-nat-w2, ...) and prints the
-// ratios; BENCH_LVSD_CPUS (default 1: the director's CPU) is where lvsd and
-// its interfaces' softirqs (RPS) may run, e.g. 1-2 on a machine with three
-// cores or more, so that the client keeps CPU0 to itself.
-//   BENCH_PEERS=lvsd-nat,lvsd-dr BENCH_TESTS=keepalive,udp BENCH_WORKERS=1,2 BENCH_LVSD_CPUS=1-2 node dist/bench/e2e.js
+// lvsd --workers: peers lvsd-nat-w2, lvsd-dr-w2 (any N) run lvsd with N
+// workers beside lvsd-nat / lvsd-dr (one worker) in the same run, and the
+// ratios compare them; BENCH_LVSD_CPUS (default 1: the director's CPU) is
+// where lvsd and its interfaces' softirqs (RPS) may run, e.g. 1-2 on a
+// machine with three cores or more, so that the client keeps CPU0 to itself.
+//   BENCH_PEERS=lvsd-nat,lvsd-nat-w2,lvsd-dr,lvsd-dr-w2 BENCH_TESTS=keepalive,udp BENCH_LVSD_CPUS=1-2 node dist/bench/e2e.js
 import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, run, cleanupStale } from '../lab/netns.js';
@@ -27,8 +27,6 @@ const CONNS = Number(process.env.BENCH_CONNS ?? 50);
 const PEERS = (process.env.BENCH_PEERS ?? 'forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr').split(',');
 const TESTS = (process.env.BENCH_TESTS ?? 'keepalive,close,bulk,udp').split(',') as ('keepalive' | 'close' | 'bulk' | 'udp')[];
 const HTTP_TESTS = TESTS.filter((t): t is 'keepalive' | 'close' => t === 'keepalive' || t === 'close');
-const WORKERS = (process.env.BENCH_WORKERS ?? '1').split(',').map(Number);
-if (WORKERS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_WORKERS: worker counts, e.g. 1,2 (got ${process.env.BENCH_WORKERS})`);
 /** CPUs lvsd (and RPS of the director's interfaces) may use: taskset's list form. */
 const LVSD_CPUS = process.env.BENCH_LVSD_CPUS ?? '1';
 const DIR_CPUS = LVSD_CPUS.split(',').flatMap((r) => {
@@ -36,8 +34,6 @@ const DIR_CPUS = LVSD_CPUS.split(',').flatMap((r) => {
   return Array.from({ length: (b ?? a!) - a! + 1 }, (_, i) => a! + i);
 });
 const DIR_MASK = DIR_CPUS.reduce((m, c) => m | (1 << c), 0) | 2; // CPU1 stays in: the other peers run there
-/** The lvsd peer's name for `workers` workers (1 keeps the historical name). */
-const lvsdPeer = (base: string, workers: number) => (workers === 1 ? base : `${base}-w${workers}`);
 
 function emit(o: object): void { process.stdout.write(JSON.stringify(o) + '\n'); }
 function note(msg: string): void { process.stderr.write(`[bench] ${msg}\n`); }
@@ -325,24 +321,21 @@ backend be
       hp.kill('SIGKILL');
       await hp.exited;
     }
-    if (PEERS.includes('lvsd-nat')) {
-      for (const workers of WORKERS) {
-        const peer = lvsdPeer('lvsd-nat', workers);
-        lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', LVSD_CPUS], args: ['--workers', String(workers)] });
-        const vs = `${topo.vip}:80`;
-        await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
-        for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
-        await measure(lab, peer, vipUrl, lvsd.proc.child.pid);
-        await lvsd.lvsadm(['-A', '-t', `${topo.vip}:5201`, '-s', 'rr']);
-        await lvsd.lvsadm(['-a', '-t', `${topo.vip}:5201`, '-r', `${rs1!.ip}:5201`, '-m']);
-        await bulk(lab, peer, topo.vip, lvsd.proc.child.pid);
-        await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
-        for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-m']);
-        await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
-        emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
-        await lvsd.stop();
-        lvsd = undefined;
-      }
+    for (const peer of PEERS.filter((p) => p === 'lvsd-nat' || p.startsWith('lvsd-nat-'))) {
+      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', LVSD_CPUS], args: lvsdArgs(peer) });
+      const vs = `${topo.vip}:80`;
+      await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
+      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
+      await measure(lab, peer, vipUrl, lvsd.proc.child.pid);
+      await lvsd.lvsadm(['-A', '-t', `${topo.vip}:5201`, '-s', 'rr']);
+      await lvsd.lvsadm(['-a', '-t', `${topo.vip}:5201`, '-r', `${rs1!.ip}:5201`, '-m']);
+      await bulk(lab, peer, topo.vip, lvsd.proc.child.pid);
+      await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
+      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-m']);
+      await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
+      emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
+      await lvsd.stop();
+      lvsd = undefined;
     }
   } finally {
     await lvsd?.stop().catch(() => undefined);
@@ -351,8 +344,24 @@ backend be
   }
 }
 
+/**
+ * lvsd's flags for a peer name: `lvsd-nat` / `lvsd-dr` run the defaults; a
+ * suffix names a variant measured in the same run, e.g. `lvsd-nat-v3` (the
+ * TPACKET_V3 block ring, --rx-ring v3).
+ */
+function lvsdArgs(peer: string): string[] {
+  const variant = peer.replace(/^lvsd-(nat|dr)-?/, '');
+  // One worker unless the peer says otherwise: lvsd's default (the CPUs it may use) follows BENCH_LVSD_CPUS.
+  if (variant === '') return ['--workers', '1'];
+  if (variant === 'v3') return ['--rx-ring', 'v3', '--workers', '1'];
+  const w = /^w(\d+)$/.exec(variant);
+  if (w) return ['--workers', w[1]!];
+  throw new Error(`unknown lvsd variant in peer ${peer}`);
+}
+
 async function drPeers(dir: string): Promise<void> {
-  if (!PEERS.includes('lvsd-dr')) return;
+  const peers = PEERS.filter((p) => p === 'lvsd-dr' || p.startsWith('lvsd-dr-'));
+  if (!peers.length) return;
   const lab = new Lab('bdr');
   let lvsd: Lvsd | undefined;
   try {
@@ -361,9 +370,8 @@ async function drPeers(dir: string): Promise<void> {
     await lab.sysctl('client', 'net.ipv4.ip_local_port_range', '1024 65535');
     await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
     await placeCpus(lab, topo);
-    for (const workers of WORKERS) {
-      const peer = lvsdPeer('lvsd-dr', workers);
-      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', LVSD_CPUS], args: ['--workers', String(workers)] });
+    for (const peer of peers) {
+      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', LVSD_CPUS], args: lvsdArgs(peer) });
       const vs = `${topo.vip}:80`;
       await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
       for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
@@ -388,12 +396,13 @@ function ratios(): void {
     const y = results.get(b);
     return x && y && y[what] ? +(x[what] / y[what]).toFixed(3) : null;
   };
-  for (const lv of ['lvsd-dr', 'lvsd-nat']) {
+  const lvPeers = PEERS.filter((p) => p.startsWith('lvsd-'));
+  for (const lv of lvPeers) {
     emit({ bench: 'e2e-ratio', what: `${lv} keep-alive req/s ÷ forward`, value: r(`${lv}/keepalive`, 'forward/keepalive', 'rps'), goal: '>= 0.95' });
     emit({ bench: 'e2e-ratio', what: `${lv} director busy % ÷ haproxy (keep-alive)`, value: r(`${lv}/keepalive`, 'haproxy/keepalive', 'busy'), goal: '<= 0.5' });
     emit({ bench: 'e2e-ratio', what: `${lv} close conns/s ÷ nft-dnat`, value: r(`${lv}/close`, 'nft-dnat/close', 'rps'), goal: '>= 0.95' });
   }
-  for (const lv of ['lvsd-dr', 'lvsd-nat']) {
+  for (const lv of lvPeers) {
     emit({ bench: 'e2e-ratio', what: `${lv} 64-byte UDP pps ÷ nft-dnat`, value: r(`${lv}/udp`, 'nft-dnat/udp', 'rps'), goal: '>= 0.5' });
     emit({ bench: 'e2e-ratio', what: `${lv} 64-byte UDP pps per busy director core ÷ nft-dnat`, value: r(`${lv}/udp-core`, 'nft-dnat/udp-core', 'rps'), goal: '>= 1.0' });
     const lp = results.get(`${lv}/keepalive`)?.p99, np = results.get('nft-dnat/keepalive')?.p99;
@@ -402,16 +411,18 @@ function ratios(): void {
     emit({ bench: 'e2e-ratio', what: `${lv} director core per keep-alive request ÷ nft-dnat`,
       value: lk && nk && lk.rps && nk.rps && nk.busy ? +((lk.busy / lk.rps) / (nk.busy / nk.rps)).toFixed(3) : null, goal: '<= 1.0' });
   }
-  emit({ bench: 'e2e-ratio', what: 'lvsd-nat bulk TCP Gbit/s ÷ nft-dnat', value: r('lvsd-nat/bulk', 'nft-dnat/bulk', 'rps'), goal: '>= 1.0' });
-  // --workers: the same lvsd with n workers against one, in this run.
-  for (const base of ['lvsd-dr', 'lvsd-nat']) {
-    for (const n of WORKERS.filter((w) => w > 1)) {
-      const p = lvsdPeer(base, n);
-      const cpus = `lvsd on CPUs ${LVSD_CPUS}`;
-      emit({ bench: 'e2e-ratio', what: `${base} keep-alive req/s, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${p}/keepalive`, `${base}/keepalive`, 'rps'), goal: `-> ${n} with ${n} free cores` });
-      emit({ bench: 'e2e-ratio', what: `${base} 64-byte UDP pps, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${p}/udp`, `${base}/udp`, 'rps'), goal: `-> ${n} with ${n} free cores` });
-      emit({ bench: 'e2e-ratio', what: `${base} 64-byte UDP pps per busy director core, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${p}/udp-core`, `${base}/udp-core`, 'rps'), goal: '~1.0 (no cost for the fanout)' });
-    }
+  for (const lv of lvPeers.filter((p) => p.startsWith('lvsd-nat'))) {
+    emit({ bench: 'e2e-ratio', what: `${lv} bulk TCP Gbit/s ÷ nft-dnat`, value: r(`${lv}/bulk`, 'nft-dnat/bulk', 'rps'), goal: '>= 1.0' });
+  }
+  // --workers: lvsd-nat-wN / lvsd-dr-wN against the same lvsd with one worker, in this run.
+  for (const lv of lvPeers) {
+    const m = /^(lvsd-(?:nat|dr))-w(\d+)$/.exec(lv);
+    if (!m) continue;
+    const [, base, n] = m;
+    const cpus = `lvsd on CPUs ${LVSD_CPUS}`;
+    emit({ bench: 'e2e-ratio', what: `${base} keep-alive req/s, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${lv}/keepalive`, `${base}/keepalive`, 'rps'), goal: `-> ${n} with ${n} free cores` });
+    emit({ bench: 'e2e-ratio', what: `${base} 64-byte UDP pps, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${lv}/udp`, `${base}/udp`, 'rps'), goal: `-> ${n} with ${n} free cores` });
+    emit({ bench: 'e2e-ratio', what: `${base} 64-byte UDP pps per busy director core, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${lv}/udp-core`, `${base}/udp-core`, 'rps'), goal: '~1.0 (no cost for the fanout)' });
   }
 }
 

@@ -8,13 +8,13 @@
 // then SECONDS more without the flood. Per peer, in the same run: lvsd (SYN
 // shedding on, the default), lvsd --no-syn-shed, and nftables DNAT (the
 // kernel's conntrack). The director's work (and through RPS its interfaces'
-// softirqs) is on CPU1, everything else on CPU0; the flooder runs at nice 19,
-// so it takes only the CPU0 time the client and servers leave, and what it
+// softirqs) is on CPU1, everything else on CPU0; the flooder is paced to
+// --flood-pps (default 200k) so every peer faces the same flood, and what it
 // reaches is printed. Figures: requests/s and p99 of the established
 // connections during the flood as a share of before it. A benchmark, not a
 // test: it never fails on a figure.
 //
-//   node dist/bench/synflood.js [--seconds 8] [--conns 50] [--peers lvsd,lvsd-noshed,nft-dnat]
+//   node dist/bench/synflood.js [--seconds 8] [--conns 50] [--flood-pps 200000] [--peers lvsd,lvsd-noshed,nft-dnat]
 import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, cleanupStale } from '../lab/netns.js';
@@ -25,6 +25,8 @@ const argOf = (k: string, d: string): string => { const i = process.argv.indexOf
 const SECONDS = Number(argOf('--seconds', '8'));
 const CONNS = Number(argOf('--conns', '50'));
 const PEERS = argOf('--peers', 'lvsd,lvsd-noshed,nft-dnat').split(',');
+/** SYNs per second the flooder aims at: the same offered flood for every peer (what it reaches is printed). */
+const FLOOD_PPS = Number(argOf('--flood-pps', '200000'));
 const FLOOD_NET = '10.200';
 
 const emit = (o: object): void => { process.stdout.write(JSON.stringify(o) + '\n'); };
@@ -63,7 +65,7 @@ async function keepAliveClient(url: string, conns: number, seconds: number): Pro
 }
 
 /** Runs in the client namespace: pure SYNs from random FLOOD_NET sources and ports at dst:80 for `seconds`; prints "sent N". */
-async function flood(ifname: string, dstMac: string, dst: string, seconds: number): Promise<void> {
+async function flood(ifname: string, dstMac: string, dst: string, seconds: number, pps: number): Promise<void> {
   const { openPacket } = await import('../src/io/native.js');
   const { buildTcpFrame } = await import('../test/packet/build/frame.js');
   const { csumUpdate32, csumUpdate16, getCsum, setCsum } = await import('../src/packet/checksum.js');
@@ -75,9 +77,13 @@ async function flood(ifname: string, dstMac: string, dst: string, seconds: numbe
   const base = ipToU32(`${FLOOD_NET}.0.0`);
   let x = 0x9e3779b9;
   let n = 0;
-  const end = Date.now() + seconds * 1000;
+  const t0 = Date.now();
+  const end = t0 + seconds * 1000;
   while (Date.now() < end) {
-    for (let k = 0; k < 512; k++) {
+    // Paced: never ahead of pps × elapsed, so every peer is offered the same flood.
+    const due = Math.floor(((Date.now() - t0) / 1000) * pps) - n;
+    if (due <= 0) { await new Promise((r) => setImmediate(r)); continue; }
+    for (let k = 0; k < Math.min(512, due); k++) {
       x ^= x << 13; x ^= x >>> 17; x ^= x << 5; // xorshift32
       const oldSrc = dv.getUint32(14 + 12), oldPort = dv.getUint16(34);
       const src = (base | (x & 0xffff)) >>> 0, port = 1024 + ((x >>> 16) % 64000);
@@ -123,7 +129,7 @@ async function measure(lab: Lab, topo: Topology, peer: string, dirMac: string, l
   const client = lab.spawn('client', ['taskset', '-c', '0', 'node', me, '--client', `http://${topo.vip}/`, String(CONNS), String(3 * SECONDS + 1)]);
   await sleep((SECONDS + 1) * 1000);
   const c0 = lvsd ? await lvsd.call('get-counters', {}) as Record<string, number> : undefined;
-  const fl = await lab.exec('client', ['nice', '-n', '19', 'taskset', '-c', '0', 'node', me, '--flood', 'eth0', dirMac, topo.vip, String(SECONDS)], { timeoutMs: (SECONDS + 30) * 1000 });
+  const fl = await lab.exec('client', ['taskset', '-c', '0', 'node', me, '--flood', 'eth0', dirMac, topo.vip, String(SECONDS), String(FLOOD_PPS)], { timeoutMs: (SECONDS + 30) * 1000 });
   const c1 = lvsd ? await lvsd.call('get-counters', {}) as Record<string, number> : undefined;
   await client.exited;
   const lines = client.output().trim().split('\n').map((l) => l.split(' ').map(Number)).filter((v) => v.length === 3 && Number.isFinite(v[1]));
@@ -203,7 +209,7 @@ const fi = process.argv.indexOf('--flood');
 (ci > 0
   ? keepAliveClient(process.argv[ci + 1]!, Number(process.argv[ci + 2]), Number(process.argv[ci + 3]))
   : fi > 0
-    ? flood(process.argv[fi + 1]!, process.argv[fi + 2]!, process.argv[fi + 3]!, Number(process.argv[fi + 4]))
+    ? flood(process.argv[fi + 1]!, process.argv[fi + 2]!, process.argv[fi + 3]!, Number(process.argv[fi + 4]), Number(process.argv[fi + 5]))
     : main()
 ).then(() => process.exit(0), (e: unknown) => { note(String(e instanceof Error ? e.stack : e)); process.exit(1); });
 

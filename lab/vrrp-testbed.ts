@@ -16,7 +16,10 @@ export interface PairConf {
   advertInt: number;
   vrid?: number;
   authPass?: string;
+  /** One VIP with its prefix (default 192.168.150.100/24); an IPv6 one makes the instance IPv6 (VRRPv3). */
   vip?: string;
+  /** More VIPs after `vip` (IPv6: keepalived wants the link-local one first, so put that in `vip`). */
+  moreVips?: string[];
   iface?: string;
   label?: string;
   unicast?: { src: string; peer: string };
@@ -51,7 +54,8 @@ export function pairConf(c: PairConf, impl: Impl): string {
     ...(c.referenceIp && impl === 'ours' ? [`  reference_ip ${c.referenceIp}`] : []),
     ...(c.notify ? [`  notify ${c.notify}`] : []),
     '  virtual_ipaddress {',
-    `    ${vip} dev ${iface} label ${c.label ?? `${iface}:3`}`,
+    // Labels are IPv4's (ip(8) ignores them for IPv6).
+    ...[vip, ...(c.moreVips ?? [])].map((v) => (v.includes(':') ? `    ${v} dev ${iface}` : `    ${v} dev ${iface} label ${c.label ?? `${iface}:3`}`)),
     '  }',
     '}',
     '',
@@ -112,9 +116,9 @@ export function startDaemon(lab: Lab, host: string, impl: Impl, conf: string, ex
   };
 }
 
-/** Does `host` hold `vip` on its interface? */
+/** Does `host` hold `vip` (IPv4 or IPv6, as ip(8) prints it) on its interface? */
 export async function holdsVip(lab: Lab, host: string, vip = '192.168.150.100', iface = 'eth0'): Promise<boolean> {
-  const r = await lab.exec(host, ['ip', '-4', '-o', 'addr', 'show', 'dev', iface], { check: false });
+  const r = await lab.exec(host, ['ip', vip.includes(':') ? '-6' : '-4', '-o', 'addr', 'show', 'dev', iface], { check: false });
   return r.stdout.includes(` ${vip}/`);
 }
 
@@ -131,4 +135,55 @@ export async function waitDaemonReady(d: Daemon, timeoutMs = 10_000): Promise<vo
 
 export function keepalivedAvailable(): boolean {
   return existsSync('/usr/sbin/keepalived') || existsSync('/usr/bin/keepalived');
+}
+
+// ---------------------------------------------------------------- IPv6
+
+/** The IPv6 lab's addresses: hosts are NET::N/64, the VIPs a link-local one (keepalived wants it first) and a global one. */
+export const V6 = { net: '2001:db8:66', vip: '2001:db8:66::100', llVip: 'fe80::66:1' } as const;
+
+export interface Host6 { name: string; mac: string; ll: string; addr: string }
+
+/**
+ * An IPv6 LAN on its own switch: each host's eth0 with a fixed MAC (so a
+ * fixed link-local address) and NET::N/64, after DAD has passed (a VRRP
+ * source that is still tentative cannot send; on a real host the link-local
+ * address is long settled when keepalived starts).
+ */
+export async function buildLan6(lab: Lab, hosts: { name: string; n: number }[], sw = 'sw6'): Promise<Map<string, Host6>> {
+  await lab.addSwitch(sw);
+  const out = new Map<string, Host6>();
+  for (const h of hosts) {
+    await lab.addNs(h.name);
+    const mac = `02:00:00:00:66:${h.n.toString(16).padStart(2, '0')}`;
+    await lab.plug(h.name, 'eth0', sw, { mac });
+    const addr = `${V6.net}::${h.n.toString(16)}`;
+    await lab.exec(h.name, ['ip', 'addr', 'add', `${addr}/64`, 'dev', 'eth0', 'nodad']);
+    out.set(h.name, { name: h.name, mac, ll: '', addr });
+  }
+  for (const h of out.values()) {
+    const end = Date.now() + 10_000;
+    for (;;) {
+      const r = await lab.exec(h.name, ['ip', '-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link']);
+      const ai = (JSON.parse(r.stdout) as { addr_info?: { local?: string; tentative?: boolean }[] }[])[0]?.addr_info ?? [];
+      const ll = ai.find((a) => a.local?.startsWith('fe80') && !a.tentative);
+      if (ll) { h.ll = ll.local!; break; }
+      if (Date.now() > end) throw new Error(`${h.name}: no usable link-local address after 10 s`);
+      await new Promise((r2) => setTimeout(r2, 100));
+    }
+  }
+  return out;
+}
+
+export interface AddrEvent6 { t: number; host: string; kind: 'add' | 'del' }
+
+/** `ip -ts -o monitor address` output → when `vip` (IPv4 or IPv6) came and went; the lab's clock is UTC, as ip prints local time. */
+export function addrEvents(output: string, host: string, vip: string): AddrEvent6[] {
+  const out: AddrEvent6[] = [];
+  for (const line of output.split('\n')) {
+    const m = /^\[([0-9T:.-]+)\]\s*(Deleted )?\d+:\s+\S+\s+inet6? ([0-9a-f.:]+)\//.exec(line);
+    if (!m || m[3] !== vip) continue;
+    out.push({ t: Date.parse(`${m[1]!.slice(0, 23)}Z`), host, kind: m[2] ? 'del' : 'add' });
+  }
+  return out;
 }

@@ -8,7 +8,8 @@
         "src/raw_ip.cc",
         "src/util.cc",
         "src/netlink.cc",
-        "src/signal.cc"
+        "src/signal.cc",
+        "src/nfqueue.cc"
       ],
       "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")"],
       "cflags!": ["-fno-exceptions"],

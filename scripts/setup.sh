@@ -17,6 +17,7 @@ declare -A NEED=(
   [iperf3]=iperf3 [ethtool]=ethtool [ss]=iproute2 [ping]=iputils-ping
   [pkill]=procps [sysctl]=procps [vagrant]=vagrant [g++]=g++ [make]=make [python3]=python3
   [openssl]=openssl [taskset]=util-linux [editcap]=tshark [bird]=bird2 [birdc]=bird2
+  [iptables]=iptables
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

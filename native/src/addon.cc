@@ -11,6 +11,7 @@
 #include "util.h"
 
 namespace lvsd { void InitSignal(Napi::Env env, Napi::Object exports); }
+namespace lvsd { void InitNfqueue(Napi::Env env, Napi::Object exports); }
 
 namespace {
 
@@ -47,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lvsd::InitRawIp(env, exports);
   lvsd::InitNetlink(env, exports);
   lvsd::InitSignal(env, exports);
+  lvsd::InitNfqueue(env, exports);
   exports.Set("ifaceInfo", Napi::Function::New(env, IfaceInfo, "ifaceInfo"));
   exports.Set("netnsOpen", Napi::Function::New(env, NetnsOpen, "netnsOpen"));
   exports.Set("netnsSet", Napi::Function::New(env, NetnsSet, "netnsSet"));

@@ -170,6 +170,14 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     uint32_t rxBlockCount = OptU32(opts, "rxBlockCount", 64);
     uint32_t rxFrameSize = OptU32(opts, "rxFrameSize", 2048);
     uint32_t rxBlockTimeoutMs = OptU32(opts, "rxBlockTimeoutMs", 1);
+    // TPACKET_V3 hands user space whole blocks: a frame waits until its block
+    // is full or the retire timer (>= 1 ms) fires, and the kernel wakes the
+    // reader only then. TPACKET_V2 marks and signals every frame as it lands,
+    // so a quiet flow's packet is walked at once; under load frames still
+    // pile up between wake-ups and are walked as a batch. The version is per
+    // socket, so it sets the TX ring's slot header too.
+    uint32_t rxVersion = OptU32(opts, "rxVersion", 3);
+    if (rxVersion != 2 && rxVersion != 3) throw Napi::RangeError::New(env, "rxVersion must be 2 or 3");
     uint32_t txFrameSize = OptU32(opts, "txFrameSize", 0);  // 0: sized from the MTU below
     uint32_t txFrameCount = OptU32(opts, "txFrameCount", 0);  // 0: sized from the slot size below
     uint32_t txBlockSize = OptU32(opts, "txBlockSize", 64u << 10);
@@ -211,7 +219,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) ThrowErrno(env, "socket", errno, "AF_PACKET");
     try {
-      int v = TPACKET_V3;
+      int v = rxVersion == 2 ? TPACKET_V2 : TPACKET_V3;
       if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_VERSION");
       if (vnetHdr) {
         // Before the rings: the kernel refuses it (EBUSY) once a ring exists.
@@ -231,13 +239,15 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
         int one = 1;
         if (setsockopt(fd_, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_LOSS");
       }
+      // tpacket_req3 begins with tpacket_req's four fields; a V2 socket reads only those.
+      socklen_t reqLen = rxVersion == 2 ? sizeof(tpacket_req) : sizeof(tpacket_req3);
       tpacket_req3 rx{};
       rx.tp_block_size = rxBlockSize;
       rx.tp_block_nr = rxBlockCount;
       rx.tp_frame_size = rxFrameSize;
       rx.tp_frame_nr = (rxBlockSize / rxFrameSize) * rxBlockCount;
       rx.tp_retire_blk_tov = rxBlockTimeoutMs;
-      if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_RX_RING");
+      if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &rx, reqLen) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_RX_RING");
       uint32_t fpb = txBlockSize / txFrameSize;
       uint32_t txBlocks = (txFrameCount + fpb - 1) / fpb;
       tpacket_req3 tx{};
@@ -245,7 +255,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       tx.tp_block_nr = txBlocks;
       tx.tp_frame_size = txFrameSize;
       tx.tp_frame_nr = txBlocks * fpb;
-      if (setsockopt(fd_, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_TX_RING");
+      if (setsockopt(fd_, SOL_PACKET, PACKET_TX_RING, &tx, reqLen) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_TX_RING");
 
       {
         // tpacket_snd stops at the socket's send buffer (EAGAIN under
@@ -309,8 +319,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       self.Set("txFrameSize", txFrameSize);
       self.Set("txFramesPerBlock", fpb);
       self.Set("txFrameCount", txBlocks * fpb);
-      // V3 TX data starts right after the tpacket3_hdr (tp_hdrlen - sizeof(sockaddr_ll)).
-      self.Set("txDataOffset", static_cast<uint32_t>(TPACKET3_HDRLEN - sizeof(sockaddr_ll)));
+      // TX data starts right after the slot header (tp_hdrlen - sizeof(sockaddr_ll)): 48 for V3, 32 for V2.
+      size_t hdrLen = rxVersion == 2 ? TPACKET2_HDRLEN : TPACKET3_HDRLEN;
+      self.Set("txDataOffset", static_cast<uint32_t>(hdrLen - sizeof(sockaddr_ll)));
+      self.Set("rxVersion", rxVersion);
+      self.Set("rxFrameCount", rx.tp_frame_nr);
       self.Set("vnetHdrLen", vnetLen);
     } catch (...) {
       Teardown();

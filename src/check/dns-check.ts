@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { deadline, failReason } from './deadline.js';
-import { DEFAULTS, DNS_TYPES, type DnsCheckOptions, type DnsType, type Probe, type ProbeResult } from './types.js';
+import { DEFAULTS, DNS_TYPES, socketHost, type DnsCheckOptions, type DnsType, type Probe, type ProbeResult } from './types.js';
 
 const HEADER_LEN = 12;
 const CLASS_IN = 1;
@@ -105,7 +105,7 @@ export function dnsCheckProbe(opts: DnsCheckOptions): Probe {
         else if (v.kind === 'down') fail(`rcode ${v.rcode} (${RCODE_NAMES[v.rcode] ?? 'unknown'})`);
       });
       const send = (): void => {
-        sock.connect(port, opts.connectIp, () => {
+        sock.connect(port, socketHost(opts), () => {
           if (settled) return;
           sock.send(buildQuery(id, name, type), (err) => {
             if (err) fail('send failed', err);

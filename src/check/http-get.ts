@@ -17,6 +17,7 @@ import { isIPv6 } from 'node:net';
 import { deadline, failReason } from './deadline.js';
 import {
   DEFAULTS,
+  socketHost,
   type HttpGetOptions,
   type HttpUrl,
   type Probe,
@@ -84,7 +85,7 @@ function fetchUrl(
     if (protocol !== '1.0') headers['Connection'] = 'close';
 
     const common: http.RequestOptions = {
-      host: opts.connectIp,
+      host: socketHost(opts),
       port: opts.connectPort,
       path: url.path,
       method: 'GET',

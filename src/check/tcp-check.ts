@@ -4,7 +4,7 @@
 
 import * as net from 'node:net';
 import { deadline, failReason } from './deadline.js';
-import { DEFAULTS, type Probe, type ProbeResult, type TcpCheckOptions } from './types.js';
+import { DEFAULTS, socketHost, type Probe, type ProbeResult, type TcpCheckOptions } from './types.js';
 
 export function tcpCheckProbe(opts: TcpCheckOptions): Probe {
   const timeout = opts.connectTimeout ?? DEFAULTS.connectTimeout;
@@ -28,7 +28,7 @@ export function tcpCheckProbe(opts: TcpCheckOptions): Probe {
       d.signal.addEventListener('abort', onAbort, { once: true });
       try {
         sock = net.connect({
-          host: opts.connectIp,
+          host: socketHost(opts),
           port: opts.connectPort,
           ...(opts.bindto !== undefined ? { localAddress: opts.bindto } : {}),
           ...(opts.bindPort !== undefined ? { localPort: opts.bindPort } : {}),

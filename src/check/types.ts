@@ -37,6 +37,13 @@ export interface ConnectOptions {
   /** bind_port: local source port. */
   bindPort?: number;
   /**
+   * bind_if: the interface of a link-local IPv6 connect_ip (its scope, as
+   * keepalived sets sin6_scope_id from it). keepalived also binds the socket
+   * to it (SO_BINDTODEVICE), which node's sockets cannot do: for any other
+   * destination it is not applied.
+   */
+  bindIf?: string;
+  /**
    * connect_timeout: bounds the whole probe, not only connect() — a server
    * that accepts and then stalls or trickles its answer fails at this
    * deadline (keepalived issue #1822). keepalived's default is 5 s.
@@ -124,6 +131,15 @@ export type CheckOptions =
   | TcpCheckOptions
   | MiscCheckOptions
   | DnsCheckOptions;
+
+/**
+ * The host a checker socket connects to: connect_ip, with the bind_if zone
+ * when it is a link-local IPv6 address ("fe80::12%eth0"), which is what
+ * makes the kernel pick that link.
+ */
+export function socketHost(o: Pick<ConnectOptions, 'connectIp' | 'bindIf'>): string {
+  return o.bindIf !== undefined && /^fe[89ab]/i.test(o.connectIp) && o.connectIp.includes(':') ? `${o.connectIp}%${o.bindIf}` : o.connectIp;
+}
 
 /** The outcome of one probe. */
 export type ProbeResult =

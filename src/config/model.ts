@@ -43,6 +43,8 @@ export interface GlobalDefs {
   smtp_connect_timeout?: number;
   vrrp_version: 2 | 3;
   vrrp_mcast_group4: string;
+  /** Where IPv6 instances send adverts; default ff02::12. */
+  vrrp_mcast_group6: string;
   vrrp_garp_master_delay: number;
   vrrp_garp_master_repeat: number;
   vrrp_garp_master_refresh: number;
@@ -144,6 +146,16 @@ export interface VrrpInstance extends NotifyScripts {
   /** seconds, may be fractional */
   advert_int: number;
   version: 2 | 3;
+  /**
+   * The address family the instance runs over, as keepalived deduces it: the
+   * first of its virtual_ipaddress, mcast/unicast source and peers, or
+   * native_ipv6; IPv4 when none says. IPv6 instances run VRRPv3 to ff02::12
+   * from the interface's link-local address and announce with unsolicited
+   * neighbour advertisements.
+   */
+  family: 4 | 6;
+  /** native_ipv6: IPv6 even without addresses to say so. */
+  native_ipv6: boolean;
   authentication?: { auth_type: 'PASS' | 'AH'; auth_pass: string };
   virtual_ipaddress: VirtualIp[];
   virtual_ipaddress_excluded: VirtualIp[];
@@ -180,7 +192,12 @@ export interface VsGroupEntry {
   kind: 'addr' | 'fwmark';
   /** the address, or the first of a range */
   addr?: string;
-  /** the last address of a range, however written: `a.b.c.d-e`, `a.b.c.d-w.x.y.z` or `a.b.c.d/nn` */
+  /**
+   * the last address of a range, however written: `a.b.c.d-e`, `a.b.c.d-w.x.y.z`
+   * or `a.b.c.d/nn`; for IPv6 `a::b-XXXX` (hex), `a::b-c::d` or `a::/nn`.
+   * keepalived steps an IPv6 range through its last 16 bits only, from the
+   * start's to the end's (ipvswrapper.c ipvs_group_range_cmd), and so do we.
+   */
   addrEnd?: string;
   port?: number;
   fwmark?: number;
@@ -277,6 +294,14 @@ export type VirtualServerKey =
 export interface VirtualServer {
   pos: SourcePos;
   key: VirtualServerKey;
+  /**
+   * The service's address family as keepalived deduces it (vs->af): the
+   * address, else ip_family, persistence_granularity, the first real or sorry
+   * server that is not tunnelled. Absent when nothing says (a group or
+   * fwmark service with only tunnelled servers): each group address then
+   * gives its own.
+   */
+  family?: 4 | 6;
   /** Always TCP for a service made only of fwmarks: keepalived ignores the protocol there. */
   protocol: Protocol;
   lvs_sched: string;
@@ -366,6 +391,7 @@ export interface KeepalivedConfig {
 export const DEFAULTS = {
   vrrp_version: 2 as const,
   vrrp_mcast_group4: '224.0.0.18',
+  vrrp_mcast_group6: 'ff02::12',
   garp_delay: 5,
   garp_repeat: 5,
   garp_refresh: 0,
@@ -404,6 +430,7 @@ export function emptyGlobalDefs(): GlobalDefs {
     notification_email: [],
     vrrp_version: DEFAULTS.vrrp_version,
     vrrp_mcast_group4: DEFAULTS.vrrp_mcast_group4,
+    vrrp_mcast_group6: DEFAULTS.vrrp_mcast_group6,
     vrrp_garp_master_delay: DEFAULTS.garp_delay,
     vrrp_garp_master_repeat: DEFAULTS.garp_repeat,
     vrrp_garp_master_refresh: DEFAULTS.garp_refresh,

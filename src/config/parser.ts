@@ -4,8 +4,8 @@
 // configs are clean; the wording adds what to do about it.
 
 import * as fs from 'node:fs';
-import { isIPv6 } from 'node:net';
 import { ipToU32, isIpv4, u32ToIp } from '../packet/addr.js';
+import { bigIntToIpv6, formatIpv6, ipv6ToBigInt, isIpv6, isLinkLocalIpv6, isLinkLocalMulticastIpv6, isMulticastIpv6, parseIpv6 } from '../packet/addr6.js';
 import { SCHEDULERS } from '../ipvs/types.js';
 import { lexConfig, type LexOptions, type Stmt, type Word } from './lexer.js';
 import { parseStaticRoute, parseStaticRule } from './ip-rule-route-parser.js';
@@ -22,8 +22,6 @@ export interface ParseResult {
 }
 
 class Ctx {
-  /** Groups that had clean IPv6 entries (refused by lvsd, kept by keepalived): not empty, not fwmark-only. */
-  readonly v6Groups = new Set<string>();
   constructor(readonly diags: Diagnostic[] = []) {}
   emit(pos: SourcePos, severity: Severity, ka: KaErr, message: string, hint: string): void {
     this.diags.push({ file: pos.file, line: pos.line, col: pos.col, severity, message, hint, ka });
@@ -106,16 +104,35 @@ function bool(ctx: Ctx, s: Stmt, i: number): boolean | undefined {
   return undefined;
 }
 
+/** Where only IPv4 makes sense (an IPv4 multicast group, the IPv4 sync daemon, …). */
 function ipv4(ctx: Ctx, w: Word | undefined, what: string, s: Stmt): string | undefined {
   if (!w) { need(ctx, s, s.words.length, what); return undefined; }
   if (!isIpv4(w.text)) {
-    // A valid IPv6 address is clean for keepalived (-t exits as it does) but lvsd cannot run it yet (#16).
-    const v6 = isIPv6(w.text);
-    ctx.error(w.pos, v6 ? `${what} ${w.text}: IPv6 is not supported by lvsd yet` : `${what} '${w.text}' is not a valid IPv4 address`,
-      v6 ? 'use an IPv4 address (IPv6 services are issue #16)' : 'write a dotted quad such as 192.168.150.100', v6 ? 'OK' : 'GENERAL_ERROR');
+    ctx.error(w.pos, `${what} '${w.text}' is not a valid IPv4 address`, 'write a dotted quad such as 192.168.150.100');
     return undefined;
   }
   return w.text;
+}
+
+export type Family = 4 | 6;
+
+/** An IPv6 address in the model's one spelling (RFC 5952), so that equal addresses compare equal as strings. */
+export function canonicalIp(a: string): string {
+  return isIpv4(a) ? a : formatIpv6(parseIpv6(a));
+}
+
+/** An IPv4 or IPv6 address (keepalived's inet_stosockaddr), IPv6 in canonical form. */
+function ipAny(ctx: Ctx, w: Word | undefined, what: string, s: Stmt): { addr: string; family: Family } | undefined {
+  if (!w) { need(ctx, s, s.words.length, what); return undefined; }
+  if (isIpv4(w.text)) return { addr: w.text, family: 4 };
+  if (isIpv6(w.text)) return { addr: canonicalIp(w.text), family: 6 };
+  ctx.error(w.pos, `${what} '${w.text}' is not a valid IP address`, 'write an IPv4 address (192.168.150.100) or an IPv6 one (2001:db8::100)');
+  return undefined;
+}
+
+/** The family of an address the model holds (already validated). */
+export function familyOf(a: string): Family {
+  return a.includes(':') ? 6 : 4;
 }
 
 function port(ctx: Ctx, w: Word, what: string): number | undefined {
@@ -191,7 +208,7 @@ const GLOBAL_IGNORED = set(
   'process_names', 'process_name', 'vrrp_process_name', 'checker_process_name', 'lvs_process_name', 'bfd_process_name',
   'smtp_helo_name', 'smtp_alert', 'startup_script', 'startup_script_timeout', 'shutdown_script', 'shutdown_script_timeout',
   'max_auto_priority', 'min_auto_priority_delay', 'smtp_alert_vrrp', 'smtp_alert_checker', 'checker_log_all_failures',
-  'dynamic_interfaces', 'no_email_faults', 'default_interface', 'disable_local_igmp', 'lvs_flush_onstop', 'vrrp_mcast_group6',
+  'dynamic_interfaces', 'no_email_faults', 'default_interface', 'disable_local_igmp', 'lvs_flush_onstop',
   'vrrp_garp_lower_prio_delay', 'vrrp_garp_lower_prio_repeat', 'vrrp_down_timer_adverts', 'vrrp_gna_interval', 'vrrp_min_garp',
   'vrrp_garp_extra_if', 'vrrp_vmac_garp_intvl', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'vrrp_iptables',
   'vrrp_ipsets', 'nftables', 'nftables_priority', 'nftables_ifindex', 'nftables_ipvs', 'nftables_ipvs_priority',
@@ -222,6 +239,17 @@ const GLOBAL: Record<string, Handler<KeepalivedConfig>> = {
     const a = ipv4(c, arg(s, 1), 'vrrp_mcast_group4', s);
     if (a && (ipToU32(a) >>> 28) !== 14) c.error(arg(s, 1)!.pos, `vrrp_mcast_group4 ${a} is not a multicast address`, 'use an address in 224.0.0.0/4');
     else if (a) m.global_defs.vrrp_mcast_group4 = a;
+  },
+  vrrp_mcast_group6: (c, s, m) => {
+    // keepalived's vrrp_mcast_group6_handler, its checks and messages.
+    const w = need(c, s, 1, 'address');
+    if (!w) return;
+    if (!isIpv4(w.text) && !isIpv6(w.text)) { c.error(w.pos, `Can't parse vrrp_mcast_group6 [${w.text}]. Skipping`, 'give an IPv6 multicast address such as ff02::12'); return; }
+    if (!isIpv6(w.text)) { c.error(w.pos, `vrrp_mcast_group6 [${w.text}] is not IPv6. Skipping`, 'give an IPv6 multicast address such as ff02::12'); return; }
+    const b = parseIpv6(w.text);
+    if (!isMulticastIpv6(b)) { c.error(w.pos, `vrrp_mcast_group6 [${w.text}] is not multicast. Skipping`, 'use an address in ff00::/8, normally ff02::12'); return; }
+    if (!isLinkLocalMulticastIpv6(b)) c.warn(w.pos, `vrrp_mcast_group6 [${w.text}] should be link-local multicast.`, 'use a link-scope group (ff02::/16): adverts never leave the link', 'WARNING');
+    m.global_defs.vrrp_mcast_group6 = formatIpv6(b);
   },
   vrrp_garp_master_delay: (c, s, m) => { const v = num(c, s, 1, 0, 86400, 'seconds'); if (v !== undefined) m.global_defs.vrrp_garp_master_delay = v; },
   vrrp_garp_master_repeat: (c, s, m) => { const v = num(c, s, 1, 0, 2147483647, 'count'); if (v !== undefined) m.global_defs.vrrp_garp_master_repeat = v; },
@@ -346,15 +374,9 @@ const SYNC_IGNORED = set('track_file', 'track_process', 'track_bfd', 'smtp_alert
 function parseVip(c: Ctx, l: Stmt, what = 'virtual_ipaddress'): VirtualIp | undefined {
   const w = l.words[0]!;
   const [addr, pfx, ...more] = w.text.split('/');
-  // static_ipaddress is only handed to ip(8), so IPv6 works there; a VRRP
-  // address needs VRRPv3 over IPv6 (#16). keepalived accepts both.
-  const v6 = !more.length && isIPv6(addr!);
-  if (v6 && what !== 'static_ipaddress') {
-    c.error(w.pos, `${what} ${w.text}: IPv6 is not supported by lvsd yet`, 'use IPv4 virtual addresses (IPv6 VRRP is issue #16)', 'OK');
-    return undefined;
-  }
+  const v6 = !more.length && isIpv6(addr!);
   if (more.length || (!v6 && !isIpv4(addr!))) {
-    c.error(w.pos, `${what} '${w.text}' is not a valid IPv4 address`, 'write A.B.C.D[/prefix], e.g. 192.168.150.100/24');
+    c.error(w.pos, `${what} '${w.text}' is not a valid IP address`, 'write A.B.C.D[/prefix] or an IPv6 address[/prefix], e.g. 192.168.150.100/24 or 2001:db8::100/64');
     return undefined;
   }
   const max = v6 ? 128 : 32;
@@ -366,14 +388,15 @@ function parseVip(c: Ctx, l: Stmt, what = 'virtual_ipaddress'): VirtualIp | unde
     }
     prefix = Number(pfx);
   }
-  const vip: VirtualIp = { pos: w.pos, addr: addr!, prefix };
+  const vip: VirtualIp = { pos: w.pos, addr: v6 ? canonicalIp(addr!) : addr!, prefix };
   const extra: string[] = [];
   for (let i = 1; i < l.words.length; i++) {
     const k = l.words[i]!.text;
     const next = l.words[i + 1];
     if (k === 'brd' || k === 'broadcast') {
       if (!next) { c.error(l.words[i]!.pos, `${what}: ${k} needs an address`, 'write brd A.B.C.D'); break; }
-      if (next.text !== '-' && next.text !== '+' && !isIpv4(next.text)) c.error(next.pos, `${what}: invalid broadcast '${next.text}'`, 'write brd A.B.C.D');
+      if (v6) c.error(l.words[i]!.pos, `${what}: ${k} is for IPv4 addresses`, 'IPv6 has no broadcast: remove it');
+      else if (next.text !== '-' && next.text !== '+' && !isIpv4(next.text)) c.error(next.pos, `${what}: invalid broadcast '${next.text}'`, 'write brd A.B.C.D');
       else vip.brd = next.text;
       i++;
     } else if (k === 'dev' || k === 'scope' || k === 'label') {
@@ -382,7 +405,13 @@ function parseVip(c: Ctx, l: Stmt, what = 'virtual_ipaddress'): VirtualIp | unde
       i++;
     } else if (['no_track', 'home', '-nodad', 'nodad', 'noprefixroute', 'autojoin', 'use_vmac'].includes(k)) {
       extra.push(k);
-    } else if (['peer', 'preferred_lft', 'track_group', 'metric'].includes(k) && next) {
+    } else if (k === 'preferred_lft' && next) {
+      // IPv6: 0 marks the address deprecated, so the VIP is never a source address (keepalived's reason for it).
+      if (!/^(\d+|forever)$/.test(next.text) || (next.text !== 'forever' && Number(next.text) > 4294967295)) {
+        c.error(next.pos, `${what}: invalid preferred_lft '${next.text}'`, 'give seconds or forever');
+      } else extra.push(k, next.text);
+      i++;
+    } else if (['peer', 'track_group', 'metric'].includes(k) && next) {
       extra.push(k, next.text);
       i++;
     } else {
@@ -396,14 +425,28 @@ function parseVip(c: Ctx, l: Stmt, what = 'virtual_ipaddress'): VirtualIp | unde
 
 const INSTANCE_IGNORED = set(
   'use_vmac', 'use_vmac_addr', 'vmac_xmit_base', 'use_ipvlan', 'unicast_fault_no_peer', 'check_unicast_src',
-  'old_unicast_checksum', 'native_ipv6', 'vrf', 'track_file', 'track_process', 'track_bfd', 'mcast_dst_ip', 'track_src_ip',
+  'old_unicast_checksum', 'vrf', 'track_file', 'track_process', 'track_bfd', 'mcast_dst_ip', 'track_src_ip',
   'unicast_ttl', 'promote_secondaries', 'linkbeat_use_polling', 'virtual_routes', 'virtual_rules', 'skip_check_adv_addr',
   'strict_mode', 'debug', 'notify_deleted', 'notify_priority_changes', 'lvs_sync_daemon_interface', 'garp_lower_prio_delay',
   'garp_lower_prio_repeat', 'garp_extra_if', 'vmac_garp_intvl', 'lower_prio_no_advert', 'higher_prio_send_advert',
   'kernel_rx_buf_size',
 );
 
-interface InstanceCtx { vi: VrrpInstance; stateSet?: boolean; vridSet?: boolean; accept?: boolean }
+interface InstanceCtx {
+  vi: VrrpInstance; stateSet?: boolean; vridSet?: boolean; accept?: boolean;
+  /** keepalived's vrrp->family: set by the first address that has one (VIP, source, peer) or native_ipv6. */
+  family?: Family;
+  /** keepalived's vrrp->version: only what `version` or native_ipv6 set (the global default applies at the end). */
+  version?: 2 | 3;
+}
+
+/** keepalived sets an instance's family from the first address it meets; later ones must match. */
+function instanceFamily(c: Ctx, x: InstanceCtx, family: Family, pos: SourcePos, msg: string, hint: string): boolean {
+  if (x.family === undefined) { x.family = family; return true; }
+  if (x.family === family) return true;
+  c.error(pos, msg, hint);
+  return false;
+}
 
 const INSTANCE: Record<string, Handler<InstanceCtx>> = {
   state: (c, s, x) => {
@@ -416,12 +459,21 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
   dont_track_primary: (_c, _s, x) => { x.vi.dont_track_primary = true; },
   track_interface: (c, s, x) => { x.vi.track_interface.push(...trackInterfaces(c, s)); },
   track_script: (c, s, x) => { x.vi.track_script.push(...trackScripts(c, s)); },
-  mcast_src_ip: (c, s, x) => { const a = ipv4(c, arg(s, 1), 'mcast_src_ip', s); if (a) x.vi.mcast_src_ip = a; },
-  unicast_src_ip: (c, s, x) => { const a = ipv4(c, arg(s, 1), 'unicast_src_ip', s); if (a) x.vi.unicast_src_ip = a; },
+  mcast_src_ip: (c, s, x) => srcIp(c, s, x, 'mcast_src_ip'),
+  unicast_src_ip: (c, s, x) => srcIp(c, s, x, 'unicast_src_ip'),
+  native_ipv6: (c, s, x) => {
+    if (x.family === 4) { c.error(s.pos, `(${x.vi.name}) Cannot specify native_ipv6 with IPv4 addresses`, 'remove native_ipv6, or use IPv6 addresses'); return; }
+    x.family = 6;
+    x.version = 3;
+    x.vi.native_ipv6 = true;
+  },
   unicast_peer: (c, s, x) => {
     for (const l of valueLines(c, s)) {
-      const a = ipv4(c, l.words[0], 'unicast_peer', l);
-      if (!a) continue;
+      const ip = ipAny(c, l.words[0], 'unicast_peer', l);
+      if (!ip) continue;
+      if (!instanceFamily(c, x, ip.family, l.words[0]!.pos, `Configuration error: VRRP instance[${x.vi.name}] and unicast peer address[${l.words[0]!.text}] MUST be of the same family !!! Skipping...`,
+        'use peers of the instance\'s address family (its virtual_ipaddress decides it)')) continue;
+      const a = ip.addr;
       const p: VrrpInstance['unicast_peer'][number] = { addr: a };
       for (let i = 1; i < l.words.length; i += 2) {
         const k = l.words[i]!.text;
@@ -442,7 +494,16 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
     x.vi.virtual_router_id = Number(w.text);
     x.vridSet = true;
   },
-  version: (c, s, x) => { const v = num(c, s, 1, 2, 3, 'version'); if (v !== undefined) x.vi.version = v as 2 | 3; },
+  version: (c, s, x) => {
+    const v = num(c, s, 1, 2, 3, 'version') as 2 | 3 | undefined;
+    if (v === undefined) return;
+    if ((x.version !== undefined && x.version !== v) || (v === 2 && x.family === 6)) {
+      c.error(s.words[1]!.pos, `(${x.vi.name}) vrrp_version ${v} conflicts with configured or deduced version ${x.version ?? 0}; ignoring.`, 'IPv6 instances run VRRP version 3: remove version 2');
+      return;
+    }
+    x.version = v;
+    x.vi.version = v;
+  },
   priority: (c, s, x) => {
     const w = need(c, s, 1, 'priority');
     if (!w) return;
@@ -475,7 +536,17 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
     if (a.auth_type && a.auth_pass !== undefined) x.vi.authentication = { auth_type: a.auth_type, auth_pass: a.auth_pass };
     else if (a.auth_type || a.auth_pass !== undefined) c.warn(s.pos, `(${x.vi.name}) authentication needs both auth_type and auth_pass`, 'add the missing one; authentication is off until then');
   },
-  virtual_ipaddress: (c, s, x) => { for (const l of valueLines(c, s)) { const v = parseVip(c, l); if (v) x.vi.virtual_ipaddress.push(v); } },
+  virtual_ipaddress: (c, s, x) => {
+    for (const l of valueLines(c, s)) {
+      const v = parseVip(c, l);
+      if (!v) continue;
+      // keepalived's alloc_vrrp_vip: the adverts carry one family, so the VIPs are of one family.
+      if (!instanceFamily(c, x, familyOf(v.addr), v.pos, `(${x.vi.name}): address family must match VRRP instance [${l.words[0]!.text}] - ignoring`,
+        'put the other family\'s addresses in virtual_ipaddress_excluded, or in an instance of their own')) continue;
+      x.vi.virtual_ipaddress.push(v);
+    }
+  },
+  // Excluded addresses are not in adverts: either family may go with any instance.
   virtual_ipaddress_excluded: (c, s, x) => { for (const l of valueLines(c, s)) { const v = parseVip(c, l); if (v) x.vi.virtual_ipaddress_excluded.push(v); } },
   accept: (_c, _s, x) => { x.accept = true; },
   no_accept: (_c, _s, x) => { x.accept = false; },
@@ -498,6 +569,14 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
   check_reference: referenceIp,
 };
 
+function srcIp(c: Ctx, s: Stmt, x: InstanceCtx, k: 'mcast_src_ip' | 'unicast_src_ip'): void {
+  const ip = ipAny(c, arg(s, 1), k, s);
+  if (!ip) return;
+  if (!instanceFamily(c, x, ip.family, s.words[1]!.pos, `Configuration error: VRRP instance[${x.vi.name}] and src address[${s.words[1]!.text}] MUST be of the same family !!! Skipping...`,
+    'use a source address of the instance\'s family (its virtual_ipaddress decides it)')) return;
+  x.vi[k] = ip.addr;
+}
+
 function referenceIp(c: Ctx, s: Stmt, x: InstanceCtx): void {
   c.note(s.pos, `${kw(s)} is an lvsd extension (split-brain detection); keepalived ignores it with an unknown-keyword error`,
     'keep it only in configs run by lvs-keepalived', 'UNKNOWN_KEYWORD');
@@ -515,6 +594,7 @@ function newInstance(pos: SourcePos, name: string, m: KeepalivedConfig): VrrpIns
     garp_master_delay: g.vrrp_garp_master_delay, garp_master_repeat: g.vrrp_garp_master_repeat,
     garp_master_refresh: g.vrrp_garp_master_refresh, garp_master_refresh_repeat: g.vrrp_garp_master_refresh_repeat,
     down_timer_adverts: DEFAULTS.down_timer_adverts, accept: true, smtp_alert: false, reference_ip: [],
+    family: 4, native_ipv6: false,
   };
 }
 
@@ -550,8 +630,8 @@ const commonTimers = <T extends { inh: Inherit }>(): Record<string, Handler<T>> 
 
 interface VsCtx {
   vs: VirtualServer; inh: Inherit; protoSet: boolean; schedSet: boolean; methodSet: boolean; m: KeepalivedConfig;
-  /** Real servers refused because they are IPv6 (#16). */
-  v6RealServers?: number;
+  /** keepalived's vs->af: the virtual server's address, else ip_family, persistence_granularity or its first non-tunnelled real server. */
+  family?: Family;
   /** The virtual server's `weight`: what real servers without their own get. */
   weight?: number;
   weighted: Set<RealServer>;
@@ -559,7 +639,7 @@ interface VsCtx {
 interface RsCtx { rs: RealServer; inh: Inherit; vsx: VsCtx; raw: RawChecker[] }
 interface RawChecker { type: CheckerType; pos: SourcePos; inh: Inherit; fields: Record<string, unknown>; urls: HttpUrl[] }
 
-const VS_IGNORED = set('ip_family', 'hashed', 'smtp_alert', 'snmp_name', 'sorry_server_lvs_method');
+const VS_IGNORED = set('hashed', 'smtp_alert', 'snmp_name', 'sorry_server_lvs_method');
 const RS_IGNORED = set('smtp_alert', 'snmp_name');
 const CHECK_IGNORED = set('log_all_failures');
 
@@ -581,11 +661,32 @@ const VS: Record<string, Handler<VsCtx>> = {
   persistence_granularity: (c, s, x) => {
     const w = need(c, s, 1, 'netmask');
     if (!w) return;
-    if (/^\d+$/.test(w.text)) {
+    // keepalived's pgr_handler: the service's family if known, else a dot means IPv4.
+    const family: Family = x.family ?? (w.text.includes('.') ? 4 : 6);
+    if (family === 6) {
+      if (!/^\d+$/.test(w.text) || Number(w.text) < 1 || Number(w.text) > 128) {
+        c.error(w.pos, `Invalid IPv6 persistence_granularity specified - ${w.text}`, 'give an IPv6 prefix length in [1, 128], e.g. 64');
+        return;
+      }
+      x.vs.persistence_granularity = String(Number(w.text));
+    } else if (/^\d+$/.test(w.text)) {
       // inet_aton() reads "24" as 0.0.0.24, which is what keepalived then uses.
       c.error(w.pos, `persistence_granularity ${w.text} is not a netmask (keepalived would use 0.0.0.${w.text})`, 'write the mask dotted, e.g. 255.255.255.0 for /24', 'OK');
-    } else if (!isIpv4(w.text)) c.error(w.pos, `invalid IPv4 persistence_granularity '${w.text}'`, 'give a netmask such as 255.255.255.0');
-    else x.vs.persistence_granularity = w.text;
+      return;
+    } else if (!isIpv4(w.text)) {
+      c.error(w.pos, `Invalid IPv4 persistence_granularity specified - ${w.text}`, 'give a netmask such as 255.255.255.0');
+      return;
+    } else x.vs.persistence_granularity = w.text;
+    x.family ??= family;
+    if (!x.vs.persistence_timeout) x.vs.persistence_timeout = DEFAULTS.persistence_timeout_bare;
+  },
+  ip_family: (c, s, x) => {
+    const w = need(c, s, 1, 'inet|inet6');
+    if (!w) return;
+    if (w.text !== 'inet' && w.text !== 'inet6') { c.error(w.pos, `unknown address family ${w.text}`, 'use inet or inet6'); return; }
+    const f: Family = w.text === 'inet' ? 4 : 6;
+    if (x.family !== undefined && x.family !== f) { c.error(w.pos, `Virtual server specified family ${w.text} conflicts with server family`, 'remove ip_family, or make it match the addresses'); return; }
+    x.family = f;
   },
   protocol: (c, s, x) => {
     const w = need(c, s, 1, 'TCP|UDP|SCTP');
@@ -600,10 +701,10 @@ const VS: Record<string, Handler<VsCtx>> = {
   quorum: (c, s, x) => { const v = num(c, s, 1, 1, 4294967295, 'quorum'); if (v !== undefined) x.vs.quorum = v; },
   hysteresis: (c, s, x) => { const v = num(c, s, 1, 0, 4294967295, 'hysteresis'); if (v !== undefined) x.vs.hysteresis = v; },
   sorry_server: (c, s, x) => {
-    const a = ipv4(c, arg(s, 1), 'sorry_server', s);
+    const a = ipAny(c, arg(s, 1), 'sorry_server', s);
     const pw = arg(s, 2);
     const p = pw ? port(c, pw, 'sorry_server port') : 0;
-    if (a && p !== undefined) x.vs.sorry_server = { addr: a, port: p };
+    if (a && p !== undefined) x.vs.sorry_server = { addr: a.addr, port: p };
   },
   sorry_server_inhibit: (c, s, x) => { const b = bool(c, s, 1); if (b !== undefined) x.vs.sorry_server_inhibit = b; },
   quorum_up: notifyHandler<VsCtx>('quorum_up', (x) => x.vs),
@@ -665,6 +766,9 @@ const RS_CHECKERS_IGNORED = set('SMTP_CHECK', 'BFD_CHECK', 'UDP_CHECK', 'PING_CH
 function checkerHandler(type: CheckerType): Handler<RsCtx> {
   return (c, s, x) => {
     const rc: RawChecker = { type, pos: s.pos, inh: {}, fields: {}, urls: [] };
+    // keepalived's conn_opts: the destination starts as the real server and connect_ip replaces it.
+    let dstFamily: Family = familyOf(x.rs.addr);
+    let bindFamily: Family | undefined;
     if (!s.block) c.error(endPos(s), `${type}: missing block`, `write '${type} { … }'`, 'MISSING_BOB');
     const timers = commonTimers<RawChecker>();
     // inhibit_on_failure belongs to real and virtual servers only; keepalived
@@ -672,12 +776,30 @@ function checkerHandler(type: CheckerType): Handler<RsCtx> {
     delete timers.inhibit_on_failure;
     if (type === 'MISC_CHECK') delete timers.connect_timeout;
     const conn: Record<string, Handler<RawChecker>> = {
-      connect_ip: (c2, s2, r) => { const a = ipv4(c2, arg(s2, 1), 'connect_ip', s2); if (a) r.fields.connect_ip = a; },
+      connect_ip: (c2, s2, r) => {
+        const a = ipAny(c2, arg(s2, 1), 'connect_ip', s2);
+        if (!a) return;
+        if (bindFamily !== undefined && bindFamily !== a.family) {
+          c2.error(s2.words[1]!.pos, `connect_ip address ${s2.words[1]!.text} does not match address family of bindto - skipping`, 'use a connect_ip of the same family as bindto');
+          return;
+        }
+        r.fields.connect_ip = a.addr;
+        dstFamily = a.family;
+      },
       connect_port: (c2, s2, r) => {
         const v = num(c2, s2, 1, 1, 65535, 'port');
         if (v !== undefined) r.fields.connect_port = v;
       },
-      bindto: (c2, s2, r) => { const a = ipv4(c2, arg(s2, 1), 'bindto', s2); if (a) r.fields.bindto = a; },
+      bindto: (c2, s2, r) => {
+        const a = ipAny(c2, arg(s2, 1), 'bindto', s2);
+        if (!a) return;
+        if (a.family !== dstFamily) {
+          c2.error(s2.words[1]!.pos, `bindto address ${s2.words[1]!.text} does not match address family of connect_ip - skipping`, 'bind to an address of the family the check connects to');
+          return;
+        }
+        r.fields.bindto = a.addr;
+        bindFamily = a.family;
+      },
       bind_port: (c2, s2, r) => { const v = num(c2, s2, 1, 1, 65535, 'port'); if (v !== undefined) r.fields.bind_port = v; },
       bind_if: (c2, s2, r) => { const w = need(c2, s2, 1, 'interface'); if (w) r.fields.bind_if = w.text; },
       fwmark: (c2, s2, r) => { const v = num(c2, s2, 1, 0, 4294967295, 'mark'); if (v !== undefined) r.fields.fwmark = v; },
@@ -721,6 +843,14 @@ function checkerHandler(type: CheckerType): Handler<RsCtx> {
       c.error(s.pos, 'MISC_CHECK has no misc_path', 'add misc_path /path/to/script');
       return;
     }
+    if (type !== 'MISC_CHECK') {
+      // keepalived's check_conn_opts: a link-local destination means nothing without its interface.
+      const dst = (rc.fields.connect_ip as string | undefined) ?? x.rs.addr;
+      if (familyOf(dst) === 6 && isLinkLocalIpv6(parseIpv6(dst)) && rc.fields.bind_if === undefined) {
+        c.error(s.pos, `Checker link local address ${dst} requires a bind_if`, 'add bind_if <interface> (the link the address is on)');
+        return;
+      }
+    }
     x.raw.push(rc);
   };
 }
@@ -753,12 +883,13 @@ function parseUrl(c: Ctx, s: Stmt): HttpUrl | undefined {
 }
 
 function realServer(c: Ctx, s: Stmt, x: VsCtx): void {
-  const a = ipv4(c, arg(s, 1), 'real server address', s);
-  if (!a && isIPv6(arg(s, 1)?.text ?? '')) x.v6RealServers = (x.v6RealServers ?? 0) + 1;
+  const ip = ipAny(c, arg(s, 1), 'real server address', s);
   const pw = arg(s, 2);
   const p = pw ? port(c, pw, 'real server port') : 0;
-  if (!a || p === undefined) return; // keepalived skips the whole block
-  const rs: RealServer = { pos: s.pos, addr: a, port: p, weight: DEFAULTS.weight, uthreshold: 0, lthreshold: 0, checkers: [] };
+  if (!ip || p === undefined) return; // keepalived skips the whole block
+  const rs: RealServer = { pos: s.pos, addr: ip.addr, port: p, weight: DEFAULTS.weight, uthreshold: 0, lthreshold: 0, checkers: [] };
+  // keepalived copies the virtual server's method to the real server when the block starts.
+  const vsMethod = x.methodSet ? x.vs.lvs_method : undefined;
   const rx: RsCtx = { rs, inh: {}, vsx: x, raw: [] };
   const table: Record<string, Handler<RsCtx>> = { ...RS };
   walk(c, s.block, table, rx, new Set([...RS_IGNORED, ...RS_CHECKERS_IGNORED]), 'real_server');
@@ -766,6 +897,18 @@ function realServer(c: Ctx, s: Stmt, x: VsCtx): void {
   if (rx.inh.inhibit_on_failure !== undefined) rs.inhibit_on_failure = rx.inh.inhibit_on_failure;
   if (rx.inh.alpha !== undefined) rs.alpha = rx.inh.alpha;
   for (const r of rx.raw) rs.checkers.push(resolveChecker(r, rx.inh, x.inh));
+  // keepalived's rs_end_handler: a tunnelled real server may be of the other family (the kernel
+  // encapsulates IPv4 in IPv6 and the reverse); any other must match the virtual server.
+  if ((rs.lvs_method ?? vsMethod) === 'TUN') {
+    if (x.family !== undefined && ip.family !== x.family) {
+      c.error(s.pos, `real server ${ip.addr}: lvsd does not tunnel across address families (IPv${x.family} service, IPv${ip.family} real server)`, 'use a real server of the service\'s family', 'OK');
+      return;
+    }
+  } else if (x.family === undefined) x.family = ip.family;
+  else if (x.family !== ip.family) {
+    c.error(s.pos, `Address family of virtual server and real server ${ip.addr} don't match - skipping real server.`, 'use real servers of the virtual server\'s address family');
+    return;
+  }
   x.vs.real_servers.push(rs);
 }
 
@@ -822,6 +965,7 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   const w1 = arg(s, 1);
   if (!w1) { need(c, s, 1, 'address port | fwmark N | group NAME'); return; }
   let key: VirtualServer['key'] | undefined;
+  let family: Family | undefined;
   if (w1.text === 'fwmark') {
     const v = num(c, s, 2, 1, 4294967295, 'mark');
     if (v !== undefined) key = { kind: 'fwmark', fwmark: v };
@@ -834,10 +978,10 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
       } else key = { kind: 'group', group: g.text };
     }
   } else {
-    const a = ipv4(c, w1, 'virtual server address', s);
+    const a = ipAny(c, w1, 'virtual server address', s);
     const pw = arg(s, 2);
     const p = pw ? port(c, pw, 'virtual server port') : 0;
-    if (a && p !== undefined) key = { kind: 'addr', addr: a, port: p };
+    if (a && p !== undefined) { key = { kind: 'addr', addr: a.addr, port: p }; family = a.family; }
   }
   const vs: VirtualServer = {
     pos: s.pos, key: key ?? { kind: 'addr', addr: '0.0.0.0', port: 0 }, protocol: DEFAULTS.protocol,
@@ -845,24 +989,41 @@ function virtualServer(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
     delay_loop: DEFAULTS.delay_loop, quorum: DEFAULTS.quorum, hysteresis: 0, sorry_server_inhibit: false, alpha: false,
     omega: false, inhibit_on_failure: false, ha_suspend: false, real_servers: [],
   };
-  const x: VsCtx = { vs, inh: {}, protoSet: false, schedSet: false, methodSet: false, m, weighted: new Set() };
+  const x: VsCtx = { vs, inh: {}, protoSet: false, schedSet: false, methodSet: false, m, weighted: new Set(), ...(family ? { family } : {}) };
   if (!s.block) c.error(endPos(s), 'virtual_server: missing block', "write 'virtual_server A.B.C.D PORT { … }'", 'MISSING_BOB');
   walk(c, s.block, VS, x, VS_IGNORED, 'virtual_server');
+  // keepalived's vs_end_handler: a sorry server that is not tunnelled must be of the service's family.
+  const ss = vs.sorry_server;
+  if (ss && vs.lvs_method !== 'TUN') {
+    if (x.family === undefined) x.family = familyOf(ss.addr);
+    else if (x.family !== familyOf(ss.addr)) {
+      c.error(s.pos, `Address family of virtual server and sorry server ${ss.addr} don't match - skipping sorry server.`, 'use a sorry server of the virtual server\'s family');
+      delete vs.sorry_server;
+    }
+  } else if (ss && x.family !== undefined && x.family !== familyOf(ss.addr)) {
+    c.error(s.pos, `sorry server ${ss.addr}: lvsd does not tunnel across address families`, 'use a sorry server of the service\'s family', 'OK');
+    delete vs.sorry_server;
+  }
+  if (x.family !== undefined) vs.family = x.family;
   vs.delay_loop = x.inh.delay_loop ?? DEFAULTS.delay_loop;
   vs.inhibit_on_failure = x.inh.inhibit_on_failure ?? false;
   vs.alpha = x.inh.alpha ?? false;
   if (!key) return;
   const name = key.kind === 'addr' ? `[${key.addr}]:${key.port}` : key.kind === 'fwmark' ? `FWM ${key.fwmark}` : `group ${key.group}`;
+  if (key.kind === 'fwmark' && vs.family === 6) {
+    // The control protocol's fwmark service has no family yet: it would become an IPv4 one.
+    c.error(s.pos, `virtual server ${name}: IPv6 fwmark services are not supported by lvsd yet`, 'use IPv6 address services (virtual_server ADDR PORT or a group)', 'OK');
+    return;
+  }
   // keepalived 2.2.7 reports each of these, so `keepalived -t` fails on them.
   const fwmarkOnly = key.kind === 'fwmark' ||
-    (key.kind === 'group' && (() => { const g = m.virtual_server_groups.find((y) => y.name === key.group); return !!g && !c.v6Groups.has(g.name) && g.entries.every((e) => e.kind === 'fwmark'); })());
+    (key.kind === 'group' && (() => { const g = m.virtual_server_groups.find((y) => y.name === key.group); return !!g && g.entries.every((e) => e.kind === 'fwmark'); })());
   if (fwmarkOnly) vs.protocol = 'TCP';
   if (fwmarkOnly && x.protoSet) c.warn(s.pos, `virtual server ${name}: protocol specified for fwmark - protocol will be ignored`, 'remove protocol from fwmark services');
   else if (!fwmarkOnly && !x.protoSet) c.warn(s.pos, `virtual server ${name}: no protocol set - defaulting to UDP`, 'add protocol TCP (or UDP/SCTP)');
   if (!x.schedSet) c.warn(s.pos, `virtual server ${name}: no scheduler set, setting default '${DEFAULTS.lvs_sched}'`, 'add lvs_sched (lb_algo)');
   if (!x.methodSet) c.warn(s.pos, `virtual server ${name}: no forwarding method set, setting default NAT`, 'add lvs_method (lb_kind) NAT|DR|TUN');
   if (!vs.real_servers.length && !vs.sorry_server) {
-    if (x.v6RealServers) return; // each was refused (IPv6, #16); keepalived would have kept them
     c.warn(s.pos, `virtual server ${name} has no real servers - ignoring`, 'add a real_server block');
     return;
   }
@@ -904,6 +1065,14 @@ function completeVs(c: Ctx, s: Stmt, x: VsCtx, name: string, fwmarkOnly: boolean
   // Ports: DR and TUN cannot change the port, NAT may; a fwmark service has none.
   if (key.kind === 'group') {
     if (!group) return;
+    if (vs.family !== undefined) {
+      // keepalived takes it (the kernel then refuses each dest of the other family); lvs-keepalived leaves them out.
+      for (const e of group.entries) {
+        if (e.kind === 'addr' && familyOf(e.addr!) !== vs.family) {
+          c.warn(e.pos, `virtual server ${name}: group address ${e.addr} is IPv${familyOf(e.addr!)} and the real servers are IPv${vs.family}: its service gets no real servers`, 'give the addresses of each family a virtual_server (and real servers) of their own', 'OK');
+        }
+      }
+    }
     for (const e of group.entries) {
       for (const rs of vs.real_servers) {
         if ((rs.lvs_method ?? vs.lvs_method) === 'NAT' || !rs.port) continue;
@@ -920,6 +1089,11 @@ function completeVs(c: Ctx, s: Stmt, x: VsCtx, name: string, fwmarkOnly: boolean
     if (key.kind === 'fwmark') {
       if (rs.port) {
         c.warn(rs.pos, `fwmark virtual server ${name}, real server ${rs.addr}:${rs.port} has port specified - clearing`, 'leave the port out');
+        // keepalived's checkers copied the real server's address, port
+        // included, when they were parsed (queue_checker): they keep checking it.
+        for (const ck of rs.checkers) {
+          if ((ck.type === 'HTTP_GET' || ck.type === 'SSL_GET' || ck.type === 'TCP_CHECK') && ck.connect_port === undefined) ck.connect_port = rs.port;
+        }
         rs.port = 0;
       }
     } else if (!rs.port) rs.port = vport;
@@ -941,57 +1115,46 @@ function completeVs(c: Ctx, s: Stmt, x: VsCtx, name: string, fwmarkOnly: boolean
   }
 }
 
-/** 128-bit value of an IPv6 address (valid per isIPv6). */
-function ip6ToBig(a: string): bigint {
-  let head = a, tail = '';
-  const dbl = a.indexOf('::');
-  if (dbl >= 0) { head = a.slice(0, dbl); tail = a.slice(dbl + 2); }
-  const words = (t: string): number[] => {
-    if (!t) return [];
-    const out: number[] = [];
-    for (const g of t.split(':')) {
-      if (g.includes('.')) { const v = ipToU32(g); out.push(v >>> 16, v & 0xffff); } else out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const h = words(head), t = words(tail);
-  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
-  return all.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
-}
-
 /**
- * An IPv6 group member (check_parser.c vsg_handler): `a::b`, `a::b-XXXX` (the
- * last 16 bits, hex, at most ffff), `a::b-c::d` and `a::/nn`. Checked as
- * keepalived checks it; a clean one is still refused, because lvsd has no
- * IPv6 data plane yet (#16), with keepalived's verdict ('OK') for -t.
+ * An IPv6 group member (check_data.c alloc_vsg_entry): `a::b`, `a::b-XXXX`
+ * (the last 16 bits, hex, at most ffff), `a::b-c::d` and `a::/nn`, checked as
+ * keepalived checks them. Gives the first and the last address; what the
+ * range stands for (the last 16 bits stepped from the first's to the last's)
+ * is ipvswrapper.ts's, as it is ipvswrapper.c's.
  */
-function groupRange6(c: Ctx, w: Word): 'v6' | undefined {
+function groupRange6(c: Ctx, w: Word): [string, string] | undefined {
   const bad = (why: string, hint: string): undefined => { c.error(w.pos, why, hint); return undefined; };
   const t = w.text;
   const cidr = /^([^/]+)\/(\d+)$/.exec(t);
   if (cidr) {
-    if (!isIPv6(cidr[1]!)) return bad(`invalid virtual server group IP address - ${t}`, 'write ADDR/NN');
+    if (!isIpv6(cidr[1]!)) return bad(`invalid virtual server group IP address - ${t}`, 'write ADDR/NN');
     const n = Number(cidr[2]);
     if (n < 1 || n > 128) return bad(`invalid netmask - ${t}`, 'give a prefix length in [1, 128]');
     const host = (1n << BigInt(128 - n)) - 1n;
-    if ((ip6ToBig(cidr[1]!) & host) !== 0n) return bad(`Address mask bits not empty - ${t} - skipping`, 'use the network address');
-  } else {
-    const dash = t.indexOf('-');
-    const start = dash < 0 ? t : t.slice(0, dash);
-    const end = dash < 0 ? undefined : t.slice(dash + 1);
-    if (!isIPv6(start)) return bad(`invalid virtual server group IP address - ${t}`, 'write ADDR, ADDR-XXXX, ADDR-ADDR or ADDR/NN');
-    if (end !== undefined && isIPv6(end)) {
-      if (ip6ToBig(end) < ip6ToBig(start)) return bad(`Address range end is less than address range start - ${t} - skipping`, 'put the lower address first');
-    } else if (end !== undefined) {
-      const m = /^[0-9a-fA-F]*/.exec(end)![0];
-      if (m.length < end.length) return bad(`Virtual server group range '${t}' has extra characters at end '${end.slice(m.length)}'`, 'the range end is the last 16 bits, in hex');
-      const v = m ? parseInt(m, 16) : 0;
-      if (v > 0xffff) return bad(`Virtual server group range '${t}' end '${end}' too large`, 'the range end is the last 16 bits: at most ffff');
-      if (v <= Number(ip6ToBig(start) & 0xffffn)) return bad(`Address range end is not greater than address range start - ${t} - skipping`, 'the range end must exceed the last 16 bits of the start');
-    }
+    const a = ipv6ToBigInt(parseIpv6(cidr[1]!));
+    if ((a & host) !== 0n) return bad(`Address mask bits not empty - ${t} - skipping`, `use the network address, e.g. ${formatIpv6(bigIntToIpv6(a & ~host))}/${n}`);
+    return [canonicalIp(cidr[1]!), formatIpv6(bigIntToIpv6(a | host))];
   }
-  c.error(w.pos, `virtual server group entry ${t}: IPv6 is not supported by lvsd yet`, 'use IPv4 entries (IPv6 services are issue #16)', 'OK');
-  return 'v6';
+  const dash = t.indexOf('-');
+  const start = dash < 0 ? t : t.slice(0, dash);
+  const end = dash < 0 ? undefined : t.slice(dash + 1);
+  if (!isIpv6(start)) return bad(`invalid virtual server group IP address - ${t}`, 'write ADDR, ADDR-XXXX, ADDR-ADDR or ADDR/NN');
+  const s6 = parseIpv6(start);
+  if (end === undefined) return [canonicalIp(start), canonicalIp(start)];
+  if (end.includes(':')) {
+    if (!isIpv6(end)) return bad(`Invalid range end ${t} - skipping`, 'write ADDR-ADDR with two IPv6 addresses');
+    if (ipv6ToBigInt(parseIpv6(end)) < ipv6ToBigInt(s6)) return bad(`Address range end is less than address range start - ${t} - skipping`, 'put the lower address first');
+    return [canonicalIp(start), canonicalIp(end)];
+  }
+  const m = /^[0-9a-fA-F]*/.exec(end)![0];
+  if (m.length < end.length) return bad(`Virtual server group range '${t}' has extra characters at end '${end.slice(m.length)}'`, 'the range end is the last 16 bits, in hex');
+  const v = m ? parseInt(m, 16) : 0;
+  if (v > 0xffff) return bad(`Virtual server group range '${t}' end '${end}' too large`, 'the range end is the last 16 bits: at most ffff');
+  const first = (s6[14]! << 8) | s6[15]!;
+  if (v <= first) return bad(`Address range end is not greater than address range start - ${t} - skipping`, 'the range end (hex) must exceed the last 16 bits of the start');
+  const e6 = Uint8Array.from(s6);
+  e6[14] = v >>> 8; e6[15] = v & 0xff;
+  return [canonicalIp(start), formatIpv6(e6)];
 }
 
 /** A group member's addresses, first and last, as check_data.c reads `a.b.c.d`, `a.b.c.d-e`, `a.b.c.d-w.x.y.z` and `a.b.c.d/nn`. */
@@ -1023,33 +1186,58 @@ function groupRange(c: Ctx, w: Word): [string, string] | undefined {
   return [r[1]!, u32ToIp(((start & ~255) | end) >>> 0)];
 }
 
+/** How many services an IPv6 range makes: keepalived steps the last 16 bits, wrapping, until they equal the end's. */
+export function ipv6RangeSize(start: string, end: string): number {
+  const a = parseIpv6(start), b = parseIpv6(end);
+  const first = (a[14]! << 8) | a[15]!, last = (b[14]! << 8) | b[15]!;
+  return ((last - first + 0x10000) % 0x10000) + 1;
+}
+
 function virtualServerGroup(c: Ctx, s: Stmt, m: KeepalivedConfig): void {
   const nw = need(c, s, 1, 'name');
   if (!nw) return;
   const g: VirtualServerGroup = { pos: s.pos, name: nw.text, entries: [] };
-  let v6 = 0; // clean IPv6 entries: refused above, but keepalived would keep the group
+  let have4 = false, have6 = false, fwmarkNoFamily = false;
   for (const l of valueLines(c, s)) {
     const w = l.words[0]!;
     if (w.text === 'fwmark') {
       const v = num(c, l, 1, 0, 4294967295, 'mark');
-      if (v !== undefined) g.entries.push({ pos: l.pos, kind: 'fwmark', fwmark: v });
+      if (v === undefined) continue;
+      const fam = l.words[2]?.text;
+      if (fam !== undefined && fam !== 'inet' && fam !== 'inet6') {
+        c.error(l.words[2]!.pos, `(${g.name}): fwmark '${v}' family ${fam} unknown - ignoring`, 'use inet or inet6, or nothing');
+        continue;
+      }
+      if (fam === 'inet6') {
+        // The control protocol's fwmark service has no family yet: it would become an IPv4 one.
+        c.error(l.words[2]!.pos, `(${g.name}): IPv6 fwmark ${v} is not supported by lvsd yet`, 'use IPv6 addresses in the group', 'OK');
+        have6 = true;
+        continue;
+      }
+      if (fam === 'inet') have4 = true; else fwmarkNoFamily = true;
+      g.entries.push({ pos: l.pos, kind: 'fwmark', fwmark: v });
       continue;
     }
-    if (w.text.includes(':')) {
-      if (groupRange6(c, w) === 'v6') { v6++; c.v6Groups.add(nw.text); }
-      continue;
-    }
-    const range = groupRange(c, w);
+    const range = w.text.includes(':') ? groupRange6(c, w) : groupRange(c, w);
     if (!range) continue;
     const pw = l.words[1];
     const p = pw ? port(c, pw, 'group port') : 0;
     if (p === undefined) continue;
     const e: VsGroupEntry = { pos: l.pos, kind: 'addr', addr: range[0], port: p };
     if (range[1] !== range[0]) e.addrEnd = range[1];
+    if (familyOf(range[0]) === 6) {
+      have6 = true;
+      const n = ipv6RangeSize(range[0], range[1]);
+      if (n > 256) c.warn(w.pos, `virtual server group entry ${w.text} stands for ${n} services: keepalived steps only the last 16 bits of an IPv6 range, from ${range[0]} to the last 16 bits of ${range[1]}`, 'write a range within one /112 (ADDR-XXXX), or list the addresses you serve', 'OK');
+    } else have4 = true;
     g.entries.push(e);
   }
-  if (!g.entries.length && !v6) {
+  if (!g.entries.length && !have6) {
     c.warn(s.pos, `virtual server group ${g.name} has no entries - removing`, 'add IP PORT, IP-RANGE PORT or fwmark N lines');
+    return;
+  }
+  if (have4 && have6 && fwmarkNoFamily) {
+    c.warn(s.pos, `virtual server group ${g.name} cannot have IPv4, IPv6 and fwmark without family - removing`, 'give the fwmark lines a family (fwmark N inet)');
     return;
   }
   m.virtual_server_groups.push(g);
@@ -1187,7 +1375,23 @@ function finishInstance(c: Ctx, s: Stmt, x: InstanceCtx, m: KeepalivedConfig): v
     c.error(s.pos, at('no interface'), 'add interface <name>');
     return;
   }
+  // keepalived's family and version deduction comes first: an IPv6 instance runs VRRPv3 whatever vrrp_version says.
+  vi.family = x.family ?? 4;
+  if (vi.family === 6) {
+    if (x.version === 2 && strict) {
+      c.warn(s.pos, at('cannot use IPv6 with VRRP version 2; setting version 3'), 'remove version 2: VRRP over IPv6 is version 3 (RFC 5798)');
+      vi.version = 3;
+    } else if (x.version === 2) {
+      // keepalived 2.2.7 runs it (a non-standard VRRPv2 over IPv6); nothing else speaks it.
+      c.error(s.pos, at('VRRP version 2 over IPv6 is not supported by lvs-keepalived'), 'remove version 2: VRRP over IPv6 is version 3 (RFC 5798)', 'OK');
+      return;
+    } else vi.version = 3;
+  }
   if (!vi.virtual_ipaddress.length) {
+    if (vi.version === 3 || strict) {
+      c.error(s.pos, at('No VIP specified; at least one is required'), 'add a virtual_ipaddress block (VRRPv3 adverts must carry one)');
+      return;
+    }
     c.warn(s.pos, at('no VIP specified; at least one is sensible'), 'add a virtual_ipaddress block', 'WARNING');
   }
   if (!x.stateSet) vi.state = owner ? 'MASTER' : 'BACKUP';
@@ -1265,7 +1469,16 @@ function finishInstance(c: Ctx, s: Stmt, x: InstanceCtx, m: KeepalivedConfig): v
     c.warn(s.pos, at(`ignoring track_interface ${vi.interface} since own interface`), 'the instance tracks its own interface already; remove it from track_interface');
     vi.track_interface = vi.track_interface.filter((t) => t.name !== vi.interface);
   }
-  if (m.vrrp_instances.some((o) => o.virtual_router_id === vi.virtual_router_id && o.interface === vi.interface)) {
+  // RFC 5798 §7.3: IPv4 and IPv6 virtual routers have VRIDs of their own (keepalived compares family too).
+  if (vi.family === 6 && vi.unicast_peer.length === 0) {
+    // RFC 5798 §5.2.9: the first address of an IPv6 advert is the router's link-local one.
+    const first = vi.virtual_ipaddress[0];
+    if (first && !isLinkLocalIpv6(parseIpv6(first.addr))) {
+      if (strict) c.warn(first.pos, at('the first IPv6 VIP address must be link local'), 'put a link-local VIP (fe80::…) first in virtual_ipaddress');
+      else c.note(first.pos, at('the first IPv6 VIP address should be link local'), 'put a link-local VIP (fe80::…) first (RFC 5798 §5.2.9); keepalived only logs this');
+    }
+  }
+  if (m.vrrp_instances.some((o) => o.virtual_router_id === vi.virtual_router_id && o.interface === vi.interface && o.family === vi.family)) {
     c.error(s.pos, at(`VRID ${vi.virtual_router_id} is already used on ${vi.interface ?? 'unicast'}`), 'give each instance on an interface its own virtual_router_id');
   }
   m.vrrp_instances.push(vi);

@@ -207,7 +207,7 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
     out.push(b.stmt('global_defs', g.pos, [], b.fields(g, [
       'router_id',
       b.valueBlock('notification_email', (x) => b.scalarWords(x, 'notification_email')),
-      'notification_email_from', 'smtp_server', 'smtp_connect_timeout', 'vrrp_version', 'vrrp_mcast_group4',
+      'notification_email_from', 'smtp_server', 'smtp_connect_timeout', 'vrrp_version', 'vrrp_mcast_group4', 'vrrp_mcast_group6',
       'vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat',
       // 0 is the model's "unset"; keepalived wants a positive interval when the keyword is there.
       ['vrrp_garp_interval', (x) => (x.scalar === 0 ? [] : [b.stmt('vrrp_garp_interval', x.pos, b.s(x, 'vrrp_garp_interval'))])],
@@ -284,7 +284,10 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
   for (const x of b.list(root.get('vrrp_instances'), 'vrrp_instances')) {
     if (!b.map(x, 'vrrp_instance')) continue;
     const body = b.fields(x, [
-      'state', 'interface', 'virtual_router_id', 'priority', 'advert_int', 'version',
+      // native_ipv6 before the addresses, as keepalived needs it; `family` is deduced, not a keyword.
+      'state', 'interface', 'virtual_router_id', 'priority', 'advert_int', 'native_ipv6',
+      // An IPv6 instance is VRRPv3 whatever the global vrrp_version: writing its version would only be read back as a conflict.
+      ['version', (v) => (x.get('family')?.scalar === 6 || x.get('native_ipv6')?.scalar === true ? [] : [b.stmt('version', v.pos, b.s(v, 'version'))])],
       ['authentication', (a) => {
         if (!b.map(a, 'authentication')) return [];
         return [b.stmt('authentication', a.pos, [], b.fields(a, ['auth_type', 'auth_pass'], 'authentication'))];
@@ -308,7 +311,7 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
         const items = r.kind === 'seq' ? r.items() : [r];
         return items.length ? [b.stmt('reference_ip', r.pos, items.flatMap((i) => b.s(i, 'reference_ip')))] : [];
       }],
-    ], 'vrrp_instance', ['name']);
+    ], 'vrrp_instance', ['name', 'family']);
     out.push(b.stmt('vrrp_instance', x.pos, b.s(x.get('name'), 'name'), body));
   }
 
@@ -377,7 +380,7 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
         if (p && p.scalar !== 0) head2.push(...b.s(p, 'port'));
         return [b.stmt('real_server', r.pos, head2, rbody)];
       })],
-    ], 'virtual_server', ['key', 'real_servers']);
+    ], 'virtual_server', ['key', 'real_servers', 'family']);
     out.push(b.stmt('virtual_server', x.pos, head, body));
   }
   return out;

@@ -74,8 +74,8 @@ export interface WorkerSet {
   call<T = unknown>(i: number, req: WorkerRequest): Promise<T>;
   /** Posted to every worker in one go, so workers see requests in the order the reference engine applied them. */
   broadcast<T = unknown>(req: WorkerRequest): Promise<T[]>;
-  /** The worker whose rings get the packets of client caddr:cport → vaddr:vport. */
-  workerOf(protocol: number, caddr: number, cport: number, vaddr: number, vport: number): number;
+  /** The worker whose rings get the packets of client caddr:cport → vaddr:vport (of a fwmark service: that mark's worker). */
+  workerOf(protocol: number, caddr: number, cport: number, vaddr: number, vport: number, fwmark?: number): number;
 }
 
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
@@ -146,15 +146,12 @@ export function workerHandlers(ref: IpvsEngine, workers: WorkerSet, hooks: Engin
       'stop-daemon': async ({ state }: { state: 'master' | 'backup' }) => { await hooks.sync!.stop(state); return null; },
     } : {}),
     'trace': async ({ key, caddr, cport }) => {
-      // The reference engine answers what needs no conn table (no such service, fwmark); the worker that owns the flow the rest.
+      // The reference engine answers ESRCH; the worker that owns the flow the rest.
       e.listServices(key);
-      if (key.kind !== 'addr') {
-        const r = e.trace(key, ipToU32(caddr), cport, now());
-        return { reason: r.reason, ...(r.dest ? { dest: { addr: r.dest.addr, port: r.dest.port, fwd: r.dest.fwd } } : {}) };
-      }
-      const w = workers.workerOf(PROTO_NUM[key.protocol] ?? 0, ipToU32(caddr), cport, ipToU32(key.addr), key.port);
+      const w = key.kind === 'addr'
+        ? workers.workerOf(PROTO_NUM[key.protocol] ?? 0, ipToU32(caddr), cport, ipToU32(key.addr), key.port)
+        : workers.workerOf(0, ipToU32(caddr), cport, 0, 0, key.fwmark);
       return workers.call(w, { op: 'trace', key, caddr, cport });
     },
   };
-  function now(): number { return (hooks.now ?? (() => performance.now()))(); }
 }

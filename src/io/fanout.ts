@@ -21,7 +21,12 @@
 // number of members and hands the frame to f->arr[index]: members in join
 // order (a member that leaves is replaced by the last one). lvsd's workers
 // join in index order, so the program returns the worker index itself. The
-// program runs before the chosen socket's own filter, on every frame of the
+// fwmark services (their requests come through one NFQUEUE, src/io/nfqueue.ts)
+// are steered whole to one worker, `fwmarkWorker`, which reads that queue:
+// their NAT replies, and the flows of any service sharing a real server with
+// them, hash to it.
+//
+// The program runs before the chosen socket's own filter, on every frame of the
 // interface, with skb->data at the network header (the Ethernet header is
 // already pulled on receive); loads are SKF_NET_OFF-relative so they do not
 // depend on that, and the protocol comes from skb->protocol (the kernel has
@@ -58,6 +63,8 @@ export interface FanoutService {
 /** How the client end is hashed: (addr & mask, port & pmask). Flow: all of both; persistent: the masked address only. */
 export interface FanoutMode { mask: number; pmask: number }
 const FLOW: FanoutMode = { mask: 0xffffffff, pmask: 0xffff };
+/** Every flow to one worker (the hash of 0, 0): fwmark services. */
+const PIN: FanoutMode = { mask: 0, pmask: 0 };
 
 /** Endpoints of one address: exact (proto << 16 | port) keys, and protocols that match any port (port 0). */
 interface AddrEntries { exact: Map<number, FanoutMode>; any: Map<number, FanoutMode> }
@@ -68,6 +75,8 @@ export interface FanoutPlan {
   readonly vips: Map<number, AddrEntries>;
   /** Reply side: NAT real-server address → its endpoints (rport 0: any port). */
   readonly rips: Map<number, AddrEntries>;
+  /** The worker that reads the fwmark services' NFQUEUE and owns their conns. */
+  readonly fwmarkWorker: number;
   /**
    * The fallback for rule sets too big for one program: endpoints compared by
    * address alone, and every flow hashed by this one mode (the client
@@ -99,8 +108,17 @@ class UnionFind {
  */
 export function planFanout(services: readonly FanoutService[], workers: number, addressOnly = false): FanoutPlan {
   if (!Number.isInteger(workers) || workers < 1 || workers > FANOUT_MAX_MEMBERS) throw new RangeError(`fanout: workers must be 1..${FANOUT_MAX_MEMBERS}, got ${workers}`);
-  const svcs = services.filter((s) => s.key.kind === 'addr' && PROTO_NUM[s.key.protocol] !== undefined) as
-    (FanoutService & { key: { kind: 'addr'; protocol: Protocol; addr: string; port: number } })[];
+  const svcs = services.filter((s) => s.key.kind === 'fwmark' || PROTO_NUM[s.key.protocol] !== undefined);
+  /** A service's NAT endpoints: [proto, raddr, rport]; a fwmark service's replies may come from any port, TCP or UDP. */
+  const natEndpoints = (s: FanoutService): [number, string, number][] => {
+    const out: [number, string, number][] = [];
+    for (const d of s.dests) {
+      if (d.fwd !== 'masq') continue;
+      if (s.key.kind === 'fwmark') out.push([6, d.addr, 0], [17, d.addr, 0]);
+      else out.push([PROTO_NUM[s.key.protocol]!, d.addr, d.port !== 0 ? d.port : s.key.port]);
+    }
+    return out;
+  };
   // Services whose NAT replies come from one endpoint are one group. An
   // any-port endpoint (rport 0) overlaps every port of its address, so it
   // joins every endpoint of that address and protocol.
@@ -108,14 +126,11 @@ export function planFanout(services: readonly FanoutService[], workers: number, 
   const byEndpoint = new Map<string, number>();
   const byAddr = new Map<string, { first: number; any: boolean; members: number[] }>();
   svcs.forEach((s, i) => {
-    for (const d of s.dests) {
-      if (d.fwd !== 'masq') continue;
-      const proto = PROTO_NUM[s.key.protocol]!;
-      const rport = d.port !== 0 ? d.port : s.key.port;
-      const ep = `${proto}|${d.addr}|${rport}`;
+    for (const [proto, raddr, rport] of natEndpoints(s)) {
+      const ep = `${proto}|${raddr}|${rport}`;
       const seen = byEndpoint.get(ep);
       if (seen === undefined) byEndpoint.set(ep, i); else uf.union(i, seen);
-      const ak = `${proto}|${d.addr}`;
+      const ak = `${proto}|${raddr}`;
       let a = byAddr.get(ak);
       if (!a) byAddr.set(ak, (a = { first: i, any: false, members: [] }));
       a.members.push(i);
@@ -123,19 +138,24 @@ export function planFanout(services: readonly FanoutService[], workers: number, 
     }
   });
   for (const a of byAddr.values()) if (a.any) for (const m of a.members) uf.union(m, a.first);
-  // A group with a persistent service hashes the client address alone, masked by the widest -M of its persistent services.
+  // A group with a fwmark service goes to the fwmark worker; else, with a
+  // persistent service, it hashes the client address alone, masked by the
+  // widest -M of its persistent services.
+  const pinned = new Set<number>();
   const groupMask = new Map<number, number>();
   svcs.forEach((s, i) => {
-    if (!(s.persistence > 0)) return;
     const r = uf.find(i);
-    groupMask.set(r, ((groupMask.get(r) ?? 0xffffffff) & ipToU32(s.netmask)) >>> 0);
+    if (s.key.kind === 'fwmark') pinned.add(r);
+    else if (s.persistence > 0) groupMask.set(r, ((groupMask.get(r) ?? 0xffffffff) & ipToU32(s.netmask)) >>> 0);
   });
   let widest = 0xffffffff;
   for (const m of groupMask.values()) widest = (widest & m) >>> 0;
-  const global: FanoutMode | undefined = addressOnly ? { mask: widest, pmask: 0 } : undefined;
+  const global: FanoutMode | undefined = !addressOnly ? undefined : pinned.size ? PIN : { mask: widest, pmask: 0 };
   const modeOf = (i: number): FanoutMode => {
     if (global) return global;
-    const m = groupMask.get(uf.find(i));
+    const r = uf.find(i);
+    if (pinned.has(r)) return PIN;
+    const m = groupMask.get(r);
     return m === undefined ? FLOW : { mask: m, pmask: 0 };
   };
   const vips = new Map<number, AddrEntries>();
@@ -147,12 +167,11 @@ export function planFanout(services: readonly FanoutService[], workers: number, 
     else { const k = ((proto << 16) | port) >>> 0; if (!e.exact.has(k)) e.exact.set(k, mode); }
   };
   svcs.forEach((s, i) => {
-    const proto = PROTO_NUM[s.key.protocol]!;
     const mode = modeOf(i);
-    put(vips, ipToU32(s.key.addr), proto, s.key.port, mode);
-    for (const d of s.dests) if (d.fwd === 'masq') put(rips, ipToU32(d.addr), proto, d.port !== 0 ? d.port : s.key.port, mode);
+    if (s.key.kind === 'addr') put(vips, ipToU32(s.key.addr), PROTO_NUM[s.key.protocol]!, s.key.port, mode);
+    for (const [proto, raddr, rport] of natEndpoints(s)) put(rips, ipToU32(raddr), proto, rport, mode);
   });
-  return { workers, vips, rips, ...(global ? { addressOnly: global } : {}) };
+  return { workers, vips, rips, fwmarkWorker: fanoutHash(0, 0, workers), ...(global ? { addressOnly: global } : {}) };
 }
 
 function lookup(tbl: Map<number, AddrEntries>, addr: number, proto: number, port: number): FanoutMode | undefined {
@@ -165,10 +184,12 @@ function lookup(tbl: Map<number, AddrEntries>, addr: number, proto: number, port
  * The worker whose sockets receive the packets of the conn
  * client caddr:cport → vaddr:vport (the worker that owns it): for connection
  * sync and --trace. Templates (cport 0, caddr already masked) land with their
- * client's conns. A conn of no known service hashes as a flow.
+ * client's conns; a conn of a fwmark service (`fwmark` set) is the fwmark
+ * worker's. A conn of no known service hashes as a flow.
  */
-export function workerOfConn(plan: FanoutPlan, protocol: number, caddr: number, cport: number, vaddr: number, vport: number): number {
+export function workerOfConn(plan: FanoutPlan, protocol: number, caddr: number, cport: number, vaddr: number, vport: number, fwmark = 0): number {
   if (plan.workers === 1) return 0;
+  if (fwmark !== 0) return plan.fwmarkWorker;
   const m = (plan.addressOnly && plan.vips.has(vaddr >>> 0) ? plan.addressOnly : lookup(plan.vips, vaddr, protocol, vport)) ?? FLOW;
   return fanoutHash((caddr & m.mask) >>> 0, cport & m.pmask, plan.workers);
 }

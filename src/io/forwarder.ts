@@ -9,6 +9,7 @@
 import { Buffer } from 'node:buffer';
 import {
   BLK_FIRST_PKT, BLK_NUM_PKTS, BLK_STATUS, H_LEN, H_MAC_NET, H_NEXT, H_SNAPLEN, H_STATUS,
+  H2_LEN, H2_MAC_NET, H2_SNAPLEN, H2_STATUS,
   TP_STATUS_CSUMNOTREADY, TP_STATUS_USER, TP_STATUS_VLAN_VALID, type TxRing,
 } from './ring.js';
 import type { NeighTable } from './neigh.js';
@@ -16,7 +17,7 @@ import type { NeighTable } from './neigh.js';
 /** The part of the neighbour table the loop drives (NeighTable; a fake in tests). */
 export type DataPathNeigh = Pick<NeighTable, 'writeMacs' | 'holdFrame'>;
 import { csumPartial, csumFold, pseudoHeaderSum, checksum } from '../packet/checksum.js';
-import { VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
+import { VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
 
 // The verdicts and the XmitOut contract are the engine's (src/ipvs/engine.ts).
 export { VERDICT_DROP, VERDICT_XMIT, VERDICT_IGNORE, type XmitOut } from '../ipvs/engine.js';
@@ -24,7 +25,7 @@ export { VERDICT_DROP, VERDICT_XMIT, VERDICT_IGNORE, type XmitOut } from '../ipv
 /** The part of the engine the loop drives. */
 export interface DataPathEngine {
   /** `gso`: the frame is a GSO super-frame (engine.ts: TUN leaves its segmentation to the loop). */
-  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso?: boolean): number;
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso?: boolean, mark?: number): number;
   /** The MTU towards tunnel real servers, if the engine has one (caps TUN segments). */
   readonly tunMtu?: number;
 }
@@ -41,8 +42,10 @@ export interface PortSocket {
   readonly buffer: ArrayBuffer;
   readonly ifname: string;
   readonly macBytes: Uint8Array;
-  readonly rx: { readonly blockSize: number; readonly blockCount: number };
+  readonly rx: { readonly blockSize: number; readonly blockCount: number; readonly frameSize?: number };
   readonly tx: TxRing;
+  /** TPACKET version of the RX ring: 3 (blocks, the default) or 2 (one slot per frame). */
+  readonly version?: 2 | 3;
   /** Bytes of virtio_net_hdr before each RX frame (10 with PACKET_VNET_HDR, else 0). */
   readonly vnetHdrLen?: number;
   /** The interface's MTU: caps the segments the kernel cuts a super-frame into. */
@@ -63,7 +66,13 @@ export interface Port {
   tx: TxRing;
   blockSize: number;
   blockCount: number;
-  /** RX walk position (block index). */
+  /** The RX ring is TPACKET_V2: fixed slots, each with its own status, walked one by one. */
+  v2: boolean;
+  /** V2: slot size, slots per block, slots in all. */
+  frameSize: number;
+  framesPerBlock: number;
+  frameCount: number;
+  /** RX walk position (block index; slot index for V2). */
   cur: number;
   /** The interface's MAC as two numbers (bytes 0-3, 4-5), compared against each frame's destination. */
   macHi: number;
@@ -72,6 +81,9 @@ export interface Port {
   vnet: number;
   mtu: number;
 }
+
+/** Where a frame lies: xmit copies from `bytes` when the engine left the packet in `u8`'s memory. */
+export type FrameSource = Pick<Port, 'u8' | 'bytes'>;
 
 export function makePort(sock: PortSocket): Port {
   const buf = sock.buffer;
@@ -85,6 +97,10 @@ export function makePort(sock: PortSocket): Port {
     tx: sock.tx,
     blockSize: sock.rx.blockSize,
     blockCount: sock.rx.blockCount,
+    v2: sock.version === 2,
+    frameSize: sock.rx.frameSize ?? 2048,
+    framesPerBlock: (sock.rx.blockSize / (sock.rx.frameSize ?? 2048)) | 0,
+    frameCount: ((sock.rx.blockSize / (sock.rx.frameSize ?? 2048)) | 0) * sock.rx.blockCount,
     cur: 0,
     macHi: ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0,
     macLo: (m[4]! << 8) | m[5]!,
@@ -238,9 +254,63 @@ export class Forwarder {
    */
   onReadable(pi: number): number {
     const port = this.rxPorts[pi]!;
+    const now = this.now();
+    const c = this.counters;
+    const frames = port.v2 ? this.walkSlots(port, now) : this.walkBlocks(port, now);
+    this.kickDirty();
+    if (frames) {
+      c.rxFrames += frames;
+      c.rxBatches++;
+      let k = 0;
+      while (k < BATCH_BUCKETS.length && frames > BATCH_BUCKETS[k]!) k++;
+      c.batchHist[k]!++;
+      this.opts.onBatch?.(frames);
+    }
+    return frames;
+  }
+
+  /** TPACKET_V2: every slot the kernel has handed over, in ring order, each given back right after its frame. */
+  private walkSlots(port: Port, now: number): number {
     const u8 = port.u8;
     const u32 = port.u32;
-    const now = this.now();
+    const c = this.counters;
+    const fs = port.frameSize;
+    const fpb = port.framesPerBlock;
+    const bs = port.blockSize;
+    const n = port.frameCount;
+    let frames = 0;
+    while (frames < n) {
+      if (u8.byteLength === 0) break; // socket closed
+      const i = port.cur;
+      const blk = (i / fpb) | 0;
+      const p = blk * bs + (i - blk * fpb) * fs;
+      const h = p >>> 2;
+      const st = u32[h + (H2_STATUS >>> 2)]!;
+      if ((st & TP_STATUS_USER) === 0) break;
+      // Everything of the slot header first: the engine may use the bytes in front of the frame as headroom.
+      const caplen = u32[h + (H2_SNAPLEN >>> 2)]!;
+      const wirelen = u32[h + (H2_LEN >>> 2)]!;
+      const mac = p + (u32[h + (H2_MAC_NET >>> 2)]! & 0xffff);
+      if (mac < p + 32 || mac + caplen > p + fs) c.badFrame++;
+      else {
+        try {
+          this.frame(port, mac, caplen, wirelen, st, now);
+        } catch (err) {
+          c.faults++;
+          this.opts.onFault?.(err);
+        }
+      }
+      u32[h + (H2_STATUS >>> 2)] = 0; // TP_STATUS_KERNEL: the slot is the kernel's again
+      port.cur = i + 1 === n ? 0 : i + 1;
+      frames++;
+    }
+    return frames;
+  }
+
+  /** TPACKET_V3: every ready block, every frame in it, each block given back after its last frame. */
+  private walkBlocks(port: Port, now: number): number {
+    const u8 = port.u8;
+    const u32 = port.u32;
     const c = this.counters;
     const bs = port.blockSize;
     let frames = 0;
@@ -287,27 +357,6 @@ export class Forwarder {
       u32[statusIdx] = 0; // TP_STATUS_KERNEL: the block is the kernel's again
       port.cur = port.cur + 1 === port.blockCount ? 0 : port.cur + 1;
     }
-    // One kick per port that got frames.
-    for (let i = 0; i < this.ports.length; i++) {
-      if (this.dirty[i]) {
-        this.dirty[i] = 0;
-        try {
-          const t = this.ports[i]!.tx;
-          if (t.pending > 0) { c.txKicksBatch++; t.kick(); }
-        } catch (err) {
-          c.faults++;
-          this.opts.onFault?.(err);
-        }
-      }
-    }
-    if (frames) {
-      c.rxFrames += frames;
-      c.rxBatches++;
-      let k = 0;
-      while (k < BATCH_BUCKETS.length && frames > BATCH_BUCKETS[k]!) k++;
-      c.batchHist[k]!++;
-      this.opts.onBatch?.(frames);
-    }
     return frames;
   }
 
@@ -345,7 +394,7 @@ export class Forwarder {
   }
 
   /** Sends what `this.out` describes (an ordinary frame) through the TX ring of its next hop's port. */
-  private xmit(port: Port, now: number): void {
+  private xmit(port: FrameSource, now: number): void {
     const c = this.counters;
     const out = this.out;
     const l2 = out.start - 14;
@@ -530,6 +579,53 @@ export class Forwarder {
     }
     this.dirty[egress] = 1;
     c.gsoSegmented++;
+  }
+
+  /**
+   * One frame that did not come from this forwarder's RX rings: the
+   * NFQUEUE path's packets (src/io/nfqueue.ts), with the skb mark the kernel
+   * gave them, at src.u8[off, off+len) with HEADROOM bytes free in front.
+   * Counted as an RX frame of this forwarder, so a forwarder used for
+   * injection only keeps its own rxFrames = outcomes(). Returns the engine's
+   * verdict; an XMIT frame is in a TX ring (or held, or counted as lost) when
+   * this returns. kickDirty() publishes what a batch of them queued.
+   */
+  inject(src: FrameSource, off: number, len: number, now: number, mark: number): number {
+    const c = this.counters;
+    c.rxFrames++;
+    let v: number;
+    try {
+      v = this.engine.input(src.u8, off, len, now, this.out, false, mark);
+    } catch (err) {
+      c.engineErrors++;
+      this.opts.onEngineError?.(err);
+      return VERDICT_DROP;
+    }
+    if (v === VERDICT_IGNORE) { c.ignored++; return v; }
+    if (v !== VERDICT_XMIT) { c.drops++; return v; }
+    try {
+      this.xmit(src, now);
+    } catch (err) {
+      c.faults++;
+      this.opts.onFault?.(err);
+    }
+    return v;
+  }
+
+  /** One kick per port that got frames since the last call (an RX batch, or inject()s). */
+  kickDirty(): void {
+    const c = this.counters;
+    for (let i = 0; i < this.ports.length; i++) {
+      if (!this.dirty[i]) continue;
+      this.dirty[i] = 0;
+      try {
+        const t = this.ports[i]!.tx;
+        if (t.pending > 0) { c.txKicksBatch++; t.kick(); }
+      } catch (err) {
+        c.faults++;
+        this.opts.onFault?.(err);
+      }
+    }
   }
 }
 

@@ -4,7 +4,24 @@
 // them; AF_PACKET taps run before netdev ingress, so lvsd still gets a copy.
 // All rules live in one table of lvsd's own, replaced in one `nft -f -`
 // transaction, so there is never a moment with half a ruleset.
+//
+// fwmark services need the packet's mark, which only exists after the
+// user's MARK rules ran in prerouting, long after netdev ingress (and the
+// packet taps). Their packets are left alone there and taken at the end of
+// prerouting instead: an `ip` table of the same name (a netdev table cannot
+// hook prerouting) holds a set of the marks and one chain whose one rule
+// queues a marked packet that is routed to this host to lvsd (NFQUEUE,
+// src/io/nfqueue.ts). nft's own `queue` expression is missing from kernels
+// built without CONFIG_NFT_QUEUE (this project's machines), so that rule
+// uses xtables' NFQUEUE target through nft_compat, written over netlink
+// (src/packet/nfnetlink.ts): the nft CLI cannot write xt targets. The table
+// is made when the first fwmark service appears; afterwards only the set
+// changes, so the rule (and the queue) never has a gap. Removed with the
+// netdev table; a start after a crash deletes a leftover.
 import { execFile, execFileSync } from 'node:child_process';
+import { constants } from 'node:os';
+import { loadAddon } from './native.js';
+import { nftQueueRuleBatch, type NftQueueRule } from '../packet/nfnetlink.js';
 
 export interface InterceptService {
   protocol: 'tcp' | 'udp' | 'sctp';
@@ -23,7 +40,19 @@ export interface InterceptRules {
   services: InterceptService[];
   /** Real servers behind NAT: their replies (source RIP:rport) are lvsd's to SNAT. */
   natDests: InterceptNatDest[];
+  /** fwmark services' marks: marked packets routed to this host are queued to lvsd. */
+  fwmarks?: number[];
 }
+
+/** Chain and set of the fwmark table. */
+export const FWMARK_CHAIN = 'fwmark';
+export const FWMARK_SET = 'fwmarks';
+/**
+ * After every prerouting priority users mark at (mangle -150, filter 0,
+ * security 50...): a mark set anywhere in prerouting counts, as IPVS (at
+ * LOCAL_IN) sees it.
+ */
+export const FWMARK_PRIORITY = 300;
 
 /** The table's name: `lvsd`, or `lvsd_<suffix>` for a second instance in the same namespace. */
 export function tableName(suffix?: string): string {
@@ -75,6 +104,49 @@ export function renderRuleset(table: string, interfaces: string[], rules: Interc
 
 function dedupe(xs: string[]): string[] { return [...new Set(xs)]; }
 
+/** `nft -f` text that removes a table whether or not it exists. */
+export function dropTable(family: 'netdev' | 'ip', table: string): string {
+  return `add table ${family} ${table}\ndelete table ${family} ${table}\n`;
+}
+
+/** The fwmark table without its rule (which nftQueueRuleBatch adds) and with an empty set. */
+export function renderFwmarkSkeleton(table: string): string {
+  return [
+    `table ip ${table} {`,
+    `  set ${FWMARK_SET} { type mark; }`,
+    `  chain ${FWMARK_CHAIN} {`,
+    `    type filter hook prerouting priority ${FWMARK_PRIORITY}; policy accept;`,
+    '  }',
+    '}',
+    `flush chain ip ${table} ${FWMARK_CHAIN}`,
+    `flush set ip ${table} ${FWMARK_SET}`,
+    '',
+  ].join('\n');
+}
+
+/** The set's new contents (part of the same transaction as the netdev table). */
+export function renderFwmarkSet(table: string, marks: number[]): string {
+  const m = dedupe(marks.map((x) => {
+    if (!Number.isInteger(x) || x < 1 || x > 0xffffffff) throw new Error(`not a fwmark: ${x}`);
+    return String(x);
+  }));
+  const lines = [`flush set ip ${table} ${FWMARK_SET}`];
+  if (m.length) lines.push(`add element ip ${table} ${FWMARK_SET} { ${m.join(', ')} }`);
+  return lines.join('\n') + '\n';
+}
+
+const ERRNO_NAME = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+
+/** Adds the fwmark chain's queue rule over netlink (nft_compat's NFQUEUE target). */
+export function addQueueRuleNetlink(r: NftQueueRule): void {
+  const answers = loadAddon().netfilterTransact(nftQueueRuleBatch(r), 3000);
+  const bad = answers.find(([seq, e]) => seq === r.seq && e !== 0) ?? (answers.some(([seq]) => seq === r.seq) ? undefined : [r.seq, constants.errno.ETIMEDOUT] as const);
+  if (bad) {
+    const name = ERRNO_NAME.get(bad[1]) ?? `errno ${bad[1]}`;
+    throw new Error(`adding the NFQUEUE rule to table ip ${r.table} failed: ${name}; the kernel needs nft_compat and xt_NFQUEUE (CONFIG_NFT_COMPAT, CONFIG_NETFILTER_XT_TARGET_NFQUEUE) for fwmark services`);
+  }
+}
+
 function nft(input: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = execFile('nft', ['-f', '-'], { timeout: 10_000 }, (err, _stdout, stderr) => {
@@ -90,13 +162,23 @@ function nft(input: string): Promise<void> {
  * `remove`/`removeSync` take it away (the sync form is for exit paths).
  * Updates are serialised: the last requested ruleset always wins.
  */
+export interface InterceptorOptions {
+  /** The NFQUEUE queue number the fwmark rule sends to (src/io/nfqueue.ts binds it). */
+  queueNum?: number;
+  /** How the queue rule is added (default: over netlink); tests can replace it. */
+  addQueueRule?: (r: NftQueueRule) => void;
+}
+
 export class Interceptor {
   readonly table: string;
   private chain: Promise<void> = Promise.resolve();
   private installed = false;
   private last = '';
+  /** The fwmark table exists with its queue rule: from then on only its set changes. */
+  private queueRuleReady = false;
+  private seq = 1;
 
-  constructor(private readonly interfaces: string[], suffix?: string) {
+  constructor(private readonly interfaces: string[], suffix?: string, private readonly opts: InterceptorOptions = {}) {
     this.table = tableName(suffix);
     for (const i of interfaces) checkIfname(i);
   }
@@ -107,9 +189,25 @@ export class Interceptor {
   }
 
   update(rules: InterceptRules, force = false): Promise<void> {
-    const text = renderRuleset(this.table, this.interfaces, rules);
+    const base = renderRuleset(this.table, this.interfaces, rules);
+    const marks = rules.fwmarks ?? [];
     const run = async () => {
-      if (!force && this.installed && text === this.last) return;
+      let replace = force;
+      if (replace) this.queueRuleReady = false;
+      if (marks.length > 0 && !this.queueRuleReady) {
+        // The chain first, empty, then its rule, then the marks: no marked
+        // packet meets the chain before the rule is in it.
+        const q = this.opts.queueNum;
+        if (q === undefined) throw new Error('fwmark services need a queue number (InterceptorOptions.queueNum)');
+        await nft((replace ? dropTable('ip', this.table) : '') + base + renderFwmarkSkeleton(this.table));
+        this.seq += 3;
+        (this.opts.addQueueRule ?? addQueueRuleNetlink)({ table: this.table, chain: FWMARK_CHAIN, set: FWMARK_SET, queueNum: q, seq: this.seq });
+        this.queueRuleReady = true;
+        replace = true;
+      }
+      const text = (force && !this.queueRuleReady ? dropTable('ip', this.table) : '') + base
+        + (this.queueRuleReady ? renderFwmarkSet(this.table, marks) : '');
+      if (!replace && this.installed && text === this.last) return;
       await nft(text);
       this.installed = true;
       this.last = text;
@@ -121,15 +219,17 @@ export class Interceptor {
 
   async remove(): Promise<void> {
     await this.chain;
-    await nft(`add table netdev ${this.table}\ndelete table netdev ${this.table}\n`);
+    await nft(dropTable('netdev', this.table) + dropTable('ip', this.table));
     this.installed = false;
+    this.queueRuleReady = false;
   }
 
   /** For process exit paths: synchronous, never throws. */
   removeSync(): void {
     try {
-      execFileSync('nft', ['-f', '-'], { input: `add table netdev ${this.table}\ndelete table netdev ${this.table}\n`, timeout: 5000, stdio: ['pipe', 'ignore', 'ignore'] });
+      execFileSync('nft', ['-f', '-'], { input: dropTable('netdev', this.table) + dropTable('ip', this.table), timeout: 5000, stdio: ['pipe', 'ignore', 'ignore'] });
     } catch { /* nothing more an exit path can do; the next start cleans up */ }
     this.installed = false;
+    this.queueRuleReady = false;
   }
 }

@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGratuitousArp } from '../packet/arp.js';
 import { ipToU32, parseMac } from '../packet/addr.js';
-import { RxRing, TxRing, type RxHandler } from './ring.js';
+import { RxRing, RxRingV2, TxRing, type RxHandler } from './ring.js';
+import type { NativeNfqSocket, NfqSocketOptions } from './nfqueue.js';
 
 export const ADDON_NAME = 'lvsd_native.node';
 
@@ -42,6 +43,14 @@ export interface PacketSocketOptions {
   rxFrameSize?: number;
   /** A partly filled block is handed to user space after this many ms, so latency stays low at low rates. Default 1. */
   rxBlockTimeoutMs?: number;
+  /**
+   * 3 (default): TPACKET_V3, frames packed into blocks that reach user space
+   * when full or after rxBlockTimeoutMs. 2: TPACKET_V2, fixed slots of
+   * rxFrameSize, each handed over (and signalled) as soon as it is filled:
+   * no frame waits for a block to close. The TX ring's slots follow the
+   * same version.
+   */
+  rxVersion?: 2 | 3;
   /** TX slot size; the largest frame is txFrameSize - 48. Default: the smallest power of two >= 2048 holding MTU + 14 + 4 + 20 (IPIP) + 48. */
   txFrameSize?: number;
   /** TX slots (rounded up to whole TX blocks). Default 1024. */
@@ -191,6 +200,8 @@ interface NativePacketSocket {
   readonly txFrameCount: number;
   readonly txDataOffset: number;
   readonly vnetHdrLen: number;
+  readonly rxVersion?: number;
+  readonly rxFrameSize?: number;
   start(cb: (err?: Error) => void): void;
   stop(): void;
   kick(): number;
@@ -231,6 +242,10 @@ interface Addon {
   netnsClose(fd: number): void;
   onSignal(signo: number, cb: () => void): void;
   sigRtMin(): number;
+  /** native/src/nfqueue.cc: an NFQUEUE socket (src/io/nfqueue.ts). */
+  NfqSocket: new (opts: NfqSocketOptions) => NativeNfqSocket;
+  /** Sends netlink messages on a fresh NETLINK_NETFILTER socket; [seq, errno] for each one that asked for an ACK (ETIMEDOUT: no answer). */
+  netfilterTransact(messages: Uint8Array, timeoutMs?: number): [number, number][];
 }
 
 /** Where the built addon is: the first native/build/Release above this module (src/io or dist/src/io). */
@@ -260,7 +275,9 @@ export function loadAddon(): Addon {
  *   });
  */
 export class PacketSocket {
-  readonly rx: RxRing;
+  readonly rx: RxRing | RxRingV2;
+  /** The socket's TPACKET version (2 or 3): how its RX ring is walked and its TX slots laid out. */
+  readonly version: 2 | 3;
   readonly tx: TxRing;
   readonly ifname: string;
   readonly ifindex: number;
@@ -284,11 +301,14 @@ export class PacketSocket {
     this.fd = s.fd;
     this.buffer = s.buffer;
     this.vnetHdrLen = s.vnetHdrLen ?? 0;
-    this.rx = new RxRing(s.buffer, s.rxBlockSize, s.rxBlockCount, 0);
+    this.version = s.rxVersion === 2 ? 2 : 3;
+    this.rx = this.version === 2
+      ? new RxRingV2(s.buffer, s.rxBlockSize, s.rxBlockCount, s.rxFrameSize ?? 2048, 0)
+      : new RxRing(s.buffer, s.rxBlockSize, s.rxBlockCount, 0);
     this.tx = new TxRing(s.buffer, {
       txOffset: s.txOffset, txFrameSize: s.txFrameSize, txFrameCount: s.txFrameCount,
       txFramesPerBlock: s.txFramesPerBlock, txBlockSize: s.txBlockSize, txDataOffset: s.txDataOffset,
-      vnetHdrLen: this.vnetHdrLen,
+      vnetHdrLen: this.vnetHdrLen, version: this.version,
     }, () => s.kick());
   }
 

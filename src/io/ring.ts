@@ -21,6 +21,13 @@ export const H_STATUS = 20;
 export const H_MAC_NET = 24; // u16 tp_mac, u16 tp_net
 export const H_VLAN_TCI = 32;
 
+// struct tpacket2_hdr (TPACKET_V2: one fixed-size slot per frame, each with its own status)
+export const H2_STATUS = 0;
+export const H2_LEN = 4;
+export const H2_SNAPLEN = 8;
+export const H2_MAC_NET = 12; // u16 tp_mac, u16 tp_net
+export const H2_VLAN_TCI = 24;
+
 export const TP_STATUS_KERNEL = 0;
 export const TP_STATUS_USER = 1;
 export const TP_STATUS_COPY = 1 << 1;
@@ -118,6 +125,68 @@ export class RxRing {
 
 }
 
+/**
+ * A TPACKET_V2 RX ring: fixed slots of `frameSize` bytes, `framesPerBlock`
+ * to a block, each handed to user space (and signalled) on its own as soon
+ * as the kernel has filled it. Same walking contract as RxRing.
+ */
+export class RxRingV2 {
+  readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  private cur = 0;
+  blocks = 0;
+  frames = 0;
+  readonly framesPerBlock: number;
+
+  constructor(
+    buffer: ArrayBuffer,
+    readonly blockSize: number,
+    readonly blockCount: number,
+    readonly frameSize: number,
+    readonly base = 0,
+  ) {
+    if (frameSize % 16 !== 0 || blockSize % frameSize !== 0) throw new RangeError('RxRingV2: frameSize must divide blockSize (TPACKET_ALIGNMENT 16)');
+    this.u8 = new Uint8Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.framesPerBlock = blockSize / frameSize;
+  }
+
+  get frameCount(): number { return this.framesPerBlock * this.blockCount; }
+
+  /** Byte offset of slot `i`. */
+  slot(i: number): number {
+    const b = (i / this.framesPerBlock) | 0;
+    return this.base + b * this.blockSize + (i - b * this.framesPerBlock) * this.frameSize;
+  }
+
+  ready(): boolean {
+    if (this.u8.byteLength === 0) return false;
+    return (this.u32[(this.slot(this.cur) + H2_STATUS) >>> 2]! & TP_STATUS_USER) !== 0;
+  }
+
+  /** Walks every ready slot (at most `maxFrames`), handing each back to the kernel right after its handler. */
+  drain(handler: RxHandler, maxFrames = this.frameCount): number {
+    const u32 = this.u32;
+    let n = 0;
+    while (n < maxFrames) {
+      if (this.u8.byteLength === 0) break;
+      const p = this.slot(this.cur);
+      const h = p >>> 2;
+      const st = u32[h + (H2_STATUS >>> 2)]!;
+      if ((st & TP_STATUS_USER) === 0) break;
+      const macNet = u32[h + (H2_MAC_NET >>> 2)]!;
+      const tci = (st & TP_STATUS_VLAN_VALID) !== 0 ? u32[h + (H2_VLAN_TCI >>> 2)]! & 0xffff : -1;
+      handler(p + (macNet & 0xffff), u32[h + (H2_SNAPLEN >>> 2)]!, u32[h + (H2_LEN >>> 2)]!, st, tci);
+      n++;
+      if (u32.length === 0) break; // closed inside the handler
+      u32[h + (H2_STATUS >>> 2)] = TP_STATUS_KERNEL;
+      this.cur = this.cur + 1 === this.frameCount ? 0 : this.cur + 1;
+    }
+    this.frames += n;
+    return n;
+  }
+}
+
 export interface TxRingLayout {
   /** Byte offset of the TX ring in the buffer. */
   txOffset: number;
@@ -129,6 +198,8 @@ export interface TxRingLayout {
   txDataOffset: number;
   /** 10 when the socket has PACKET_VNET_HDR: each slot's data is a virtio_net_hdr, then the frame. */
   vnetHdrLen?: number;
+  /** The socket's TPACKET version (2 or 3, the default): where a slot header keeps status and length. */
+  version?: number;
 }
 
 /**
@@ -170,10 +241,19 @@ export class TxRing {
   readonly vnet: number;
   /** From a slot's start to its frame's first byte. */
   private readonly frameOff: number;
+  /** Slot header fields: tpacket3_hdr's, or tpacket2_hdr's on a V2 socket. */
+  private readonly hStatus: number;
+  private readonly hLen: number;
+  private readonly hSnaplen: number;
+  private readonly v3: boolean;
 
   constructor(buffer: ArrayBuffer, readonly layout: TxRingLayout, private readonly kickFn: () => number) {
     this.u8 = new Uint8Array(buffer);
     this.u32 = new Uint32Array(buffer);
+    this.v3 = (layout.version ?? 3) === 3;
+    this.hStatus = this.v3 ? H_STATUS : H2_STATUS;
+    this.hLen = this.v3 ? H_LEN : H2_LEN;
+    this.hSnaplen = this.v3 ? H_SNAPLEN : H2_SNAPLEN;
     this.vnet = layout.vnetHdrLen ?? 0;
     this.frameOff = layout.txDataOffset + this.vnet;
     this.maxFrameLen = layout.txFrameSize - this.frameOff;
@@ -194,11 +274,11 @@ export class TxRing {
   acquire(): number {
     if (this.u8.byteLength === 0) return -1;
     const s = this.slotStart(this.cur);
-    const st = this.u32[(s + H_STATUS) >>> 2]!;
+    const st = this.u32[(s + this.hStatus) >>> 2]!;
     if (st === TP_STATUS_AVAILABLE) return s + this.frameOff;
     if (st === TP_STATUS_WRONG_FORMAT) {
       this.wrongFormat++;
-      this.u32[(s + H_STATUS) >>> 2] = TP_STATUS_AVAILABLE;
+      this.u32[(s + this.hStatus) >>> 2] = TP_STATUS_AVAILABLE;
       return s + this.frameOff;
     }
     return -1;
@@ -212,10 +292,10 @@ export class TxRing {
     const v = this.vnet;
     // An ordinary frame: an all-zero virtio_net_hdr (no GSO, checksum complete).
     if (v) this.u8.fill(0, s + this.layout.txDataOffset, s + this.frameOff);
-    this.u32[h + (H_NEXT >>> 2)] = 0;
-    this.u32[h + (H_LEN >>> 2)] = len + v;
-    this.u32[h + (H_SNAPLEN >>> 2)] = len + v;
-    this.u32[h + (H_STATUS >>> 2)] = TP_STATUS_SEND_REQUEST;
+    if (this.v3) this.u32[h + (H_NEXT >>> 2)] = 0;
+    this.u32[h + (this.hLen >>> 2)] = len + v;
+    this.u32[h + (this.hSnaplen >>> 2)] = len + v;
+    this.u32[h + (this.hStatus >>> 2)] = TP_STATUS_SEND_REQUEST;
     this.cur = this.cur + 1 === this.layout.txFrameCount ? 0 : this.cur + 1;
     this.pending++;
     this.sent++;
@@ -235,7 +315,7 @@ export class TxRing {
     if (this.pending > 0) {
       this.fullKicks++;
       this.kick();
-    } else if (this.u32[(this.slotStart(this.cur) + H_STATUS) >>> 2] === TP_STATUS_SEND_REQUEST) {
+    } else if (this.u32[(this.slotStart(this.cur) + this.hStatus) >>> 2] === TP_STATUS_SEND_REQUEST) {
       this.fullKicks++;
       this.unjams++;
       this.callKernel();

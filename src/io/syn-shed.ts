@@ -13,13 +13,21 @@
 //
 // This is the controller, pure and synchronous: fed the ring's counters
 // every tick, it says which share of pure SYNs to let through.
-//  - Behind: the ring dropped frames, or more frames wait in it than lvsd
-//    walks in BACKLOG_MS, while new connections make up a real share of
-//    the traffic (a flood of established traffic is not helped by turning
-//    away SYNs). Then the share halves, down to MIN_ACCEPT. Behind for
-//    another reason (UDP, established flows), a lowered share doubles back.
-//  - Caught up: after CALM_TICKS ticks without either, the share grows by
-//    half, up to all SYNs (the gate is then removed).
+//  - Capacity: on a tick where lvsd was behind (the ring dropped frames, or
+//    more wait in it than lvsd walks in BACKLOG_MS), what it walked is what
+//    it can walk; an average of those is its capacity.
+//  - Behind, with new connections a real share of the load (a flood of
+//    established traffic or UDP is not helped by turning SYNs away): the
+//    share drops at once to what fits HEADROOM of the capacity beside the
+//    other traffic, and at least halves.
+//  - Behind for another reason: a lowered share doubles back.
+//  - Caught up for CALM_TICKS ticks: the share grows by half while the
+//    capacity says it fits, and by a quarter every PROBE_TICKS calm ticks
+//    anyway (the capacity may have been measured while the CPU was busy
+//    with something else); up to all SYNs, when the gate is removed.
+// One tick of overload is enough to react; the share then holds where
+// established traffic keeps moving instead of swinging in and out of
+// overload as a plain halve-and-grow would.
 
 /** Cumulative counters, as read at one tick (all rings of lvsd's sockets summed). */
 export interface ShedSample {
@@ -43,6 +51,10 @@ export interface ShedDecision {
 export const MIN_ACCEPT = 1 / 256;
 /** Ticks in a row without falling behind before the share grows. */
 export const CALM_TICKS = 3;
+/** Calm ticks after which the share grows even where the capacity says it would not fit. */
+export const PROBE_TICKS = 4 * CALM_TICKS;
+/** The share of lvsd's capacity the load may take while shedding. */
+export const HEADROOM = 0.8;
 /** A backlog worth more than this much of lvsd's recent walking rate is "behind". */
 export const BACKLOG_MS = 20;
 /** New connections must be at least this share of the frames walked for SYNs to be the problem. */
@@ -57,6 +69,9 @@ export class SynShed {
   private lastNow = 0;
   private calm = 0;
 
+  /** Frames per ms lvsd walks when it is behind: its capacity (0 until measured). */
+  capacity = 0;
+
   /** One tick: the counters now; returns a decision when the share changes. */
   update(s: ShedSample, now: number): ShedDecision | undefined {
     const prev = this.last;
@@ -68,20 +83,23 @@ export class SynShed {
     const dropped = s.drops - prev.drops;
     const walked = s.walked - prev.walked;
     const created = s.created - prev.created;
+    const arrived = s.packets - prev.packets;
     const backlog = (s.packets - s.drops) - s.walked;
     const rate = walked / dt; // frames per ms
     const behind = dropped > 0 || backlog > Math.max(256, rate * BACKLOG_MS);
+    if (behind && walked > 0) this.capacity = this.capacity ? 0.7 * this.capacity + 0.3 * rate : rate;
+    // The gate hides the SYNs it drops: each one let through stands for 1/accept of them.
+    const syns = created / this.accept;
+    const other = Math.max(0, arrived - created);
+    // The share of SYNs that fits HEADROOM of the capacity beside everything else.
+    const fits = this.capacity > 0 && syns > 0 ? (HEADROOM * this.capacity * dt - other) / syns : 1;
     if (behind) {
       this.calm = 0;
-      // Only SYNs are turned away: worth it when new connections are a real
-      // part of the load. The gate hides the SYNs it drops, so judge by the
-      // SYNs that would have arrived: each one let through stands for
-      // 1/accept of them.
-      const syns = created / this.accept;
+      // Only SYNs are turned away: worth it when new connections are a real part of the load.
       const synDriven = syns >= (walked + syns - created) * MIN_NEW_SHARE;
       if (synDriven) {
         if (this.accept <= MIN_ACCEPT) return undefined;
-        this.accept = Math.max(MIN_ACCEPT, this.accept / 2);
+        this.accept = Math.max(MIN_ACCEPT, Math.min(this.accept / 2, fits));
         return { accept: this.accept, reason: `behind (${dropped} dropped at the ring, ${backlog} waiting, ${created} new connections of ${walked} frames)` };
       }
       // Behind, but not because of SYNs (a UDP or established-traffic
@@ -90,9 +108,13 @@ export class SynShed {
       this.accept = Math.min(1, this.accept * 2);
       return { accept: this.accept, reason: this.accept >= 1 ? 'the overload is not new connections: every SYN let through again' : 'the overload is not new connections' };
     }
-    if (this.accept >= 1 || ++this.calm < CALM_TICKS) return undefined;
-    this.calm = 0;
-    this.accept = Math.min(1, this.accept * 1.5);
+    if (this.accept >= 1) return undefined;
+    this.calm++;
+    let next = this.accept;
+    if (this.calm % CALM_TICKS === 0 && fits >= this.accept * 1.5) next = this.accept * 1.5;
+    else if (this.calm % PROBE_TICKS === 0) next = this.accept * 1.25;
+    if (next === this.accept) return undefined;
+    this.accept = Math.min(1, next);
     return { accept: this.accept, reason: this.accept >= 1 ? 'caught up: every SYN let through again' : 'caught up' };
   }
 }

@@ -36,6 +36,8 @@ export const CF_INUSE = 16;
 /** Forwarding method (dest.ts FWD_*) in bits 5-6, fixed when the conn is bound, as cp->flags keeps it. */
 export const CF_FWD_SHIFT = 5;
 export const CF_FWD_MASK = 0x60;
+/** A fwmark service's conn: its client packets come marked, through the NFQUEUE path only. */
+export const CF_FWMARK = 0x80;
 
 export const BYTES_PER_SLOT = 64;
 /** Record layout: word offsets within a slot's 16 words (slot i starts at i << 4). */

@@ -7,7 +7,7 @@ import { checksum } from '../packet/checksum.js';
 import { readIp } from '../packet/addr.js';
 import { readU16 } from '../packet/input.js';
 import type { SchedFlow } from './sched/scheduler.js';
-import { CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, TICK_MS, type ConnTable } from './conn.js';
+import { CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, TICK_MS, type ConnTable } from './conn.js';
 import { type Dest, FWD_MASQ, FWD_ROUTE } from './dest.js';
 import { type Service, addrKey } from './service.js';
 import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
@@ -97,9 +97,16 @@ export class IpvsCore implements TunContext {
 
   /** The frame being input is a GSO super-frame the io layer segments after the verdict (see engine.ts). */
   rxGso = false;
+  /**
+   * skb->mark of the packet being input: set only on the NFQUEUE path (the
+   * kernel hands it over with the packet); a packet socket never sees marks,
+   * so frames from the rings are input with 0.
+   */
+  rxMark = 0;
 
-  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false): number {
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false, mark = 0): number {
     this.rxGso = gso;
+    this.rxMark = mark;
     this.frames++;
     if (len < 34) return this.short(buf, off, len);
     let l3 = off + 14;
@@ -155,10 +162,16 @@ export class IpvsCore implements TunContext {
     const nowTick = Math.floor(now / TICK_MS);
     // The filters spare NAT replies a certain miss on the in chains, and
     // client packets one on the out chains: a hash miss costs cache misses.
-    const toVip = this.vipFilter[addrFilterSlot(daddr)] !== 0;
+    // A marked packet may go to any local address (the user's MARK rule
+    // chose it), not only to a VIP of an addr service.
+    const toVip = mark !== 0 || this.vipFilter[addrFilterSlot(daddr)] !== 0;
     if (toVip) {
       const i = t.findIn(proto, saddr, ((sport << 16) | dport) >>> 0, daddr);
       if (i >= 0) {
+        // A fwmark service's conn takes its packets from the queue, where they
+        // carry the mark; a copy a packet socket also saw (an accept-all
+        // socket filter) must not be forwarded a second time.
+        if (mark === 0 && (t.flags(i) & CF_FWMARK) !== 0) return this.ignore(I.fwmark_unmarked);
         // conn_reuse_mode 1: a new SYN on a closed, uncontrolled conn starts over.
         const s = t.state(i);
         if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl(i) === 0 && (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE)) {
@@ -173,9 +186,10 @@ export class IpvsCore implements TunContext {
       if (o >= 0) return this.outPacket(o, buf, l3, l4, tot, proto, tflags, nowTick, out);
     }
     if (!toVip) return this.ignore(I.not_service);
-    let svc = this.services.get(addrKey(proto, daddr, dport));
+    // ip_vs_service_find(): the fwmark service of a marked packet first.
+    let svc = mark !== 0 ? this.services.get(-1 - mark) : undefined;
     if (svc === undefined) {
-      svc = this.services.get(addrKey(proto, daddr, 0));
+      svc = this.services.get(addrKey(proto, daddr, dport)) ?? this.services.get(addrKey(proto, daddr, 0));
       if (svc === undefined) return this.ignore(I.not_service);
     }
     // tcp_conn_schedule(): a SYN without RST, or with sloppy_tcp anything without RST.
@@ -272,7 +286,8 @@ export class IpvsCore implements TunContext {
     const flags = c.flags & IP_VS_CONN_F_BACKUP_MASK;
     const tpl = (flags & IP_VS_CONN_F_TEMPLATE) !== 0;
     const inactive = (flags & IP_VS_CONN_F_INACTIVE) !== 0;
-    if (proto !== 6 && proto !== 17) return 'bad_protocol';
+    // A fwmark service's template is IPPROTO_IP (ip_vs_sched_persist).
+    if (proto !== 6 && proto !== 17 && !(proto === 0 && tpl && c.fwmark !== 0)) return 'bad_protocol';
     if (!tpl && (proto === 6 ? c.state >= TCP_S_LAST : c.state !== 0)) return 'bad_state';
     const state = tpl || proto !== 6 ? 0 : c.state;
     const caddr = c.caddr >>> 0;
@@ -306,7 +321,9 @@ export class IpvsCore implements TunContext {
       if (c.fwmark !== 0) svc = this.services.get(-1 - c.fwmark);
       svc ??= this.services.get(addrKey(proto, vaddr, c.vport)) ?? this.services.get(addrKey(proto, vaddr, 0));
       if (svc === undefined) return 'no_service';
-      const dest = svc.findDest(daddr, c.dport) ?? svc.findDest(daddr, 0);
+      // A persistent fwmark conn keeps the client's port whatever its dest's is.
+      const dest = svc.findDest(daddr, c.dport) ?? svc.findDest(daddr, 0)
+        ?? (svc.fwmark !== 0 ? svc.dests.find((d) => d.addr === daddr) : undefined);
       if (dest === undefined) return 'no_dest';
       if (!this.makeRoom()) return 'table_full';
       const fwd = dest.fwd;
@@ -315,6 +332,7 @@ export class IpvsCore implements TunContext {
       else {
         cf |= fwd === FWD_MASQ ? CF_OUT_HASHED : CF_NOOUTPUT;
         if (inactive) cf |= CF_INACTIVE;
+        if (svc.fwmark !== 0) cf |= CF_FWMARK;
       }
       i = t.insert(proto, caddr, c.cport, vaddr, c.vport, daddr, c.dport, cf, dest.id, nowTick + timeout);
       if (i < 0) return 'table_full';
@@ -413,7 +431,10 @@ export class IpvsCore implements TunContext {
       if (v === VERDICT_XMIT) this.xmits++;
       return v;
     }
-    const rport = dest.port !== 0 ? dest.port : dport;
+    // ip_vs_sched_persist() forwards to the dest's port only for the
+    // service's own port; a persistent fwmark or port-zero service keeps the
+    // client's (ip_vs_schedule: dest->port, else the client's).
+    const rport = dest.port !== 0 && (svc.persistMs === 0 || dport === svc.vport) ? dest.port : dport;
     const i = this.bindNew(proto, saddr, sport, daddr, dport, dest, rport, nowTick);
     if (i < 0) return this.drop(D.conn_table_full);
     if (tpl >= 0) this.tbl.controlAdd(i, tpl);
@@ -429,6 +450,7 @@ export class IpvsCore implements TunContext {
     const fwd = dest.fwd;
     let flags = CF_INACTIVE | (fwd << CF_FWD_SHIFT);
     flags |= fwd === FWD_MASQ ? CF_OUT_HASHED : CF_NOOUTPUT;
+    if (dest.svc.fwmark !== 0) flags |= CF_FWMARK;
     const timeout = proto === 6 ? this.tcpTo[0]! : this.st.udpTo;
     const i = this.tbl.insert(proto, saddr, sport, daddr, dport, dest.addr, rport, flags, dest.id, nowTick + timeout);
     if (i < 0) return -1;
@@ -464,7 +486,11 @@ export class IpvsCore implements TunContext {
     const persistTicks = Math.ceil(svc.persistMs / TICK_MS);
     const snet = templateNet(svc, saddr);
     const tvport = templatePort(svc, dport);
-    const ct = t.findIn(proto, snet, tvport, daddr);
+    // A fwmark template is <IPPROTO_IP, caddr, 0, fwmark, 0>: one for every
+    // port and protocol the mark groups, so they all stick to one dest.
+    const tproto = svc.fwmark !== 0 ? 0 : proto;
+    const tvaddr = svc.fwmark !== 0 ? svc.fwmark : daddr;
+    const ct = t.findIn(tproto, snet, tvport, tvaddr);
     if (ct >= 0 && t.isTemplate(ct)) {
       const td = this.dests[t.destId(ct)]!;
       if (td.available) {
@@ -479,7 +505,7 @@ export class IpvsCore implements TunContext {
     if (dest === null) return -1;
     if (!this.makeRoom()) return -2;
     const flags = CF_TEMPLATE | CF_NOOUTPUT | (dest.fwd << CF_FWD_SHIFT);
-    const i = t.insert(proto, snet, 0, daddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
+    const i = t.insert(tproto, snet, 0, tvaddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
     if (i < 0) return -2;
     dest.refcnt++;
     dest.persistConns++;
@@ -613,7 +639,7 @@ export class IpvsCore implements TunContext {
 
   /** Whether a (possibly malformed) IP header is addressed to a VIP or comes from a NAT real server. */
   private relevant(buf: Uint8Array, l3: number): boolean {
-    return this.st.vips.has(readIp(buf, l3 + 16)) || this.st.natRips.has(readIp(buf, l3 + 12));
+    return this.rxMark !== 0 || this.st.vips.has(readIp(buf, l3 + 16)) || this.st.natRips.has(readIp(buf, l3 + 12));
   }
 
   private bad(reason: number, relevant: boolean): number {

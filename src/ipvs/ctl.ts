@@ -47,6 +47,8 @@ export interface TraceResult {
 export interface InterceptKeys {
   services: { protocol: Protocol; vaddr: number; vport: number }[];
   natDests: { protocol: Protocol; raddr: number; rport: number }[];
+  /** The marks of the fwmark services: packets carrying one reach the engine through the io layer's NFQUEUE path. */
+  fwmarks: number[];
 }
 
 interface PlannedDest { spec: DestSpec; addr: number; tunSource: number }
@@ -316,9 +318,9 @@ export class IpvsCtl {
   trace(k: ServiceKey, caddr: number, cport: number, now: number): TraceResult {
     const svc = this.st.services.get(this.keyId(k));
     if (svc === undefined) throw err('ESRCH', 'No such service');
-    if (svc.fwmark !== 0) return { reason: 'fwmark service: lvsd cannot classify packets by mark' };
     const t = this.st.tbl;
     const dests = this.st.dests;
+    if (svc.fwmark !== 0) return this.traceFwmark(svc, caddr >>> 0, cport, now);
     const i = t.findIn(svc.proto, caddr >>> 0, ((cport << 16) | svc.vport) >>> 0, svc.vaddr);
     if (i >= 0 && !t.isTemplate(i)) {
       const d = dests[t.destId(i)]!;
@@ -338,6 +340,28 @@ export class IpvsCtl {
     return { dest: { ...d.spec }, reason: `new connection: scheduled by ${svc.spec.scheduler}` };
   }
 
+  /**
+   * --trace of a fwmark service: its packets' VIP:port is whatever the
+   * user's MARK rule matched, so there is no conn to look up by it; the
+   * client's template (<IP, caddr, 0, mark, 0>) and the scheduler can answer.
+   */
+  private traceFwmark(svc: Service, caddr: number, cport: number, now: number): TraceResult {
+    const t = this.st.tbl;
+    const dests = this.st.dests;
+    if (svc.persistMs > 0) {
+      const ct = t.findIn(0, templateNet(svc, caddr), 0, svc.fwmark);
+      if (ct >= 0 && t.isTemplate(ct) && dests[t.destId(ct)]!.available) {
+        return { dest: { ...dests[t.destId(ct)]!.spec }, reason: 'persistence template (every port of the mark)' };
+      }
+    }
+    if (!PURE_SCHEDULERS.has(svc.spec.scheduler) || svc.spec.scheduler === 'dh') {
+      return { reason: `new connection: ${svc.spec.scheduler} picks from its own state or the packet's destination; cannot predict for a fwmark service` };
+    }
+    const d = this.core.schedule(svc, caddr, cport, 0, 0, 6, now);
+    if (d === null) return { reason: 'new connection: no usable destination (client gets ICMP port unreachable)' };
+    return { dest: { ...d.spec }, reason: `new connection: scheduled by ${svc.spec.scheduler}` };
+  }
+
   hasVip(addr: number): boolean {
     return this.st.vips.has(addr >>> 0);
   }
@@ -346,15 +370,25 @@ export class IpvsCtl {
   serviceKeys(): InterceptKeys {
     const services: InterceptKeys['services'] = [];
     const natDests: InterceptKeys['natDests'] = [];
+    const fwmarks: number[] = [];
     for (const svc of this.st.services.values()) {
-      if (svc.key.kind !== 'addr') continue;
+      if (svc.key.kind !== 'addr') {
+        fwmarks.push(svc.fwmark);
+        // A fwmark service groups any ports of TCP and UDP, and a persistent
+        // one forwards to the client's own port: its NAT replies may come
+        // from any port of the real server.
+        for (const d of svc.dests) {
+          if (d.fwd === FWD_MASQ) natDests.push({ protocol: 'tcp', raddr: d.addr, rport: 0 }, { protocol: 'udp', raddr: d.addr, rport: 0 });
+        }
+        continue;
+      }
       const protocol = svc.key.protocol;
       services.push({ protocol, vaddr: svc.vaddr, vport: svc.vport });
       for (const d of svc.dests) {
         if (d.fwd === FWD_MASQ) natDests.push({ protocol, raddr: d.addr, rport: d.port !== 0 ? d.port : svc.vport });
       }
     }
-    return { services, natDests };
+    return { services, natDests, fwmarks };
   }
 
   // ---------------------------------------------------------------- internals

@@ -33,6 +33,7 @@ export const IGNORE_REASONS = [
   'not_service',        // well-formed, no service, no conn
   'malformed_foreign',  // malformed, and not addressed to a VIP nor from a NAT real server
   'icmp_no_conn',       // ICMP that is not an error about a tracked flow (e.g. ping of the VIP)
+  'fwmark_unmarked',    // a packet socket's copy of a fwmark conn's packet: it is forwarded from the queue, with its mark
 ] as const;
 export type IgnoreReason = (typeof IGNORE_REASONS)[number];
 

@@ -37,8 +37,9 @@
 // ticks: a conn lives its timeout rounded up to the next tick) and, every
 // 2 s, the rate estimators; call it a few times a second.
 //
-// Interception: serviceKeys() lists the VIP:port of every addr service and
-// the RIP:port of every NAT dest (replies to SNAT); hasVip(addr) answers for
+// Interception: serviceKeys() lists the VIP:port of every addr service,
+// the RIP:port of every NAT dest (replies to SNAT; any port for a fwmark
+// service's), and the fwmark services' marks; hasVip(addr) answers for
 // one address. Packets to an address that is no longer a VIP are ignored,
 // even if conns to it remain (the io layer no longer intercepts them).
 //
@@ -68,9 +69,22 @@
 // - L4 checksums are not verified (IPVS does so only for NAT with an app
 //   helper); they are updated incrementally so a bad one stays bad.
 // - Fragments are dropped (IPVS sees reassembled packets); IP options too.
-// - fwmark services are kept, listed and saved, but input() cannot match
-//   them: AF_PACKET does not see skb marks, so matching needs a classifier
-//   the io layer does not have. No packet is ever scheduled to them.
+// - fwmark services: a packet socket never sees skb->mark, so a marked
+//   packet reaches input() another way: the io layer queues packets that
+//   carry a fwmark service's mark (set by the user's MARK rules in
+//   prerouting) and are routed to this host (IPVS runs at LOCAL_IN) to
+//   itself (NFQUEUE, src/io/nfqueue.ts) and calls input(..., mark). With a
+//   mark, the fwmark service is looked up first (ip_vs_service_find), and
+//   any local destination address counts, not only addr services' VIPs.
+//   Templates are <IPPROTO_IP, caddr & mask, 0, mark, 0> so every port and
+//   protocol of the group sticks to one dest; conns keep the real
+//   VIP:vport, and a persistent one the client's port (ip_vs_sched_persist).
+//   A fwmark conn's packets are forwarded only when they come with the mark
+//   (ignore_fwmark_unmarked otherwise): a packet socket with an accept-all
+//   filter sees them too, and each packet is forwarded once. Where a packet
+//   is both for an addr service's VIP:port and marked, the addr service
+//   wins (the io layer takes it before prerouting, where marks are set);
+//   IPVS would pick the fwmark service.
 // - TUN: only ipip; an oversize DF packet gets ICMP frag-needed, an
 //   oversize non-DF one is dropped (drop_tun_too_big): no fragmentation.
 // - GSO super-frames (input(..., gso = true)): the io layer got a TSO/GRO
@@ -96,9 +110,13 @@ export class IpvsEngine extends IpvsCtl {
     super(st, new IpvsCore(st, opts.icmpRate));
   }
 
-  /** One Ethernet frame: a verdict, and for VERDICT_XMIT the packet to send in `out`. Never throws on frame contents. */
-  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false): number {
-    return this.core.input(buf, off, len, now, out, gso);
+  /**
+   * One Ethernet frame: a verdict, and for VERDICT_XMIT the packet to send in
+   * `out`. Never throws on frame contents. `mark`: the packet's skb->mark,
+   * known only on the NFQUEUE path (0 otherwise).
+   */
+  input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false, mark = 0): number {
+    return this.core.input(buf, off, len, now, out, gso, mark);
   }
 
   /** The MTU towards tunnel real servers (--tun-mtu; default 1500). */

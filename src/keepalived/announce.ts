@@ -17,7 +17,7 @@
 // once with BFD).
 import { writeFileSync, renameSync } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { ipToU32 } from '../packet/addr.js';
+import { ipToU32, isIpv4 } from '../packet/addr.js';
 import type { LvsdAnnounce } from '../config/model.js';
 import type { Log } from './ipvs-manager.js';
 
@@ -36,7 +36,10 @@ export interface PrefixVerdict {
   reason: string;
 }
 
+// IPv4 only: the protocol written is an `ipv4` static one, and prefix lines are IPv4. IPv6
+// virtual servers are neither announced nor do they gate an IPv4 prefix.
 function inPrefix(addr: string, prefix: string): boolean {
+  if (!isIpv4(addr)) return false;
   const [net, lenS] = prefix.split('/');
   const len = Number(lenS ?? 32);
   const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
@@ -46,7 +49,7 @@ function inPrefix(addr: string, prefix: string): boolean {
 /** The prefixes a configuration speaks of: its `prefix` lines, else the /32 of each address virtual_server. */
 export function announcedPrefixes(cfg: Pick<LvsdAnnounce, 'prefix'>, vs: readonly VsHealth[]): string[] {
   if (cfg.prefix.length) return [...new Set(cfg.prefix)];
-  return [...new Set(vs.filter((v) => v.addr).map((v) => `${v.addr}/32`))];
+  return [...new Set(vs.filter((v) => v.addr && isIpv4(v.addr)).map((v) => `${v.addr}/32`))];
 }
 
 /** The decision, pure: which prefixes to announce given lvsd's liveness and each virtual_server's quorum. */

@@ -10,6 +10,7 @@
 // real servers keep their state and unchanged checkers keep running.
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
+import { canonicalIpv6 } from '../packet/addr6.js';
 import {
   VirtualServerChecks, runNotification,
   type CheckerResultEvent, type CheckerStateReport, type Notification,
@@ -222,8 +223,9 @@ export class CheckDaemon extends EventEmitter<CheckDaemonEvents> {
 
 /** Whether `addr` is configured on an interface of this network namespace. */
 export function isLocalAddress(addr: string): boolean {
+  const want = addr.includes(':') ? canonicalIpv6(addr) : addr;
   for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.address === addr) return true;
+    for (const a of list ?? []) if ((a.family === 'IPv6' ? canonicalIpv6(a.address.split('%')[0]!) : a.address) === want) return true;
   }
   return false;
 }

@@ -61,8 +61,11 @@ function checkerOptions(c: ModelChecker, rs: RealServer, vs: VirtualServer, log:
     connectTimeout: ms(c.connect_timeout),
     ...(c.bindto !== undefined ? { bindto: c.bindto } : {}),
     ...(c.bind_port !== undefined ? { bindPort: c.bind_port } : {}),
+    ...(c.bind_if !== undefined ? { bindIf: c.bind_if } : {}),
   };
-  if (c.fwmark !== undefined || c.bind_if !== undefined) {
+  // bind_if is the scope of a link-local IPv6 destination (applied); keepalived also binds the socket to it, which node cannot.
+  const linkLocal = /^fe[89ab]/i.test(connect.connectIp) && connect.connectIp.includes(':');
+  if (c.fwmark !== undefined || (c.bind_if !== undefined && !linkLocal)) {
     log(`${c.pos.file}:${c.pos.line}:${c.pos.col}: ${c.type} of ${rsKey(rs, rsPort(rs, vs), vs)}: fwmark/bind_if are not applied to checker sockets; the check runs without them`);
   }
   switch (c.type) {

@@ -21,6 +21,7 @@
 import { ControlClient, ControlConnectError, ControlReplyError } from '../control/client.js';
 import type { OpName, Ops } from '../control/protocol.js';
 import type { DestSpec, Ruleset, ServiceKey, ServiceRules, ServiceStatus, Timeouts } from '../ipvs/types.js';
+import { canonicalIpv6 } from '../packet/addr6.js';
 
 export interface Log {
   debug(obj: object, msg?: string): void;
@@ -29,11 +30,14 @@ export interface Log {
   error(obj: object, msg?: string): void;
 }
 
+// IPv6 text has many spellings; what lvsd lists and what the config says are compared in one (RFC 5952).
+const canon = (a: string): string => (a.includes(':') ? canonicalIpv6(a) : a);
+
 export function serviceId(k: ServiceKey): string {
-  return k.kind === 'fwmark' ? `FWM ${k.fwmark}` : `${k.protocol.toUpperCase()} ${k.addr}:${k.port}`;
+  return k.kind === 'fwmark' ? `FWM ${k.fwmark}` : `${k.protocol.toUpperCase()} ${canon(k.addr)}:${k.port}`;
 }
 
-const destId = (d: { addr: string; port: number }): string => `${d.addr}:${d.port}`;
+const destId = (d: { addr: string; port: number }): string => `${canon(d.addr)}:${d.port}`;
 
 function stripService(s: ServiceStatus): ServiceRules {
   return {

@@ -4,6 +4,7 @@
 // here: that is check/real-server-state.ts's (ipwrapper.c's) rule, and the
 // mapping takes its verdict.
 import { ipToU32, u32ToIp } from '../packet/addr.js';
+import { formatIpv6, parseIpv6 } from '../packet/addr6.js';
 import { VirtualServerState } from '../check/index.js';
 import type { DestSpec, FwdMethod, Protocol, Ruleset, SchedFlag, SchedulerName, ServiceKey, ServiceRules } from '../ipvs/types.js';
 import { SCHED_FLAGS } from '../ipvs/types.js';
@@ -36,6 +37,35 @@ function destSpecs(vs: VirtualServer): Map<string, Omit<DestSpec, 'weight'>> {
   return out;
 }
 
+const isV6 = (a: string): boolean => a.includes(':');
+
+/**
+ * The addresses of a group entry, as ipvswrapper.c's ipvs_group_range_cmd
+ * adds them: IPv4 through the whole address; IPv6 through the last 16 bits
+ * only, from the start's to the end's, wrapping at ffff (so `ae00::2-9` is
+ * ae00::2 … ae00::9, and a /64 is the 65536 addresses of its last 16 bits).
+ */
+export function groupAddresses(addr: string, addrEnd?: string): string[] {
+  if (!isV6(addr)) {
+    const start = ipToU32(addr);
+    const end = addrEnd !== undefined ? ipToU32(addrEnd) : start;
+    const out: string[] = [];
+    for (let a = start; a <= end; a++) out.push(u32ToIp(a >>> 0));
+    return out;
+  }
+  const a = parseIpv6(addr);
+  if (addrEnd === undefined) return [formatIpv6(a)];
+  const e = parseIpv6(addrEnd);
+  const last = (e[14]! << 8) | e[15]!;
+  const out: string[] = [];
+  for (let w = (a[14]! << 8) | a[15]!; ; w = (w + 1) & 0xffff) {
+    a[14] = w >>> 8; a[15] = w & 0xff;
+    out.push(formatIpv6(a));
+    if (w === last) break;
+  }
+  return out;
+}
+
 /** The IPVS services one virtual_server stands for: a group expands to one per address (of each range) and fwmark. */
 function serviceKeys(vs: VirtualServer, model: KeepalivedConfig): ServiceKey[] {
   const protocol = vs.protocol.toLowerCase() as Protocol;
@@ -46,12 +76,23 @@ function serviceKeys(vs: VirtualServer, model: KeepalivedConfig): ServiceKey[] {
   const out: ServiceKey[] = [];
   for (const e of group?.entries ?? []) {
     if (e.kind === 'fwmark') { out.push({ kind: 'fwmark', fwmark: e.fwmark! }); continue; }
-    const start = ipToU32(e.addr!);
-    const end = e.addrEnd !== undefined ? ipToU32(e.addrEnd) : start;
     // A range is a service per address, as keepalived adds them to IPVS.
-    for (let a = start; a <= end; a++) out.push({ kind: 'addr', protocol, addr: u32ToIp(a >>> 0), port: e.port ?? 0 });
+    for (const addr of groupAddresses(e.addr!, e.addrEnd)) out.push({ kind: 'addr', protocol, addr, port: e.port ?? 0 });
   }
   return out;
+}
+
+/** An address service's family; a fwmark service is IPv4 (the control protocol has no IPv6 fwmark service). */
+const keyFamily = (k: ServiceKey): 4 | 6 => (k.kind === 'addr' && isV6(k.addr) ? 6 : 4);
+
+/**
+ * ipvsadm's -M: a dotted mask for IPv4, a prefix length for IPv6 (the
+ * persistence_granularity of that family, else the host's: /32 or /128).
+ */
+function netmaskFor(vs: VirtualServer, family: 4 | 6): string {
+  const g = vs.persistence_granularity;
+  if (g !== undefined && g.includes('.') === (family === 4)) return g;
+  return family === 6 ? '128' : '255.255.255.255';
 }
 
 /** ipvs_set_srule: the services of one virtual_server, without dests. */
@@ -60,7 +101,7 @@ function serviceRules(vs: VirtualServer, model: KeepalivedConfig): Omit<ServiceR
     key,
     scheduler: vs.lvs_sched as SchedulerName,
     persistence: vs.persistence_timeout,
-    netmask: vs.persistence_granularity ?? '255.255.255.255',
+    netmask: netmaskFor(vs, keyFamily(key)),
     ops: vs.ops,
     schedFlags: SCHED_FLAGS.filter((f) => vs.sched_flags.includes(f)) as SchedFlag[],
     ...(vs.persistence_engine ? { pe: vs.persistence_engine } : {}),
@@ -80,7 +121,13 @@ export function desiredRuleset(model: KeepalivedConfig, plans: readonly VsPlan[]
       const d = specs.get(key);
       if (d) dests.push({ ...d, weight: Math.min(weight, IPVS_WEIGHT_MAX) });
     }
-    for (const s of serviceRules(plan.vs, model)) services.push({ ...s, dests: dests.map((d) => ({ ...d })) });
+    // A group of both families: each service takes the dests of its own family (keepalived hands the kernel
+    // the others too, and the kernel refuses them); a tunnelled dest may cross (the kernel's IPVS does that).
+    for (const s of serviceRules(plan.vs, model)) {
+      const fam = keyFamily(s.key);
+      const mine = dests.filter((d) => d.fwd === 'tunnel' || (isV6(d.addr) ? 6 : 4) === fam);
+      services.push({ ...s, dests: mine.map((d) => ({ ...d })) });
+    }
   }
   return { services };
 }

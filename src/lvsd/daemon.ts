@@ -24,6 +24,7 @@ import type { LvsdOptions } from './options.js';
 import { SyncDaemons, type SyncEngine } from '../sync/daemon.js';
 import { DataPlane } from './dataplane.js';
 import { WorkerPool } from './workers.js';
+import { queueNumFor } from '../io/nfqueue.js';
 import { SchedBoard, SchedSlots } from './sched-share.js';
 import type { WorkerStats } from './worker-protocol.js';
 
@@ -50,6 +51,7 @@ export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
   return {
     services: keys.services.map((s) => ({ protocol: s.protocol, addr: u32ToIp(s.vaddr), port: s.vport })),
     natDests: keys.natDests.map((d) => ({ protocol: d.protocol, addr: u32ToIp(d.raddr), port: d.rport })),
+    fwmarks: keys.fwmarks,
   };
 }
 
@@ -99,7 +101,7 @@ export class Daemon {
     if (o.sloppyTcp) this.engine.setSloppyTcp(true);
 
     // The interceptor first: a crashed run's table goes before anything else.
-    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket));
+    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum() });
     await this.interceptor.install({ services: [], natDests: [] });
 
     if (o.workers > 1) await this.startWorkers(ifnames);
@@ -128,7 +130,10 @@ export class Daemon {
   private async startPlane(ifnames: string[]): Promise<void> {
     const e = this.engine;
     this.sync = new SyncDaemons({ engine: e, now: () => performance.now(), log: this.log });
-    const plane = new DataPlane({ ifnames, engine: e, log: this.log, synShed: this.opts.synShed, connsCreated: () => e.counters().conns_created ?? 0 });
+    const plane = new DataPlane({
+      ifnames, engine: e, log: this.log, synShed: this.opts.synShed, rxRing: this.opts.rxRing, fwmarkQueue: this.fwmarkQueueNum(),
+      connsCreated: () => e.counters().conns_created ?? 0,
+    });
     this.plane = plane;
     plane.open();
     // The first snapshot before the first frame: next hops then resolve without a process each.
@@ -167,7 +172,7 @@ export class Daemon {
     const board = SchedBoard.create(o.workers);
     this.schedSlots = new SchedSlots(board);
     this.pool = new WorkerPool({
-      workers: o.workers, ifnames, synShed: o.synShed, routes, neighs, schedBoard: board.sab,
+      workers: o.workers, ifnames, synShed: o.synShed, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), routes, neighs, schedBoard: board.sab,
       // --max-conns bounds the whole table, as with one worker: each worker gets its share (and the same memory in total).
       engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp },
       log: this.log,
@@ -186,7 +191,7 @@ export class Daemon {
         this.syncSink = sink;
         pool.broadcast({ op: 'sync-master', on: sink !== null }).catch((err: unknown) => this.log.error({ err: String(err) }, 'switching sync master on the workers failed'));
       },
-      syncConn: (c) => pool.syncConn(workerOfConn(this.fanoutPlan, c.protocol, c.caddr, c.cport, c.vaddr, c.vport), c),
+      syncConn: (c) => pool.syncConn(workerOfConn(this.fanoutPlan, c.protocol, c.caddr, c.cport, c.vaddr, c.vport, c.fwmark), c),
     };
     this.sync = new SyncDaemons({ engine, now: () => performance.now(), log: this.log });
     let lastSnap = performance.now();
@@ -229,6 +234,10 @@ export class Daemon {
     void this.refreshTunSources(false);
   }
 
+  private fwmarkQueueNum(): number {
+    return this.opts.fwmarkQueue ?? queueNumFor(suffixOf(this.opts.socket));
+  }
+
   private fatal(err: Error): void {
     if (this.hooks.onFatal) { this.hooks.onFatal(err); return; }
     this.log.fatal({ err: err.message }, 'a forwarding worker failed; stopping');
@@ -255,7 +264,11 @@ export class Daemon {
       services: rules.services.map((s) => ({ protocol: proto(s.protocol), addr: s.addr, port: s.port })),
       realServers: rules.natDests.map((d) => ({ protocol: proto(d.protocol), addr: d.addr, port: d.port })),
     });
-    if (this.plane) this.plane.setRules(prog);
+    if (this.plane) {
+      this.plane.setRules(prog);
+      // No marks in the set while nothing reads the queue: they would only be dropped.
+      if (!this.plane.openFwmarkQueue(rules.fwmarks ?? [])) rules.fwmarks = [];
+    }
     if (this.pool) {
       const fan = compileFanout(this.engine.listServices(), this.pool.size);
       if (fan.degraded !== this.fanoutDegraded) {
@@ -269,9 +282,13 @@ export class Daemon {
       // with the new program in place: no flow is admitted by a worker that
       // will not get the rest of its packets.
       const slots = this.schedSlots!.assign(this.engine.listServices());
-      await Promise.all(Array.from({ length: this.pool.size - 1 }, (_, i) => this.pool!.call(i + 1, { op: 'set-rules', filter: prog, slots })));
-      await this.pool.call(0, { op: 'set-rules', filter: prog, fanout: fan.prog, slots });
+      // fwmark services' packets come through one NFQUEUE: the worker their flows are steered to (fanout.ts) reads it.
+      const fw = fan.plan.fwmarkWorker;
+      const marks = rules.fwmarks ?? [];
+      const opened = await Promise.all(Array.from({ length: this.pool.size - 1 }, (_, i) => this.pool!.call<boolean>(i + 1, { op: 'set-rules', filter: prog, slots, fwmarks: i + 1 === fw ? marks : [] })));
+      const opened0 = await this.pool.call<boolean>(0, { op: 'set-rules', filter: prog, fanout: fan.prog, slots, fwmarks: fw === 0 ? marks : [] });
       this.fanoutPlan = fan.plan;
+      if (!(fw === 0 ? opened0 : opened[fw - 1])) rules.fwmarks = [];
     }
     await this.interceptor.update(rules);
   }
@@ -339,7 +356,7 @@ export class Daemon {
       size: pool.size,
       call: (i, req) => pool.call(i, req),
       broadcast: (req) => pool.broadcast(req),
-      workerOf: (p, caddr, cport, vaddr, vport) => workerOfConn(this.fanoutPlan, p, caddr, cport, vaddr, vport),
+      workerOf: (p, caddr, cport, vaddr, vport, fwmark) => workerOfConn(this.fanoutPlan, p, caddr, cport, vaddr, vport, fwmark),
     };
   }
 

@@ -12,28 +12,8 @@ import {
 import { compileFilter, lengthGate, synGate } from '../io/bpf.js';
 import { SynShed } from '../io/syn-shed.js';
 import { NeighTable, type KernelTables } from '../io/neigh.js';
-
-/**
- * TPACKET_V3 hands a block to user space only when it is full or its retire
- * timer (>= 1 ms) fires, so every frame waits for its block to close: with
- * 2 MiB blocks a keep-alive request through NAT waited ~1 ms each way and
- * wrk -c50 stalled near 50 / 2 ms = 25k req/s with lvsd 90 % idle. Page-sized
- * blocks close after a few frames under load (measured: NAT keep-alive 25k →
- * 36k req/s, DR 44k → 46k). 2048 of them still buffer ~4000 full-size frames.
- */
-const RX_BLOCK_SIZE = 4096;
-const RX_BLOCK_COUNT = 2048;
-/**
- * A page-sized block cannot hold a TSO/GRO super-frame (up to 64 KiB) or a
- * jumbo frame, so each interface has a second ring with 128 KiB blocks, and
- * a length gate in both socket filters sends each frame to one of them:
- * small frames keep the fast-closing blocks, big ones (rare per byte) get
- * blocks that hold them. 3840 leaves a 4096-byte block room for its
- * descriptor (48) and the frame's tpacket3_hdr + sockaddr_ll + virtio_net_hdr (92).
- */
-const BIG_FRAME = 3840;
-const BIG_BLOCK_SIZE = 128 << 10;
-const BIG_BLOCK_COUNT = 32;
+import { ringGeometry, type RingGeometry, type RxRingVersion } from '../io/ring-geometry.js';
+import { FwmarkQueue } from '../io/nfqueue.js';
 
 export interface PlaneLog {
   debug(obj: object, msg: string): void;
@@ -60,14 +40,23 @@ export interface DataPlaneOptions {
   kernel?: KernelTables;
   /** Conns created so far (SYN shedding compares it with the rings' load). */
   connsCreated: () => number;
+  /** The ordinary-frame ring: TPACKET_V2 (default) or V3 blocks (io/ring-geometry.ts). */
+  rxRing?: RxRingVersion;
+  /** NFQUEUE queue number of fwmark services' packets (read only by the plane told to, openFwmarkQueue). */
+  fwmarkQueue: number;
   /** After each RX batch (lvsd --workers: publish this worker's conn counts to the others' schedulers). */
   afterBatch?: () => void;
 }
 
 export class DataPlane {
   private readonly sockets: PacketSocket[] = [];
-  /** Per interface, the ring for frames longer than BIG_FRAME (RX only). */
+  /** Per interface, the ring for frames longer than rings.bigFrame (RX only). */
   private readonly bigSockets: PacketSocket[] = [];
+  private readonly rings: RingGeometry;
+  /** The fwmark path (io/nfqueue.ts), opened with the first fwmark service; its own Forwarder over the same ports counts its packets apart. */
+  private fwmark: FwmarkQueue | undefined;
+  private fwmarkForwarder: Forwarder | undefined;
+  private fwmarkError = '';
   forwarder!: Forwarder;
   neigh!: NeighTable;
   private batchSum = 0;
@@ -75,7 +64,9 @@ export class DataPlane {
   private filterProg = compileFilter({ services: [] });
   readonly shed = new SynShed();
 
-  constructor(private readonly o: DataPlaneOptions) {}
+  constructor(private readonly o: DataPlaneOptions) {
+    this.rings = ringGeometry(o.rxRing ?? 2);
+  }
 
   get interfaces(): string[] { return this.sockets.map((s) => s.ifname); }
 
@@ -87,6 +78,7 @@ export class DataPlane {
   open(): void {
     const o = this.o;
     const none = compileFilter({ services: [] });
+    const g = this.rings;
     const join = (group: number | undefined) => {
       if (group === undefined) return undefined;
       // IGNORE_OUTGOING: the group's hook replaces each member's own (its
@@ -107,14 +99,8 @@ export class DataPlane {
       }
     };
     o.ifnames.forEach((ifname, i) => {
-      this.sockets.push(open(ifname, {
-        filter: lengthGate(none, BIG_FRAME), rxBlockSize: RX_BLOCK_SIZE, rxBlockCount: RX_BLOCK_COUNT, vnetHdr: true,
-        fanout: join(o.fanout?.small[i]),
-      }));
-      this.bigSockets.push(open(ifname, {
-        filter: lengthGate(none, BIG_FRAME, true), rxBlockSize: BIG_BLOCK_SIZE, rxBlockCount: BIG_BLOCK_COUNT,
-        rxFrameSize: BIG_BLOCK_SIZE, vnetHdr: true, txFrameCount: 1, fanout: join(o.fanout?.big[i]),
-      }));
+      this.sockets.push(open(ifname, { ...g.small, filter: lengthGate(none, g.bigFrame), fanout: join(o.fanout?.small[i]) }));
+      this.bigSockets.push(open(ifname, { ...g.big, filter: lengthGate(none, g.bigFrame, true), fanout: join(o.fanout?.big[i]) }));
     });
     this.neigh = new NeighTable({
       ports: this.sockets.map((s) => ({ ifname: s.ifname, mac: s.macBytes })),
@@ -156,14 +142,81 @@ export class DataPlane {
   setRules(prog: Uint32Array): void {
     this.filterProg = prog;
     this.setSmallFilters();
-    const big = lengthGate(prog, BIG_FRAME, true);
+    const big = lengthGate(prog, this.rings.bigFrame, true);
     for (const s of this.bigSockets) if (!s.isClosed) s.setFilter(big);
   }
 
   /** The page-block rings' filter: the rules, behind the SYN gate while shedding (a SYN is never a big frame). */
   private setSmallFilters(): void {
-    const small = lengthGate(synGate(this.filterProg, this.shed.accept), BIG_FRAME);
+    const small = lengthGate(synGate(this.filterProg, this.shed.accept), this.rings.bigFrame);
     for (const s of this.sockets) if (!s.isClosed) s.setFilter(small);
+  }
+
+  /**
+   * The NFQUEUE reader, bound before the first mark goes into the rules
+   * (they have no bypass). False when it cannot be: fwmark services then
+   * stay unmatched, and the log says why. With workers, one plane reads the
+   * queue: the one the fanout program steers fwmark services' flows to.
+   */
+  openFwmarkQueue(marks: number[]): boolean {
+    if (marks.length === 0 || this.fwmark?.isOpen) return true;
+    const log = this.o.log;
+    const fwd = this.fwmarkForwarder ??= new Forwarder(this.o.engine, this.forwarder.ports, this.neigh, {
+      onEngineError: (err) => log.error({ err }, 'engine threw on a queued packet; dropped'),
+      onFault: (err) => log.error({ err }, 'the forwarder threw on a queued packet; dropped'),
+    });
+    const q = new FwmarkQueue(this.o.fwmarkQueue, fwd, {
+      onFault: (err) => log.error({ err }, 'the NFQUEUE reader threw; its batch is dropped'),
+    });
+    try {
+      q.open();
+    } catch (err) {
+      const msg = String((err as Error).message ?? err);
+      if (msg !== this.fwmarkError) log.error({ err: msg }, 'fwmark services cannot be matched');
+      this.fwmarkError = msg;
+      return false;
+    }
+    // fwd is never start()ed: its ports' RX rings are the main forwarder's; it only injects.
+    q.start();
+    this.fwmark = q;
+    this.fwmarkError = '';
+    log.info({ queue: q.queueNum }, 'fwmark services: marked packets are queued to lvsd (NFQUEUE)');
+    return true;
+  }
+
+  private fwmarkCounters(): Record<string, number> {
+    const q = this.fwmark;
+    const out: Record<string, number> = { nfq_bound: q?.isOpen ? 1 : 0 };
+    if (!q) return out;
+    const n = q.counters;
+    out.nfq_packets = n.packets;
+    out.nfq_batches = n.batches;
+    out.nfq_verdict_drop = n.verdictDrop;
+    out.nfq_verdict_accept = n.verdictAccept;
+    out.nfq_drop_truncated = n.truncated;
+    out.nfq_no_mark = n.noMark;
+    out.nfq_malformed = n.malformed;
+    out.nfq_netlink_errors = n.netlinkErrors;
+    out.nfq_recv_enobufs = n.enobufs;
+    out.nfq_recv_errors = n.recvErrors;
+    out.nfq_send_errors = n.sendErrors;
+    out.nfq_faults = n.faults;
+    const f = this.fwmarkForwarder!.counters;
+    out.nfq_forwarded = f.forwarded;
+    out.nfq_engine_drops = f.drops;
+    out.nfq_engine_ignored = f.ignored;
+    out.nfq_tx_ring_full = f.txFull;
+    out.nfq_neigh_miss = f.neighMiss;
+    out.nfq_drop_oversize = f.oversize;
+    out.nfq_engine_errors = f.engineErrors;
+    out.nfq_drop_fault = f.faults + f.badFrame;
+    const k = q.kernelStats();
+    // (queue_total, the packets waiting now, is a level: the metrics take these as counters.)
+    if (k) {
+      out.nfq_kernel_queue_dropped = k.queueDropped;
+      out.nfq_kernel_user_dropped = k.userDropped;
+    }
+    return out;
   }
 
   /** Timer work: held frames that waited too long, and SYN shedding. */
@@ -248,6 +301,7 @@ export class DataPlane {
       out[`ring_${s.ifname}_big_packets`] = st.packets;
       out[`ring_${s.ifname}_big_drops`] = st.drops;
     }
+    Object.assign(out, this.fwmarkCounters());
     return out;
   }
 
@@ -266,6 +320,8 @@ export class DataPlane {
   }
 
   close(): void {
+    // After the nftables rules are gone: nothing is queued any more; what still waits is dropped with the socket.
+    this.fwmark?.close();
     for (const s of this.sockets) s.close();
     for (const s of this.bigSockets) s.close();
   }

@@ -6,6 +6,7 @@ import type { DestSpec, Ruleset, ServiceKey, ServiceSpec, Timeouts } from '../ip
 import type { NeighEntry, RouteEntry } from '../io/neigh.js';
 import type { PlaneFanout } from './dataplane.js';
 import type { SlotTable } from './sched-share.js';
+import type { RxRingVersion } from '../io/ring-geometry.js';
 
 export interface WorkerInit {
   index: number;
@@ -14,6 +15,8 @@ export interface WorkerInit {
   fanout: PlaneFanout;
   engine: { connTabBits?: number; maxConns?: number; tunMtu?: number; sloppyTcp?: boolean };
   synShed: boolean;
+  rxRing?: RxRingVersion;
+  fwmarkQueue: number;
   /** The main thread's first read of the routing and neighbour tables. */
   routes: RouteEntry[];
   neighs: NeighEntry[];
@@ -38,7 +41,8 @@ export type WorkerRequest =
   | { op: 'set-timeouts'; timeouts: Partial<Timeouts> }
   | { op: 'replace'; ruleset: Ruleset; tunSources: Record<string, number> }
   | { op: 'set-tun-source'; raddr: number; src: number }
-  | { op: 'set-rules'; filter: Uint32Array; fanout?: Uint32Array; slots: SlotTable }
+  /** Answers whether this worker reads the fwmark queue when it is given marks (false: it could not open it). */
+  | { op: 'set-rules'; filter: Uint32Array; fanout?: Uint32Array; slots: SlotTable; fwmarks: number[] }
   | { op: 'list-services'; key?: ServiceKey }
   | { op: 'list-conns' }
   | { op: 'stats' }

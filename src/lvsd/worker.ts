@@ -55,7 +55,7 @@ function main(): void {
     neighTable: async () => neighs,
   };
   const plane = new DataPlane({
-    ifnames: init.ifnames, engine: e, log, synShed: init.synShed, kernel,
+    ifnames: init.ifnames, engine: e, log, synShed: init.synShed, kernel, rxRing: init.rxRing, fwmarkQueue: init.fwmarkQueue,
     fanout: init.fanout, connsCreated: () => e.counters().conns_created ?? 0,
     afterBatch: () => share.publishAll(performance.now(), PUBLISH_MS),
   });
@@ -101,7 +101,7 @@ function main(): void {
         share.setSlots(r.slots);
         if (r.fanout) plane.setFanoutProgram(r.fanout);
         plane.setRules(r.filter);
-        return null;
+        return plane.openFwmarkQueue(r.fwmarks);
       case 'stats': {
         const s: WorkerStats = { engine: e.counters(), io: plane.ioCounters(), totals: e.totals(), batch: plane.batchSizes() };
         return s;

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { SyncConn } from '../ipvs/sync.js';
 import type { NeighEntry, RouteEntry } from '../io/neigh.js';
 import type { PlaneFanout, PlaneLog } from './dataplane.js';
+import type { RxRingVersion } from '../io/ring-geometry.js';
 import type { MainToWorker, WorkerInit, WorkerRequest, WorkerToMain } from './worker-protocol.js';
 import { packSyncConns, unpackSyncConns } from './sync-pack.js';
 
@@ -41,6 +42,8 @@ export interface WorkerPoolOptions {
   ifnames: string[];
   engine: WorkerInit['engine'];
   synShed: boolean;
+  rxRing?: RxRingVersion;
+  fwmarkQueue: number;
   routes: RouteEntry[];
   neighs: NeighEntry[];
   /** The schedulers' shared board. */
@@ -89,6 +92,7 @@ export class WorkerPool {
     for (let i = 0; i < this.o.workers; i++) {
       const init: WorkerInit = {
         index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed,
+        rxRing: this.o.rxRing, fwmarkQueue: this.o.fwmarkQueue,
         routes: this.o.routes, neighs: this.o.neighs, heartbeat: this.heartbeat, schedBoard: this.o.schedBoard,
         ...(this.o.fault?.index === i ? { fault: { ms: this.o.fault.ms, kind: this.o.fault.kind } } : {}),
       };

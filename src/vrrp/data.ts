@@ -3,10 +3,16 @@
 // VRRP runtime (scheduler.ts) runs: one state machine configuration per
 // instance with its advert fields, receive expectations, VIPs and tracked
 // objects. Pure: the caller says which address an interface sends from.
+//
+// An IPv6 instance (keepalived's family AF_INET6) sends VRRPv3 to ff02::12
+// (vrrp_mcast_group6) from the interface's link-local address, carries
+// 16-byte addresses, and is matched on receive by family as well as VRID:
+// RFC 5798 gives IPv4 and IPv6 virtual routers VRID spaces of their own.
 import type { KeepalivedConfig, VrrpInstance as VrrpInstanceModel, VrrpSyncGroup } from '../config/model.js';
 import type { UserSpec } from '../core/script-security.js';
 import { parseUserSpec } from '../core/script-security.js';
 import { ipToU32 } from '../packet/addr.js';
+import { canonicalIpv6, ipv6ToBigInt, parseIpv6 } from '../packet/addr6.js';
 import type { VrrpFields } from '../packet/vrrp.js';
 import { effectiveAdvertIntMs, type InstanceConfig } from './instance.js';
 import { authData, type RxExpect } from './validate.js';
@@ -25,6 +31,8 @@ export interface InstanceSpec {
   model: VrrpInstanceModel;
   cfg: InstanceConfig;
   ifname: string;
+  /** 6: VRRPv3 over IPv6. */
+  family: 4 | 6;
   /** Where adverts come from. */
   src: string;
   /** Where adverts go: the multicast group or each unicast peer. */
@@ -41,6 +49,8 @@ export interface InstanceSpec {
 
 export interface VrrpData {
   mcastGroup: string;
+  /** vrrp_mcast_group6 (ff02::12). */
+  mcastGroup6: string;
   instances: InstanceSpec[];
   /** vrrp_scripts some instance tracks, with the user each runs as (absent = script_user). */
   scripts: (ScriptSpec & { user?: UserSpec })[];
@@ -48,9 +58,14 @@ export interface VrrpData {
   warnings: { instance: string; script?: string; msg: string }[];
 }
 
-export function vrrpData(model: KeepalivedConfig, primaryIpv4: (ifname: string) => string | undefined): VrrpData {
+export function vrrpData(
+  model: KeepalivedConfig,
+  primaryIpv4: (ifname: string) => string | undefined,
+  linkLocalIpv6: (ifname: string) => string | undefined = () => undefined,
+): VrrpData {
   const gd = model.global_defs;
   const mcastGroup = gd.vrrp_mcast_group4 || '224.0.0.18';
+  const mcastGroup6 = gd.vrrp_mcast_group6 || 'ff02::12';
   const warnings: VrrpData['warnings'] = [];
   const scriptsByName = new Map(model.vrrp_scripts.map((s) => [s.name, s]));
   const groupOf = new Map<string, VrrpSyncGroup>();
@@ -61,8 +76,13 @@ export function vrrpData(model: KeepalivedConfig, primaryIpv4: (ifname: string) 
     const ifname = inst.interface;
     if (!ifname) throw new Error(`vrrp_instance ${inst.name} (${inst.pos.file}:${inst.pos.line}): no interface`);
     const unicast = inst.unicast_peer.length > 0;
-    const src = (unicast ? inst.unicast_src_ip : inst.mcast_src_ip) ?? primaryIpv4(ifname);
-    if (!src) throw new Error(`vrrp_instance ${inst.name}: interface ${ifname} has no IPv4 address to send adverts from`);
+    const v6 = inst.family === 6;
+    // IPv6: keepalived's ifp->sin6_addr, the interface's link-local address (RFC 5798 §5.1.2.1).
+    const src = (unicast ? inst.unicast_src_ip : inst.mcast_src_ip) ?? (v6 ? linkLocalIpv6(ifname) : primaryIpv4(ifname));
+    if (!src) {
+      throw new Error(`${inst.pos.file}:${inst.pos.line}:${inst.pos.col}: vrrp_instance ${inst.name}: interface ${ifname} has no ${v6 ? 'IPv6 link-local' : 'IPv4'} address to send adverts from`
+        + ` — ${v6 ? 'bring the interface up (its link-local address appears once DAD has passed), or give unicast_src_ip/mcast_src_ip' : 'add an address to it, or give unicast_src_ip/mcast_src_ip'}`);
+    }
     const version = inst.version;
     const vipSpecs = [...inst.virtual_ipaddress, ...inst.virtual_ipaddress_excluded].map((v) => toVipSpec(v, ifname));
     const vipAddrs = inst.virtual_ipaddress.map((v) => v.addr);
@@ -78,7 +98,7 @@ export function vrrpData(model: KeepalivedConfig, primaryIpv4: (ifname: string) 
       nopreempt: inst.nopreempt,
       preemptDelayMs: inst.preempt_delay * 1000,
       downTimerAdverts: inst.down_timer_adverts,
-      srcIp: ipToU32(src),
+      srcIp: v6 ? ipv6ToBigInt(parseIpv6(src)) : ipToU32(src),
       garpDelayMs: inst.garp_master_delay * 1000,
       garpRepeat: inst.garp_master_repeat,
       garpRefreshMs: inst.garp_master_refresh * 1000,
@@ -90,17 +110,19 @@ export function vrrpData(model: KeepalivedConfig, primaryIpv4: (ifname: string) 
     const adverIntMs = effectiveAdvertIntMs(version, cfg.advertIntMs);
     const fields: Omit<VrrpFields, 'priority'> = version === 2
       ? { version: 2, vrid: cfg.vrid, addrs: vipAddrs, adverInt: adverIntMs / 1000, ...(pass !== undefined ? { authData: authData(pass) } : {}) }
-      : { version: 3, vrid: cfg.vrid, addrs: vipAddrs, maxAdverInt: adverIntMs / 10 };
+      : { version: 3, ...(v6 ? { family: 6 as const } : {}), vrid: cfg.vrid, addrs: vipAddrs, maxAdverInt: adverIntMs / 10 };
+    const peers = inst.unicast_peer.map((p) => ({ minTtl: p.min_ttl ?? 0, maxTtl: p.max_ttl ?? 255, addr: p.addr }));
     const expect: RxExpect = {
       version,
       adverIntSec: adverIntMs / 1000,
       authPass: pass !== undefined ? authData(pass) : undefined,
-      vips: vipAddrs.map(ipToU32),
+      vips: v6 ? [] : vipAddrs.map(ipToU32),
       unicast,
-      peers: inst.unicast_peer.map((p) => ({ addr: ipToU32(p.addr), minTtl: p.min_ttl ?? 0, maxTtl: p.max_ttl ?? 255 })),
+      peers: v6 ? [] : peers.map((p) => ({ ...p, addr: ipToU32(p.addr) })),
       mcastGroup: ipToU32(mcastGroup),
       v3ChecksumAsV2: false,
       skipCheckAdvAddr: gd.vrrp_skip_check_adv_addr,
+      ...(v6 ? { family: 6 as const, vips6: vipAddrs.map(canonicalIpv6), peers6: peers.map((p) => ({ ...p, addr: canonicalIpv6(p.addr) })) } : {}),
     };
     const group = groupOf.get(inst.name);
     const scripts: InstanceSpec['scripts'] = [];
@@ -114,8 +136,8 @@ export function vrrpData(model: KeepalivedConfig, primaryIpv4: (ifname: string) 
     if (!inst.dont_track_primary && !ifs.some((t) => t.name === ifname)) ifs.push({ name: ifname });
     const interfaces = ifs.map((t) => ({ name: t.name, id: `if:${t.name}`, weight: t.weight ?? 0, reverse: t.reverse ?? false }));
     return {
-      model: inst, cfg, ifname, src, unicast,
-      dsts: unicast ? inst.unicast_peer.map((p) => p.addr) : [mcastGroup],
+      model: inst, cfg, ifname, family: v6 ? 6 : 4, src, unicast,
+      dsts: unicast ? inst.unicast_peer.map((p) => p.addr) : [v6 ? mcastGroup6 : mcastGroup],
       fields, expect, vipSpecs, scripts, interfaces,
       ...(group ? { group } : {}),
     };
@@ -126,5 +148,5 @@ export function vrrpData(model: KeepalivedConfig, primaryIpv4: (ifname: string) 
     rise: Math.max(1, s.rise), fall: Math.max(1, s.fall), initFail: s.init_fail,
     ...(s.user !== undefined ? { user: parseUserSpec(s.user) } : {}),
   }));
-  return { mcastGroup, instances, scripts, warnings };
+  return { mcastGroup, mcastGroup6, instances, scripts, warnings };
 }

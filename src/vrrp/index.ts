@@ -1,6 +1,7 @@
 // The VRRP half of lvs-keepalived (keepalived's vrrp_daemon.c): maps the
 // config model (data.ts), gives the runtime (scheduler.ts) the real I/O —
-// raw sockets, VIPs through `ip`, gratuitous ARPs, scripts as script_user,
+// raw sockets (IPv4 and IPv6), VIPs through `ip`, gratuitous ARPs and
+// unsolicited neighbour advertisements, scripts as script_user,
 // the VIP watchdog — and starts the tracked-object sources.
 //
 //   const vrrp = await startVrrp(model, { log, stateDir });
@@ -17,9 +18,10 @@ import { runScript, scriptPolicy } from '../core/notify.js';
 import { sendGratuitousArp } from '../io/native.js';
 import { buildVrrp, type VrrpFields } from '../packet/vrrp.js';
 import { VRRP_PRIO_STOP, type VrrpInstance } from './instance.js';
-import { validateAdvert } from './validate.js';
+import { validateAdvert, validateAdvert6 } from './validate.js';
 import { VipSet, VipStateFile, defaultStateDir, keepIpBatchReady } from './vip.js';
-import { VrrpSocket, primaryIpv4 } from './socket.js';
+import { VrrpSocket, VrrpSocket6, linkLocalIpv6, primaryIpv4 } from './socket.js';
+import { sendUnsolicitedNa } from './ndisc.js';
 import { VrrpScriptTracker, LinkWatcher, ReferenceProber } from './track.js';
 import { vrrpData } from './data.js';
 import { VrrpScheduler, type StateChange, type VrrpIo, type VrrpLogger, type VrrpMetrics } from './scheduler.js';
@@ -66,7 +68,7 @@ function watchdogPath(): string {
 export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Promise<VrrpHandle> {
   const log = opts.log;
   const stateDir = opts.stateDir ?? defaultStateDir();
-  const data = vrrpData(model, primaryIpv4);
+  const data = vrrpData(model, primaryIpv4, linkLocalIpv6);
   for (const w of data.warnings) log.warn({ instance: w.instance, ...(w.script ? { script: w.script } : {}) }, w.msg);
   const scripts = scriptPolicy(model.global_defs);
 
@@ -90,13 +92,17 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   const resignOn = opts.watchdogResign ?? true;
 
   const sockets = new Map<string, VrrpSocket>();
+  const sockets6 = new Map<string, VrrpSocket6>();
   const io: VrrpIo = {
     now: () => performance.now(),
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
-    send: (ifname, fields, src, dst, v3AsV2) => sockets.get(ifname)?.send(fields, src, dst, v3AsV2) ?? -19 /* ENODEV */,
+    send: (ifname, fields, src, dst, v3AsV2) => (fields.family === 6
+      ? sockets6.get(ifname)?.send(fields, src, dst)
+      : sockets.get(ifname)?.send(fields, src, dst, v3AsV2)) ?? -19 /* ENODEV */,
     vips: (s) => vipSets.get(s)!,
     gratuitousArp: (dev, addr, repeat) => sendGratuitousArp(dev, addr, repeat),
+    neighbourAdvert: (dev, addr, repeat) => sendUnsolicitedNa(dev, addr, repeat),
     notify: (script, args) => {
       void runScript(script, { args, policy: scripts }).then((o) => {
         if (o.error) log.warn({ script, err: o.error }, 'notify script failed to start');
@@ -106,7 +112,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
       if (!wd?.stdin || wd.stdin.destroyed) return;
       const resign = resignOn
         ? masters.flatMap((r) => r.dsts.map((dst) => ({
-          ifname: r.ifname, src: r.src, dst,
+          ifname: r.ifname, family: r.family, src: r.src, dst,
           hex: Buffer.from(buildVrrp({ ...r.fields, priority: VRRP_PRIO_STOP } as VrrpFields, r.src, dst)).toString('hex'),
         })))
         : [];
@@ -118,13 +124,22 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   });
 
   // ---- receive
-  for (const ifname of new Set(data.instances.map((s) => s.ifname))) {
-    const mine = data.instances.filter((s) => s.ifname === ifname);
-    const expect = sched.expectations(ifname);
+  for (const ifname of new Set(data.instances.filter((s) => s.family === 4).map((s) => s.ifname))) {
+    const mine = data.instances.filter((s) => s.ifname === ifname && s.family === 4);
+    const expect = sched.expectations(ifname, 4);
     sockets.set(ifname, new VrrpSocket(ifname, mine.some((s) => !s.unicast) ? data.mcastGroup : undefined, (pkt, from) => {
       const res = validateAdvert(pkt, (vrid) => expect.get(vrid));
       if (res.ok) sched.onAdvert(ifname, res.vrid, res.advert, from);
       else sched.onBadPacket(ifname, res.vrid, res.reason, res.detail, from);
+    }));
+  }
+  for (const ifname of new Set(data.instances.filter((s) => s.family === 6).map((s) => s.ifname))) {
+    const mine = data.instances.filter((s) => s.ifname === ifname && s.family === 6);
+    const expect = sched.expectations(ifname, 6);
+    sockets6.set(ifname, new VrrpSocket6(ifname, mine.some((s) => !s.unicast) ? data.mcastGroup6 : undefined, (payload, meta) => {
+      const res = validateAdvert6(payload, meta, (vrid) => expect.get(vrid));
+      if (res.ok) sched.onAdvert(ifname, res.vrid, res.advert, meta.from, 6);
+      else sched.onBadPacket(ifname, res.vrid, res.reason, res.detail, meta.from, 6);
     }));
   }
 
@@ -168,6 +183,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
         wd.stdin.end();
       }
       for (const s of sockets.values()) s.close();
+      for (const s of sockets6.values()) s.close();
       keepIpBatchReady(false);
     },
   };

@@ -27,8 +27,8 @@ export interface InstanceConfig {
   nopreempt: boolean;
   preemptDelayMs: number;
   downTimerAdverts: number;
-  /** Our advert source address (unicast_src_ip or the interface's primary), for the equal-priority rule. */
-  srcIp: number;
+  /** Our advert source address (unicast_src_ip or the interface's primary), for the equal-priority rule: u32 for IPv4, 128 bits for IPv6. */
+  srcIp: number | bigint;
   garpDelayMs: number;
   garpRepeat: number;
   garpRefreshMs: number;
@@ -46,8 +46,8 @@ export interface RxAdvert {
   priority: number;
   /** v3 max advert interval in centiseconds (0 for v2). */
   maxAdverIntCs: number;
-  /** Source address of the IP packet. */
-  src: number;
+  /** Source address of the IP packet (u32 for IPv4, 128 bits for IPv6: compared as numbers, as keepalived compares the bytes). */
+  src: number | bigint;
 }
 
 export type Action =
@@ -75,8 +75,10 @@ export function effectiveAdvertIntMs(version: 2 | 3, advertIntMs: number): numbe
   return Math.min(4095, Math.max(1, Math.round(advertIntMs / 10))) * 10;
 }
 
-function ipCmp(a: number, b: number): number {
-  return (a >>> 0) === (b >>> 0) ? 0 : (a >>> 0) > (b >>> 0) ? 1 : -1;
+function ipCmp(a: number | bigint, b: number | bigint): number {
+  const x = typeof a === 'bigint' ? a : BigInt(a >>> 0);
+  const y = typeof b === 'bigint' ? b : BigInt(b >>> 0);
+  return x === y ? 0 : x > y ? 1 : -1;
 }
 
 export class VrrpInstance {
@@ -97,7 +99,7 @@ export class VrrpInstance {
   private readonly faults = new Set<string>();
   private referenceOk = true;
   vipsSet = false;
-  masterSrc: number | undefined;
+  masterSrc: number | bigint | undefined;
   masterPriority: number | undefined;
   transitions = 0;
   lastTransitionAt = 0;

@@ -47,6 +47,8 @@ export interface VrrpIo {
   send(ifname: string, fields: VrrpFields, src: string, dst: string, v3ChecksumAsV2: boolean): number;
   vips(spec: InstanceSpec): VipIo;
   gratuitousArp(dev: string, addr: string, repeat: number): void;
+  /** IPv6's gratuitous ARP: unsolicited neighbour advertisements for `addr` (vrrp_ndisc.c). */
+  neighbourAdvert(dev: string, addr: string, repeat: number): void;
   /** Run a notify script with its arguments, in the background. */
   notify(script: string, args: string[]): void;
   /** The VIPs held and the priority-0 adverts of the masters, for the watchdog that outlives a SIGKILL. */
@@ -133,9 +135,9 @@ export class VrrpScheduler {
     this.instances = new Map(this.rts.map((r) => [r.spec.model.name, r.sm]));
   }
 
-  /** The receive expectations of the instances on one interface, by VRID. */
-  expectations(ifname: string): Map<number, RxExpect> {
-    return new Map(this.rts.filter((r) => r.spec.ifname === ifname).map((r) => [r.sm.cfg.vrid, r.spec.expect]));
+  /** The receive expectations of the instances of one family on one interface, by VRID (each family has its own VRIDs). */
+  expectations(ifname: string, family: 4 | 6 = 4): Map<number, RxExpect> {
+    return new Map(this.rts.filter((r) => r.spec.ifname === ifname && r.spec.family === family).map((r) => [r.sm.cfg.vrid, r.spec.expect]));
   }
 
   start(): void {
@@ -145,9 +147,9 @@ export class VrrpScheduler {
     this.schedule();
   }
 
-  /** A valid advert for `vrid` on `ifname`. */
-  onAdvert(ifname: string, vrid: number, advert: RxAdvert, from: string): void {
-    const r = this.rts.find((x) => x.spec.ifname === ifname && x.sm.cfg.vrid === vrid);
+  /** A valid advert for `vrid` on `ifname`, over IPv4 or IPv6. */
+  onAdvert(ifname: string, vrid: number, advert: RxAdvert, from: string, family: 4 | 6 = 4): void {
+    const r = this.rts.find((x) => x.spec.ifname === ifname && x.spec.family === family && x.sm.cfg.vrid === vrid);
     if (!r) return;
     r.m.advertsReceived++;
     if (advert.priority === VRRP_PRIO_STOP) r.m.priZeroReceived++;
@@ -158,9 +160,9 @@ export class VrrpScheduler {
   }
 
   /** A packet validate.ts refused; `vrid` names its instance when it could be read and is ours. */
-  onBadPacket(ifname: string, vrid: number | undefined, reason: BadReason, detail: string, from: string): void {
+  onBadPacket(ifname: string, vrid: number | undefined, reason: BadReason, detail: string, from: string, family: 4 | 6 = 4): void {
     const rt = reason === 'unknown-vrid' || vrid === undefined ? undefined
-      : this.rts.find((x) => x.spec.ifname === ifname && x.sm.cfg.vrid === vrid);
+      : this.rts.find((x) => x.spec.ifname === ifname && x.spec.family === family && x.sm.cfg.vrid === vrid);
     const c = rt ? rt.m.badPackets : this.unattributed;
     c[reason]++;
     const n = c[reason];
@@ -249,10 +251,16 @@ export class VrrpScheduler {
     }
   }
 
+  /** A gratuitous ARP for an IPv4 VIP, unsolicited neighbour advertisements for an IPv6 one (keepalived's vrrp_send_update). */
+  private announce(v: VipSpec, repeat: number): void {
+    if (v.addr.includes(':')) this.io.neighbourAdvert(v.dev, v.addr, repeat);
+    else this.io.gratuitousArp(v.dev, v.addr, repeat);
+  }
+
   private garp(rt: Runtime, repeat: number): void {
     rt.io = rt.io.then(() => {
       for (const v of rt.spec.vipSpecs) {
-        try { this.io.gratuitousArp(v.dev, v.addr, repeat); } catch (e) { this.opts.log.warn({ instance: rt.spec.model.name, vip: v.addr, err: String(e) }, 'gratuitous ARP failed'); }
+        try { this.announce(v, repeat); } catch (e) { this.opts.log.warn({ instance: rt.spec.model.name, vip: v.addr, err: String(e) }, v.addr.includes(':') ? 'unsolicited neighbour advertisement failed' : 'gratuitous ARP failed'); }
       }
     });
   }
@@ -277,7 +285,7 @@ export class VrrpScheduler {
           // has the address by the time the client's next SYN arrives. The rest of the
           // burst follows once the add is confirmed.
           for (const v of rt.spec.vipSpecs) {
-            try { this.io.gratuitousArp(v.dev, v.addr, 1); } catch { /* the confirmed burst will retry */ }
+            try { this.announce(v, 1); } catch { /* the confirmed burst will retry */ }
           }
           rt.garpSentEarly = true;
           break;

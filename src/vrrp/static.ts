@@ -7,7 +7,7 @@
 // route that was already there ("File exists") stays the host's.
 import { execFile } from 'node:child_process';
 import type { KeepalivedConfig, SourcePos, StaticRoute, StaticRule, VirtualIp } from '../config/model.js';
-import { vipArgs } from './vip.js';
+import { toVipSpec, vipArgs } from './vip.js';
 
 export type IpRunner = (args: string[]) => Promise<{ code: number; stderr: string }>;
 
@@ -46,8 +46,9 @@ function ipWords(args: string[]): string[] {
 
 export function addressItem(v: VirtualIp): StaticItem | undefined {
   if (!v.dev) return undefined;
-  const a = vipArgs({ addr: v.addr, prefix: v.prefix, dev: v.dev, brd: v.brd, scope: v.scope, label: v.label });
-  return { kind: 'address', pos: v.pos, add: ['addr', 'add', ...a], del: ['addr', 'del', ...a] };
+  // The same netlink request as a VIP's in keepalived (IPv6: nodad unless -nodad).
+  const spec = toVipSpec(v, v.dev);
+  return { kind: 'address', pos: v.pos, add: ['addr', 'add', ...vipArgs(spec)], del: ['addr', 'del', ...vipArgs(spec, false)] };
 }
 
 export function routeItem(r: StaticRoute): StaticItem {

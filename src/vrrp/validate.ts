@@ -2,8 +2,9 @@
 // A packet that fails is counted under its reason and never reaches the state
 // machine: bad input must not move an election.
 import { decodeIpv4, IPPROTO_VRRP } from '../packet/ipv4.js';
-import { VRRP_HLEN, VRRP_AUTH_DATA_LEN, VRRP_TTL, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_TYPE_ADVERTISEMENT, vrrpChecksum, VRRP_MCAST_ADDR } from '../packet/vrrp.js';
+import { VRRP_HLEN, VRRP_AUTH_DATA_LEN, VRRP_TTL, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_TYPE_ADVERTISEMENT, vrrpChecksum, vrrp6Checksum, VRRP_MCAST_ADDR } from '../packet/vrrp.js';
 import { readIp, u32ToIp } from '../packet/addr.js';
+import { canonicalIpv6, formatIpv6, ipv6ToBigInt, isIpv6, isMulticastIpv6, parseIpv6 } from '../packet/addr6.js';
 import type { RxAdvert } from './instance.js';
 
 export const BAD_REASONS = [
@@ -35,10 +36,16 @@ export interface RxExpect {
   v3ChecksumAsV2: boolean;
   /** vrrp_skip_check_adv_addr: do not insist the advert lists our VIPs. */
   skipCheckAdvAddr: boolean;
+  /** 6: VRRPv3 over IPv6 (vips6 and peers6 apply, vips and peers do not). */
+  family?: 6;
+  /** IPv6 VIPs, canonical text. */
+  vips6?: string[];
+  /** IPv6 unicast_peer addresses, canonical text. */
+  peers6?: { addr: string; minTtl: number; maxTtl: number }[];
 }
 
 export type RxResult =
-  | { ok: true; vrid: number; advert: RxAdvert; ttl: number; dst: number }
+  | { ok: true; vrid: number; advert: RxAdvert; ttl: number; dst: number | string }
   | { ok: false; reason: BadReason; vrid?: number; detail: string };
 
 function bad(reason: BadReason, detail: string, vrid?: number): RxResult {
@@ -125,6 +132,64 @@ export function validateAdvert(pkt: Uint8Array, lookup: (vrid: number) => RxExpe
   }
   const maxAdverIntCs = version === 3 ? (((pkt[off + 4]! << 8) | pkt[off + 5]!) & 0x0fff) : 0;
   return { ok: true, vrid, ttl: ip.ttl, dst: ip.dst, advert: { priority: pkt[off + 2]!, maxAdverIntCs, src: ip.src } };
+}
+
+/** What a raw IPv6 socket says about a packet besides its payload. */
+export interface Rx6Meta {
+  /** Source address (text). */
+  from: string;
+  /** Where it was sent (IPV6_PKTINFO); '' when the kernel did not say. */
+  dst: string;
+  /** IPV6_HOPLIMIT; -1 when the kernel did not say. */
+  hopLimit: number;
+}
+
+/**
+ * Validates one VRRPv3 message over IPv6 (a raw IPv6 socket delivers the
+ * payload only), in keepalived's vrrp_check_packet order for AF_INET6: the
+ * length from the header's own count, the hop limit (multicast only), the
+ * version, the type, the address count, the checksum, multicast or unicast
+ * as configured, the VIPs, the unicast peer. keepalived leaves the checksum
+ * to the kernel (IPV6_CHECKSUM), which drops bad ones silently; we check it
+ * here so that they are counted like IPv4's. The source need not be
+ * link-local: keepalived 2.2.7 does not insist, and unicast peers are not.
+ */
+export function validateAdvert6(pkt: Uint8Array, meta: Rx6Meta, lookup: (vrid: number) => RxExpect | undefined): RxResult {
+  const len = pkt.length;
+  if (len < VRRP_HLEN) return bad('short', `VRRP message of ${len} bytes`);
+  const vrid = pkt[1]!;
+  const exp = lookup(vrid);
+  if (!exp) return bad('unknown-vrid', `VRID ${vrid} is not configured here`, vrid);
+  const version = pkt[0]! >>> 4;
+  const naddr = pkt[3]!;
+  const expectedLen = VRRP_HLEN + 16 * naddr;
+  if (len !== expectedLen) return bad('bad-length', `length ${len}, expected ${expectedLen}`, vrid);
+  if (!exp.unicast && meta.hopLimit !== -1 && meta.hopLimit !== VRRP_TTL) return bad('bad-ttl', `hop limit ${meta.hopLimit}, expected 255`, vrid);
+  if (version !== exp.version) return bad('bad-version', `version ${version}, expected ${exp.version}`, vrid);
+  const type = pkt[0]! & 0x0f;
+  if (type !== VRRP_TYPE_ADVERTISEMENT) return bad('bad-type', `type ${type}`, vrid);
+  const vips = exp.vips6 ?? [];
+  if (!exp.skipCheckAdvAddr && naddr !== vips.length) return bad('addr-count', `${naddr} addresses, expected ${vips.length}`, vrid);
+  if (!isIpv6(meta.from) || (meta.dst !== '' && !isIpv6(meta.dst))) return bad('bad-ip', `addresses ${meta.from} → ${meta.dst}`, vrid);
+  const given = (pkt[6]! << 8) | pkt[7]!;
+  if (meta.dst === '' || vrrp6Checksum(pkt, 0, len, meta.from, meta.dst) !== given) return bad('bad-checksum', `checksum 0x${given.toString(16)}`, vrid);
+  const isMcast = isMulticastIpv6(parseIpv6(meta.dst));
+  if (isMcast === exp.unicast) return bad('cast-mismatch', `expected ${exp.unicast ? 'unicast' : 'multicast'}, got ${meta.dst}`, vrid);
+  if (!exp.skipCheckAdvAddr) {
+    const got = new Set<string>();
+    for (let i = 0; i < naddr; i++) got.add(formatIpv6(pkt, VRRP_HLEN + 16 * i));
+    for (const v of vips) if (!got.has(v)) return bad('addr-list', `${v} not in the advert`, vrid);
+  }
+  const from = canonicalIpv6(meta.from);
+  if (exp.unicast) {
+    const peer = (exp.peers6 ?? []).find((p) => p.addr === from);
+    if (!peer) return bad('unknown-peer', `${from} is not a unicast_peer`, vrid);
+    if (meta.hopLimit !== -1 && (meta.hopLimit < peer.minTtl || meta.hopLimit > peer.maxTtl)) {
+      return bad('bad-ttl', `hop limit ${meta.hopLimit} outside ${peer.minTtl}-${peer.maxTtl}`, vrid);
+    }
+  }
+  const maxAdverIntCs = ((pkt[4]! << 8) | pkt[5]!) & 0x0fff;
+  return { ok: true, vrid, ttl: meta.hopLimit, dst: meta.dst, advert: { priority: pkt[2]!, maxAdverIntCs, src: ipv6ToBigInt(parseIpv6(from)) } };
 }
 
 export { VRRP_MCAST_ADDR };

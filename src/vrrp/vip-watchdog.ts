@@ -9,13 +9,13 @@
 //
 // Lines (one JSON object each):
 //   {"vips":[VipSpec…]}                        the VIPs held now ([] = none)
-//   {"resign":[{"ifname","src","dst","hex"}…]}  prio-0 adverts to send on crash ([] = none)
+//   {"resign":[{"ifname","family","src","dst","hex"}…]}  prio-0 adverts to send on crash ([] = none; family 6 = over IPv6)
 //   {"bye":true}                               graceful stop: exit, touch nothing
 import { createInterface } from 'node:readline';
 import { spawn } from 'node:child_process';
 import { ipBatch, delLines, type VipSpec } from './vip.js';
 
-interface Resign { ifname: string; src: string; dst: string; hex: string }
+interface Resign { ifname: string; family?: 4 | 6; src: string; dst: string; hex: string }
 
 let vips: VipSpec[] = [];
 let resign: Resign[] = [];
@@ -28,8 +28,11 @@ function log(msg: string): void {
 
 // Load the addon now, not at the moment of the crash.
 type RawMod = typeof import('../io/native.js');
+type Raw6Mod = typeof import('./raw-ip6.js');
 let native: RawMod | undefined;
+let native6: Raw6Mod | undefined;
 import('../io/native.js').then((m) => { native = m; try { m.loadAddon(); } catch { native = undefined; } }, () => { native = undefined; });
+import('./raw-ip6.js').then((m) => { native6 = m; }, () => { native6 = undefined; });
 
 // An `ip -batch -` started now and left waiting on its stdin: at the crash we
 // only write the lines, saving a fork+exec (5-15 ms on a busy host) when it counts.
@@ -83,10 +86,17 @@ rl.on('close', () => {
     let sent = 0;
     if (send.length && native) {
       const byIf = new Map<string, Resign[]>();
-      for (const r of send) byIf.set(r.ifname, [...(byIf.get(r.ifname) ?? []), r]);
-      for (const [ifname, list] of byIf) {
+      for (const r of send) {
+        const k = `${r.family ?? 4}/${r.ifname}`;
+        byIf.set(k, [...(byIf.get(k) ?? []), r]);
+      }
+      for (const list of byIf.values()) {
+        const { ifname, family } = list[0]!;
         try {
-          const s = native.openRawIp(112, { ifname, ttl: 255 });
+          // The payload's checksum was computed for this source and destination (v3 pseudo-header).
+          const s = family === 6 && native6
+            ? native6.openRawIp6(112, { ifname, hopLimit: 255, trafficClass: 0xc0 })
+            : native.openRawIp(112, { ifname, ttl: 255 });
           for (const r of list) if (s.send(r.dst, Buffer.from(r.hex, 'hex'), { src: r.src }) > 0) sent++;
           s.close();
         } catch (e) {

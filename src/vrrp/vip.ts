@@ -13,20 +13,41 @@ export interface VipSpec {
   brd?: string;
   scope?: string;
   label?: string;
+  /**
+   * IPv6: add without duplicate address detection (IFA_F_NODAD). keepalived
+   * does so for every IPv6 VIP unless it says `-nodad`: the address is usable
+   * at once, and a brief split brain cannot leave it "dadfailed" for good.
+   */
+  nodad?: boolean;
+  /** IPv6 preferred_lft (0 = deprecated: never picked as a source address). */
+  preferredLft?: string;
 }
 
-/** The `ip` arguments after `addr add|del` for one VIP (keepalived's netlink request, spelt for iproute2). */
-export function vipArgs(v: VipSpec): string[] {
+/**
+ * The `ip` arguments after `addr add|del` for one VIP (keepalived's netlink
+ * request, spelt for iproute2). The flags and lifetimes only matter when the
+ * address is added.
+ */
+export function vipArgs(v: VipSpec, forAdd = true): string[] {
   const a = [`${v.addr}/${v.prefix}`];
   if (v.brd) a.push('broadcast', v.brd);
   a.push('dev', v.dev);
   if (v.scope) a.push('scope', v.scope);
   if (v.label) a.push('label', v.label);
+  if (forAdd && v.nodad) a.push('nodad');
+  if (forAdd && v.preferredLft !== undefined) a.push('preferred_lft', v.preferredLft);
   return a;
 }
 
 export function toVipSpec(v: VirtualIp, defaultDev: string): VipSpec {
-  return { addr: v.addr, prefix: v.prefix, dev: v.dev ?? defaultDev, brd: v.brd, scope: v.scope, label: v.label };
+  const s: VipSpec = { addr: v.addr, prefix: v.prefix, dev: v.dev ?? defaultDev, brd: v.brd, scope: v.scope, label: v.label };
+  if (v.addr.includes(':')) {
+    // keepalived's netlink_ipaddress: IFA_F_NODAD unless the line says -nodad; preferred_lft as given.
+    if (!v.extra?.includes('-nodad')) s.nodad = true;
+    const i = v.extra?.indexOf('preferred_lft') ?? -1;
+    if (i >= 0 && v.extra![i + 1] !== undefined) s.preferredLft = v.extra![i + 1]!;
+  }
+  return s;
 }
 
 type Standby = { p: ChildProcess; done: Promise<{ code: number; stderr: string }> };
@@ -85,7 +106,7 @@ export function addLines(vips: VipSpec[]): string[] {
   return vips.map((v) => ['addr', 'add', ...vipArgs(v)].join(' '));
 }
 export function delLines(vips: VipSpec[]): string[] {
-  return vips.map((v) => ['addr', 'del', ...vipArgs(v)].join(' '));
+  return vips.map((v) => ['addr', 'del', ...vipArgs(v, false)].join(' '));
 }
 
 /** A per-network-namespace name: two daemons in two namespaces never share a state dir. */

@@ -76,7 +76,7 @@ describe('diagnostic positions', () => {
     expect(only(r.diagnostics).map((d) => `${at(d)} ${d.message}`)).toEqual([
       "2:15 error invalid lvs_scheduler 'fastest'",
       '3:13 error unknown [FULLNAT] routing method for virtual server',
-      "5:17 error real server address '10.0.1.256' is not a valid IPv4 address",
+      "5:17 error real server address '10.0.1.256' is not a valid IP address",
     ]);
   });
 
@@ -133,7 +133,7 @@ describe('lexical rules', () => {
   it('multi-line $NAME=… \\ definitions expand to one line each where $NAME ends a line, and nowhere else', () => {
     const r = parse('$VIPS=10.0.0.1/24 \\\n   10.0.0.2/24 dev eth0\n' + VRRP().replace('10.0.0.1/24', '$VIPS') + VRRP().replace('VI_1', 'VI_2').replace('51', '52').replace('10.0.0.1/24', '$VIPS/32'));
     expect(r.model.vrrp_instances[0]!.virtual_ipaddress.map((v) => `${v.addr}/${v.prefix} ${v.dev ?? '-'}`)).toEqual(['10.0.0.1/24 -', '10.0.0.2/24 eth0']);
-    expect(only(r.diagnostics).map((d) => d.message)).toEqual(["virtual_ipaddress '$VIPS/32' is not a valid IPv4 address"]);
+    expect(only(r.diagnostics).map((d) => d.message)).toEqual(["virtual_ipaddress '$VIPS/32' is not a valid IP address"]);
   });
 
   it('~SEQ and ~LST repeat a line per value, with multi-line definitions and nesting', () => {

@@ -11,12 +11,18 @@ import {
 } from '../../src/config/index.js';
 import { stripPositions } from '../../src/config/yaml.js';
 import { SCHEDULERS } from '../../src/ipvs/types.js';
+import { canonicalIpv6 } from '../../src/packet/addr6.js';
 
 const P = { file: 'gen', line: 0, col: 0 };
 const word = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.:-]{0,11}$/);
 const text = fc.array(word, { minLength: 1, maxLength: 3 }).map((w) => w.join(' '));
 const cmd = fc.tuple(fc.stringMatching(/^\/[a-z]{1,8}(\/[a-z0-9_.-]{1,8}){0,2}$/), fc.array(word, { maxLength: 2 })).map(([p, a]) => [p, ...a].join(' '));
 const ip = fc.tuple(fc.integer({ min: 1, max: 223 }), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 })).map((o) => o.join('.'));
+const hex = (n: number) => n.toString(16);
+const ip6 = fc.tuple(fc.nat(0xffff), fc.nat(0xffff), fc.integer({ min: 1, max: 0xffff })).map(([a, b, c]) => canonicalIpv6(`2001:db8:${hex(a)}::${hex(b)}:${hex(c)}`));
+const ll6 = fc.integer({ min: 1, max: 0xffff }).map((x) => `fe80::${hex(x)}`);
+type Fam = 4 | 6;
+const ipOf = (f: Fam) => (f === 4 ? ip : ip6);
 const mcast = fc.tuple(fc.integer({ min: 224, max: 239 }), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
 const secs = fc.oneof(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 600 }).map((x) => x + 0.5));
 const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
@@ -29,7 +35,7 @@ function clean<T extends object>(o: T): T {
 const globalDefs = fc.record({
   router_id: opt(text), notification_email: fc.array(word, { maxLength: 2 }), notification_email_from: opt(word),
   smtp_server: opt(ip), smtp_connect_timeout: opt(secs), vrrp_version: fc.constantFrom(2 as const, 3 as const),
-  vrrp_mcast_group4: mcast, vrrp_garp_master_delay: fc.nat(30), vrrp_garp_master_repeat: fc.nat(10),
+  vrrp_mcast_group4: mcast, vrrp_mcast_group6: fc.constantFrom('ff02::12', 'ff02::1:12'), vrrp_garp_master_delay: fc.nat(30), vrrp_garp_master_repeat: fc.nat(10),
   vrrp_garp_master_refresh: fc.nat(60), vrrp_garp_master_refresh_repeat: fc.nat(5), vrrp_garp_interval: fc.constantFrom(0, 0.5, 1),
   vrrp_strict: fc.boolean(), vrrp_skip_check_adv_addr: fc.boolean(),
   lvs_timeouts: opt(fc.record({ tcp: fc.nat(3600), tcpfin: fc.nat(600), udp: fc.nat(600) }, { requiredKeys: [] })),
@@ -47,18 +53,25 @@ const script = fc.record({
 const trackRef = fc.record({ name: word, weight: opt(fc.integer({ min: -253, max: 253 })), reverse: opt(fc.constant(true)) })
   .map((r) => clean({ ...r, reverse: r.weight !== undefined ? r.reverse : undefined }));
 
-const vip = fc.record({
-  addr: ip, prefix: fc.integer({ min: 0, max: 32 }), brd: opt(ip), dev: opt(word), scope: opt(fc.constantFrom('host', 'link', 'global')),
-  label: opt(word), extra: opt(fc.subarray(['no_track', 'home', '-nodad'], { minLength: 1 })),
+const vipOf = (f: Fam) => fc.record({
+  addr: f === 4 ? ip : fc.oneof(ip6, ll6), prefix: fc.integer({ min: 0, max: f === 4 ? 32 : 128 }), brd: f === 4 ? opt(ip) : fc.constant(undefined),
+  dev: opt(word), scope: opt(fc.constantFrom('host', 'link', 'global')),
+  label: opt(word), extra: opt(fc.subarray(f === 4 ? ['no_track', 'home', '-nodad'] : ['no_track', 'home', '-nodad', 'preferred_lft', '0'], { minLength: 1 })
+    // preferred_lft takes its value: keep the pair together or leave both out.
+    .map((e) => (e.includes('preferred_lft') !== e.includes('0') ? e.filter((w) => w !== 'preferred_lft' && w !== '0') : e))
+    .filter((e) => e.length > 0)),
 }).map((v) => clean({ pos: P, ...v }));
+const vip = vipOf(4);
 
-const instance = (scripts: string[]) => fc.record({
+// An instance is IPv4 or IPv6 throughout (keepalived refuses a mix in what goes into adverts); excluded addresses may be either.
+const instance = (scripts: string[]) => fc.constantFrom(4 as const, 6 as const).chain((family) => fc.record({
   state: fc.constantFrom('MASTER' as const, 'BACKUP' as const), interface: word.filter((w) => w !== 'lo'), priority: fc.integer({ min: 1, max: 255 }),
-  advert_int: fc.constantFrom(1, 2, 0.5, 3), version: fc.constantFrom(2 as const, 3 as const),
+  advert_int: fc.constantFrom(1, 2, 0.5, 3), version: family === 6 ? fc.constant(3 as const) : fc.constantFrom(2 as const, 3 as const),
+  family: fc.constant(family), native_ipv6: family === 6 ? fc.boolean() : fc.constant(false),
   auth: opt(fc.record({ auth_type: fc.constantFrom('PASS' as const, 'AH' as const), auth_pass: fc.stringMatching(/^[a-z0-9]{1,8}$/) })),
-  virtual_ipaddress: fc.array(vip, { minLength: 1, maxLength: 3 }), virtual_ipaddress_excluded: fc.array(vip, { maxLength: 2 }),
-  mcast_src_ip: opt(ip), unicast_src_ip: opt(ip),
-  unicast_peer: fc.array(fc.record({ addr: ip, min_ttl: opt(fc.nat(255)), max_ttl: opt(fc.nat(255)) }).map(clean), { maxLength: 2 }),
+  virtual_ipaddress: fc.array(vipOf(family), { minLength: 1, maxLength: 3 }), virtual_ipaddress_excluded: fc.array(fc.oneof(vipOf(4), vipOf(6)), { maxLength: 2 }),
+  mcast_src_ip: opt(ipOf(family)), unicast_src_ip: opt(ipOf(family)),
+  unicast_peer: fc.array(fc.record({ addr: ipOf(family), min_ttl: opt(fc.nat(255)), max_ttl: opt(fc.nat(255)) }).map(clean), { maxLength: 2 }),
   track_interface: fc.array(trackRef, { maxLength: 2 }),
   track_script: fc.subarray(scripts).chain((names) => fc.tuple(...names.map((n) => trackRef.map((r) => ({ ...r, name: n }))))),
   dont_track_primary: fc.boolean(), nopreempt: fc.boolean(), preempt_delay: fc.nat(1000),
@@ -66,11 +79,12 @@ const instance = (scripts: string[]) => fc.record({
   down_timer_adverts: fc.integer({ min: 1, max: 100 }), accept: fc.boolean(), smtp_alert: fc.boolean(),
   notify: opt(cmd), notify_master: opt(cmd), notify_backup: opt(cmd), notify_fault: opt(cmd), notify_stop: opt(cmd), notify_master_rx_lower_pri: opt(cmd),
   reference_ip: fc.array(ip, { maxLength: 2 }),
-});
+}));
 
-const checker: fc.Arbitrary<Checker> = fc.record({
+// connect_ip and bindto of the real server's family (keepalived refuses a bindto of the other family).
+const checkerOf = (f: Fam): fc.Arbitrary<Checker> => fc.record({
   type: fc.constantFrom('HTTP_GET', 'SSL_GET', 'TCP_CHECK', 'MISC_CHECK', 'DNS_CHECK'),
-  connect_ip: opt(ip), connect_port: opt(fc.integer({ min: 1, max: 65535 })), bindto: opt(ip), bind_port: opt(fc.integer({ min: 1, max: 65535 })),
+  connect_ip: opt(ipOf(f)), connect_port: opt(fc.integer({ min: 1, max: 65535 })), bindto: opt(ipOf(f)), bind_port: opt(fc.integer({ min: 1, max: 65535 })),
   bind_if: opt(word), fwmark: opt(fc.nat(1000)), connect_timeout: secs, retry: fc.nat(10), delay_before_retry: secs, warmup: opt(secs), delay_loop: secs,
   urls: fc.array(fc.record({
     path: fc.stringMatching(/^\/[a-z0-9_./-]{0,12}$/), digest: opt(fc.stringMatching(/^[0-9a-f]{32}$/)),
@@ -96,10 +110,10 @@ const checker: fc.Arbitrary<Checker> = fc.record({
   }
 });
 
-const realServer: fc.Arbitrary<RealServer> = fc.record({
-  addr: ip, port: fc.nat(65535), weight: fc.nat(65535), lvs_method: opt(fc.constantFrom('NAT' as const, 'DR' as const, 'TUN' as const)),
+const realServerOf = (f: Fam): fc.Arbitrary<RealServer> => fc.record({
+  addr: ipOf(f), port: fc.nat(65535), weight: fc.nat(65535), lvs_method: opt(fc.constantFrom('NAT' as const, 'DR' as const, 'TUN' as const)),
   uthreshold: fc.nat(10000), lthreshold: fc.nat(10000), inhibit_on_failure: opt(fc.boolean()), notify_up: opt(cmd), notify_down: opt(cmd),
-  alpha: opt(fc.boolean()), virtualhost: opt(word), checkers: fc.array(checker, { maxLength: 2 }),
+  alpha: opt(fc.boolean()), virtualhost: opt(word), checkers: fc.array(checkerOf(f), { maxLength: 2 }),
 }).map((r) => clean({ pos: P, ...r }));
 
 const vsGroup = fc.record({
@@ -111,23 +125,36 @@ const vsGroup = fc.record({
       const end = Math.min(0xffffffff, (((o[0]! << 24) >>> 0) + (o[1]! << 16) + (o[2]! << 8) + o[3]!) + span);
       return span ? { ...e, addrEnd: [end >>> 24, (end >>> 16) & 255, (end >>> 8) & 255, end & 255].join('.') } : e;
     }),
-  ).map((e) => ({ pos: P, ...e })), { minLength: 1, maxLength: 3 }),
+    // IPv6 ranges within one /112 (the only kind keepalived steps sensibly): the end differs in the last 16 bits.
+    fc.record({ kind: fc.constant('addr' as const), net: fc.nat(0xffff), first: fc.nat(0xff00), port: fc.nat(65535), span: fc.nat(255) })
+      .map(({ net, first, port, span }) => ({
+        kind: 'addr' as const, addr: canonicalIpv6(`2001:db8:${hex(net)}::${hex(first)}`), port,
+        ...(span ? { addrEnd: canonicalIpv6(`2001:db8:${hex(net)}::${hex(first + span)}`) } : {}),
+      })),
+  ).map((e) => ({ pos: P, ...e })), { minLength: 1, maxLength: 3 })
+    // keepalived removes a group with IPv4, IPv6 and a fwmark of no family.
+    .map((es) => {
+      const fams = new Set(es.filter((e) => e.kind === 'addr').map((e) => ((e as { addr: string }).addr.includes(':') ? 6 : 4)));
+      return fams.size === 2 ? es.filter((e) => e.kind !== 'fwmark') : es;
+    }),
 }).map((g) => ({ pos: P, ...g }));
 
-const virtualServer = (groups: string[]): fc.Arbitrary<VirtualServer> => fc.record({
+// A service of one family: its address, real and sorry servers (tunnelled ones included, lvsd does not cross families).
+const virtualServer = (groups: string[]): fc.Arbitrary<VirtualServer> => fc.constantFrom(4 as const, 6 as const).chain((f) => fc.record({
   key: fc.oneof(
-    fc.record({ kind: fc.constant('addr' as const), addr: ip, port: fc.nat(65535) }),
-    fc.record({ kind: fc.constant('fwmark' as const), fwmark: fc.integer({ min: 1, max: 1000 }) }),
+    fc.record({ kind: fc.constant('addr' as const), addr: ipOf(f), port: fc.nat(65535) }),
+    // lvsd has no IPv6 fwmark service yet (the control protocol's fwmark key has no family).
+    ...(f === 4 ? [fc.record({ kind: fc.constant('fwmark' as const), fwmark: fc.integer({ min: 1, max: 1000 }) })] : []),
     ...(groups.length ? [fc.record({ kind: fc.constant('group' as const), group: fc.constantFrom(...groups) })] : []),
   ),
   protocol: fc.constantFrom('TCP' as const, 'UDP' as const, 'SCTP' as const), lvs_sched: fc.constantFrom(...SCHEDULERS),
   lvs_method: fc.constantFrom('NAT' as const, 'DR' as const, 'TUN' as const), persistence_timeout: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2678400 })),
-  persistence_granularity: opt(fc.constantFrom('255.255.255.0', '255.255.0.0', '255.255.255.255')), persistence_engine: opt(fc.constant('sip')),
+  persistence_granularity: opt(f === 4 ? fc.constantFrom('255.255.255.0', '255.255.0.0', '255.255.255.255') : fc.constantFrom('48', '64', '128')), persistence_engine: opt(fc.constant('sip')),
   ops: fc.boolean(), sched_flags: fc.subarray(['sh-port', 'sh-fallback', 'mh-port', 'mh-fallback', 'flag-1', 'flag-3']), delay_loop: secs,
   quorum: fc.integer({ min: 1, max: 100 }), hysteresis: fc.nat(10), quorum_up: opt(cmd), quorum_down: opt(cmd),
-  sorry_server: opt(fc.record({ addr: ip, port: fc.nat(65535) })), sorry_server_inhibit: fc.boolean(), alpha: fc.boolean(), omega: fc.boolean(),
-  inhibit_on_failure: fc.boolean(), ha_suspend: fc.boolean(), virtualhost: opt(word), real_servers: fc.array(realServer, { minLength: 1, maxLength: 3 }),
-}).map((v) => clean({ pos: P, ...v }));
+  sorry_server: opt(fc.record({ addr: ipOf(f), port: fc.nat(65535) })), sorry_server_inhibit: fc.boolean(), alpha: fc.boolean(), omega: fc.boolean(),
+  inhibit_on_failure: fc.boolean(), ha_suspend: fc.boolean(), virtualhost: opt(word), real_servers: fc.array(realServerOf(f), { minLength: 1, maxLength: 3 }),
+}).map((v) => clean({ pos: P, ...v })));
 
 const model: fc.Arbitrary<KeepalivedConfig> = fc.record({
   global_defs: globalDefs,
@@ -192,7 +219,15 @@ function canonicalVs(v: VirtualServer, groups: KeepalivedConfig['virtual_server_
   out.sched_flags = out.sched_flags.filter((f) => !(f.startsWith('sh-') || f.startsWith('mh-')) || f.startsWith(`${out.lvs_sched}-`));
   if (out.ops && !fwmarkOnly && out.protocol !== 'UDP') out.ops = false;
   const zeroPort = (v.key.kind === 'addr' && v.key.port === 0) || !!g?.entries.some((e) => e.kind === 'addr' && !e.port);
-  if (!out.persistence_timeout && zeroPort) out.persistence_timeout = 360;
+  // persistence_granularity alone makes a service persistent (keepalived's pgr_handler).
+  if (!out.persistence_timeout && (zeroPort || out.persistence_granularity !== undefined)) out.persistence_timeout = 360;
+  // keepalived's vs->af: the address, else the granularity's, else the first real or sorry server that is not tunnelled.
+  const fam = (a: string): Fam => (a.includes(':') ? 6 : 4);
+  const direct = out.real_servers.find((r) => (r.lvs_method ?? out.lvs_method) !== 'TUN');
+  const family = v.key.kind === 'addr' ? fam(v.key.addr)
+    : out.persistence_granularity !== undefined ? fam(out.persistence_granularity.includes('.') ? '0.0.0.0' : '::')
+      : direct ? fam(direct.addr) : out.sorry_server && out.lvs_method !== 'TUN' ? fam(out.sorry_server.addr) : undefined;
+  if (family !== undefined) out.family = family;
   const sum = out.real_servers.reduce((a, r) => a + r.weight, 0);
   if (out.quorum > sum) out.quorum = sum;
   if (out.hysteresis >= out.quorum && (out.hysteresis > 0 || out.quorum > 0)) out.hysteresis = Math.max(0, out.quorum - 1);

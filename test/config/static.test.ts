@@ -53,7 +53,7 @@ static_ipaddress {
       'k.conf:4:34 error Invalid metric x specified for route',
       'k.conf:5:5 warning cannot track route 10.6.0.0/24 with no interface specified, not tracking',
       'k.conf:6:32 error Routing table nosuchtable not found for route',
-      "k.conf:9:5 error static_ipaddress '10.9.0.300/24' is not a valid IPv4 address",
+      "k.conf:9:5 error static_ipaddress '10.9.0.300/24' is not a valid IP address",
     ]);
     expect(r.model.static_routes.map((x) => x.args[0])).toEqual(['10.6.0.0/24']);
     expect(configTestExitCode(r.diagnostics)).toBe(5);

@@ -122,7 +122,7 @@ describe('keepalived -t verdicts', () => {
     const loaded = loadConfig(path.join(tmp, name), { configId: CONFIG_ID });
     const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
     if (errors.length) {
-      // keepalived takes it, lvs-keepalived refuses it (e.g. IPv6, #16): nothing to write back; every refusal is lvsd's only.
+      // keepalived takes it, lvs-keepalived refuses it (e.g. VRRPv2 over IPv6, IPv6 fwmark services): nothing to write back; every refusal is lvsd's only.
       expect(errors.map((d) => d.ka)).toEqual(errors.map(() => 'OK'));
       return;
     }

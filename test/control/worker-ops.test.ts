@@ -45,7 +45,7 @@ function rig(share = true) {
       throw new Error(`unexpected ${req.op}`);
     },
     broadcast: <T>(req: WorkerRequest) => Promise.all(engines.map((_, i) => set.call<T>(i, req))),
-    workerOf: (p, c, cp, v, vp) => workerOfConn(plan, p, c, cp, v, vp),
+    workerOf: (p, c, cp, v, vp, fm) => workerOfConn(plan, p, c, cp, v, vp, fm),
   };
   const h = workerHandlers(ref, set);
   /** One control op and what the daemon does after a rule op (onRulesChanged). */

@@ -200,6 +200,30 @@ describe('fanout program', () => {
     }), { numRuns: 300 });
   });
 
+  it('fwmark services: their NAT replies (any port, TCP and UDP) and their conns go to the fwmark worker, with every service sharing their real servers', () => {
+    const list: FanoutService[] = [
+      { key: { kind: 'fwmark', fwmark: 7 }, persistence: 0, netmask: '255.255.255.255', dests: [{ addr: '10.2.0.21', port: 0, fwd: 'masq' }] },
+      svc('tcp', '10.1.0.150', 80, [['10.2.0.21', 80, 'masq']]),
+      svc('tcp', '10.1.0.151', 80, [['10.2.0.22', 80, 'masq']]),
+    ];
+    for (const workers of [2, 3, 5]) {
+      const { prog: p, plan: pl } = compileFanout(list, workers);
+      expect(pl.fwmarkWorker).toBe(fanoutHash(0, 0, workers));
+      const spread = new Set<number>();
+      for (let i = 0; i < 64; i++) {
+        const c = ipToU32('192.168.3.0') + i;
+        expect(workerOfConn(pl, 6, c, 3000 + i, ipToU32('10.1.0.99'), 443, 7)).toBe(pl.fwmarkWorker);
+        expect(demux(p, frameOf(6, ipToU32('10.2.0.21'), 1000 + i, c, 3000 + i))).toBe(pl.fwmarkWorker);
+        expect(demux(p, frameOf(17, ipToU32('10.2.0.21'), 53, c, 3000 + i))).toBe(pl.fwmarkWorker);
+        // An addr service on the same real server follows it; one on another real server spreads.
+        expect(demux(p, frameOf(6, c, 3000 + i, ipToU32('10.1.0.150'), 80))).toBe(pl.fwmarkWorker);
+        expect(workerOfConn(pl, 6, c, 3000 + i, ipToU32('10.1.0.150'), 80)).toBe(pl.fwmarkWorker);
+        spread.add(demux(p, frameOf(6, c, 3000 + i, ipToU32('10.1.0.151'), 80)));
+      }
+      expect(spread.size).toBeGreaterThan(1);
+    }
+  });
+
   it('one worker needs no steering; a rule set too big for one program falls back to addresses, then to worker 0', () => {
     expect(workerOfConn(planFanout(services, 1), 6, 1, 2, ipToU32('10.1.0.100'), 80)).toBe(0);
     const many: FanoutService[] = [];

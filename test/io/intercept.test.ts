@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { renderRuleset, tableName } from '../../src/io/intercept.js';
+import { FWMARK_CHAIN, FWMARK_PRIORITY, FWMARK_SET, dropTable, renderFwmarkSet, renderFwmarkSkeleton, renderRuleset, tableName } from '../../src/io/intercept.js';
 
 describe('nftables interception ruleset', () => {
   const rules = {
@@ -39,6 +39,27 @@ describe('nftables interception ruleset', () => {
   if (process.getuid?.() !== 0 && process.env.CI === 'true') throw new Error('nft -c needs root (CI runs as root)');
   it.skipIf(process.getuid?.() !== 0)('nft accepts the generated text (nft -c: check only, nothing applied)', () => {
     const text = renderRuleset('lvsd_unit', ['lo'], rules, { deleteFirst: false });
+    expect(() => execFileSync('nft', ['-c', '-f', '-'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] })).not.toThrow();
+  });
+});
+
+describe('the fwmark table (NFQUEUE path)', () => {
+  it('a prerouting chain after every user priority, a set of marks, and no rule of its own (netlink adds it)', () => {
+    const t = renderFwmarkSkeleton('lvsd');
+    expect(t).toContain('table ip lvsd {');
+    expect(t).toContain(`set ${FWMARK_SET} { type mark; }`);
+    expect(t).toContain(`type filter hook prerouting priority ${FWMARK_PRIORITY}; policy accept;`);
+    expect(FWMARK_PRIORITY).toBeGreaterThan(50); // security, the last named prerouting priority
+    expect(t).toContain(`flush chain ip lvsd ${FWMARK_CHAIN}`);
+    expect(renderFwmarkSet('lvsd', [1, 2, 1])).toBe(`flush set ip lvsd ${FWMARK_SET}\nadd element ip lvsd ${FWMARK_SET} { 1, 2 }\n`);
+    expect(renderFwmarkSet('lvsd', [])).toBe(`flush set ip lvsd ${FWMARK_SET}\n`);
+    expect(() => renderFwmarkSet('lvsd', [0])).toThrow(/not a fwmark/);
+    expect(() => renderFwmarkSet('lvsd', [2 ** 32])).toThrow(/not a fwmark/);
+    expect(dropTable('ip', 'lvsd')).toBe('add table ip lvsd\ndelete table ip lvsd\n');
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('nft accepts the skeleton and a set update (nft -c)', () => {
+    const text = renderFwmarkSkeleton('lvsd_unit') + renderFwmarkSet('lvsd_unit', [1, 4294967295]);
     expect(() => execFileSync('nft', ['-c', '-f', '-'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] })).not.toThrow();
   });
 });

@@ -77,13 +77,19 @@ describe('control operations mirror ip_vs_ctl.c errors', () => {
     e.addDest(tcpKey(), dest('192.168.1.11', 0, { fwd: 'masq' }));
     e.addDest(tcpKey(), dest('192.168.1.12', 80));
     e.addService(svc({ kind: 'fwmark', fwmark: 3 }));
+    e.addDest({ kind: 'fwmark', fwmark: 3 }, dest('192.168.1.13', 0, { fwd: 'masq' }));
+    e.addDest({ kind: 'fwmark', fwmark: 3 }, dest('192.168.1.14', 0));
     expect(e.hasVip(ipToU32('10.0.0.100'))).toBe(true);
     expect(e.serviceKeys()).toEqual({
       services: [{ protocol: 'tcp', vaddr: ipToU32('10.0.0.100'), vport: 80 }],
       natDests: [
         { protocol: 'tcp', raddr: ipToU32('192.168.1.10'), rport: 8080 },
         { protocol: 'tcp', raddr: ipToU32('192.168.1.11'), rport: 80 },
+        // A fwmark service's NAT replies come from any port, TCP or UDP.
+        { protocol: 'tcp', raddr: ipToU32('192.168.1.13'), rport: 0 },
+        { protocol: 'udp', raddr: ipToU32('192.168.1.13'), rport: 0 },
       ],
+      fwmarks: [3],
     });
   });
 });

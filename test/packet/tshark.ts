@@ -74,12 +74,13 @@ function run(tshark: string, file: string, prefs: Record<string, string>, format
   return r.stdout;
 }
 
-export function dissect(frames: Uint8Array[], prefs: Record<string, string> = {}, tshark = findTshark()): TsharkPacket[] {
+/** `linktype`: the pcap's (default Ethernet; LINKTYPE_NETLINK for netlink messages behind their cooked header). */
+export function dissect(frames: Uint8Array[], prefs: Record<string, string> = {}, tshark = findTshark(), linktype?: number): TsharkPacket[] {
   if (!tshark) throw new Error('tshark not found (apt-get install tshark)');
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-pcap-'));
   try {
     const file = join(dir, 'frames.pcap');
-    writeFileSync(file, encodePcap(frames));
+    writeFileSync(file, encodePcap(frames, linktype === undefined ? undefined : { linktype }));
     const allPrefs = { ...JUDGE_PREFS, ...prefs };
     const json = JSON.parse(run(tshark, file, allPrefs, ['--no-duplicate-keys', '-T', 'json'])) as Array<{ _source: { layers: unknown } }>;
     const text = run(tshark, file, allPrefs, ['-V']);

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/index.js';
 import { ipToU32 } from '../../src/packet/addr.js';
 import { vrrpData, type InstanceSpec } from '../../src/vrrp/data.js';
-import { VrrpScheduler, type VrrpIo, type StateChange } from '../../src/vrrp/scheduler.js';
+import { VrrpScheduler, type StateChange } from '../../src/vrrp/scheduler.js';
+import { fakeIo } from './helpers.js';
 
 const conf = `
 vrrp_script chk {
@@ -29,42 +30,6 @@ vrrp_instance VI_1 {
   }
 }
 `;
-
-function fakeIo() {
-  let t = 1000;
-  const timers = new Map<number, { fn: () => void; at: number }>();
-  let nextId = 1;
-  const ev: string[] = [];
-  let held = false;
-  const io: VrrpIo = {
-    // Every reading moves the clock a µs on, so the takeover spin ends.
-    now: () => (t += 0.001),
-    setTimer: (fn, ms) => { const id = nextId++; timers.set(id, { fn, at: t + ms }); return id; },
-    clearTimer: (id) => { timers.delete(id as number); },
-    send: (_if, f, _src, dst) => { ev.push(`advert prio ${f.priority} to ${dst}`); return 0; },
-    vips: (_s: InstanceSpec) => ({
-      get isHeld() { return held; },
-      add: () => { held = true; ev.push('vips add'); return Promise.resolve({ code: 0, stderr: '' }); },
-      del: () => { held = false; ev.push('vips del'); return Promise.resolve(); },
-    }),
-    gratuitousArp: (_dev, addr, repeat) => { ev.push(`garp ${addr} x${repeat}`); },
-    notify: (script, args) => { ev.push(`notify ${[script, ...args].join(' ')}`); },
-    watchdog: ({ vips, masters }) => { ev.push(`watchdog vips=${vips.length} masters=${masters.length}`); },
-  };
-  /** Run the clock forward by `ms`, firing each timer as it comes due. */
-  const advance = (ms: number): void => {
-    const end = t + ms;
-    for (;;) {
-      const due = [...timers.entries()].sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due || due[1].at > end) break;
-      timers.delete(due[0]);
-      t = Math.max(t, due[1].at);
-      due[1].fn();
-    }
-    t = Math.max(t, end);
-  };
-  return { io, ev, advance, timers };
-}
 
 describe('VrrpScheduler with fake I/O', () => {
   const data = vrrpData(parseConfigText(conf).model, () => '192.168.150.11');

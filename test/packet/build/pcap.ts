@@ -4,6 +4,8 @@ import { type DecodeResult, ok, fail } from '../../../src/packet/result.js';
 
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;
+/** Linux netlink messages, each behind a 16-byte cooked (SLL) header (what an nlmon device captures). */
+export const LINKTYPE_NETLINK = 253;
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
 export const PCAP_GLOBAL_HLEN = 24;
