@@ -118,7 +118,8 @@ export async function buildNat(lab: Lab, opts: BuildOptions = {}): Promise<Topol
     const d = { name: i === 0 ? 'dir' : `dir${i + 1}`, ip: `${PUB}.${11 + i}`, ifname: 'eth0' };
     await lab.addNs(d.name);
     await lab.plug(d.name, 'eth0', 'pub', { addr: `${d.ip}/24` });
-    await lab.plug(d.name, 'eth1', 'sw', { addr: `${NET}.${11 + i}/24` });
+    // The notes: director .11, backup director .14 (.12/.13 are the real servers).
+    await lab.plug(d.name, 'eth1', 'sw', { addr: `${NET}.${i === 0 ? 11 : 13 + i}/24` });
     directors.push(d);
   }
   if (opts.vipOnDirector ?? nDir === 1) {

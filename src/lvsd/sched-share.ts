@@ -154,14 +154,23 @@ export class SchedShare {
   svcSlot(sk: string): number { return this.svcSlots.get(sk) ?? -1; }
   destSlot(sk: string, addr: number, port: number): number { return this.destSlots.get(destKeyOf(sk, addr, port)) ?? -1; }
 
-  /** Writes this worker's counts of every dest (tick, and batch ends at most every `minMs`). */
+  /**
+   * Writes this worker's counts of every dest: at every tick, and after RX
+   * batches at most every `minMs` — a batch inside that window leaves a
+   * publish due at its end, so the last change is never held back longer.
+   */
   publishAll(now?: number, minMs = 0): void {
-    if (now !== undefined) {
-      if (now - this.lastPublish < minMs) return;
-      this.lastPublish = now;
+    if (now !== undefined && now - this.lastPublish < minMs) {
+      if (!this.due) {
+        this.due = true;
+        setTimeout(() => { this.due = false; this.publishAll(performance.now()); }, Math.max(1, Math.ceil(minMs - (now - this.lastPublish))));
+      }
+      return;
     }
+    this.lastPublish = now ?? performance.now();
     for (const s of this.wrapped.values()) s.publish();
   }
+  private due = false;
 }
 
 class SharedScheduler implements Scheduler {
