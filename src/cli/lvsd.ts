@@ -37,14 +37,10 @@ async function main(): Promise<number> {
     daemon.stopSync();
     process.exit(1);
   });
-  try {
-    await daemon.start();
-  } catch (err) {
-    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'lvsd could not start');
-    await daemon.stop().catch(() => undefined);
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
+  // Caught from the start: a SIGTERM while lvsd is still starting (the
+  // control socket already answers, metrics or workers not up yet) must stop
+  // it cleanly once started, not kill it with its nftables table in place.
+  const signalled = new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
       log.info({ signal: sig }, 'stopping');
       resolve();
@@ -52,6 +48,14 @@ async function main(): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+  try {
+    await daemon.start();
+  } catch (err) {
+    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'lvsd could not start');
+    await daemon.stop().catch(() => undefined);
+    return 1;
+  }
+  await signalled;
   await daemon.stop();
   return 0;
 }

@@ -211,7 +211,8 @@ for (const mode of ['nat', 'dr'] as const) {
     it.skipIf(skip)('a worker that dies or hangs stops lvsd: exit 1, nftables table removed; SIGTERM with workers exits 0 and removes it too', async () => {
       diagnose();
       const l = lab!;
-      expect(await lvsd!.stop()).toBe(0);
+      const stopped = await lvsd!.stop();
+      expect(stopped, `lvsd's exit (signal ${lvsd!.proc.child.signalCode}):\n${lvsd!.proc.output().slice(-2000)}`).toBe(0);
       expect(await lvsdTables(l, 'dir')).toEqual([]);
       lvsd = await startLvsd(l, 'dir', { args: ['--workers', '2'], wrap: ['env', 'LVSD_TEST_WORKER_FAULT=1:3000:crash'] });
       await rules();
