@@ -1,7 +1,7 @@
 // In-process speed of the forwarding engine (no I/O): established-flow
 // packets per second for DR and NAT with 1M flows in the table, new
 // connections per second (schedule + insert) for rr and mh, and the memory a
-// tracked flow costs. One JSON object per line; each figure is the median of
+// tracked flow costs; then the same for an IPv6 service (the *6 figures). One JSON object per line; each figure is the median of
 // several runs. Build and run: npx tsc -p tsconfig.json && node dist/bench/engine.js
 //
 // Time is CPU time of this process (process.cpuUsage), not wall time: the
@@ -15,11 +15,13 @@
 import { HEADROOM, IpvsEngine, VERDICT_XMIT, type XmitOut } from '../src/ipvs/engine.js';
 import type { DestSpec, SchedulerName, ServiceSpec } from '../src/ipvs/types.js';
 import { buildTcpFrame } from '../test/packet/build/frame.js';
+import { buildTcp6Frame } from '../test/packet/build/ipv6.js';
 
 const FLOWS = 1_000_000;
 /** Distinct flows cycled through in the established runs (env LVSD_BENCH_POOL). */
 const POOL = Number(process.env.LVSD_BENCH_POOL ?? 16384);
 const SLOT = 128; // bytes per frame slot in a pool: HEADROOM + 54-byte frame, padded
+const SLOT6 = 192; // the same for a 74-byte IPv6 frame
 const RUNS = 5;
 const VIP = '10.0.0.100';
 
@@ -134,7 +136,7 @@ function buf4(b: Uint8Array, at: number, v: number): void {
 }
 
 /** [CPU, wall] Mpps over `passes` passes of the pool; `restore` copies the pristine pool back before each pass. */
-function established(e: IpvsEngine, pools: { pristine: Uint8Array; len: number }[], passes: number, restore: boolean): [number, number] {
+function established(e: IpvsEngine, pools: { pristine: Uint8Array; len: number; slot?: number }[], passes: number, restore: boolean): [number, number] {
   const work = pools.map((p) => new Uint8Array(p.pristine));
   const out: XmitOut = { buf: work[0]!, start: 0, len: 0, nextHop: 0 };
   let pkts = 0;
@@ -147,10 +149,11 @@ function established(e: IpvsEngine, pools: { pristine: Uint8Array; len: number }
     const src = pools[p % pools.length]!;
     if (restore) w.set(src.pristine);
     const len = src.len;
+    const slot = src.slot ?? SLOT;
     const w0 = process.hrtime.bigint();
     const c0 = process.cpuUsage();
     for (let j = 0; j < POOL; j++) {
-      if (e.input(w, j * SLOT + HEADROOM, len, now, out) !== VERDICT_XMIT) bad++;
+      if (e.input(w, j * slot + HEADROOM, len, now, out) !== VERDICT_XMIT) bad++;
     }
     const c1 = process.cpuUsage(c0);
     ns += (c1.user + c1.system) * 1000;
@@ -206,6 +209,103 @@ function main(): void {
   const natRuns: [number, number][] = [];
   for (let r = 0; r < RUNS; r++) natRuns.push(established(nat, pools, 120, true));
   report('established-nat', natRuns, 'Mpps', { flows: nat.counters().conns, pool: POOL });
+  ipv6();
+}
+
+// ---------------------------------------------------------------- IPv6
+// The same runs for an IPv6 service: clients 2001:db8:40::/64 (16 ports per
+// address), VIP 2001:db8::100, 16 real servers 2001:db8:1::10…; the
+// engine does not verify L4 checksums, so frames are only re-addressed.
+
+const VIP6 = '2001:db8::100';
+
+function setFlow6(buf: Uint8Array, at: number, k: number, reply: boolean): void {
+  const l3 = at + 14;
+  const a = l3 + (reply ? 24 : 8);
+  buf[a] = 0x20; buf[a + 1] = 0x01; buf[a + 2] = 0x0d; buf[a + 3] = 0xb8; buf[a + 4] = 0; buf[a + 5] = 0x40;
+  buf.fill(0, a + 6, a + 12);
+  buf4(buf, a + 12, k >>> 4);
+  const p = flowPort(k);
+  buf[l3 + 40 + (reply ? 2 : 0)] = p >>> 8; buf[l3 + 40 + (reply ? 3 : 1)] = p;
+  if (reply) buf[l3 + 8 + 15] = 0x10 + (k % 16);
+}
+
+function makeEngine6(scheduler: SchedulerName, fwd: DestSpec['fwd']): IpvsEngine {
+  const e = new IpvsEngine({ connTableBits: 20, maxConns: 1 << 20 });
+  const s = { ...spec(scheduler), key: { kind: 'addr' as const, protocol: 'tcp' as const, addr: VIP6, port: 80 } };
+  e.addService(s);
+  for (let d = 0; d < 16; d++) {
+    e.addDest(s.key, { addr: `2001:db8:1::${(0x10 + d).toString(16)}`, port: 8080, fwd, weight: 1 + (d % 3), uThreshold: 0, lThreshold: 0 });
+  }
+  e.tick(0);
+  return e;
+}
+
+function populate6(e: IpvsEngine, from: number, to: number): [number, number] {
+  const syn = buildTcp6Frame({ flags: 'S', dst: VIP6, dstPort: 80 });
+  const BATCH = 8192;
+  const pool = new Uint8Array(BATCH * SLOT6);
+  const out: XmitOut = { buf: pool, start: 0, len: 0, nextHop: 0 };
+  let t = 0;
+  let wall = 0;
+  for (let k = from; k < to; k += BATCH) {
+    const n = Math.min(BATCH, to - k);
+    for (let j = 0; j < n; j++) {
+      pool.set(syn, j * SLOT6 + HEADROOM);
+      setFlow6(pool, j * SLOT6 + HEADROOM, k + j, false);
+    }
+    const w0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
+    for (let j = 0; j < n; j++) {
+      if (e.input(pool, j * SLOT6 + HEADROOM, syn.length, 1000, out) !== VERDICT_XMIT) throw new Error(`IPv6 flow ${k + j} not forwarded`);
+    }
+    const c1 = process.cpuUsage(c0);
+    t += (c1.user + c1.system) * 1000;
+    wall += Number(process.hrtime.bigint() - w0);
+  }
+  return [(to - from) / (t / 1e9), (to - from) / (wall / 1e9)];
+}
+
+function ackPool6(reply: boolean): { pristine: Uint8Array; len: number; slot: number } {
+  const f = reply
+    ? buildTcp6Frame({ flags: 'A', src: '2001:db8:1::10', dst: VIP6, srcPort: 8080, dstPort: 1024, hopLimit: 255 })
+    : buildTcp6Frame({ flags: 'A', dst: VIP6, dstPort: 80 });
+  const pool = new Uint8Array(POOL * SLOT6);
+  let seed = 12345;
+  for (let j = 0; j < POOL; j++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    const k = seed % FLOWS;
+    pool.set(f, j * SLOT6 + HEADROOM);
+    setFlow6(pool, j * SLOT6 + HEADROOM, k, reply);
+  }
+  return { pristine: pool, len: f.length, slot: SLOT6 };
+}
+
+function ipv6(): void {
+  const rr: [number, number][] = [];
+  let dr: IpvsEngine | undefined;
+  for (let r = 0; r < 3; r++) {
+    dr = makeEngine6('rr', 'route');
+    rr.push(populate6(dr, 0, FLOWS));
+    if (r === 0) {
+      emit('bytes-per-flow6', dr.counters().conn_table_bytes! / FLOWS, 'B', { flows: FLOWS, note: 'table bytes per flow with the IPv6 address side array' });
+    }
+    if (r < 2) dr = undefined;
+  }
+  report('new-flows-rr6', rr, 'conns/s');
+  const acks = ackPool6(false);
+  established(dr!, [acks], 20, false);
+  const drRuns: [number, number][] = [];
+  for (let r = 0; r < RUNS; r++) drRuns.push(established(dr!, [acks], 120, false));
+  report('established-dr6', drRuns, 'Mpps', { flows: dr!.counters().conns, pool: POOL });
+  dr = undefined;
+  const nat = makeEngine6('rr', 'masq');
+  populate6(nat, 0, FLOWS);
+  const pools = [ackPool6(false), ackPool6(true)];
+  established(nat, pools, 20, true);
+  const natRuns: [number, number][] = [];
+  for (let r = 0; r < RUNS; r++) natRuns.push(established(nat, pools, 120, true));
+  report('established-nat6', natRuns, 'Mpps', { flows: nat.counters().conns, pool: POOL });
 }
 
 main();

@@ -52,7 +52,8 @@ server.keepAliveTimeout = 60_000;
 server.listen(port, bind, () => process.stdout.write(`${name} listening on ${bind}:${port}\n`));
 
 if (udpPort) {
-  const sock = dgram.createSocket('udp4');
+  // '::' takes both families (dual stack), as the HTTP server does.
+  const sock = dgram.createSocket(bind.includes(':') ? 'udp6' : 'udp4');
   sock.on('message', (msg, rinfo) => sock.send(Buffer.from(`from ${name}: ${msg}`), rinfo.port, rinfo.address));
   sock.bind(Number(udpPort), bind);
 }

@@ -2,8 +2,10 @@
 // route lookup (RTM_GETROUTE, as `ip route get`), one neighbour entry
 // (RTM_GETNEIGH with NDA_DST, Linux >= 5.0) and a resolution trigger
 // (RTM_NEWNEIGH with NTF_USE, or an NTF_EXT_MANAGED entry the kernel keeps
-// resolved). Synchronous: the kernel answers these inline, in microseconds,
-// so a blocking socket with a short receive timeout is simpler than a poll.
+// resolved). IPv4 or IPv6, by the address given (AF_INET6 neighbours are
+// resolved by neighbour discovery, the kernel's). Synchronous: the kernel
+// answers these inline, in microseconds, so a blocking socket with a short
+// receive timeout is simpler than a poll.
 #include "netlink.h"
 
 #include <arpa/inet.h>
@@ -24,6 +26,30 @@
 
 namespace lvsd {
 namespace {
+
+// An address of either family as rtnetlink carries it.
+struct IpAddr {
+  int af = AF_INET;
+  uint8_t bytes[16] = {0};
+  size_t len = 4;
+};
+
+IpAddr ParseIp(Napi::Env env, const std::string& s) {
+  IpAddr a;
+  if (inet_pton(AF_INET, s.c_str(), a.bytes) == 1) return a;
+  if (inet_pton(AF_INET6, s.c_str(), a.bytes) == 1) {
+    a.af = AF_INET6;
+    a.len = 16;
+    return a;
+  }
+  throw Napi::TypeError::New(env, "not an IPv4 or IPv6 address: '" + s + "'");
+}
+
+std::string FormatIp(int af, const void* data) {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(af, data, buf, sizeof buf);
+  return buf;
+}
 
 struct NlSock {
   int fd = -1;
@@ -140,12 +166,12 @@ std::string IfName(int ifindex) {
 Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "routeGet(dst: string, opts?)");
-  uint32_t dst = ParseIpv4(env, info[0].As<Napi::String>());
+  IpAddr dst = ParseIp(env, info[0].As<Napi::String>());
   Msg m(RTM_GETROUTE, NLM_F_REQUEST);
   rtmsg* r = m.Body<rtmsg>();
-  r->rtm_family = AF_INET;
-  r->rtm_dst_len = 32;
-  m.Attr(RTA_DST, &dst, 4);
+  r->rtm_family = dst.af;
+  r->rtm_dst_len = dst.len * 8;
+  m.Attr(RTA_DST, dst.bytes, dst.len);
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
     if (o.Has("oif") && o.Get("oif").IsNumber()) {
@@ -153,15 +179,16 @@ Napi::Value RouteGet(const Napi::CallbackInfo& info) {
       m.Attr(RTA_OIF, &oif, 4);
     }
     if (o.Has("src") && o.Get("src").IsString()) {
-      uint32_t src = ParseIpv4(env, o.Get("src").As<Napi::String>());
-      m.Attr(RTA_SRC, &src, 4);
+      IpAddr src = ParseIp(env, o.Get("src").As<Napi::String>());
+      if (src.af != dst.af) throw Napi::TypeError::New(env, "routeGet: src and dst must be of one address family");
+      m.Attr(RTA_SRC, src.bytes, src.len);
       // RTA_SRC in a query is the source address, as `ip route get ... from`.
     }
   }
   std::vector<char> reply;
   int err = Transact(env, m, reply, RTM_NEWROUTE);
   if (err == ENETUNREACH || err == EHOSTUNREACH || err == ENOENT || err == EACCES || err == EINVAL) return env.Null();
-  if (err) ThrowErrno(env, "rtnetlink", err, "RTM_GETROUTE " + FormatIpv4(dst));
+  if (err) ThrowErrno(env, "rtnetlink", err, "RTM_GETROUTE " + FormatIp(dst.af, dst.bytes));
   nlmsghdr* h = reinterpret_cast<nlmsghdr*>(reply.data());
   rtmsg* rr = reinterpret_cast<rtmsg*>(NLMSG_DATA(h));
   Napi::Object o = Napi::Object::New(env);
@@ -169,11 +196,14 @@ Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   int alen = static_cast<int>(RTM_PAYLOAD(h));
   int oif = 0;
   for (rtattr* a = RTM_RTA(rr); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-    uint32_t v4;
     switch (a->rta_type) {
       case RTA_OIF: memcpy(&oif, RTA_DATA(a), 4); break;
-      case RTA_GATEWAY: memcpy(&v4, RTA_DATA(a), 4); o.Set("gateway", FormatIpv4(v4)); break;
-      case RTA_PREFSRC: memcpy(&v4, RTA_DATA(a), 4); o.Set("prefsrc", FormatIpv4(v4)); break;
+      case RTA_GATEWAY:
+        if (RTA_PAYLOAD(a) == dst.len) o.Set("gateway", FormatIp(dst.af, RTA_DATA(a)));
+        break;
+      case RTA_PREFSRC:
+        if (RTA_PAYLOAD(a) == dst.len) o.Set("prefsrc", FormatIp(dst.af, RTA_DATA(a)));
+        break;
       default: break;
     }
   }
@@ -187,16 +217,16 @@ Napi::Value NeighGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) throw Napi::TypeError::New(env, "neighGet(ifindex: number, ip: string)");
   int ifindex = info[0].As<Napi::Number>().Int32Value();
-  uint32_t ip = ParseIpv4(env, info[1].As<Napi::String>());
+  IpAddr ip = ParseIp(env, info[1].As<Napi::String>());
   Msg m(RTM_GETNEIGH, NLM_F_REQUEST);
   ndmsg* nd = m.Body<ndmsg>();
-  nd->ndm_family = AF_INET;
+  nd->ndm_family = ip.af;
   nd->ndm_ifindex = ifindex;
-  m.Attr(NDA_DST, &ip, 4);
+  m.Attr(NDA_DST, ip.bytes, ip.len);
   std::vector<char> reply;
   int err = Transact(env, m, reply, RTM_NEWNEIGH);
   if (err == ENOENT) return env.Null();
-  if (err) ThrowErrno(env, "rtnetlink", err, "RTM_GETNEIGH " + FormatIpv4(ip));
+  if (err) ThrowErrno(env, "rtnetlink", err, "RTM_GETNEIGH " + FormatIp(ip.af, ip.bytes));
   nlmsghdr* h = reinterpret_cast<nlmsghdr*>(reply.data());
   ndmsg* r = reinterpret_cast<ndmsg*>(NLMSG_DATA(h));
   Napi::Object o = Napi::Object::New(env);
@@ -218,25 +248,25 @@ Napi::Value NeighResolve(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) throw Napi::TypeError::New(env, "neighResolve(ifindex: number, ip: string, opts?)");
   int ifindex = info[0].As<Napi::Number>().Int32Value();
-  uint32_t ip = ParseIpv4(env, info[1].As<Napi::String>());
+  IpAddr ip = ParseIp(env, info[1].As<Napi::String>());
   bool managed = info.Length() > 2 && info[2].IsObject() && info[2].As<Napi::Object>().Get("managed").ToBoolean().Value();
   Msg m(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (managed ? NLM_F_REPLACE : 0));
   ndmsg* nd = m.Body<ndmsg>();
-  nd->ndm_family = AF_INET;
+  nd->ndm_family = ip.af;
   nd->ndm_ifindex = ifindex;
   if (managed) {
     nd->ndm_state = NUD_NONE;
     uint32_t ext = NTF_EXT_MANAGED;
-    m.Attr(NDA_DST, &ip, 4);
+    m.Attr(NDA_DST, ip.bytes, ip.len);
     m.Attr(NDA_FLAGS_EXT, &ext, 4);
   } else {
     nd->ndm_state = NUD_NONE;
     nd->ndm_flags = NTF_USE;
-    m.Attr(NDA_DST, &ip, 4);
+    m.Attr(NDA_DST, ip.bytes, ip.len);
   }
   std::vector<char> reply;
   int err = Transact(env, m, reply, NLMSG_ERROR);
-  if (err) ThrowErrno(env, "rtnetlink", err, std::string("RTM_NEWNEIGH ") + (managed ? "managed " : "NTF_USE ") + FormatIpv4(ip));
+  if (err) ThrowErrno(env, "rtnetlink", err, std::string("RTM_NEWNEIGH ") + (managed ? "managed " : "NTF_USE ") + FormatIp(ip.af, ip.bytes));
   return env.Undefined();
 }
 

@@ -291,6 +291,14 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
           // No PACKET_QDISC_BYPASS here: the direct path drops any skb that
           // validation replaces (a segmented super-frame, a checksum fixed up).
           vnetFd_ = vfd;
+          // Each super-frame is up to 64 KiB in flight until the device
+          // frees it; the default send buffer (~208 KiB) holds three, and a
+          // fourth sent while the egress is busy fails with EAGAIN (a lost
+          // segment run the sender must retransmit). Room for a burst.
+          int want = 8 << 20;
+          if (setsockopt(vfd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0) {
+            setsockopt(vfd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+          }
         } else if (vfd >= 0) {
           close(vfd);
         }

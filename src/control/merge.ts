@@ -10,7 +10,7 @@ const STAT_KEYS = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes'] as const
 const RATE_KEYS = ['cps', 'inpps', 'outpps', 'inbps', 'outbps'] as const;
 
 function keyOf(k: ServiceKey): string {
-  return k.kind === 'fwmark' ? `f|${k.fwmark}` : `a|${k.protocol}|${k.addr}|${k.port}`;
+  return k.kind === 'fwmark' ? `f|${k.af ?? 4}|${k.fwmark}` : `a|${k.protocol}|${k.addr}|${k.port}`;
 }
 
 function addStats(into: StatsSnapshot, s: StatsSnapshot): void {

@@ -58,7 +58,7 @@ export function engineHandlers(engine: IpvsEngine, hooks: EngineOpsHooks = {}): 
       'stop-daemon': async ({ state }: { state: 'master' | 'backup' }) => { await hooks.sync!.stop(state); return null; },
     } : {}),
     'trace': ({ key, caddr, cport }) => {
-      const r = e.trace(key, ipToU32(caddr), cport, now());
+      const r = e.trace(key, caddr, cport, now());
       return { reason: r.reason, ...(r.dest ? { dest: { addr: r.dest.addr, port: r.dest.port, fwd: r.dest.fwd } } : {}) };
     },
   };
@@ -121,17 +121,12 @@ export function workerHandlers(ref: IpvsEngine, workers: WorkerSet, hooks: Engin
     'list-conns': async () => (await workers.broadcast<ConnEntry[]>({ op: 'list-conns' })).flat(),
     'replace': async ({ ruleset }) => {
       // Resolve every TUN dest first: replace stays atomic, on the reference engine and on each worker.
-      const tunSources: Record<string, number> = {};
-      const extra = new Map<string, DestExtra>();
+      const extras: Record<string, DestExtra> = {};
       for (const s of ruleset.services) for (const d of s.dests) {
-        if (d.fwd === 'tunnel' && !extra.has(d.addr)) {
-          const x = await destExtra(d);
-          extra.set(d.addr, x);
-          if (x.tunSource !== undefined) tunSources[d.addr] = x.tunSource;
-        }
+        if (d.fwd === 'tunnel' && !(d.addr in extras)) extras[d.addr] = await destExtra(d);
       }
-      e.replace(ruleset, (d) => extra.get(d.addr) ?? {});
-      await all({ op: 'replace', ruleset, tunSources });
+      e.replace(ruleset, (d) => extras[d.addr] ?? {});
+      await all({ op: 'replace', ruleset, extras });
       return null;
     },
     'get-counters': async () => {
@@ -148,7 +143,9 @@ export function workerHandlers(ref: IpvsEngine, workers: WorkerSet, hooks: Engin
     'trace': async ({ key, caddr, cport }) => {
       // The reference engine answers ESRCH; the worker that owns the flow the rest.
       e.listServices(key);
-      const w = key.kind === 'addr'
+      // IPv6 is not steered (fanout.ts): every IPv6 frame goes to worker 0.
+      const v6 = caddr.includes(':') || (key.kind === 'addr' && key.addr.includes(':'));
+      const w = v6 ? 0 : key.kind === 'addr'
         ? workers.workerOf(PROTO_NUM[key.protocol] ?? 0, ipToU32(caddr), cport, ipToU32(key.addr), key.port)
         : workers.workerOf(0, ipToU32(caddr), cport, 0, 0, key.fwmark);
       return workers.call(w, { op: 'trace', key, caddr, cport });

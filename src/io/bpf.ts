@@ -4,13 +4,18 @@
 // port) is a virtual service or whose (src addr, src port) is a NAT real
 // server; ICMP to or from any of those addresses (error translation, the TUN
 // frag-needed path); non-first fragments to a VIP / from a real server (no
-// L4 header to match). Everything else returns 0 (not queued).
+// L4 header to match). IPv6 the same way, by the 128-bit address: TCP/UDP
+// right after the fixed header by port too; anything else to a VIP or from a
+// NAT real server (extension headers, which classic BPF cannot walk,
+// ICMPv6, fragments) whole, for the engine to judge. IPv6 branches exist
+// only when some rule is IPv6. Everything else returns 0 (not queued).
 //
 // Only conditional jumps of +0/+1 are emitted and every longer jump is a `ja`
 // (32-bit offset), so the program is valid whatever the rule count; above
 // `maxEntries` rules an accept-all program is returned instead (the engine
 // filters anyway; a giant linear program would cost more than it saves).
 import { ipToU32 } from '../packet/addr.js';
+import { formatIpv6, parseIpv6, readIp6Words } from '../packet/ipv6.js';
 
 // <linux/bpf_common.h> / <linux/filter.h>
 export const BPF_LD = 0x00, BPF_LDX = 0x01, BPF_ST = 0x02, BPF_STX = 0x03, BPF_ALU = 0x04, BPF_JMP = 0x05, BPF_RET = 0x06, BPF_MISC = 0x07;
@@ -28,6 +33,7 @@ export const SNAP_ALL = 0x40000;
 export const DEFAULT_MAX_ENTRIES = 200;
 
 const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
 const ETH_P_8021Q = 0x8100;
 const IPPROTO_ICMP = 1;
 
@@ -35,7 +41,7 @@ export type L4Proto = 'tcp' | 'udp' | number;
 
 export interface FilterEndpoint {
   protocol: L4Proto;
-  /** IPv4 address, dotted quad or host-order u32. */
+  /** IPv4 address (dotted quad or host-order u32), or IPv6 text. */
   addr: string | number;
   /** 0 = every port of that address (IPVS port-0 persistent services). */
   port: number;
@@ -160,13 +166,19 @@ const M_L2 = 0, M_L4 = 1, M_PROTO = 2, M_DKEY = 3, M_SKEY = 4;
  */
 export function compileFilter(rules: FilterRules): Uint32Array {
   const snap = rules.snapLen ?? SNAP_ALL;
-  const svc = rules.services;
-  const rs = rules.realServers ?? [];
-  if (svc.length + rs.length > (rules.maxEntries ?? DEFAULT_MAX_ENTRIES)) return acceptAll(snap);
+  const svcAll = rules.services;
+  const rsAll = rules.realServers ?? [];
+  if (svcAll.length + rsAll.length > (rules.maxEntries ?? DEFAULT_MAX_ENTRIES)) return acceptAll(snap);
+  const is6 = (e: FilterEndpoint) => typeof e.addr === 'string' && e.addr.includes(':');
+  const svc = svcAll.filter((e) => !is6(e));
+  const rs = rsAll.filter((e) => !is6(e));
+  const dst6 = groupByAddr6(svcAll.filter(is6));
+  const src6 = groupByAddr6(rsAll.filter(is6));
+  const v6 = dst6.size + src6.size > 0;
   const dst = groupByAddr(svc);
   const src = groupByAddr(rs);
   const icmp = new Set<number>([...dst.keys(), ...src.keys(), ...(rules.icmpAddrs ?? []).map(addrNum)]);
-  if (dst.size === 0 && src.size === 0 && icmp.size === 0) return rejectAll();
+  if (dst.size === 0 && src.size === 0 && icmp.size === 0 && !v6) return rejectAll();
 
   const a = new Asm();
   const LD_ABS_H = BPF_LD | BPF_H | BPF_ABS;
@@ -174,16 +186,22 @@ export function compileFilter(rules: FilterRules): Uint32Array {
   const LD_IND_H = BPF_LD | BPF_H | BPF_IND;
   const LD_IND_B = BPF_LD | BPF_B | BPF_IND;
 
-  // L2: IPv4 untagged, or one 802.1Q tag then IPv4.
+  // L2: IPv4 (or IPv6) untagged, or one 802.1Q tag then IPv4 (or IPv6).
   a.emit(LD_ABS_H, 12);
   a.jeqTo(ETH_P_IP, 'untagged');
   a.jeqTo(ETH_P_8021Q, 'tagged');
+  if (v6) a.jeqTo(ETH_P_IPV6, 'untagged6');
   a.ret(0);
   for (const [name, l2] of [['untagged', 14], ['tagged', 18]] as const) {
     a.label(name);
     if (l2 === 18) {
       a.emit(LD_ABS_H, 16);
-      a.emit(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 1, 0);
+      if (v6) {
+        a.emit(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 3, 0);
+        a.jeqTo(ETH_P_IPV6, 'tagged6');
+      } else {
+        a.emit(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 1, 0);
+      }
       a.ret(0);
     }
     a.emit(BPF_LD | BPF_IMM, l2);
@@ -260,8 +278,99 @@ export function compileFilter(rules: FilterRules): Uint32Array {
   for (const addr of icmp) a.jeqRet(addr, snap);
   a.ret(0);
 
+  if (v6) {
+    emitIpv6(a, 14, 'untagged6', dst6, src6, snap);
+    emitIpv6(a, 18, 'tagged6', dst6, src6, snap);
+  }
+
   if (a.length > BPF_MAXINSNS) return acceptAll(snap);
   return a.assemble();
+}
+
+interface AddrGroup6 extends AddrGroup {
+  words: Uint32Array;
+}
+
+function groupByAddr6(eps: FilterEndpoint[]): Map<string, AddrGroup6> {
+  const m = new Map<string, AddrGroup6>();
+  for (const e of eps) {
+    const b = parseIpv6(String(e.addr));
+    if (b === null) throw new RangeError(`BPF filter: not an IPv6 address: ${String(e.addr)}`);
+    const key = formatIpv6(b);
+    const proto = protoNum(e.protocol);
+    const port = portNum(e.port);
+    let g = m.get(key);
+    if (!g) {
+      const words = new Uint32Array(4);
+      readIp6Words(b, 0, words);
+      m.set(key, (g = { keys: new Set(), anyPort: new Set(), words }));
+    }
+    if (port === 0) g.anyPort.add(proto);
+    else g.keys.add(((proto << 16) | port) >>> 0);
+  }
+  return m;
+}
+
+/**
+ * The IPv6 half for an IPv6 header at `l2` (14 untagged, 18 tagged):
+ * destination = a VIP, then source = a NAT real server, each a 4-word
+ * compare; on a match, TCP/UDP right after the fixed header is held to the
+ * group's ports, any other next header is accepted whole.
+ */
+function emitIpv6(a: Asm, l2: number, name: string, dst: Map<string, AddrGroup6>, src: Map<string, AddrGroup6>, snap: number): void {
+  a.label(name);
+  a.emit(BPF_LD | BPF_B | BPF_ABS, l2 + 6);
+  a.emit(BPF_ST, M_PROTO);
+  let i = 0;
+  for (const g of dst.values()) emitAddr6Match(a, l2 + 24, g.words, `${name}d${i}`, `${name}dn${i++}`);
+  a.ja(`${name}src`);
+  i = 0;
+  for (const g of dst.values()) {
+    a.label(`${name}d${i++}`);
+    emitPort6Checks(a, l2, g, 2, snap);
+    a.ja(`${name}src`); // a VIP:other-port frame may still be a real server's reply
+  }
+  a.label(`${name}src`);
+  i = 0;
+  for (const g of src.values()) emitAddr6Match(a, l2 + 8, g.words, `${name}s${i}`, `${name}sn${i++}`);
+  a.ret(0);
+  i = 0;
+  for (const g of src.values()) {
+    a.label(`${name}s${i++}`);
+    emitPort6Checks(a, l2, g, 0, snap);
+    a.ret(0);
+  }
+}
+
+/** Jump to `match` when the 16 bytes at `off` are `w`; fall through (at label `next`) otherwise. */
+function emitAddr6Match(a: Asm, off: number, w: Uint32Array, match: string, next: string): void {
+  for (let j = 0; j < 4; j++) {
+    a.emit(BPF_LD | BPF_W | BPF_ABS, off + j * 4);
+    a.emit(BPF_JMP | BPF_JEQ | BPF_K, w[j]!, 1, 0);
+    a.ja(next);
+  }
+  a.ja(match);
+  a.label(next);
+}
+
+/** Next header TCP/UDP: accept when proto<<16|port (at l2+40+portOff) is one of the group's, or the proto is any-port; other next headers: accept. */
+function emitPort6Checks(a: Asm, l2: number, g: AddrGroup, portOff: number, snap: number): void {
+  a.emit(BPF_LD | BPF_W | BPF_MEM, M_PROTO);
+  a.emit(BPF_JMP | BPF_JEQ | BPF_K, 6, 2, 0);
+  a.emit(BPF_JMP | BPF_JEQ | BPF_K, 17, 1, 0);
+  a.ret(snap);
+  if (g.keys.size > 0) {
+    a.emit(BPF_LD | BPF_H | BPF_ABS, l2 + 40 + portOff);
+    a.emit(BPF_MISC | BPF_TAX);
+    a.emit(BPF_LD | BPF_W | BPF_MEM, M_PROTO);
+    a.emit(BPF_ALU | BPF_LSH | BPF_K, 16);
+    a.emit(BPF_ALU | BPF_OR | BPF_X);
+    for (const k of g.keys) a.jeqRet(k, snap);
+  }
+  if (g.anyPort.size > 0) {
+    a.emit(BPF_LD | BPF_W | BPF_MEM, M_PROTO);
+    for (const p of g.anyPort) a.jeqRet(p, snap);
+  }
 }
 
 function emitPortChecks(a: Asm, g: AddrGroup, slot: number, snap: number): void {

@@ -22,9 +22,10 @@
 // order (a member that leaves is replaced by the last one). lvsd's workers
 // join in index order, so the program returns the worker index itself. The
 // fwmark services (their requests come through one NFQUEUE, src/io/nfqueue.ts)
-// are steered whole to one worker, `fwmarkWorker`, which reads that queue:
-// their NAT replies, and the flows of any service sharing a real server with
-// them, hash to it.
+// are steered whole to worker 0, which reads that queue: their NAT replies,
+// and the flows of any service sharing a real server with them, go there.
+// IPv6 is not steered: every IPv6 frame goes to worker 0 (the program looks
+// at IPv4 only), IPv6 fwmark services' replies with it.
 //
 // The program runs before the chosen socket's own filter, on every frame of the
 // interface, with skb->data at the network header (the Ethernet header is
@@ -37,7 +38,7 @@ import {
   BPF_LDX, BPF_LSH, BPF_MAXINSNS, BPF_MEM, BPF_MISC, BPF_MOD, BPF_MSH, BPF_MUL, BPF_OR, BPF_RET, BPF_RSH, BPF_ST, BPF_TAX,
   BPF_W, BPF_X, BPF_XOR, SKF_AD_OFF,
 } from './bpf.js';
-import { ipToU32 } from '../packet/addr.js';
+import { ipToU32, isIpv4 } from '../packet/addr.js';
 import type { FwdMethod, Protocol } from '../ipvs/types.js';
 
 /** <linux/filter.h>: loads relative to the network header. */
@@ -61,10 +62,10 @@ export interface FanoutService {
 }
 
 /** How the client end is hashed: (addr & mask, port & pmask). Flow: all of both; persistent: the masked address only. */
-export interface FanoutMode { mask: number; pmask: number }
+export interface FanoutMode { mask: number; pmask: number; /** worker 0, unhashed */ pin?: true }
 const FLOW: FanoutMode = { mask: 0xffffffff, pmask: 0xffff };
-/** Every flow to one worker (the hash of 0, 0): fwmark services. */
-const PIN: FanoutMode = { mask: 0, pmask: 0 };
+/** Every flow to worker 0: fwmark services. */
+const PIN: FanoutMode = { mask: 0, pmask: 0, pin: true };
 
 /** Endpoints of one address: exact (proto << 16 | port) keys, and protocols that match any port (port 0). */
 interface AddrEntries { exact: Map<number, FanoutMode>; any: Map<number, FanoutMode> }
@@ -75,8 +76,8 @@ export interface FanoutPlan {
   readonly vips: Map<number, AddrEntries>;
   /** Reply side: NAT real-server address → its endpoints (rport 0: any port). */
   readonly rips: Map<number, AddrEntries>;
-  /** The worker that reads the fwmark services' NFQUEUE and owns their conns. */
-  readonly fwmarkWorker: number;
+  /** The worker that reads the fwmark services' NFQUEUE and owns their conns: 0, the one IPv6 goes to. */
+  readonly fwmarkWorker: 0;
   /**
    * The fallback for rule sets too big for one program: endpoints compared by
    * address alone, and every flow hashed by this one mode (the client
@@ -108,12 +109,12 @@ class UnionFind {
  */
 export function planFanout(services: readonly FanoutService[], workers: number, addressOnly = false): FanoutPlan {
   if (!Number.isInteger(workers) || workers < 1 || workers > FANOUT_MAX_MEMBERS) throw new RangeError(`fanout: workers must be 1..${FANOUT_MAX_MEMBERS}, got ${workers}`);
-  const svcs = services.filter((s) => s.key.kind === 'fwmark' || PROTO_NUM[s.key.protocol] !== undefined);
+  const svcs = services.filter((s) => s.key.kind === 'fwmark' || (PROTO_NUM[s.key.protocol] !== undefined && isIpv4(s.key.addr)));
   /** A service's NAT endpoints: [proto, raddr, rport]; a fwmark service's replies may come from any port, TCP or UDP. */
   const natEndpoints = (s: FanoutService): [number, string, number][] => {
     const out: [number, string, number][] = [];
     for (const d of s.dests) {
-      if (d.fwd !== 'masq') continue;
+      if (d.fwd !== 'masq' || !isIpv4(d.addr)) continue;
       if (s.key.kind === 'fwmark') out.push([6, d.addr, 0], [17, d.addr, 0]);
       else out.push([PROTO_NUM[s.key.protocol]!, d.addr, d.port !== 0 ? d.port : s.key.port]);
     }
@@ -171,7 +172,7 @@ export function planFanout(services: readonly FanoutService[], workers: number, 
     if (s.key.kind === 'addr') put(vips, ipToU32(s.key.addr), PROTO_NUM[s.key.protocol]!, s.key.port, mode);
     for (const [proto, raddr, rport] of natEndpoints(s)) put(rips, ipToU32(raddr), proto, rport, mode);
   });
-  return { workers, vips, rips, fwmarkWorker: fanoutHash(0, 0, workers), ...(global ? { addressOnly: global } : {}) };
+  return { workers, vips, rips, fwmarkWorker: 0, ...(global ? { addressOnly: global } : {}) };
 }
 
 function lookup(tbl: Map<number, AddrEntries>, addr: number, proto: number, port: number): FanoutMode | undefined {
@@ -191,6 +192,7 @@ export function workerOfConn(plan: FanoutPlan, protocol: number, caddr: number, 
   if (plan.workers === 1) return 0;
   if (fwmark !== 0) return plan.fwmarkWorker;
   const m = (plan.addressOnly && plan.vips.has(vaddr >>> 0) ? plan.addressOnly : lookup(plan.vips, vaddr, protocol, vport)) ?? FLOW;
+  if (m.pin) return 0;
   return fanoutHash((caddr & m.mask) >>> 0, cport & m.pmask, plan.workers);
 }
 
@@ -268,7 +270,10 @@ function assemble(plan: FanoutPlan): Uint32Array | undefined {
     a.emit(BPF_LD | BPF_IMM, m.mask); st(M_MASK);
     a.emit(BPF_LD | BPF_IMM, m.pmask); st(M_PMASK);
   };
-  if (plan.addressOnly) setMode(plan.addressOnly);
+  if (plan.addressOnly) {
+    if (plan.addressOnly.pin) { a.ret(0); return finish(a); }
+    setMode(plan.addressOnly);
+  }
   const emitSide = (tbl: Map<number, AddrEntries>, addrSlot: number, keySlot: number, prefix: string, client: string, next: string) => {
     ld(addrSlot);
     if (plan.addressOnly) {
@@ -285,6 +290,7 @@ function assemble(plan: FanoutPlan): Uint32Array | undefined {
       let j = 0;
       const mode = (m: FanoutMode, label: string) => {
         a.label(label);
+        if (m.pin) { a.ret(0); return; }
         setMode(m);
         a.ja(client);
       };

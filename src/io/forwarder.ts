@@ -14,9 +14,10 @@ import {
 } from './ring.js';
 import type { NeighTable } from './neigh.js';
 
-/** The part of the neighbour table the loop drives (NeighTable; a fake in tests). */
-export type DataPathNeigh = Pick<NeighTable, 'writeMacs' | 'holdFrame'>;
+/** The part of the neighbour table the loop drives (NeighTable; a fake in tests, which may leave IPv6 out). */
+export type DataPathNeigh = Pick<NeighTable, 'writeMacs' | 'holdFrame'> & Partial<Pick<NeighTable, 'writeMacs6' | 'holdFrame6'>>;
 import { csumPartial, csumFold, pseudoHeaderSum, checksum } from '../packet/checksum.js';
+import { ipv6Upper, pseudoHeaderSum6 } from '../packet/ipv6.js';
 import { VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
 
 // The verdicts and the XmitOut contract are the engine's (src/ipvs/engine.ts).
@@ -33,6 +34,7 @@ export interface DataPathEngine {
 // struct virtio_net_hdr (<linux/virtio_net.h>), little-endian on x86-64.
 const VNET_F_NEEDS_CSUM = 1;
 const VNET_GSO_TCPV4 = 1;
+const VNET_GSO_TCPV6 = 4;
 const VNET_GSO_UDP_L4 = 5;
 const VNET_GSO_ECN = 0x80;
 const VNET_HDR_LEN = 10;
@@ -154,7 +156,7 @@ export class ForwarderCounters {
   gsoSegmented = 0;
   /** Segments those made (TX ring frames). */
   gsoSegments = 0;
-  /** Super-frames lvsd cannot forward: not TCPv4/UDP-L4 GSO, no NEEDS_CSUM, UDP over TUN, or no vnet socket. */
+  /** Super-frames lvsd cannot forward: not TCPv4/TCPv6/UDP-L4 GSO, no NEEDS_CSUM, UDP over TUN, or no vnet socket. */
   gsoUnsupported = 0;
   /** Super-frames the kernel refused on send (-errno in lastGsoErrno). */
   gsoSendErrors = 0;
@@ -402,13 +404,13 @@ export class Forwarder {
     // The engine's word is that out describes its own buffer; a bug that
     // breaks it must cost one frame, not a write outside the packet.
     if (l2 < 0 || out.len < 0 || out.start + out.len > buf.length) { c.badFrame++; return; }
-    // Ethertype IPv4; the MACs come from the neighbour table.
-    buf[out.start - 2] = 0x08;
-    buf[out.start - 1] = 0x00;
-    const egress = this.neigh.writeMacs(out.nextHop, buf, l2, now);
+    // The ethertype from the packet's version; the MACs come from the neighbour table.
+    const egress = this.l2Header(buf, out, l2, now);
     if (egress < 0) {
+      if (egress === -2) { c.badFrame++; return; }
       c.neighMiss++;
-      this.neigh.holdFrame(out.nextHop, buf.subarray(l2, out.start + out.len), now);
+      if ((buf[out.start]! >> 4) === 6) this.neigh.holdFrame6!(out.nextHop6!, buf.subarray(l2, out.start + out.len), now);
+      else this.neigh.holdFrame(out.nextHop, buf.subarray(l2, out.start + out.len), now);
       return;
     }
     const tx = this.ports[egress]!;
@@ -425,6 +427,25 @@ export class Forwarder {
     c.txFrames++;
     c.forwarded++;
     if (t.pending >= t.kickAt) { c.txKicksHalf++; t.kick(); }
+  }
+
+  /**
+   * Ethertype and MACs in front of the IP packet `out` describes (at l2):
+   * the egress port, -1 when the next hop is not resolved yet, -2 when the
+   * packet cannot be addressed at all (an engine answer that is neither
+   * IPv4 nor IPv6, or IPv6 to a neighbour table without IPv6: a test fake).
+   */
+  private l2Header(buf: Uint8Array, out: XmitOut, l2: number, now: number): number {
+    const v = buf[out.start]! >> 4;
+    if (v === 4) {
+      buf[out.start - 2] = 0x08;
+      buf[out.start - 1] = 0x00;
+      return this.neigh.writeMacs(out.nextHop, buf, l2, now);
+    }
+    if (v !== 6 || out.nextHop6 === undefined || this.neigh.writeMacs6 === undefined || this.neigh.holdFrame6 === undefined) return -2;
+    buf[out.start - 2] = 0x86;
+    buf[out.start - 1] = 0xdd;
+    return this.neigh.writeMacs6(out.nextHop6, buf, l2, now);
   }
 
   /**
@@ -446,7 +467,7 @@ export class Forwarder {
     const csumStart = u8[vh + 6]! | (u8[vh + 7]! << 8);
     const csumOff = u8[vh + 8]! | (u8[vh + 9]! << 8);
     const field = off + csumStart + csumOff;
-    if ((flags & VNET_F_NEEDS_CSUM) === 0 || (gsoType !== VNET_GSO_TCPV4 && gsoType !== VNET_GSO_UDP_L4)
+    if ((flags & VNET_F_NEEDS_CSUM) === 0 || (gsoType !== VNET_GSO_TCPV4 && gsoType !== VNET_GSO_TCPV6 && gsoType !== VNET_GSO_UDP_L4)
       || gsoSize === 0 || csumStart < 34 || field + 2 > off + caplen) { c.gsoUnsupported++; return; }
     u8[field] = ~u8[field]! & 0xff;
     u8[field + 1] = ~u8[field + 1]! & 0xff;
@@ -467,22 +488,23 @@ export class Forwarder {
     while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
     u8[field] = sum >>> 8;
     u8[field + 1] = sum & 0xff;
-    buf[out.start - 2] = 0x08;
-    buf[out.start - 1] = 0x00;
-    const egress = this.neigh.writeMacs(out.nextHop, buf, l2, now);
+    const egress = this.l2Header(buf, out, l2, now);
     // Not held: a copy of 64 KiB per miss is not worth it; TCP sends it again.
+    if (egress === -2) { c.badFrame++; return; }
     if (egress < 0) { c.neighMiss++; return; }
     const tx = this.ports[egress]!;
     const l4 = field - csumOff;
-    if (buf[out.start + 9] === 4 && out.start < off + 14) {
-      // TUN: the engine put an outer header in front (protocol 4).
-      if (gsoType !== VNET_GSO_TCPV4) { c.gsoUnsupported++; return; }
-      this.tunSegments(port, tx, egress, out.start, gsoSize);
+    if (out.start < off + 14) {
+      // TUN: the engine put an outer header in front (IPIP protocol 4, or IPv6 next header 41).
+      const v6 = (buf[out.start]! >> 4) === 6;
+      if (!v6 && buf[out.start + 9] === 4 && gsoType === VNET_GSO_TCPV4) this.tunSegments(port, tx, egress, out.start, gsoSize);
+      else if (v6 && buf[out.start + 6] === 41 && gsoType === VNET_GSO_TCPV6) this.tunSegments6(port, tx, egress, out.start, gsoSize);
+      else c.gsoUnsupported++;
       return;
     }
     const send = tx.sock.sendVnetAt;
     if (!send) { c.gsoUnsupported++; return; }
-    const hdrEnd = gsoType === VNET_GSO_TCPV4 ? l4 + ((buf[l4 + 12]! >>> 4) << 2) : l4 + 8;
+    const hdrEnd = gsoType === VNET_GSO_UDP_L4 ? l4 + 8 : l4 + ((buf[l4 + 12]! >>> 4) << 2);
     // Segments must fit the egress link, whatever the ingress one allowed (TCP takes any segment size).
     let seg = gsoSize;
     const room = tx.mtu - (hdrEnd - out.start);
@@ -582,6 +604,65 @@ export class Forwarder {
   }
 
   /**
+   * tunSegments for an IPv6 outer header (next header 41) in front of an
+   * IPv6 TCP super-frame: segments with their own outer and inner payload
+   * lengths, sequence numbers and complete checksums over the IPv6
+   * pseudo-header. Only an inner packet whose TCP header follows its fixed
+   * header directly (what TSO senders make) is cut; others are counted.
+   */
+  private tunSegments6(port: Port, tx: Port, egress: number, o: number, gsoSize: number): void {
+    const c = this.counters;
+    const b = port.u8;
+    const l2 = o - 14;
+    const l3 = o + 40;
+    if (b[l3 + 6] !== 6) { c.gsoUnsupported++; return; }
+    const l4 = l3 + 40;
+    const thl = (b[l4 + 12]! >>> 4) << 2;
+    const hdrs = 80 + thl;
+    const payload = ((b[l3 + 4]! << 8) | b[l3 + 5]!) - thl;
+    let mtu = tx.mtu;
+    const tm = this.engine.tunMtu;
+    if (tm !== undefined && tm < mtu) mtu = tm;
+    let mss = gsoSize;
+    if (mss > mtu - hdrs) mss = mtu - hdrs;
+    if (mss > tx.tx.maxFrameLen - 14 - hdrs) mss = tx.tx.maxFrameLen - 14 - hdrs;
+    if (mss < 8 || payload <= 0) { c.oversize++; return; }
+    const seq0 = ((b[l4 + 4]! << 24) | (b[l4 + 5]! << 16) | (b[l4 + 6]! << 8) | b[l4 + 7]!) >>> 0;
+    const flags0 = b[l4 + 13]!;
+    const t = tx.u8;
+    const ps = l4 + thl;
+    for (let pos = 0, k = 0; pos < payload; pos += mss, k++) {
+      const n = payload - pos < mss ? payload - pos : mss;
+      const d = tx.tx.acquireOrKick();
+      if (d < 0) { c.txFull++; if (k) this.dirty[egress] = 1; return; }
+      port.bytes.copy(tx.bytes, d, l2, l2 + 14 + hdrs);
+      port.bytes.copy(tx.bytes, d + 14 + hdrs, ps + pos, ps + pos + n);
+      const so = d + 14;
+      const si = so + 40;
+      const st = si + 40;
+      const opl = 40 + thl + n;
+      t[so + 4] = opl >>> 8; t[so + 5] = opl & 0xff;
+      const ipl = thl + n;
+      t[si + 4] = ipl >>> 8; t[si + 5] = ipl & 0xff;
+      const seq = (seq0 + pos) >>> 0;
+      t[st + 4] = seq >>> 24; t[st + 5] = (seq >>> 16) & 0xff; t[st + 6] = (seq >>> 8) & 0xff; t[st + 7] = seq & 0xff;
+      let f = flags0;
+      if (pos + n < payload) f &= ~0x09; // FIN, PSH: the last segment's
+      if (k > 0) f &= ~0x80; // CWR: the first's
+      t[st + 13] = f;
+      t[st + 16] = 0; t[st + 17] = 0;
+      const x = csumFold(csumPartial(t, st, ipl, pseudoHeaderSum6(t, si + 8, si + 24, 6, ipl)));
+      t[st + 16] = x >>> 8; t[st + 17] = x & 0xff;
+      tx.tx.commit(14 + hdrs + n);
+      c.gsoSegments++;
+      c.txFrames++;
+      if (tx.tx.pending >= tx.tx.kickAt) { c.txKicksHalf++; tx.tx.kick(); }
+    }
+    this.dirty[egress] = 1;
+    c.gsoSegmented++;
+  }
+
+  /**
    * One frame that did not come from this forwarder's RX rings: the
    * NFQUEUE path's packets (src/io/nfqueue.ts), with the skb mark the kernel
    * gave them, at src.u8[off, off+len) with HEADROOM bytes free in front.
@@ -636,6 +717,7 @@ export class Forwarder {
  * engine's incremental updates build on it.
  */
 export function completeL4Checksum(u8: Uint8Array, off: number, len: number): void {
+  if (len >= 54 && u8[off + 12] === 0x86 && u8[off + 13] === 0xdd) { completeL4Checksum6(u8, off, len); return; }
   if (len < 34 || u8[off + 12] !== 0x08 || u8[off + 13] !== 0x00) return;
   const ip = off + 14;
   const ihl = (u8[ip]! & 0x0f) * 4;
@@ -655,6 +737,30 @@ export function completeL4Checksum(u8: Uint8Array, off: number, len: number): vo
   u8[l4 + field] = 0;
   u8[l4 + field + 1] = 0;
   let sum = csumFold(csumPartial(u8, l4, l4len, pseudoHeaderSum(src, dst, proto, l4len)));
+  if (proto === 17 && sum === 0) sum = 0xffff;
+  u8[l4 + field] = sum >>> 8;
+  u8[l4 + field + 1] = sum & 0xff;
+}
+
+/** completeL4Checksum for IPv6: the transport header found past any extension headers, the IPv6 pseudo-header. */
+function completeL4Checksum6(u8: Uint8Array, off: number, len: number): void {
+  const ip = off + 14;
+  if ((u8[ip]! >> 4) !== 6) return;
+  const tot = 40 + ((u8[ip + 4]! << 8) | u8[ip + 5]!);
+  if (tot > len - 14) return;
+  const r = ipv6Upper(u8, ip, ip + tot);
+  if (r < 0) return;
+  const proto = r & 0xff;
+  let field: number;
+  if (proto === 6) field = 16;
+  else if (proto === 17) field = 6;
+  else return;
+  const l4 = ip + (r >>> 8);
+  const l4len = ip + tot - l4;
+  if (l4len < field + 2) return;
+  u8[l4 + field] = 0;
+  u8[l4 + field + 1] = 0;
+  let sum = csumFold(csumPartial(u8, l4, l4len, pseudoHeaderSum6(u8, ip + 8, ip + 24, proto, l4len)));
   if (proto === 17 && sum === 0) sum = 0xffff;
   u8[l4 + field] = sum >>> 8;
   u8[l4 + field + 1] = sum & 0xff;

@@ -22,6 +22,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { loadAddon } from './native.js';
 import { nftQueueRuleBatch, type NftQueueRule } from '../packet/nfnetlink.js';
+import { canonicalIpv6 } from '../packet/ipv6.js';
 
 export interface InterceptService {
   protocol: 'tcp' | 'udp' | 'sctp';
@@ -62,10 +63,16 @@ export function tableName(suffix?: string): string {
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-function checkAddr(a: string): string {
+/** `ip daddr A` or `ip6 daddr A` (dir: daddr/saddr); the address is checked (it goes into nft's input). */
+function addrMatch(a: string, dir: 'daddr' | 'saddr'): string {
+  if (a.includes(':')) {
+    const c = canonicalIpv6(a);
+    if (c === null) throw new Error(`not an IPv6 address: ${JSON.stringify(a)}`);
+    return `ip6 ${dir} ${c}`;
+  }
   const m = IPV4.exec(a);
   if (!m || m.slice(1).some((o) => Number(o) > 255)) throw new Error(`not an IPv4 address: ${JSON.stringify(a)}`);
-  return a;
+  return `ip ${dir} ${a}`;
 }
 function checkIfname(i: string): string {
   // Interface names go inside a quoted nft string: refuse anything that could break out.
@@ -86,10 +93,13 @@ export function renderRuleset(table: string, interfaces: string[], rules: Interc
     lines.push(`delete table netdev ${table}`);
   }
   lines.push(`table netdev ${table} {`);
-  const svc = dedupe(rules.services.map((s) => `ip daddr ${checkAddr(s.addr)} ${l4Match(s.protocol, 'dport', s.port)} drop`));
+  // IPv6 rules match the transport header past any extension headers (nft's
+  // netdev ingress finds it as ipv6_find_hdr does); ICMPv6 is never matched,
+  // so neighbour discovery for the VIP stays the host's.
+  const svc = dedupe(rules.services.map((s) => `${addrMatch(s.addr, 'daddr')} ${l4Match(s.protocol, 'dport', s.port)} drop`));
   // A NAT reply is the director's to rewrite only when it is not addressed to
   // the director itself: its own health checks to RIP:rport must still work.
-  const nat = dedupe(rules.natDests.map((d) => `ip saddr ${checkAddr(d.addr)} ${l4Match(d.protocol, 'sport', d.port)} fib daddr type != local drop`));
+  const nat = dedupe(rules.natDests.map((d) => `${addrMatch(d.addr, 'saddr')} ${l4Match(d.protocol, 'sport', d.port)} fib daddr type != local drop`));
   for (const ifname of interfaces) {
     const chain = `in_${ifname.replace(/[^A-Za-z0-9_]/g, '_')}`;
     lines.push(`  chain ${chain} {`);

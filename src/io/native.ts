@@ -216,21 +216,11 @@ interface NativePacketSocket {
   close(): void;
 }
 
-interface NativeRawIpSocket {
-  readonly fd: number;
-  readonly ifindex: number;
-  send(dst: string, payload: Uint8Array, src?: string): number;
-  start(cb: (buf: Uint8Array, from: string, ifindex: number, ttl: number) => void): void;
-  stop(): void;
-  addMembership(group: string): void;
-  dropMembership(group: string): void;
-  close(): void;
-  readonly errors: number;
-}
 
 interface Addon {
   PacketSocket: new (ifname: string, opts: PacketSocketOptions) => NativePacketSocket;
-  RawIpSocket: new (protocol: number, opts: RawIpOptions) => NativeRawIpSocket;
+  RawIpSocket: new (protocol: number, opts: RawIpOptions) => NativeRawSocket<RawIpHandler>;
+  RawIp6Socket: new (protocol: number, opts: RawIp6Options) => NativeRawSocket<RawIp6Handler>;
   sendFrame(ifname: string, frame: Uint8Array): number;
   releaseSendSockets(): void;
   ifaceInfo(ifname: string): IfaceInfo;
@@ -439,32 +429,74 @@ export interface RawIpOptions {
 
 export type RawIpHandler = (packet: Uint8Array, from: string, ifindex: number, ttl: number) => void;
 
-/** A raw IPv4 socket for one protocol: send an L4 payload (the kernel builds the IP header), receive whole IP packets. */
-export class RawIpSocket {
+export interface RawIp6Options {
+  /** Interface for multicast send and membership, the scope of link-local destinations, and bindToDevice. */
+  ifname?: string;
+  /** Groups to join on `ifname` (ff02::12 for VRRP). */
+  multicast?: string[];
+  /** Hop limit for unicast and multicast sends (255 for VRRP). */
+  hopLimit?: number;
+  /** SO_BINDTODEVICE ifname: receive and send only there. */
+  bindToDevice?: boolean;
+  /** IPV6_MULTICAST_LOOP; default false (a router does not want its own adverts). */
+  multicastLoop?: boolean;
+  /** IPV6_TCLASS (keepalived: 0xc0). */
+  trafficClass?: number;
+}
+
+/**
+ * Unlike a raw IPv4 socket, a raw IPv6 socket delivers the payload only: the
+ * source, destination and hop limit come alongside (IPV6_PKTINFO,
+ * IPV6_HOPLIMIT), and so does the interface it arrived on. `payload` is a
+ * fresh copy; hopLimit is -1 if the kernel gave none; dst is where it was sent.
+ */
+export type RawIp6Handler = (payload: Uint8Array, from: string, ifindex: number, hopLimit: number, dst: string) => void;
+
+/** What the addon's RawIpSocket and RawIp6Socket both offer; H is the receive handler. */
+interface NativeRawSocket<H> {
+  readonly fd: number;
+  readonly ifindex: number;
+  send(dst: string, payload: Uint8Array, src?: string): number;
+  start(cb: H): void;
+  stop(): void;
+  addMembership(group: string): void;
+  dropMembership(group: string): void;
+  close(): void;
+  readonly errors: number;
+}
+
+/**
+ * A raw IP socket for one protocol (native/src/raw_ip.cc): send an L4
+ * payload (the kernel builds the IP header). IPv4 (openRawIp) receives whole
+ * IP packets; IPv6 (openRawIp6) the payload with its addresses alongside.
+ */
+export class RawSocket<H> {
   readonly protocol: number;
   readonly fd: number;
   /** Interface index of opts.ifname, 0 when none was given. */
   readonly ifindex: number;
   private closed = false;
 
-  constructor(private readonly s: NativeRawIpSocket, protocol: number) {
+  constructor(private readonly s: NativeRawSocket<H>, protocol: number) {
     this.protocol = protocol;
     this.fd = s.fd;
     this.ifindex = s.ifindex;
   }
 
   /**
-   * Sends `payload` as the IP payload to `dst`. `src` sets the source address
-   * of this packet (IP_PKTINFO). Returns bytes sent, or -errno for a transient
-   * error (ENOBUFS, ENETDOWN, ENETUNREACH, EHOSTUNREACH, EAGAIN...); other
-   * errors throw with code/errno/syscall.
+   * Sends `payload` as the IP payload to `dst` (IPv6 link-local and multicast
+   * destinations are scoped to the socket's interface). `src` sets the source
+   * address of this packet (IP_PKTINFO / IPV6_PKTINFO). Returns bytes sent, or
+   * -errno for a transient error (ENOBUFS, ENETDOWN, ENETUNREACH, EHOSTUNREACH,
+   * EAGAIN, and EADDRNOTAVAIL while an IPv6 source is tentative); other errors
+   * throw with code/errno/syscall.
    */
   send(dst: string, payload: Uint8Array, opts: { src?: string } = {}): number {
     return opts.src === undefined ? this.s.send(dst, payload) : this.s.send(dst, payload, opts.src);
   }
 
-  /** Receive: `packet` is the whole IP packet (header included), a fresh copy. ttl is -1 unless recvTtl. Replaces any previous handler. */
-  onMessage(cb: RawIpHandler): void {
+  /** Receive (see RawIpHandler / RawIp6Handler). Replaces any previous handler. */
+  onMessage(cb: H): void {
     this.s.start(cb);
   }
 
@@ -488,9 +520,18 @@ export class RawIpSocket {
   }
 }
 
+/** A raw IPv4 socket: `packet` is the whole IP packet (header included); ttl is -1 unless recvTtl. */
+export type RawIpSocket = RawSocket<RawIpHandler>;
+export type RawIp6Socket = RawSocket<RawIp6Handler>;
+
 export function openRawIp(protocol: number, opts: RawIpOptions = {}): RawIpSocket {
   const A = loadAddon();
-  return new RawIpSocket(new A.RawIpSocket(protocol, opts), protocol);
+  return new RawSocket(new A.RawIpSocket(protocol, opts), protocol);
+}
+
+export function openRawIp6(protocol: number, opts: RawIp6Options = {}): RawIp6Socket {
+  const A = loadAddon();
+  return new RawSocket(new A.RawIp6Socket(protocol, opts), protocol);
 }
 
 /**

@@ -10,8 +10,14 @@
 // bounded queue while the kernel resolves it (`ip neigh replace … managed`
 // makes the kernel ARP for it and keep it fresh, as it does for XDP load
 // balancers), then sent; past the hold time they are dropped and counted.
+//
+// IPv6 next hops take the same path through the kernel's IPv6 tables
+// (`ip -6 route`, `ip -6 neigh`; neighbour discovery is the kernel's): a
+// second open-addressing table keyed by the address's four words, and the
+// same hold queue, resolution and snapshot refresh.
 import { execFile } from 'node:child_process';
 import { parseMac } from '../packet/addr.js';
+import { formatIpv6, parseIpv6, readIp6Words } from '../packet/ipv6.js';
 
 export interface EgressPort {
   ifname: string;
@@ -31,6 +37,9 @@ export interface KernelTables {
   /** Whole main routing table and neighbour table: one call each per refresh, whatever the number of next hops. */
   routeTable?(): Promise<RouteEntry[]>;
   neighTable?(): Promise<NeighEntry[]>;
+  /** The same two for IPv6. */
+  routeTable6?(): Promise<RouteEntry[]>;
+  neighTable6?(): Promise<NeighEntry[]>;
 }
 
 export interface RouteEntry { dst: string; dev?: string; gateway?: string; prefsrc?: string }
@@ -71,6 +80,14 @@ export const ipCommandTables: KernelTables = {
   },
   async neighTable() {
     const r = (await ipJson(['-4', 'neigh', 'show'])) as { dst: string; dev: string; lladdr?: string; state?: string[] }[];
+    return r.map((x) => ({ dst: x.dst, dev: x.dev, lladdr: x.lladdr, state: x.state ?? [] }));
+  },
+  async routeTable6() {
+    const r = (await ipJson(['-6', 'route', 'show', 'table', 'main'])) as { dst: string; dev?: string; gateway?: string; prefsrc?: string; type?: string }[];
+    return r.filter((x) => !x.type || x.type === 'unicast').map((x) => ({ dst: x.dst, dev: x.dev, gateway: x.gateway, prefsrc: x.prefsrc }));
+  },
+  async neighTable6() {
+    const r = (await ipJson(['-6', 'neigh', 'show'])) as { dst: string; dev: string; lladdr?: string; state?: string[] }[];
     return r.map((x) => ({ dst: x.dst, dev: x.dev, lladdr: x.lladdr, state: x.state ?? [] }));
   },
   async neighResolve(addr, dev) {
@@ -159,6 +176,12 @@ export class NeighTable {
   private routeSig = '';
   /** Bumped whenever a refresh finds the main routing table changed (the daemon then re-resolves TUN sources). */
   routeGeneration = 0;
+  // IPv6: the same, keyed by the address's words; the slow path by its text.
+  private readonly t6: Slots6;
+  private readonly w6 = new Uint32Array(4);
+  private readonly pending6 = new Map<string, Pending>();
+  private readonly inflight6 = new Set<string>();
+  private routes6: { net: Uint32Array; len: number; dev?: string; gateway?: string }[] | undefined;
 
   constructor(private readonly opts: NeighOptions) {
     this.kernel = opts.kernel ?? ipCommandTables;
@@ -174,6 +197,7 @@ export class NeighTable {
     this.port = new Int32Array(cap);
     this.expires = new Float64Array(cap);
     this.macs = new Uint8Array(cap * 12);
+    this.t6 = new Slots6(bits);
     opts.ports.forEach((p, i) => this.portIndex.set(p.ifname, i));
   }
 
@@ -209,6 +233,7 @@ export class NeighTable {
     this.state.fill(0);
     this.used = 0;
     this.lastSlot = EMPTY;
+    this.t6.clear();
   }
 
   /**
@@ -239,18 +264,51 @@ export class NeighTable {
     this.resolve(nextHop >>> 0, now);
   }
 
+  /** writeMacs() for an IPv6 next hop (16 bytes at addr[0…)). */
+  writeMacs6(addr: Uint8Array, buf: Uint8Array, off: number, now: number): number {
+    const t = this.t6;
+    readIp6Words(addr, 0, this.w6);
+    const slot = t.find(this.w6);
+    if (slot === EMPTY || t.state[slot] !== 2) return -1;
+    const m = t.macs;
+    const o = slot * 12;
+    for (let k = 0; k < 12; k++) buf[off + k] = m[o + k]!;
+    return t.port[slot]!;
+  }
+
+  /** holdFrame() for an IPv6 next hop. */
+  holdFrame6(addr: Uint8Array, frame: Uint8Array, now: number): void {
+    const t = this.t6;
+    readIp6Words(addr, 0, this.w6);
+    let slot = t.find(this.w6);
+    if (slot === EMPTY) slot = t.insert(this.w6);
+    if (t.state[slot] === 3 && now < t.expires[slot]!) {
+      this.counters.dropUnresolved++;
+      return;
+    }
+    const key = formatIpv6(addr);
+    let p = this.pending6.get(key);
+    if (!p) { p = { frames: [], since: now }; this.pending6.set(key, p); }
+    if (p.frames.length >= this.queueMax) { this.counters.dropQueueFull++; }
+    else { p.frames.push(frame.slice()); this.counters.held++; }
+    t.state[slot] = t.state[slot] === 2 ? 2 : 1;
+    this.resolve6(key);
+  }
+
   /** Drop held frames that waited too long. Call from the daemon's timer. */
   expire(now: number): void {
-    for (const [addr, p] of this.pending) {
-      if (now - p.since > this.hold) {
-        this.counters.dropUnresolved += p.frames.length;
-        this.pending.delete(addr);
+    for (const pending of [this.pending, this.pending6] as Map<unknown, Pending>[]) {
+      for (const [addr, p] of pending) {
+        if (now - p.since > this.hold) {
+          this.counters.dropUnresolved += p.frames.length;
+          pending.delete(addr);
+        }
       }
     }
   }
 
-  /** Entries currently resolved (for diagnostics and tests). */
-  size(): number { return this.used; }
+  /** Entries currently known, both families (for diagnostics and tests). */
+  size(): number { return this.used + this.t6.used; }
 
   /**
    * Re-read the kernel's routing and neighbour tables (two processes, however
@@ -262,7 +320,10 @@ export class NeighTable {
     if (this.snapshotting || !this.kernel.routeTable || !this.kernel.neighTable) return;
     this.snapshotting = true;
     try {
-      const [routes, neighs] = await Promise.all([this.kernel.routeTable(), this.kernel.neighTable()]);
+      const k6 = this.kernel.routeTable6 && this.kernel.neighTable6 ? this.kernel : undefined;
+      const [routes, neighs, routes6, neighs6] = await Promise.all([
+        this.kernel.routeTable(), this.kernel.neighTable(), k6?.routeTable6!() ?? [], k6?.neighTable6!() ?? [],
+      ]);
       const rs: { net: number; mask: number; len: number; dev?: string; gateway?: string }[] = [];
       for (const r of routes) {
         const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?$/.exec(r.dst);
@@ -274,11 +335,23 @@ export class NeighTable {
       }
       rs.sort((x, y) => y.len - x.len);
       this.routes = rs;
-      const sig = JSON.stringify(routes);
+      const rs6: { net: Uint32Array; len: number; dev?: string; gateway?: string }[] = [];
+      for (const r of routes6) {
+        const [a, l] = r.dst === 'default' ? ['::', '0'] : r.dst.split('/');
+        const b = parseIpv6(a!);
+        const len = l === undefined ? 128 : Number(l);
+        if (b === null || !(len >= 0 && len <= 128)) continue;
+        const net = new Uint32Array(4);
+        readIp6Words(b, 0, net);
+        rs6.push({ net, len, dev: r.dev, gateway: r.gateway });
+      }
+      rs6.sort((x, y) => y.len - x.len);
+      if (k6) this.routes6 = rs6;
+      const sig = JSON.stringify(routes) + JSON.stringify(routes6);
       if (sig !== this.routeSig) { this.routeSig = sig; this.routeGeneration++; }
       const snap = new Map<string, string>();
       const failed = new Set<string>();
-      for (const n of neighs) {
+      for (const n of [...neighs, ...neighs6]) {
         if (n.lladdr && n.state.some((st) => USABLE.has(st))) snap.set(`${n.dev} ${n.dst}`, n.lladdr);
         else if (n.state.includes('FAILED')) failed.add(`${n.dev} ${n.dst}`);
       }
@@ -292,6 +365,14 @@ export class NeighTable {
         if (hit === undefined) continue; // not in the snapshot: keep what we have; the kernel is still resolving it
         if (hit === 'failed' || hit === 'no-route') { this.state[i] = 3; this.expires[i] = now + 500; continue; }
         this.fill(i, hit.port, hit.mac, now);
+      }
+      const t = this.t6;
+      for (let i = 0; i <= t.mask; i++) {
+        if (t.state[i] !== 2) continue;
+        const hit = this.fromSnapshot6(t.keys.subarray(i * 4, i * 4 + 4));
+        if (hit === undefined) continue;
+        if (hit === 'failed' || hit === 'no-route') { t.state[i] = 3; t.expires[i] = now + 500; continue; }
+        this.fill6(i, hit.port, hit.mac, now);
       }
     } finally {
       this.snapshotting = false;
@@ -310,6 +391,68 @@ export class NeighTable {
     if (mac) return { port, mac, dev: r.dev, hop };
     if (this.neighFailed.has(`${r.dev} ${hop}`)) return 'failed';
     return undefined;
+  }
+
+  /** fromSnapshot() for an IPv6 address (four words). */
+  private fromSnapshot6(w: Uint32Array): { port: number; mac: string; dev: string; hop: string } | 'no-route' | 'failed' | undefined {
+    if (!this.routes6) return undefined;
+    const r = this.routes6.find((x) => prefixMatch6(w, x.net, x.len));
+    if (!r?.dev) return undefined;
+    const port = this.portIndex.get(r.dev);
+    if (port === undefined) return 'no-route';
+    const b = new Uint8Array(16);
+    for (let k = 0; k < 4; k++) { const v = w[k]!; b[k * 4] = v >>> 24; b[k * 4 + 1] = (v >>> 16) & 255; b[k * 4 + 2] = (v >>> 8) & 255; b[k * 4 + 3] = v & 255; }
+    const hop = r.gateway ?? formatIpv6(b);
+    const mac = this.neighSnap.get(`${r.dev} ${hop}`);
+    if (mac) return { port, mac, dev: r.dev, hop };
+    if (this.neighFailed.has(`${r.dev} ${hop}`)) return 'failed';
+    return undefined;
+  }
+
+  private fill6(slot: number, port: number, mac: string, now: number): void {
+    const t = this.t6;
+    const o = slot * 12;
+    t.macs.set(parseMac(mac), o);
+    t.macs.set(this.opts.ports[port]!.mac, o + 6);
+    t.port[slot] = port;
+    t.state[slot] = 2;
+    t.expires[slot] = now + this.ttl;
+  }
+
+  private resolve6(addr: string): void {
+    if (this.inflight6.has(addr)) return;
+    this.inflight6.add(addr);
+    this.counters.resolutions++;
+    this.lookupKernel(addr)
+      .then((res) => this.settle6(addr, res, performance.now()))
+      .catch((err) => {
+        this.opts.onError?.(err, addr);
+        this.settle6(addr, undefined, performance.now());
+      })
+      .finally(() => this.inflight6.delete(addr));
+  }
+
+  private settle6(addr: string, res: { port: number; mac: string } | 'no-route' | undefined, now: number): void {
+    const t = this.t6;
+    const w = new Uint32Array(4);
+    readIp6Words(parseIpv6(addr)!, 0, w);
+    let slot = t.find(w);
+    if (slot === EMPTY) slot = t.insert(w);
+    const p = this.pending6.get(addr);
+    this.pending6.delete(addr);
+    if (res === undefined || res === 'no-route') {
+      t.state[slot] = 3;
+      t.expires[slot] = now + Math.min(this.ttl, 500);
+      const n = p?.frames.length ?? 0;
+      if (res === 'no-route') this.counters.dropNoRoute += n; else this.counters.dropUnresolved += n;
+      return;
+    }
+    this.fill6(slot, res.port, res.mac, now);
+    const o = slot * 12;
+    if (p && p.frames.length) {
+      for (const f of p.frames) f.set(t.macs.subarray(o, o + 12), 0);
+      this.opts.onResolved?.(res.port, p.frames);
+    }
   }
 
   private fill(slot: number, port: number, mac: string, now: number): void {
@@ -337,7 +480,12 @@ export class NeighTable {
   }
 
   private async lookupKernel(addr: string): Promise<{ port: number; mac: string } | 'no-route' | undefined> {
-    const snap = this.fromSnapshot(ipU32(addr));
+    let snap: ReturnType<NeighTable['fromSnapshot']>;
+    if (addr.includes(':')) {
+      const w = new Uint32Array(4);
+      readIp6Words(parseIpv6(addr)!, 0, w);
+      snap = this.fromSnapshot6(w);
+    } else snap = this.fromSnapshot(ipU32(addr));
     if (snap === 'no-route') return snap;
     if (snap !== undefined && snap !== 'failed') return snap;
     const route = await this.kernel.routeGet(addr);
@@ -378,5 +526,76 @@ export class NeighTable {
       for (const f of p.frames) f.set(this.macs.subarray(o, o + 12), 0);
       this.opts.onResolved?.(res.port, p.frames);
     }
+  }
+}
+
+/** Whether the first `len` bits of w equal net's (an IPv6 longest-prefix candidate). */
+function prefixMatch6(w: Uint32Array, net: Uint32Array, len: number): boolean {
+  for (let k = 0; k < 4; k++) {
+    const bits = len - k * 32;
+    if (bits <= 0) return true;
+    const m = bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
+    if (((w[k]! & m) >>> 0) !== ((net[k]! & m) >>> 0)) return false;
+  }
+  return true;
+}
+
+/**
+ * The IPv6 next-hop table: open addressing over four-word keys, as
+ * NeighTable's IPv4 one over u32 keys; lookups allocate nothing.
+ */
+class Slots6 {
+  readonly mask: number;
+  private readonly shift: number;
+  readonly keys: Uint32Array;
+  /** 0 empty, 1 resolving, 2 resolved, 3 failed. */
+  readonly state: Uint8Array;
+  readonly port: Int32Array;
+  readonly expires: Float64Array;
+  readonly macs: Uint8Array;
+  used = 0;
+
+  constructor(bits: number) {
+    const cap = 1 << bits;
+    this.mask = cap - 1;
+    this.shift = 32 - bits;
+    this.keys = new Uint32Array(cap * 4);
+    this.state = new Uint8Array(cap);
+    this.port = new Int32Array(cap);
+    this.expires = new Float64Array(cap);
+    this.macs = new Uint8Array(cap * 12);
+  }
+
+  private hash(w: Uint32Array): number {
+    return Math.imul(w[0]! ^ Math.imul(w[1]!, 0x85ebca77) ^ Math.imul(w[2]!, 0xc2b2ae3d) ^ Math.imul(w[3]!, 0x27d4eb2f), 0x9e3779b1) >>> this.shift;
+  }
+
+  find(w: Uint32Array): number {
+    const k = this.keys;
+    let i = this.hash(w);
+    for (let n = 0; n <= this.mask; n++) {
+      if (this.state[i] === 0) return EMPTY;
+      const o = i * 4;
+      if (k[o] === w[0] && k[o + 1] === w[1] && k[o + 2] === w[2] && k[o + 3] === w[3]) return i;
+      i = (i + 1) & this.mask;
+    }
+    return EMPTY;
+  }
+
+  insert(w: Uint32Array): number {
+    if (this.used * 2 >= this.mask + 1) this.clear();
+    const f = this.find(w);
+    if (f !== EMPTY) return f;
+    let i = this.hash(w);
+    while (this.state[i] !== 0) i = (i + 1) & this.mask;
+    this.keys.set(w, i * 4);
+    this.state[i] = 1;
+    this.used++;
+    return i;
+  }
+
+  clear(): void {
+    this.state.fill(0);
+    this.used = 0;
   }
 }

@@ -14,8 +14,11 @@
 // This is the controller, pure and synchronous: fed the ring's counters
 // every tick, it says which share of pure SYNs to let through.
 //  - Capacity: on a tick where lvsd was behind (the ring dropped frames, or
-//    more wait in it than lvsd walks in BACKLOG_MS), what it walked is what
-//    it can walk; an average of those is its capacity.
+//    more than half its slots wait), what it walked is what it can walk; an
+//    average of those is its capacity. A backlog alone is not "behind": lvsd
+//    descheduled for a few ms by other work on its core leaves thousands of
+//    frames waiting without being overloaded, and shedding then would only
+//    refuse new clients.
 //  - Behind, with new connections a real share of the load (a flood of
 //    established traffic or UDP is not helped by turning SYNs away): the
 //    share drops at once to what fits HEADROOM of the capacity beside the
@@ -39,6 +42,8 @@ export interface ShedSample {
   walked: number;
   /** Connections the engine created (each from a SYN, without sloppy TCP). */
   created: number;
+  /** Frames the rings hold when full (absent: only ring drops say "behind"). */
+  ringFrames?: number;
 }
 
 export interface ShedDecision {
@@ -53,10 +58,11 @@ export const MIN_ACCEPT = 1 / 256;
 export const CALM_TICKS = 3;
 /** Calm ticks after which the share grows even where the capacity says it would not fit. */
 export const PROBE_TICKS = 4 * CALM_TICKS;
+/** A backlog above this that grows from one tick to the next means the ring is filling. */
+export const FILLING = 1024;
 /** The share of lvsd's capacity the load may take while shedding. */
 export const HEADROOM = 0.8;
-/** A backlog worth more than this much of lvsd's recent walking rate is "behind". */
-export const BACKLOG_MS = 20;
+
 /** New connections must be at least this share of the frames walked for SYNs to be the problem. */
 export const MIN_NEW_SHARE = 0.05;
 
@@ -68,6 +74,7 @@ export class SynShed {
   private last: ShedSample | undefined;
   private lastNow = 0;
   private calm = 0;
+  private lastBacklog = 0;
 
   /** Frames per ms lvsd walks when it is behind: its capacity (0 until measured). */
   capacity = 0;
@@ -86,7 +93,8 @@ export class SynShed {
     const arrived = s.packets - prev.packets;
     const backlog = (s.packets - s.drops) - s.walked;
     const rate = walked / dt; // frames per ms
-    const behind = dropped > 0 || backlog > Math.max(256, rate * BACKLOG_MS);
+    const behind = dropped > 0 || backlog > (s.ringFrames ?? Infinity) / 2;
+    if (behind) this.lastBacklog = backlog;
     if (behind && walked > 0) this.capacity = this.capacity ? 0.7 * this.capacity + 0.3 * rate : rate;
     // The gate hides the SYNs it drops: each one let through stands for 1/accept of them.
     const syns = created / this.accept;
@@ -109,6 +117,10 @@ export class SynShed {
       return { accept: this.accept, reason: this.accept >= 1 ? 'the overload is not new connections: every SYN let through again' : 'the overload is not new connections' };
     }
     if (this.accept >= 1) return undefined;
+    // Not behind yet, but the ring is filling (a probe overshot): not calm either.
+    const filling = backlog > FILLING && backlog > this.lastBacklog;
+    this.lastBacklog = backlog;
+    if (filling) { this.calm = 0; return undefined; }
     this.calm++;
     let next = this.accept;
     if (this.calm % CALM_TICKS === 0 && fits >= this.accept * 1.5) next = this.accept * 1.5;

@@ -18,6 +18,17 @@
 //   overslept. Deadlines are absolute ticks (u32: 8.7 years at 64 ms).
 //
 // Bytes per slot: 64, plus 8 per bucket (in + out heads).
+//
+// IPv6 conns live in the same table and take the same code paths (the
+// kernel keeps one table with an af per conn). Their record holds, where an
+// IPv4 one holds addresses, a seeded 32-bit digest of each address, and
+// P_V6 in the protocol word, so hashing, chains, expiry and every field
+// reader stay as they are and an IPv4 key can never match an IPv6 record.
+// The full addresses (3 × 16 bytes) live in a side array indexed by slot,
+// allocated with the first IPv6 conn and grown with the high-water mark:
+// an IPv4-only director pays nothing for IPv6, in memory or per packet.
+// Digests, not the kernel's xor fold, so a client cannot line up many
+// addresses of its own prefix on one hash chain.
 
 export const TICK_MS = 64;
 export const WHEEL_BITS = 14;
@@ -46,6 +57,12 @@ export const C_DEST = 8, C_CTL = 9, C_EXPIRE = 10, C_WNEXT = 11, C_WPREV = 12, C
 /** Sync bookkeeping (ip_vs_sync.c): cp->old_state in bits 0-3, cp->in_pkts in bits 4-31. */
 export const C_SYNC = 15;
 const SYNC_PKTS_MAX = 0x0fffffff;
+
+/** In the protocol word of an IPv6 conn: lookups pass proto | P_V6. */
+export const P_V6 = 0x100;
+/** Side array: words per slot (caddr, vaddr, daddr, 4 words each) and each address's word offset. */
+const A6_WORDS = 12;
+export const A6_C = 0, A6_V = 4, A6_D = 8;
 
 /** vport/dport of an invalidated template (ip_vs_check_template). */
 const INVALID_PORT = 0xffff;
@@ -83,12 +100,16 @@ export class ConnTable {
   private freeHead = -1;
   /** cp->sync_endtime (ticks, low 2 bits: retries), only once sync_refresh_period is used. */
   private syncEnds: Uint32Array | null = null;
+  /** IPv6 addresses by slot (A6_WORDS each); empty until the first IPv6 conn. */
+  a6: Uint32Array = new Uint32Array(0);
+  private readonly seed6: number;
 
   constructor(bits: number, capacity: number, rng: () => number) {
     this.capacity = capacity;
     this.buckets = 1 << bits;
     this.mask = this.buckets - 1;
     this.seed = Math.floor(rng() * 4294967296) | 0;
+    this.seed6 = Math.floor(rng() * 4294967296) | 0;
     const ab = new ArrayBuffer(capacity * BYTES_PER_SLOT);
     this.u = new Uint32Array(ab);
     this.s = new Int32Array(ab);
@@ -99,7 +120,93 @@ export class ConnTable {
 
   /** Bytes held by the table's arrays. */
   bytes(): number {
-    return this.capacity * BYTES_PER_SLOT + this.buckets * 8 + WHEEL_SLOTS * 4;
+    return this.capacity * BYTES_PER_SLOT + this.buckets * 8 + WHEEL_SLOTS * 4 + this.a6.byteLength;
+  }
+
+  /** The record's stand-in for an IPv6 address (4 words at w[o…)): a seeded digest. */
+  digest6(w: Uint32Array, o = 0): number {
+    let h = Math.imul(this.seed6 ^ w[o]!, 0x9e3779b1);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ w[o + 1]!, 0x85ebca77);
+    h ^= h >>> 13;
+    h = Math.imul(h ^ w[o + 2]!, 0xc2b2ae3d);
+    h ^= h >>> 16;
+    h = Math.imul(h ^ w[o + 3]!, 0x27d4eb2f);
+    h ^= h >>> 15;
+    return h >>> 0;
+  }
+
+  /**
+   * An IPv6 conn by its client packet's key: `proto` | P_V6, the digests of
+   * caddr and vaddr as the record holds them, and the full addresses.
+   */
+  findIn6(proto: number, cdig: number, ports: number, vdig: number, c: Uint32Array, co: number, v: Uint32Array, vo: number): number {
+    const u = this.u;
+    const a = this.a6;
+    let i = this.headsIn[hashKey(this.seed, proto, cdig, ports, vdig) & this.mask]!;
+    while (i >= 0) {
+      const o = i << 4;
+      if (u[o + C_CADDR] === cdig && u[o + C_PORTS] === ports && u[o + C_VADDR] === vdig && u[o + C_PROTO] === proto) {
+        const x = i * A6_WORDS;
+        if (a[x] === c[co] && a[x + 1] === c[co + 1] && a[x + 2] === c[co + 2] && a[x + 3] === c[co + 3]
+          && a[x + 4] === v[vo] && a[x + 5] === v[vo + 1] && a[x + 6] === v[vo + 2] && a[x + 7] === v[vo + 3]) return i;
+      }
+      i = this.s[o + C_HIN]!;
+    }
+    return -1;
+  }
+
+  /** An IPv6 NAT conn by its reply's key, as findOut. */
+  findOut6(proto: number, ddig: number, dport: number, cdig: number, cport: number, d: Uint32Array, dO: number, c: Uint32Array, co: number): number {
+    const u = this.u;
+    const a = this.a6;
+    let i = this.headsOut[hashKey(this.seed, proto, ddig, (dport << 16 | cport) >>> 0, cdig) & this.mask]!;
+    while (i >= 0) {
+      const o = i << 4;
+      if (u[o + C_DADDR] === ddig && u[o + C_CADDR] === cdig && u[o + C_DPORT] === dport
+        && (u[o + C_PORTS]! >>> 16) === cport && u[o + C_PROTO] === proto) {
+        const x = i * A6_WORDS;
+        if (a[x + 8] === d[dO] && a[x + 9] === d[dO + 1] && a[x + 10] === d[dO + 2] && a[x + 11] === d[dO + 3]
+          && a[x] === c[co] && a[x + 1] === c[co + 1] && a[x + 2] === c[co + 2] && a[x + 3] === c[co + 3]) return i;
+      }
+      i = this.s[o + C_HOUT]!;
+    }
+    return -1;
+  }
+
+  /**
+   * insert() for an IPv6 conn or template: addresses as 4 words each at
+   * c[co…), v[vo…), d[dO…); `proto` without P_V6.
+   */
+  insert6(proto: number, c: Uint32Array, co: number, cport: number, v: Uint32Array, vo: number, vport: number,
+    d: Uint32Array, dO: number, dport: number, flags: number, dest: number, expire: number): number {
+    // The side array first: insert() takes the slot insert6 then fills, and a slot past it must exist.
+    const next = this.freeHead >= 0 ? this.freeHead : this.hwm;
+    if (next < this.capacity && (next + 1) * A6_WORDS > this.a6.length) this.growA6(next + 1);
+    const i = this.insert(proto | P_V6, this.digest6(c, co), cport, this.digest6(v, vo), vport, this.digest6(d, dO), dport, flags, dest, expire);
+    if (i < 0) return -1;
+    const x = i * A6_WORDS;
+    const a = this.a6;
+    for (let k = 0; k < 4; k++) {
+      a[x + A6_C + k] = c[co + k]!;
+      a[x + A6_V + k] = v[vo + k]!;
+      a[x + A6_D + k] = d[dO + k]!;
+    }
+    return i;
+  }
+
+  private growA6(slots: number): void {
+    let n = Math.max(1024, this.a6.length / A6_WORDS);
+    while (n < slots) n *= 2;
+    n = Math.min(n, this.capacity);
+    const a = new Uint32Array(n * A6_WORDS);
+    a.set(this.a6);
+    this.a6 = a;
+  }
+
+  /** The word offset in `a6` of an IPv6 conn's address (A6_C, A6_V or A6_D). */
+  a6At(i: number, which: number): number {
+    return i * A6_WORDS + which;
   }
 
   full(): boolean {
@@ -138,7 +245,10 @@ export class ConnTable {
   cport(i: number): number { return this.u[(i << 4) + C_PORTS]! >>> 16; }
   vport(i: number): number { return this.u[(i << 4) + C_PORTS]! & 0xffff; }
   dport(i: number): number { return this.u[(i << 4) + C_DPORT]!; }
-  proto(i: number): number { return this.u[(i << 4) + C_PROTO]!; }
+  /** IP protocol number (6, 17); the record's key word also carries P_V6. */
+  proto(i: number): number { return this.u[(i << 4) + C_PROTO]! & 0xff; }
+  /** An IPv6 conn: its addresses are in a6 (caddr/vaddr/daddr() give digests). */
+  isV6(i: number): boolean { return (this.u[(i << 4) + C_PROTO]! & P_V6) !== 0; }
   /** TCP state (proto-tcp.ts TCP_S_*); 0 for UDP and templates. */
   state(i: number): number { return this.u[(i << 4) + C_STATE]!; }
   setState(i: number, state: number): void { this.u[(i << 4) + C_STATE] = state; }

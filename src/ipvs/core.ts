@@ -6,8 +6,10 @@
 import { checksum } from '../packet/checksum.js';
 import { readIp } from '../packet/addr.js';
 import { readU16 } from '../packet/input.js';
+import { EXT_FRAGMENT, EXT_TRUNCATED, badSource6, fold6, ipv6Upper, maskWords6, readIp6Words, writeIp6Words } from '../packet/ipv6.js';
+import { ICMPV6_ERROR_MAX, verifyIcmpv6Checksum, writeIcmpv6Error } from '../packet/icmpv6.js';
 import type { SchedFlow } from './sched/scheduler.js';
-import { CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, TICK_MS, type ConnTable } from './conn.js';
+import { A6_V, CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, P_V6, TICK_MS, type ConnTable } from './conn.js';
 import { type Dest, FWD_MASQ, FWD_ROUTE } from './dest.js';
 import { type Service, addrKey } from './service.js';
 import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
@@ -21,26 +23,41 @@ import { addrFilterSlot, type IpvsState } from './state.js';
 import { DEFAULT_SYNC_PARAMS, SYNC_IN_RESULTS, type SyncConn, type SyncInResult, type SyncParams, describeConn, syncNeeded } from './sync.js';
 import { IP_VS_CONN_F_BACKUP_MASK, IP_VS_CONN_F_INACTIVE, IP_VS_CONN_F_TEMPLATE, newSyncConn } from '../sync/message.js';
 import { HEADROOM, VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from './verdict.js';
-import { drXmit } from './xmit/dr.js';
-import { natOut, natXmit } from './xmit/nat.js';
-import { tunXmit, type TunContext } from './xmit/tun.js';
-import { ICMP_ERROR_MAX, icmpChecksumOk, natIcmpInXmit, natIcmpOutXmit, writeIcmpError } from './xmit/icmp.js';
+import { drXmit, drXmit6 } from './xmit/dr.js';
+import { natIn6, natOut, natOut6, natXmit } from './xmit/nat.js';
+import { tunXmit, tunXmit6, type Tun6Context } from './xmit/tun.js';
+import {
+  ICMP_ERROR_MAX, icmpChecksumOk, natIcmpInXmit, natIcmpInXmit6, natIcmpOutXmit, natIcmpOutXmit6, writeIcmpError,
+} from './xmit/icmp.js';
 
 const FTPPORT = 21;
 
-export class IpvsCore implements TunContext {
+export class IpvsCore implements Tun6Context {
   private readonly tbl: ConnTable;
   private readonly dests: (Dest | undefined)[];
-  private readonly services: Map<number, Service>;
+  private readonly services: Map<number | string, Service>;
   private readonly vipFilter: Uint8Array;
   private readonly ripFilter: Uint8Array;
+  private readonly vipFilter6: Uint8Array;
+  private readonly ripFilter6: Uint8Array;
+  // IPv6 scratch (no allocation per packet): the packet's source and
+  // destination as words, a masked client address (templates), a quoted
+  // header's addresses, 16 bytes for an address to write, and the next hop
+  // handed to the io layer.
+  private readonly s6 = new Uint32Array(4);
+  private readonly d6 = new Uint32Array(4);
+  private readonly m6 = new Uint32Array(4);
+  private readonly q6s = new Uint32Array(4);
+  private readonly q6d = new Uint32Array(4);
+  private readonly tmp16 = new Uint8Array(16);
+  private readonly nh6 = new Uint8Array(16);
 
   private tcpTo: Uint32Array;
   private tcpTable = TCP_STATES;
   defenseLevel = DEFENSE_OFF;
 
   private ipId = 0;
-  private readonly scratch = new Uint8Array(HEADROOM + ICMP_ERROR_MAX);
+  private readonly scratch = new Uint8Array(HEADROOM + Math.max(ICMP_ERROR_MAX, ICMPV6_ERROR_MAX));
   private readonly icmpRate: number;
   private icmpTokens: number;
   private icmpLast = -1;
@@ -66,7 +83,7 @@ export class IpvsCore implements TunContext {
   /** Backup side: what became of each received entry, by SYNC_IN_RESULTS. */
   readonly syncResults = new Float64Array(SYNC_IN_RESULTS.length);
 
-  private readonly flow: SchedFlow = { saddr: 0, sport: 0, daddr: 0, dport: 0, protocol: 0, now: 0 };
+  private readonly flow: SchedFlow = { saddr: 0, sport: 0, daddr: 0, dport: 0, protocol: 0, now: 0, af: 4, daddr6: this.d6 };
   private readonly onDue = (i: number): boolean => this.expireConn(i, false);
   private readonly pickEvictable = (i: number): boolean => {
     const t = this.tbl;
@@ -79,6 +96,8 @@ export class IpvsCore implements TunContext {
     this.services = st.services;
     this.vipFilter = st.vipFilter;
     this.ripFilter = st.ripFilter;
+    this.vipFilter6 = st.vipFilter6;
+    this.ripFilter6 = st.ripFilter6;
     this.tcpTo = st.tcpToNormal;
     this.icmpRate = icmpRate;
     this.icmpTokens = icmpRate;
@@ -118,7 +137,7 @@ export class IpvsCore implements TunContext {
     } else if (et === 0x88a8) {
       return this.ignore(I.vlan_stacked);
     }
-    if (et !== 0x0800) return this.ignore(I.non_ipv4);
+    if (et !== 0x0800) return et === 0x86dd ? this.input6(buf, l3, off + len, now, out) : this.ignore(I.non_ip);
     const avail = off + len - l3;
     if (avail < 20) return this.bad(D.truncated, false);
     const vihl = buf[l3]!;
@@ -242,6 +261,8 @@ export class IpvsCore implements TunContext {
    */
   private syncOut(i: number, nowTick: number): void {
     const t = this.tbl;
+    // IPv6 conns are not synced yet: the sync daemon encodes IPv4 entries only.
+    if (t.isV6(i)) return;
     let k = i;
     let pkts = t.incSyncPkts(k);
     for (;;) {
@@ -353,6 +374,7 @@ export class IpvsCore implements TunContext {
   /** cp->packet_xmit: the transmitter of the conn's forwarding method. */
   private xmit(i: number, d: Dest, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, out: XmitOut): number {
     const t = this.tbl;
+    if (t.isV6(i)) return this.xmit6(i, d, buf, l3, l4, tot, proto, out);
     const fwd = t.fwd(i);
     let v: number;
     if (fwd === FWD_ROUTE) v = drXmit(out, buf, l3, tot, t.daddr(i));
@@ -368,14 +390,21 @@ export class IpvsCore implements TunContext {
     nowTick: number, out: XmitOut): number {
     const t = this.tbl;
     const d = this.dests[t.destId(i)]!;
-    if (!natOut(buf, l3, l4, proto, t.vaddr(i), t.vport(i))) return this.drop(D.ttl_exceeded);
+    if (t.isV6(i)) {
+      writeIp6Words(this.tmp16, 0, t.a6, t.a6At(i, A6_V));
+      if (!natOut6(buf, l3, l4, proto, this.tmp16, t.vport(i))) return this.drop(D.ttl_exceeded);
+      copy16(this.nh6, buf, l3 + 24);
+      out.nextHop6 = this.nh6;
+    } else {
+      if (!natOut(buf, l3, l4, proto, t.vaddr(i), t.vport(i))) return this.drop(D.ttl_exceeded);
+      out.nextHop = t.caddr(i);
+    }
     if (d.available) this.countOut(d, tot);
     if (proto === 6) this.tcpState(i, d, TCP_DIR_OUTPUT, tflags, nowTick);
     else t.setExpire(i, nowTick + this.st.udpTo);
     out.buf = buf;
     out.start = l3;
     out.len = tot;
-    out.nextHop = t.caddr(i);
     this.xmits++;
     return VERDICT_XMIT;
   }
@@ -413,21 +442,26 @@ export class IpvsCore implements TunContext {
     t.setExpire(i, nowTick + this.tcpTo[ns]!);
   }
 
+  /**
+   * A new conn for the packet. IPv6 (`v6`): saddr and daddr are the folds of
+   * the addresses in s6 and d6, which are what the conn is keyed and bound by.
+   */
   private newConn(svc: Service, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, tflags: number,
-    saddr: number, sport: number, daddr: number, dport: number, now: number, nowTick: number, out: XmitOut): number {
+    saddr: number, sport: number, daddr: number, dport: number, now: number, nowTick: number, out: XmitOut, v6 = false): number {
     if (!this.makeRoom()) return this.drop(D.conn_table_full);
     let dest: Dest | null;
     let tpl = -1;
     if (svc.persistMs > 0) {
-      tpl = this.schedPersist(svc, saddr, sport, daddr, dport, proto, now, nowTick);
+      tpl = this.schedPersist(svc, saddr, sport, daddr, dport, proto, now, nowTick, v6);
       if (tpl === -2) return this.drop(D.conn_table_full);
       dest = tpl >= 0 ? this.dests[this.tbl.destId(tpl)]! : null;
       if (dest !== null && !this.makeRoom()) return this.drop(D.conn_table_full);
     } else {
-      dest = this.schedule(svc, saddr, sport, daddr, dport, proto, now);
+      dest = this.schedule(svc, saddr, sport, daddr, dport, proto, now, v6);
     }
     if (dest === null) {
-      const v = this.icmpError(3, 3, 0, daddr, saddr, buf, l3, tot, out, D.no_dest);
+      // ip_vs_leave: port unreachable from the VIP (ICMPV6_PORT_UNREACH for IPv6).
+      const v = v6 ? this.icmp6Reply(1, 4, 0, buf, l3, tot, out, D.no_dest) : this.icmpError(3, 3, 0, daddr, saddr, buf, l3, tot, out, D.no_dest);
       if (v === VERDICT_XMIT) this.xmits++;
       return v;
     }
@@ -435,7 +469,7 @@ export class IpvsCore implements TunContext {
     // service's own port; a persistent fwmark or port-zero service keeps the
     // client's (ip_vs_schedule: dest->port, else the client's).
     const rport = dest.port !== 0 && (svc.persistMs === 0 || dport === svc.vport) ? dest.port : dport;
-    const i = this.bindNew(proto, saddr, sport, daddr, dport, dest, rport, nowTick);
+    const i = this.bindNew(proto, saddr, sport, daddr, dport, dest, rport, nowTick, v6);
     if (i < 0) return this.drop(D.conn_table_full);
     if (tpl >= 0) this.tbl.controlAdd(i, tpl);
     svc.stats.c[S_CONNS]! += 1;
@@ -446,13 +480,15 @@ export class IpvsCore implements TunContext {
 
   /** ip_vs_conn_new() + ip_vs_bind_dest() for a conn. */
   private bindNew(proto: number, saddr: number, sport: number, daddr: number, dport: number, dest: Dest,
-    rport: number, nowTick: number): number {
+    rport: number, nowTick: number, v6: boolean): number {
     const fwd = dest.fwd;
     let flags = CF_INACTIVE | (fwd << CF_FWD_SHIFT);
     flags |= fwd === FWD_MASQ ? CF_OUT_HASHED : CF_NOOUTPUT;
     if (dest.svc.fwmark !== 0) flags |= CF_FWMARK;
     const timeout = proto === 6 ? this.tcpTo[0]! : this.st.udpTo;
-    const i = this.tbl.insert(proto, saddr, sport, daddr, dport, dest.addr, rport, flags, dest.id, nowTick + timeout);
+    const i = v6
+      ? this.tbl.insert6(proto, this.s6, 0, sport, this.d6, 0, dport, dest.addr6!, 0, rport, flags, dest.id, nowTick + timeout)
+      : this.tbl.insert(proto, saddr, sport, daddr, dport, dest.addr, rport, flags, dest.id, nowTick + timeout);
     if (i < 0) return -1;
     dest.refcnt++;
     dest.inactConns++;
@@ -464,9 +500,11 @@ export class IpvsCore implements TunContext {
   }
 
   /** The service's scheduler for one flow (also what lvsadm --trace asks). */
-  schedule(svc: Service, saddr: number, sport: number, daddr: number, dport: number, proto: number, now: number): Dest | null {
+  /** IPv6 (`v6`): saddr/daddr are the addresses' folds and d6 holds the destination (see SchedFlow). */
+  schedule(svc: Service, saddr: number, sport: number, daddr: number, dport: number, proto: number, now: number, v6 = false): Dest | null {
     if (svc.dests.length === 0) return null;
     const f = this.flow;
+    f.af = v6 ? 6 : 4;
     f.saddr = saddr;
     f.sport = sport;
     f.daddr = daddr;
@@ -476,21 +514,33 @@ export class IpvsCore implements TunContext {
     return svc.scheduler.schedule(svc.dests, f) as Dest | null;
   }
 
+  /** schedule() for an IPv6 client (words) of an IPv6 service, as lvsadm --trace asks it. */
+  schedule6(svc: Service, c: Uint32Array, cport: number, dport: number, now: number): Dest | null {
+    this.s6.set(c);
+    this.d6.set(svc.vaddr6!);
+    return this.schedule(svc, fold6(c, 0), cport, svc.vaddr, dport, svc.proto, now, true);
+  }
+
   /**
    * ip_vs_sched_persist(): the template's slot (existing or new), -1 when no
    * dest is usable, -2 when the table has no room for a new template.
    */
   private schedPersist(svc: Service, saddr: number, sport: number, daddr: number, dport: number, proto: number,
-    now: number, nowTick: number): number {
+    now: number, nowTick: number, v6: boolean): number {
     const t = this.tbl;
     const persistTicks = Math.ceil(svc.persistMs / TICK_MS);
     const snet = templateNet(svc, saddr);
     const tvport = templatePort(svc, dport);
     // A fwmark template is <IPPROTO_IP, caddr, 0, fwmark, 0>: one for every
     // port and protocol the mark groups, so they all stick to one dest.
+    // IPv6 (never a fwmark service: input6 takes no mark): <proto, caddr
+    // masked to -M's prefix, 0, vaddr, vport>, the masked address in m6.
     const tproto = svc.fwmark !== 0 ? 0 : proto;
     const tvaddr = svc.fwmark !== 0 ? svc.fwmark : daddr;
-    const ct = t.findIn(tproto, snet, tvport, tvaddr);
+    if (v6) maskWords6(this.s6, 0, svc.prefix6, this.m6, 0);
+    const ct = v6
+      ? t.findIn6(proto | P_V6, t.digest6(this.m6), tvport, t.digest6(this.d6), this.m6, 0, this.d6, 0)
+      : t.findIn(tproto, snet, tvport, tvaddr);
     if (ct >= 0 && t.isTemplate(ct)) {
       const td = this.dests[t.destId(ct)]!;
       if (td.available) {
@@ -501,11 +551,13 @@ export class IpvsCore implements TunContext {
       t.invalidate(ct);
       if (t.ctl(ct) === 0) this.expireConn(ct, true);
     }
-    const dest = this.schedule(svc, saddr, sport, daddr, dport, proto, now);
+    const dest = this.schedule(svc, saddr, sport, daddr, dport, proto, now, v6);
     if (dest === null) return -1;
     if (!this.makeRoom()) return -2;
     const flags = CF_TEMPLATE | CF_NOOUTPUT | (dest.fwd << CF_FWD_SHIFT);
-    const i = t.insert(tproto, snet, 0, tvaddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
+    const i = v6
+      ? t.insert6(proto, this.m6, 0, 0, this.d6, 0, tvport, dest.addr6!, 0, dest.port, flags, dest.id, nowTick + persistTicks)
+      : t.insert(tproto, snet, 0, tvaddr, tvport, dest.addr, dest.port, flags, dest.id, nowTick + persistTicks);
     if (i < 0) return -2;
     dest.refcnt++;
     dest.persistConns++;
@@ -632,7 +684,7 @@ export class IpvsCore implements TunContext {
   private short(buf: Uint8Array, off: number, len: number): number {
     if (len >= 14) {
       const et = readU16(buf, off + 12);
-      if (et !== 0x0800 && et !== 0x8100 && et !== 0x88a8) return this.ignore(I.non_ipv4);
+      if (et !== 0x0800 && et !== 0x86dd && et !== 0x8100 && et !== 0x88a8) return this.ignore(I.non_ip);
     }
     return this.bad(D.truncated, false);
   }
@@ -655,6 +707,189 @@ export class IpvsCore implements TunContext {
   private ignore(reason: number): number {
     this.ignores[reason]! += 1;
     return VERDICT_IGNORE;
+  }
+
+  // ---------------------------------------------------------------- IPv6
+  // The IPv6 half of ip_vs_in/ip_vs_out: the same conn table, schedulers,
+  // state machine and counters; what differs is the header (extension
+  // headers walked to the transport, as ipv6_find_hdr), the addresses
+  // (scratch words s6/d6, records keyed by digests, see conn.ts), the
+  // transmitters and ICMPv6.
+
+  /** The IPv6 packet at buf[l3, end) (end: the frame's end; padding past the payload length is ignored). */
+  private input6(buf: Uint8Array, l3: number, end: number, now: number, out: XmitOut): number {
+    const avail = end - l3;
+    if (avail < 40) return this.bad(D.truncated, false);
+    const s6 = this.s6;
+    const d6 = this.d6;
+    readIp6Words(buf, l3 + 8, s6, 0);
+    readIp6Words(buf, l3 + 24, d6, 0);
+    const sfold = fold6(s6, 0);
+    const dfold = fold6(d6, 0);
+    if ((buf[l3]! & 0xf0) !== 0x60) return this.bad(D.bad_ip_version, this.relevant6(sfold, dfold));
+    const tot = 40 + readU16(buf, l3 + 4);
+    if (tot > avail) return this.bad(D.truncated, this.relevant6(sfold, dfold));
+    if (badSource6(buf, l3 + 8)) return this.bad(D.bad_saddr, this.relevant6(sfold, dfold));
+    const r = ipv6Upper(buf, l3, l3 + tot);
+    if (r < 0) {
+      const reason = r === EXT_FRAGMENT ? D.fragment : r === EXT_TRUNCATED ? D.truncated : D.ipv6_ext_header;
+      return this.bad(reason, this.relevant6(sfold, dfold));
+    }
+    const proto = r & 0xff;
+    const l4 = l3 + (r >>> 8);
+    const l4len = l3 + tot - l4;
+    let tflags = 0;
+    if (proto === 6) {
+      if (l4len < 20) return this.bad(D.truncated, this.relevant6(sfold, dfold));
+      const doff = (buf[l4 + 12]! >>> 4) << 2;
+      if (doff < 20 || doff > l4len) return this.bad(D.bad_tcp_doff, this.relevant6(sfold, dfold));
+      tflags = buf[l4 + 13]!;
+    } else if (proto === 17) {
+      if (l4len < 8) return this.bad(D.truncated, this.relevant6(sfold, dfold));
+      const ulen = readU16(buf, l4 + 4);
+      if (ulen < 8 || ulen > l4len) return this.bad(D.bad_udp_length, this.relevant6(sfold, dfold));
+      if (buf[l4 + 6] === 0 && buf[l4 + 7] === 0) return this.bad(D.udp_zero_checksum, this.relevant6(sfold, dfold));
+    } else if (proto === 58) {
+      return this.inputIcmp6(buf, l3, l4, tot, sfold, dfold, now, out);
+    } else {
+      return this.st.vips6.has(dfold) ? this.drop(D.unknown_proto) : this.ignore(I.not_service);
+    }
+    const sport = readU16(buf, l4);
+    const dport = readU16(buf, l4 + 2);
+    if (sport === 0 || dport === 0) return this.bad(D.zero_port, this.relevant6(sfold, dfold));
+
+    const t = this.tbl;
+    const pk = proto | P_V6;
+    const nowTick = Math.floor(now / TICK_MS);
+    const toVip = this.vipFilter6[addrFilterSlot(dfold)] !== 0;
+    if (toVip) {
+      const i = t.findIn6(pk, t.digest6(s6), ((sport << 16) | dport) >>> 0, t.digest6(d6), s6, 0, d6, 0);
+      if (i >= 0) {
+        const st = t.state(i);
+        if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl(i) === 0 && (st === TCP_S_TIME_WAIT || st === TCP_S_CLOSE)) {
+          this.expireConn(i, true);
+        } else {
+          return this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
+        }
+      }
+    }
+    if (this.ripFilter6[addrFilterSlot(sfold)] !== 0) {
+      const o = t.findOut6(pk, t.digest6(s6), sport, t.digest6(d6), dport, s6, 0, d6, 0);
+      if (o >= 0) return this.outPacket(o, buf, l3, l4, tot, proto, tflags, nowTick, out);
+    }
+    if (!toVip) return this.ignore(I.not_service);
+    const svc = this.findService6(proto, dfold, dport, d6) ?? this.findService6(proto, dfold, 0, d6);
+    if (svc === undefined) return this.ignore(I.not_service);
+    if (proto === 6 && ((tflags & 0x04) !== 0 || ((tflags & 0x02) === 0 && !this.st.sloppyTcp))) return this.drop(D.tcp_no_conn);
+    return this.newConn(svc, buf, l3, l4, tot, proto, tflags, sfold, sport, dfold, dport, now, nowTick, out, true);
+  }
+
+  /** The IPv6 addr service for (proto, VIP, port); `fold` is the VIP's fold, `w` its words. */
+  private findService6(proto: number, fold: number, port: number, w: Uint32Array): Service | undefined {
+    const list = this.st.services6.get(addrKey(proto, fold, port));
+    if (list === undefined) return undefined;
+    for (let k = 0; k < list.length; k++) if (list[k]!.isVaddr6(w, 0)) return list[k];
+    return undefined;
+  }
+
+  /** Whether a (possibly malformed) IPv6 packet is to a VIP or from a NAT real server, by the addresses' folds. */
+  private relevant6(sfold: number, dfold: number): boolean {
+    return this.st.vips6.has(dfold) || this.st.natRips6.has(sfold);
+  }
+
+  /** cp->packet_xmit for an IPv6 conn (the ip_vs_*_xmit_v6 transmitters). */
+  private xmit6(i: number, d: Dest, buf: Uint8Array, l3: number, l4: number, tot: number, proto: number, out: XmitOut): number {
+    const t = this.tbl;
+    const fwd = t.fwd(i);
+    let v: number;
+    if (fwd === FWD_ROUTE) v = drXmit6(out, buf, l3, tot, d.addr6Bytes!, this.nh6);
+    else if (fwd === FWD_MASQ) {
+      natIn6(buf, l3, l4, proto, d.addr6Bytes!, t.dport(i));
+      out.buf = buf;
+      out.start = l3;
+      out.len = tot;
+      this.nh6.set(d.addr6Bytes!);
+      out.nextHop6 = this.nh6;
+      v = VERDICT_XMIT;
+    } else if (d.tunSource6 === null) v = this.drop(D.tun_no_route);
+    else v = tunXmit6(this, out, buf, l3, tot, proto === 58, d.tunSource6, d.addr6Bytes!, this.nh6);
+    if (v === VERDICT_XMIT) this.xmits++;
+    return v;
+  }
+
+  /** ip_vs_in_icmp_v6 / ip_vs_out_icmp_v6: ICMPv6 errors that quote a tracked flow. */
+  private inputIcmp6(buf: Uint8Array, l3: number, icmp: number, tot: number, sfold: number, dfold: number, now: number, out: XmitOut): number {
+    const end = l3 + tot;
+    const ilen = end - icmp;
+    const rel = this.relevant6(sfold, dfold);
+    if (ilen < 8) return this.bad(D.icmp_truncated, rel);
+    const type = buf[icmp]!;
+    // Errors only (ICMPV6_INFOMSG_MASK clear): echo and neighbour discovery are the host's.
+    if (type < 1 || type > 4) return this.ignore(I.icmp_no_conn);
+    const inner = icmp + 8;
+    if (ilen < 8 + 40 || (buf[inner]! & 0xf0) !== 0x60) return this.bad(D.icmp_truncated, rel);
+    const r = ipv6Upper(buf, inner, end);
+    if (r === EXT_TRUNCATED) return this.bad(D.icmp_truncated, rel);
+    if (r < 0) return this.ignore(I.icmp_no_conn);
+    const iproto = r & 0xff;
+    if (iproto !== 6 && iproto !== 17) return this.ignore(I.icmp_no_conn);
+    const il4 = inner + (r >>> 8);
+    if (il4 + 8 > end) return this.bad(D.icmp_truncated, rel);
+    const qs = this.q6s;
+    const qd = this.q6d;
+    readIp6Words(buf, inner + 8, qs, 0);
+    readIp6Words(buf, inner + 24, qd, 0);
+    const isport = readU16(buf, il4);
+    const idport = readU16(buf, il4 + 2);
+    const t = this.tbl;
+    const pk = iproto | P_V6;
+    const nowTick = Math.floor(now / TICK_MS);
+    // Client side: the quote is our packet VIP:vport → client:cport, and the error is for that VIP.
+    let i = t.findIn6(pk, t.digest6(qd), ((idport << 16) | isport) >>> 0, t.digest6(qs), qd, 0, qs, 0);
+    if (i >= 0 && !t.isTemplate(i) && sameWords(t.a6, t.a6At(i, A6_V), this.d6)) {
+      if (!verifyIcmpv6Checksum(buf, l3, icmp, ilen)) return this.drop(D.icmp_bad_checksum);
+      const d = this.dests[t.destId(i)]!;
+      if (!d.available) return this.drop(D.dest_unavailable);
+      this.countIn(d, tot);
+      t.setExpire(i, Math.max(t.expire(i), nowTick));
+      if (t.fwd(i) === FWD_MASQ) {
+        this.xmits++;
+        return natIcmpInXmit6(out, buf, l3, icmp, ilen, inner, il4, iproto, tot, d.addr6Bytes!, t.dport(i), this.nh6);
+      }
+      return this.xmit(i, d, buf, l3, icmp, tot, 58, out);
+    }
+    // RS side (NAT): the quote is the client's packet client:cport → RIP:rport.
+    if (this.ripFilter6[addrFilterSlot(fold6(qd, 0))] !== 0) {
+      i = t.findOut6(pk, t.digest6(qd), idport, t.digest6(qs), isport, qd, 0, qs, 0);
+      if (i >= 0) {
+        if (!verifyIcmpv6Checksum(buf, l3, icmp, ilen)) return this.drop(D.icmp_bad_checksum);
+        if (buf[l3 + 7]! <= 1) return this.drop(D.ttl_exceeded);
+        const d = this.dests[t.destId(i)]!;
+        if (d.available) this.countOut(d, tot);
+        writeIp6Words(this.tmp16, 0, t.a6, t.a6At(i, A6_V));
+        this.xmits++;
+        return natIcmpOutXmit6(out, buf, l3, icmp, ilen, inner, il4, iproto, tot, this.tmp16, t.vport(i), this.nh6);
+      }
+    }
+    return this.ignore(I.icmp_no_conn);
+  }
+
+  /**
+   * An ICMPv6 error about the IPv6 packet at buf[l3, l3+tot), from its
+   * destination (the VIP) back to its source, into the scratch buffer;
+   * rate-limited with the IPv4 errors, else a drop for `reason`.
+   */
+  icmp6Reply(type: number, code: number, info: number, buf: Uint8Array, l3: number, tot: number, out: XmitOut, reason: number): number {
+    if (this.icmpTokens < 1) return this.drop(reason);
+    this.icmpTokens--;
+    const len = writeIcmpv6Error(this.scratch, HEADROOM, buf, l3 + 24, buf, l3 + 8, type, code, info, buf, l3, tot);
+    copy16(this.nh6, buf, l3 + 8);
+    out.buf = this.scratch;
+    out.start = HEADROOM;
+    out.len = len;
+    out.nextHop6 = this.nh6;
+    this.icmpGenerated++;
+    return VERDICT_XMIT;
   }
 
   // ---------------------------------------------------------------- time
@@ -683,6 +918,16 @@ export class IpvsCore implements TunContext {
     for (const svc of this.services.values()) svc.stats.est.estimate(svc.stats.c);
     for (const d of this.dests) if (d !== undefined) d.stats.est.estimate(d.stats.c);
   }
+}
+
+/** dst[0, 16) ← src[off, off+16), without a subarray view. */
+function copy16(dst: Uint8Array, src: Uint8Array, off: number): void {
+  for (let k = 0; k < 16; k++) dst[k] = src[off + k]!;
+}
+
+/** Whether a[o, o+4) holds the words of w. */
+function sameWords(a: Uint32Array, o: number, w: Uint32Array): boolean {
+  return a[o] === w[0] && a[o + 1] === w[1] && a[o + 2] === w[2] && a[o + 3] === w[3];
 }
 
 // The in-key of a service's persistence template for a client:

@@ -7,15 +7,16 @@
 // EINVAL (bad address/port/weight/netmask, zero port without persistence,
 // -o without UDP), EOPNOTSUPP (sctp, local forwarding, gue/gre tunnels).
 // replace() validates the whole ruleset before changing anything.
-import { ipToU32, isIpv4, maskToPrefix, u32ToIp } from '../packet/addr.js';
+import { ipToU32, isIpv4, u32ToIp } from '../packet/addr.js';
+import { canonicalIpv6, fold6, formatIpv6, ip6Words, parseIpv6, wordsToIpv6 } from '../packet/ipv6.js';
 import { createScheduler, isScheduler } from './sched/index.js';
 import type { Scheduler } from './sched/scheduler.js';
 import type {
   ConnEntry, DestSpec, EngineInfo, Protocol, Ruleset, ServiceKey, ServiceRules, ServiceSpec, ServiceStatus, StatsSnapshot, Timeouts,
 } from './types.js';
-import { TICK_MS } from './conn.js';
+import { A6_C, A6_D, A6_V, TICK_MS } from './conn.js';
 import { Dest, FWD_MASQ, FWD_TUNNEL, fwdName } from './dest.js';
-import { Service, describeKey, serviceKeyId } from './service.js';
+import { Service, describeKey, isV6Addr, parseNetmask, serviceKeyId } from './service.js';
 import { TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_STATE_NAMES } from './proto-tcp.js';
 import { UDP_STATE_NAME } from './proto-udp.js';
 import { DROP_REASONS, IGNORE_REASONS } from './drops.js';
@@ -37,6 +38,8 @@ function err(code: ErrorCode, message: string): ControlError {
 export interface DestExtra {
   /** TUN outer source address, resolved by the io layer from routing. */
   tunSource?: number;
+  /** The same for an IPv6 real server: 16 bytes. */
+  tunSource6?: Uint8Array;
 }
 
 export interface TraceResult {
@@ -44,26 +47,76 @@ export interface TraceResult {
   reason: string;
 }
 
+/** vaddr/raddr: the IPv4 address as u32 (0 for IPv6); addr: the address as text (canonical for IPv6). */
 export interface InterceptKeys {
-  services: { protocol: Protocol; vaddr: number; vport: number }[];
-  natDests: { protocol: Protocol; raddr: number; rport: number }[];
-  /** The marks of the fwmark services: packets carrying one reach the engine through the io layer's NFQUEUE path. */
+  services: { protocol: Protocol; vaddr: number; vport: number; addr: string; af: 4 | 6 }[];
+  natDests: { protocol: Protocol; raddr: number; rport: number; addr: string; af: 4 | 6 }[];
+  /** The marks of the (IPv4) fwmark services: packets carrying one reach the engine through the io layer's NFQUEUE path. */
   fwmarks: number[];
 }
 
-interface PlannedDest { spec: DestSpec; addr: number; tunSource: number }
-interface PlannedService { spec: ServiceRules; id: number; dests: PlannedDest[] }
+interface PlannedDest { spec: DestSpec; ident: number | string; tunSource: number; tunSource6: Uint8Array | null }
+interface PlannedService { spec: ServiceRules; id: number | string; dests: PlannedDest[] }
+
+/** A dest's identity in its service: address and port. */
+function destIdent(ident: number | string, port: number): number | string {
+  return typeof ident === 'number' ? ident * 65536 + port : `${ident}|${port}`;
+}
+
+/**
+ * A service spec as the engine keeps it: IPv6 addresses in inet_ntop's form,
+ * and for IPv6 the netmask as the prefix length ipvsadm lists; the IPv4
+ * default '255.255.255.255' means /128 there (callers that do not know the
+ * family send the default they know).
+ */
+function canonicalService<T extends ServiceSpec>(s: T): T {
+  const key = canonicalKey(s.key);
+  const v6 = key.kind === 'addr' ? isV6Addr(key.addr) : key.af === 6;
+  const netmask = v6 && s.netmask === '255.255.255.255' ? '128' : s.netmask;
+  return key === s.key && netmask === s.netmask ? s : { ...s, key, netmask };
+}
+
+/** The rule model with IPv6 addresses in inet_ntop's form (what listings print and keys compare). */
+function canonicalKey(k: ServiceKey): ServiceKey {
+  if (k.kind !== 'addr' || !isV6Addr(k.addr)) return k;
+  const c = canonicalIpv6(k.addr);
+  return c === null || c === k.addr ? k : { ...k, addr: c };
+}
+function canonicalDest<T extends { addr: string }>(d: T): T {
+  if (!isV6Addr(d.addr)) return d;
+  const c = canonicalIpv6(d.addr);
+  return c === null || c === d.addr ? d : { ...d, addr: c };
+}
+
+/** An address's identity: the u32 of an IPv4 address, the canonical text of an IPv6 one; null when it is neither. */
+function addrIdent(addr: string): number | string | null {
+  if (isV6Addr(addr)) return canonicalIpv6(addr);
+  return isIpv4(addr) ? ipToU32(addr) : null;
+}
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  for (let k = 0; k < 16; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** The caller's own dest object for a canonicalised one (replace()'s extra() is keyed by the caller's specs). */
+function d0Of(s0: ServiceRules, d: DestSpec): DestSpec | undefined {
+  return s0.dests.find((x) => x.port === d.port && (x.addr === d.addr || canonicalIpv6(x.addr) === d.addr));
+}
 
 export class IpvsCtl {
   constructor(protected readonly st: IpvsState, protected readonly core: IpvsCore) {}
 
-  addService(s: ServiceSpec): void {
+  addService(s0: ServiceSpec): void {
+    const s = canonicalService(s0);
     const plan = this.checkService(s);
     if (this.st.services.has(plan.id)) throw err('EEXIST', 'Service already exists');
     this.installService(s, plan.id, this.makeScheduler(s));
   }
 
-  editService(s: ServiceSpec): void {
+  editService(s0: ServiceSpec): void {
+    const s = canonicalService(s0);
     const plan = this.checkService(s);
     const svc = this.st.services.get(plan.id);
     if (svc === undefined) throw err('ESRCH', 'No such service');
@@ -78,27 +131,30 @@ export class IpvsCtl {
     this.unlinkService(svc, id);
   }
 
-  addDest(k: ServiceKey, d: DestSpec, extra: DestExtra = {}): void {
+  addDest(k: ServiceKey, d0: DestSpec, extra: DestExtra = {}): void {
     const svc = this.findService(k, 'Service not defined');
-    const addr = this.checkDest(d);
-    if (svc.findDest(addr, d.port) !== undefined) throw err('EEXIST', 'Destination already exists');
-    this.installDest(svc, d, addr, extra.tunSource ?? 0);
+    const d = canonicalDest(d0);
+    const ident = this.checkDest(d, svc);
+    if (svc.findDest(ident, d.port) !== undefined) throw err('EEXIST', 'Destination already exists');
+    this.installDest(svc, d, ident, extra.tunSource ?? 0, extra.tunSource6 ?? null);
     svc.resched();
   }
 
-  editDest(k: ServiceKey, d: DestSpec, extra: DestExtra = {}): void {
+  editDest(k: ServiceKey, d0: DestSpec, extra: DestExtra = {}): void {
     const svc = this.findService(k, 'Service not defined');
-    const addr = this.checkDest(d);
-    const dest = svc.findDest(addr, d.port);
+    const d = canonicalDest(d0);
+    const ident = this.checkDest(d, svc);
+    const dest = svc.findDest(ident, d.port);
     if (dest === undefined) throw err('ENOENT', 'No such destination');
-    this.updateDest(dest, d, extra.tunSource ?? dest.tunSource);
+    this.updateDest(dest, d, extra.tunSource ?? dest.tunSource, extra.tunSource6 ?? dest.tunSource6);
     svc.resched();
   }
 
   delDest(k: ServiceKey, addr: string, port: number): void {
     const svc = this.findService(k, 'Service not defined');
-    if (!isIpv4(addr)) throw err('EINVAL', `Invalid real server address: ${addr}`);
-    const dest = svc.findDest(ipToU32(addr), port);
+    const ident = addrIdent(addr);
+    if (ident === null) throw err('EINVAL', `Invalid real server address: ${addr}`);
+    const dest = svc.findDest(ident, port);
     if (dest === undefined) throw err('ENOENT', 'No such destination');
     this.unlinkDest(svc, dest);
     svc.resched();
@@ -180,23 +236,24 @@ export class IpvsCtl {
     const services = this.st.services;
     // Validate everything before touching anything.
     const plans: PlannedService[] = [];
-    const schedulers = new Map<number, Scheduler | null>();
-    const seen = new Set<number>();
-    for (const s of r.services) {
+    const schedulers = new Map<number | string, Scheduler | null>();
+    const seen = new Set<number | string>();
+    for (const s0 of r.services) {
+      const s: ServiceRules = { ...canonicalService(s0), dests: s0.dests.map(canonicalDest) };
       const { id } = this.checkService(s);
       if (seen.has(id)) throw err('EEXIST', `Service already exists: ${describeKey(s.key)}`);
       seen.add(id);
       const old = services.get(id);
       schedulers.set(id, old !== undefined && old.spec.scheduler === s.scheduler ? null : this.makeScheduler(s));
       const dests: PlannedDest[] = [];
-      const dseen = new Set<number>();
+      const dseen = new Set<number | string>();
       for (const d of s.dests) {
-        const addr = this.checkDest(d);
-        const dk = addr * 65536 + d.port;
+        const ident = this.checkDest(d, s);
+        const dk = destIdent(ident, d.port);
         if (dseen.has(dk)) throw err('EEXIST', `Destination already exists: ${d.addr}:${d.port} in ${describeKey(s.key)}`);
         dseen.add(dk);
-        const ts = extra?.(d).tunSource;
-        dests.push({ spec: d, addr, tunSource: ts ?? 0 });
+        const x = extra?.(d0Of(s0, d) ?? d);
+        dests.push({ spec: d, ident, tunSource: x?.tunSource ?? 0, tunSource6: x?.tunSource6 ?? null });
       }
       plans.push({ spec: s, id, dests });
     }
@@ -209,12 +266,12 @@ export class IpvsCtl {
       const sched = schedulers.get(p.id) ?? null;
       if (svc === undefined) svc = this.installService(spec, p.id, sched!);
       else svc.apply(spec, sched ?? svc.scheduler);
-      const keep = new Set(p.dests.map((d) => d.addr * 65536 + d.spec.port));
-      for (const d of [...svc.dests]) if (!keep.has(d.addr * 65536 + d.port)) this.unlinkDest(svc, d);
+      const keep = new Set(p.dests.map((d) => destIdent(d.ident, d.spec.port)));
+      for (const d of [...svc.dests]) if (!keep.has(destIdent(d.ident, d.port))) this.unlinkDest(svc, d);
       for (const pd of p.dests) {
-        const cur = svc.findDest(pd.addr, pd.spec.port);
-        if (cur !== undefined) this.updateDest(cur, pd.spec, pd.tunSource || cur.tunSource);
-        else this.installDest(svc, pd.spec, pd.addr, pd.tunSource);
+        const cur = svc.findDest(pd.ident, pd.spec.port);
+        if (cur !== undefined) this.updateDest(cur, pd.spec, pd.tunSource || cur.tunSource, pd.tunSource6 ?? cur.tunSource6);
+        else this.installDest(svc, pd.spec, pd.ident, pd.tunSource, pd.tunSource6);
       }
       svc.resched();
     }
@@ -229,7 +286,7 @@ export class IpvsCtl {
   tunnelDests(): Map<number, number> {
     const out = new Map<number, number>();
     for (const d of this.st.dests) {
-      if (d === undefined || d.fwd !== FWD_TUNNEL) continue;
+      if (d === undefined || d.fwd !== FWD_TUNNEL || d.af !== 4) continue;
       const cur = out.get(d.addr);
       out.set(d.addr, cur === undefined || cur === d.tunSource ? d.tunSource : 0);
     }
@@ -240,8 +297,32 @@ export class IpvsCtl {
   setTunSource(raddr: number, src: number): number {
     let n = 0;
     for (const d of this.st.dests) {
-      if (d === undefined || d.fwd !== FWD_TUNNEL || d.addr !== raddr || d.tunSource === src >>> 0) continue;
+      if (d === undefined || d.fwd !== FWD_TUNNEL || d.af !== 4 || d.addr !== raddr || d.tunSource === src >>> 0) continue;
       d.tunSource = src >>> 0;
+      n++;
+    }
+    return n;
+  }
+
+  /** tunnelDests() for IPv6 real servers: canonical address → outer source (null: no route yet). */
+  tunnelDests6(): Map<string, Uint8Array | null> {
+    const out = new Map<string, Uint8Array | null>();
+    for (const d of this.st.dests) {
+      if (d === undefined || d.fwd !== FWD_TUNNEL || d.af !== 6) continue;
+      const key = d.ident as string;
+      const cur = out.get(key);
+      out.set(key, cur === undefined || sameBytes(cur, d.tunSource6) ? d.tunSource6 : null);
+    }
+    return out;
+  }
+
+  /** setTunSource() for an IPv6 real server (any text form); how many changed. */
+  setTunSource6(raddr: string, src: Uint8Array | null): number {
+    const ident = canonicalIpv6(raddr);
+    let n = 0;
+    for (const d of this.st.dests) {
+      if (d === undefined || d.fwd !== FWD_TUNNEL || d.ident !== ident || sameBytes(d.tunSource6, src)) continue;
+      d.tunSource6 = src === null ? null : Uint8Array.from(src);
       n++;
     }
     return n;
@@ -264,13 +345,14 @@ export class IpvsCtl {
       const tpl = t.isTemplate(i);
       const proto = t.proto(i);
       const d = this.st.dests[t.destId(i)];
+      const v6 = t.isV6(i);
       out.push({
         protocol: PROTO_NAME[proto] ?? 'ip',
-        caddr: u32ToIp(t.caddr(i)),
+        caddr: v6 ? wordsToIpv6(t.a6, t.a6At(i, A6_C)) : u32ToIp(t.caddr(i)),
         cport: t.cport(i),
-        vaddr: u32ToIp(t.vaddr(i)),
+        vaddr: v6 ? wordsToIpv6(t.a6, t.a6At(i, A6_V)) : u32ToIp(t.vaddr(i)),
         vport: t.vport(i),
-        daddr: u32ToIp(t.daddr(i)),
+        daddr: v6 ? wordsToIpv6(t.a6, t.a6At(i, A6_D)) : u32ToIp(t.daddr(i)),
         dport: t.dport(i),
         state: tpl ? 'NONE' : proto === 6 ? TCP_STATE_NAMES[t.state(i)]! : UDP_STATE_NAME,
         expiresMs: Math.max(0, t.expire(i) * TICK_MS - now),
@@ -315,9 +397,18 @@ export class IpvsCtl {
     return c;
   }
 
-  trace(k: ServiceKey, caddr: number, cport: number, now: number): TraceResult {
+  /** `caddr`: an IPv4 address as u32 or text, or an IPv6 one as text (for an IPv6 service). */
+  trace(k: ServiceKey, caddr0: number | string, cport: number, now: number): TraceResult {
     const svc = this.st.services.get(this.keyId(k));
     if (svc === undefined) throw err('ESRCH', 'No such service');
+    if (svc.af === 6) {
+      if (svc.fwmark !== 0) return { reason: 'IPv6 fwmark service: lvsd matches marks on IPv4 packets only; kept, listed and saved, never scheduled' };
+      return this.trace6(svc, String(caddr0), cport, now);
+    }
+    let caddr: number;
+    if (typeof caddr0 === 'number') caddr = caddr0;
+    else if (isIpv4(caddr0)) caddr = ipToU32(caddr0);
+    else throw err('EINVAL', `Invalid client address for an IPv4 service: ${caddr0}`);
     const t = this.st.tbl;
     const dests = this.st.dests;
     if (svc.fwmark !== 0) return this.traceFwmark(svc, caddr >>> 0, cport, now);
@@ -362,6 +453,39 @@ export class IpvsCtl {
     return { dest: { ...d.spec }, reason: `new connection: scheduled by ${svc.spec.scheduler}` };
   }
 
+  private trace6(svc: Service, caddr: string, cport: number, now: number): TraceResult {
+    const cb = parseIpv6(caddr);
+    if (cb === null) throw err('EINVAL', `Invalid client address for an IPv6 service: ${caddr}`);
+    const c = ip6Words(formatIpv6(cb));
+    const v = svc.vaddr6!;
+    const t = this.st.tbl;
+    const dests = this.st.dests;
+    const pk = svc.proto | 0x100;
+    const i = t.findIn6(pk, t.digest6(c), ((cport << 16) | svc.vport) >>> 0, t.digest6(v), c, 0, v, 0);
+    if (i >= 0 && !t.isTemplate(i)) {
+      const d = dests[t.destId(i)]!;
+      return { dest: { ...d.spec }, reason: `existing connection (${TCP_STATE_NAMES[t.state(i)] ?? 'UDP'})` };
+    }
+    if (svc.persistMs > 0) {
+      const m = new Uint32Array(4);
+      for (let k = 0; k < 4; k++) {
+        const bits = svc.prefix6 - k * 32;
+        m[k] = (c[k]! & (bits >= 32 ? 0xffffffff : bits <= 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0)) >>> 0;
+      }
+      const ct = t.findIn6(pk, t.digest6(m), templatePort(svc, svc.vport), t.digest6(v), m, 0, v, 0);
+      if (ct >= 0 && t.isTemplate(ct) && dests[t.destId(ct)]!.available) {
+        return { dest: { ...dests[t.destId(ct)]!.spec }, reason: 'persistence template' };
+      }
+    }
+    if (!PURE_SCHEDULERS.has(svc.spec.scheduler)) {
+      return { reason: `new connection: ${svc.spec.scheduler} picks from its own state; cannot predict without advancing it` };
+    }
+    const d = this.core.schedule6(svc, c, cport, svc.vport, now);
+    if (d === null) return { reason: 'new connection: no usable destination (client gets ICMPv6 port unreachable)' };
+    return { dest: { ...d.spec }, reason: `new connection: scheduled by ${svc.spec.scheduler}` };
+  }
+
+  /** Whether an IPv4 address (u32) is a VIP. */
   hasVip(addr: number): boolean {
     return this.st.vips.has(addr >>> 0);
   }
@@ -373,19 +497,26 @@ export class IpvsCtl {
     const fwmarks: number[] = [];
     for (const svc of this.st.services.values()) {
       if (svc.key.kind !== 'addr') {
+        // IPv6 fwmark services are kept, listed and saved, not matched: the
+        // NFQUEUE path hands the engine IPv4 packets (see engine.ts).
+        if (svc.af === 6) continue;
         fwmarks.push(svc.fwmark);
         // A fwmark service groups any ports of TCP and UDP, and a persistent
         // one forwards to the client's own port: its NAT replies may come
         // from any port of the real server.
         for (const d of svc.dests) {
-          if (d.fwd === FWD_MASQ) natDests.push({ protocol: 'tcp', raddr: d.addr, rport: 0 }, { protocol: 'udp', raddr: d.addr, rport: 0 });
+          if (d.fwd === FWD_MASQ) {
+            natDests.push({ protocol: 'tcp', raddr: d.addr, rport: 0, addr: d.spec.addr, af: 4 }, { protocol: 'udp', raddr: d.addr, rport: 0, addr: d.spec.addr, af: 4 });
+          }
         }
         continue;
       }
       const protocol = svc.key.protocol;
-      services.push({ protocol, vaddr: svc.vaddr, vport: svc.vport });
+      const af = svc.af === 6 ? 6 : 4;
+      services.push({ protocol, vaddr: af === 4 ? svc.vaddr : 0, vport: svc.vport, addr: svc.key.addr, af });
       for (const d of svc.dests) {
-        if (d.fwd === FWD_MASQ) natDests.push({ protocol, raddr: d.addr, rport: d.port !== 0 ? d.port : svc.vport });
+        if (d.fwd !== FWD_MASQ) continue;
+        natDests.push({ protocol, raddr: af === 4 ? d.addr : 0, rport: d.port !== 0 ? d.port : svc.vport, addr: d.spec.addr, af });
       }
     }
     return { services, natDests, fwmarks };
@@ -393,7 +524,7 @@ export class IpvsCtl {
 
   // ---------------------------------------------------------------- internals
 
-  private keyId(k: ServiceKey): number {
+  private keyId(k: ServiceKey): number | string {
     try {
       return serviceKeyId(k);
     } catch {
@@ -407,17 +538,21 @@ export class IpvsCtl {
     return svc;
   }
 
-  private checkService(s: ServiceSpec): { id: number } {
+  private checkService(s: ServiceSpec): { id: number | string } {
     const k = s.key;
+    let v6 = false;
     if (k.kind === 'addr') {
       if (k.protocol === 'sctp') throw err('EOPNOTSUPP', 'SCTP services are not supported by lvsd');
       if (k.protocol !== 'tcp' && k.protocol !== 'udp') throw err('EINVAL', `Invalid protocol: ${String(k.protocol)}`);
-      if (!isIpv4(k.addr)) throw err('EINVAL', `Invalid virtual service address: ${k.addr}`);
+      if (typeof k.addr !== 'string' || addrIdent(k.addr) === null) throw err('EINVAL', `Invalid virtual service address: ${k.addr}`);
+      v6 = isV6Addr(k.addr);
       if (!Number.isInteger(k.port) || k.port < 0 || k.port > 65535) throw err('EINVAL', `Invalid port: ${k.port}`);
       if (k.port === 0 && !(s.persistence > 0)) throw err('EINVAL', 'Zero port specified for non-persistent service');
       if (s.ops && k.protocol !== 'udp') throw err('EINVAL', 'One-Packet Scheduling is only for UDP virtual services');
     } else if (k.kind === 'fwmark') {
       if (!Number.isInteger(k.fwmark) || k.fwmark < 1 || k.fwmark > 0xffffffff) throw err('EINVAL', `Invalid fwmark: ${k.fwmark}`);
+      if (k.af !== undefined && k.af !== 4 && k.af !== 6) throw err('EINVAL', `Invalid address family: ${String(k.af)}`);
+      v6 = k.af === 6;
     } else {
       throw err('EINVAL', 'Invalid service key');
     }
@@ -427,15 +562,23 @@ export class IpvsCtl {
       throw err('EINVAL', `Invalid persistence timeout: ${s.persistence}`);
     }
     try {
-      maskToPrefix(s.netmask);
+      parseNetmask(s.netmask, v6);
     } catch {
       throw err('EINVAL', `Invalid netmask: ${s.netmask}`);
     }
     return { id: this.keyId(k) };
   }
 
-  private checkDest(d: DestSpec): number {
-    if (!isIpv4(d.addr)) throw err('EINVAL', `Invalid real server address: ${d.addr}`);
+  /** Checks a dest for its service; returns its address identity (u32, or canonical IPv6 text). */
+  private checkDest(d: DestSpec, svc: { key: ServiceKey }): number | string {
+    const ident = typeof d.addr === 'string' ? addrIdent(d.addr) : null;
+    if (ident === null) throw err('EINVAL', `Invalid real server address: ${d.addr}`);
+    const svcV6 = svc.key.kind === 'addr' ? isV6Addr(svc.key.addr) : svc.key.af === 6;
+    if ((typeof ident === 'string') !== svcV6) {
+      // The kernel allows another family only for tunnel real servers (IPIP in IPv6, IPv6 in IPv4); lvsd does not.
+      if (d.fwd === 'tunnel') throw err('EOPNOTSUPP', 'A tunnel real server of the other address family is not supported by lvsd');
+      throw err('EINVAL', 'Different address family is allowed only for tunneling servers');
+    }
     if (!Number.isInteger(d.port) || d.port < 0 || d.port > 65535) throw err('EINVAL', `Invalid port: ${d.port}`);
     if (!Number.isInteger(d.weight) || d.weight < 0 || d.weight > 65535) throw err('EINVAL', `Invalid weight: ${d.weight}`);
     for (const v of [d.uThreshold, d.lThreshold]) {
@@ -447,7 +590,7 @@ export class IpvsCtl {
     if (d.fwd === 'tunnel' && d.tunType !== undefined && d.tunType !== 'ipip') {
       throw err('EOPNOTSUPP', `Tunnel type ${d.tunType} is not supported by lvsd (ipip only)`);
     }
-    return ipToU32(d.addr);
+    return ident;
   }
 
   private makeScheduler(s: ServiceSpec): Scheduler {
@@ -456,51 +599,45 @@ export class IpvsCtl {
   }
 
 
-  private installService(s: ServiceSpec, id: number, sched: Scheduler): Service {
+  private installService(s: ServiceSpec, id: number | string, sched: Scheduler): Service {
     const st = this.st;
     const svc = new Service(s, sched);
     st.services.set(id, svc);
-    if (svc.fwmark === 0) st.vips.set(svc.vaddr, (st.vips.get(svc.vaddr) ?? 0) + 1);
-    st.rebuildFilters();
+    st.vipRef(svc, 1);
     return svc;
   }
 
-  private unlinkService(svc: Service, id: number): void {
+  private unlinkService(svc: Service, id: number | string): void {
     const st = this.st;
     for (const d of [...svc.dests]) this.unlinkDest(svc, d);
     st.services.delete(id);
-    if (svc.fwmark === 0) {
-      const n = (st.vips.get(svc.vaddr) ?? 1) - 1;
-      if (n <= 0) st.vips.delete(svc.vaddr);
-      else st.vips.set(svc.vaddr, n);
-      st.rebuildFilters();
-    }
+    st.vipRef(svc, -1);
   }
 
-  private installDest(svc: Service, spec: DestSpec, addr: number, tunSource: number): void {
+  private installDest(svc: Service, spec: DestSpec, ident: number | string, tunSource: number, tunSource6: Uint8Array | null): void {
     const st = this.st;
     // ip_vs_trash_get_dest(): a dest deleted while conns used it comes back with them.
-    const ti = svc.trash.findIndex((d) => d.addr === addr && d.port === spec.port);
+    const ti = svc.trash.findIndex((d) => d.ident === ident && d.port === spec.port);
     let dest: Dest;
     if (ti >= 0) {
       dest = svc.trash[ti]!;
       svc.trash.splice(ti, 1);
       dest.available = true;
-      this.updateDest(dest, spec, tunSource);
+      this.updateDest(dest, spec, tunSource, tunSource6 ?? dest.tunSource6);
     } else {
       const id = st.freeDestIds.length > 0 ? st.freeDestIds.pop()! : st.dests.length;
-      dest = new Dest(id, svc, spec, tunSource);
+      dest = new Dest(id, svc, spec, tunSource, tunSource6);
       st.dests[id] = dest;
-      if (dest.fwd === FWD_MASQ) st.natRef(dest.addr, 1);
+      if (dest.fwd === FWD_MASQ) st.natRef(dest, 1);
     }
     svc.dests.push(dest);
   }
 
-  private updateDest(dest: Dest, spec: DestSpec, tunSource: number): void {
+  private updateDest(dest: Dest, spec: DestSpec, tunSource: number, tunSource6: Uint8Array | null): void {
     const wasNat = dest.fwd === FWD_MASQ;
-    dest.update(spec, tunSource);
+    dest.update(spec, tunSource, tunSource6);
     const isNat = dest.fwd === FWD_MASQ;
-    if (wasNat !== isNat) this.st.natRef(dest.addr, isNat ? 1 : -1);
+    if (wasNat !== isNat) this.st.natRef(dest, isNat ? 1 : -1);
   }
 
   private unlinkDest(svc: Service, dest: Dest): void {

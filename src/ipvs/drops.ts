@@ -24,15 +24,17 @@ export const DROP_REASONS = [
   'ttl_exceeded',       // NAT reply forwarded with TTL <= 1
   'tun_too_big',        // TUN: oversize without DF (the director does not fragment)
   'tun_no_route',       // TUN: no route (so no outer source) to the real server yet; re-resolved as routes appear
+  'ipv6_ext_header',    // IPv6: a Routing header with segments left, Hop-by-Hop not first, too many extension headers
+  'udp_zero_checksum',  // IPv6: UDP without a checksum (RFC 8200 8.1: receivers discard it)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export const IGNORE_REASONS = [
-  'non_ipv4',           // ARP, IPv6, LLDP…: the host's business
+  'non_ip',             // ARP, LLDP…: neither IPv4 nor IPv6, the host's business
   'vlan_stacked',       // more than one 802.1Q tag
   'not_service',        // well-formed, no service, no conn
   'malformed_foreign',  // malformed, and not addressed to a VIP nor from a NAT real server
-  'icmp_no_conn',       // ICMP that is not an error about a tracked flow (e.g. ping of the VIP)
+  'icmp_no_conn',       // ICMP(v6) that is not an error about a tracked flow (ping of the VIP, neighbour discovery)
   'fwmark_unmarked',    // a packet socket's copy of a fwmark conn's packet: it is forwarded from the queue, with its mark
 ] as const;
 export type IgnoreReason = (typeof IGNORE_REASONS)[number];

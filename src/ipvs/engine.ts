@@ -15,21 +15,25 @@
 //
 // input(buf, off, len, now, out) takes the Ethernet frame at buf[off, off+len)
 // (one 802.1Q tag allowed) and returns a verdict:
-// - VERDICT_XMIT: out.buf[out.start, out.start + out.len) is the IPv4 packet
-//   to send (no link header). out.nextHop is the IPv4 address (u32, host
-//   order) to route and ARP for: the real server for DR, TUN and NAT towards
-//   the RS; the client for NAT replies and for ICMP errors the engine
-//   generates. The caller writes the Ethernet header at out.start - 14
-//   (src = egress MAC, dst = the neighbour's MAC for the route to nextHop);
-//   the engine guarantees 14 writable bytes there. out.buf is either `buf`
-//   (rewritten in place; TUN writes the outer header up to 20 bytes before
-//   the IP header, which is why the caller guarantees HEADROOM bytes before
-//   `off`) or the engine's scratch buffer (generated ICMP), valid until the
-//   next input() call.
+// - VERDICT_XMIT: out.buf[out.start, out.start + out.len) is the IP packet
+//   to send (no link header): IPv4 or IPv6, as its version nibble says (the
+//   ethertype to write). For IPv4, out.nextHop is the address (u32, host
+//   order) to route and ARP for; for IPv6, out.nextHop6 holds the 16-byte
+//   address to route and resolve (neighbour discovery), in the engine's own
+//   array, valid until the next input(). The next hop is the real server
+//   for DR, TUN and NAT towards the RS; the client for NAT replies and for
+//   ICMP(v6) errors the engine generates. The caller writes the Ethernet
+//   header at out.start - 14 (src = egress MAC, dst = the neighbour's MAC
+//   for the route to the next hop); the engine guarantees 14 writable bytes
+//   there. out.buf is either `buf` (rewritten in place; TUN writes the outer
+//   header up to 40 bytes before the IP header, which is why the caller
+//   guarantees HEADROOM bytes before `off`) or the engine's scratch buffer
+//   (generated ICMP), valid until the next input() call.
 // - VERDICT_DROP: the frame was for a service (or a tracked flow) and must
 //   not be delivered; counted under drop_<reason>.
-// - VERDICT_IGNORE: not the engine's business (not IPv4, no service, no
-//   conn); counted under ignore_<reason>, never as a drop.
+// - VERDICT_IGNORE: not the engine's business (neither IPv4 nor IPv6, no
+//   service, no conn, neighbour discovery); counted under ignore_<reason>,
+//   never as a drop.
 // Every frame ends in exactly one of those: frames = xmit + Σdrop_* + Σignore_*.
 // input() never throws on frame contents.
 //
@@ -69,6 +73,21 @@
 // - L4 checksums are not verified (IPVS does so only for NAT with an app
 //   helper); they are updated incrementally so a bad one stays bad.
 // - Fragments are dropped (IPVS sees reassembled packets); IP options too.
+// - IPv6: services, dests and conns of either family in the same table
+//   (conn.ts); a dest must have its service's family (the kernel allows
+//   another one for tunnel dests; lvsd refuses it). Extension headers are
+//   walked as ipv6_find_hdr walks them (Hop-by-Hop, Destination Options,
+//   Routing without segments left, AH); a Fragment header is a fragment, a
+//   Routing header with segments left is dropped (ipv6_ext_header). UDP with
+//   a zero checksum is dropped (RFC 8200 8.1). ICMPv6 errors (types 1-4) about
+//   tracked flows are translated or relayed as ICMP errors are; echo and
+//   neighbour discovery are ignored (the host answers them). No dest: ICMPv6
+//   port unreachable; TUN: IPv6-in-IPv6 (next header 41), Packet Too Big with
+//   the tunnel MTU - 40 for any oversize packet (IPv6 has no DF: nobody
+//   fragments on the way), nothing at all through a tunnel whose MTU would
+//   fall below 1280. IPv6 conns are not synced (sync.ts encodes IPv4 entries).
+// - Hashing schedulers hash an IPv6 address's xor fold of its four words,
+//   as ip_vs_sh/dh/mh_hashkey do; lblc/lblcr remember whole addresses.
 // - fwmark services: a packet socket never sees skb->mark, so a marked
 //   packet reaches input() another way: the io layer queues packets that
 //   carry a fwmark service's mark (set by the user's MARK rules in
@@ -85,6 +104,8 @@
 //   is both for an addr service's VIP:port and marked, the addr service
 //   wins (the io layer takes it before prerouting, where marks are set);
 //   IPVS would pick the fwmark service.
+//   IPv6 fwmark services (-f N -6) are kept, listed and saved but not
+//   matched: the NFQUEUE path hands IPv4 packets in; input6 takes no mark.
 // - TUN: only ipip; an oversize DF packet gets ICMP frag-needed, an
 //   oversize non-DF one is dropped (drop_tun_too_big): no fragmentation.
 // - GSO super-frames (input(..., gso = true)): the io layer got a TSO/GRO
@@ -92,7 +113,7 @@
 //   packet (the io layer keeps its CHECKSUM_PARTIAL field consistent); TUN
 //   skips the size check and writes an outer header whose total length is
 //   not final: the io layer cuts the packet into segments that fit the
-//   tunnel, as the kernel's GSO does for IPVS's SKB_GSO_IPXIP4 skbs.
+//   tunnel, as the kernel's GSO does for IPVS's SKB_GSO_IPXIP4 (IPXIP6) skbs.
 
 import { IpvsCore } from './core.js';
 import { IpvsCtl } from './ctl.js';

@@ -3,6 +3,7 @@
 // sees), and the dests removed while conns still used them (the trash, from
 // which re-adding the same addr:port revives a dest with its counters).
 import { ipToU32, maskToPrefix, prefixToMask } from '../packet/addr.js';
+import { canonicalIpv6, fold6, ip6Words } from '../packet/ipv6.js';
 import type { Scheduler, SchedFlags } from './sched/scheduler.js';
 import type { Dest } from './dest.js';
 import { Stats } from './stats.js';
@@ -16,14 +17,38 @@ export function addrKey(proto: number, vaddr: number, vport: number): number {
   return (p * 4294967296 + vaddr) * 65536 + vport;
 }
 
-/** The Map key for any ServiceKey: addr keys are ≥ 0, fwmarks negative. */
-export function serviceKeyId(k: ServiceKey): number {
-  if (k.kind === 'fwmark') return -1 - k.fwmark;
+/** An address of the rule model is IPv6 when it has a colon (the engine checks it parses). */
+export function isV6Addr(addr: string): boolean {
+  return addr.includes(':');
+}
+
+/**
+ * The Map key for any ServiceKey: IPv4 addr keys are numbers ≥ 0, fwmarks
+ * negative (IPv6 fwmarks below -2^32), IPv6 addr keys strings of the
+ * canonical address. Throws RangeError on an address that does not parse.
+ */
+export function serviceKeyId(k: ServiceKey): number | string {
+  if (k.kind === 'fwmark') return k.af === 6 ? -1 - k.fwmark - 4294967296 : -1 - k.fwmark;
+  if (isV6Addr(k.addr)) {
+    const c = canonicalIpv6(k.addr);
+    if (c === null) throw new RangeError(`not an IPv6 address: ${k.addr}`);
+    return `${PROTO_NUM[k.protocol]}/${c}/${k.port}`;
+  }
   return addrKey(PROTO_NUM[k.protocol]!, ipToU32(k.addr), k.port);
 }
 
 export function describeKey(k: ServiceKey): string {
-  return k.kind === 'fwmark' ? `FWM ${k.fwmark}` : `${k.protocol.toUpperCase()} ${k.addr}:${k.port}`;
+  if (k.kind === 'fwmark') return k.af === 6 ? `FWM ${k.fwmark} IPv6` : `FWM ${k.fwmark}`;
+  return isV6Addr(k.addr) ? `${k.protocol.toUpperCase()} [${k.addr}]:${k.port}` : `${k.protocol.toUpperCase()} ${k.addr}:${k.port}`;
+}
+
+/** -M for a service: an IPv4 netmask as u32, or an IPv6 prefix length (1..128). Throws RangeError when invalid. */
+export function parseNetmask(netmask: string, v6: boolean): number {
+  if (!v6) return prefixToMask(maskToPrefix(netmask));
+  if (!/^\d{1,3}$/.test(netmask)) throw new RangeError(`not an IPv6 prefix length: ${netmask}`);
+  const n = Number(netmask);
+  if (n < 1 || n > 128) throw new RangeError(`not an IPv6 prefix length: ${netmask}`);
+  return n;
 }
 
 export class Service {
@@ -32,13 +57,19 @@ export class Service {
   readonly vaddr: number;
   readonly vport: number;
   readonly fwmark: number;
+  /** 4 or 6 (svc->af). */
+  readonly af: number;
+  /** IPv6 VIP as four host-order words; null for IPv4 and fwmark services. `vaddr` then holds its fold (fold6). */
+  readonly vaddr6: Uint32Array | null;
   spec: ServiceSpec;
   scheduler: Scheduler;
   schedFlags: SchedFlags = { fallback: false, port: false };
   /** Persistence timeout in ms; 0 = not persistent. */
   persistMs = 0;
-  /** -M as u32. */
+  /** -M as u32 (IPv4). */
   netmask = 0xffffffff;
+  /** -M as a prefix length (IPv6). */
+  prefix6 = 128;
   ops = false;
   /** Available dests, in the order they were added. */
   dests: Dest[] = [];
@@ -50,11 +81,21 @@ export class Service {
     this.key = spec.key;
     if (spec.key.kind === 'addr') {
       this.proto = PROTO_NUM[spec.key.protocol]!;
-      this.vaddr = ipToU32(spec.key.addr);
+      if (isV6Addr(spec.key.addr)) {
+        this.af = 6;
+        this.vaddr6 = ip6Words(spec.key.addr);
+        this.vaddr = fold6(this.vaddr6);
+      } else {
+        this.af = 4;
+        this.vaddr6 = null;
+        this.vaddr = ipToU32(spec.key.addr);
+      }
       this.vport = spec.key.port;
       this.fwmark = 0;
     } else {
       this.proto = 0;
+      this.af = spec.key.af === 6 ? 6 : 4;
+      this.vaddr6 = null;
       this.vaddr = 0;
       this.vport = 0;
       this.fwmark = spec.key.fwmark;
@@ -67,7 +108,8 @@ export class Service {
   apply(spec: ServiceSpec, scheduler: Scheduler): void {
     this.spec = { ...spec, schedFlags: [...spec.schedFlags] };
     this.persistMs = spec.persistence * 1000;
-    this.netmask = prefixToMask(maskToPrefix(spec.netmask));
+    if (this.af === 6) this.prefix6 = parseNetmask(spec.netmask, true);
+    else this.netmask = parseNetmask(spec.netmask, false);
     this.ops = spec.ops;
     const f = spec.schedFlags;
     this.schedFlags = {
@@ -83,9 +125,16 @@ export class Service {
     this.scheduler.update(this.dests, this.schedFlags);
   }
 
-  findDest(addr: number, port: number): Dest | undefined {
-    for (const d of this.dests) if (d.addr === addr && d.port === port) return d;
+  /** The dest at an address (Dest.ident: u32 for IPv4, canonical text for IPv6) and port. */
+  findDest(ident: number | string, port: number): Dest | undefined {
+    for (const d of this.dests) if (d.ident === ident && d.port === port) return d;
     return undefined;
+  }
+
+  /** Whether the IPv6 VIP is the one at w[o…). */
+  isVaddr6(w: Uint32Array, o: number): boolean {
+    const v = this.vaddr6;
+    return v !== null && v[0] === w[o] && v[1] === w[o + 1] && v[2] === w[o + 2] && v[3] === w[o + 3];
   }
 
   status(): ServiceStatus {

@@ -6,7 +6,7 @@
 import { ConnTable, TICK_MS } from './conn.js';
 import { DEFAULT_DEFENSE, type DefenseOptions, validateDefense } from './defense.js';
 import { type Dest, FWD_MASQ } from './dest.js';
-import type { Service } from './service.js';
+import { type Service, addrKey } from './service.js';
 import { Stats } from './stats.js';
 import { TCP_DEFAULT_TIMEOUTS, TCP_S_SYNACK, TCP_S_SYN_RECV } from './proto-tcp.js';
 import { UDP_DEFAULT_TIMEOUT } from './proto-udp.js';
@@ -48,15 +48,31 @@ export class IpvsState {
   /** Table fill at which the defense starts (threshold × capacity). */
   readonly softLimit: number;
 
-  /** serviceKeyId → service (addr and fwmark). */
-  readonly services = new Map<number, Service>();
+  /** serviceKeyId → service (addr and fwmark; IPv6 addr services under a string key). */
+  readonly services = new Map<number | string, Service>();
+  /**
+   * The packet path's view of IPv6 addr services: addrKey(proto, fold of
+   * the VIP, vport) → the services with that key (folds of distinct VIPs may
+   * be equal; the VIP's words decide).
+   */
+  readonly services6 = new Map<number, Service[]>();
   /** VIP → number of addr services on it. */
   readonly vips = new Map<number, number>();
   /** RIP → number of NAT dests (incl. trashed ones with conns) on it. */
   readonly natRips = new Map<number, number>();
+  /**
+   * The same for IPv6 by the address's fold: "is this a VIP / a NAT real
+   * server" only decides between drop and ignore for malformed packets and
+   * what to look up; conns and services compare whole addresses.
+   */
+  readonly vips6 = new Map<number, number>();
+  readonly natRips6 = new Map<number, number>();
   /** Bitmaps over addrFilterSlot() of VIPs and of NAT real-server addresses: cheap "maybe" tests for the hot path. */
   readonly vipFilter = new Uint8Array(65536);
   readonly ripFilter = new Uint8Array(65536);
+  /** The same over IPv6 folds. */
+  readonly vipFilter6 = new Uint8Array(65536);
+  readonly ripFilter6 = new Uint8Array(65536);
   /** By dest id; conns store the id. */
   readonly dests: (Dest | undefined)[] = [];
   readonly freeDestIds: number[] = [];
@@ -97,23 +113,46 @@ export class IpvsState {
   releaseDest(dest: Dest): void {
     const k = dest.svc.trash.indexOf(dest);
     if (k >= 0) dest.svc.trash.splice(k, 1);
-    if (dest.fwd === FWD_MASQ) this.natRef(dest.addr, -1);
+    if (dest.fwd === FWD_MASQ) this.natRef(dest, -1);
     this.dests[dest.id] = undefined;
     this.freeDestIds.push(dest.id);
   }
 
-  natRef(addr: number, delta: number): void {
-    const n = (this.natRips.get(addr) ?? 0) + delta;
-    if (n <= 0) this.natRips.delete(addr);
-    else this.natRips.set(addr, n);
+  /** One more (or one fewer) NAT dest on the dest's address. */
+  natRef(dest: Dest, delta: number): void {
+    const m = dest.af === 6 ? this.natRips6 : this.natRips;
+    const n = (m.get(dest.addr) ?? 0) + delta;
+    if (n <= 0) m.delete(dest.addr);
+    else m.set(dest.addr, n);
+    this.rebuildFilters();
+  }
+
+  /** One more (or one fewer) addr service on the service's VIP, and the packet path's IPv6 service index. */
+  vipRef(svc: Service, delta: number): void {
+    if (svc.fwmark !== 0) return;
+    const m = svc.af === 6 ? this.vips6 : this.vips;
+    const n = (m.get(svc.vaddr) ?? 0) + delta;
+    if (n <= 0) m.delete(svc.vaddr);
+    else m.set(svc.vaddr, n);
+    if (svc.af === 6) {
+      const k = addrKey(svc.proto, svc.vaddr, svc.vport);
+      const list = (this.services6.get(k) ?? []).filter((s) => s !== svc);
+      if (delta > 0) list.push(svc);
+      if (list.length > 0) this.services6.set(k, list);
+      else this.services6.delete(k);
+    }
     this.rebuildFilters();
   }
 
   rebuildFilters(): void {
     this.vipFilter.fill(0);
     this.ripFilter.fill(0);
+    this.vipFilter6.fill(0);
+    this.ripFilter6.fill(0);
     for (const a of this.vips.keys()) this.vipFilter[addrFilterSlot(a)] = 1;
     for (const a of this.natRips.keys()) this.ripFilter[addrFilterSlot(a)] = 1;
+    for (const a of this.vips6.keys()) this.vipFilter6[addrFilterSlot(a)] = 1;
+    for (const a of this.natRips6.keys()) this.ripFilter6[addrFilterSlot(a)] = 1;
   }
 
   recomputeTimeouts(): void {

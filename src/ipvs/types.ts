@@ -1,6 +1,8 @@
 // The rule model shared by the control socket, lvsadm, lvs-keepalived and the
 // engine: what ipvsadm calls a virtual service and a real server (dest).
-// Addresses are dotted-quad strings here; the engine keeps them as u32.
+// Addresses are strings here: a dotted quad, or IPv6 text ('2001:db8::1');
+// the engine keeps an IPv4 address as a u32 and an IPv6 one as four words,
+// and lists IPv6 addresses in inet_ntop's form, as ipvsadm prints them.
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
@@ -23,14 +25,14 @@ export type TunCsum = 'nocsum' | 'csum' | 'remcsum';
 /** A virtual service is either protocol+VIP+port or a firewall mark. */
 export type ServiceKey =
   | { kind: 'addr'; protocol: Protocol; addr: string; port: number }
-  | { kind: 'fwmark'; fwmark: number };
+  | { kind: 'fwmark'; fwmark: number; af?: 4 | 6 };
 
 export interface ServiceSpec {
   key: ServiceKey;
   scheduler: SchedulerName;
   /** Persistence timeout in seconds; 0 = not persistent (-p). */
   persistence: number;
-  /** Persistence granularity (-M), dotted quad; default 255.255.255.255. */
+  /** Persistence granularity (-M): a dotted quad for IPv4 (default 255.255.255.255), a prefix length for IPv6 ('128', the default). */
   netmask: string;
   /** One-packet scheduling (-o). */
   ops: boolean;

@@ -2,20 +2,23 @@
 import type { DestSpec, SchedulerName, ServiceKey, ServiceSpec, SyncDaemonConfig } from '../ipvs/types.js';
 import { LvsadmExit, type CommandEntry, type DestEntry, type SvcEntry } from './args.js';
 import { schedFlagNames } from './format-list.js';
+import { canonicalIpv6 } from '../packet/ipv6.js';
 
 const TUN_TYPES = ['ipip', 'gue', 'gre'] as const;
 const TUN_CSUMS = ['nocsum', 'csum', 'remcsum'] as const;
 
-/** lvsd's rule model is IPv4 only; libipvs's wording for the refusal. */
-function noIpv6(): never {
-  throw new LvsadmExit(255, 'Operation not supported with IPv6\n');
+/** An address as lvsd keeps it: IPv6 in inet_ntop's form (what the kernel would hand ipvsadm back). */
+function addrOf(af: 4 | 6, addr: string): string {
+  if (af !== 6) return addr;
+  const c = canonicalIpv6(addr);
+  if (c === null) throw new LvsadmExit(2, `illegal IPv6 address ${addr}\n`);
+  return c;
 }
 
 export function serviceKey(svc: SvcEntry): ServiceKey {
-  if (svc.af === 6) noIpv6();
-  if (svc.fwmark) return { kind: 'fwmark', fwmark: svc.fwmark };
+  if (svc.fwmark) return svc.af === 6 ? { kind: 'fwmark', fwmark: svc.fwmark, af: 6 } : { kind: 'fwmark', fwmark: svc.fwmark };
   // Only reached with a service option given, which always sets the protocol.
-  return { kind: 'addr', protocol: svc.protocol === 'ip' ? 'tcp' : svc.protocol, addr: svc.addr, port: svc.port };
+  return { kind: 'addr', protocol: svc.protocol === 'ip' ? 'tcp' : svc.protocol, addr: addrOf(svc.af, svc.addr), port: svc.port };
 }
 
 export function serviceSpec(svc: SvcEntry): ServiceSpec {
@@ -32,9 +35,8 @@ export function serviceSpec(svc: SvcEntry): ServiceSpec {
 }
 
 export function destSpec(dest: DestEntry): DestSpec {
-  if (dest.af === 6) noIpv6();
   const d: DestSpec = {
-    addr: dest.addr, port: dest.port, fwd: dest.fwd, weight: dest.weight,
+    addr: addrOf(dest.af, dest.addr), port: dest.port, fwd: dest.fwd, weight: dest.weight,
     uThreshold: dest.uThreshold, lThreshold: dest.lThreshold,
   };
   if (dest.fwd === 'tunnel') {

@@ -4,6 +4,7 @@
 // including the trailing spaces of the %-10u columns.
 import type { DestStatus, EngineInfo, SchedFlag, ServiceKey, ServiceStatus } from '../ipvs/types.js';
 import { ipToU32 } from '../packet/addr.js';
+import { ip6Words } from '../packet/ipv6.js';
 import { FMT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from './args.js';
 import { addrPortName, type NameProto, type Resolver } from './names.js';
 import { d32, left, right, u } from './printf.js';
@@ -68,37 +69,61 @@ export function largenum(value: number | bigint, format: number): string {
 // IPPROTO_* numbers: the sort compares protocols numerically.
 const PROTO_NUM = { tcp: 6, udp: 17, sctp: 132 } as const;
 
-/** ntohl of an IPv4 address; anything else (lvsd speaks IPv4 only) sorts as 0 rather than failing the listing. */
-function u32(addr: string): number {
-  try { return ipToU32(addr); } catch { return 0; }
+/** AF_INET and AF_INET6 as the kernel numbers them: ipvs_cmp_services subtracts them. */
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+function isV6(addr: string): boolean {
+  return addr.includes(':');
 }
 
-function keyParts(k: ServiceKey): { fwmark: number; proto: number; addr: number; port: number } {
+/** An address as ntohl'd words: one for IPv4, four for IPv6; anything unparsable sorts as zeros rather than failing the listing. */
+function words(addr: string): number[] {
+  try {
+    return isV6(addr) ? [...ip6Words(addr)] : [ipToU32(addr)];
+  } catch {
+    return isV6(addr) ? [0, 0, 0, 0] : [0];
+  }
+}
+
+/** The address comparison of ipvs_cmp_services/ipvs_cmp_dests: word by word, each difference read back as int. */
+function cmpAddr(a: string, b: string): number {
+  const x = words(a);
+  const y = words(b);
+  let r = 0;
+  for (let i = 0; r === 0 && i < x.length; i++) r = ((x[i]! - (y[i] ?? 0)) | 0);
+  return r;
+}
+
+function keyParts(k: ServiceKey): { fwmark: number; af: number; proto: number; addr: string; port: number } {
   // ipvsadm tags fwmark services as TCP with a zero address (parse_options).
-  if (k.kind === 'fwmark') return { fwmark: k.fwmark >>> 0, proto: 6, addr: 0, port: 0 };
-  return { fwmark: 0, proto: PROTO_NUM[k.protocol] ?? 0, addr: u32(k.addr), port: k.port };
+  if (k.kind === 'fwmark') return { fwmark: k.fwmark >>> 0, af: k.af === 6 ? AF_INET6 : AF_INET, proto: 6, addr: k.af === 6 ? '::' : '0.0.0.0', port: 0 };
+  return { fwmark: 0, af: isV6(k.addr) ? AF_INET6 : AF_INET, proto: PROTO_NUM[k.protocol] ?? 0, addr: k.addr, port: k.port };
 }
 
 /**
- * ipvs_cmp_services: differences taken in unsigned 32-bit arithmetic and read
- * back as int, so addresses (and marks) more than 2^31 apart compare the
- * "wrong" way round, exactly as ipvsadm sorts them.
+ * ipvs_cmp_services: fwmark, address family, protocol, address, port, with
+ * differences taken in unsigned 32-bit arithmetic and read back as int, so
+ * addresses (and marks) more than 2^31 apart compare the "wrong" way round,
+ * exactly as ipvsadm sorts them (an IPv6 address word by word).
  */
 export function cmpServices(a: { key: ServiceKey }, b: { key: ServiceKey }): number {
   const x = keyParts(a.key);
   const y = keyParts(b.key);
   let r = (x.fwmark - y.fwmark) | 0;
   if (r !== 0) return r;
+  r = x.af - y.af;
+  if (r !== 0) return r;
   r = x.proto - y.proto;
   if (r !== 0) return r;
-  r = (x.addr - y.addr) | 0;
+  r = cmpAddr(x.addr, y.addr);
   if (r !== 0) return r;
   return x.port - y.port;
 }
 
-/** ipvs_cmp_dests: address (with the same wrap), then port. */
+/** ipvs_cmp_dests: address (with the same wrap, in the first dest's family), then port. */
 export function cmpDests(a: { addr: string; port: number }, b: { addr: string; port: number }): number {
-  const r = (u32(a.addr) - u32(b.addr)) | 0;
+  const r = cmpAddr(a.addr, b.addr);
   if (r !== 0) return r;
   return a.port - b.port;
 }
@@ -181,11 +206,25 @@ export function title(format: number): string {
 /** The service's name column (or its -S form). */
 export function serviceName(key: ServiceKey, format: number, resolver: Resolver | null): string {
   if (key.kind === 'fwmark') {
-    return format & FMT.RULE ? `-f ${d32(key.fwmark)}` : `FWM  ${d32(key.fwmark)}`;
+    const v6 = key.af === 6;
+    return format & FMT.RULE ? `-f ${d32(key.fwmark)}${v6 ? ' -6' : ''}` : `FWM  ${d32(key.fwmark)}${v6 ? ' IPv6' : ''}`;
   }
   const vname = addrPortName(resolver, key.addr, key.port, key.protocol);
   if (format & FMT.RULE) return `${PROTO_OPT[key.protocol]} ${vname}`;
-  return `${left(PROTO_NAME[key.protocol], 4)} ${vname}`.slice(0, 33);
+  // svc_name[33] = '\0' for IPv4 only.
+  const name = `${left(PROTO_NAME[key.protocol], 4)} ${vname}`;
+  return isV6(key.addr) ? name : name.slice(0, 33);
+}
+
+/** The service's family: IPv6 services keep -M as a prefix length (printed when not 128). */
+function serviceIsV6(key: ServiceKey): boolean {
+  return key.kind === 'fwmark' ? key.af === 6 : isV6(key.addr);
+}
+
+/** -M / mask to print, or null: IPv4 when not /32, IPv6 when not 128 (as `%i`). */
+function maskToPrint(se: ServiceStatus): string | null {
+  if (serviceIsV6(se.key)) return se.netmask !== '128' && se.netmask !== '255.255.255.255' ? String(parseInt(se.netmask, 10)) : null;
+  return se.netmask !== '255.255.255.255' ? se.netmask : null;
 }
 
 /** print_service_entry for one service and its (sorted) dests. */
@@ -198,7 +237,8 @@ export function serviceEntry(se: ServiceStatus, format: number, resolver: Resolv
     out += `-A ${name} -s ${se.scheduler}`;
     if (se.persistence > 0) {
       out += ` -p ${u(se.persistence)}`;
-      if (se.netmask !== '255.255.255.255') out += ` -M ${se.netmask}`;
+      const m = maskToPrint(se);
+      if (m !== null) out += ` -M ${m}`;
     }
     if (se.pe) out += ` --pe ${se.pe}`;
     if (se.ops) out += ' -o';
@@ -213,7 +253,8 @@ export function serviceEntry(se: ServiceStatus, format: number, resolver: Resolv
     if (bits) out += ` (${flagList})`;
     if (se.persistence > 0) {
       out += ` persistent ${u(se.persistence)}`;
-      if (se.netmask !== '255.255.255.255') out += ` mask ${se.netmask}`;
+      const m = maskToPrint(se);
+      if (m !== null) out += ` mask ${m}`;
       if (se.pe) out += ` pe ${se.pe}`;
     }
     if (se.ops) out += ' ops';
@@ -224,7 +265,8 @@ export function serviceEntry(se: ServiceStatus, format: number, resolver: Resolv
   const proto = svcProto(se.key);
   for (const e of dests) {
     let dname = addrPortName(resolver, e.addr, e.port, proto);
-    if (!(format & FMT.RULE)) dname = dname.slice(0, 28);
+    // dname[28] = '\0' for IPv4 dests only.
+    if (!(format & FMT.RULE) && !isV6(e.addr)) dname = dname.slice(0, 28);
     if (format & FMT.RULE) {
       out += `-a ${name} -r ${dname} ${FWD_SWITCH[e.fwd]} -w ${e.weight}`;
       if (e.fwd === 'tunnel') {

@@ -37,7 +37,7 @@ export function tokenizeLine(line: string): string[] {
 
 function keyEq(a: ServiceKey, b: ServiceKey): boolean {
   if (a.kind === 'fwmark' || b.kind === 'fwmark') {
-    return a.kind === 'fwmark' && b.kind === 'fwmark' && a.fwmark === b.fwmark;
+    return a.kind === 'fwmark' && b.kind === 'fwmark' && a.fwmark === b.fwmark && (a.af === 6) === (b.af === 6);
   }
   return a.protocol === b.protocol && a.addr === b.addr && a.port === b.port;
 }

@@ -19,6 +19,7 @@ import { compileFanout, planFanout, workerOfConn, type FanoutPlan } from '../io/
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import type { SyncConn } from '../ipvs/sync.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
+import { formatIpv6, parseIpv6 } from '../packet/ipv6.js';
 import type { DestSpec, Ruleset, ServiceKey, ServiceStatus } from '../ipvs/types.js';
 import type { LvsdOptions } from './options.js';
 import { SyncDaemons, type SyncEngine } from '../sync/daemon.js';
@@ -49,8 +50,8 @@ export async function upInterfaces(): Promise<string[]> {
 /** What the data plane must intercept: the engine's VIP:ports and NAT real servers (also deleted ones that still have conns). */
 export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
   return {
-    services: keys.services.map((s) => ({ protocol: s.protocol, addr: u32ToIp(s.vaddr), port: s.vport })),
-    natDests: keys.natDests.map((d) => ({ protocol: d.protocol, addr: u32ToIp(d.raddr), port: d.rport })),
+    services: keys.services.map((s) => ({ protocol: s.protocol, addr: s.addr, port: s.vport })),
+    natDests: keys.natDests.map((d) => ({ protocol: d.protocol, addr: d.addr, port: d.rport })),
     fwmarks: keys.fwmarks,
   };
 }
@@ -304,13 +305,32 @@ export class Daemon {
     }
   }
 
+  /** tunSource() for an IPv6 tunnel real server: the route's preferred source, or null. */
+  private async tunSource6(addr: string): Promise<Uint8Array | null> {
+    try {
+      const r = await ipCommandTables.routeGet(addr);
+      return r?.prefsrc ? parseIpv6(r.prefsrc) : null;
+    } catch (err) {
+      this.log.warn({ addr, err: String(err) }, 'route lookup for a tunnel real server failed');
+      return null;
+    }
+  }
+
   /**
    * A TUN dest is accepted without a route, as the kernel accepts it (rules
    * often load before routes at boot): its frames are dropped and counted
    * (drop_tun_no_route) until refreshTunSources() finds a route.
    */
-  private async destExtra(d: DestSpec): Promise<{ tunSource?: number }> {
+  private async destExtra(d: DestSpec): Promise<{ tunSource?: number; tunSource6?: Uint8Array }> {
     if (d.fwd !== 'tunnel') return {};
+    if (d.addr.includes(':')) {
+      const src6 = await this.tunSource6(d.addr);
+      if (src6 === null) {
+        this.log.info({ addr: d.addr }, `no route to tunnel real server ${d.addr} yet: its frames are dropped (drop_tun_no_route) until one appears`);
+        return {};
+      }
+      return { tunSource6: src6 };
+    }
     const src = await this.tunSource(d.addr);
     if (src === 0) {
       this.log.info({ addr: d.addr }, `no route to tunnel real server ${d.addr} yet: its frames are dropped (drop_tun_no_route) until one appears`);
@@ -336,6 +356,15 @@ export class Daemon {
         else if (cur === 0) this.log.info({ addr, source: u32ToIp(src) }, `tunnel real server ${addr} is routable now`);
         this.engine.setTunSource(raddr, src);
         await this.pool?.broadcast({ op: 'set-tun-source', raddr, src });
+      }
+      for (const [addr, cur] of this.engine.tunnelDests6()) {
+        if (!all && cur !== null) continue;
+        const src = await this.tunSource6(addr);
+        if (src === null && cur === null) continue;
+        if (src === null) this.log.warn({ addr }, `route to tunnel real server ${addr} is gone: its frames are dropped (drop_tun_no_route)`);
+        else if (cur === null) this.log.info({ addr, source: formatIpv6(src) }, `tunnel real server ${addr} is routable now`);
+        this.engine.setTunSource6(addr, src);
+        await this.pool?.broadcast({ op: 'set-tun-source6', addr, src });
       }
     } finally {
       this.tunRefreshing = false;

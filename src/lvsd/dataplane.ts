@@ -238,7 +238,10 @@ export class DataPlane {
     // so lvsd shed SYNs from its first tick on. Its own count is the one to compare.
     const walked = this.forwarder.counters.rxFrames;
     const was = this.shed.accept;
-    const d = this.shed.update({ packets, drops, walked, created: this.o.connsCreated() }, now);
+    // Slots of the V2 rings (a V3 ring's frames per block vary: then only its drops say "behind").
+    const slots = this.forwarder.rxPorts.reduce((n, p) => n + (p.v2 ? p.frameCount : 0), 0);
+    const ringFrames = slots > 0 ? slots : undefined;
+    const d = this.shed.update({ packets, drops, walked, created: this.o.connsCreated(), ringFrames }, now);
     if (!d) return;
     this.setSmallFilters();
     const log = this.o.log;

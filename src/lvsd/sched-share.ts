@@ -19,6 +19,7 @@ import { DEST_F_OVERLOAD, type SchedDest, type SchedFlags, type SchedFlow, type 
 import { isUsable } from '../ipvs/sched/common.js';
 import type { ServiceKey, ServiceStatus } from '../ipvs/types.js';
 import { ipToU32 } from '../packet/addr.js';
+import { formatIpv6, parseIpv6 } from '../packet/ipv6.js';
 
 export const MAX_SVC_SLOTS = 4096;
 export const MAX_DEST_SLOTS = 16384;
@@ -30,10 +31,15 @@ const HDR = 16;
 export interface SlotTable { svc: [string, number][]; dest: [string, number][] }
 
 export function svcKeyOf(k: ServiceKey): string {
-  return k.kind === 'fwmark' ? `f|${k.fwmark}` : `a|${k.protocol}|${k.addr}|${k.port}`;
+  return k.kind === 'fwmark' ? `f|${k.af ?? 4}|${k.fwmark}` : `a|${k.protocol}|${k.addr}|${k.port}`;
 }
 
-const destKeyOf = (svc: string, addr: number, port: number) => `${svc}|${addr >>> 0}|${port}`;
+/** A dest as the engine identifies it within a service: IPv4 as u32, IPv6 in canonical text (Dest.key6), and the port. */
+function destIdent(addr: string, port: number): string {
+  const b = addr.includes(':') ? parseIpv6(addr) : null;
+  return b ? `${formatIpv6(b)}|${port}` : `${ipToU32(addr)}|${port}`;
+}
+const schedDestIdent = (d: SchedDest) => d.key6 ?? `${d.addr >>> 0}|${d.port}`;
 
 /** The shared memory and its layout. */
 export class SchedBoard {
@@ -91,7 +97,7 @@ export class SchedSlots {
         else { this.board.clearSvc(slot); this.svc.set(sk, { slot, sig }); }
       }
       for (const d of s.dests) {
-        const dk = destKeyOf(sk, ipToU32(d.addr), d.port);
+        const dk = `${sk}|${destIdent(d.addr, d.port)}`;
         liveDest.add(dk);
         if (this.dest.has(dk)) continue;
         const slot = this.take(this.freeDest, () => (this.nextDest < MAX_DEST_SLOTS ? this.nextDest++ : -1));
@@ -116,6 +122,7 @@ interface View {
   id: number;
   addr: number;
   port: number;
+  key6?: string;
   weight: number;
   activeConns: number;
   inactConns: number;
@@ -152,7 +159,7 @@ export class SchedShare {
   }
 
   svcSlot(sk: string): number { return this.svcSlots.get(sk) ?? -1; }
-  destSlot(sk: string, addr: number, port: number): number { return this.destSlots.get(destKeyOf(sk, addr, port)) ?? -1; }
+  destSlot(sk: string, d: SchedDest): number { return this.destSlots.get(`${sk}|${schedDestIdent(d)}`) ?? -1; }
 
   /**
    * Writes this worker's counts of every dest: at every tick, and after RX
@@ -191,7 +198,7 @@ class SharedScheduler implements Scheduler {
     this.dests = dests;
     this.flags = flags;
     this.views = dests.map((d, index) => ({
-      index, id: d.id, addr: d.addr, port: d.port, weight: d.weight, activeConns: d.activeConns,
+      index, id: d.id, addr: d.addr, port: d.port, ...(d.key6 !== undefined ? { key6: d.key6 } : {}), weight: d.weight, activeConns: d.activeConns,
       inactConns: d.inactConns, persistConns: d.persistConns, flags: d.flags, uThreshold: d.uThreshold,
     }));
     this.resolve();
@@ -205,7 +212,7 @@ class SharedScheduler implements Scheduler {
     const s = this.share.svcSlot(this.sk);
     this.svcCell = s < 0 ? -1 : b.svcCell(s);
     this.cells = Int32Array.from(this.dests, (d) => {
-      const slot = this.share.destSlot(this.sk, d.addr, d.port);
+      const slot = this.share.destSlot(this.sk, d);
       return slot < 0 ? -1 : slot;
     });
   }

@@ -2,7 +2,6 @@
 // listings), apart from the thread and its rings so that tests can drive
 // engines through the same code in one thread (test/control/worker-ops.test.ts).
 import type { IpvsEngine } from '../ipvs/engine.js';
-import { ipToU32 } from '../packet/addr.js';
 import type { WorkerRequest } from './worker-protocol.js';
 
 /** Not an engine op: the worker handles it (rings, sync, neighbours, stop). */
@@ -21,15 +20,16 @@ export function engineRequest(e: IpvsEngine, r: WorkerRequest, now: number): unk
     case 'zero': e.zero(r.key); return null;
     case 'set-timeouts': e.setTimeouts(r.timeouts); return null;
     case 'replace': {
-      const ts = r.tunSources;
-      e.replace(r.ruleset, (d) => (ts[d.addr] !== undefined ? { tunSource: ts[d.addr] } : {}));
+      const x = r.extras;
+      e.replace(r.ruleset, (d) => x[d.addr] ?? {});
       return null;
     }
     case 'set-tun-source': return e.setTunSource(r.raddr, r.src);
+    case 'set-tun-source6': return e.setTunSource6(r.addr, r.src);
     case 'list-services': return e.listServices(r.key);
     case 'list-conns': return e.listConns(now);
     case 'trace': {
-      const t = e.trace(r.key, ipToU32(r.caddr), r.cport, now);
+      const t = e.trace(r.key, r.caddr, r.cport, now);
       return { reason: t.reason, ...(t.dest ? { dest: { addr: t.dest.addr, port: t.dest.port, fwd: t.dest.fwd } } : {}) };
     }
     default: return NOT_ENGINE;

@@ -39,8 +39,10 @@ export type WorkerRequest =
   | { op: 'flush' }
   | { op: 'zero'; key?: ServiceKey }
   | { op: 'set-timeouts'; timeouts: Partial<Timeouts> }
-  | { op: 'replace'; ruleset: Ruleset; tunSources: Record<string, number> }
+  /** extras: the TUN dests' outer sources, by real-server address, resolved once by the main thread. */
+  | { op: 'replace'; ruleset: Ruleset; extras: Record<string, DestExtra> }
   | { op: 'set-tun-source'; raddr: number; src: number }
+  | { op: 'set-tun-source6'; addr: string; src: Uint8Array | null }
   /** Answers whether this worker reads the fwmark queue when it is given marks (false: it could not open it). */
   | { op: 'set-rules'; filter: Uint32Array; fanout?: Uint32Array; slots: SlotTable; fwmarks: number[] }
   | { op: 'list-services'; key?: ServiceKey }

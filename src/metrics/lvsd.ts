@@ -23,8 +23,14 @@ export interface MetricsSource {
 /** ioCounters' one gauge: the SYN gate's share, in thousandths (src/io/syn-shed.ts). */
 export const SYN_ACCEPT = 'io_syn_shed_accept_permille';
 
+/** An address and port as ipvsadm writes them: IPv6 in brackets. */
+function addrPort(addr: string, port: number): string {
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
 export function serviceLabel(k: ServiceKey): string {
-  return k.kind === 'fwmark' ? `FWM ${k.fwmark}` : `${k.protocol.toUpperCase()} ${k.addr}:${k.port}`;
+  if (k.kind === 'fwmark') return k.af === 6 ? `FWM ${k.fwmark} IPv6` : `FWM ${k.fwmark}`;
+  return `${k.protocol.toUpperCase()} ${addrPort(k.addr, k.port)}`;
 }
 
 /** Counters whose value is set from outside at scrape time (prom-client counters only go up by inc()). */
@@ -102,7 +108,7 @@ export function buildRegistry(src: MetricsSource): Registry {
       svcBps.set({ ...sl, direction: 'in' }, s.rates.inbps);
       svcBps.set({ ...sl, direction: 'out' }, s.rates.outbps);
       for (const d of s.dests) {
-        const dl = { service: sl.service, dest: `${d.addr}:${d.port}`, fwd: d.fwd };
+        const dl = { service: sl.service, dest: addrPort(d.addr, d.port), fwd: d.fwd };
         setCounter(dConns, dl, d.stats.conns);
         setCounter(dPkts, { ...dl, direction: 'in' }, d.stats.inpkts);
         setCounter(dPkts, { ...dl, direction: 'out' }, d.stats.outpkts);

@@ -15,7 +15,7 @@ import { networkInterfaces } from 'node:os';
 import { openRawIp, type RawIpSocket } from '../io/native.js';
 import { buildVrrp, VRRP_TCLASS6, type VrrpFields } from '../packet/vrrp.js';
 import { IPPROTO_VRRP } from '../packet/ipv4.js';
-import { openRawIp6, type RawIp6Socket } from './raw-ip6.js';
+import { openRawIp6, type RawIp6Socket } from '../io/native.js';
 import type { Rx6Meta } from './validate.js';
 
 export type PacketHandler = (pkt: Uint8Array, from: string, ifindex: number) => void;

@@ -28,11 +28,8 @@ function log(msg: string): void {
 
 // Load the addon now, not at the moment of the crash.
 type RawMod = typeof import('../io/native.js');
-type Raw6Mod = typeof import('./raw-ip6.js');
 let native: RawMod | undefined;
-let native6: Raw6Mod | undefined;
 import('../io/native.js').then((m) => { native = m; try { m.loadAddon(); } catch { native = undefined; } }, () => { native = undefined; });
-import('./raw-ip6.js').then((m) => { native6 = m; }, () => { native6 = undefined; });
 
 // An `ip -batch -` started now and left waiting on its stdin: at the crash we
 // only write the lines, saving a fork+exec (5-15 ms on a busy host) when it counts.
@@ -94,8 +91,8 @@ rl.on('close', () => {
         const { ifname, family } = list[0]!;
         try {
           // The payload's checksum was computed for this source and destination (v3 pseudo-header).
-          const s = family === 6 && native6
-            ? native6.openRawIp6(112, { ifname, hopLimit: 255, trafficClass: 0xc0 })
+          const s = family === 6
+            ? native.openRawIp6(112, { ifname, hopLimit: 255, trafficClass: 0xc0 })
             : native.openRawIp(112, { ifname, ttl: 255 });
           for (const r of list) if (s.send(r.dst, Buffer.from(r.hex, 'hex'), { src: r.src }) > 0) sent++;
           s.close();

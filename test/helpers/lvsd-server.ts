@@ -47,7 +47,7 @@ const ruleOf = ({ stats: _s, rates: _r, dests, ...spec }: ServiceStatus): Servic
   ({ ...spec, dests: dests.map(destOf) });
 const destOf = ({ activeConns: _a, inactConns: _i, persistConns: _p, stats: _s, rates: _r, ...spec }: DestStatus): DestSpec => spec;
 const sameKey = (a: ServiceKey, b: ServiceKey): boolean =>
-  a.kind === 'fwmark' ? b.kind === 'fwmark' && a.fwmark === b.fwmark
+  a.kind === 'fwmark' ? b.kind === 'fwmark' && a.fwmark === b.fwmark && (a.af === 6) === (b.af === 6)
     : b.kind === 'addr' && a.protocol === b.protocol && a.addr === b.addr && a.port === b.port;
 
 export class TestLvsd {

@@ -19,6 +19,8 @@ import { ipToU32 } from '../../src/packet/addr.js';
 import { checksum, csumFold, pseudoHeaderSum } from '../../src/packet/checksum.js';
 import { l4ChecksumOk } from '../packet/build/l4csum.js';
 import { CLIENT, VIP, dest, engine, svc, tcp, tcpKey, udp, udpKey } from '../ipvs/helpers.js';
+import { formatIpv6, parseIpv6, pseudoHeaderSum6, upperChecksum6 } from '../../src/packet/ipv6.js';
+import { buildTcp6Frame } from '../packet/build/ipv6.js';
 
 const BLOCK = 4096;
 const BLOCKS = 8;
@@ -160,6 +162,10 @@ function realEngine() {
   e.addDest(tcpKey(443), dest('192.168.1.12', 443, { fwd: 'tunnel' }), { tunSource: ipToU32('192.168.1.1') });
   e.addService(svc(udpKey(53)));
   e.addDest(udpKey(53), dest('192.168.1.11', 53));
+  const k6 = { kind: 'addr' as const, protocol: 'tcp' as const, addr: '2001:db8::100', port: 80 };
+  e.addService(svc(k6));
+  e.addDest(k6, dest('2001:db8:1::10', 8080, { fwd: 'masq' }));
+  e.addDest(k6, dest('2001:db8:1::13', 8080, { fwd: 'masq' }));
   return e;
 }
 
@@ -176,6 +182,9 @@ function bases(): Uint8Array[] {
     tcp({ ...m, flags: 'A', srcPort: 1000, payload: new Uint8Array(2900) }),
     tcp({ ...m, flags: 'S', src: '10.0.0.2', payload: new Uint8Array(3500) }),
     tcp({ flags: 'S', srcPort: 1000 }), // another host's MAC
+    buildTcp6Frame({ ...m, flags: 'S', srcPort: 1000 }),
+    buildTcp6Frame({ ...m, flags: 'A', srcPort: 1000, payload: new Uint8Array(1400), ext: [{ type: 0 }] }),
+    buildTcp6Frame({ ...m, flags: 'SA', src: '2001:db8:1::10', dst: '2001:db8::1', srcPort: 8080, dstPort: 1000 }),
   ];
 }
 
@@ -246,6 +255,13 @@ describe('Forwarder under hostile frames (rings included)', () => {
             return nextHop & 1;
           },
           holdFrame: () => { holds++; },
+          writeMacs6: (a, buf, off) => {
+            if ((a[15]! & 3) === 3) return -1;
+            buf.set(MAC, off);
+            buf.set(MAC, off + 6);
+            return a[15]! & 1;
+          },
+          holdFrame6: () => { holds++; },
         };
         const f = new Forwarder(eng, ports.map((p) => makePort(p.sock)), neigh, { now: () => 1000 });
         const starts = [0, 0];
@@ -482,5 +498,138 @@ describe('Forwarder: GSO super-frames (PACKET_VNET_HDR)', () => {
       got += l4len - thl;
     }
     expect(got).toBe(3000);
+  });
+});
+
+describe('Forwarder: IPv6', () => {
+  const C6 = '2001:db8::1';
+  const V6 = '2001:db8::100';
+  const R6 = '2001:db8:1::10';
+  const T6 = '2001:db8:2::12';
+  const T6SRC = '2001:db8:2::1';
+  function engine6() {
+    const e = engine({ maxConns: 2000, connTableBits: 10 });
+    const k = (port: number) => ({ kind: 'addr' as const, protocol: 'tcp' as const, addr: V6, port });
+    e.addService(svc(k(80)));
+    e.addDest(k(80), dest(R6, 8080, { fwd: 'masq' }));
+    e.addService(svc(k(443)));
+    e.addDest(k(443), dest(T6, 443, { fwd: 'tunnel' }), { tunSource6: parseIpv6(T6SRC)! });
+    return e;
+  }
+  const neigh6 = (log: string[] = []): DataPathNeigh => ({
+    writeMacs: (_n, buf, off) => { buf.set(MAC, off); buf.set(MAC, off + 6); return 0; },
+    holdFrame: () => {},
+    writeMacs6: (a, buf, off) => { log.push(formatIpv6(a)); buf.set(MAC, off); buf.set(MAC, off + 6); return 0; },
+    holdFrame6: () => {},
+  });
+
+  function superFrame6(dstPort: number, payload: number, mss: number): { bytes: Uint8Array; vnet: Uint8Array } {
+    const f = buildTcp6Frame({ dstMac: MAC_STR, src: C6, dst: V6, flags: 'PA', srcPort: 1000, dstPort, seq: 1000, payload: new Uint8Array(payload).map((_, i) => (i * 7) & 0xff) });
+    const l4len = f.length - 54;
+    const partial = ~csumFold(pseudoHeaderSum6(f, 14 + 8, 14 + 24, 6, l4len)) & 0xffff;
+    f[54 + 16] = partial >>> 8;
+    f[54 + 17] = partial & 0xff;
+    const v = new Uint8Array(10);
+    v[0] = 1; v[1] = 4; v[2] = 74; v[4] = mss & 0xff; v[5] = mss >>> 8; v[6] = 54; v[8] = 16;
+    return { bytes: f, vnet: v };
+  }
+
+  function run6(dstPort: number, log: string[] = []) {
+    const p = fakePort('eth0');
+    const sends: { hdr: number[]; frame: Uint8Array }[] = [];
+    (p.sock as { vnetHdrLen?: number }).vnetHdrLen = 10;
+    (p.sock as { sendVnetAt?: unknown }).sendVnetAt = (buf: ArrayBuffer, off: number, len: number) => {
+      const u = new Uint8Array(buf, off, len);
+      sends.push({ hdr: [...u.subarray(0, 10)], frame: u.slice(10) });
+      return len;
+    };
+    const f = new Forwarder(engine6(), [makePort(p.sock)], neigh6(log), { now: () => 1 });
+    const syn = buildTcp6Frame({ dstMac: MAC_STR, src: C6, dst: V6, flags: 'S', srcPort: 1000, dstPort, seq: 999 });
+    const sf = superFrame6(dstPort, 3000, 1428);
+    const put = (off: number, bytes: Uint8Array, vnet: Uint8Array) => {
+      const h = off >>> 2;
+      p.u32.fill(0, h, h + 12);
+      p.u32[h + (H_SNAPLEN >>> 2)] = bytes.length;
+      p.u32[h + (H_LEN >>> 2)] = bytes.length;
+      p.u32[h + (H_STATUS >>> 2)] = TP_STATUS_USER;
+      p.u32[h + (H_MAC_NET >>> 2)] = (MACOFF + 10) | ((MACOFF + 24) << 16);
+      p.u8.set(vnet, off + MACOFF);
+      p.u8.set(bytes, off + MACOFF + 10);
+      return (MACOFF + 10 + bytes.length + 15) & ~15;
+    };
+    const n1 = put(48, syn, new Uint8Array(10));
+    p.u32[(48 >>> 2) + (H_NEXT >>> 2)] = n1;
+    put(48 + n1, sf.bytes, sf.vnet);
+    p.u32[BLK_NUM_PKTS >>> 2] = 2;
+    p.u32[BLK_FIRST_PKT >>> 2] = 48;
+    p.u32[BLK_STATUS >>> 2] = TP_STATUS_USER;
+    f.onReadable(0);
+    return { f, p, sends, sf };
+  }
+
+  it('writes ethertype 0x86dd and resolves the IPv6 next hop', () => {
+    const log: string[] = [];
+    const { f, p } = run6(80, log);
+    expect(f.counters.forwarded).toBeGreaterThanOrEqual(1);
+    const slot = BLOCK * BLOCKS + TX_DATA;
+    expect([p.u8[slot + 12], p.u8[slot + 13]]).toEqual([0x86, 0xdd]);
+    expect(log[0]).toBe(R6);
+  });
+
+  it('NAT: a TCPv6 super-frame is sent whole (gso_type 4) with the new pseudo-header sum in its field', () => {
+    const { f, sends } = run6(80);
+    expect(f.counters.gsoRx).toBe(1);
+    expect(f.counters.gsoSent).toBe(1);
+    expect(f.counters.outcomes()).toBe(f.counters.rxFrames);
+    const { hdr, frame } = sends[0]!;
+    expect([hdr[0], hdr[1], hdr[2]! | (hdr[3]! << 8), hdr[4]! | (hdr[5]! << 8), hdr[6]! | (hdr[7]! << 8), hdr[8]]).toEqual([1, 4, 74, 1428, 54, 16]);
+    expect([frame[12], frame[13]]).toEqual([0x86, 0xdd]);
+    expect(formatIpv6(frame, 14 + 24)).toBe(R6);
+    expect((frame[54 + 2]! << 8) | frame[54 + 3]!).toBe(8080);
+    const want = ~csumFold(pseudoHeaderSum6(frame, 14 + 8, 14 + 24, 6, frame.length - 54)) & 0xffff;
+    expect((frame[54 + 16]! << 8) | frame[54 + 17]!).toBe(want);
+  });
+
+  it('TUN: a TCPv6 super-frame is cut into IPv6-in-IPv6 segments that fit, with complete checksums', () => {
+    const { f, p, sends, sf } = run6(443);
+    expect(sends).toHaveLength(0);
+    expect(f.counters.gsoSegmented).toBe(1);
+    const segs: Uint8Array[] = [];
+    for (let i = 0; i < TX_SLOTS; i++) {
+      const h = (BLOCK * BLOCKS + i * TX_FRAME) >>> 2;
+      const len = p.u32[h + (H_LEN >>> 2)]!;
+      if (len) segs.push(p.u8.slice(BLOCK * BLOCKS + i * TX_FRAME + TX_DATA, BLOCK * BLOCKS + i * TX_FRAME + TX_DATA + len));
+    }
+    const data = segs.slice(1);
+    // 1500 - 40 (outer) - 40 (inner) - 20 (TCP) = 1400 per segment: 1400, 1400, 200.
+    expect(data.map((s) => s.length)).toEqual([14 + 80 + 20 + 1400, 14 + 80 + 20 + 1400, 14 + 80 + 20 + 200]);
+    let seq = 1000;
+    let got = 0;
+    for (const s of data) {
+      expect([s[12], s[13], s[14 + 6]]).toEqual([0x86, 0xdd, 41]);
+      expect(formatIpv6(s, 14 + 8)).toBe(T6SRC);
+      expect(formatIpv6(s, 14 + 24)).toBe(T6);
+      expect(((s[18]! << 8) | s[19]!) + 40 + 14).toBe(s.length);
+      const inner = 54;
+      const ipl = (s[inner + 4]! << 8) | s[inner + 5]!;
+      expect(inner + 40 + ipl).toBe(s.length);
+      const l4 = inner + 40;
+      expect(((s[l4 + 4]! << 24) | (s[l4 + 5]! << 16) | (s[l4 + 6]! << 8) | s[l4 + 7]!) >>> 0).toBe(seq);
+      expect(upperChecksum6(s, inner, l4, ipl, 6)).toBe(0);
+      expect([...s.subarray(l4 + 20)]).toEqual([...sf.bytes.subarray(74 + got, 74 + got + ipl - 20)]);
+      seq += ipl - 20;
+      got += ipl - 20;
+    }
+    expect(got).toBe(3000);
+  });
+
+  it('a neighbour table without IPv6 (a test fake) costs the frame as bad, never a throw', () => {
+    const p = fakePort('eth0');
+    const neigh: DataPathNeigh = { writeMacs: () => 0, holdFrame: () => {} };
+    const f = new Forwarder(engine6(), [makePort(p.sock)], neigh, { now: () => 1 });
+    fillBlocks(p, 0, [{ bytes: buildTcp6Frame({ dstMac: MAC_STR, src: C6, dst: V6, dstPort: 80 }), caplen: 74, wirelen: 74, status: 0 }], undefined);
+    expect(() => f.onReadable(0)).not.toThrow();
+    expect(f.counters.badFrame).toBe(1);
+    expect(f.counters.outcomes()).toBe(f.counters.rxFrames);
   });
 });

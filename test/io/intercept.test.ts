@@ -8,10 +8,13 @@ describe('nftables interception ruleset', () => {
       { protocol: 'tcp' as const, addr: '192.168.150.100', port: 80 },
       { protocol: 'udp' as const, addr: '192.168.150.100', port: 5353 },
       { protocol: 'tcp' as const, addr: '10.0.0.1', port: 0 },
+      { protocol: 'tcp' as const, addr: '2001:db8::100', port: 80 },
+      { protocol: 'udp' as const, addr: '2001:DB8:0::0100', port: 0 },
     ],
     natDests: [
       { protocol: 'tcp' as const, addr: '192.168.150.12', port: 80 },
       { protocol: 'tcp' as const, addr: '192.168.150.12', port: 80 },
+      { protocol: 'tcp' as const, addr: '2001:db8:1::12', port: 8080 },
     ],
   };
 
@@ -27,11 +30,17 @@ describe('nftables interception ruleset', () => {
     expect(text).toContain('ip daddr 10.0.0.1 meta l4proto tcp drop');
     // NAT replies, once per chain (deduplicated), never when addressed to the director itself.
     expect(text.match(/ip saddr 192\.168\.150\.12 tcp sport 80 fib daddr type != local drop/g)).toHaveLength(2);
+    // IPv6: ip6 matches, addresses in canonical form; ICMPv6 (neighbour discovery) never matched.
+    expect(text).toContain('ip6 daddr 2001:db8::100 tcp dport 80 drop');
+    expect(text).toContain('ip6 daddr 2001:db8::100 meta l4proto udp drop');
+    expect(text).toContain('ip6 saddr 2001:db8:1::12 tcp sport 8080 fib daddr type != local drop');
+    expect(text).not.toMatch(/icmpv6/);
   });
 
   it('refuses what could break out of the ruleset text', () => {
     expect(() => renderRuleset('lvsd', ['eth0"; flush ruleset'], rules)).toThrow(/bad interface name/);
     expect(() => renderRuleset('lvsd', ['eth0'], { services: [{ protocol: 'tcp', addr: '1.2.3.4 drop; flush ruleset', port: 80 }], natDests: [] })).toThrow(/not an IPv4/);
+    expect(() => renderRuleset('lvsd', ['eth0'], { services: [{ protocol: 'tcp', addr: '::1 drop; flush ruleset', port: 80 }], natDests: [] })).toThrow(/not an IPv6/);
     expect(tableName('/run/x y;z')).toMatch(/^lvsd_[A-Za-z0-9_]+$/);
     expect(tableName()).toBe('lvsd');
   });

@@ -8,6 +8,7 @@ import {
   type FilterEndpoint, type FilterRules,
 } from '../../src/io/bpf.js';
 import { buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
+import { buildTcp6Frame, buildUdp6Frame } from '../packet/build/ipv6.js';
 import { u32ToIp } from '../../src/packet/addr.js';
 import { RULES, cases } from './native-bpf-cases.js';
 import { runBpf } from './bpf-interp.js';
@@ -62,6 +63,35 @@ describe('compileFilter', () => {
     expect(() => compileFilter({ services: [{ protocol: 'sctp' as never, addr: '10.0.0.1', port: 1 }] })).toThrow(/protocol/);
     expect(() => compileFilter({ services: [{ protocol: 'tcp', addr: '10.0.0.300', port: 1 }] })).toThrow(/IPv4/);
     expect(() => compileFilter({ services: [{ protocol: 'tcp', addr: '10.0.0.1', port: 70000 }] })).toThrow(/port/);
+  });
+
+  it('IPv6: agrees with a reference predicate on random rule sets and frames, IPv4 rules beside them', () => {
+    const addr = fc.integer({ min: 1, max: 6 }).map((i) => `2001:db8:${i & 1}::${i}`);
+    const port = fc.constantFrom(0, 53, 80, 8080);
+    const proto = fc.constantFrom<'tcp' | 'udp'>('tcp', 'udp');
+    const ep = fc.record({ protocol: proto, addr, port });
+    const frame = fc.record({ proto, src: addr, dst: addr, sport: port.filter((p) => p !== 0), dport: port.filter((p) => p !== 0) });
+    fc.assert(fc.property(fc.array(ep, { maxLength: 40 }), fc.array(ep, { maxLength: 20 }), fc.array(frame, { minLength: 1, maxLength: 20 }),
+      (services, realServers, frames) => {
+        const rules: FilterRules = { services: [...services, { protocol: 'tcp', addr: '10.0.0.5', port: 80 }], realServers };
+        const p = compileFilter(rules);
+        checkStructure(p);
+        const m = (e: FilterEndpoint, a: string, pr: string, po: number) => e.addr === a && e.protocol === pr && (e.port === 0 || e.port === po);
+        for (const f of frames) {
+          const want = services.some((e) => m(e, f.dst, f.proto, f.dport)) || realServers.some((e) => m(e, f.src, f.proto, f.sport));
+          const o = { src: f.src, dst: f.dst, srcPort: f.sport, dstPort: f.dport };
+          const bytes = f.proto === 'tcp' ? buildTcp6Frame(o) : buildUdp6Frame(o);
+          if ((runBpf(p, bytes) !== 0) !== want) return false;
+        }
+        return true;
+      },
+    ), { numRuns: 200 });
+  });
+
+  it('IPv4-only rules keep IPv6 frames out before any IPv6 code (none is emitted)', () => {
+    const p = compileFilter({ services: [{ protocol: 'tcp', addr: '10.0.0.5', port: 80 }] });
+    expect(runBpf(p, buildTcp6Frame({ dst: '2001:db8::100', dstPort: 80 }))).toBe(0);
+    expect(toInsns(p).some(([, , , k]) => k === 0x86dd)).toBe(false);
   });
 
   it('agrees with a reference predicate on random rule sets and frames (up to 200 rules)', () => {

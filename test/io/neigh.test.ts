@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { NeighTable, type KernelTables, type NeighEntry } from '../../src/io/neigh.js';
 import { ipToU32 } from '../../src/packet/addr.js';
+import { parseIpv6 } from '../../src/packet/ipv6.js';
 
 function fakeKernel(opts: { routes: Record<string, { dev: string; gateway?: string }>; neigh: Record<string, string>; learnAfterResolve?: Record<string, string> }) {
   const calls: string[] = [];
@@ -140,5 +141,68 @@ describe('NeighTable snapshots', () => {
     neighs[0] = { dst: '192.168.150.12', dev: 'eth1', state: ['FAILED'] };
     await t.refreshSnapshot();
     expect(t.writeMacs(rs, buf, 0, 0)).toBe(-1);
+  });
+});
+
+describe('NeighTable, IPv6 next hops', () => {
+  const b6 = (s: string) => parseIpv6(s)!;
+
+  it('holds frames while the kernel resolves an IPv6 next hop (neighbour discovery is the kernel\'s), then sends them', async () => {
+    const { k, calls } = fakeKernel({ routes: { '2001:db8:1::12': { dev: 'eth1' } }, neigh: {}, learnAfterResolve: { '2001:db8:1::12': '02:66:00:00:00:12' } });
+    const sent: [number, Uint8Array[]][] = [];
+    const t = new NeighTable({ ports, kernel: k, onResolved: (p, f) => sent.push([p, f]) });
+    const hop = b6('2001:DB8:1:0::12');
+    expect(t.writeMacs6(hop, new Uint8Array(14), 0, 0)).toBe(-1);
+    t.holdFrame6(hop, new Uint8Array(80).fill(6), 0);
+    for (let i = 0; i < 50 && sent.length === 0; i++) await tick();
+    expect(calls).toContain('resolve 2001:db8:1::12 eth1');
+    expect(sent[0]![0]).toBe(1);
+    expect([...sent[0]![1][0]!.subarray(0, 12)]).toEqual([2, 0x66, 0, 0, 0, 0x12, 2, 0, 0, 0, 0, 2]);
+    const buf = new Uint8Array(14);
+    expect(t.writeMacs6(hop, buf, 0, 1)).toBe(1);
+    expect([...buf.subarray(0, 6)]).toEqual([2, 0x66, 0, 0, 0, 0x12]);
+    // An IPv4 next hop whose u32 equals a word of the IPv6 one is another entry.
+    expect(t.writeMacs(0x12, new Uint8Array(14), 0, 1)).toBe(-1);
+  });
+
+  it('resolves from the IPv6 snapshots: longest prefix, a link-local gateway for the default route, FAILED entries', async () => {
+    const neighs6: NeighEntry[] = [
+      { dst: '2001:db8:1::12', dev: 'eth1', lladdr: '02:aa:00:00:00:12', state: ['REACHABLE'] },
+      { dst: 'fe80::1', dev: 'eth0', lladdr: '02:bb:00:00:00:01', state: ['STALE'] },
+    ];
+    const calls: string[] = [];
+    const k: KernelTables = {
+      async routeGet(a) { calls.push(`route ${a}`); return undefined; },
+      async neighGet(a) { calls.push(`neigh ${a}`); return undefined; },
+      async neighResolve(a) { calls.push(`resolve ${a}`); },
+      async routeTable() { return []; },
+      async neighTable() { return []; },
+      async routeTable6() {
+        return [
+          { dst: 'default', dev: 'eth0', gateway: 'fe80::1' },
+          { dst: '2001:db8:1::/64', dev: 'eth1' },
+          { dst: '2001:db8::/32', dev: 'eth0', gateway: 'fe80::1' },
+        ];
+      },
+      async neighTable6() { return neighs6; },
+    };
+    const t = new NeighTable({ ports, kernel: k });
+    await t.refreshSnapshot();
+    const rs = b6('2001:db8:1::12');
+    const far = b6('2001:db8:99::1');
+    const world = b6('2606:4700::1111');
+    for (const h of [rs, far, world]) t.holdFrame6(h, new Uint8Array(60), 0);
+    for (let i = 0; i < 50 && [rs, far, world].some((h) => t.writeMacs6(h, new Uint8Array(14), 0, 0) < 0); i++) await tick();
+    const buf = new Uint8Array(14);
+    expect(t.writeMacs6(rs, buf, 0, 0)).toBe(1);
+    expect([...buf.subarray(0, 6)]).toEqual([2, 0xaa, 0, 0, 0, 0x12]);
+    expect(t.writeMacs6(far, buf, 0, 0)).toBe(0);
+    expect([...buf.subarray(0, 6)]).toEqual([2, 0xbb, 0, 0, 0, 1]);
+    expect(t.writeMacs6(world, buf, 0, 0)).toBe(0);
+    expect(calls).toEqual([]);
+    neighs6[0] = { dst: '2001:db8:1::12', dev: 'eth1', state: ['FAILED'] };
+    await t.refreshSnapshot();
+    expect(t.writeMacs6(rs, buf, 0, 0)).toBe(-1);
+    expect(t.size()).toBe(3);
   });
 });

@@ -81,13 +81,13 @@ describe('control operations mirror ip_vs_ctl.c errors', () => {
     e.addDest({ kind: 'fwmark', fwmark: 3 }, dest('192.168.1.14', 0));
     expect(e.hasVip(ipToU32('10.0.0.100'))).toBe(true);
     expect(e.serviceKeys()).toEqual({
-      services: [{ protocol: 'tcp', vaddr: ipToU32('10.0.0.100'), vport: 80 }],
+      services: [{ protocol: 'tcp', vaddr: ipToU32('10.0.0.100'), vport: 80, addr: '10.0.0.100', af: 4 }],
       natDests: [
-        { protocol: 'tcp', raddr: ipToU32('192.168.1.10'), rport: 8080 },
-        { protocol: 'tcp', raddr: ipToU32('192.168.1.11'), rport: 80 },
+        { protocol: 'tcp', raddr: ipToU32('192.168.1.10'), rport: 8080, addr: '192.168.1.10', af: 4 },
+        { protocol: 'tcp', raddr: ipToU32('192.168.1.11'), rport: 80, addr: '192.168.1.11', af: 4 },
         // A fwmark service's NAT replies come from any port, TCP or UDP.
-        { protocol: 'tcp', raddr: ipToU32('192.168.1.13'), rport: 0 },
-        { protocol: 'udp', raddr: ipToU32('192.168.1.13'), rport: 0 },
+        { protocol: 'tcp', raddr: ipToU32('192.168.1.13'), rport: 0, addr: '192.168.1.13', af: 4 },
+        { protocol: 'udp', raddr: ipToU32('192.168.1.13'), rport: 0, addr: '192.168.1.13', af: 4 },
       ],
       fwmarks: [3],
     });

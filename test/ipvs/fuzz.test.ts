@@ -7,6 +7,8 @@ import { HEADROOM, VERDICT_XMIT, type XmitOut } from '../../src/ipvs/engine.js';
 import { ipToU32 } from '../../src/packet/addr.js';
 import { buildFrame } from '../packet/build/frame.js';
 import { CLIENT, VIP, dest, engine, svc, tcp, tcpKey, udp, udpKey } from './helpers.js';
+import { parseIpv6 } from '../../src/packet/ipv6.js';
+import { VIP6, buildIcmp6Frame, buildTcp6Frame, buildUdp6Frame, l3Of } from '../packet/build/ipv6.js';
 
 const RS_NAT = '192.168.1.10';
 
@@ -132,5 +134,104 @@ describe('fuzz', () => {
     e.tick(now + 7_200_000);
     expect(e.counters().conns + e.counters().templates).toBe(0);
     expect(e.listServices().flatMap((s) => s.dests).every((d) => d.activeConns === 0 && d.inactConns === 0 && d.persistConns === 0)).toBe(true);
+  }, 30_000);
+});
+
+function bases6(): Uint8Array[] {
+  const C = '2001:db8::1';
+  const R = '2001:db8:1::10';
+  const out: Uint8Array[] = [];
+  for (const flags of ['S', 'SA', 'A', 'PA', 'FA', 'R', '', 'SR']) {
+    out.push(buildTcp6Frame({ flags, srcPort: 1000 + out.length, payload: 'abcdef' }));
+    out.push(buildTcp6Frame({ flags, dstPort: 443, srcPort: 2000 + out.length, ext: [{ type: 0 }, { type: 60, len: 16 }] }));
+    out.push(buildTcp6Frame({ flags, dstPort: 8443, srcPort: 3000 }));
+    out.push(buildTcp6Frame({ flags, src: R, dst: C, srcPort: 8080, dstPort: 1000 }));
+  }
+  out.push(buildUdp6Frame({ srcPort: 5353, payload: 'q' }), buildUdp6Frame({ srcPort: 5354, checksum: false }));
+  out.push(buildUdp6Frame({ src: R, dst: C, srcPort: 53, dstPort: 5353 }));
+  out.push(buildTcp6Frame({ ext: [{ type: 44, more: true }] }), buildTcp6Frame({ ext: [{ type: 43, segmentsLeft: 1 }] }));
+  const reply = l3Of(buildTcp6Frame({ src: VIP6, dst: C, srcPort: 80, dstPort: 1000, flags: 'SA' }));
+  out.push(buildIcmp6Frame({ src: C, dst: VIP6, type: 2, info: 1300, quote: reply }));
+  const toRs = l3Of(buildTcp6Frame({ src: C, dst: R, srcPort: 1000, dstPort: 8080, flags: 'S' }));
+  out.push(buildIcmp6Frame({ src: R, dst: C, type: 1, code: 4, quote: toRs }));
+  out.push(buildIcmp6Frame({ src: C, dst: VIP6, type: 128, payload: 'ping' }));
+  out.push(buildTcp6Frame({ flags: 'S', payload: new Uint8Array(1440) }));
+  out.push(buildTcp6Frame({ flags: 'A', dstPort: 443, srcPort: 2001, payload: new Uint8Array(1400) }));
+  return out;
+}
+
+describe('fuzz, IPv6', () => {
+  it('survives 600k random and mutated IPv6 frames with consistent counters', () => {
+    const e = engine({ maxConns: 5000, connTableBits: 10 });
+    const k = (port: number, protocol: 'tcp' | 'udp' = 'tcp') => ({ kind: 'addr' as const, protocol, addr: VIP6, port });
+    e.addService(svc(k(80), { scheduler: 'wlc' }));
+    e.addDest(k(80), dest('2001:db8:1::10', 8080, { fwd: 'masq' }));
+    e.addDest(k(80), dest('2001:db8:1::11', 80, { uThreshold: 50 }));
+    e.addService(svc(k(443), { scheduler: 'mh', persistence: 60, netmask: '64' }));
+    e.addDest(k(443), dest('2001:db8:1::12', 443, { fwd: 'tunnel' }), { tunSource6: parseIpv6('2001:db8:1::1')! });
+    e.addDest(k(443), dest('2001:db8:1::13', 443));
+    e.addService(svc(k(8443), { scheduler: 'sh' }));
+    e.addDest(k(8443), dest('2001:db8:1::14', 8443, { fwd: 'tunnel' }));
+    e.addService(svc(k(53, 'udp')));
+    e.addDest(k(53, 'udp'), dest('2001:db8:1::10', 53, { fwd: 'masq' }));
+    e.setTunMtu(1400);
+
+    const frames = bases6();
+    const buf = new Uint8Array(HEADROOM + 1600);
+    const out: XmitOut = { buf, start: 0, len: 0, nextHop: 0 };
+    let seed = 0x2545f491;
+    const rnd = () => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return seed >>> 0; };
+    const N = 600_000;
+    let xmit = 0;
+    let badOut = 0;
+    let now = 0;
+    for (let n = 0; n < N; n++) {
+      let len: number;
+      const r = rnd();
+      if ((r & 15) === 0) {
+        len = rnd() % 120;
+        for (let q = 0; q < len; q++) buf[HEADROOM + q] = rnd();
+        if (len > 14 && (r & 16)) { buf[HEADROOM + 12] = 0x86; buf[HEADROOM + 13] = 0xdd; buf[HEADROOM + 14] = 0x60; }
+      } else {
+        const base = frames[(r >>> 4) % frames.length]!;
+        buf.set(base, HEADROOM);
+        len = base.length;
+        const muts = (r >>> 12) & 3;
+        for (let m = 0; m < muts; m++) {
+          // Mostly in the headers, where the walk and the keys are.
+          const pos = rnd() % Math.min(len + 2, (r >>> 20) & 1 ? 120 : len + 2);
+          if (pos < len) buf[HEADROOM + pos] = rnd();
+        }
+        // Client addresses from a small set so mutated flows still meet services and conns.
+        if ((r >>> 14) & 1) buf[HEADROOM + 14 + 23] = 1 + (rnd() & 7);
+        if (((r >>> 15) & 7) === 0) len = rnd() % (len + 1);
+        if (((r >>> 18) & 7) === 1) len = Math.min(len + (rnd() % 40), buf.length - HEADROOM);
+      }
+      const v = e.input(buf, HEADROOM, len, now, out);
+      if (v === VERDICT_XMIT) {
+        xmit++;
+        const o = out.buf;
+        if (out.start < 14 || out.start + out.len > o.length || out.len < 40 || (o[out.start]! >> 4) !== 6
+          || 40 + ((o[out.start + 4]! << 8) | o[out.start + 5]!) !== out.len || out.nextHop6?.length !== 16) badOut++;
+      } else if (v !== 0 && v !== 2) {
+        badOut++;
+      }
+      if ((n & 0x3fff) === 0) { now += 700; e.tick(now); }
+    }
+    const c = e.counters();
+    const drops = Object.entries(c).filter(([x]) => x.startsWith('drop_')).reduce((a, [, v]) => a + v, 0);
+    const ignores = Object.entries(c).filter(([x]) => x.startsWith('ignore_')).reduce((a, [, v]) => a + v, 0);
+    expect(badOut).toBe(0);
+    expect(c.frames).toBe(N);
+    expect(c.xmit + drops + ignores).toBe(N);
+    expect(xmit).toBeGreaterThan(N / 20);
+    expect(c.conns_created).toBeGreaterThan(100);
+    const dests = e.listServices().flatMap((s) => s.dests);
+    expect(dests.reduce((a, d) => a + d.activeConns + d.inactConns, 0)).toBe(c.conns);
+    expect(dests.reduce((a, d) => a + d.persistConns, 0)).toBe(c.templates);
+    expect(e.listConns(now)).toHaveLength(c.conns + c.templates);
+    e.tick(now + 3_600_000);
+    e.tick(now + 7_200_000);
+    expect(e.counters().conns + e.counters().templates).toBe(0);
   }, 30_000);
 });

@@ -28,8 +28,8 @@ function mk() {
 describe('malformed and foreign frames', () => {
   const cases: [string, () => Uint8Array, number, string][] = [
     ['runt', () => tcp({}).subarray(0, 30), VERDICT_IGNORE, 'ignore_malformed_foreign'],
-    ['ARP', () => { const f = tcp({}); f[12] = 8; f[13] = 6; return f; }, VERDICT_IGNORE, 'ignore_non_ipv4'],
-    ['IPv6 ethertype', () => { const f = tcp({}); f[12] = 0x86; f[13] = 0xdd; return f; }, VERDICT_IGNORE, 'ignore_non_ipv4'],
+    ['ARP', () => { const f = tcp({}); f[12] = 8; f[13] = 6; return f; }, VERDICT_IGNORE, 'ignore_non_ip'],
+    ['IPv6 ethertype, IPv4 inside', () => { const f = tcp({}); f[12] = 0x86; f[13] = 0xdd; return f; }, VERDICT_IGNORE, 'ignore_malformed_foreign'],
     ['bad version', () => fixIp((() => { const f = tcp({}); f[14] = 0x65; return f; })()), VERDICT_DROP, 'drop_bad_ip_version'],
     ['IHL 4', () => fixIp((() => { const f = tcp({}); f[14] = 0x44; return f; })()), VERDICT_DROP, 'drop_bad_ihl'],
     ['total length past the frame', () => fixIp((() => { const f = tcp({}); f[16] = 0x05; return f; })()), VERDICT_DROP, 'drop_truncated'],

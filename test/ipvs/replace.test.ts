@@ -60,7 +60,7 @@ describe('replace()', () => {
     e.replace({ services: [{ ...svc(tcpKey()), dests: [dest(A, 80)] }, { ...svc(udpKey()), dests: [] }] });
     e.replace({ services: [{ ...svc(udpKey()), dests: [dest(B, 53, { fwd: 'masq' })] }] });
     expect(e.listServices().map((s) => s.key)).toEqual([udpKey()]);
-    expect(e.serviceKeys().natDests).toEqual([{ protocol: 'udp', raddr: ipToU32(B), rport: 53 }]);
+    expect(e.serviceKeys().natDests).toEqual([{ protocol: 'udp', raddr: ipToU32(B), rport: 53, addr: B, af: 4 }]);
     expect(send(e, tcp({ flags: 'S' })).verdict).toBe(2);
   });
 

@@ -4,7 +4,7 @@
 import { expect, it, onTestFailed } from 'vitest';
 import { join } from 'node:path';
 import { Lab, missingPrerequisites, waitFor } from '../../lab/netns.js';
-import { buildLan, buildNat, type Topology } from '../../lab/topology.js';
+import { buildLan, buildNat, type BuildOptions, type Topology } from '../../lab/topology.js';
 import { RS_DIR } from '../../lab/paths.js';
 import { curlMany, startLvsd, tally, removeLabSockets, type Lvsd, type StartLvsdOptions } from '../../lab/director.js';
 import { waitListening } from '../../lab/topology.js';
@@ -31,12 +31,13 @@ export async function prerequisites(extra: string[] = []): Promise<string[]> {
 }
 
 /** `prepare`: runs on the built topology before lvsd starts (e.g. a link MTU lvsd sizes its rings from). */
-export async function buildModeLab(mode: Mode, lvsdOpts: StartLvsdOptions = {}, prepare?: (lab: Lab, topo: Topology) => Promise<void>, tag = `f${mode}`): Promise<ModeLab> {
+export async function buildModeLab(mode: Mode, lvsdOpts: StartLvsdOptions = {}, prepare?: (lab: Lab, topo: Topology) => Promise<void>, tag = `f${mode}`,
+  build: BuildOptions = {}): Promise<ModeLab> {
   const lab = new Lab(tag);
   try {
     // veth defaults (TSO/GSO on): the client and the real servers hand the
     // director 64 KiB super-frames, as on any container host.
-    const topo = mode === 'nat' ? await buildNat(lab) : await buildLan(lab, mode);
+    const topo = mode === 'nat' ? await buildNat(lab, build) : await buildLan(lab, mode, build);
     if (prepare) await prepare(lab, topo);
     const lvsd = await startLvsd(lab, 'dir', lvsdOpts);
     const vs = `${topo.vip}:80`;

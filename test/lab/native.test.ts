@@ -217,10 +217,12 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     const rx = track(withNetns(B, () => openPacket('eth0', { filter: compileFilter(RULES) })));
     const tx = track(withNetns(A, () => openPacket('eth0')));
     const all = cases(bMac, aMac);
-    // Tag each IPv4 case with its index in the IP ID field (the tap does not check IP checksums).
+    // Tag each IPv4 case with its index in the IP ID field (the tap does not check IP checksums), each
+    // IPv6 case in its flow label (no checksum covers it).
     all.forEach((c, i) => {
       const l3 = c.frame[12] === 0x81 ? 18 : 14;
       if (c.frame[l3 - 2] === 0x08 && c.frame[l3 - 1] === 0x00) { c.frame[l3 + 4] = 0x70; c.frame[l3 + 5] = i; }
+      if (c.frame[l3 - 2] === 0x86 && c.frame[l3 - 1] === 0xdd) { c.frame[l3 + 2] = 0x70; c.frame[l3 + 3] = i; }
     });
     const got = new Map<number, number>();
     let unknown = 0;
@@ -229,6 +231,8 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
       // The kernel strips an 802.1Q tag into metadata before taps: the filter and the ring see it untagged.
       if (u8[off + 12] === 0x08 && u8[off + 13] === 0x00 && u8[off + 18] === 0x70) {
         got.set(u8[off + 19]!, (status & TP_STATUS_VLAN_VALID) !== 0 ? tci & 0xfff : -1);
+      } else if (u8[off + 12] === 0x86 && u8[off + 13] === 0xdd && u8[off + 16] === 0x70) {
+        got.set(u8[off + 17]!, (status & TP_STATUS_VLAN_VALID) !== 0 ? tci & 0xfff : -1);
       } else unknown++;
     });
     for (const c of all) expect(tx.tx.push(c.frame)).toBe(true);
@@ -240,6 +244,7 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     expect(unknown).toBe(0);
     const vlanCase = all.findIndex((c) => c.name === 'vlan-tagged tcp to VIP:80');
     expect(got.get(vlanCase)).toBe(42);
+    expect(got.get(all.findIndex((c) => c.name === 'vlan-tagged tcp6 to VIP6:80'))).toBe(42);
 
     // Replacing the filter takes effect at once: accept-all lets the ARP through.
     rx.setFilter([[0x06, 0, 0, 0x40000]]);
@@ -579,6 +584,33 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     withNetns(B, () => { pending = netlinkTables.neighGet(A_IP, 'eth0'); });
     const t = await pending;
     expect(t?.lladdr).toBe(aMac);
+  });
+
+  it('rtnetlink for IPv6: routeGet, neighGet and neighResolve (neighbour discovery) agree with ip(8)', async () => {
+    const A6 = '2001:db8:77::a', B6 = '2001:db8:77::b';
+    // IPv6 is off on this lab's links (its chatter would disturb the frame counts of other tests): on for this test only.
+    const v6 = (on: boolean) => { for (const ns of [A, B]) sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.eth0.disable_ipv6=${on ? 0 : 1}`]); };
+    v6(true);
+    try {
+      ipns(A, '-6', 'addr', 'replace', `${A6}/64`, 'dev', 'eth0', 'nodad');
+      ipns(B, '-6', 'addr', 'replace', `${B6}/64`, 'dev', 'eth0', 'nodad');
+      ipns(B, '-6', 'route', 'replace', '2001:db8:99::/48', 'via', A6);
+      const bIfindex = withNetns(B, () => ifaceInfo('eth0').ifindex);
+      withNetns(B, () => {
+        expect(routeGet('2001:db8:77::5')).toMatchObject({ type: 'unicast', ifindex: bIfindex, dev: 'eth0', prefsrc: B6 });
+        expect(routeGet('2001:db8:99::7')).toMatchObject({ type: 'unicast', dev: 'eth0', gateway: A6, prefsrc: B6 });
+        expect(routeGet('2001:db8:1234::1')).toBeNull();
+        expect(() => routeGet('2001:db8::1', { src: B_IP })).toThrow(/family/);
+      });
+      ipns(B, '-6', 'neigh', 'flush', 'dev', 'eth0');
+      expect(withNetns(B, () => neighGet(bIfindex, A6))).toBeNull();
+      // managed: the kernel runs neighbour discovery for it and keeps it resolved.
+      withNetns(B, () => neighResolve(bIfindex, A6, { managed: true }));
+      expect(await waitFor(() => withNetns(B, () => neighGet(bIfindex, A6))?.lladdr === aMac)).toBe(true);
+      expect(ipns(B, '-6', 'neigh', 'show', A6, 'dev', 'eth0')).toMatch(/managed/);
+    } finally {
+      v6(false);
+    }
   });
 
   it('forwards RX→TX (one-armed, in-place MAC rewrite) and reports pps', async () => {

@@ -41,9 +41,12 @@ describe.skipIf(skip)('VRRP interop with keepalived 2.2.7', () => {
   // Also after a failed scenario: the next one must start from a quiet LAN.
   afterEach(stopAll, 30_000);
 
-  function capture(host: string, seconds: number, name: string): { file: string; done: Promise<unknown> } {
+  /** tshark on `host` for `seconds`; resolves once it says it is capturing (a fixed sleep missed bursts on a loaded host). */
+  async function capture(host: string, seconds: number, name: string): Promise<{ file: string; done: Promise<unknown> }> {
     const file = join(scratch(lab), `${name}.pcap`);
     const p = lab.spawn(host, ['tshark', '-q', '-i', 'eth0', '-f', 'ip proto 112', '-a', `duration:${seconds}`, '-w', file]);
+    await waitFor(() => p.output().includes('Capturing on'), 15_000, 20, 'tshark to start capturing');
+    await sleep(200); // dumpcap prints its banner a moment before the capture is live
     return { file, done: p.exited };
   }
 
@@ -52,8 +55,7 @@ describe.skipIf(skip)('VRRP interop with keepalived 2.2.7', () => {
     const monB = new AddrMonitor(lab, 'dir2');
     await sleep(200);
     const common = { version: 2 as const, advertInt: 1, authPass: '1111' };
-    const cap = capture('dir2', 4, 'v2-ours');
-    await sleep(500); // tshark needs a moment before it captures
+    const cap = await capture('dir2', 4, 'v2-ours');
     const ours = startDaemon(lab, 'dir', 'ours', pairConf({ ...common, state: 'MASTER', priority: 100 }, 'ours'));
     const ka = startDaemon(lab, 'dir2', 'keepalived', pairConf({ ...common, state: 'BACKUP', priority: 50 }, 'keepalived'));
     daemons.push(ours, ka);
@@ -112,7 +114,7 @@ describe.skipIf(skip)('VRRP interop with keepalived 2.2.7', () => {
     // Master_Down_Interval = 3 × 0.1 + (256-50)/256 × 0.1 = 0.380 s (plus polling).
     expect(took).toBeGreaterThan(300);
     expect(took).toBeLessThan(1000);
-    const cap = capture('dir', 2, 'v3-ours');
+    const cap = await capture('dir', 2, 'v3-ours');
     await cap.done;
     const seen = tsharkAdverts(cap.file).filter((a) => a.src === '192.168.150.14');
     expect(seen.length).toBeGreaterThanOrEqual(5);

@@ -12,7 +12,7 @@ import {
   V6, addrEvents, buildLan6, holdsVip, pairConf, scratch, startDaemon, waitDaemonReady, type Daemon, type Host6,
 } from '../../lab/vrrp-testbed.js';
 import { releaseSendSockets, withNetns } from '../../src/io/native.js';
-import { openRawIp6 } from '../../src/vrrp/raw-ip6.js';
+import { openRawIp6 } from '../../src/io/native.js';
 import { buildVrrp } from '../../src/packet/vrrp.js';
 
 const missing = await missingPrerequisites(['ip', 'keepalived', 'tshark', 'node']);
@@ -61,9 +61,12 @@ describe.skipIf(skip)('VRRPv3 over IPv6 with keepalived 2.2.7', () => {
   }
   afterEach(stopAll, 30_000);
 
-  function capture(host: string, seconds: number, name: string): { file: string; done: Promise<unknown> } {
+  /** tshark on `host` for `seconds`; resolves once it says it is capturing (a fixed sleep missed bursts on a loaded host). */
+  async function capture(host: string, seconds: number, name: string): Promise<{ file: string; done: Promise<unknown> }> {
     const file = join(scratch(lab), `${name}.pcap`);
     const p = lab.spawn(host, ['tshark', '-q', '-i', 'eth0', '-f', 'ip6 proto 112 or (icmp6 and ip6[40] == 136)', '-a', `duration:${seconds}`, '-w', file]);
+    await waitFor(() => p.output().includes('Capturing on'), 15_000, 20, 'tshark to start capturing');
+    await sleep(200); // dumpcap prints its banner a moment before the capture is live
     return { file, done: p.exited };
   }
 
@@ -95,8 +98,7 @@ describe.skipIf(skip)('VRRPv3 over IPv6 with keepalived 2.2.7', () => {
     const common = { version: 3 as const, advertInt: 0.1, ...VIPS };
     const monA = lab.spawn('dir', ['ip', '-ts', '-o', 'monitor', 'address']);
     const monB = lab.spawn('dir2', ['ip', '-ts', '-o', 'monitor', 'address']);
-    const cap = capture('client', 4, 'v6-ours-master');
-    await sleep(700); // tshark needs a moment before it captures
+    const cap = await capture('client', 4, 'v6-ours-master');
     const ours = startDaemon(lab, 'dir', 'ours', pairConf({ ...common, state: 'MASTER', priority: 100 }, 'ours'));
     daemons.push(ours);
     await waitFor(() => holdsVip(lab, 'dir', VIP), 5000, 20, 'ours to hold the VIP').catch((e) => { throw new Error(`${e}\n${ours.proc.output()}`); });
@@ -197,7 +199,7 @@ describe.skipIf(skip)('VRRPv3 over IPv6 with keepalived 2.2.7', () => {
     const ours = startDaemon(lab, 'dir', 'ours', pairConf({ ...u(h('dir').addr, h('dir2').addr), state: 'MASTER', priority: 100 }, 'ours'));
     daemons.push(ours);
     await waitFor(() => holdsVip(lab, 'dir', VIP), 5000, 20, 'ours to hold the VIP').catch((e) => { throw new Error(`${e}\n${ours.proc.output()}`); });
-    const cap = capture('dir2', 2, 'v6-unicast');
+    const cap = await capture('dir2', 2, 'v6-unicast');
     await sleep(500);
     const ka = startDaemon(lab, 'dir2', 'keepalived', pairConf({ ...u(h('dir2').addr, h('dir').addr), state: 'BACKUP', priority: 50 }, 'keepalived'));
     daemons.push(ka);

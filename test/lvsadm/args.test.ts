@@ -199,11 +199,16 @@ describe('accepted command lines', () => {
     expect((await reqOf(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2:http', '-m'], { given: [TCP80] })).args.dest.port).toBe(80);
   });
 
-  it('IPv6 is refused with libipvs\'s wording, exit 255, nothing sent', async () => {
-    lvsd.requests.length = 0;
-    expect(await L(['-A', '-t', '[2001:db8::1]:80'])).toEqual({ code: 255, stdout: '', stderr: 'Operation not supported with IPv6\n' });
-    expect(await L(['-A', '-f', '1', '-6'])).toEqual({ code: 255, stdout: '', stderr: 'Operation not supported with IPv6\n' });
-    expect(lvsd.requests).toEqual([]);
+  it('IPv6: [addr]:port and -f N -6 reach lvsd with the address in inet_ntop form and a /128 default mask', async () => {
+    expect((await reqOf(['-A', '-t', '[2001:DB8:0::1]:80'])).args.service).toMatchObject({
+      key: { kind: 'addr', protocol: 'tcp', addr: '2001:db8::1', port: 80 }, scheduler: 'wlc', netmask: '128',
+    });
+    expect((await reqOf(['-A', '-f', '1', '-6', '-p', '-M', '56'])).args.service).toMatchObject({
+      key: { kind: 'fwmark', fwmark: 1, af: 6 }, persistence: 360, netmask: '56',
+    });
+    const v6 = { ...TCP80, key: { kind: 'addr' as const, protocol: 'tcp' as const, addr: '2001:db8::1', port: 80 }, netmask: '128' };
+    expect((await reqOf(['-a', '-t', '[2001:db8::1]:80', '-r', '2001:db8:0:0::2', '-m'], { given: [v6] })).args.dest)
+      .toMatchObject({ addr: '2001:db8::2', port: 80, fwd: 'masq' });
   });
 
   it('-h and -v print on stdout, exit 0, without lvsd', async () => {

@@ -44,3 +44,26 @@ describe('metrics', () => {
     expect(text).not.toContain('} 42\n');
   });
 });
+
+describe('metrics, IPv6', () => {
+  it('labels IPv6 services and dests as ipvsadm writes them ([addr]:port), and IPv6 fwmark services apart', async () => {
+    const svc = (key: ServiceStatus['key'], dests: ServiceStatus['dests'] = []): ServiceStatus => ({
+      key, scheduler: 'rr', persistence: 0, netmask: '128', ops: false, schedFlags: [], stats: { ...zero, conns: 2 }, rates: zr, dests,
+    });
+    const reg = buildRegistry({
+      listServices: () => [
+        svc({ kind: 'addr', protocol: 'tcp', addr: '2001:db8::100', port: 80 }, [{
+          addr: '2001:db8:1::12', port: 8080, fwd: 'masq', weight: 1, uThreshold: 0, lThreshold: 0,
+          activeConns: 1, inactConns: 0, persistConns: 0, stats: zero, rates: zr,
+        }]),
+        svc({ kind: 'fwmark', fwmark: 7 }),
+        svc({ kind: 'fwmark', fwmark: 7, af: 6 }),
+      ],
+      engineCounters: () => ({}), ioCounters: () => ({}), batchSizes: () => ({ bounds: [1], counts: [0], sum: 0, count: 0 }),
+    });
+    const text = await reg.metrics();
+    expect(text).toContain('lvsd_dest_active_connections{service="TCP [2001:db8::100]:80",dest="[2001:db8:1::12]:8080",fwd="masq"} 1');
+    expect(text).toMatch(/lvsd_service_connections_total\{service="FWM 7",[^}]*\} 2/);
+    expect(text).toMatch(/lvsd_service_connections_total\{service="FWM 7 IPv6",[^}]*\} 2/);
+  });
+});

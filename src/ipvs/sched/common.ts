@@ -1,7 +1,7 @@
 // Pieces every scheduler shares: the kernel's availability test, its
 // connection-overhead estimate, its hash_32 and exact 64-bit comparisons.
 
-import { DEST_F_OVERLOAD, type SchedDest } from './scheduler.js';
+import { DEST_F_OVERLOAD, type SchedDest, type SchedFlow } from './scheduler.js';
 
 /**
  * Weight 0 is "quiesced" and OVERLOAD means the upper threshold was reached;
@@ -50,8 +50,15 @@ export function gcd(a: number, b: number): number {
 }
 
 /** A dest's identity across updates: IPVS names a real server by addr:port. */
-export function destKey(d: SchedDest): number {
-  return d.addr * 65536 + d.port;
+export function destKey(d: SchedDest): number | string {
+  return d.key6 ?? d.addr * 65536 + d.port;
+}
+
+/** The key lblc/lblcr remember a flow's destination address by: the u32, or the IPv6 address's words as text. */
+export function daddrKey(flow: SchedFlow): number | string {
+  const w = flow.daddr6;
+  if (flow.af === 6 && w !== undefined) return `${w[0]}:${w[1]}:${w[2]}:${w[3]}`;
+  return flow.daddr >>> 0;
 }
 
 /** Protocols whose first header word holds ports (ip_vs_sh_get_port / ip_vs_mh_get_port). */

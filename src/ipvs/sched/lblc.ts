@@ -9,7 +9,7 @@
 // it on the wlc path.
 
 import type { SchedDest, SchedFlags, SchedFlow, Scheduler } from './scheduler.js';
-import { destKey, isUsable } from './common.js';
+import { daddrKey, destKey, isUsable } from './common.js';
 import { weightedLeastConnIndex } from './wlc.js';
 import {
   LocalityTable,
@@ -38,7 +38,7 @@ export class LblcScheduler implements Scheduler {
   schedule(dests: readonly SchedDest[], flow: SchedFlow): SchedDest | null {
     const now = flow.now;
     this.table.advance(now);
-    const daddr = flow.daddr >>> 0;
+    const daddr = daddrKey(flow);
     const en = this.table.entries.get(daddr);
     if (en !== undefined) {
       en.lastuse = now;

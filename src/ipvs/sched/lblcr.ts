@@ -6,7 +6,7 @@
 // once the hot spot cools.
 
 import { DEST_F_OVERLOAD, type SchedDest, type SchedFlags, type SchedFlow, type Scheduler } from './scheduler.js';
-import { connOverhead, destKey, productGreater } from './common.js';
+import { connOverhead, daddrKey, destKey, productGreater } from './common.js';
 import { weightedLeastConnIndex } from './wlc.js';
 import {
   LocalityTable,
@@ -91,14 +91,14 @@ export class LblcrScheduler implements Scheduler {
   update(_dests: readonly SchedDest[], _flags: SchedFlags): void {}
 
   /** Keys of the dests serving a destination address, newest first (for tests and listings). */
-  serverSet(daddr: number): number[] {
+  serverSet(daddr: number): (number | string)[] {
     return this.table.entries.get(daddr >>> 0)?.set.members.map((r) => r.key) ?? [];
   }
 
   schedule(dests: readonly SchedDest[], flow: SchedFlow): SchedDest | null {
     const now = flow.now;
     this.table.advance(now);
-    const daddr = flow.daddr >>> 0;
+    const daddr = daddrKey(flow);
     const en = this.table.entries.get(daddr);
     if (en !== undefined) {
       en.lastuse = now;

@@ -30,7 +30,8 @@ export interface LocalityEntry {
 }
 
 export class LocalityTable<E extends LocalityEntry> {
-  readonly entries = new Map<number, E>();
+  /** By destination address: the u32, or daddrKey()'s text for IPv6. */
+  readonly entries = new Map<number | string, E>();
   readonly expirationMs: number;
   private readonly maxEntries: number;
   private nextCheck = -1;
@@ -85,7 +86,7 @@ export class LocalityTable<E extends LocalityEntry> {
 
 /** A dest an entry remembers; the kernel holds a reference, lvsd its addr:port. */
 export interface DestRef {
-  key: number;
+  key: number | string;
   /** Where it was in the list last time; checked first. */
   hint: number;
   /** Last object seen, read when the dest has left the list (the kernel's trash). */

@@ -54,7 +54,7 @@ export class MhScheduler implements Scheduler {
   private fallback = false;
   private port = false;
   /** destKey → last non-zero weight (the kernel's dest->last_weight). */
-  private lastWeight = new Map<number, number>();
+  private lastWeight = new Map<number | string, number>();
 
   constructor(opts: MhOptions = {}) {
     const size = opts.tableSize ?? MH_DEFAULT_TAB_SIZE;
@@ -76,7 +76,7 @@ export class MhScheduler implements Scheduler {
     // __ip_vs_update_dest: last_weight follows weight on add and on every
     // non-zero change, so a quiesced dest keeps its share of the table.
     const lw = new Array<number>(n);
-    const nextLast = new Map<number, number>();
+    const nextLast = new Map<number | string, number>();
     let g = 0;
     let maxw = 0;
     for (let i = 0; i < n; i++) {

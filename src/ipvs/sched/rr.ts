@@ -11,12 +11,12 @@ export class RrScheduler implements Scheduler {
   /** Index of the last chosen dest; -1 is the list head (start from the first). */
   private cursor = -1;
   /** destKey of each dest at the last update, to re-find the cursor after changes. */
-  private keys: number[] = [];
+  private keys: (number | string)[] = [];
 
   update(dests: readonly SchedDest[], _flags: SchedFlags): void {
     const newKeys = dests.map(destKey);
     if (this.cursor >= 0 && this.cursor < this.keys.length) {
-      const pos = new Map<number, number>();
+      const pos = new Map<number | string, number>();
       newKeys.forEach((k, i) => pos.set(k, i));
       let next = -1;
       for (let i = this.cursor; i >= 0; i--) {

@@ -10,9 +10,11 @@ export const DEST_F_OVERLOAD = 2;
 export interface SchedDest {
   /** Stable index of this dest within the service (for table-based schedulers). */
   readonly id: number;
-  /** IPv4 address as u32 (host order) and port, for hashing and ordering. */
+  /** IPv4 address as u32 (host order), or an IPv6 one's fold (the kernel's addr_fold), and port, for hashing and ordering. */
   readonly addr: number;
   readonly port: number;
+  /** IPv6 dests: a key unique per address and port (folds of different addresses may be equal). */
+  readonly key6?: string;
   readonly weight: number;
   readonly activeConns: number;
   readonly inactConns: number;
@@ -23,11 +25,18 @@ export interface SchedDest {
   readonly uThreshold: number;
 }
 
-/** The flow being scheduled; addresses u32 host order. */
+/**
+ * The flow being scheduled; addresses u32 host order. For an IPv6 flow
+ * (af 6), saddr and daddr hold the kernel's fold of each address (what
+ * ip_vs_sh/dh/mh_hashkey hash) and daddr6 the whole destination address
+ * (lblc and lblcr remember destinations by address).
+ */
 export interface SchedFlow {
   saddr: number;
   sport: number;
   daddr: number;
+  af?: number;
+  daddr6?: Uint32Array;
   dport: number;
   protocol: number;
   /** Monotonic milliseconds, passed in (lblc/lblcr expire their tables by it). */

@@ -7,7 +7,8 @@
 import { checksum, setCsum } from '../../packet/checksum.js';
 import { writeIp } from '../../packet/addr.js';
 import { writeU16, writeU32 } from '../../packet/input.js';
-import { decrementTtl, rewriteAddrPort } from './nat.js';
+import { decrementHopLimit, decrementTtl, rewriteAddrPort, rewriteAddrPort6 } from './nat.js';
+import { setIcmpv6Checksum } from '../../packet/icmpv6.js';
 import { VERDICT_XMIT, type XmitOut } from '../verdict.js';
 
 /** icmp_send() quotes as much of the offender as fits a 576-byte datagram. */
@@ -85,5 +86,56 @@ export function natIcmpOutXmit(out: XmitOut, buf: Uint8Array, l3: number, icmpOf
   out.start = l3;
   out.len = tot;
   out.nextHop = caddr;
+  return VERDICT_XMIT;
+}
+
+// ---------------------------------------------------------------- IPv6
+// ip_vs_nat_icmp_v6: the outer address, the quoted header's address and
+// port, the quoted TCP/UDP checksum when the quote reaches it (the kernel
+// leaves that one stale, as for IPv4), and the ICMPv6 checksum, which
+// covers the outer addresses through the pseudo-header.
+
+/**
+ * Rewrites an ICMPv6 error about a NAT flow in place: the outer address at
+ * `outerAddrOff` and the quoted address at `innerAddrOff` become the one at
+ * addr[0…16), the quoted port at `innerPortOff` becomes `port`. `innerL4`
+ * is the quoted upper-layer header, `iproto` its protocol.
+ */
+export function natIcmp6(buf: Uint8Array, l3: number, icmpOff: number, icmpLen: number, innerL4: number, iproto: number,
+  outerAddrOff: number, innerAddrOff: number, innerPortOff: number, addr: Uint8Array, port: number): void {
+  const end = icmpOff + icmpLen;
+  const csumOff = innerL4 + (iproto === 17 ? 6 : 16);
+  rewriteAddrPort6(buf, innerAddrOff, addr, 0, innerPortOff, port, csumOff + 2 <= end ? csumOff : -1, iproto === 17);
+  for (let k = 0; k < 16; k++) buf[outerAddrOff + k] = addr[k]!;
+  setIcmpv6Checksum(buf, l3, icmpOff, icmpLen);
+}
+
+/** The client's ICMPv6 error about our reply, towards its real server (ip_vs_in_icmp_v6): VIP:vport → RIP:rport. */
+export function natIcmpInXmit6(out: XmitOut, buf: Uint8Array, l3: number, icmpOff: number, icmpLen: number, inner: number,
+  innerL4: number, iproto: number, tot: number, raddr: Uint8Array, rport: number, nh6: Uint8Array): number {
+  natIcmp6(buf, l3, icmpOff, icmpLen, innerL4, iproto, l3 + 24, inner + 8, innerL4, raddr, rport);
+  out.buf = buf;
+  out.start = l3;
+  out.len = tot;
+  nh6.set(raddr);
+  out.nextHop6 = nh6;
+  return VERDICT_XMIT;
+}
+
+/**
+ * An ICMPv6 error from the real server's side about the client's DNATed
+ * packet, towards the client (ip_vs_out_icmp_v6): routed, so one hop less
+ * (the caller has checked the hop limit is above 1), and shown as from the
+ * VIP:vport.
+ */
+export function natIcmpOutXmit6(out: XmitOut, buf: Uint8Array, l3: number, icmpOff: number, icmpLen: number, inner: number,
+  innerL4: number, iproto: number, tot: number, vaddr: Uint8Array, vport: number, nh6: Uint8Array): number {
+  decrementHopLimit(buf, l3);
+  natIcmp6(buf, l3, icmpOff, icmpLen, innerL4, iproto, l3 + 8, inner + 24, innerL4 + 2, vaddr, vport);
+  out.buf = buf;
+  out.start = l3;
+  out.len = tot;
+  nh6.set(buf.subarray(l3 + 24, l3 + 40));
+  out.nextHop6 = nh6;
   return VERDICT_XMIT;
 }

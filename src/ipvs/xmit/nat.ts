@@ -9,6 +9,7 @@
 // director (FORWARD hook, after ip_forward has decremented the TTL), so they
 // lose one hop, and a reply that arrives with TTL <= 1 is not forwarded.
 import { csumUpdate16, csumUpdate32, csumUpdateAddrPort, getCsum, setCsum } from '../../packet/checksum.js';
+import { csumUpdate128 } from '../../packet/ipv6.js';
 import { readIp, writeIp } from '../../packet/addr.js';
 import { readU16, writeU16 } from '../../packet/input.js';
 import { VERDICT_XMIT, type XmitOut } from '../verdict.js';
@@ -75,4 +76,51 @@ export function natXmit(out: XmitOut, buf: Uint8Array, l3: number, l4: number, t
   out.len = totLen;
   out.nextHop = raddr;
   return VERDICT_XMIT;
+}
+
+// ---------------------------------------------------------------- IPv6
+// The same rewrites for IPv6 (ip_vs_nat_xmit_v6, the v6 half of
+// tcp/udp_snat_handler): no header checksum, the 128-bit address folded
+// into the TCP/UDP checksum through the pseudo-header (ip_vs_check_diff16).
+// `l4` is the upper-layer header found past any extension headers.
+
+/**
+ * Replaces the 16-byte address at buf[addrOff] with the one at
+ * addr[aOff…), and the port at `portOff` (< 0: none), fixing the L4
+ * checksum at `l4CsumOff` (< 0: none). UDP over IPv6 always has a checksum
+ * (the engine drops a zero one), and a result of 0 is sent as 0xffff.
+ */
+export function rewriteAddrPort6(buf: Uint8Array, addrOff: number, addr: Uint8Array, aOff: number, portOff: number, newPort: number,
+  l4CsumOff: number, udp: boolean): void {
+  let oldPort = newPort;
+  if (portOff >= 0) oldPort = readU16(buf, portOff);
+  if (l4CsumOff >= 0) {
+    let n = csumUpdate128(getCsum(buf, l4CsumOff), buf, addrOff, addr, aOff, oldPort, newPort);
+    if (udp && n === 0) n = 0xffff;
+    setCsum(buf, l4CsumOff, n);
+  }
+  for (let k = 0; k < 16; k++) buf[addrOff + k] = addr[aOff + k]!;
+  if (portOff >= 0) writeU16(buf, portOff, newPort);
+}
+
+/** The forwarding hop-limit decrement; false (nothing changed) when it would expire (ip6_forward). */
+export function decrementHopLimit(buf: Uint8Array, l3: number): boolean {
+  const h = buf[l3 + 7]!;
+  if (h <= 1) return false;
+  buf[l3 + 7] = h - 1;
+  return true;
+}
+
+/** DNAT of a client packet: VIP:vport → RIP:rport. */
+export function natIn6(buf: Uint8Array, l3: number, l4: number, proto: number, raddr: Uint8Array, rport: number): void {
+  const udp = proto === 17;
+  rewriteAddrPort6(buf, l3 + 24, raddr, 0, l4 + 2, rport, l4 + (udp ? 6 : 16), udp);
+}
+
+/** SNAT of a reply: RIP:rport → VIP:vport, one hop less; false (nothing changed) when the hop limit would expire. */
+export function natOut6(buf: Uint8Array, l3: number, l4: number, proto: number, vaddr: Uint8Array, vport: number): boolean {
+  if (!decrementHopLimit(buf, l3)) return false;
+  const udp = proto === 17;
+  rewriteAddrPort6(buf, l3 + 8, vaddr, 0, l4, vport, l4 + (udp ? 6 : 16), udp);
+  return true;
 }

@@ -103,7 +103,7 @@ describe('lblc', () => {
     // From 7 minutes on, each minute's run drops up to max/2 = 2 stale entries
     // while the table is over 4.
     s.schedule(ds, to(10, 20 * MIN));
-    expect([...s.table.entries.keys()].sort((a, b) => a - b)).toEqual([7, 8, 9, 10]);
+    expect([...s.table.entries.keys()].sort((a, b) => Number(a) - Number(b))).toEqual([7, 8, 9, 10]);
   });
 
   it('takes the expiration from its options', () => {
