@@ -13,7 +13,7 @@ import { mergeServices, perWorkerCounters, sumBatches, sumCounters, sumStats } f
 import type { MetricsServer } from '../metrics/server.js';
 import type { MetricsSource } from '../metrics/lvsd.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
-import { ipCommandTables, type NeighEntry, type RouteEntry } from '../io/neigh.js';
+import { ipCommandTables } from '../io/neigh.js';
 import { compileFilter } from '../io/bpf.js';
 import { compileFanout, planFanout, workerOfConn, type FanoutPlan } from '../io/fanout.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
@@ -27,7 +27,7 @@ import { DataPlane } from './dataplane.js';
 import { WorkerPool } from './workers.js';
 import { queueNumFor } from '../io/nfqueue.js';
 import { SchedBoard, SchedSlots } from './sched-share.js';
-import type { WorkerStats } from './worker-protocol.js';
+import type { KernelSnapshot, WorkerStats } from './worker-protocol.js';
 
 const TICK_MS = 100;
 /** The engine's default bound on conns + templates (state.ts), split among workers. */
@@ -168,12 +168,12 @@ export class Daemon {
   /** --workers N: the workers, each with its engine and rings; this thread reads the kernel's tables for all of them. */
   private async startWorkers(ifnames: string[]): Promise<void> {
     const o = this.opts;
-    const { routes, neighs } = await this.readTables();
+    const { tables } = await this.readTables();
     const fault = /^(\d+):(\d+):(crash|hang)$/.exec(process.env.LVSD_TEST_WORKER_FAULT ?? '');
     const board = SchedBoard.create(o.workers);
     this.schedSlots = new SchedSlots(board);
     this.pool = new WorkerPool({
-      workers: o.workers, ifnames, synShed: o.synShed, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), routes, neighs, schedBoard: board.sab,
+      workers: o.workers, ifnames, synShed: o.synShed, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
       // --max-conns bounds the whole table, as with one worker: each worker gets its share (and the same memory in total).
       engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp },
       log: this.log,
@@ -204,7 +204,7 @@ export class Daemon {
         this.refreshing = true;
         this.readTables()
           .then(async (t) => {
-            await pool.broadcast({ op: 'neigh-snapshot', routes: t.routes, neighs: t.neighs });
+            await pool.broadcast({ op: 'neigh-snapshot', tables: t.tables });
             await this.refreshTunSources(t.routesChanged);
           })
           .catch((err: unknown) => this.log.warn({ err: String(err) }, 'refreshing the workers\' routing/neighbour tables failed'))
@@ -213,19 +213,23 @@ export class Daemon {
     }, TICK_MS);
   }
 
-  /** The kernel's main routing table and neighbour table, one `ip` call each; routesChanged when the routes differ from the last read. */
-  private async readTables(): Promise<{ routes: RouteEntry[]; neighs: NeighEntry[]; routesChanged: boolean }> {
-    let routes: RouteEntry[] = [];
-    let neighs: NeighEntry[] = [];
+  /**
+   * The kernel's main routing and neighbour tables, IPv4 and IPv6, one `ip`
+   * call each, for every worker; routesChanged when the routes differ from
+   * the last read (TUN sources are then resolved again).
+   */
+  private async readTables(): Promise<{ tables: KernelSnapshot; routesChanged: boolean }> {
+    const k = ipCommandTables;
+    const tables: KernelSnapshot = { routes: [], neighs: [], routes6: [], neighs6: [] };
     try {
-      [routes, neighs] = await Promise.all([ipCommandTables.routeTable!(), ipCommandTables.neighTable!()]);
+      [tables.routes, tables.neighs, tables.routes6, tables.neighs6] = await Promise.all([k.routeTable!(), k.neighTable!(), k.routeTable6!(), k.neighTable6!()]);
     } catch (err) {
       this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed');
     }
-    const sig = JSON.stringify(routes);
+    const sig = JSON.stringify([tables.routes, tables.routes6]);
     const routesChanged = sig !== this.routeSig;
     this.routeSig = sig;
-    return { routes, neighs, routesChanged };
+    return { tables, routesChanged };
   }
 
   private tunRetrySoon(): void {

@@ -5,6 +5,9 @@ import type { DestExtra } from '../ipvs/engine.js';
 import type { DestSpec, Ruleset, ServiceKey, ServiceSpec, Timeouts } from '../ipvs/types.js';
 import type { NeighEntry, RouteEntry } from '../io/neigh.js';
 import type { PlaneFanout } from './dataplane.js';
+
+/** The kernel's main routing and neighbour tables, IPv4 and IPv6, as the main thread read them for every worker. */
+export interface KernelSnapshot { routes: RouteEntry[]; neighs: NeighEntry[]; routes6: RouteEntry[]; neighs6: NeighEntry[] }
 import type { SlotTable } from './sched-share.js';
 import type { RxRingVersion } from '../io/ring-geometry.js';
 
@@ -18,8 +21,7 @@ export interface WorkerInit {
   rxRing?: RxRingVersion;
   fwmarkQueue: number;
   /** The main thread's first read of the routing and neighbour tables. */
-  routes: RouteEntry[];
-  neighs: NeighEntry[];
+  tables: KernelSnapshot;
   /** Int32Array over a SharedArrayBuffer: worker i adds 1 to slot i every tick (the main thread's watchdog). */
   heartbeat: SharedArrayBuffer;
   /** The schedulers' shared board (src/lvsd/sched-share.ts). */
@@ -50,7 +52,7 @@ export type WorkerRequest =
   | { op: 'stats' }
   | { op: 'trace'; key: ServiceKey; caddr: string; cport: number }
   | { op: 'sync-master'; on: boolean }
-  | { op: 'neigh-snapshot'; routes: RouteEntry[]; neighs: NeighEntry[] }
+  | { op: 'neigh-snapshot'; tables: KernelSnapshot }
   | { op: 'stop' };
 
 export type MainToWorker = { t: 'call'; id: number; req: WorkerRequest } | { t: 'sync-in'; conns: Uint32Array };

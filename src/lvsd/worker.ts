@@ -45,14 +45,15 @@ function main(): void {
 
   // The routing and neighbour tables as the main thread last read them: one
   // pair of `ip` calls per refresh for the whole process, not one per worker.
-  let routes = init.routes;
-  let neighs = init.neighs;
+  let tables = init.tables;
   const kernel: KernelTables = {
     routeGet: (a) => ipCommandTables.routeGet(a),
     neighGet: (a, d) => ipCommandTables.neighGet(a, d),
     neighResolve: (a, d) => ipCommandTables.neighResolve(a, d),
-    routeTable: async () => routes,
-    neighTable: async () => neighs,
+    routeTable: async () => tables.routes,
+    neighTable: async () => tables.neighs,
+    routeTable6: async () => tables.routes6,
+    neighTable6: async () => tables.neighs6,
   };
   const plane = new DataPlane({
     ifnames: init.ifnames, engine: e, log, synShed: init.synShed, kernel, rxRing: init.rxRing, fwmarkQueue: init.fwmarkQueue,
@@ -114,8 +115,7 @@ function main(): void {
         } : null);
         return null;
       case 'neigh-snapshot':
-        routes = r.routes;
-        neighs = r.neighs;
+        tables = r.tables;
         await plane.neigh.refreshSnapshot();
         return null;
       case 'stop':

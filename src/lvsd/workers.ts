@@ -13,10 +13,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SyncConn } from '../ipvs/sync.js';
-import type { NeighEntry, RouteEntry } from '../io/neigh.js';
 import type { PlaneFanout, PlaneLog } from './dataplane.js';
 import type { RxRingVersion } from '../io/ring-geometry.js';
-import type { MainToWorker, WorkerInit, WorkerRequest, WorkerToMain } from './worker-protocol.js';
+import type { KernelSnapshot, MainToWorker, WorkerInit, WorkerRequest, WorkerToMain } from './worker-protocol.js';
 import { packSyncConns, unpackSyncConns } from './sync-pack.js';
 
 /** A worker whose tick counter has not moved for this long is taken for hung. */
@@ -44,8 +43,7 @@ export interface WorkerPoolOptions {
   synShed: boolean;
   rxRing?: RxRingVersion;
   fwmarkQueue: number;
-  routes: RouteEntry[];
-  neighs: NeighEntry[];
+  tables: KernelSnapshot;
   /** The schedulers' shared board. */
   schedBoard: SharedArrayBuffer;
   log: PlaneLog & { child?: unknown };
@@ -93,7 +91,7 @@ export class WorkerPool {
       const init: WorkerInit = {
         index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed,
         rxRing: this.o.rxRing, fwmarkQueue: this.o.fwmarkQueue,
-        routes: this.o.routes, neighs: this.o.neighs, heartbeat: this.heartbeat, schedBoard: this.o.schedBoard,
+        tables: this.o.tables, heartbeat: this.heartbeat, schedBoard: this.o.schedBoard,
         ...(this.o.fault?.index === i ? { fault: { ms: this.o.fault.ms, kind: this.o.fault.kind } } : {}),
       };
       const w = new Worker(script, { workerData: init, name: `lvsd-worker-${i}` });
