@@ -5,7 +5,11 @@
 // Also printed, for where the time goes: a bare `node -e 0` and lvs-keepalived's
 // own "Entering MASTER STATE" log line, both from spawn.
 //
-//   node dist/bench/startup.js [--reps 7] [--priority 255]
+//   node dist/bench/startup.js [--reps 7] [--priority 255] [--baseline OTHER/dist/bin/lvs-keepalived.js]
+//
+// --baseline measures a second build of lvs-keepalived (another checkout's
+// dist/bin) in the same alternation, so a change is judged against what it
+// replaces on the same busy machine.
 //
 // A benchmark, not a test: it never fails on a time.
 import { spawn } from 'node:child_process';
@@ -22,6 +26,8 @@ const reps = arg('--reps', 7);
 /** 255 (address owner): both go MASTER at once, so the figure is start-up cost alone; below 255 both first wait for other masters. */
 const priority = arg('--priority', 255);
 const CLI = join(ROOT, 'dist', 'bin', 'lvs-keepalived.js');
+const baselineAt = process.argv.indexOf('--baseline');
+const BASELINE = baselineAt > 0 ? process.argv[baselineAt + 1] : undefined;
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1] ?? NaN; };
 
@@ -61,23 +67,26 @@ async function main(): Promise<void> {
       writeFileSync(f, pairConf({ state: 'MASTER', priority, advertInt: 1, version: 2, authPass: 'lvsd' }, impl));
       return f;
     };
-    const ours = ['node', CLI, '-P', '-n', '-l', '-f', conf('ours'), '--state-dir', join(dir, 'state'), '--socket', join(dir, 'none.sock')];
+    const oursOf = (cli: string) => ['node', cli, '-P', '-n', '-l', '-f', conf('ours'), '--state-dir', join(dir, 'state'), '--socket', join(dir, 'none.sock')];
+    const ours = oursOf(CLI);
     const ka = (n: number) => ['keepalived', '-n', '-l', '-P', '-G', '-f', conf('keepalived'), '-p', join(dir, `ka${n}.pid`), '-r', join(dir, `kav${n}.pid`)];
-    const res = { ours: [] as number[], oursLog: [] as number[], keepalived: [] as number[], node: [] as number[] };
+    const res = { ours: [] as number[], oursLog: [] as number[], keepalived: [] as number[], node: [] as number[], baseline: [] as number[] };
     for (let i = 0; i < reps; i++) {
       const a = await once(lab, ours, 'dir');
       res.ours.push(a.vipMs);
       if (a.logMs !== undefined) res.oursLog.push(a.logMs);
       res.keepalived.push((await once(lab, ka(i), 'dir')).vipMs);
+      if (BASELINE) res.baseline.push((await once(lab, oursOf(BASELINE), 'dir')).vipMs);
       const t0 = performance.now();
       await lab.exec('dir', ['node', '-e', '0']);
       res.node.push(performance.now() - t0);
-      console.log(JSON.stringify({ rep: i, ours: +a.vipMs.toFixed(1), keepalived: +res.keepalived[i]!.toFixed(1) }));
+      console.log(JSON.stringify({ rep: i, ours: +a.vipMs.toFixed(1), keepalived: +res.keepalived[i]!.toFixed(1), ...(BASELINE ? { baseline: +res.baseline[i]!.toFixed(1) } : {}) }));
     }
     const o = median(res.ours), k = median(res.keepalived);
     console.log(`\nmedians of ${reps} (spawn → VIP on eth0, MASTER at start):`);
     console.log(`  lvs-keepalived -P      ${o.toFixed(1)} ms   ('Entering MASTER STATE' logged at ${median(res.oursLog).toFixed(1)} ms)`);
     console.log(`  keepalived 2.2.7 -P    ${k.toFixed(1)} ms`);
+    if (BASELINE) console.log(`  baseline -P            ${median(res.baseline).toFixed(1)} ms   (${BASELINE})`);
     console.log(`  node -e 0 (in netns)   ${median(res.node).toFixed(1)} ms`);
     console.log(`  ratio ours/keepalived  ${(o / k).toFixed(2)}`);
   } finally {

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkScript, defaultScriptUser, lookupUser as passwdLookup } from '../core/script-security.js';
 import type { Diagnostic, KaErr, KeepalivedConfig, Severity, SourcePos } from './model.js';
+import { refusedInstances } from './parser.js';
 
 export interface HostOptions {
   /** Does a network interface exist? Default: /sys/class/net/NAME of this process's namespace. */
@@ -38,26 +39,42 @@ export function checkHost(model: KeepalivedConfig, opts: HostOptions = {}): Diag
   const lookupUser = opts.lookupUser ?? passwdLookup;
   const pathEnv = opts.pathEnv ?? process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
 
-  for (const vi of model.vrrp_instances) {
-    if (vi.interface && !ifExists(vi.interface)) {
+  // keepalived looks interfaces up as it parses (vrrp_if.c if_get_by_ifname, IF_CREATE_IF_DYNAMIC), refused
+  // instances included; one that is missing sets non_existent_interface_specified, and then its VRRP side
+  // stops before vrrp_complete_init(): "Non-existent interface specified in configuration" (vrrp_daemon.c),
+  // so nothing after, script security included, is judged there.
+  let missingIf: SourcePos | undefined;
+  const lookup = (name: string, pos: SourcePos): boolean => {
+    if (ifExists(name)) return true;
+    missingIf ??= pos;
+    return false;
+  };
+  const instances = [...model.vrrp_instances, ...refusedInstances(model)];
+  for (const vi of instances) {
+    if (vi.interface && !lookup(vi.interface, vi.pos)) {
       emit(vi.pos, 'error', 'GENERAL_ERROR', `interface ${vi.interface} for vrrp_instance ${vi.name} doesn't exist`,
         'name an existing interface (ip link), or create it before starting');
     }
     for (const t of vi.track_interface) {
-      if (!ifExists(t.name)) emit(vi.pos, 'warning', 'GENERAL_ERROR', `(${vi.name}) tracked interface ${t.name} doesn't exist`, 'fix the name in track_interface');
+      if (!lookup(t.name, vi.pos)) emit(vi.pos, 'warning', 'GENERAL_ERROR', `(${vi.name}) tracked interface ${t.name} doesn't exist`, 'fix the name in track_interface');
     }
     for (const v of [...vi.virtual_ipaddress, ...vi.virtual_ipaddress_excluded]) {
-      if (v.dev && !ifExists(v.dev)) emit(v.pos, 'error', 'GENERAL_ERROR', `virtual_ipaddress ${v.addr}: cannot find interface ${v.dev}`, 'fix dev, or leave it out to use the instance interface');
+      if (v.dev && !lookup(v.dev, v.pos)) emit(v.pos, 'error', 'GENERAL_ERROR', `virtual_ipaddress ${v.addr}: cannot find interface ${v.dev}`, 'fix dev, or leave it out to use the instance interface');
+    }
+  }
+  for (const g of model.vrrp_sync_groups) {
+    for (const t of g.track_interface) {
+      if (!lookup(t.name, g.pos)) emit(g.pos, 'warning', 'GENERAL_ERROR', `(${g.name}) tracked interface ${t.name} doesn't exist`, 'fix the name in track_interface');
     }
   }
   for (const v of model.static_ipaddress) {
-    if (v.dev && !ifExists(v.dev)) emit(v.pos, 'error', 'GENERAL_ERROR', `interface ${v.dev} for ip address ${v.addr}/${v.prefix} doesn't exist`, 'fix dev, or create the interface before starting');
+    if (v.dev && !lookup(v.dev, v.pos)) emit(v.pos, 'error', 'GENERAL_ERROR', `interface ${v.dev} for ip address ${v.addr}/${v.prefix} doesn't exist`, 'fix dev, or create the interface before starting');
   }
   for (const [what, list] of [['VROUTE nexthop', model.static_routes], ['rule', model.static_rules]] as const) {
     for (const r of list) {
       for (let i = 0; i + 1 < r.args.length; i++) {
         const k = r.args[i];
-        if ((k === 'dev' || k === 'oif' || k === 'iif') && !ifExists(r.args[i + 1]!)) {
+        if ((k === 'dev' || k === 'oif' || k === 'iif') && !lookup(r.args[i + 1]!, r.pos)) {
           emit(r.pos, 'warning', 'GENERAL_ERROR', `interface ${r.args[i + 1]} for ${what} doesn't exist`, 'fix the interface name, or create it before starting');
         }
       }
@@ -72,10 +89,15 @@ export function checkHost(model: KeepalivedConfig, opts: HostOptions = {}): Diag
   // ---- scripts
   const g = model.global_defs;
   const security = g.enable_script_security;
+  if (missingIf) {
+    emit(missingIf, 'note', 'BAD_IF', 'Non-existent interface specified in configuration: keepalived checks no further on the VRRP side (VRRP scripts and their security are not judged)',
+      'create the interface, or fix its name');
+  }
   const refs: ScriptRef[] = [];
-  if (model.vrrp_instances.length) {
+  // keepalived's check_vrrp_script_security(): only when there is a vrrp_instance, refused ones included.
+  if (instances.length && !missingIf) {
     for (const s of model.vrrp_scripts) refs.push({ pos: s.pos, cmd: s.script, kind: 'track', name: s.name, ...(s.user ? { user: s.user } : {}), side: 'vrrp' });
-    for (const n of [...model.vrrp_instances, ...model.vrrp_sync_groups]) {
+    for (const n of [...instances, ...model.vrrp_sync_groups]) {
       for (const k of ['notify', 'notify_master', 'notify_backup', 'notify_fault', 'notify_stop', 'notify_master_rx_lower_pri'] as const) {
         const cmd = (n as unknown as Record<string, string | undefined>)[k];
         if (cmd) refs.push({ pos: n.pos, cmd, kind: 'notify', side: 'vrrp' });

@@ -8,7 +8,7 @@ import { checkHost, type HostOptions } from './check-host.js';
 import { KA_ERR, type Diagnostic, type KeepalivedConfig } from './model.js';
 
 export * from './model.js';
-export { parseConfigFile, parseConfigText } from './parser.js';
+export { parseConfigFile, parseConfigText, refusedInstances } from './parser.js';
 export { parseYamlConfig, parseYamlConfigFile, dumpConfig, toKeepalivedConf } from './yaml.js';
 export { checkHost, type HostOptions } from './check-host.js';
 
@@ -50,13 +50,15 @@ export function formatDiagnostic(d: Diagnostic): string {
 /**
  * The exit status `keepalived -t` would give for these diagnostics
  * (keepalived 2.2.7 config_test_exit(): the highest config_err_t wins):
- * 0 clean, 4 cannot run, 5 errors it would run through, 6 script security.
+ * 0 clean, 4 cannot run, 5 errors it would run through, 6 script security;
+ * 2 when keepalived stopped reading at a keyword without its parameter.
  */
 export function configTestExitCode(diags: readonly Diagnostic[]): number {
   let worst = 0;
   for (const d of diags) worst = Math.max(worst, KA_ERR.indexOf(d.ka));
   const err = KA_ERR[worst]!;
   if (err === 'OK') return 0;
+  if (err === 'EXIT_CONFIG') return 2;
   if (err === 'FILE_NOT_FOUND' || err === 'BAD_IF' || err === 'FATAL') return 4;
   if (err === 'SECURITY_ERROR') return 6;
   return 5;

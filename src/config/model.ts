@@ -11,11 +11,17 @@ export interface SourcePos {
   col: number;
 }
 
-/** What keepalived -t would make of a diagnostic: the config_err_t it raises (lib/parser.h order). */
+/**
+ * What keepalived -t would make of a diagnostic: the config_err_t it raises
+ * (lib/parser.h order). EXIT_CONFIG is no config_err_t: it stands for
+ * keepalived giving up on the spot with exit(KEEPALIVED_EXIT_CONFIG) = 2
+ * (a keyword whose parameter is missing, lib/parser.c null_strvec()), which
+ * outranks whatever was found before; it is last so that it wins.
+ */
 export const KA_ERR = [
   'OK', 'FILE_NOT_FOUND', 'BAD_IF', 'FATAL', 'MULTIPLE_FILES', 'UNKNOWN_KEYWORD', 'UNEXPECTED_BOB',
   'MISSING_BOB', 'UNEXPECTED_EOB', 'MISSING_EOB', 'UNMATCHED_QUOTE', 'MISSING_PARAMETER',
-  'INVALID_NUMBER', 'GENERAL_ERROR', 'WARNING', 'DEPRECATED', 'SECURITY_ERROR',
+  'INVALID_NUMBER', 'GENERAL_ERROR', 'WARNING', 'DEPRECATED', 'SECURITY_ERROR', 'EXIT_CONFIG',
 ] as const;
 export type KaErr = (typeof KA_ERR)[number];
 

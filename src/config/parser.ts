@@ -9,6 +9,7 @@ import { bigIntToIpv6, formatIpv6, ipv6ToBigInt, isIpv6, isLinkLocalIpv6, isLink
 import { SCHEDULERS } from '../ipvs/types.js';
 import { lexConfig, type LexOptions, type Stmt, type Word } from './lexer.js';
 import { parseStaticRoute, parseStaticRule } from './ip-rule-route-parser.js';
+import { EXITS_WITHOUT_PARAM, exitsWithoutParam, reportsWithoutParam } from './missing-param.js';
 import {
   DEFAULTS, emptyConfig,
   type Checker, type CheckerType, type Diagnostic, type HttpUrl, type KaErr, type KeepalivedConfig, type LvsMethod,
@@ -163,11 +164,32 @@ type Handler<T> = (ctx: Ctx, s: Stmt, target: T) => void;
 function walk<T>(ctx: Ctx, stmts: Stmt[] | undefined, table: Record<string, Handler<T>>, target: T, ignored: ReadonlySet<string>, where: string): void {
   for (const s of stmts ?? []) {
     const k = kw(s);
+    if (stopsKeepalived(ctx, s, where)) continue;
     const h = Object.prototype.hasOwnProperty.call(table, k) ? table[k] : undefined;
     if (h) h(ctx, s, target);
-    else if (ignored.has(k)) ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it', 'OK');
-    else unknownKeyword(ctx, s, ` in ${where}`, [...Object.keys(table), ...ignored]);
+    else if (ignored.has(k)) {
+      if (s.words.length === 1 && reportsWithoutParam(where, k)) {
+        ctx.warn(endPos(s), `${k} is missing its parameter; keepalived ignores the line`, `write '${k} <value>', or remove it`);
+        continue;
+      }
+      ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it', 'OK');
+      // keepalived still reads what is inside (SMTP_CHECK, UDP_CHECK …) and can stop there.
+      if (s.block && EXITS_WITHOUT_PARAM[k]) for (const t of s.block) stopsKeepalived(ctx, t, k);
+    } else unknownKeyword(ctx, s, ` in ${where}`, [...Object.keys(table), ...ignored]);
   }
+}
+
+/**
+ * A keyword written without the word keepalived reads after it: keepalived
+ * stops reading the whole configuration there and exits 2 (missing-param.ts).
+ * The handler is not run, so the line is reported once.
+ */
+function stopsKeepalived(ctx: Ctx, s: Stmt, where: string): boolean {
+  const k = kw(s);
+  if (s.words.length > 1 || !exitsWithoutParam(where, k)) return false;
+  ctx.error(endPos(s), `${k} is missing its parameter; keepalived stops reading the configuration here (exit 2)`,
+    `write '${k} <value>'${s.block ? ' (a template placeholder such as {{ … }} left unfilled?)' : ''}`, 'EXIT_CONFIG');
+  return true;
 }
 
 function unknownKeyword(ctx: Ctx, s: Stmt, where: string, known: Iterable<string>): void {
@@ -210,8 +232,7 @@ const GLOBAL_IGNORED = set(
   'max_auto_priority', 'min_auto_priority_delay', 'smtp_alert_vrrp', 'smtp_alert_checker', 'checker_log_all_failures',
   'dynamic_interfaces', 'no_email_faults', 'default_interface', 'disable_local_igmp', 'lvs_flush_onstop',
   'vrrp_garp_lower_prio_delay', 'vrrp_garp_lower_prio_repeat', 'vrrp_down_timer_adverts', 'vrrp_gna_interval', 'vrrp_min_garp',
-  'vrrp_garp_extra_if', 'vrrp_vmac_garp_intvl', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'vrrp_iptables',
-  'vrrp_ipsets', 'nftables', 'nftables_priority', 'nftables_ifindex', 'nftables_ipvs', 'nftables_ipvs_priority',
+  'vrrp_garp_extra_if', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'nftables', 'nftables_priority', 'nftables_ifindex', 'nftables_ipvs', 'nftables_ipvs_priority',
   'nftables_ipvs_start_fwmark', 'nftables_counters', 'vrrp_check_unicast_src', 'vrrp_priority', 'vrrp_no_swap',
   'vrrp_rt_priority', 'vrrp_cpu_affinity', 'vrrp_rlimit_rttime', 'vrrp_rlimit_rtime', 'notify_fifo', 'notify_fifo_script',
   'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_notify_priority_changes', 'fifo_write_vrrp_states_on_reload',
@@ -259,6 +280,7 @@ const GLOBAL: Record<string, Handler<KeepalivedConfig>> = {
   vrrp_strict: (_c, _s, m) => { m.global_defs.vrrp_strict = true; },
   vrrp_skip_check_adv_addr: (_c, _s, m) => { m.global_defs.vrrp_skip_check_adv_addr = true; },
   lvs_timeouts: (c, s, m) => {
+    if (s.words.length < 3) { c.warn(endPos(s), 'lvs_timeouts requires at least one option', 'write lvs_timeouts tcp N tcpfin N udp N'); return; }
     const t: { tcp?: number; tcpfin?: number; udp?: number } = {};
     for (let i = 1; i < s.words.length; i += 2) {
       const k = s.words[i]!.text;
@@ -291,6 +313,14 @@ const GLOBAL: Record<string, Handler<KeepalivedConfig>> = {
     m.global_defs.lvs_sync_daemon = d;
   },
   enable_script_security: (_c, _s, m) => { m.global_defs.enable_script_security = true; },
+  // Debian's keepalived 2.2.7 is built with nftables and without iptables or libipset: it runs
+  // vrrp_iptables as nftables with a complaint (global_parser.c) and does not know vrrp_ipsets.
+  vrrp_iptables: (c, s) => c.warn(s.pos, "iptables not supported, keepalived uses nftables instead", "replace vrrp_iptables and vrrp_ipsets with 'nftables' (lvsd uses neither)"),
+  vrrp_ipsets: (c, s) => c.warn(s.pos, "unknown keyword 'vrrp_ipsets' (keepalived is built without ipset support)", 'remove it; nftables sets replace it', 'UNKNOWN_KEYWORD'),
+  vrrp_vmac_garp_intvl: (c, s) => {
+    c.warn(s.pos, 'vrrp_vmac_garp_intvl is deprecated - please use vrrp_garp_extra_if', 'rename it (lvsd implements neither)', 'DEPRECATED');
+    if (s.words.length === 1) c.warn(endPos(s), 'vrrp_vmac_garp_intvl specified without time - ignoring', 'give the interval in seconds');
+  },
   reload_check_config: (_c, s, m) => { const f = arg(s, 1); m.global_defs.reload_check_config = f ? { log_file: f.text } : {}; },
   script_user: (c, s, m) => {
     const u = need(c, s, 1, 'user');
@@ -424,16 +454,18 @@ function parseVip(c: Ctx, l: Stmt, what = 'virtual_ipaddress'): VirtualIp | unde
 }
 
 const INSTANCE_IGNORED = set(
-  'use_vmac', 'use_vmac_addr', 'vmac_xmit_base', 'use_ipvlan', 'unicast_fault_no_peer', 'check_unicast_src',
-  'old_unicast_checksum', 'vrf', 'track_file', 'track_process', 'track_bfd', 'mcast_dst_ip', 'track_src_ip',
-  'unicast_ttl', 'promote_secondaries', 'linkbeat_use_polling', 'virtual_routes', 'virtual_rules', 'skip_check_adv_addr',
-  'strict_mode', 'debug', 'notify_deleted', 'notify_priority_changes', 'lvs_sync_daemon_interface', 'garp_lower_prio_delay',
-  'garp_lower_prio_repeat', 'garp_extra_if', 'vmac_garp_intvl', 'lower_prio_no_advert', 'higher_prio_send_advert',
+  'use_vmac', 'use_vmac_addr', 'vmac_xmit_base', 'use_ipvlan', 'vrf', 'track_file', 'track_process', 'track_bfd', 'mcast_dst_ip', 'track_src_ip',
+  'unicast_ttl', 'promote_secondaries', 'virtual_routes', 'virtual_rules', 'skip_check_adv_addr',
+  'strict_mode', 'debug', 'notify_deleted', 'notify_priority_changes', 'garp_lower_prio_delay',
+  'garp_lower_prio_repeat', 'garp_extra_if', 'lower_prio_no_advert', 'higher_prio_send_advert',
   'kernel_rx_buf_size',
 );
 
 interface InstanceCtx {
+  m: KeepalivedConfig;
   vi: VrrpInstance; stateSet?: boolean; vridSet?: boolean; accept?: boolean;
+  /** keepalived's VRRP_FLAG_UNICAST_CONFIGURED (any unicast keyword) and VRRP_FLAG_UNICAST_FAULT_NO_PEERS. */
+  unicast?: boolean; unicastFaultNoPeer?: boolean;
   /** keepalived's vrrp->family: set by the first address that has one (VIP, source, peer) or native_ipv6. */
   family?: Family;
   /** keepalived's vrrp->version: only what `version` or native_ipv6 set (the global default applies at the end). */
@@ -460,7 +492,23 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
   track_interface: (c, s, x) => { x.vi.track_interface.push(...trackInterfaces(c, s)); },
   track_script: (c, s, x) => { x.vi.track_script.push(...trackScripts(c, s)); },
   mcast_src_ip: (c, s, x) => srcIp(c, s, x, 'mcast_src_ip'),
-  unicast_src_ip: (c, s, x) => srcIp(c, s, x, 'unicast_src_ip'),
+  unicast_src_ip: (c, s, x) => { x.unicast = true; srcIp(c, s, x, 'unicast_src_ip'); },
+  // Unicast options lvsd does not implement, but which make the instance a unicast one for keepalived's checks.
+  check_unicast_src: unicastOption,
+  old_unicast_checksum: unicastOption,
+  unicast_fault_no_peer: (c, s, x) => { unicastOption(c, s, x); x.unicastFaultNoPeer = true; },
+  vmac_garp_intvl: (c, s) => {
+    c.warn(s.pos, 'vmac_garp_intvl is deprecated - please use garp_extra_if', 'rename it (lvsd implements neither)', 'DEPRECATED');
+    if (s.words.length === 1) c.warn(endPos(s), 'vmac_garp_intvl specified without time - ignoring', 'give the interval in seconds');
+  },
+  linkbeat_use_polling: (c, s, x) => c.warn(s.pos, `(${x.vi.name}) 'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block`, 'remove it (lvsd watches links through netlink)'),
+  lvs_sync_daemon_interface: (c, s, x) => {
+    // keepalived 1.2.19's form (vrrp_parser.c vrrp_lvs_syncd_handler): still honoured, but always reported.
+    c.warn(s.pos, `(${x.vi.name}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated`, `write 'lvs_sync_daemon ${s.words[1]?.text ?? 'IFNAME'} ${x.vi.name}' in global_defs`);
+    const g = x.m.global_defs;
+    if (g.lvs_sync_daemon) c.warn(s.pos, `(${x.vi.name}) lvs_sync_daemon_interface has already been specified as ${g.lvs_sync_daemon.interface} - ignoring`, 'keep one lvs_sync_daemon');
+    else if (s.words[1]) g.lvs_sync_daemon = { interface: s.words[1].text, instance: x.vi.name };
+  },
   native_ipv6: (c, s, x) => {
     if (x.family === 4) { c.error(s.pos, `(${x.vi.name}) Cannot specify native_ipv6 with IPv4 addresses`, 'remove native_ipv6, or use IPv6 addresses'); return; }
     x.family = 6;
@@ -468,6 +516,7 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
     x.vi.native_ipv6 = true;
   },
   unicast_peer: (c, s, x) => {
+    x.unicast = true;
     for (const l of valueLines(c, s)) {
       const ip = ipAny(c, l.words[0], 'unicast_peer', l);
       if (!ip) continue;
@@ -568,6 +617,11 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
   reference_ip: referenceIp,
   check_reference: referenceIp,
 };
+
+function unicastOption(c: Ctx, s: Stmt, x: InstanceCtx): void {
+  x.unicast = true;
+  c.note(s.pos, `${kw(s)} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it', 'OK');
+}
 
 function srcIp(c: Ctx, s: Stmt, x: InstanceCtx, k: 'mcast_src_ip' | 'unicast_src_ip'): void {
   const ip = ipAny(c, arg(s, 1), k, s);
@@ -1300,13 +1354,27 @@ export function modelFromStmts(tree: Stmt[], diags: Diagnostic[]): KeepalivedCon
   return buildModel(tree, new Ctx(diags));
 }
 
+/**
+ * Instances keepalived parsed but then refused (no virtual_router_id, no
+ * interface, …). They are not in the model, but keepalived checks their
+ * scripts before it refuses them (vrrp.c vrrp_complete_init() runs
+ * check_vrrp_script_security() first), so `-t` still judges those scripts.
+ */
+const REFUSED = new WeakMap<KeepalivedConfig, VrrpInstance[]>();
+export function refusedInstances(m: KeepalivedConfig): readonly VrrpInstance[] {
+  return REFUSED.get(m) ?? [];
+}
+
 function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
   const m = emptyConfig();
+  const refused: VrrpInstance[] = [];
+  REFUSED.set(m, refused);
   // keepalived reads global_defs first whatever its place in the file: instances take their defaults from it.
   for (const s of tree) if (kw(s) === 'global_defs') walk(ctx, s.block, GLOBAL, m, GLOBAL_IGNORED, 'global_defs');
   const rulePrefs = { next: 16384 };
   for (const s of tree) {
     const k = kw(s);
+    if (stopsKeepalived(ctx, s, 'ROOT')) continue;
     if (k === 'global_defs') {
       if (!s.block) ctx.error(endPos(s), 'global_defs: missing block', "write 'global_defs { … }'", 'MISSING_BOB');
       if (!m.global_defs.pos) m.global_defs.pos = s.pos;
@@ -1331,9 +1399,10 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
       const n = need(ctx, s, 1, 'name');
       if (!n) continue;
       if (m.vrrp_instances.some((v) => v.name === n.text)) ctx.error(n.pos, `vrrp_instance ${n.text} defined twice`, 'rename one of them');
-      const x: InstanceCtx = { vi: newInstance(s.pos, n.text, m) };
+      const x: InstanceCtx = { m, vi: newInstance(s.pos, n.text, m) };
       walk(ctx, s.block, INSTANCE, x, INSTANCE_IGNORED, 'vrrp_instance');
       finishInstance(ctx, s, x, m);
+      if (!m.vrrp_instances.includes(x.vi)) refused.push(x.vi);
     } else if (k === 'virtual_server_group') {
       virtualServerGroup(ctx, s, m);
     } else if (k === 'virtual_server') {
@@ -1347,7 +1416,8 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
     } else if (k === 'lvsd_announce') {
       lvsdAnnounce(ctx, s, m);
     } else if (ROOT_IGNORED.has(k)) {
-      ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it');
+      if (s.words.length === 1 && reportsWithoutParam('ROOT', k)) ctx.warn(endPos(s), `${k} is missing its name; keepalived ignores it`, `write '${k} <name>'`);
+      else ctx.note(s.pos, `${k} is a keepalived keyword lvsd does not implement; ignored`, 'remove it if you rely on it');
     } else {
       unknownKeyword(ctx, s, '', ['global_defs', 'static_ipaddress', 'static_routes', 'static_rules', 'vrrp_script', 'vrrp_sync_group', 'vrrp_instance', 'virtual_server_group', 'virtual_server', 'lvsd_announce', 'include', ...ROOT_IGNORED]);
     }
@@ -1412,7 +1482,7 @@ function finishInstance(c: Ctx, s: Stmt, x: InstanceCtx, m: KeepalivedConfig): v
     c.warn(s.pos, at('initial state master is incompatible with AH authentication - clearing'), 'use state BACKUP with AH');
     vi.state = 'BACKUP';
   }
-  if (vi.unicast_src_ip && !vi.unicast_peer.length) {
+  if (x.unicast && !vi.unicast_peer.length && !x.unicastFaultNoPeer) {
     c.warn(s.pos, at('a unicast keyword has been specified without any unicast peers. Defaulting to multicast.'), 'add unicast_peer { … } or remove unicast_src_ip', 'DEPRECATED');
   }
   if (owner && vi.nopreempt) {

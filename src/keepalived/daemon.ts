@@ -4,6 +4,7 @@
 import { writeFileSync, rmSync } from 'node:fs';
 import { checkHost, formatDiagnostic, hasErrors, loadConfig, type Diagnostic, type KeepalivedConfig } from '../config/index.js';
 import { startVrrp, registerVrrpMetrics, type StateChange, type VrrpHandle } from '../vrrp/index.js';
+import { keepIpBatchReady } from '../vrrp/vip.js';
 import { scriptPolicy } from '../core/notify.js';
 import { StaticConfig, staticItems, type IpRunner } from '../vrrp/static.js';
 import { SyncDaemonDriver } from './sync-daemon.js';
@@ -94,7 +95,17 @@ export class KeepalivedDaemon {
   }
 
   async start(): Promise<void> {
-    const model = this.load();
+    // The `ip -batch` helper that adds the VIPs takes tens of ms to start on a busy host: it
+    // starts now, beside the parsing, not when the first VIP is due. Dropped again below if
+    // there is no VRRP to run (startVrrp keeps it from then on).
+    if (!this.opts.checkOnly) keepIpBatchReady(true);
+    let model: KeepalivedConfig;
+    try {
+      model = this.load();
+    } catch (err) {
+      keepIpBatchReady(false);
+      throw err;
+    }
     this.model = model;
     if (this.opts.pidFile) writeFileSync(this.opts.pidFile, `${process.pid}\n`);
     // The VRRP process adds static addresses, routes and rules before any instance runs.
@@ -103,6 +114,7 @@ export class KeepalivedDaemon {
     await this.configureSync(model);
     await this.configureAnnounce(model);
     if (this.runVrrp(model)) await this.startVrrp(model);
+    else keepIpBatchReady(false);
     this.log.info({ virtual_servers: this.runChecks(model) ? model.virtual_servers.length : 0, vrrp_instances: this.vrrp ? model.vrrp_instances.length : 0 },
       'lvs-keepalived started');
   }

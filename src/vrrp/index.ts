@@ -81,15 +81,18 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
 
   keepIpBatchReady(true);
 
-  // ---- the watchdog
+  // ---- the watchdog: forked once VRRP has started (below). Forking a second Node costs the
+  // start-up tens of ms of CPU on a busy host, and the first advert and the VIP must not wait for
+  // it. Until it runs, the latest held state waits here and is handed over as soon as it starts
+  // (every message carries the whole state, so the last one is enough).
   let wd: ChildProcess | undefined;
-  if (opts.watchdog ?? true) {
-    wd = spawn(process.execPath, [watchdogPath(), stateDir], { detached: true, stdio: ['pipe', 'ignore', 'inherit'] });
-    wd.on('error', (e) => log.error({ err: String(e) }, 'VIP watchdog failed to start'));
-    wd.stdin?.on('error', () => undefined);
-    wd.unref();
-  }
+  let pendingWd: string | undefined;
   const resignOn = opts.watchdogResign ?? true;
+  const toWatchdog = (line: string): void => {
+    if (!wd) { pendingWd = line; return; }
+    if (!wd.stdin || wd.stdin.destroyed) return;
+    wd.stdin.write(line);
+  };
 
   const sockets = new Map<string, VrrpSocket>();
   const sockets6 = new Map<string, VrrpSocket6>();
@@ -109,14 +112,14 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
       });
     },
     watchdog: ({ vips, masters }) => {
-      if (!wd?.stdin || wd.stdin.destroyed) return;
+      if (!(opts.watchdog ?? true)) return;
       const resign = resignOn
         ? masters.flatMap((r) => r.dsts.map((dst) => ({
           ifname: r.ifname, family: r.family, src: r.src, dst,
           hex: Buffer.from(buildVrrp({ ...r.fields, priority: VRRP_PRIO_STOP } as VrrpFields, r.src, dst)).toString('hex'),
         })))
         : [];
-      wd.stdin.write(`${JSON.stringify({ vips, resign })}\n`);
+      toWatchdog(`${JSON.stringify({ vips, resign })}\n`);
     },
   };
   const sched = new VrrpScheduler(data.instances, io, {
@@ -165,6 +168,16 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   for (const r of trackers) r.start();
   links.start();
   for (const p of probers) p.start();
+  // A timer, not now: an address owner's first MASTER transition is itself a 0 ms timer set by
+  // start(), and this one, set after it, runs after it, so the VIP add and the first advert are
+  // under way before the fork.
+  const wdTimer = (opts.watchdog ?? true) ? setTimeout(() => {
+    wd = spawn(process.execPath, [watchdogPath(), stateDir], { detached: true, stdio: ['pipe', 'ignore', 'inherit'] });
+    wd.on('error', (e) => log.error({ err: String(e) }, 'VIP watchdog failed to start'));
+    wd.stdin?.on('error', () => undefined);
+    wd.unref();
+    if (pendingWd !== undefined) { wd.stdin?.write(pendingWd); pendingWd = undefined; }
+  }, 0) : undefined;
 
   let stopped = false;
   return {
@@ -174,6 +187,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
     async stop(o = {}): Promise<void> {
       if (stopped) return;
       stopped = true;
+      clearTimeout(wdTimer);
       for (const r of trackers) r.stop();
       links.stop();
       for (const p of probers) p.stop();

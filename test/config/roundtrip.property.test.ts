@@ -38,7 +38,8 @@ const globalDefs = fc.record({
   vrrp_mcast_group4: mcast, vrrp_mcast_group6: fc.constantFrom('ff02::12', 'ff02::1:12'), vrrp_garp_master_delay: fc.nat(30), vrrp_garp_master_repeat: fc.nat(10),
   vrrp_garp_master_refresh: fc.nat(60), vrrp_garp_master_refresh_repeat: fc.nat(5), vrrp_garp_interval: fc.constantFrom(0, 0.5, 1),
   vrrp_strict: fc.boolean(), vrrp_skip_check_adv_addr: fc.boolean(),
-  lvs_timeouts: opt(fc.record({ tcp: fc.nat(3600), tcpfin: fc.nat(600), udp: fc.nat(600) }, { requiredKeys: [] })),
+  // keepalived refuses a bare lvs_timeouts ("requires at least one option"): a model never holds an empty one.
+  lvs_timeouts: opt(fc.record({ tcp: fc.nat(3600), tcpfin: fc.nat(600), udp: fc.nat(600) }, { requiredKeys: [] }).filter((t) => Object.keys(t).length > 0)),
   lvs_flush: fc.boolean(), lvs_flush_on_stop: fc.boolean(),
   lvs_sync_daemon: opt(fc.record({ interface: word, instance: opt(word.map((w) => `VI_${w}`)), id: opt(fc.nat(255)), maxlen: opt(fc.integer({ min: 1, max: 65507 })), port: opt(fc.integer({ min: 1, max: 65535 })), ttl: opt(fc.integer({ min: 1, max: 255 })), group: opt(mcast) }).map(clean)),
   enable_script_security: fc.boolean(),
