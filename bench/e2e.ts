@@ -8,6 +8,13 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/e2e.js
 //   BENCH_RUNS=3 BENCH_SECONDS=8 BENCH_PEERS=forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr node dist/bench/e2e.js
+//
+// lvsd --workers: peers lvsd-nat-w2, lvsd-dr-w2 (any N) run lvsd with N
+// workers beside lvsd-nat / lvsd-dr (one worker) in the same run, and the
+// ratios compare them; BENCH_LVSD_CPUS (default 1: the director's CPU) is
+// where lvsd and its interfaces' softirqs (RPS) may run, e.g. 1-2 on a
+// machine with three cores or more, so that the client keeps CPU0 to itself.
+//   BENCH_PEERS=lvsd-nat,lvsd-nat-w2,lvsd-dr,lvsd-dr-w2 BENCH_TESTS=keepalive,udp BENCH_LVSD_CPUS=1-2 node dist/bench/e2e.js
 import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, run, cleanupStale } from '../lab/netns.js';
@@ -20,17 +27,34 @@ const CONNS = Number(process.env.BENCH_CONNS ?? 50);
 const PEERS = (process.env.BENCH_PEERS ?? 'forward,nft-dnat,haproxy,lvsd-nat,lvsd-dr').split(',');
 const TESTS = (process.env.BENCH_TESTS ?? 'keepalive,close,bulk,udp').split(',') as ('keepalive' | 'close' | 'bulk' | 'udp')[];
 const HTTP_TESTS = TESTS.filter((t): t is 'keepalive' | 'close' => t === 'keepalive' || t === 'close');
+/** CPUs lvsd (and RPS of the director's interfaces) may use: taskset's list form. */
+const LVSD_CPUS = process.env.BENCH_LVSD_CPUS ?? '1';
+const DIR_CPUS = LVSD_CPUS.split(',').flatMap((r) => {
+  const [a, b] = r.split('-').map(Number);
+  return Array.from({ length: (b ?? a!) - a! + 1 }, (_, i) => a! + i);
+});
+const DIR_MASK = DIR_CPUS.reduce((m, c) => m | (1 << c), 0) | 2; // CPU1 stays in: the other peers run there
 
 function emit(o: object): void { process.stdout.write(JSON.stringify(o) + '\n'); }
 function note(msg: string): void { process.stderr.write(`[bench] ${msg}\n`); }
 
-/** CPU1 jiffies: [busy, total]. */
+/**
+ * The director's CPUs' jiffies: [busy, total] (CPU1, plus BENCH_LVSD_CPUS):
+ * busy/total is the share of one such CPU, so a director busy on two CPUs
+ * shows up to 200 % when both are counted.
+ */
 function cpu1(): [number, number] {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu1 '))!;
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  const idle = v[3]! + (v[4] ?? 0);
-  return [total - idle, total];
+  let busy = 0, total = 0;
+  for (const c of new Set([1, ...DIR_CPUS])) {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${c} `));
+    if (!line) continue;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const t = v.reduce((a, b) => a + b, 0);
+    busy += t - (v[3]! + (v[4] ?? 0));
+    total += t;
+  }
+  const n = new Set([1, ...DIR_CPUS]).size;
+  return [busy, total / n];
 }
 
 async function nsPids(lab: Lab, host: string): Promise<number[]> {
@@ -231,8 +255,8 @@ async function placeCpus(lab: Lab, topo: Topology): Promise<void> {
   for (const sw of topo.method === 'nat' ? ['pub', 'sw'] : ['sw']) {
     for (const p of await switchPorts(lab, sw)) await rps(lab, sw, p, 1);
   }
-  await rps(lab, 'dir', 'eth0', 2);
-  if (topo.method === 'nat') await rps(lab, 'dir', 'eth1', 2);
+  await rps(lab, 'dir', 'eth0', DIR_MASK);
+  if (topo.method === 'nat') await rps(lab, 'dir', 'eth1', DIR_MASK);
 }
 
 async function natPeers(dir: string): Promise<void> {
@@ -298,7 +322,7 @@ backend be
       await hp.exited;
     }
     for (const peer of PEERS.filter((p) => p === 'lvsd-nat' || p.startsWith('lvsd-nat-'))) {
-      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'], args: lvsdArgs(peer) });
+      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', LVSD_CPUS], args: lvsdArgs(peer) });
       const vs = `${topo.vip}:80`;
       await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
       for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-m']);
@@ -327,8 +351,11 @@ backend be
  */
 function lvsdArgs(peer: string): string[] {
   const variant = peer.replace(/^lvsd-(nat|dr)-?/, '');
-  if (variant === '') return [];
-  if (variant === 'v3') return ['--rx-ring', 'v3'];
+  // One worker unless the peer says otherwise: lvsd's default (the CPUs it may use) follows BENCH_LVSD_CPUS.
+  if (variant === '') return ['--workers', '1'];
+  if (variant === 'v3') return ['--rx-ring', 'v3', '--workers', '1'];
+  const w = /^w(\d+)$/.exec(variant);
+  if (w) return ['--workers', w[1]!];
   throw new Error(`unknown lvsd variant in peer ${peer}`);
 }
 
@@ -344,17 +371,17 @@ async function drPeers(dir: string): Promise<void> {
     await lab.sysctl('client', 'net.ipv4.tcp_tw_reuse', 1);
     await placeCpus(lab, topo);
     for (const peer of peers) {
-    lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'], args: lvsdArgs(peer) });
-    const vs = `${topo.vip}:80`;
-    await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
-    for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
-    await measure(lab, peer, `http://${topo.vip}/`, lvsd.proc.child.pid);
-    await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
-    for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-g']);
-    await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
-    emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
-    await lvsd.stop();
-    lvsd = undefined;
+      lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', LVSD_CPUS], args: lvsdArgs(peer) });
+      const vs = `${topo.vip}:80`;
+      await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);
+      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', vs, '-r', `${r.ip}:80`, '-g']);
+      await measure(lab, peer, `http://${topo.vip}/`, lvsd.proc.child.pid);
+      await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
+      for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-g']);
+      await udpPps(lab, peer, topo, topo.vip, await macOf(lab, 'dir', 'eth0'), lvsd.proc.child.pid);
+      emit({ bench: 'e2e', peer, counters: await lvsd.call('get-counters', {}) });
+      await lvsd.stop();
+      lvsd = undefined;
     }
   } finally {
     await lvsd?.stop().catch(() => undefined);
@@ -386,6 +413,16 @@ function ratios(): void {
   }
   for (const lv of lvPeers.filter((p) => p.startsWith('lvsd-nat'))) {
     emit({ bench: 'e2e-ratio', what: `${lv} bulk TCP Gbit/s ÷ nft-dnat`, value: r(`${lv}/bulk`, 'nft-dnat/bulk', 'rps'), goal: '>= 1.0' });
+  }
+  // --workers: lvsd-nat-wN / lvsd-dr-wN against the same lvsd with one worker, in this run.
+  for (const lv of lvPeers) {
+    const m = /^(lvsd-(?:nat|dr))-w(\d+)$/.exec(lv);
+    if (!m) continue;
+    const [, base, n] = m;
+    const cpus = `lvsd on CPUs ${LVSD_CPUS}`;
+    emit({ bench: 'e2e-ratio', what: `${base} keep-alive req/s, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${lv}/keepalive`, `${base}/keepalive`, 'rps'), goal: `-> ${n} with ${n} free cores` });
+    emit({ bench: 'e2e-ratio', what: `${base} 64-byte UDP pps, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${lv}/udp`, `${base}/udp`, 'rps'), goal: `-> ${n} with ${n} free cores` });
+    emit({ bench: 'e2e-ratio', what: `${base} 64-byte UDP pps per busy director core, --workers ${n} ÷ --workers 1 (${cpus})`, value: r(`${lv}/udp-core`, `${base}/udp-core`, 'rps'), goal: '~1.0 (no cost for the fanout)' });
   }
 }
 

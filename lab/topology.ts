@@ -146,10 +146,12 @@ export async function buildNat(lab: Lab, opts: BuildOptions = {}): Promise<Topol
     const d = { name: i === 0 ? 'dir' : `dir${i + 1}`, ip: `${PUB}.${11 + i}`, ifname: 'eth0', ...(v6 ? { ip6: `${PUB6}:${11 + i}` } : {}) };
     await lab.addNs(d.name);
     await lab.plug(d.name, 'eth0', 'pub', { addr: `${d.ip}/24` });
-    await lab.plug(d.name, 'eth1', 'sw', { addr: `${NET}.${11 + i}/24` });
+    // The notes: director .11, backup director .14 (.12/.13 are the real servers).
+    const last = i === 0 ? 11 : 13 + i;
+    await lab.plug(d.name, 'eth1', 'sw', { addr: `${NET}.${last}/24` });
     if (v6) {
       await addr6(lab, d.name, 'eth0', `${d.ip6}/64`);
-      await addr6(lab, d.name, 'eth1', `${NET6}:${11 + i}/64`);
+      await addr6(lab, d.name, 'eth1', `${NET6}:${last}/64`);
     }
     directors.push(d);
   }

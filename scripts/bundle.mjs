@@ -17,7 +17,11 @@ const programs = ['lvsd', 'lvsadm', 'lvs-keepalived'];
 
 rmSync(out, { recursive: true, force: true });
 await build({
-  entryPoints: programs.map((p) => join(root, 'dist', 'src', 'cli', `${p}.js`)),
+  // lvsd --workers starts its threads from dist/bin/lvsd-worker.js (src/lvsd/workers.ts workerScript()).
+  entryPoints: [
+    ...programs.map((p) => join(root, 'dist', 'src', 'cli', `${p}.js`)),
+    { in: join(root, 'dist', 'src', 'lvsd', 'worker.js'), out: 'lvsd-worker' },
+  ],
   outdir: out,
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,

@@ -19,6 +19,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <vector>
 
 #include "util.h"
@@ -92,7 +93,8 @@ class Msg {
 
  private:
   std::vector<char> buf_;
-  static inline uint32_t seq_ = 0;
+  // Process-wide, and the addon may run in several threads (lvsd --workers).
+  static inline std::atomic<uint32_t> seq_{0};
 };
 
 // Sends `m` and returns the reply payload (one message) in `out`; returns 0 or

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "util.h"
@@ -148,6 +149,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       InstanceMethod("detachFilter", &PacketSocket::DetachFilter),
       InstanceMethod("stats", &PacketSocket::Stats),
       InstanceMethod("setFanout", &PacketSocket::SetFanout),
+      InstanceMethod("fanoutInfo", &PacketSocket::FanoutInfo),
+      InstanceMethod("setFanoutData", &PacketSocket::SetFanoutData),
       InstanceMethod("sendVnet", &PacketSocket::SendVnet),
       InstanceMethod("sendVnetAt", &PacketSocket::SendVnetAt),
       InstanceMethod("close", &PacketSocket::Close),
@@ -356,18 +359,56 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   bool refd_ = false;
   // PACKET_STATISTICS resets on every read; totals are kept here.
   double totPackets_ = 0, totDrops_ = 0, totFreeze_ = 0;
+  // While polling: the hook that closes the poll handle when the addon's
+  // environment ends with the socket still open (a worker thread that
+  // exits or dies, lvsd --workers). Without it the handle outlives the
+  // worker's event loop and the process segfaults.
+  napi_async_cleanup_hook_handle cleanup_ = nullptr;
 
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg) {
+    PacketSocket* self = static_cast<PacketSocket*>(arg);
+    self->cleanup_ = nullptr;
+    uv_poll_t* p = self->poll_;
+    self->poll_ = nullptr;
+    if (self->fd_ >= 0) {
+      // The socket leaves its fanout group now, not whenever the finalizer runs.
+      close(self->fd_);
+      if (self->vnetFd_ >= 0) close(self->vnetFd_);
+      self->fd_ = -1;
+      self->vnetFd_ = -1;
+    }
+    if (!p) {
+      napi_remove_async_cleanup_hook(hook);
+      return;
+    }
+    uv_poll_stop(p);
+    // The environment waits for the hook's removal, so the loop runs until the handle is closed.
+    p->data = hook;
+    uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) {
+      napi_remove_async_cleanup_hook(static_cast<napi_async_cleanup_hook_handle>(h->data));
+      delete reinterpret_cast<uv_poll_t*>(h);
+    });
+  }
+
+  // {group, mode, flags}: flags are the PACKET_FANOUT_FLAG_* bits (they may
+  // also be ORed into mode). With PACKET_FANOUT_FLAG_UNIQUEID and group 0 the
+  // kernel picks a free group id; fanoutInfo() reads it back for the others.
   void ApplyFanout(Napi::Env env, Napi::Value v) {
-    if (!v.IsObject()) throw Napi::TypeError::New(env, "fanout must be {group, mode}");
+    if (!v.IsObject()) throw Napi::TypeError::New(env, "fanout must be {group, mode, flags}");
     Napi::Object o = v.As<Napi::Object>();
     uint32_t group = OptU32(o, "group", 0);
-    uint32_t mode = OptU32(o, "mode", PACKET_FANOUT_HASH);
+    uint32_t mode = OptU32(o, "mode", PACKET_FANOUT_HASH) | OptU32(o, "flags", 0);
     if (group > 0xffff) throw Napi::RangeError::New(env, "fanout group must be 0..65535");
+    if (mode > 0xffff) throw Napi::RangeError::New(env, "fanout mode | flags must fit 16 bits");
     int arg = static_cast<int>(group | (mode << 16));
     if (setsockopt(fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_FANOUT");
   }
 
   void StopPoll() {
+    if (cleanup_) {
+      napi_remove_async_cleanup_hook(cleanup_);
+      cleanup_ = nullptr;
+    }
     if (poll_) {
       uv_poll_stop(poll_);
       poll_->data = nullptr;
@@ -462,6 +503,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
         ThrowErrno(env, "uv_poll_init", -r);
       }
       poll_->data = this;
+      if (!cleanup_ && napi_add_async_cleanup_hook(env, &PacketSocket::OnEnvCleanup, this, &cleanup_) != napi_ok) cleanup_ = nullptr;
     }
     int r = uv_poll_start(poll_, UV_READABLE, &PacketSocket::OnPoll);
     if (r < 0) ThrowErrno(env, "uv_poll_start", -r);
@@ -519,6 +561,38 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     Napi::Env env = info.Env();
     CheckOpen(env);
     ApplyFanout(env, info[0]);
+    return env.Undefined();
+  }
+
+  // fanoutInfo(): the group this socket is in, as getsockopt(PACKET_FANOUT)
+  // reports it (id | type << 16 | flags << 24), or null when it is in none.
+  Napi::Value FanoutInfo(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t v = 0;
+    socklen_t len = sizeof v;
+    if (getsockopt(fd_, SOL_PACKET, PACKET_FANOUT, &v, &len) < 0) ThrowErrno(env, "getsockopt", errno, "PACKET_FANOUT");
+    if (v == 0) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("group", v & 0xffff);
+    o.Set("mode", (v >> 16) & 0xff);
+    o.Set("flags", ((v >> 24) & 0xff) << 8);
+    return o;
+  }
+
+  // setFanoutData(prog): the classic-BPF program of a PACKET_FANOUT_CBPF
+  // group (PACKET_FANOUT_DATA). One program per group, set through any
+  // member; it returns the member index (the kernel takes it modulo the
+  // member count). The kernel swaps it under RCU: frames never see no program.
+  Napi::Value SetFanoutData(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "setFanoutData(insns) needs a program");
+    std::vector<sock_filter> prog = ParseFilter(env, info[0]);
+    sock_fprog fp;
+    fp.len = static_cast<unsigned short>(prog.size());
+    fp.filter = prog.data();
+    if (setsockopt(fd_, SOL_PACKET, PACKET_FANOUT_DATA, &fp, sizeof fp) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_FANOUT_DATA");
     return env.Undefined();
   }
 
@@ -638,24 +712,29 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
 // packet_release, ~10 ms), far too slow to pay per frame.
 // Each cached socket pins its namespace (a deleted netns and its links live on
 // until the socket closes), so releaseSendSockets() lets a lab drop them.
+// The map is process-wide and the addon may be loaded by several threads
+// (lvsd --workers): a mutex guards it. A socket released while another
+// thread sends on it fails that one send with EBADF (a lab's teardown only).
 std::map<ino_t, int> sendSockets;
+std::mutex sendSocketsMutex;
 
 Napi::Value ReleaseSendSockets(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> lock(sendSocketsMutex);
   for (auto& kv : sendSockets) close(kv.second);
   sendSockets.clear();
   return info.Env().Undefined();
 }
 
 int SendSocketForCurrentNetns(Napi::Env env) {
-  std::map<ino_t, int>& byNetns = sendSockets;
   struct stat st;
   if (stat("/proc/thread-self/ns/net", &st) < 0) ThrowErrno(env, "stat", errno, "/proc/thread-self/ns/net");
-  auto it = byNetns.find(st.st_ino);
-  if (it != byNetns.end()) return it->second;
+  std::lock_guard<std::mutex> lock(sendSocketsMutex);
+  auto it = sendSockets.find(st.st_ino);
+  if (it != sendSockets.end()) return it->second;
   // Protocol 0: never receives, so it costs nothing on the RX path.
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
   if (fd < 0) ThrowErrno(env, "socket", errno, "AF_PACKET");
-  byNetns[st.st_ino] = fd;
+  sendSockets[st.st_ino] = fd;
   return fd;
 }
 

@@ -109,8 +109,8 @@ function groupByAddr(eps: FilterEndpoint[]): Map<number, AddrGroup> {
   return m;
 }
 
-/** A tiny assembler: instructions with symbolic `ja` targets, resolved at the end. */
-class Asm {
+/** A tiny assembler: instructions with symbolic `ja` targets, resolved at the end (also used by fanout.ts). */
+export class Asm {
   private insns: { code: number; jt: number; jf: number; k: number; label?: string }[] = [];
   private labels = new Map<string, number>();
 

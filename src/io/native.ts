@@ -20,6 +20,16 @@ export const PACKET_FANOUT_RND = 4;
 export const PACKET_FANOUT_QM = 5;
 export const PACKET_FANOUT_CBPF = 6;
 export const PACKET_FANOUT_EBPF = 7;
+/** Flag: when the chosen socket's ring is full, another member takes the frame (breaks flow affinity). */
+export const PACKET_FANOUT_FLAG_ROLLOVER = 0x1000;
+/** Flag (first member, group 0): the kernel picks a group id no one in the namespace uses; fanoutInfo() reads it. */
+export const PACKET_FANOUT_FLAG_UNIQUEID = 0x2000;
+/**
+ * Flag (Linux >= 6.2): the group ignores frames the host sends. A member's own
+ * PACKET_IGNORE_OUTGOING does not apply once it is in a group: the group's
+ * hook replaces the socket's.
+ */
+export const PACKET_FANOUT_FLAG_IGNORE_OUTGOING = 0x4000;
 /** Flag: defragment before hashing, so all fragments of a datagram go to one socket. */
 export const PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
 
@@ -61,8 +71,11 @@ export interface PacketSocketOptions {
   /** A classic-BPF program attached BEFORE the socket is bound, so the ring never holds a rejected frame. */
   filter?: BpfProgram;
   /** PACKET_FANOUT: join group `group` with mode (PACKET_FANOUT_HASH = 0 by default). */
-  fanout?: { group: number; mode?: number };
+  fanout?: FanoutSpec;
 }
+
+/** PACKET_FANOUT: join `group` (0 with PACKET_FANOUT_FLAG_UNIQUEID: a new unique one) in `mode`, with PACKET_FANOUT_FLAG_* `flags`. */
+export interface FanoutSpec { group: number; mode?: number; flags?: number }
 
 /** Classic BPF: a flat Uint32Array [code, jt, jf, k, ...] or a list of [code, jt, jf, k]. */
 export type BpfProgram = Uint32Array | number[][];
@@ -196,7 +209,9 @@ interface NativePacketSocket {
   sendVnet(frame: Uint8Array, vnet: VnetHeader): number;
   sendVnetAt(buffer: ArrayBuffer, off: number, len: number): number;
   detachFilter(): void;
-  setFanout(f: { group: number; mode?: number }): void;
+  setFanout(f: FanoutSpec): void;
+  fanoutInfo(): Required<FanoutSpec> | null;
+  setFanoutData(p: BpfProgram): void;
   stats(): PacketStats;
   close(): void;
 }
@@ -361,8 +376,18 @@ export class PacketSocket {
     this.s.detachFilter();
   }
 
-  setFanout(group: number, mode = 0): void {
-    this.s.setFanout({ group, mode });
+  setFanout(group: number, mode = 0, flags = 0): void {
+    this.s.setFanout({ group, mode, flags });
+  }
+
+  /** The fanout group this socket is in (getsockopt PACKET_FANOUT), or null. */
+  fanoutInfo(): Required<FanoutSpec> | null {
+    return this.s.fanoutInfo();
+  }
+
+  /** The group's PACKET_FANOUT_CBPF program (PACKET_FANOUT_DATA): returns the member index for each frame. */
+  setFanoutData(p: BpfProgram): void {
+    this.s.setFanoutData(p);
   }
 
   /** Cumulative PACKET_STATISTICS since open. */

@@ -596,8 +596,10 @@ export class IpvsCtl {
   }
 
   private makeScheduler(s: ServiceSpec): Scheduler {
-    return createScheduler(s.scheduler, { random: this.st.rng });
+    const sched = createScheduler(s.scheduler, { random: this.st.rng });
+    return this.st.wrapScheduler ? this.st.wrapScheduler(sched, s.key) : sched;
   }
+
 
   private installService(s: ServiceSpec, id: number | string, sched: Scheduler): Service {
     const st = this.st;

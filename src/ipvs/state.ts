@@ -10,6 +10,8 @@ import { type Service, addrKey } from './service.js';
 import { Stats } from './stats.js';
 import { TCP_DEFAULT_TIMEOUTS, TCP_S_SYNACK, TCP_S_SYN_RECV } from './proto-tcp.js';
 import { UDP_DEFAULT_TIMEOUT } from './proto-udp.js';
+import type { Scheduler } from './sched/scheduler.js';
+import type { ServiceKey } from './types.js';
 
 export interface EngineOptions {
   /** Connection hash buckets = 2^bits (ipvsadm's size=); default 12 as the kernel. Use ~20 for 1M flows. */
@@ -21,6 +23,12 @@ export interface EngineOptions {
   defense?: Partial<DefenseOptions>;
   /** Generated ICMP errors per second (icmp_msgs_per_sec); default 1000. */
   icmpRate?: number;
+  /**
+   * Wraps each service's scheduler when it is made. lvsd --workers runs one
+   * engine per thread and wraps them so that they schedule on the conn
+   * counts of every worker and share rr/wrr positions. Default: none.
+   */
+  wrapScheduler?: (sched: Scheduler, key: ServiceKey) => Scheduler;
 }
 
 function ticksOf(seconds: number): number {
@@ -35,6 +43,7 @@ export function addrFilterSlot(addr: number): number {
 export class IpvsState {
   readonly tbl: ConnTable;
   readonly rng: () => number;
+  readonly wrapScheduler: ((sched: Scheduler, key: ServiceKey) => Scheduler) | undefined;
   readonly defenseOpts: DefenseOptions;
   /** Table fill at which the defense starts (threshold × capacity). */
   readonly softLimit: number;
@@ -92,6 +101,7 @@ export class IpvsState {
     const max = opts.maxConns ?? 1 << 20;
     if (!Number.isInteger(max) || max < 1 || max > 1 << 26) throw new RangeError('maxConns must be an integer in 1..2^26');
     this.rng = opts.rng ?? Math.random;
+    this.wrapScheduler = opts.wrapScheduler;
     this.defenseOpts = { ...DEFAULT_DEFENSE, ...opts.defense };
     validateDefense(this.defenseOpts);
     this.softLimit = Math.max(1, Math.floor(max * this.defenseOpts.threshold));

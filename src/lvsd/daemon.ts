@@ -1,27 +1,37 @@
 // lvsd's wiring: engine + packet sockets + interception + neighbours + the
 // control socket + metrics, and one stop path that always removes what the
-// daemon put on the host (nftables table, socket file).
+// daemon put on the host (nftables table, socket file). With --workers 1 the
+// engine and its data plane run in this thread; with more, each worker
+// thread has its own (src/lvsd/workers.ts) and this thread keeps a
+// reference engine, the one authority on configuration, which validates
+// every op before the workers get it.
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
 import { ControlServer, type Handlers } from '../control/server.js';
-import { engineHandlers } from '../control/ops.js';
+import { engineHandlers, workerHandlers, type EngineOpsHooks, type WorkerSet } from '../control/ops.js';
+import { mergeServices, perWorkerCounters, sumBatches, sumCounters, sumStats } from '../control/merge.js';
 import type { MetricsServer } from '../metrics/server.js';
+import type { MetricsSource } from '../metrics/lvsd.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
-import { NeighTable, ipCommandTables } from '../io/neigh.js';
-import { Forwarder, makePort, BATCH_BUCKETS } from '../io/forwarder.js';
-import { openPacket, type PacketSocket } from '../io/native.js';
-import { compileFilter, lengthGate, synGate } from '../io/bpf.js';
-import { ringGeometry, type RingGeometry } from '../io/ring-geometry.js';
-import { SynShed } from '../io/syn-shed.js';
+import { ipCommandTables } from '../io/neigh.js';
+import { compileFilter } from '../io/bpf.js';
+import { compileFanout, planFanout, workerOfConn, type FanoutPlan } from '../io/fanout.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
+import type { SyncConn } from '../ipvs/sync.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
 import { formatIpv6, parseIpv6 } from '../packet/ipv6.js';
-import type { DestSpec, Ruleset, ServiceKey } from '../ipvs/types.js';
+import type { DestSpec, Ruleset, ServiceKey, ServiceStatus } from '../ipvs/types.js';
 import type { LvsdOptions } from './options.js';
-import { SyncDaemons } from '../sync/daemon.js';
-import { FwmarkQueue, queueNumFor } from '../io/nfqueue.js';
+import { SyncDaemons, type SyncEngine } from '../sync/daemon.js';
+import { DataPlane } from './dataplane.js';
+import { WorkerPool } from './workers.js';
+import { queueNumFor } from '../io/nfqueue.js';
+import { SchedBoard, SchedSlots } from './sched-share.js';
+import type { KernelSnapshot, WorkerStats } from './worker-protocol.js';
 
 const TICK_MS = 100;
+/** The engine's default bound on conns + templates (state.ts), split among workers. */
+const DEFAULT_MAX_CONNS = 1 << 20;
 /** How often the kernel's routing and neighbour tables are re-read. */
 const NEIGH_REFRESH_MS = 2000;
 /** At most this often, a frame dropped for a TUN dest without a route triggers a route lookup before the next refresh. */
@@ -47,103 +57,57 @@ export function interceptRulesOf(keys: InterceptKeys): InterceptRules {
   };
 }
 
+export interface DaemonHooks {
+  /** A worker died or hung (--workers > 1): the daemon cannot go on. Default: log it and stop. */
+  onFatal?: (err: Error) => void;
+}
+
 export class Daemon {
+  /** --workers 1: the forwarding engine. More: the reference engine (configuration only, no traffic). */
   private engine!: IpvsEngine;
-  private sockets: PacketSocket[] = [];
-  /** Per interface, the ring for frames longer than rings.bigFrame (RX only). */
-  private bigSockets: PacketSocket[] = [];
-  private forwarder!: Forwarder;
-  private neigh!: NeighTable;
+  /** --workers 1: the rings and the forwarder, in this thread. */
+  private plane: DataPlane | undefined;
+  /** --workers > 1. */
+  private pool: WorkerPool | undefined;
+  /** Which worker owns a flow: the JS twin of the fanout program the workers' rings run. */
+  private fanoutPlan: FanoutPlan = planFanout([], 1);
+  private fanoutDegraded: string | undefined;
+  /** Slots of the services and dests on the workers' shared scheduling board. */
+  private schedSlots: SchedSlots | undefined;
   private interceptor!: Interceptor;
   private control!: ControlServer;
   private metrics: MetricsServer | undefined;
   private sync!: SyncDaemons;
+  private syncSink: ((c: SyncConn) => void) | null = null;
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private tunRefreshing = false;
-  private routeGeneration = 0;
+  private routeSig = '';
   private tunNoRouteSeen = 0;
   private lastTunRetry = 0;
-  private batchSum = 0;
-  /** The socket filter for the current rules, before the SYN gate and the length gates. */
-  private filterProg = compileFilter({ services: [] });
-  private readonly shed = new SynShed();
-  private readonly rings: RingGeometry;
-  /** The fwmark path (io/nfqueue.ts), opened with the first fwmark service; its own Forwarder over the same ports counts its packets apart. */
-  private fwmark: FwmarkQueue | undefined;
-  private fwmarkForwarder: Forwarder | undefined;
-  private fwmarkError = '';
+  private refreshing = false;
 
-  constructor(private readonly opts: LvsdOptions, private readonly log: Logger) {
-    this.rings = ringGeometry(opts.rxRing ?? 2);
-  }
+  constructor(private readonly opts: LvsdOptions, private readonly log: Logger, private readonly hooks: DaemonHooks = {}) {}
 
-  get interfaces(): string[] { return this.sockets.map((s) => s.ifname); }
+  get interfaces(): string[] { return this.ifnames; }
+  private ifnames: string[] = [];
 
   async start(): Promise<void> {
     const o = this.opts;
     const ifnames = o.interfaces.length ? o.interfaces : await upInterfaces();
     if (!ifnames.length) throw new Error('no interface to forward on: pass --interface IF (no non-loopback interface is up)');
-    this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.maxConns });
+    this.ifnames = ifnames;
+    // With workers this engine holds configuration only: no conns, so no room for them.
+    this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.workers > 1 ? 1024 : o.maxConns });
     if (o.tunMtu) this.engine.setTunMtu(o.tunMtu);
     if (o.sloppyTcp) this.engine.setSloppyTcp(true);
-    this.sync = new SyncDaemons({ engine: this.engine, now: () => performance.now(), log: this.log });
 
     // The interceptor first: a crashed run's table goes before anything else.
     this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum() });
     await this.interceptor.install({ services: [], natDests: [] });
 
-    const none = compileFilter({ services: [] });
-    const g = this.rings;
-    for (const ifname of ifnames) {
-      this.sockets.push(openPacket(ifname, { ...g.small, filter: lengthGate(none, g.bigFrame) }));
-      this.bigSockets.push(openPacket(ifname, { ...g.big, filter: lengthGate(none, g.bigFrame, true) }));
-    }
-    this.neigh = new NeighTable({
-      ports: this.sockets.map((s) => ({ ifname: s.ifname, mac: s.macBytes })),
-      onResolved: (port, frames) => this.forwarder.sendHeld(port, frames),
-      onError: (err, addr) => this.log.warn({ err: String(err), addr }, 'neighbour resolution failed'),
-    });
-    this.forwarder = new Forwarder(this.engine, this.sockets.map((s) => makePort(s)), this.neigh, {
-      rxOnly: this.bigSockets.map((s) => makePort(s)),
-      onBatch: (n) => { this.batchSum += n; },
-      onEngineError: (err) => {
-        // Log the first few with their stack, then every 1000th: a bug must be visible, not a log flood.
-        const k = this.forwarder.counters.engineErrors;
-        if (k <= 5 || k % 1000 === 0) this.log.error({ err, count: k }, 'engine threw on a frame; frame dropped');
-      },
-      onFault: (err) => {
-        const k = this.forwarder.counters.faults;
-        if (k <= 5 || k % 1000 === 0) this.log.error({ err, count: k }, 'the forwarder threw on a frame; frame dropped');
-      },
-    });
-    // The first snapshot before the first frame: next hops then resolve without a process each.
-    await this.neigh.refreshSnapshot().catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
-    this.forwarder.start();
-    let lastSnap = performance.now();
-    this.timer = setInterval(() => {
-      const now = performance.now();
-      this.engine.tick(now);
-      this.neigh.expire(now);
-      if (o.synShed) this.shedTick(now);
-      if (now - lastSnap >= NEIGH_REFRESH_MS) {
-        lastSnap = now;
-        this.neigh.refreshSnapshot()
-          .then(() => {
-            const changed = this.neigh.routeGeneration !== this.routeGeneration;
-            this.routeGeneration = this.neigh.routeGeneration;
-            return this.refreshTunSources(changed);
-          })
-          .catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
-      }
-      // Frames are waiting on a TUN dest with no source: look again soon, not only at the next refresh.
-      const noRoute = this.engine.dropCount('tun_no_route');
-      if (noRoute !== this.tunNoRouteSeen && now - this.lastTunRetry >= TUN_RETRY_MS) {
-        this.tunNoRouteSeen = noRoute;
-        this.lastTunRetry = now;
-        void this.refreshTunSources(false);
-      }
-    }, TICK_MS);
+    if (o.workers > 1) await this.startWorkers(ifnames);
+    else await this.startPlane(ifnames);
 
     this.control = new ControlServer({
       path: o.socket,
@@ -156,64 +120,184 @@ export class Daemon {
     if (o.metrics) {
       // prom-client costs ~130 ms to load: only --metrics pays for it.
       const [{ buildRegistry }, { MetricsServer }] = await Promise.all([import('../metrics/lvsd.js'), import('../metrics/server.js')]);
-      this.metrics = new MetricsServer(buildRegistry({
-        listServices: () => this.engine.listServices(),
-        totals: () => this.engine.totals(),
-        engineCounters: () => ({ ...this.engine.counters(), ...this.sync.counters() }),
-        ioCounters: () => this.ioCounters(),
-        batchSizes: () => this.batchSizes(),
-      }), 'lvsd');
+      const { source, refresh } = this.metricsSource();
+      this.metrics = new MetricsServer(buildRegistry(source), 'lvsd', refresh);
       const a = await this.metrics.listen(o.metrics.host, o.metrics.port);
       this.log.info({ metrics: `http://${a.host}:${a.port}/metrics` }, 'metrics listening');
     }
-    this.log.info({ socket: o.socket, interfaces: ifnames, table: this.interceptor.table }, 'lvsd started');
+    this.log.info({ socket: o.socket, interfaces: ifnames, table: this.interceptor.table, workers: o.workers }, 'lvsd started');
   }
 
-  /** Regenerate nftables interception and BPF socket filters from the engine's services. */
-  private async applyRules(): Promise<void> {
+  /** --workers 1: the engine and its rings in this thread, as lvsd always ran. */
+  private async startPlane(ifnames: string[]): Promise<void> {
+    const e = this.engine;
+    this.sync = new SyncDaemons({ engine: e, now: () => performance.now(), log: this.log });
+    const plane = new DataPlane({
+      ifnames, engine: e, log: this.log, synShed: this.opts.synShed, rxRing: this.opts.rxRing, fwmarkQueue: this.fwmarkQueueNum(),
+      connsCreated: () => e.counters().conns_created ?? 0,
+    });
+    this.plane = plane;
+    plane.open();
+    // The first snapshot before the first frame: next hops then resolve without a process each.
+    await plane.neigh.refreshSnapshot().catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
+    plane.start();
+    let lastSnap = performance.now();
+    let routeGeneration = plane.neigh.routeGeneration;
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      e.tick(now);
+      plane.tick(now, TICK_MS);
+      if (now - lastSnap >= NEIGH_REFRESH_MS) {
+        lastSnap = now;
+        plane.neigh.refreshSnapshot()
+          .then(() => {
+            const changed = plane.neigh.routeGeneration !== routeGeneration;
+            routeGeneration = plane.neigh.routeGeneration;
+            return this.refreshTunSources(changed);
+          })
+          .catch((err: unknown) => this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed'));
+      }
+      // Frames are waiting on a TUN dest with no source: look again soon, not only at the next refresh.
+      const noRoute = e.dropCount('tun_no_route');
+      if (noRoute !== this.tunNoRouteSeen) {
+        this.tunNoRouteSeen = noRoute;
+        this.tunRetrySoon();
+      }
+    }, TICK_MS);
+  }
+
+  /** --workers N: the workers, each with its engine and rings; this thread reads the kernel's tables for all of them. */
+  private async startWorkers(ifnames: string[]): Promise<void> {
+    const o = this.opts;
+    const { tables } = await this.readTables();
+    const fault = /^(\d+):(\d+):(crash|hang)$/.exec(process.env.LVSD_TEST_WORKER_FAULT ?? '');
+    const board = SchedBoard.create(o.workers);
+    this.schedSlots = new SchedSlots(board);
+    this.pool = new WorkerPool({
+      workers: o.workers, ifnames, synShed: o.synShed, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
+      // --max-conns bounds the whole table, as with one worker: each worker gets its share (and the same memory in total).
+      engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp },
+      log: this.log,
+      workerLog: (i) => this.log.child({ worker: i }),
+      onFatal: (err) => this.fatal(err),
+      onSyncOut: (conns) => { const sink = this.syncSink; if (sink) for (const c of conns) sink(c); },
+      onTunNoRoute: () => this.tunRetrySoon(),
+      ...(fault ? { fault: { index: Number(fault[1]), ms: Number(fault[2]), kind: fault[3] as 'crash' | 'hang' } } : {}),
+    });
+    await this.pool.start();
+    const pool = this.pool;
+    // The sync daemons see one engine: conns to send come from every worker,
+    // a received conn goes to the worker whose rings get its packets.
+    const engine: SyncEngine = {
+      setSyncMaster: (sink) => {
+        this.syncSink = sink;
+        pool.broadcast({ op: 'sync-master', on: sink !== null }).catch((err: unknown) => this.log.error({ err: String(err) }, 'switching sync master on the workers failed'));
+      },
+      // IPv6 frames are all steered to worker 0 (io/fanout.ts), so IPv6 conns live there (fwmark ones with the queue's reader).
+      syncConn: (c) => pool.syncConn(c.v6 && !c.fwmark ? 0 : workerOfConn(this.fanoutPlan, c.protocol, c.caddr, c.cport, c.vaddr, c.vport, c.fwmark), c),
+    };
+    this.sync = new SyncDaemons({ engine, now: () => performance.now(), log: this.log });
+    let lastSnap = performance.now();
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.engine.tick(now);
+      if (now - lastSnap >= NEIGH_REFRESH_MS && !this.refreshing) {
+        lastSnap = now;
+        this.refreshing = true;
+        this.readTables()
+          .then(async (t) => {
+            await pool.broadcast({ op: 'neigh-snapshot', tables: t.tables });
+            await this.refreshTunSources(t.routesChanged);
+          })
+          .catch((err: unknown) => this.log.warn({ err: String(err) }, 'refreshing the workers\' routing/neighbour tables failed'))
+          .finally(() => { this.refreshing = false; });
+      }
+    }, TICK_MS);
+  }
+
+  /**
+   * The kernel's main routing and neighbour tables, IPv4 and IPv6, one `ip`
+   * call each, for every worker; routesChanged when the routes differ from
+   * the last read (TUN sources are then resolved again).
+   */
+  private async readTables(): Promise<{ tables: KernelSnapshot; routesChanged: boolean }> {
+    const k = ipCommandTables;
+    const tables: KernelSnapshot = { routes: [], neighs: [], routes6: [], neighs6: [] };
+    try {
+      [tables.routes, tables.neighs, tables.routes6, tables.neighs6] = await Promise.all([k.routeTable!(), k.neighTable!(), k.routeTable6!(), k.neighTable6!()]);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'reading the routing/neighbour tables failed');
+    }
+    const sig = JSON.stringify([tables.routes, tables.routes6]);
+    const routesChanged = sig !== this.routeSig;
+    this.routeSig = sig;
+    return { tables, routesChanged };
+  }
+
+  private tunRetrySoon(): void {
+    const now = performance.now();
+    if (now - this.lastTunRetry < TUN_RETRY_MS) return;
+    this.lastTunRetry = now;
+    void this.refreshTunSources(false);
+  }
+
+  private fwmarkQueueNum(): number {
+    return this.opts.fwmarkQueue ?? queueNumFor(suffixOf(this.opts.socket));
+  }
+
+  private fatal(err: Error): void {
+    if (this.hooks.onFatal) { this.hooks.onFatal(err); return; }
+    this.log.fatal({ err: err.message }, 'a forwarding worker failed; stopping');
+    void this.stop();
+  }
+
+  /**
+   * Regenerate nftables interception, BPF socket filters and (with workers)
+   * the fanout program from the engine's services. One run at a time, each
+   * from the engine as it is when the run starts: two clients' changes must
+   * not leave one worker with the older filter.
+   */
+  private applyRules(): Promise<void> {
+    const run = this.rulesChain.then(() => this.applyRulesNow());
+    this.rulesChain = run.catch(() => undefined);
+    return run;
+  }
+  private rulesChain: Promise<void> = Promise.resolve();
+
+  private async applyRulesNow(): Promise<void> {
     const rules = interceptRulesOf(this.engine.serviceKeys());
     const proto = (p: string) => (p === 'sctp' ? 132 : p as 'tcp' | 'udp');
     const prog = compileFilter({
       services: rules.services.map((s) => ({ protocol: proto(s.protocol), addr: s.addr, port: s.port })),
       realServers: rules.natDests.map((d) => ({ protocol: proto(d.protocol), addr: d.addr, port: d.port })),
     });
-    this.filterProg = prog;
-    this.setSmallFilters();
-    const big = lengthGate(prog, this.rings.bigFrame, true);
-    for (const s of this.bigSockets) s.setFilter(big);
-    // No marks in the set while nothing reads the queue: they would only be dropped.
-    if (!this.openFwmarkQueue([...rules.fwmarks ?? [], ...rules.fwmarks6 ?? []])) { rules.fwmarks = []; rules.fwmarks6 = []; }
-    await this.interceptor.update(rules);
-  }
-
-  /** The page-block rings' filter: the rules, behind the SYN gate while shedding (a SYN is never a big frame). */
-  private setSmallFilters(): void {
-    const small = lengthGate(synGate(this.filterProg, this.shed.accept), this.rings.bigFrame);
-    for (const s of this.sockets) if (!s.isClosed) s.setFilter(small);
-  }
-
-  /** SYN shedding (io/syn-shed.ts): feed the controller the rings' counters; re-gate the filter when it says so. */
-  private shedTick(now: number): void {
-    let packets = 0, drops = 0;
-    for (const s of [...this.sockets, ...this.bigSockets]) {
-      if (s.isClosed) continue;
-      const st = s.stats();
-      packets += st.packets;
-      drops += st.drops;
+    if (this.plane) {
+      this.plane.setRules(prog);
+      // No marks in the set while nothing reads the queue: they would only be dropped.
+      if (!this.plane.openFwmarkQueue([...rules.fwmarks ?? [], ...rules.fwmarks6 ?? []])) { rules.fwmarks = []; rules.fwmarks6 = []; }
     }
-    // The forwarder walks the rings itself (not through RxRing.drain): its count is the one to compare.
-    const walked = this.forwarder.counters.rxFrames;
-    const was = this.shed.accept;
-    // Slots of the V2 rings (a V3 ring's frames per block vary: then only its drops say "behind").
-    const slots = this.forwarder.rxPorts.reduce((n, p) => n + (p.v2 ? p.frameCount : 0), 0);
-    const ringFrames = slots > 0 ? slots : undefined;
-    const d = this.shed.update({ packets, drops, walked, created: this.engine.counters().conns_created ?? 0, ringFrames }, now);
-    if (!d) return;
-    this.setSmallFilters();
-    const share = `${(d.accept * 100).toFixed(d.accept < 0.1 ? 1 : 0)}%`;
-    if (was >= 1) this.log.warn({ accept: d.accept }, `overloaded by new connections: letting ${share} of SYNs through so established flows keep moving; ${d.reason}`);
-    else if (d.accept >= 1) this.log.warn({ accept: 1, shedSeconds: this.shed.shedTicks * TICK_MS / 1000 }, 'SYN shedding over: every SYN let through again');
-    else this.log.debug({ accept: d.accept }, `SYN shedding: ${share} of SYNs let through; ${d.reason}`);
+    if (this.pool) {
+      const fan = compileFanout(this.engine.listServices(), this.pool.size);
+      if (fan.degraded !== this.fanoutDegraded) {
+        this.fanoutDegraded = fan.degraded;
+        if (fan.degraded === 'address-only') this.log.warn({}, 'too many services for the fanout program: flows are steered by client address alone (one client\'s flows share a worker)');
+        else if (fan.degraded === 'single-worker') this.log.error({}, 'too many services for the fanout program: every flow goes to worker 0; run fewer services or --workers 1');
+      }
+      // The other workers' filters first, then worker 0's program and filter.
+      // Until the program changes, a new service's frames all go to worker 0
+      // (the old program does not know them), whose filter admits them only
+      // with the new program in place: no flow is admitted by a worker that
+      // will not get the rest of its packets.
+      const slots = this.schedSlots!.assign(this.engine.listServices());
+      // fwmark services' packets come through one NFQUEUE: the worker their flows are steered to (fanout.ts) reads it.
+      const fw = fan.plan.fwmarkWorker;
+      const marks = [...rules.fwmarks ?? [], ...rules.fwmarks6 ?? []];
+      const opened = await Promise.all(Array.from({ length: this.pool.size - 1 }, (_, i) => this.pool!.call<boolean>(i + 1, { op: 'set-rules', filter: prog, slots, fwmarks: i + 1 === fw ? marks : [] })));
+      const opened0 = await this.pool.call<boolean>(0, { op: 'set-rules', filter: prog, fanout: fan.prog, slots, fwmarks: fw === 0 ? marks : [] });
+      this.fanoutPlan = fan.plan;
+      if (!(fw === 0 ? opened0 : opened[fw - 1])) { rules.fwmarks = []; rules.fwmarks6 = []; }
+    }
+    await this.interceptor.update(rules);
   }
 
   /** The director's address towards a tunnel real server (the outer source of its IPIP packets); 0 when there is no route yet. */
@@ -277,6 +361,7 @@ export class Daemon {
         if (src === 0) { this.log.warn({ addr }, `route to tunnel real server ${addr} is gone: its frames are dropped (drop_tun_no_route)`); }
         else if (cur === 0) this.log.info({ addr, source: u32ToIp(src) }, `tunnel real server ${addr} is routable now`);
         this.engine.setTunSource(raddr, src);
+        await this.pool?.broadcast({ op: 'set-tun-source', raddr, src });
       }
       for (const [addr, cur] of this.engine.tunnelDests6()) {
         if (!all && cur !== null) continue;
@@ -285,168 +370,89 @@ export class Daemon {
         if (src === null) this.log.warn({ addr }, `route to tunnel real server ${addr} is gone: its frames are dropped (drop_tun_no_route)`);
         else if (cur === null) this.log.info({ addr, source: formatIpv6(src) }, `tunnel real server ${addr} is routable now`);
         this.engine.setTunSource6(addr, src);
+        await this.pool?.broadcast({ op: 'set-tun-source6', addr, src });
       }
     } finally {
       this.tunRefreshing = false;
     }
   }
 
-  private fwmarkQueueNum(): number {
-    return this.opts.fwmarkQueue ?? queueNumFor(suffixOf(this.opts.socket));
+  private handlers(): Handlers {
+    const hooks: EngineOpsHooks = {
+      destExtra: (d) => this.destExtra(d),
+      extraCounters: () => (this.plane ? { ...this.plane.ioCounters(), ...this.sync.counters() } : this.sync.counters()),
+      sync: this.sync,
+    };
+    return this.pool ? workerHandlers(this.engine, this.workerSet(this.pool), hooks) : engineHandlers(this.engine, hooks);
+  }
+
+  private workerSet(pool: WorkerPool): WorkerSet {
+    return {
+      size: pool.size,
+      call: (i, req) => pool.call(i, req),
+      broadcast: (req) => pool.broadcast(req),
+      workerOf: (p, caddr, cport, vaddr, vport, fwmark) => workerOfConn(this.fanoutPlan, p, caddr, cport, vaddr, vport, fwmark),
+    };
   }
 
   /**
-   * The NFQUEUE reader, bound before the first mark goes into the rules
-   * (they have no bypass). False when it cannot be: fwmark services then
-   * stay unmatched, and the log says why.
+   * What /metrics reads. With workers the values are gathered from them
+   * before each scrape (`refresh`), then read synchronously as prom-client wants.
    */
-  private openFwmarkQueue(marks: number[]): boolean {
-    if (marks.length === 0 || this.fwmark?.isOpen) return true;
-    const fwd = this.fwmarkForwarder ??= new Forwarder(this.engine, this.forwarder.ports, this.neigh, {
-      onEngineError: (err) => this.log.error({ err }, 'engine threw on a queued packet; dropped'),
-      onFault: (err) => this.log.error({ err }, 'the forwarder threw on a queued packet; dropped'),
-    });
-    const q = new FwmarkQueue(this.fwmarkQueueNum(), fwd, {
-      onFault: (err) => this.log.error({ err }, 'the NFQUEUE reader threw; its batch is dropped'),
-    });
-    try {
-      q.open();
-    } catch (err) {
-      const msg = String((err as Error).message ?? err);
-      if (msg !== this.fwmarkError) this.log.error({ err: msg }, 'fwmark services cannot be matched');
-      this.fwmarkError = msg;
-      return false;
+  private metricsSource(): { source: MetricsSource; refresh?: () => Promise<void> } {
+    const plane = this.plane;
+    if (plane) {
+      return {
+        source: {
+          listServices: () => this.engine.listServices(),
+          totals: () => this.engine.totals(),
+          engineCounters: () => ({ ...this.engine.counters(), ...this.sync.counters() }),
+          ioCounters: () => plane.ioCounters(),
+          batchSizes: () => plane.batchSizes(),
+        },
+      };
     }
-    // fwd is never start()ed: its ports' RX rings are the main forwarder's; it only injects.
-    q.start();
-    this.fwmark = q;
-    this.fwmarkError = '';
-    this.log.info({ queue: q.queueNum }, 'fwmark services: marked packets are queued to lvsd (NFQUEUE)');
-    return true;
+    const pool = this.pool!;
+    let services: ServiceStatus[] = [];
+    let stats: WorkerStats[] = [];
+    return {
+      source: {
+        listServices: () => services,
+        totals: () => sumStats(stats.map((s) => s.totals)),
+        engineCounters: () => ({ ...sumCounters(stats.map((s) => s.engine)), ...this.sync.counters() }),
+        ioCounters: () => {
+          const io = sumCounters(stats.map((s) => s.io));
+          stats.forEach((s, i) => Object.assign(io, perWorkerCounters(i, s.io, s.engine)));
+          return io;
+        },
+        batchSizes: () => sumBatches(stats.map((s) => s.batch)),
+      },
+      refresh: async () => {
+        const [st, lists] = await Promise.all([pool.broadcast<WorkerStats>({ op: 'stats' }), pool.broadcast<ServiceStatus[]>({ op: 'list-services' })]);
+        stats = st;
+        services = mergeServices(this.engine.listServices(), lists);
+      },
+    };
   }
 
-  private fwmarkCounters(): Record<string, number> {
-    const q = this.fwmark;
-    const out: Record<string, number> = { nfq_bound: q?.isOpen ? 1 : 0 };
-    if (!q) return out;
-    const n = q.counters;
-    out.nfq_packets = n.packets;
-    out.nfq_batches = n.batches;
-    out.nfq_verdict_drop = n.verdictDrop;
-    out.nfq_verdict_accept = n.verdictAccept;
-    out.nfq_drop_truncated = n.truncated;
-    out.nfq_no_mark = n.noMark;
-    out.nfq_malformed = n.malformed;
-    out.nfq_netlink_errors = n.netlinkErrors;
-    out.nfq_recv_enobufs = n.enobufs;
-    out.nfq_recv_errors = n.recvErrors;
-    out.nfq_send_errors = n.sendErrors;
-    out.nfq_faults = n.faults;
-    const f = this.fwmarkForwarder!.counters;
-    out.nfq_forwarded = f.forwarded;
-    out.nfq_engine_drops = f.drops;
-    out.nfq_engine_ignored = f.ignored;
-    out.nfq_tx_ring_full = f.txFull;
-    out.nfq_neigh_miss = f.neighMiss;
-    out.nfq_drop_oversize = f.oversize;
-    out.nfq_engine_errors = f.engineErrors;
-    out.nfq_drop_fault = f.faults + f.badFrame;
-    const k = q.kernelStats();
-    // (queue_total, the packets waiting now, is a level: the metrics take these as counters.)
-    if (k) {
-      out.nfq_kernel_queue_dropped = k.queueDropped;
-      out.nfq_kernel_user_dropped = k.userDropped;
-    }
-    return out;
-  }
-
-  private handlers(): Handlers {
-    return engineHandlers(this.engine, {
-      destExtra: (d) => this.destExtra(d),
-      extraCounters: () => ({ ...this.ioCounters(), ...this.sync.counters() }),
-      sync: this.sync,
-    });
-  }
-
-  ioCounters(): Record<string, number> {
-    const out: Record<string, number> = {};
-    const c = this.forwarder.counters;
-    out.io_rx_frames = c.rxFrames;
-    out.io_rx_batches = c.rxBatches;
-    out.io_tx_frames = c.txFrames;
-    out.io_truncated_gso = c.truncated;
-    out.io_vlan_tagged = c.vlan;
-    out.io_other_host = c.otherHost;
-    out.io_tx_ring_full = c.txFull;
-    out.io_syn_shed_accept_permille = Math.round(this.shed.accept * 1000);
-    out.io_syn_shed_ticks = this.shed.shedTicks;
-    let kicks = 0, fullKicks = 0, unjams = 0;
-    for (const s of this.sockets) { kicks += s.tx.kicks; fullKicks += s.tx.fullKicks; unjams += s.tx.unjams; }
-    out.io_tx_unjams = unjams;
-    out.io_tx_kicks = kicks;
-    out.io_tx_kicks_half_full = c.txKicksHalf;
-    out.io_tx_kicks_batch_end = c.txKicksBatch;
-    out.io_tx_kicks_ring_full = fullKicks;
-    out.io_neigh_miss = c.neighMiss;
-    out.io_engine_errors = c.engineErrors;
-    out.io_forwarded = c.forwarded;
-    out.io_drop_oversize = c.oversize;
-    out.io_drop_bad_frame = c.badFrame;
-    out.io_drop_fault = c.faults;
-    out.io_held_dropped = c.heldDropped;
-    out.io_gso_rx = c.gsoRx;
-    out.io_gso_sent = c.gsoSent;
-    out.io_gso_segmented = c.gsoSegmented;
-    out.io_gso_segments = c.gsoSegments;
-    out.io_drop_gso_unsupported = c.gsoUnsupported;
-    out.io_drop_gso_send = c.gsoSendErrors;
-    const n = this.neigh.counters;
-    out.neigh_held = n.held;
-    out.neigh_drop_queue_full = n.dropQueueFull;
-    out.neigh_drop_unresolved = n.dropUnresolved;
-    out.neigh_drop_no_route = n.dropNoRoute;
-    out.neigh_resolutions = n.resolutions;
-    for (const s of this.sockets) {
-      if (s.isClosed) continue;
-      const st = s.stats();
-      out[`ring_${s.ifname}_packets`] = st.packets;
-      out[`ring_${s.ifname}_drops`] = st.drops;
-      out[`tx_${s.ifname}_kicks`] = s.tx.kicks;
-      out[`tx_${s.ifname}_kick_errors`] = s.tx.kickErrors;
-      out[`tx_${s.ifname}_wrong_format`] = s.tx.wrongFormat;
-    }
-    for (const s of this.bigSockets) {
-      if (s.isClosed) continue;
-      const st = s.stats();
-      out[`ring_${s.ifname}_big_packets`] = st.packets;
-      out[`ring_${s.ifname}_big_drops`] = st.drops;
-    }
-    Object.assign(out, this.fwmarkCounters());
-    return out;
-  }
-
-  private batchSizes(): { bounds: number[]; counts: number[]; sum: number; count: number } {
-    const h = this.forwarder.counters.batchHist;
-    const counts: number[] = [];
-    let acc = 0;
-    for (let i = 0; i < BATCH_BUCKETS.length; i++) { acc += h[i]!; counts.push(acc); }
-    acc += h[BATCH_BUCKETS.length]!;
-    return { bounds: BATCH_BUCKETS, counts, sum: this.batchSum, count: acc };
+  /** I/O counters of the data plane (summed over workers); get-counters has them too. */
+  async ioCounters(): Promise<Record<string, number>> {
+    if (this.plane) return this.plane.ioCounters();
+    const st = await this.pool!.broadcast<WorkerStats>({ op: 'stats' });
+    return sumCounters(st.map((s) => s.io));
   }
 
   /** Clean stop: idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.timer) clearInterval(this.timer);
-      this.forwarder?.stop();
+      this.plane?.stop();
       await this.sync?.close().catch((err: unknown) => this.log.warn({ err: String(err) }, 'stopping the sync daemons failed'));
+      await this.pool?.stop();
       await this.control?.close();
       await this.metrics?.close();
       try { await this.interceptor?.remove(); } catch (err) { this.log.error({ err: String(err) }, 'removing the nftables table failed'); }
-      // After the rules: nothing is queued any more; what still waits is dropped with the socket.
-      this.fwmark?.close();
-      for (const s of this.sockets) s.close();
-      for (const s of this.bigSockets) s.close();
+      this.plane?.close();
       this.log.info('lvsd stopped');
     })();
     return this.stopping;

@@ -1,5 +1,7 @@
 // lvsd's command line. Errors name the flag and say what to do.
+import { availableParallelism } from 'node:os';
 import { socketPath } from '../control/protocol.js';
+import { FANOUT_MAX_MEMBERS } from '../io/fanout.js';
 
 export interface LvsdOptions {
   socket: string;
@@ -16,6 +18,12 @@ export interface LvsdOptions {
   sloppyTcp?: boolean;
   /** Shed pure SYNs in the socket filter while a SYN flood overloads lvsd (io/syn-shed.ts); --no-syn-shed turns it off. */
   synShed: boolean;
+  /**
+   * Forwarding threads (--workers; default: the CPUs this process may run
+   * on). 1 forwards in the main thread, as lvsd always did; more spread the
+   * frames over worker threads with PACKET_FANOUT (src/lvsd/workers.ts).
+   */
+  workers: number;
   /** RX ring kind for ordinary frames (io/ring-geometry.ts): 2 = TPACKET_V2 (default), 3 = TPACKET_V3 blocks. */
   rxRing?: 2 | 3;
   /** NFQUEUE queue number for fwmark services (default: io/nfqueue.ts queueNumFor). */
@@ -43,6 +51,8 @@ export const USAGE = `Usage: lvsd [options]
                         v3 packs frames into blocks (fewer wake-ups, up to 1 ms of added latency)
   --no-syn-shed         keep every SYN while overloaded (default: a SYN flood that overloads lvsd has a
                         share of its SYNs dropped in the socket filter, so established flows keep moving)
+  --workers N           forwarding threads, 1..${FANOUT_MAX_MEMBERS} (default: the number of CPUs lvsd may run on); the
+                        kernel steers both directions of each flow to one of them (PACKET_FANOUT)
   --fwmark-queue N      NFQUEUE queue number that takes fwmark services' packets (default 47000; another
                         lvsd in the same namespace gets its own)
   -h, --help            this text
@@ -59,7 +69,7 @@ function intArg(flag: string, v: string | undefined, min: number, max: number): 
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): LvsdOptions {
   const o: LvsdOptions = {
-    socket: '', interfaces: [], logConsole: false, logDetail: false, synShed: true, help: false, version: false,
+    socket: '', interfaces: [], logConsole: false, logDetail: false, synShed: true, workers: 0, help: false, version: false,
   };
   let socket: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -90,6 +100,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       case '--tun-mtu': o.tunMtu = intArg(a, value(), 576, 65535); break;
       case '--sloppy-tcp': o.sloppyTcp = true; break;
       case '--no-syn-shed': o.synShed = false; break;
+      case '--workers': o.workers = intArg(a, value(), 1, FANOUT_MAX_MEMBERS); break;
       case '--rx-ring': {
         const v = value();
         if (v !== 'v2' && v !== 'v3') throw new UsageError(`--rx-ring: expected v2 or v3, got ${JSON.stringify(v)}`);
@@ -103,5 +114,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
   }
   o.socket = socketPath(socket ?? (env.LVSD_SOCKET || undefined));
+  if (o.workers === 0) o.workers = Math.min(availableParallelism(), FANOUT_MAX_MEMBERS);
   return o;
 }

@@ -6,8 +6,12 @@ import type { Registry } from 'prom-client';
 export class MetricsServer {
   private server: Server | undefined;
 
-  /** `program` names who answers in the 404 text. */
-  constructor(readonly registry: Registry, private readonly program: string) {}
+  /**
+   * `program` names who answers in the 404 text. `refresh` runs before each
+   * scrape: lvsd --workers gathers its workers' counters there, since
+   * prom-client reads its sources synchronously.
+   */
+  constructor(readonly registry: Registry, private readonly program: string, private readonly refresh?: () => Promise<void>) {}
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
     const server = createServer((req, res) => {
@@ -16,7 +20,7 @@ export class MetricsServer {
         res.end(`${this.program}: metrics are at /metrics\n`);
         return;
       }
-      this.registry.metrics().then((text) => {
+      (this.refresh ? this.refresh() : Promise.resolve()).then(() => this.registry.metrics()).then((text) => {
         res.writeHead(200, { 'content-type': this.registry.contentType });
         res.end(text);
       }, (err: unknown) => {

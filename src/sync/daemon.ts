@@ -12,7 +12,7 @@
 import dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
-import type { IpvsEngine } from '../ipvs/engine.js';
+import type { SyncConn } from '../ipvs/sync.js';
 import { ControlError } from '../ipvs/errors.js';
 import type { SyncDaemonConfig } from '../ipvs/types.js';
 import { type DecodeReason, SyncEncoder, decodeMessage } from './message.js';
@@ -29,8 +29,17 @@ export interface SyncLog {
   warn(o: object, msg: string): void;
 }
 
+/**
+ * What the daemons need of the engine: IpvsEngine itself, or lvsd's workers
+ * (each conn collected from, or installed in, the worker that owns it).
+ */
+export interface SyncEngine {
+  setSyncMaster(sink: ((c: SyncConn) => void) | null): void;
+  syncConn(c: SyncConn, now: number): unknown;
+}
+
 export interface SyncDaemonsOptions {
-  engine: IpvsEngine;
+  engine: SyncEngine;
   /** The engine's clock (ms). */
   now: () => number;
   log: SyncLog;

@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { availableParallelism } from 'node:os';
 import { parseOptions, UsageError } from '../../src/lvsd/options.js';
 
 describe('lvsd options', () => {
@@ -23,5 +24,14 @@ describe('lvsd options', () => {
     expect(() => parseOptions(['--conn-tab-bits', '40'], {})).toThrow(/--conn-tab-bits: 40 is outside 8\.\.20/);
     expect(() => parseOptions(['--socket'], {})).toThrow(/--socket needs a value/);
     expect(() => parseOptions(['--bogus'], {})).toThrow(UsageError);
+  });
+
+  it('--workers: default the CPUs this process may use, 1..256', () => {
+    expect(parseOptions([], {}).workers).toBe(availableParallelism());
+    expect(parseOptions(['--workers', '1'], {}).workers).toBe(1);
+    expect(parseOptions(['--workers=4'], {}).workers).toBe(4);
+    expect(() => parseOptions(['--workers', '0'], {})).toThrow(/--workers: 0 is outside 1\.\.256/);
+    expect(() => parseOptions(['--workers', '257'], {})).toThrow(/--workers: 257 is outside 1\.\.256/);
+    expect(() => parseOptions(['--workers', 'two'], {})).toThrow(/--workers: "two" is not a number/);
   });
 });
