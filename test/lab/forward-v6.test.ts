@@ -159,6 +159,9 @@ import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IPV6, 23, 0)  # IPV6_MTU_DISCOVER = IP_PMTUDISC_DONT: send it whole, once
 s.sendto(b"x" * 1450, ("${x.topo.vip6}", 5353))
+# Keep the socket: Linux applies an ICMPv6 Packet Too Big through the socket it
+# quotes (__udp6_lib_err), so one that arrives after exit changes nothing.
+import time; time.sleep(1.5)
 `;
         await x.lab.exec('client', ['python3', '-c', py]);
         let route = '';
