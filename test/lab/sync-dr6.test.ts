@@ -130,7 +130,8 @@ describe('connection sync of IPv6 conns: DR master/backup pair', async () => {
     const cb = await b!.call('get-counters', {});
     // B never saw the flow start; without the synced conn its mid-flow ACKs would be drop_tcp_no_conn.
     expect(cb.drop_tcp_no_conn ?? 0).toBe(0);
-    expect(cb.xmit).toBeGreaterThan(100);
+    // And forwarded the rest of it: dozens of the client's ACKs at least (how many depends on its ACK coalescing).
+    expect(cb.xmit).toBeGreaterThan(30);
     const after = conns((await b!.lvsadm(['-Lnc'])).stdout, vs()).find((c) => c.cport === before[0]!.cport);
     expect(after?.daddr).toBe(before[0]!.daddr);
   });
