@@ -25,13 +25,13 @@
 //
 //   node dist/bench/udp-cpu.js --rates 20000,60000 --seconds 4 --rounds 2 \
 //     --peers nft-dnat,lvsd,lvsd-base --base /work/wt-speed-base --perf
-import { readFileSync, readdirSync, rmSync, mkdirSync, existsSync, copyFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, mkdirSync, existsSync, copyFileSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Buffer } from 'node:buffer';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Lab, run, cleanupStale } from '../lab/netns.js';
-import { buildNat, type Topology } from '../lab/topology.js';
+import { buildNat, waitListening, type Topology } from '../lab/topology.js';
 import { startLvsd, removeLabSockets, type Lvsd } from '../lab/director.js';
 
 const argOf = (k: string, d: string): string => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] ?? d : d; };
@@ -169,6 +169,16 @@ function procCpu(pid: number): { ns: number; waitNs: number; utime: number; stim
   return { ns, waitNs, utime: Number(rest[11]), stime: Number(rest[12]), sleeps };
 }
 
+/** Interrupts per CPU from /proc/interrupts: CAL (function calls: RPS IPIs), RES (rescheduling), LOC (timer). */
+function irqs(): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = {};
+  for (const line of readFileSync('/proc/interrupts', 'utf8').split('\n')) {
+    const m = /^\s*(CAL|RES|LOC):\s+(\d+)\s+(\d+)/.exec(line);
+    if (m) out[m[1]!] = [Number(m[2]), Number(m[3])];
+  }
+  return out;
+}
+
 /** CPU1's busy and total jiffies (everything that ran there, other load included). */
 function cpu1(): [number, number] {
   const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu1 '))!;
@@ -231,6 +241,28 @@ async function blast(ifname: string, dstMac: string, src: string, dst: string, s
   sock.close();
 }
 
+/** wrk's `--latency` percentile in ms (it prints us, ms or s). */
+function wrkMs(out: string, pct: string): number | null {
+  const m = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+  if (!m) return null;
+  const v = Number(m[1]);
+  return +(m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v).toFixed(3);
+}
+
+/** nginx as bench/e2e.ts runs it on each server (keep-alive for good, one worker on CPU0). */
+async function startNginx(lab: Lab, host: string, dir: string): Promise<void> {
+  const conf = join(dir, `${host}.conf`);
+  writeFileSync(conf, `daemon off; worker_processes 1; pid ${join(dir, host)}.pid; error_log stderr error;
+events { worker_connections 8192; }
+http { access_log off; keepalive_requests 10000000; keepalive_timeout 120s;
+  client_body_temp_path ${dir}/${host}-body; proxy_temp_path ${dir}/${host}-proxy; fastcgi_temp_path ${dir}/${host}-fcgi;
+  uwsgi_temp_path ${dir}/${host}-uwsgi; scgi_temp_path ${dir}/${host}-scgi;
+  server { listen 80 backlog=4096; location / { return 200 "from ${host}\\n"; } } }
+`);
+  lab.spawn(host, ['taskset', '-c', '0', 'nginx', '-c', conf]);
+  await waitListening(lab, host, 80);
+}
+
 interface Peer { name: string; kind: 'forward' | 'nft' | 'lvsd'; bin?: string; args?: string[]; env?: string[] }
 
 /** `lvsd[-base][-v3][@ENV=VALUE...]`: an lvsd build, its RX ring, and environment variables for experiments. */
@@ -246,7 +278,11 @@ function peerOf(name: string, base: string | undefined): Peer {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/udp-cpu needs root (network namespaces)');
-  const rates = argOf('--rates', '20000,60000').split(',').map(Number);
+  // --rates 20000,60000 (UDP pps); --keepalive 2,50 (wrk connections), measured as rates -2, -50.
+  const rates = [
+    ...(process.argv.includes('--rates') || !process.argv.includes('--keepalive') ? argOf('--rates', '20000,60000').split(',').map(Number) : []),
+    ...(process.argv.includes('--keepalive') ? argOf('--keepalive', '50').split(',').map((c) => -Number(c)) : []),
+  ];
   const seconds = Number(argOf('--seconds', '4'));
   const rounds = Number(argOf('--rounds', '2'));
   const chunkUs = Number(argOf('--chunk-us', '100'));
@@ -265,6 +301,7 @@ async function main(): Promise<void> {
   const summary = new Map<string, Acc>();
   try {
     const topo = await buildNat(lab, { servers: false });
+    if (rates.some((r) => r < 0)) for (const r of topo.rs) await startNginx(lab, r.name, outDir);
     await placeCpus(lab, topo);
     const [rs1, rs2] = topo.rs;
     const dirMac = await macOf(lab, 'dir', 'eth0');
@@ -274,8 +311,14 @@ async function main(): Promise<void> {
       return n;
     };
 
+    /**
+     * One measurement window. `rate` > 0: the UDP blaster at that rate, per
+     * forwarded packet. `rate` < 0: wrk keep-alive with -rate connections
+     * against nginx on the servers, per request (closed loop: wrk decides the rate).
+     */
     const one = async (peer: Peer, rate: number, round: number, pid?: number) => {
       const dst = peer.kind === 'forward' ? rs1!.ip : topo.vip;
+      const keepalive = rate < 0;
       const perfFile = join(outDir, `${peer.name}-${rate}-${round}.data`);
       // perf starts disabled and is switched on and off around the blast
       // through its control FIFO: its start-up (reading every process of a
@@ -286,20 +329,32 @@ async function main(): Promise<void> {
       const p0 = pid ? procCpu(pid) : undefined;
       const [b0, t0] = cpu1();
       const w0 = performance.now();
+      const i0 = irqs();
       await rec?.enable();
-      const { stdout } = await lab.exec('client', [...BLASTER, 'node', process.argv[1]!, '--blast', 'eth0', dirMac, topo.client.ip, dst, String(seconds), String(rate), String(chunkUs)], { timeoutMs: (seconds + 30) * 1000 });
+      const { stdout } = keepalive
+        ? await lab.exec('client', [...BLASTER, 'wrk', '-t2', `-c${-rate}`, `-d${seconds}s`, '--timeout', '2s', '--latency', `http://${dst}/`], { timeoutMs: (seconds + 30) * 1000 })
+        : await lab.exec('client', [...BLASTER, 'node', process.argv[1]!, '--blast', 'eth0', dirMac, topo.client.ip, dst, String(seconds), String(rate), String(chunkUs)], { timeoutMs: (seconds + 30) * 1000 });
       await rec?.stop();
       await new Promise((r) => setTimeout(r, 200)); // what is still queued reaches the servers
       const [b1, t1] = cpu1();
+      const i1 = irqs();
       const p1 = pid ? procCpu(pid) : undefined;
       const r1 = await rsRx();
       const c1 = lvsd ? await lvsd.call('get-counters', {}) : {};
       const d = (k: string) => ((c1 as Record<string, number>)[k] ?? 0) - ((c0 as Record<string, number>)[k] ?? 0);
       const sent = Number(/sent (\d+)/.exec(stdout)?.[1] ?? 0);
       const delivered = r1 - r0;
-      const fwd = peer.kind === 'lvsd' ? d('io_forwarded') : delivered;
+      // The unit every per-X figure below is per: a forwarded packet, or a request.
+      const requests = keepalive ? Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0) : 0;
+      const fwd = keepalive ? requests : peer.kind === 'lvsd' ? d('io_forwarded') : delivered;
       const row: Record<string, unknown> = {
-        bench: 'udp-cpu', peer: peer.name, rate, round, seconds, ...(pid ? { pid } : {}), offeredPps: Math.round(sent / seconds), deliveredPps: Math.round(delivered / seconds),
+        bench: 'udp-cpu', test: keepalive ? `keepalive-c${-rate}` : 'udp64', unit: keepalive ? 'request' : 'packet',
+        peer: peer.name, rate, round, seconds, ...(pid ? { pid } : {}),
+        ...(keepalive
+          ? { rps: Math.round(requests / seconds), p50ms: wrkMs(stdout, '50'), p99ms: wrkMs(stdout, '99'), ...(peer.kind === 'lvsd' ? { framesPerRequest: +(d('io_forwarded') / Math.max(1, requests)).toFixed(2) } : {}) }
+          : { offeredPps: Math.round(sent / seconds), deliveredPps: Math.round(delivered / seconds) }),
+        /** Interrupts per forwarded packet: function-call IPIs (RPS) into CPU1 and CPU0, reschedules into CPU1. */
+        ipiPerPkt: fwd ? { cal1: +((i1.CAL![1] - i0.CAL![1]) / fwd).toFixed(3), cal0: +((i1.CAL![0] - i0.CAL![0]) / fwd).toFixed(3), res1: +((i1.RES![1] - i0.RES![1]) / fwd).toFixed(3) } : null,
         cpu1BusyNsPerPkt: fwd ? Math.round(((b1 - b0) / Math.max(1, t1 - t0)) * seconds * 1e9 / fwd) : null,
       };
       let lvsdNs = NaN;
@@ -363,7 +418,8 @@ async function main(): Promise<void> {
           await lab.sysctl('dir', 'net.ipv4.ip_forward', 1);
           await lab.exec('dir', ['nft', '-f', '-'], {
             input: `table ip bench {\n chain pre {\n type nat hook prerouting priority dstnat; policy accept;\n`
-              + ` ip daddr ${topo.vip} udp dport 5353 dnat to numgen inc mod 2 map { 0 : ${rs1!.ip}, 1 : ${rs2!.ip} }\n }\n}\n`,
+              + ` ip daddr ${topo.vip} udp dport 5353 dnat to numgen inc mod 2 map { 0 : ${rs1!.ip}, 1 : ${rs2!.ip} }\n`
+              + ` ip daddr ${topo.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${rs1!.ip}, 1 : ${rs2!.ip} }\n }\n}\n`,
           });
           for (const rate of rates) await one(peer, rate, round);
           await lab.exec('dir', ['nft', 'delete', 'table', 'ip', 'bench']);
@@ -379,8 +435,11 @@ async function main(): Promise<void> {
           lvsd = await startLvsd(lab, 'dir', { wrap, bin: peer.bin, args: peer.args });
           await lvsd.lvsadm(['-A', '-u', `${topo.vip}:5353`, '-s', 'rr']);
           for (const r of topo.rs) await lvsd.lvsadm(['-a', '-u', `${topo.vip}:5353`, '-r', `${r.ip}:5353`, '-m']);
+          await lvsd.lvsadm(['-A', '-t', `${topo.vip}:80`, '-s', 'rr']);
+          for (const r of topo.rs) await lvsd.lvsadm(['-a', '-t', `${topo.vip}:80`, '-r', `${r.ip}:80`, '-m']);
           // Warm-up: JIT, ARP for both servers, the flows' conns.
           await lab.exec('client', ['taskset', '-c', '0', 'node', process.argv[1]!, '--blast', 'eth0', dirMac, topo.client.ip, topo.vip, '1', '20000', String(chunkUs)], { timeoutMs: 30_000 });
+          if (rates.some((r) => r < 0)) await lab.exec('client', ['taskset', '-c', '0', 'wrk', '-t2', '-c50', '-d1s', `http://${topo.vip}/`], { timeoutMs: 30_000 });
           const pid = await lvsdPid(lab, lvsd);
           for (const rate of rates) await one(peer, rate, round, pid);
           await lvsd.stop();
