@@ -226,7 +226,10 @@ async function udpPps(lab: Lab, peer: string, topo: Topology, dst: string, nextH
 async function blast(ifname: string, dstMac: string, src: string, dst: string, seconds: number): Promise<void> {
   const { openPacket } = await import('../src/io/native.js');
   const { buildUdpFrame } = await import('../test/packet/build/frame.js');
-  const sock = openPacket(ifname, { txFrameCount: 4096, ignoreOutgoing: true });
+  // vnetHdr: the frames leave as linear skbs, as a UDP socket's would (a
+  // TX ring's ring-page fragments are copied into a fresh page at the veth,
+  // and the director would free a page per frame it drops).
+  const sock = openPacket(ifname, { txFrameCount: 4096, ignoreOutgoing: true, vnetHdr: true });
   const frames = Array.from({ length: 64 }, (_, i) => buildUdpFrame({
     srcMac: sock.macBytes, dstMac, src, dst, srcPort: 20000 + i, dstPort: 5353, payload: new Uint8Array(18), df: false,
   }));

@@ -27,6 +27,8 @@ export interface StartLvsdOptions {
   args?: string[];
   /** Command prefix, e.g. ['taskset', '-c', '1'] to pin the daemon. */
   wrap?: string[];
+  /** Another build's lvsd (bench A/B against a baseline checkout); default this checkout's. */
+  bin?: string;
   /** Reuse a socket path (a restart after kill -9 must find the same table name). */
   socket?: string;
   timeoutMs?: number;
@@ -40,7 +42,7 @@ export function labSocketPath(lab: Lab, host: string): string {
 
 export async function startLvsd(lab: Lab, host: string, opts: StartLvsdOptions = {}): Promise<Lvsd> {
   const socket = opts.socket ?? labSocketPath(lab, host);
-  const argv = [...(opts.wrap ?? []), 'node', BIN.lvsd, '--socket', socket, '-l'];
+  const argv = [...(opts.wrap ?? []), 'node', opts.bin ?? BIN.lvsd, '--socket', socket, '-l'];
   for (const i of opts.interfaces ?? []) argv.push('--interface', i);
   argv.push(...(opts.args ?? []));
   const proc = lab.spawn(host, argv);

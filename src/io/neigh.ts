@@ -243,7 +243,10 @@ export class NeighTable {
   writeMacs(nextHop: number, buf: Uint8Array, off: number, now: number): number {
     const slot = this.find(nextHop);
     if (slot === EMPTY || this.state[slot] !== 2) return -1;
-    buf.set(this.macs.subarray(slot * 12, slot * 12 + 12), off);
+    // Byte by byte: a subarray per frame is an allocation on the hot path.
+    const m = this.macs;
+    const o = slot * 12;
+    for (let k = 0; k < 12; k++) buf[off + k] = m[o + k]!;
     return this.port[slot]!;
   }
 

@@ -40,6 +40,12 @@ export const TP_STATUS_VLAN_TPID_VALID = 1 << 6;
 /** The L4 checksum was verified by the device. */
 export const TP_STATUS_CSUM_VALID = 1 << 7;
 
+/**
+ * Frames up to this length leave a PACKET_VNET_HDR TX ring as linear skbs
+ * (virtio_net_hdr.hdr_len = the frame's length): see TxRing.commit.
+ */
+export const LINEAR_TX_MAX = 2048;
+
 export const TP_STATUS_AVAILABLE = 0;
 export const TP_STATUS_SEND_REQUEST = 1;
 export const TP_STATUS_SENDING = 2;
@@ -290,8 +296,24 @@ export class TxRing {
     const s = this.slotStart(this.cur);
     const h = s >>> 2;
     const v = this.vnet;
-    // An ordinary frame: an all-zero virtio_net_hdr (no GSO, checksum complete).
-    if (v) this.u8.fill(0, s + this.layout.txDataOffset, s + this.frameOff);
+    if (v) {
+      // An ordinary frame: no GSO, checksum complete (flags, gso_type 0).
+      // hdr_len is how much of the frame tpacket_snd copies into the skb's
+      // linear part; the rest it attaches as page fragments of the ring,
+      // marked zero-copy, and a veth (or anything that orphans or clones
+      // the skb) then copies those into a freshly allocated page per frame
+      // (skb_copy_ubufs). One copy into the linear part is cheaper for an
+      // ordinary frame; jumbo frames keep the fragments.
+      // Written field by field: fill() is a call into the runtime per frame.
+      const vh = s + this.layout.txDataOffset;
+      const u8 = this.u8;
+      const hdrLen = len <= LINEAR_TX_MAX ? len : 0;
+      u8[vh] = 0; // flags
+      u8[vh + 1] = 0; // gso_type
+      u8[vh + 2] = hdrLen & 0xff;
+      u8[vh + 3] = hdrLen >>> 8;
+      for (let k = 4; k < v; k++) u8[vh + k] = 0; // gso_size, csum_start, csum_offset
+    }
     if (this.v3) this.u32[h + (H_NEXT >>> 2)] = 0;
     this.u32[h + (this.hLen >>> 2)] = len + v;
     this.u32[h + (this.hSnaplen >>> 2)] = len + v;

@@ -3,7 +3,7 @@
 // VLAN metadata, TX slot accounting, full rings, and a closed (detached) buffer.
 import { describe, expect, it } from 'vitest';
 import {
-  RxRing, TxRing, TP_STATUS_AVAILABLE, TP_STATUS_CSUMNOTREADY, TP_STATUS_KERNEL, TP_STATUS_SEND_REQUEST,
+  LINEAR_TX_MAX, RxRing, TxRing, TP_STATUS_AVAILABLE, TP_STATUS_CSUMNOTREADY, TP_STATUS_KERNEL, TP_STATUS_SEND_REQUEST,
   TP_STATUS_SENDING, TP_STATUS_USER, TP_STATUS_VLAN_VALID, TP_STATUS_WRONG_FORMAT,
 } from '../../src/io/ring.js';
 
@@ -224,6 +224,23 @@ describe('TxRing', () => {
     expect(tx.kick()).toBe(-105);
     expect(tx.kickErrors).toBe(1);
     expect(tx.lastKickError).toBe(105);
+  });
+
+  it('with PACKET_VNET_HDR, each slot starts with a virtio_net_hdr: no GSO, hdr_len the whole frame up to LINEAR_TX_MAX, 0 (page fragments) above', () => {
+    // Slots big enough for a jumbo frame (MTU 9000), V2 headers: status at 0, len at 4, data at 32.
+    const big = { txOffset: 0, txFrameSize: 16384, txFrameCount: 2, txFramesPerBlock: 1, txBlockSize: 16384, txDataOffset: 32, vnetHdrLen: 10, version: 2 };
+    const buf = new ArrayBuffer(2 * 16384);
+    const u8 = new Uint8Array(buf);
+    for (const slot of [0, 16384]) u8.fill(0xee, slot + 4, slot + 16384); // whatever an earlier lap left; status AVAILABLE
+    const tx = new TxRing(buf, big, () => 0);
+    const hdr = (slot: number) => [...u8.subarray(slot * 16384 + 32, slot * 16384 + 42)];
+    expect(tx.acquire()).toBe(42);
+    tx.commit(LINEAR_TX_MAX);
+    expect(hdr(0)).toEqual([0, 0, LINEAR_TX_MAX & 0xff, LINEAR_TX_MAX >>> 8, 0, 0, 0, 0, 0, 0]);
+    expect(new DataView(buf).getUint32(4, true)).toBe(LINEAR_TX_MAX + 10); // tp_len counts the header
+    expect(tx.acquire()).toBe(16384 + 42);
+    tx.commit(9014);
+    expect(hdr(1)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('acquire on a detached buffer says full', () => {
