@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { buildGratuitousArp } from '../packet/arp.js';
 import { ipToU32, parseMac } from '../packet/addr.js';
 import { RxRing, RxRingV2, TxRing, type RxHandler } from './ring.js';
+import type { KernelTables, NeighEntry, RouteEntry } from './neigh.js';
 import type { NativeNfqSocket, NfqSocketOptions } from './nfqueue.js';
 
 export const ADDON_NAME = 'lvsd_native.node';
@@ -227,6 +228,8 @@ interface Addon {
   routeGet(dst: string, opts?: { oif?: number; src?: string }): RouteInfo | null;
   neighGet(ifindex: number, ip: string): NeighInfo | null;
   neighResolve(ifindex: number, ip: string, opts?: { managed?: boolean }): void;
+  routeDump(family: 4 | 6): { dst: string; type: string; dev?: string; gateway?: string; prefsrc?: string }[];
+  neighDump(family: 4 | 6): { dst: string; dev: string; lladdr?: string; state: string[] }[];
   netnsOpen(path: string): number;
   netnsSet(fd: number): void;
   netnsClose(fd: number): void;
@@ -619,7 +622,14 @@ export function neighResolve(ifindex: number, ip: string, opts: { managed?: bool
  * The same questions as io/neigh.ts's KernelTables, answered over rtnetlink
  * instead of spawning `ip -j` (names in, names out).
  */
-export const netlinkTables = {
+/**
+ * The kernel's tables through rtnetlink in the addon (io/neigh.ts's
+ * KernelTables): what the data path asks, answered in microseconds. The `ip`
+ * implementation (ipCommandTables) forks a process per question, and a fork
+ * from lvsd (rings and connection table mapped) held its event loop 5-10 ms
+ * each time: every packet waiting then was a p99 outlier.
+ */
+export const netlinkTables: KernelTables = {
   async routeGet(addr: string): Promise<{ dev: string; gateway?: string; prefsrc?: string } | undefined> {
     const r = routeGet(addr);
     if (!r || !r.dev) return undefined;
@@ -633,7 +643,23 @@ export const netlinkTables = {
   async neighResolve(addr: string, dev: string): Promise<void> {
     neighResolve(ifaceInfo(dev).ifindex, addr, { managed: true });
   },
+  async routeTable() { return routeDump(4); },
+  async neighTable() { return neighDump(4); },
+  async routeTable6() { return routeDump(6); },
+  async neighTable6() { return neighDump(6); },
 };
+
+/** The main routing table of one family, unicast routes only (what `ip -j route show table main` lists as unicast). */
+export function routeDump(family: 4 | 6): RouteEntry[] {
+  return loadAddon().routeDump(family)
+    .filter((r) => r.type === 'unicast')
+    .map((r) => ({ dst: r.dst, dev: r.dev, gateway: r.gateway, prefsrc: r.prefsrc }));
+}
+
+/** The neighbour table of one family (as `ip -j neigh show`). */
+export function neighDump(family: 4 | 6): NeighEntry[] {
+  return loadAddon().neighDump(family).map((n) => ({ dst: n.dst, dev: n.dev, lladdr: n.lladdr, state: n.state }));
+}
 
 /**
  * Calls `cb` on the event loop whenever signal `signo` arrives: for the

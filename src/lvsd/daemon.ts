@@ -13,9 +13,9 @@ import { mergeServices, perWorkerCounters, sumBatches, sumCounters, sumStats } f
 import type { MetricsServer } from '../metrics/server.js';
 import type { MetricsSource } from '../metrics/lvsd.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
-import { ipCommandTables } from '../io/neigh.js';
 import { compileFilter } from '../io/bpf.js';
 import { compileFanout, planFanout, workerOfConn, type FanoutPlan } from '../io/fanout.js';
+import { netlinkTables } from '../io/native.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import type { SyncConn } from '../ipvs/sync.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
@@ -134,7 +134,7 @@ export class Daemon {
     this.sync = new SyncDaemons({ engine: e, now: () => performance.now(), log: this.log });
     const plane = new DataPlane({
       ifnames, engine: e, log: this.log, synShed: this.opts.synShed, rxRing: this.opts.rxRing, fwmarkQueue: this.fwmarkQueueNum(),
-      connsCreated: () => e.counters().conns_created ?? 0,
+      connsCreated: () => e.counters().conns_created ?? 0, kernel: netlinkTables,
     });
     this.plane = plane;
     plane.open();
@@ -216,12 +216,12 @@ export class Daemon {
   }
 
   /**
-   * The kernel's main routing and neighbour tables, IPv4 and IPv6, one `ip`
-   * call each, for every worker; routesChanged when the routes differ from
+   * The kernel's main routing and neighbour tables, IPv4 and IPv6, one
+   * rtnetlink dump each, for every worker; routesChanged when the routes differ from
    * the last read (TUN sources are then resolved again).
    */
   private async readTables(): Promise<{ tables: KernelSnapshot; routesChanged: boolean }> {
-    const k = ipCommandTables;
+    const k = netlinkTables;
     const tables: KernelSnapshot = { routes: [], neighs: [], routes6: [], neighs6: [] };
     try {
       [tables.routes, tables.neighs, tables.routes6, tables.neighs6] = await Promise.all([k.routeTable!(), k.neighTable!(), k.routeTable6!(), k.neighTable6!()]);
@@ -303,7 +303,7 @@ export class Daemon {
   /** The director's address towards a tunnel real server (the outer source of its IPIP packets); 0 when there is no route yet. */
   private async tunSource(addr: string): Promise<number> {
     try {
-      const r = await ipCommandTables.routeGet(addr);
+      const r = await netlinkTables.routeGet(addr);
       return r?.prefsrc ? ipToU32(r.prefsrc) : 0;
     } catch (err) {
       this.log.warn({ addr, err: String(err) }, 'route lookup for a tunnel real server failed');
@@ -314,7 +314,7 @@ export class Daemon {
   /** tunSource() for an IPv6 tunnel real server: the route's preferred source, or null. */
   private async tunSource6(addr: string): Promise<Uint8Array | null> {
     try {
-      const r = await ipCommandTables.routeGet(addr);
+      const r = await netlinkTables.routeGet(addr);
       return r?.prefsrc ? parseIpv6(r.prefsrc) : null;
     } catch (err) {
       this.log.warn({ addr, err: String(err) }, 'route lookup for a tunnel real server failed');

@@ -11,7 +11,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { IpvsEngine } from '../ipvs/engine.js';
 import type { SyncConn } from '../ipvs/sync.js';
 import type { KernelTables } from '../io/neigh.js';
-import { ipCommandTables } from '../io/neigh.js';
+import { netlinkTables } from '../io/native.js';
+
 import { DataPlane, type PlaneLog } from './dataplane.js';
 import { SchedBoard, SchedShare } from './sched-share.js';
 import { NOT_ENGINE, engineRequest } from './worker-ops.js';
@@ -44,12 +45,12 @@ function main(): void {
   if (init.engine.sloppyTcp) e.setSloppyTcp(true);
 
   // The routing and neighbour tables as the main thread last read them: one
-  // pair of `ip` calls per refresh for the whole process, not one per worker.
+  // set of dumps per refresh for the whole process, not one per worker.
   let tables = init.tables;
   const kernel: KernelTables = {
-    routeGet: (a) => ipCommandTables.routeGet(a),
-    neighGet: (a, d) => ipCommandTables.neighGet(a, d),
-    neighResolve: (a, d) => ipCommandTables.neighResolve(a, d),
+    routeGet: (a) => netlinkTables.routeGet(a),
+    neighGet: (a, d) => netlinkTables.neighGet(a, d),
+    neighResolve: (a, d) => netlinkTables.neighResolve(a, d),
     routeTable: async () => tables.routes,
     neighTable: async () => tables.neighs,
     routeTable6: async () => tables.routes6,

@@ -52,7 +52,7 @@ function rig(share = true) {
   const op = async <K extends keyof Handlers>(name: K, args: Parameters<NonNullable<Handlers[K]>>[0]): Promise<unknown> => {
     const r = await (h[name] as (a: unknown) => unknown)(args);
     plan = compileFanout(ref.listServices(), N).plan;
-    await set.broadcast({ op: 'set-rules', filter: new Uint32Array(0), slots: slots.assign(ref.listServices()) });
+    await set.broadcast({ op: 'set-rules', filter: new Uint32Array(0), slots: slots.assign(ref.listServices()), fwmarks: [] });
     return r;
   };
   /** A client frame to the worker the fanout program picks; returns the RS it went to. */

@@ -175,7 +175,7 @@ describe('fanout program', () => {
         const vaddr = ipToU32(sv.key.addr);
         const vport = sv.key.port || f.vport;
         // The engine picks the exact service before the port-0 one: skip flows another service would take.
-        if (sv.key.port === 0 && list.some((o) => o !== sv && o.key.kind === 'addr' && o.key.protocol === sv.key.protocol && o.key.addr === (sv.key as { addr: string }).addr && o.key.port === vport)) continue;
+        if (sv.key.port === 0 && list.some((o) => o !== sv && o.key.kind === 'addr' && o.key.protocol === (sv.key as { protocol: string }).protocol && o.key.addr === (sv.key as { addr: string }).addr && o.key.port === vport)) continue;
         const dest = sv.dests[f.d % sv.dests.length]!;
         const c = f.c >>> 0;
         if (pl.vips.has(c) || pl.rips.has(c)) continue; // a client that is also a VIP or RS is another story

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { readFileSync, readdirSync } from 'node:fs';
 import {
-  PACKET_FANOUT_HASH, addonPath, ipv4VnetHeader, ifaceInfo, neighGet, neighResolve, netlinkTables, openPacket, routeGet, openRawIp, releaseSendSockets, sendFrame, sendGratuitousArp, withNetns,
+  PACKET_FANOUT_HASH, addonPath, ipv4VnetHeader, ifaceInfo, neighDump, neighGet, neighResolve, netlinkTables, openPacket, routeDump, routeGet, openRawIp, releaseSendSockets, sendFrame, sendGratuitousArp, withNetns,
   type PacketSocket, type RawIpSocket,
 } from '../../src/io/native.js';
 import { compileFilter, synGate } from '../../src/io/bpf.js';
@@ -645,6 +645,45 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
       expect(await waitFor(() => withNetns(B, () => neighGet(bIfindex, A6))?.lladdr === aMac)).toBe(true);
       expect(ipns(B, '-6', 'neigh', 'show', A6, 'dev', 'eth0')).toMatch(/managed/);
     } finally {
+      v6(false);
+    }
+  });
+
+  it('rtnetlink dumps (routeDump, neighDump, both families) list what `ip -j route/neigh show` lists, without forking', async () => {
+    const A6 = '2001:db8:78::a', B6 = '2001:db8:78::b';
+    const v6 = (on: boolean) => { for (const ns of [A, B]) sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.eth0.disable_ipv6=${on ? 0 : 1}`]); };
+    v6(true);
+    try {
+      ipns(A, '-6', 'addr', 'replace', `${A6}/64`, 'dev', 'eth0', 'nodad');
+      ipns(B, '-6', 'addr', 'replace', `${B6}/64`, 'dev', 'eth0', 'nodad');
+      ipns(B, 'route', 'replace', '198.18.0.0/15', 'via', A_IP);
+      ipns(B, 'route', 'replace', '198.51.100.9', 'dev', 'eth0');
+      ipns(B, '-6', 'route', 'replace', '2001:db8:98::/48', 'via', A6);
+      ipns(B, 'neigh', 'replace', '10.77.0.99', 'lladdr', '02:00:00:00:00:99', 'dev', 'eth0');
+      ipns(B, '-6', 'neigh', 'replace', '2001:db8:78::99', 'lladdr', '02:00:00:00:00:98', 'dev', 'eth0');
+      const ipj = (...args: string[]) => JSON.parse(ipns(B, '-j', ...args) || '[]') as Record<string, unknown>[];
+      const pick = (rows: Record<string, unknown>[], keys: string[]) =>
+        rows.map((r) => Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]))).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
+      for (const fam of [4, 6] as const) {
+        const f = fam === 4 ? '-4' : '-6';
+        const want = pick(ipj(f, 'route', 'show', 'table', 'main').filter((r) => !r.type || r.type === 'unicast'), ['dst', 'dev', 'gateway', 'prefsrc']);
+        const got = pick(withNetns(B, () => routeDump(fam)) as unknown as Record<string, unknown>[], ['dst', 'dev', 'gateway', 'prefsrc']);
+        expect(got, `routes ${f}`).toEqual(want);
+        expect(got.length).toBeGreaterThanOrEqual(2);
+        const wantN = pick(ipj(f, 'neigh', 'show'), ['dst', 'dev', 'lladdr']);
+        const gotN = pick(withNetns(B, () => neighDump(fam)).filter((n) => !n.state.includes('NOARP')) as unknown as Record<string, unknown>[], ['dst', 'dev', 'lladdr']);
+        expect(gotN, `neighbours ${f}`).toEqual(wantN);
+        expect(gotN.some((n) => n.lladdr === (fam === 4 ? '02:00:00:00:00:99' : '02:00:00:00:00:98'))).toBe(true);
+      }
+      // The daemon's KernelTables over the same dumps.
+      // (An async function runs up to its first await at once: inside the namespace.)
+      let tables: Promise<unknown> | undefined;
+      withNetns(B, () => { tables = netlinkTables.routeTable!(); });
+      expect(await tables).toEqual(withNetns(B, () => routeDump(4)));
+    } finally {
+      ipns(B, 'route', 'del', '198.18.0.0/15');
+      ipns(B, 'route', 'del', '198.51.100.9');
+      ipns(B, 'neigh', 'del', '10.77.0.99', 'dev', 'eth0');
       v6(false);
     }
   });
