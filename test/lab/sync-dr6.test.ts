@@ -144,7 +144,9 @@ describe('connection sync of IPv6 conns: DR master/backup pair', async () => {
       '-e', 'ipvs.type', '-e', 'ipvs.caddr6', '-e', 'ipvs.vaddr6', '-e', 'ipvs.daddr6']);
     const rows = f.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(';'));
     const fromA = rows.filter((r) => r[0] === topo.directors[0]!.ip);
-    expect(fromA.length).toBe(sentByA);
+    // sentByA was read just before the kill -9: A may have sent one more in between, never fewer.
+    expect(fromA.length).toBeGreaterThanOrEqual(sentByA);
+    expect(fromA.length).toBeLessThanOrEqual(sentByA + 2);
     let v6 = 0;
     for (const r of fromA) {
       expect(r[1]).toBe(SYNCID);
