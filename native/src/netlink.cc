@@ -279,6 +279,22 @@ Napi::Value NeighResolve(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// A dump as a JS array: one object a message of type wantType, made by
+// `row` (an empty Object leaves the message out); `what` names the request
+// in the error a refused dump throws.
+template <typename F>
+Napi::Value DumpList(Napi::Env env, Msg& m, uint16_t wantType, const char* what, F row) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  int err = Exchange(env, m, true, wantType, [&](nlmsghdr* h) {
+    Napi::Object o = row(h);
+    if (!o.IsEmpty()) out.Set(k++, o);
+    return false;
+  });
+  if (err) ThrowErrno(env, "rtnetlink", err, what);
+  return out;
+}
+
 int FamilyArg(Napi::Env env, const Napi::CallbackInfo& info, const char* what) {
   int fam = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 4;
   if (fam != 4 && fam != 6) throw Napi::TypeError::New(env, std::string(what) + "(family: 4 | 6)");
@@ -295,13 +311,10 @@ Napi::Value RouteDump(const Napi::CallbackInfo& info) {
   int af = FamilyArg(env, info, "routeDump");
   size_t alen = af == AF_INET6 ? 16 : 4;
   Msg m(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP);
-  rtmsg* r = m.Body<rtmsg>();
-  r->rtm_family = af;
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t k = 0;
-  int err = Exchange(env, m, true, RTM_NEWROUTE, [&](nlmsghdr* h) {
+  m.Body<rtmsg>()->rtm_family = af;
+  return DumpList(env, m, RTM_NEWROUTE, "RTM_GETROUTE dump", [&](nlmsghdr* h) {
     rtmsg* rr = reinterpret_cast<rtmsg*>(NLMSG_DATA(h));
-    if (rr->rtm_family != af) return false;
+    if (rr->rtm_family != af) return Napi::Object();
     uint32_t table = rr->rtm_table;
     int len = static_cast<int>(RTM_PAYLOAD(h));
     const void* dst = nullptr;
@@ -318,7 +331,7 @@ Napi::Value RouteDump(const Napi::CallbackInfo& info) {
         default: break;
       }
     }
-    if (table != RT_TABLE_MAIN) return false;
+    if (table != RT_TABLE_MAIN) return Napi::Object();
     Napi::Object o = Napi::Object::New(env);
     std::string d;
     if (rr->rtm_dst_len == 0) d = "default";
@@ -332,11 +345,8 @@ Napi::Value RouteDump(const Napi::CallbackInfo& info) {
     if (oif) o.Set("dev", IfName(oif));
     if (gw) o.Set("gateway", FormatIp(af, gw));
     if (pref) o.Set("prefsrc", FormatIp(af, pref));
-    out.Set(k++, o);
-    return false;
+    return o;
   });
-  if (err) ThrowErrno(env, "rtnetlink", err, "RTM_GETROUTE dump");
-  return out;
 }
 
 // neighDump(family 4|6) → [{dst, dev, lladdr?, state: string[]}], as `ip -j neigh show`.
@@ -345,13 +355,10 @@ Napi::Value NeighDump(const Napi::CallbackInfo& info) {
   int af = FamilyArg(env, info, "neighDump");
   size_t alen = af == AF_INET6 ? 16 : 4;
   Msg m(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP);
-  ndmsg* nd = m.Body<ndmsg>();
-  nd->ndm_family = af;
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t k = 0;
-  int err = Exchange(env, m, true, RTM_NEWNEIGH, [&](nlmsghdr* h) {
+  m.Body<ndmsg>()->ndm_family = af;
+  return DumpList(env, m, RTM_NEWNEIGH, "RTM_GETNEIGH dump", [&](nlmsghdr* h) {
     ndmsg* r = reinterpret_cast<ndmsg*>(NLMSG_DATA(h));
-    if (r->ndm_family != af) return false;
+    if (r->ndm_family != af) return Napi::Object();
     int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(ndmsg)));
     const void* dst = nullptr;
     const uint8_t* ll = nullptr;
@@ -359,17 +366,14 @@ Napi::Value NeighDump(const Napi::CallbackInfo& info) {
       if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == alen) dst = RTA_DATA(a);
       if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) ll = static_cast<uint8_t*>(RTA_DATA(a));
     }
-    if (!dst) return false;
+    if (!dst) return Napi::Object();
     Napi::Object o = Napi::Object::New(env);
     o.Set("dst", FormatIp(af, dst));
     o.Set("dev", IfName(r->ndm_ifindex));
     if (ll) o.Set("lladdr", MacToString(ll));
     o.Set("state", NudStates(env, r->ndm_state));
-    out.Set(k++, o);
-    return false;
+    return o;
   });
-  if (err) ThrowErrno(env, "rtnetlink", err, "RTM_GETNEIGH dump");
-  return out;
 }
 
 }  // namespace
