@@ -97,37 +97,46 @@ class Msg {
   static inline std::atomic<uint32_t> seq_{0};
 };
 
-// Sends `m` and returns the reply payload (one message) in `out`; returns 0 or
-// the positive errno the kernel answered with.
-int Transact(Napi::Env env, Msg& m, std::vector<char>& out, uint16_t wantType) {
+// Sends `m` (a dump request when `dump`) and reads the kernel's answer to
+// it: `each` is called for every message of type `wantType` and returns true
+// when that was the answer. An NLMSG_ERROR ends it (0 for an ACK, else the
+// positive errno the kernel answered with), and so does NLMSG_DONE: 0 for a
+// dump, the end of its list; ENOENT for a single request, answered with nothing.
+template <typename F>
+int Exchange(Napi::Env env, Msg& m, bool dump, uint16_t wantType, F each) {
   NlSock s(env);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (sendto(s.fd, m.hdr(), m.hdr()->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
     ThrowErrno(env, "sendto", errno, "rtnetlink");
   }
-  std::vector<char> buf(32768);
+  std::vector<char> buf(65536);
   for (;;) {
     ssize_t n = recv(s.fd, buf.data(), buf.size(), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      ThrowErrno(env, "recv", errno, "rtnetlink");
+      ThrowErrno(env, "recv", errno, dump ? "rtnetlink dump" : "rtnetlink");
     }
     int len = static_cast<int>(n);
     for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != m.seq()) continue;
+      if (h->nlmsg_type == NLMSG_DONE) return dump ? 0 : ENOENT;
       if (h->nlmsg_type == NLMSG_ERROR) {
         nlmsgerr* e = reinterpret_cast<nlmsgerr*>(NLMSG_DATA(h));
         if (e->error == 0) return 0;  // an ACK
         return -e->error;
       }
-      if (h->nlmsg_type == wantType) {
-        out.assign(reinterpret_cast<char*>(h), reinterpret_cast<char*>(h) + h->nlmsg_len);
-        return 0;
-      }
-      if (h->nlmsg_type == NLMSG_DONE) return ENOENT;
+      if (h->nlmsg_type == wantType && each(h)) return 0;
     }
   }
+}
+
+// A single request: the reply (one message of type wantType) is copied to `out`.
+int Transact(Napi::Env env, Msg& m, std::vector<char>& out, uint16_t wantType) {
+  return Exchange(env, m, false, wantType, [&](nlmsghdr* h) {
+    out.assign(reinterpret_cast<char*>(h), reinterpret_cast<char*>(h) + h->nlmsg_len);
+    return true;
+  });
 }
 
 const char* RouteTypeName(unsigned t) {
@@ -270,35 +279,20 @@ Napi::Value NeighResolve(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Sends a dump request and calls `each` for every message of type `wantType`
-// until NLMSG_DONE; returns 0 or the positive errno the kernel answered with.
+// A dump as a JS array: one object a message of type wantType, made by
+// `row` (an empty Object leaves the message out); `what` names the request
+// in the error a refused dump throws.
 template <typename F>
-int Dump(Napi::Env env, Msg& m, uint16_t wantType, F each) {
-  NlSock s(env);
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(s.fd, m.hdr(), m.hdr()->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
-    ThrowErrno(env, "sendto", errno, "rtnetlink");
-  }
-  std::vector<char> buf(65536);
-  for (;;) {
-    ssize_t n = recv(s.fd, buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno(env, "recv", errno, "rtnetlink dump");
-    }
-    int len = static_cast<int>(n);
-    for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_seq != m.seq()) continue;
-      if (h->nlmsg_type == NLMSG_DONE) return 0;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        nlmsgerr* e = reinterpret_cast<nlmsgerr*>(NLMSG_DATA(h));
-        if (e->error == 0) return 0;
-        return -e->error;
-      }
-      if (h->nlmsg_type == wantType) each(h);
-    }
-  }
+Napi::Value DumpList(Napi::Env env, Msg& m, uint16_t wantType, const char* what, F row) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  int err = Exchange(env, m, true, wantType, [&](nlmsghdr* h) {
+    Napi::Object o = row(h);
+    if (!o.IsEmpty()) out.Set(k++, o);
+    return false;
+  });
+  if (err) ThrowErrno(env, "rtnetlink", err, what);
+  return out;
 }
 
 int FamilyArg(Napi::Env env, const Napi::CallbackInfo& info, const char* what) {
@@ -317,13 +311,10 @@ Napi::Value RouteDump(const Napi::CallbackInfo& info) {
   int af = FamilyArg(env, info, "routeDump");
   size_t alen = af == AF_INET6 ? 16 : 4;
   Msg m(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP);
-  rtmsg* r = m.Body<rtmsg>();
-  r->rtm_family = af;
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t k = 0;
-  int err = Dump(env, m, RTM_NEWROUTE, [&](nlmsghdr* h) {
+  m.Body<rtmsg>()->rtm_family = af;
+  return DumpList(env, m, RTM_NEWROUTE, "RTM_GETROUTE dump", [&](nlmsghdr* h) {
     rtmsg* rr = reinterpret_cast<rtmsg*>(NLMSG_DATA(h));
-    if (rr->rtm_family != af) return;
+    if (rr->rtm_family != af) return Napi::Object();
     uint32_t table = rr->rtm_table;
     int len = static_cast<int>(RTM_PAYLOAD(h));
     const void* dst = nullptr;
@@ -340,7 +331,7 @@ Napi::Value RouteDump(const Napi::CallbackInfo& info) {
         default: break;
       }
     }
-    if (table != RT_TABLE_MAIN) return;
+    if (table != RT_TABLE_MAIN) return Napi::Object();
     Napi::Object o = Napi::Object::New(env);
     std::string d;
     if (rr->rtm_dst_len == 0) d = "default";
@@ -354,10 +345,8 @@ Napi::Value RouteDump(const Napi::CallbackInfo& info) {
     if (oif) o.Set("dev", IfName(oif));
     if (gw) o.Set("gateway", FormatIp(af, gw));
     if (pref) o.Set("prefsrc", FormatIp(af, pref));
-    out.Set(k++, o);
+    return o;
   });
-  if (err) ThrowErrno(env, "rtnetlink", err, "RTM_GETROUTE dump");
-  return out;
 }
 
 // neighDump(family 4|6) → [{dst, dev, lladdr?, state: string[]}], as `ip -j neigh show`.
@@ -366,13 +355,10 @@ Napi::Value NeighDump(const Napi::CallbackInfo& info) {
   int af = FamilyArg(env, info, "neighDump");
   size_t alen = af == AF_INET6 ? 16 : 4;
   Msg m(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP);
-  ndmsg* nd = m.Body<ndmsg>();
-  nd->ndm_family = af;
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t k = 0;
-  int err = Dump(env, m, RTM_NEWNEIGH, [&](nlmsghdr* h) {
+  m.Body<ndmsg>()->ndm_family = af;
+  return DumpList(env, m, RTM_NEWNEIGH, "RTM_GETNEIGH dump", [&](nlmsghdr* h) {
     ndmsg* r = reinterpret_cast<ndmsg*>(NLMSG_DATA(h));
-    if (r->ndm_family != af) return;
+    if (r->ndm_family != af) return Napi::Object();
     int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(ndmsg)));
     const void* dst = nullptr;
     const uint8_t* ll = nullptr;
@@ -380,16 +366,14 @@ Napi::Value NeighDump(const Napi::CallbackInfo& info) {
       if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == alen) dst = RTA_DATA(a);
       if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) ll = static_cast<uint8_t*>(RTA_DATA(a));
     }
-    if (!dst) return;
+    if (!dst) return Napi::Object();
     Napi::Object o = Napi::Object::New(env);
     o.Set("dst", FormatIp(af, dst));
     o.Set("dev", IfName(r->ndm_ifindex));
     if (ll) o.Set("lladdr", MacToString(ll));
     o.Set("state", NudStates(env, r->ndm_state));
-    out.Set(k++, o);
+    return o;
   });
-  if (err) ThrowErrno(env, "rtnetlink", err, "RTM_GETNEIGH dump");
-  return out;
 }
 
 }  // namespace

@@ -18,12 +18,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <uv.h>
 
-#include <memory>
 #include <set>
 #include <vector>
 
+#include "poll.h"
 #include "util.h"
 
 namespace lvsd {
@@ -133,13 +132,14 @@ Napi::Value NetfilterTransact(const Napi::CallbackInfo& info) {
   }
 }
 
-class NfqSocket : public Napi::ObjectWrap<NfqSocket> {
+class NfqSocket : public PolledSocket<NfqSocket> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "NfqSocket", {
       InstanceMethod("transact", &NfqSocket::TransactJs),
       InstanceMethod("recv", &NfqSocket::Recv),
       InstanceMethod("send", &NfqSocket::Send),
+      // start(onReadable): level-triggered, as PacketSocket.start.
       InstanceMethod("start", &NfqSocket::Start),
       InstanceMethod("stop", &NfqSocket::Stop),
       InstanceMethod("close", &NfqSocket::Close),
@@ -147,7 +147,7 @@ class NfqSocket : public Napi::ObjectWrap<NfqSocket> {
   }
 
   // new NfqSocket({slots, slotSize, headroom, sendSize, rcvbuf})
-  explicit NfqSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NfqSocket>(info) {
+  explicit NfqSocket(const Napi::CallbackInfo& info) : PolledSocket<NfqSocket>(info, "nfqueue socket", "NfqSocket") {
     Napi::Env env = info.Env();
     Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
     slots_ = OptU32(o, "slots", 64, 1, 1024);
@@ -190,61 +190,30 @@ class NfqSocket : public Napi::ObjectWrap<NfqSocket> {
     self.Set("portid", me.nl_pid);
   }
 
-  ~NfqSocket() override {
-    refd_ = false;
-    Teardown();
-  }
+  ~NfqSocket() override { TeardownCollected(); }
 
  private:
-  int fd_ = -1;
+  friend class PolledSocket<NfqSocket>;
   uint8_t* mem_ = nullptr;
   uint32_t slots_ = 0, slotSize_ = 0, headroom_ = 0, sendSize_ = 0;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   Napi::Reference<Napi::ArrayBuffer> abRef_;
-  uv_poll_t* poll_ = nullptr;
-  Napi::FunctionReference cb_;
-  std::unique_ptr<Napi::AsyncContext> async_;
-  bool refd_ = false;
-
-  void StopPoll() {
-    if (poll_) {
-      uv_poll_stop(poll_);
-      poll_->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-      poll_ = nullptr;
-    }
-    if (!cb_.IsEmpty()) cb_.Reset();
-    async_.reset();
-  }
 
   void Teardown() {
-    StopPoll();
-    if (refd_) {
-      refd_ = false;
-      Unref();
-    }
+    StopPolling();
     if (!abRef_.IsEmpty()) {
       Napi::ArrayBuffer ab = abRef_.Value();
       if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
       abRef_.Reset();
     }
     // Closing the socket unbinds the queue: the kernel drops what it still held for us.
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
+    CloseFds();
     free(mem_);
     mem_ = nullptr;
   }
 
   bool Closed() const { return fd_ < 0; }
-
-  void CheckOpen(Napi::Env env) {
-    if (Closed()) {
-      Napi::Error e = Napi::Error::New(env, "nfqueue socket is closed");
-      e.Set("code", Napi::String::New(env, "ERR_SOCKET_CLOSED"));
-      throw e;
-    }
-  }
 
   // transact(messages: Uint8Array, timeoutMs?): [[seq, errno], ...] (see Transact).
   Napi::Value TransactJs(const Napi::CallbackInfo& info) {
@@ -293,73 +262,11 @@ class NfqSocket : public Napi::ObjectWrap<NfqSocket> {
     return Napi::Number::New(env, static_cast<double>(r));
   }
 
-  static void OnPoll(uv_poll_t* h, int status, int events) {
-    NfqSocket* self = static_cast<NfqSocket*>(h->data);
-    if (!self || self->cb_.IsEmpty()) return;
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    try {
-      if (status < 0) {
-        // POLLERR on a netlink socket is sk_err (ENOBUFS after an overflow):
-        // reading SO_ERROR clears it, polling resumes, JS hears of it once.
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (self->fd_ >= 0) getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        bool resumed = self->poll_ && uv_poll_start(self->poll_, UV_READABLE, &NfqSocket::OnPoll) == 0;
-        Napi::Error e = Napi::Error::New(env, std::string("nfqueue socket: ") + (soerr ? ErrnoName(soerr) : uv_err_name(status)));
-        e.Set("code", Napi::String::New(env, soerr ? ErrnoName(soerr) : uv_err_name(status)));
-        e.Set("errno", Napi::Number::New(env, soerr ? soerr : -status));
-        e.Set("resumed", Napi::Boolean::New(env, resumed));
-        self->cb_.MakeCallback(self->Value(), {e.Value()}, *self->async_);
-      } else {
-        self->cb_.MakeCallback(self->Value(), {}, *self->async_);
-      }
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());
-    }
-  }
-
-  // start(onReadable): level-triggered, as PacketSocket.start.
-  Napi::Value Start(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckOpen(env);
-    if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "start(callback) needs a function");
-    cb_ = Napi::Persistent(info[0].As<Napi::Function>());
-    if (!async_) async_ = std::make_unique<Napi::AsyncContext>(env, "lvsd:NfqSocket");
-    if (!poll_) {
-      uv_loop_t* loop = nullptr;
-      napi_get_uv_event_loop(env, &loop);
-      poll_ = new uv_poll_t;
-      int r = uv_poll_init(loop, poll_, fd_);
-      if (r < 0) {
-        delete poll_;
-        poll_ = nullptr;
-        ThrowErrno(env, "uv_poll_init", -r);
-      }
-      poll_->data = this;
-    }
-    int r = uv_poll_start(poll_, UV_READABLE, &NfqSocket::OnPoll);
-    if (r < 0) ThrowErrno(env, "uv_poll_start", -r);
-    if (!refd_) {
-      Ref();
-      refd_ = true;
-    }
-    return env.Undefined();
-  }
-
-  Napi::Value Stop(const Napi::CallbackInfo& info) {
-    StopPoll();
-    if (refd_) {
-      refd_ = false;
-      Unref();
-    }
-    return info.Env().Undefined();
-  }
-
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Teardown();
-    return info.Env().Undefined();
-  }
+  // POLLERR on a netlink socket is sk_err (ENOBUFS after an overflow):
+  // reading SO_ERROR clears it, polling resumes, JS hears of it once. A
+  // netlink socket has no error queue, so polling resumes even when SO_ERROR
+  // was already clear.
+  void OnPoll(int status) { EmitReadable(status, true); }
 };
 
 }  // namespace

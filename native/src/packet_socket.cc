@@ -36,6 +36,7 @@
 #include <mutex>
 #include <vector>
 
+#include "poll.h"
 #include "util.h"
 
 namespace lvsd {
@@ -138,10 +139,12 @@ void AttachFilter(Napi::Env env, int fd, const std::vector<sock_filter>& prog) {
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0) ThrowErrno(env, "setsockopt", errno, "SO_ATTACH_FILTER");
 }
 
-class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
+class PacketSocket : public PolledSocket<PacketSocket> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "PacketSocket", {
+      // start(onReadable: (err?: Error) => void): level-triggered; fires while any
+      // RX block is user-owned, so JS must drain (or at least return) blocks.
       InstanceMethod("start", &PacketSocket::Start),
       InstanceMethod("stop", &PacketSocket::Stop),
       InstanceMethod("kick", &PacketSocket::Kick),
@@ -158,7 +161,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   }
 
   // new PacketSocket(ifname, opts)
-  explicit PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketSocket>(info) {
+  explicit PacketSocket(const Napi::CallbackInfo& info) : PolledSocket<PacketSocket>(info, "packet socket", "PacketSocket") {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "openPacket(ifname, opts): ifname must be a string");
     std::string ifname = info[0].As<Napi::String>();
@@ -339,13 +342,10 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     }
   }
 
-  ~PacketSocket() override {
-    refd_ = false;  // a collected object is never ref'd; nothing to Unref
-    Teardown();
-  }
+  ~PacketSocket() override { TeardownCollected(); }
 
  private:
-  int fd_ = -1;
+  friend class PolledSocket<PacketSocket>;
   // Send-only companion socket with PACKET_VNET_HDR for sendVnet(), made with
   // the main socket so it lives in the same network namespace.
   int vnetFd_ = -1;
@@ -353,42 +353,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   size_t rxSize_ = 0, txSize_ = 0;
   Mapping* map_ = nullptr;
   Napi::Reference<Napi::ArrayBuffer> abRef_;
-  uv_poll_t* poll_ = nullptr;
-  Napi::FunctionReference cb_;
-  std::unique_ptr<Napi::AsyncContext> async_;
-  bool refd_ = false;
   // PACKET_STATISTICS resets on every read; totals are kept here.
   double totPackets_ = 0, totDrops_ = 0, totFreeze_ = 0;
-  // While polling: the hook that closes the poll handle when the addon's
-  // environment ends with the socket still open (a worker thread that
-  // exits or dies, lvsd --workers). Without it the handle outlives the
-  // worker's event loop and the process segfaults.
-  napi_async_cleanup_hook_handle cleanup_ = nullptr;
-
-  static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg) {
-    PacketSocket* self = static_cast<PacketSocket*>(arg);
-    self->cleanup_ = nullptr;
-    uv_poll_t* p = self->poll_;
-    self->poll_ = nullptr;
-    if (self->fd_ >= 0) {
-      // The socket leaves its fanout group now, not whenever the finalizer runs.
-      close(self->fd_);
-      if (self->vnetFd_ >= 0) close(self->vnetFd_);
-      self->fd_ = -1;
-      self->vnetFd_ = -1;
-    }
-    if (!p) {
-      napi_remove_async_cleanup_hook(hook);
-      return;
-    }
-    uv_poll_stop(p);
-    // The environment waits for the hook's removal, so the loop runs until the handle is closed.
-    p->data = hook;
-    uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) {
-      napi_remove_async_cleanup_hook(static_cast<napi_async_cleanup_hook_handle>(h->data));
-      delete reinterpret_cast<uv_poll_t*>(h);
-    });
-  }
 
   // {group, mode, flags}: flags are the PACKET_FANOUT_FLAG_* bits (they may
   // also be ORed into mode). With PACKET_FANOUT_FLAG_UNIQUEID and group 0 the
@@ -404,28 +370,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     if (setsockopt(fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) ThrowErrno(env, "setsockopt", errno, "PACKET_FANOUT");
   }
 
-  void StopPoll() {
-    if (cleanup_) {
-      napi_remove_async_cleanup_hook(cleanup_);
-      cleanup_ = nullptr;
-    }
-    if (poll_) {
-      uv_poll_stop(poll_);
-      poll_->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-      poll_ = nullptr;
-    }
-    if (!cb_.IsEmpty()) cb_.Reset();
-    async_.reset();
-  }
-
   void Teardown() {
-    StopPoll();
-    if (refd_) {
-      refd_ = false;
-      // Only from JS context (close/stop): a finalizer never runs while ref'd.
-      Unref();
-    }
+    StopPolling();
     if (!abRef_.IsEmpty()) {
       Napi::ArrayBuffer ab = abRef_.Value();
       if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
@@ -436,93 +382,21 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       map_->Release();
       map_ = nullptr;
     }
-    if (fd_ >= 0) {
-      close(fd_);
-      if (vnetFd_ >= 0) close(vnetFd_);
-      vnetFd_ = -1;
-      fd_ = -1;
-    }
+    CloseFds();
   }
 
-  void CheckOpen(Napi::Env env) {
-    if (fd_ < 0) {
-      Napi::Error e = Napi::Error::New(env, "packet socket is closed");
-      e.Set("code", Napi::String::New(env, "ERR_SOCKET_CLOSED"));
-      throw e;
-    }
+  void CloseFds() {
+    PolledSocket::CloseFds();
+    if (vnetFd_ >= 0) close(vnetFd_);
+    vnetFd_ = -1;
   }
 
-  static void OnPoll(uv_poll_t* h, int status, int events) {
-    PacketSocket* self = static_cast<PacketSocket*>(h->data);
-    if (!self || self->cb_.IsEmpty()) return;
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    try {
-      if (status < 0) {
-        // libuv stops a poll handle on POLLERR (reported as EBADF). For a packet
-        // socket that is sk_err: ENETDOWN when the link goes down (the kernel
-        // re-hooks the socket when it comes back up). Reading SO_ERROR clears
-        // it; then polling resumes, and JS hears about it once.
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (self->fd_ >= 0) getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        bool resumed = soerr != 0 && self->poll_ && uv_poll_start(self->poll_, UV_READABLE, &PacketSocket::OnPoll) == 0;
-        std::string msg = soerr ? std::string("packet socket: ") + ErrnoName(soerr) + " (" + strerror(soerr) + ")" : std::string("uv_poll: ") + uv_strerror(status);
-        Napi::Error e = Napi::Error::New(env, msg);
-        e.Set("code", Napi::String::New(env, soerr ? ErrnoName(soerr) : uv_err_name(status)));
-        e.Set("errno", Napi::Number::New(env, soerr ? soerr : -status));
-        e.Set("syscall", Napi::String::New(env, "poll"));
-        // resumed = false means the handle stays stopped: call start() again to retry.
-        e.Set("resumed", Napi::Boolean::New(env, resumed));
-        self->cb_.MakeCallback(self->Value(), {e.Value()}, *self->async_);
-      } else {
-        self->cb_.MakeCallback(self->Value(), {}, *self->async_);
-      }
-    } catch (const Napi::Error& e) {
-      // A throwing handler goes to process 'uncaughtException', as a JS event would.
-      napi_fatal_exception(env, e.Value());
-    }
-  }
-
-  // start(onReadable: (err?: Error) => void): level-triggered; fires while any
-  // RX block is user-owned, so JS must drain (or at least return) blocks.
-  Napi::Value Start(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckOpen(env);
-    if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "start(callback) needs a function");
-    cb_ = Napi::Persistent(info[0].As<Napi::Function>());
-    if (!async_) async_ = std::make_unique<Napi::AsyncContext>(env, "lvsd:PacketSocket");
-    if (!poll_) {
-      uv_loop_t* loop = nullptr;
-      napi_get_uv_event_loop(env, &loop);
-      poll_ = new uv_poll_t;
-      int r = uv_poll_init(loop, poll_, fd_);
-      if (r < 0) {
-        delete poll_;
-        poll_ = nullptr;
-        ThrowErrno(env, "uv_poll_init", -r);
-      }
-      poll_->data = this;
-      if (!cleanup_ && napi_add_async_cleanup_hook(env, &PacketSocket::OnEnvCleanup, this, &cleanup_) != napi_ok) cleanup_ = nullptr;
-    }
-    int r = uv_poll_start(poll_, UV_READABLE, &PacketSocket::OnPoll);
-    if (r < 0) ThrowErrno(env, "uv_poll_start", -r);
-    // While polling, the socket must not be collected out from under the loop.
-    if (!refd_) {
-      Ref();
-      refd_ = true;
-    }
-    return env.Undefined();
-  }
-
-  Napi::Value Stop(const Napi::CallbackInfo& info) {
-    StopPoll();
-    if (refd_) {
-      refd_ = false;
-      Unref();
-    }
-    return info.Env().Undefined();
-  }
+  // libuv stops a poll handle on POLLERR (reported as EBADF). For a packet
+  // socket that is sk_err: ENETDOWN when the link goes down (the kernel
+  // re-hooks the socket when it comes back up). Reading SO_ERROR clears it;
+  // then polling resumes, and JS hears about it once. A POLLERR that left
+  // nothing in SO_ERROR (the error queue) stops the poll: start() again to retry.
+  void OnPoll(int status) { EmitReadable(status, false); }
 
   // kick(): one send(fd, NULL, 0, MSG_DONTWAIT) publishes every TX slot marked
   // TP_STATUS_SEND_REQUEST. Returns bytes queued, or -errno for a transient
@@ -699,10 +573,6 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     return Napi::Number::New(env, static_cast<double>(n));
   }
 
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Teardown();
-    return info.Env().Undefined();
-  }
 };
 
 }  // namespace

@@ -525,8 +525,8 @@ export class Forwarder {
     if (out.start < off + 14) {
       // TUN: the engine put an outer header in front (IPIP protocol 4, or IPv6 next header 41).
       const v6 = (buf[out.start]! >> 4) === 6;
-      if (!v6 && buf[out.start + 9] === 4 && gsoType === VNET_GSO_TCPV4) this.tunSegments(port, tx, egress, out.start, gsoSize);
-      else if (v6 && buf[out.start + 6] === 41 && gsoType === VNET_GSO_TCPV6) this.tunSegments6(port, tx, egress, out.start, gsoSize);
+      const tcpInTunnel = v6 ? buf[out.start + 6] === 41 && gsoType === VNET_GSO_TCPV6 : buf[out.start + 9] === 4 && gsoType === VNET_GSO_TCPV4;
+      if (tcpInTunnel) this.tunSegments(port, tx, egress, out.start, gsoSize, v6);
       else c.gsoUnsupported++;
       return;
     }
@@ -557,23 +557,28 @@ export class Forwarder {
 
   /**
    * The TUN half of GSO: the engine wrote one outer header at `o` in front of
-   * a TCP super-frame; cut it into segments that fit the tunnel (each with
-   * its own outer and inner header, sequence number, IP ids and complete
-   * checksums, as tcp_gso_segment would) straight into TX slots. Complete
-   * checksums, not CHECKSUM_PARTIAL: a tunnel end that decapsulates in user
-   * space (the lab's RS helper) would never see a partial one completed.
+   * a TCP super-frame (IPIP, or IPv6 next header 41 when `v6`); cut it into
+   * segments that fit the tunnel (each with its own outer and inner header,
+   * sequence number, IPv4 ids and complete checksums, as tcp_gso_segment
+   * would) straight into TX slots. Complete checksums, not CHECKSUM_PARTIAL:
+   * a tunnel end that decapsulates in user space (the lab's RS helper) would
+   * never see a partial one completed. An inner IPv6 packet is cut only when
+   * its TCP header follows its fixed header directly (what TSO senders
+   * make); others are counted.
    */
-  private tunSegments(port: Port, tx: Port, egress: number, o: number, gsoSize: number): void {
+  private tunSegments(port: Port, tx: Port, egress: number, o: number, gsoSize: number, v6: boolean): void {
     const c = this.counters;
     const b = port.u8;
     const l2 = o - 14;
-    const l3 = o + 20;
-    const ihl = (b[l3]! & 15) << 2;
+    const ohl = v6 ? 40 : 20;
+    const l3 = o + ohl;
+    if (v6 && b[l3 + 6] !== 6) { c.gsoUnsupported++; return; }
+    const ihl = v6 ? 40 : (b[l3]! & 15) << 2;
     const l4 = l3 + ihl;
     const thl = (b[l4 + 12]! >>> 4) << 2;
-    const hdrs = 20 + ihl + thl;
-    const innerTot = (b[l3 + 2]! << 8) | b[l3 + 3]!;
-    const payload = innerTot - ihl - thl;
+    const hdrs = ohl + ihl + thl;
+    // IPv4: total length, header included; IPv6: payload length.
+    const payload = v6 ? ((b[l3 + 4]! << 8) | b[l3 + 5]!) - thl : ((b[l3 + 2]! << 8) | b[l3 + 3]!) - ihl - thl;
     let mtu = tx.mtu;
     const tm = this.engine.tunMtu;
     if (tm !== undefined && tm < mtu) mtu = tm;
@@ -581,80 +586,12 @@ export class Forwarder {
     if (mss > mtu - hdrs) mss = mtu - hdrs;
     if (mss > tx.tx.maxFrameLen - 14 - hdrs) mss = tx.tx.maxFrameLen - 14 - hdrs;
     if (mss < 8 || payload <= 0) { c.oversize++; return; }
+    // IPv4 only: the outer DF, both IP ids, and the inner addresses for the pseudo-header.
     const df = (b[o + 6]! & 0x40) !== 0;
     const outerId = (b[o + 4]! << 8) | b[o + 5]!;
     const innerId = (b[l3 + 4]! << 8) | b[l3 + 5]!;
-    const seq0 = ((b[l4 + 4]! << 24) | (b[l4 + 5]! << 16) | (b[l4 + 6]! << 8) | b[l4 + 7]!) >>> 0;
-    const flags0 = b[l4 + 13]!;
     const src = ((b[l3 + 12]! << 24) | (b[l3 + 13]! << 16) | (b[l3 + 14]! << 8) | b[l3 + 15]!) >>> 0;
     const dst = ((b[l3 + 16]! << 24) | (b[l3 + 17]! << 16) | (b[l3 + 18]! << 8) | b[l3 + 19]!) >>> 0;
-    const t = tx.u8;
-    const ps = l4 + thl;
-    for (let pos = 0, k = 0; pos < payload; pos += mss, k++) {
-      const n = payload - pos < mss ? payload - pos : mss;
-      const d = tx.tx.acquireOrKick();
-      if (d < 0) { c.txFull++; if (k) this.dirty[egress] = 1; return; }
-      port.bytes.copy(tx.bytes, d, l2, l2 + 14 + hdrs);
-      port.bytes.copy(tx.bytes, d + 14 + hdrs, ps + pos, ps + pos + n);
-      const so = d + 14;
-      const si = so + 20;
-      const st = si + ihl;
-      const otot = hdrs + n;
-      t[so + 2] = otot >>> 8; t[so + 3] = otot & 0xff;
-      if (!df) { const id = (outerId + k) & 0xffff; t[so + 4] = id >>> 8; t[so + 5] = id & 0xff; }
-      t[so + 10] = 0; t[so + 11] = 0;
-      let x = checksum(t, so, 20);
-      t[so + 10] = x >>> 8; t[so + 11] = x & 0xff;
-      const itot = ihl + thl + n;
-      t[si + 2] = itot >>> 8; t[si + 3] = itot & 0xff;
-      const iid = (innerId + k) & 0xffff;
-      t[si + 4] = iid >>> 8; t[si + 5] = iid & 0xff;
-      t[si + 10] = 0; t[si + 11] = 0;
-      x = checksum(t, si, ihl);
-      t[si + 10] = x >>> 8; t[si + 11] = x & 0xff;
-      const seq = (seq0 + pos) >>> 0;
-      t[st + 4] = seq >>> 24; t[st + 5] = (seq >>> 16) & 0xff; t[st + 6] = (seq >>> 8) & 0xff; t[st + 7] = seq & 0xff;
-      let f = flags0;
-      if (pos + n < payload) f &= ~0x09; // FIN, PSH: the last segment's
-      if (k > 0) f &= ~0x80; // CWR: the first's
-      t[st + 13] = f;
-      t[st + 16] = 0; t[st + 17] = 0;
-      const l4len = thl + n;
-      x = csumFold(csumPartial(t, st, l4len, pseudoHeaderSum(src, dst, 6, l4len)));
-      t[st + 16] = x >>> 8; t[st + 17] = x & 0xff;
-      tx.tx.commit(14 + hdrs + n);
-      c.gsoSegments++;
-      c.txFrames++;
-      if (tx.tx.pending >= tx.tx.kickAt) { c.txKicksHalf++; tx.tx.kick(); }
-    }
-    this.dirty[egress] = 1;
-    c.gsoSegmented++;
-  }
-
-  /**
-   * tunSegments for an IPv6 outer header (next header 41) in front of an
-   * IPv6 TCP super-frame: segments with their own outer and inner payload
-   * lengths, sequence numbers and complete checksums over the IPv6
-   * pseudo-header. Only an inner packet whose TCP header follows its fixed
-   * header directly (what TSO senders make) is cut; others are counted.
-   */
-  private tunSegments6(port: Port, tx: Port, egress: number, o: number, gsoSize: number): void {
-    const c = this.counters;
-    const b = port.u8;
-    const l2 = o - 14;
-    const l3 = o + 40;
-    if (b[l3 + 6] !== 6) { c.gsoUnsupported++; return; }
-    const l4 = l3 + 40;
-    const thl = (b[l4 + 12]! >>> 4) << 2;
-    const hdrs = 80 + thl;
-    const payload = ((b[l3 + 4]! << 8) | b[l3 + 5]!) - thl;
-    let mtu = tx.mtu;
-    const tm = this.engine.tunMtu;
-    if (tm !== undefined && tm < mtu) mtu = tm;
-    let mss = gsoSize;
-    if (mss > mtu - hdrs) mss = mtu - hdrs;
-    if (mss > tx.tx.maxFrameLen - 14 - hdrs) mss = tx.tx.maxFrameLen - 14 - hdrs;
-    if (mss < 8 || payload <= 0) { c.oversize++; return; }
     const seq0 = ((b[l4 + 4]! << 24) | (b[l4 + 5]! << 16) | (b[l4 + 6]! << 8) | b[l4 + 7]!) >>> 0;
     const flags0 = b[l4 + 13]!;
     const t = tx.u8;
@@ -666,12 +603,29 @@ export class Forwarder {
       port.bytes.copy(tx.bytes, d, l2, l2 + 14 + hdrs);
       port.bytes.copy(tx.bytes, d + 14 + hdrs, ps + pos, ps + pos + n);
       const so = d + 14;
-      const si = so + 40;
-      const st = si + 40;
-      const opl = 40 + thl + n;
-      t[so + 4] = opl >>> 8; t[so + 5] = opl & 0xff;
-      const ipl = thl + n;
-      t[si + 4] = ipl >>> 8; t[si + 5] = ipl & 0xff;
+      const si = so + ohl;
+      const st = si + ihl;
+      const l4len = thl + n;
+      let x: number;
+      if (v6) {
+        const opl = 40 + l4len;
+        t[so + 4] = opl >>> 8; t[so + 5] = opl & 0xff;
+        t[si + 4] = l4len >>> 8; t[si + 5] = l4len & 0xff;
+      } else {
+        const otot = hdrs + n;
+        t[so + 2] = otot >>> 8; t[so + 3] = otot & 0xff;
+        if (!df) { const id = (outerId + k) & 0xffff; t[so + 4] = id >>> 8; t[so + 5] = id & 0xff; }
+        t[so + 10] = 0; t[so + 11] = 0;
+        x = checksum(t, so, 20);
+        t[so + 10] = x >>> 8; t[so + 11] = x & 0xff;
+        const itot = ihl + l4len;
+        t[si + 2] = itot >>> 8; t[si + 3] = itot & 0xff;
+        const iid = (innerId + k) & 0xffff;
+        t[si + 4] = iid >>> 8; t[si + 5] = iid & 0xff;
+        t[si + 10] = 0; t[si + 11] = 0;
+        x = checksum(t, si, ihl);
+        t[si + 10] = x >>> 8; t[si + 11] = x & 0xff;
+      }
       const seq = (seq0 + pos) >>> 0;
       t[st + 4] = seq >>> 24; t[st + 5] = (seq >>> 16) & 0xff; t[st + 6] = (seq >>> 8) & 0xff; t[st + 7] = seq & 0xff;
       let f = flags0;
@@ -679,7 +633,8 @@ export class Forwarder {
       if (k > 0) f &= ~0x80; // CWR: the first's
       t[st + 13] = f;
       t[st + 16] = 0; t[st + 17] = 0;
-      const x = csumFold(csumPartial(t, st, ipl, pseudoHeaderSum6(t, si + 8, si + 24, 6, ipl)));
+      const ph = v6 ? pseudoHeaderSum6(t, si + 8, si + 24, 6, l4len) : pseudoHeaderSum(src, dst, 6, l4len);
+      x = csumFold(csumPartial(t, st, l4len, ph));
       t[st + 16] = x >>> 8; t[st + 17] = x & 0xff;
       tx.tx.commit(14 + hdrs + n);
       c.gsoSegments++;

@@ -126,6 +126,35 @@ interface Pending {
   since: number;
 }
 
+/** A family's slots, by slot index: 0 empty, 1 resolving, 2 resolved, 3 failed; egress port; expiry; dst + src MAC. */
+interface SlotArrays {
+  readonly state: Uint8Array;
+  readonly port: Int32Array;
+  readonly expires: Float64Array;
+  readonly macs: Uint8Array;
+}
+
+type Resolution = { port: number; mac: string } | 'no-route' | undefined;
+type SnapshotHit = { port: number; mac: string; dev: string; hop: string } | 'no-route' | 'failed' | undefined;
+
+/**
+ * One address family's half of the table, as its slow path sees it: the
+ * slots, and the frames held and resolutions in flight keyed by K (IPv4:
+ * the address as a u32; IPv6: its text). The hot paths (writeMacs,
+ * writeMacs6) do not go through it.
+ */
+interface Half<K> {
+  readonly slots: SlotArrays;
+  readonly pending: Map<K, Pending>;
+  readonly inflight: Set<K>;
+  /** The key of the address in `slot`. */
+  keyAt(slot: number): K;
+  /** The slot of `key`, made if it has none. */
+  slotOf(key: K): number;
+  /** The address as the kernel tables write it. */
+  text(key: K): string;
+}
+
 const EMPTY = -1;
 
 export interface NeighOptions {
@@ -161,8 +190,6 @@ export class NeighTable {
   private readonly expires: Float64Array;
   /** dst MAC (6) + src MAC (6) per slot: copied in front of the ethertype. */
   private readonly macs: Uint8Array;
-  private readonly pending = new Map<number, Pending>();
-  private readonly inflight = new Set<number>();
   private used = 0;
   private lastKey = 0;
   private lastSlot = EMPTY;
@@ -179,9 +206,10 @@ export class NeighTable {
   // IPv6: the same, keyed by the address's words; the slow path by its text.
   private readonly t6: Slots6;
   private readonly w6 = new Uint32Array(4);
-  private readonly pending6 = new Map<string, Pending>();
-  private readonly inflight6 = new Set<string>();
   private routes6: { net: Uint32Array; len: number; dev?: string; gateway?: string }[] | undefined;
+  /** Each family's slow path (held frames, resolutions) over its slots. */
+  private readonly v4: Half<number>;
+  private readonly v6: Half<string>;
 
   constructor(private readonly opts: NeighOptions) {
     this.kernel = opts.kernel ?? ipCommandTables;
@@ -199,6 +227,22 @@ export class NeighTable {
     this.macs = new Uint8Array(cap * 12);
     this.t6 = new Slots6(bits);
     opts.ports.forEach((p, i) => this.portIndex.set(p.ifname, i));
+    const keys = this.keys;
+    this.v4 = {
+      slots: { state: this.state, port: this.port, expires: this.expires, macs: this.macs },
+      pending: new Map(), inflight: new Set(),
+      keyAt: (slot) => keys[slot]! >>> 0,
+      slotOf: (addr) => { const slot = this.find(addr); return slot === EMPTY ? this.insert(addr) : slot; },
+      text: u32Ip,
+    };
+    const t6 = this.t6;
+    this.v6 = {
+      slots: t6,
+      pending: new Map(), inflight: new Set(),
+      keyAt: (slot) => formatIp6Words(t6.keys.subarray(slot * 4, slot * 4 + 4)),
+      slotOf: (addr) => { const w = ip6Words(addr); const slot = t6.find(w); return slot === EMPTY ? t6.insert(w) : slot; },
+      text: (addr) => addr,
+    };
   }
 
   private find(key: number): number {
@@ -254,17 +298,7 @@ export class NeighTable {
   holdFrame(nextHop: number, frame: Uint8Array, now: number): void {
     let slot = this.find(nextHop);
     if (slot === EMPTY) slot = this.insert(nextHop);
-    if (this.state[slot] === 3 && now < this.expires[slot]!) {
-      // Recently failed: do not queue behind a resolution we know fails.
-      this.counters.dropUnresolved++;
-      return;
-    }
-    let p = this.pending.get(nextHop >>> 0);
-    if (!p) { p = { frames: [], since: now }; this.pending.set(nextHop >>> 0, p); }
-    if (p.frames.length >= this.queueMax) { this.counters.dropQueueFull++; }
-    else { p.frames.push(frame.slice()); this.counters.held++; }
-    this.state[slot] = this.state[slot] === 2 ? 2 : 1;
-    this.resolve(nextHop >>> 0, now);
+    this.holdIn(this.v4, slot, frame, now);
   }
 
   /** writeMacs() for an IPv6 next hop (16 bytes at addr[0…)). */
@@ -285,22 +319,29 @@ export class NeighTable {
     readIp6Words(addr, 0, this.w6);
     let slot = t.find(this.w6);
     if (slot === EMPTY) slot = t.insert(this.w6);
+    this.holdIn(this.v6, slot, frame, now);
+  }
+
+  /** holdFrame() of either family, once the next hop has its slot. */
+  private holdIn<K>(h: Half<K>, slot: number, frame: Uint8Array, now: number): void {
+    const t = h.slots;
     if (t.state[slot] === 3 && now < t.expires[slot]!) {
+      // Recently failed: do not queue behind a resolution we know fails.
       this.counters.dropUnresolved++;
       return;
     }
-    const key = formatIpv6(addr);
-    let p = this.pending6.get(key);
-    if (!p) { p = { frames: [], since: now }; this.pending6.set(key, p); }
+    const key = h.keyAt(slot);
+    let p = h.pending.get(key);
+    if (!p) { p = { frames: [], since: now }; h.pending.set(key, p); }
     if (p.frames.length >= this.queueMax) { this.counters.dropQueueFull++; }
     else { p.frames.push(frame.slice()); this.counters.held++; }
     t.state[slot] = t.state[slot] === 2 ? 2 : 1;
-    this.resolve6(key);
+    this.resolve(h, key);
   }
 
   /** Drop held frames that waited too long. Call from the daemon's timer. */
   expire(now: number): void {
-    for (const pending of [this.pending, this.pending6] as Map<unknown, Pending>[]) {
+    for (const pending of [this.v4.pending, this.v6.pending] as Map<unknown, Pending>[]) {
       for (const [addr, p] of pending) {
         if (now - p.since > this.hold) {
           this.counters.dropUnresolved += p.frames.length;
@@ -361,59 +402,50 @@ export class NeighTable {
       this.neighSnap = snap;
       this.neighFailed = failed;
       const now = performance.now();
-      for (let i = 0; i <= this.mask; i++) {
-        if (this.state[i] !== 2) continue;
-        const addr = this.keys[i]! >>> 0;
-        const hit = this.fromSnapshot(addr);
-        if (hit === undefined) continue; // not in the snapshot: keep what we have; the kernel is still resolving it
-        if (hit === 'failed' || hit === 'no-route') { this.state[i] = 3; this.expires[i] = now + 500; continue; }
-        this.fill(i, hit.port, hit.mac, now);
-      }
-      const t = this.t6;
-      for (let i = 0; i <= t.mask; i++) {
-        if (t.state[i] !== 2) continue;
-        const hit = this.fromSnapshot6(t.keys.subarray(i * 4, i * 4 + 4));
-        if (hit === undefined) continue;
-        if (hit === 'failed' || hit === 'no-route') { t.state[i] = 3; t.expires[i] = now + 500; continue; }
-        this.fill6(i, hit.port, hit.mac, now);
-      }
+      const keys6 = this.t6.keys;
+      this.refreshSlots(this.v4.slots, (i) => this.fromSnapshot(this.keys[i]! >>> 0), now);
+      this.refreshSlots(this.v6.slots, (i) => this.fromSnapshot6(keys6.subarray(i * 4, i * 4 + 4)), now);
     } finally {
       this.snapshotting = false;
     }
   }
 
+  /** Brings every resolved slot up to date from the fresh snapshots. */
+  private refreshSlots(t: SlotArrays, hitOf: (slot: number) => SnapshotHit, now: number): void {
+    for (let i = 0; i < t.state.length; i++) {
+      if (t.state[i] !== 2) continue;
+      const hit = hitOf(i);
+      if (hit === undefined) continue; // not in the snapshot: keep what we have; the kernel is still resolving it
+      if (hit === 'failed' || hit === 'no-route') { t.state[i] = 3; t.expires[i] = now + 500; continue; }
+      this.fill(t, i, hit.port, hit.mac, now);
+    }
+  }
+
   /** Route + neighbour from the snapshots; undefined when they cannot tell (no snapshot, no route, MAC not known yet). */
-  private fromSnapshot(addr: number): { port: number; mac: string; dev: string; hop: string } | 'no-route' | 'failed' | undefined {
+  private fromSnapshot(addr: number): SnapshotHit {
     if (!this.routes) return undefined;
-    const r = this.routes.find((x) => ((addr & x.mask) >>> 0) === x.net);
-    if (!r?.dev) return undefined;
-    const port = this.portIndex.get(r.dev);
-    if (port === undefined) return 'no-route';
-    const hop = r.gateway ?? u32Ip(addr);
-    const mac = this.neighSnap.get(`${r.dev} ${hop}`);
-    if (mac) return { port, mac, dev: r.dev, hop };
-    if (this.neighFailed.has(`${r.dev} ${hop}`)) return 'failed';
-    return undefined;
+    return this.viaRoute(this.routes.find((x) => ((addr & x.mask) >>> 0) === x.net), u32Ip(addr));
   }
 
   /** fromSnapshot() for an IPv6 address (four words). */
-  private fromSnapshot6(w: Uint32Array): { port: number; mac: string; dev: string; hop: string } | 'no-route' | 'failed' | undefined {
+  private fromSnapshot6(w: Uint32Array): SnapshotHit {
     if (!this.routes6) return undefined;
-    const r = this.routes6.find((x) => prefixMatch6(w, x.net, x.len));
+    return this.viaRoute(this.routes6.find((x) => prefixMatch6(w, x.net, x.len)), formatIp6Words(w));
+  }
+
+  /** The snapshot's answer for `addr` once its route `r` is known: the next hop's MAC, or why not. */
+  private viaRoute(r: { dev?: string; gateway?: string } | undefined, addr: string): SnapshotHit {
     if (!r?.dev) return undefined;
     const port = this.portIndex.get(r.dev);
     if (port === undefined) return 'no-route';
-    const b = new Uint8Array(16);
-    for (let k = 0; k < 4; k++) { const v = w[k]!; b[k * 4] = v >>> 24; b[k * 4 + 1] = (v >>> 16) & 255; b[k * 4 + 2] = (v >>> 8) & 255; b[k * 4 + 3] = v & 255; }
-    const hop = r.gateway ?? formatIpv6(b);
+    const hop = r.gateway ?? addr;
     const mac = this.neighSnap.get(`${r.dev} ${hop}`);
     if (mac) return { port, mac, dev: r.dev, hop };
     if (this.neighFailed.has(`${r.dev} ${hop}`)) return 'failed';
     return undefined;
   }
 
-  private fill6(slot: number, port: number, mac: string, now: number): void {
-    const t = this.t6;
+  private fill(t: SlotArrays, slot: number, port: number, mac: string, now: number): void {
     const o = slot * 12;
     t.macs.set(parseMac(mac), o);
     t.macs.set(this.opts.ports[port]!.mac, o + 6);
@@ -422,73 +454,22 @@ export class NeighTable {
     t.expires[slot] = now + this.ttl;
   }
 
-  private resolve6(addr: string): void {
-    if (this.inflight6.has(addr)) return;
-    this.inflight6.add(addr);
+  private resolve<K>(h: Half<K>, key: K): void {
+    if (h.inflight.has(key)) return;
+    h.inflight.add(key);
+    const addr = h.text(key);
     this.counters.resolutions++;
     this.lookupKernel(addr)
-      .then((res) => this.settle6(addr, res, performance.now()))
+      .then((res) => this.settle(h, key, res, performance.now()))
       .catch((err) => {
         this.opts.onError?.(err, addr);
-        this.settle6(addr, undefined, performance.now());
+        this.settle(h, key, undefined, performance.now());
       })
-      .finally(() => this.inflight6.delete(addr));
+      .finally(() => h.inflight.delete(key));
   }
 
-  private settle6(addr: string, res: { port: number; mac: string } | 'no-route' | undefined, now: number): void {
-    const t = this.t6;
-    const w = new Uint32Array(4);
-    readIp6Words(parseIpv6(addr)!, 0, w);
-    let slot = t.find(w);
-    if (slot === EMPTY) slot = t.insert(w);
-    const p = this.pending6.get(addr);
-    this.pending6.delete(addr);
-    if (res === undefined || res === 'no-route') {
-      t.state[slot] = 3;
-      t.expires[slot] = now + Math.min(this.ttl, 500);
-      const n = p?.frames.length ?? 0;
-      if (res === 'no-route') this.counters.dropNoRoute += n; else this.counters.dropUnresolved += n;
-      return;
-    }
-    this.fill6(slot, res.port, res.mac, now);
-    const o = slot * 12;
-    if (p && p.frames.length) {
-      for (const f of p.frames) f.set(t.macs.subarray(o, o + 12), 0);
-      this.opts.onResolved?.(res.port, p.frames);
-    }
-  }
-
-  private fill(slot: number, port: number, mac: string, now: number): void {
-    const o = slot * 12;
-    this.macs.set(parseMac(mac), o);
-    this.macs.set(this.opts.ports[port]!.mac, o + 6);
-    this.port[slot] = port;
-    this.state[slot] = 2;
-    this.expires[slot] = now + this.ttl;
-  }
-
-  private resolve(addrU32: number, now: number): void {
-    if (this.inflight.has(addrU32)) return;
-    this.inflight.add(addrU32);
-    const addr = u32Ip(addrU32);
-    this.counters.resolutions++;
-    this.lookupKernel(addr)
-      .then((res) => this.settle(addrU32, res, performance.now()))
-      .catch((err) => {
-        this.opts.onError?.(err, addr);
-        this.settle(addrU32, undefined, performance.now());
-      })
-      .finally(() => this.inflight.delete(addrU32));
-    void now;
-  }
-
-  private async lookupKernel(addr: string): Promise<{ port: number; mac: string } | 'no-route' | undefined> {
-    let snap: ReturnType<NeighTable['fromSnapshot']>;
-    if (addr.includes(':')) {
-      const w = new Uint32Array(4);
-      readIp6Words(parseIpv6(addr)!, 0, w);
-      snap = this.fromSnapshot6(w);
-    } else snap = this.fromSnapshot(ipU32(addr));
+  private async lookupKernel(addr: string): Promise<Resolution> {
+    const snap = addr.includes(':') ? this.fromSnapshot6(ip6Words(addr)) : this.fromSnapshot(ipU32(addr));
     if (snap === 'no-route') return snap;
     if (snap !== undefined && snap !== 'failed') return snap;
     const route = await this.kernel.routeGet(addr);
@@ -509,27 +490,41 @@ export class NeighTable {
     return undefined;
   }
 
-  private settle(addr: number, res: { port: number; mac: string } | 'no-route' | undefined, now: number): void {
-    let slot = this.find(addr);
-    if (slot === EMPTY) slot = this.insert(addr);
-    const p = this.pending.get(addr);
-    this.pending.delete(addr);
+  private settle<K>(h: Half<K>, key: K, res: Resolution, now: number): void {
+    const t = h.slots;
+    const slot = h.slotOf(key);
+    const p = h.pending.get(key);
+    h.pending.delete(key);
     if (res === undefined || res === 'no-route') {
       // Keep a working entry through one failed refresh only if the kernel
       // still has nothing better; a failed first resolution is remembered briefly.
-      this.state[slot] = 3;
-      this.expires[slot] = now + Math.min(this.ttl, 500);
+      t.state[slot] = 3;
+      t.expires[slot] = now + Math.min(this.ttl, 500);
       const n = p?.frames.length ?? 0;
       if (res === 'no-route') this.counters.dropNoRoute += n; else this.counters.dropUnresolved += n;
       return;
     }
-    this.fill(slot, res.port, res.mac, now);
+    this.fill(t, slot, res.port, res.mac, now);
     const o = slot * 12;
     if (p && p.frames.length) {
-      for (const f of p.frames) f.set(this.macs.subarray(o, o + 12), 0);
+      for (const f of p.frames) f.set(t.macs.subarray(o, o + 12), 0);
       this.opts.onResolved?.(res.port, p.frames);
     }
   }
+}
+
+/** The four words of an IPv6 address given as text (a slow-path helper: it allocates). */
+function ip6Words(addr: string): Uint32Array {
+  const w = new Uint32Array(4);
+  readIp6Words(parseIpv6(addr)!, 0, w);
+  return w;
+}
+
+/** An IPv6 address given as four words, as text. */
+function formatIp6Words(w: Uint32Array): string {
+  const b = new Uint8Array(16);
+  for (let k = 0; k < 4; k++) { const v = w[k]!; b[k * 4] = v >>> 24; b[k * 4 + 1] = (v >>> 16) & 255; b[k * 4 + 2] = (v >>> 8) & 255; b[k * 4 + 3] = v & 255; }
+  return formatIpv6(b);
 }
 
 /** Whether the first `len` bits of w equal net's (an IPv6 longest-prefix candidate). */
@@ -547,7 +542,7 @@ function prefixMatch6(w: Uint32Array, net: Uint32Array, len: number): boolean {
  * The IPv6 next-hop table: open addressing over four-word keys, as
  * NeighTable's IPv4 one over u32 keys; lookups allocate nothing.
  */
-class Slots6 {
+class Slots6 implements SlotArrays {
   readonly mask: number;
   private readonly shift: number;
   readonly keys: Uint32Array;

@@ -199,13 +199,7 @@ export class IpvsCore implements Tun6Context {
         // carry the mark; a copy a packet socket also saw (an accept-all
         // socket filter) must not be forwarded a second time.
         if (mark === 0 && (t.flags(i) & CF_FWMARK) !== 0) return this.ignore(I.fwmark_unmarked);
-        // conn_reuse_mode 1: a new SYN on a closed, uncontrolled conn starts over.
-        const s = t.state(i);
-        if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl(i) === 0 && (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE)) {
-          this.expireConn(i, true);
-        } else {
-          return this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
-        }
+        if (!this.reuseClosed(i, proto, tflags)) return this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
       }
     }
     if (this.ripFilter[addrFilterSlot(saddr)] !== 0) {
@@ -219,12 +213,29 @@ export class IpvsCore implements Tun6Context {
       svc = this.services.get(addrKey(proto, daddr, dport)) ?? this.services.get(addrKey(proto, daddr, 0));
       if (svc === undefined) return this.ignore(I.not_service);
     }
-    // tcp_conn_schedule(): a SYN without RST, or with sloppy_tcp anything without RST.
-    if (proto === 6 && ((tflags & 0x04) !== 0 || ((tflags & 0x02) === 0 && !this.st.sloppyTcp))) return this.drop(D.tcp_no_conn);
+    if (!this.mayStart(proto, tflags)) return this.drop(D.tcp_no_conn);
     return this.newConn(svc, buf, l3, l4, tot, proto, tflags, saddr, sport, daddr, dport, now, nowTick, out);
   }
 
   /** ip_vs_in_stats(). */
+  /**
+   * conn_reuse_mode 1: a new SYN on a closed (TIME_WAIT, CLOSE), uncontrolled
+   * conn expires it, and the packet starts a new connection (true).
+   */
+  private reuseClosed(i: number, proto: number, tflags: number): boolean {
+    if ((tflags & 0x02) === 0 || proto !== 6) return false;
+    const t = this.tbl;
+    const s = t.state(i);
+    if (t.ctl(i) !== 0 || (s !== TCP_S_TIME_WAIT && s !== TCP_S_CLOSE)) return false;
+    this.expireConn(i, true);
+    return true;
+  }
+
+  /** tcp_conn_schedule(): whether a packet may start a connection: not TCP, a SYN without RST, or with sloppy_tcp anything without RST. */
+  private mayStart(proto: number, tflags: number): boolean {
+    return proto !== 6 || ((tflags & 0x04) === 0 && ((tflags & 0x02) !== 0 || this.st.sloppyTcp));
+  }
+
   private countIn(d: Dest, bytes: number): void {
     const dc = d.stats.c;
     dc[S_INPKTS]! += 1;
@@ -811,12 +822,7 @@ export class IpvsCore implements Tun6Context {
       if (i >= 0) {
         // A fwmark conn's packets are forwarded from the queue only (see input()).
         if (mark === 0 && (t.flags(i) & CF_FWMARK) !== 0) return this.ignore(I.fwmark_unmarked);
-        const st = t.state(i);
-        if ((tflags & 0x02) !== 0 && proto === 6 && t.ctl(i) === 0 && (st === TCP_S_TIME_WAIT || st === TCP_S_CLOSE)) {
-          this.expireConn(i, true);
-        } else {
-          return this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
-        }
+        if (!this.reuseClosed(i, proto, tflags)) return this.inPacket(i, buf, l3, l4, tot, proto, tflags, nowTick, out);
       }
     }
     if (this.ripFilter6[addrFilterSlot(sfold)] !== 0) {
@@ -829,7 +835,7 @@ export class IpvsCore implements Tun6Context {
     const svc = (mark !== 0 ? this.services.get(-1 - mark - 4294967296) : undefined)
       ?? this.findService6(proto, dfold, dport, d6) ?? this.findService6(proto, dfold, 0, d6);
     if (svc === undefined) return this.ignore(I.not_service);
-    if (proto === 6 && ((tflags & 0x04) !== 0 || ((tflags & 0x02) === 0 && !this.st.sloppyTcp))) return this.drop(D.tcp_no_conn);
+    if (!this.mayStart(proto, tflags)) return this.drop(D.tcp_no_conn);
     return this.newConn(svc, buf, l3, l4, tot, proto, tflags, sfold, sport, dfold, dport, now, nowTick, out, true);
   }
 

@@ -536,6 +536,36 @@ describe.runIf(run)('native packet I/O in namespaces', () => {
     expect(out).toBe('caught:boom from handler exit=0');
   });
 
+  it('every polled socket (packet, raw IPv4/IPv6, nfqueue) still polling when its worker thread ends leaves the process alive', async () => {
+    // Without the env cleanup hook (native/src/poll.h) the poll handle outlives the worker's loop: SIGSEGV.
+    const code = `
+      const { Worker } = require('node:worker_threads');
+      const body = \`
+        const A = require(process.env.ADDON);
+        new A.PacketSocket('lo', { rxBlockSize: 65536, rxBlockCount: 2 }).start(() => {});
+        new A.RawIpSocket(112, {}).start(() => {});
+        new A.RawIp6Socket(112, {}).start(() => {});
+        new A.NfqSocket({ slots: 2 }).start(() => {});
+        require('node:worker_threads').parentPort.postMessage('polling');
+        setInterval(() => {}, 1000);
+      \`;
+      let ended = 0;
+      for (let i = 0; i < 3; i++) {
+        const w = new Worker(body, { eval: true });
+        w.on('message', () => w.terminate());
+        w.on('exit', () => { if (++ended === 3) setTimeout(() => { process.stdout.write('alive'); process.exit(0); }, 200); });
+      }
+    `;
+    const out = await new Promise<string>((resolve) => {
+      const p = spawn('ip', ['netns', 'exec', A, process.execPath, '-e', code], { env: { ...process.env, ADDON: addonPath() }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let o = '';
+      p.stdout.on('data', (d) => { o += d; });
+      p.stderr.on('data', (d) => { o += d; });
+      p.on('exit', (c, sig) => resolve(`${o} exit=${c ?? sig}`));
+    });
+    expect(out).toBe('alive exit=0');
+  });
+
   it('raw IP protocol 112: multicast to 224.0.0.18 with TTL 255, unicast with a chosen source', async () => {
     ipns(A, 'addr', 'add', '10.77.0.11/24', 'dev', 'eth0');
     const bIfindex = withNetns(B, () => ifaceInfo('eth0').ifindex);
