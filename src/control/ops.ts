@@ -5,6 +5,7 @@
 import type { IpvsEngine, DestExtra } from '../ipvs/engine.js';
 import type { ConnEntry, DestSpec, ServiceStatus, SyncDaemonConfig } from '../ipvs/types.js';
 import { ipToU32 } from '../packet/addr.js';
+import { parseIpv6 } from '../packet/ipv6.js';
 import type { Handlers } from './server.js';
 import type { WorkerRequest, WorkerStats } from '../lvsd/worker-protocol.js';
 import { mergeServices, perWorkerCounters, sumCounters } from './merge.js';
@@ -76,6 +77,8 @@ export interface WorkerSet {
   broadcast<T = unknown>(req: WorkerRequest): Promise<T[]>;
   /** The worker whose rings get the packets of client caddr:cport → vaddr:vport (of a fwmark service: that mark's worker). */
   workerOf(protocol: number, caddr: number, cport: number, vaddr: number, vport: number, fwmark?: number): number;
+  /** The same for an IPv6 flow (addresses as their 16 bytes). */
+  workerOf6(protocol: number, caddr: Uint8Array, cport: number, vaddr: Uint8Array, vport: number): number;
 }
 
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
@@ -143,11 +146,12 @@ export function workerHandlers(ref: IpvsEngine, workers: WorkerSet, hooks: Engin
     'trace': async ({ key, caddr, cport }) => {
       // The reference engine answers ESRCH; the worker that owns the flow the rest.
       e.listServices(key);
-      // IPv6 is not steered (fanout.ts): every IPv6 frame goes to worker 0.
-      const v6 = caddr.includes(':') || (key.kind === 'addr' && key.addr.includes(':'));
-      const w = v6 ? 0 : key.kind === 'addr'
-        ? workers.workerOf(PROTO_NUM[key.protocol] ?? 0, ipToU32(caddr), cport, ipToU32(key.addr), key.port)
-        : workers.workerOf(0, ipToU32(caddr), cport, 0, 0, key.fwmark);
+      const c6 = parseIpv6(caddr);
+      const w = key.kind === 'fwmark'
+        ? workers.workerOf(0, 0, cport, 0, 0, key.fwmark)
+        : c6 !== null && key.addr.includes(':')
+          ? workers.workerOf6(PROTO_NUM[key.protocol] ?? 0, c6, cport, parseIpv6(key.addr) ?? new Uint8Array(16), key.port)
+          : workers.workerOf(PROTO_NUM[key.protocol] ?? 0, ipToU32(caddr), cport, ipToU32(key.addr), key.port);
       return workers.call(w, { op: 'trace', key, caddr, cport });
     },
   };

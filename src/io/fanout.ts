@@ -24,8 +24,16 @@
 // fwmark services (their requests come through one NFQUEUE, src/io/nfqueue.ts)
 // are steered whole to worker 0, which reads that queue: their NAT replies,
 // and the flows of any service sharing a real server with them, go there.
-// IPv6 is not steered: every IPv6 frame goes to worker 0 (the program looks
-// at IPv4 only), IPv6 fwmark services' replies with it.
+// IPv6 is steered the same way. Its addresses are compared and hashed as
+// the kernel's IPv6 fold (the four words xored, as ip_vs_sh_hashkey does): a
+// frame whose fold only collides with a service's is hashed to some worker
+// whose socket filter then rejects it, as worker 0's would. The hash key of an
+// IPv6 client is the fold of its address masked by the service's -M prefix.
+// Only frames whose next header is TCP, UDP, SCTP or ICMPv6 are steered; an
+// IPv6 frame with extension headers goes to worker 0 (a flow that changes
+// between the two forms splits: rare, and such a flow's later frames are
+// dropped as unknown, not misforwarded). IPv6 fwmark services' replies go to
+// worker 0 with every other fwmark flow.
 //
 // The program runs before the chosen socket's own filter, on every frame of the
 // interface, with skb->data at the network header (the Ethernet header is
@@ -39,6 +47,7 @@ import {
   BPF_W, BPF_X, BPF_XOR, SKF_AD_OFF,
 } from './bpf.js';
 import { ipToU32, isIpv4 } from '../packet/addr.js';
+import { fold6, ip6Words, maskWords6, readIp6Words } from '../packet/ipv6.js';
 import type { FwdMethod, Protocol } from '../ipvs/types.js';
 
 /** <linux/filter.h>: loads relative to the network header. */
@@ -49,6 +58,7 @@ export const SKF_AD_PROTOCOL = 0;
 export const FANOUT_MAX_MEMBERS = 256;
 
 const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
 /** What steering needs of a virtual service (ServiceStatus / ServiceRules have it). */
@@ -61,11 +71,27 @@ export interface FanoutService {
   dests: readonly { addr: string; port: number; fwd: FwdMethod }[];
 }
 
-/** How the client end is hashed: (addr & mask, port & pmask). Flow: all of both; persistent: the masked address only. */
-export interface FanoutMode { mask: number; pmask: number; /** worker 0, unhashed */ pin?: true }
-const FLOW: FanoutMode = { mask: 0xffffffff, pmask: 0xffff };
+/**
+ * How the client end is hashed: (addr & mask, port & pmask); an IPv6 client
+ * as fold(addr & mask6). Flow: all of both; persistent: the masked address only.
+ */
+export interface FanoutMode { mask: number; pmask: number; mask6: readonly number[]; /** worker 0, unhashed */ pin?: true }
+const ALL6: readonly number[] = [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
+const FLOW: FanoutMode = { mask: 0xffffffff, pmask: 0xffff, mask6: ALL6 };
 /** Every flow to worker 0: fwmark services. */
-const PIN: FanoutMode = { mask: 0, pmask: 0, pin: true };
+const PIN: FanoutMode = { mask: 0, pmask: 0, mask6: [0, 0, 0, 0], pin: true };
+
+/** The four mask words of an IPv6 prefix length. */
+function prefixWords6(prefix: number): number[] {
+  const w = new Uint32Array(4);
+  maskWords6(Uint32Array.from(ALL6), 0, prefix, w);
+  return [...w];
+}
+
+/** An address as the program compares it: IPv4 as its u32, IPv6 as its fold. */
+function addrKey(addr: string): { v6: boolean; key: number } {
+  return isIpv4(addr) ? { v6: false, key: ipToU32(addr) } : { v6: true, key: fold6(ip6Words(addr)) };
+}
 
 /** Endpoints of one address: exact (proto << 16 | port) keys, and protocols that match any port (port 0). */
 interface AddrEntries { exact: Map<number, FanoutMode>; any: Map<number, FanoutMode> }
@@ -76,7 +102,10 @@ export interface FanoutPlan {
   readonly vips: Map<number, AddrEntries>;
   /** Reply side: NAT real-server address → its endpoints (rport 0: any port). */
   readonly rips: Map<number, AddrEntries>;
-  /** The worker that reads the fwmark services' NFQUEUE and owns their conns: 0, the one IPv6 goes to. */
+  /** The same for IPv6, keyed by the addresses' folds. */
+  readonly vips6: Map<number, AddrEntries>;
+  readonly rips6: Map<number, AddrEntries>;
+  /** The worker that reads the fwmark services' NFQUEUE and owns their conns: 0, the one IPv6 extension-header frames go to. */
   readonly fwmarkWorker: 0;
   /**
    * The fallback for rule sets too big for one program: endpoints compared by
@@ -109,12 +138,12 @@ class UnionFind {
  */
 export function planFanout(services: readonly FanoutService[], workers: number, addressOnly = false): FanoutPlan {
   if (!Number.isInteger(workers) || workers < 1 || workers > FANOUT_MAX_MEMBERS) throw new RangeError(`fanout: workers must be 1..${FANOUT_MAX_MEMBERS}, got ${workers}`);
-  const svcs = services.filter((s) => s.key.kind === 'fwmark' || (PROTO_NUM[s.key.protocol] !== undefined && isIpv4(s.key.addr)));
+  const svcs = services.filter((s) => s.key.kind === 'fwmark' || PROTO_NUM[s.key.protocol] !== undefined);
   /** A service's NAT endpoints: [proto, raddr, rport]; a fwmark service's replies may come from any port, TCP or UDP. */
   const natEndpoints = (s: FanoutService): [number, string, number][] => {
     const out: [number, string, number][] = [];
     for (const d of s.dests) {
-      if (d.fwd !== 'masq' || !isIpv4(d.addr)) continue;
+      if (d.fwd !== 'masq') continue;
       if (s.key.kind === 'fwmark') out.push([6, d.addr, 0], [17, d.addr, 0]);
       else out.push([PROTO_NUM[s.key.protocol]!, d.addr, d.port !== 0 ? d.port : s.key.port]);
     }
@@ -142,26 +171,37 @@ export function planFanout(services: readonly FanoutService[], workers: number, 
   // A group with a fwmark service goes to the fwmark worker; else, with a
   // persistent service, it hashes the client address alone, masked by the
   // widest -M of its persistent services.
+  // (A group is of one family: a NAT real server is of its service's.)
   const pinned = new Set<number>();
   const groupMask = new Map<number, number>();
+  const groupPrefix = new Map<number, number>();
   svcs.forEach((s, i) => {
     const r = uf.find(i);
     if (s.key.kind === 'fwmark') pinned.add(r);
-    else if (s.persistence > 0) groupMask.set(r, ((groupMask.get(r) ?? 0xffffffff) & ipToU32(s.netmask)) >>> 0);
+    else if (s.persistence > 0 && isIpv4(s.key.addr)) groupMask.set(r, ((groupMask.get(r) ?? 0xffffffff) & ipToU32(s.netmask)) >>> 0);
+    else if (s.persistence > 0) groupPrefix.set(r, Math.min(groupPrefix.get(r) ?? 128, prefixOf6(s.netmask)));
   });
   let widest = 0xffffffff;
   for (const m of groupMask.values()) widest = (widest & m) >>> 0;
-  const global: FanoutMode | undefined = !addressOnly ? undefined : pinned.size ? PIN : { mask: widest, pmask: 0 };
+  let widest6 = 128;
+  for (const p of groupPrefix.values()) widest6 = Math.min(widest6, p);
+  const global: FanoutMode | undefined = !addressOnly ? undefined : pinned.size ? PIN : { mask: widest, pmask: 0, mask6: prefixWords6(widest6) };
   const modeOf = (i: number): FanoutMode => {
     if (global) return global;
     const r = uf.find(i);
     if (pinned.has(r)) return PIN;
     const m = groupMask.get(r);
-    return m === undefined ? FLOW : { mask: m, pmask: 0 };
+    if (m !== undefined) return { mask: m, pmask: 0, mask6: ALL6 };
+    const p = groupPrefix.get(r);
+    return p === undefined ? FLOW : { mask: 0xffffffff, pmask: 0, mask6: prefixWords6(p) };
   };
   const vips = new Map<number, AddrEntries>();
   const rips = new Map<number, AddrEntries>();
-  const put = (tbl: Map<number, AddrEntries>, addr: number, proto: number, port: number, mode: FanoutMode) => {
+  const vips6 = new Map<number, AddrEntries>();
+  const rips6 = new Map<number, AddrEntries>();
+  const put = (side: 'vip' | 'rip', address: string, proto: number, port: number, mode: FanoutMode) => {
+    const { v6, key: addr } = addrKey(address);
+    const tbl = side === 'vip' ? (v6 ? vips6 : vips) : (v6 ? rips6 : rips);
     let e = tbl.get(addr);
     if (!e) tbl.set(addr, (e = { exact: new Map(), any: new Map() }));
     if (port === 0 || addressOnly) { if (!e.any.has(proto)) e.any.set(proto, mode); }
@@ -169,10 +209,16 @@ export function planFanout(services: readonly FanoutService[], workers: number, 
   };
   svcs.forEach((s, i) => {
     const mode = modeOf(i);
-    if (s.key.kind === 'addr') put(vips, ipToU32(s.key.addr), PROTO_NUM[s.key.protocol]!, s.key.port, mode);
-    for (const [proto, raddr, rport] of natEndpoints(s)) put(rips, ipToU32(raddr), proto, rport, mode);
+    if (s.key.kind === 'addr') put('vip', s.key.addr, PROTO_NUM[s.key.protocol]!, s.key.port, mode);
+    for (const [proto, raddr, rport] of natEndpoints(s)) put('rip', raddr, proto, rport, mode);
   });
-  return { workers, vips, rips, fwmarkWorker: 0, ...(global ? { addressOnly: global } : {}) };
+  return { workers, vips, rips, vips6, rips6, fwmarkWorker: 0, ...(global ? { addressOnly: global } : {}) };
+}
+
+/** -M of an IPv6 service: its prefix length ('128' when unset, as ipvsadm lists it). */
+function prefixOf6(netmask: string): number {
+  const n = /^\d{1,3}$/.test(netmask) ? Number(netmask) : 128;
+  return n >= 1 && n <= 128 ? n : 128;
 }
 
 function lookup(tbl: Map<number, AddrEntries>, addr: number, proto: number, port: number): FanoutMode | undefined {
@@ -196,8 +242,29 @@ export function workerOfConn(plan: FanoutPlan, protocol: number, caddr: number, 
   return fanoutHash((caddr & m.mask) >>> 0, cport & m.pmask, plan.workers);
 }
 
-// Scratch memory of the program.
-const M_SADDR = 0, M_DADDR = 1, M_SPORT = 2, M_DPORT = 3, M_PROTO = 4, M_KEY = 5, M_PORT = 6, M_MASK = 7, M_PMASK = 8, M_DKEY = 9, M_SKEY = 10, M_LAST = 10;
+const w6 = new Uint32Array(4);
+/**
+ * workerOfConn for an IPv6 conn (addresses as their 16 wire bytes): the
+ * client address is hashed as fold(caddr & -M prefix), as the program does.
+ */
+export function workerOfConn6(plan: FanoutPlan, protocol: number, caddr: Uint8Array, cport: number, vaddr: Uint8Array, vport: number, fwmark = 0): number {
+  if (plan.workers === 1) return 0;
+  if (fwmark !== 0) return plan.fwmarkWorker;
+  readIp6Words(vaddr, 0, w6);
+  const vkey = fold6(w6);
+  const m = (plan.addressOnly && plan.vips6.has(vkey) ? plan.addressOnly : lookup(plan.vips6, vkey, protocol, vport)) ?? FLOW;
+  if (m.pin) return 0;
+  readIp6Words(caddr, 0, w6);
+  const key = ((w6[0]! & m.mask6[0]!) ^ (w6[1]! & m.mask6[1]!) ^ (w6[2]! & m.mask6[2]!) ^ (w6[3]! & m.mask6[3]!)) >>> 0;
+  return fanoutHash(key, cport & m.pmask, plan.workers);
+}
+
+// Scratch memory of the program (all 16 words, BPF_MEMWORDS). IPv6 keeps
+// its address folds in M_SADDR/M_DADDR and the offsets of the addresses in
+// M_SOFF/M_DOFF, for the masked fold of the client's.
+const M_SADDR = 0, M_DADDR = 1, M_SPORT = 2, M_DPORT = 3, M_PROTO = 4, M_KEY = 5, M_PORT = 6, M_MASK = 7, M_PMASK = 8, M_DKEY = 9, M_SKEY = 10;
+const M_MASK1 = 11, M_MASK2 = 12, M_MASK3 = 13, M_SOFF = 14, M_DOFF = 15, M_LAST = 15;
+const M_MASK6 = [M_MASK, M_MASK1, M_MASK2, M_MASK3] as const;
 
 /** The program as `planFanout` describes it; undefined when it would exceed BPF_MAXINSNS. */
 function assemble(plan: FanoutPlan): Uint32Array | undefined {
@@ -210,14 +277,22 @@ function assemble(plan: FanoutPlan): Uint32Array | undefined {
   const ldx = (slot: number) => a.emit(BPF_LDX | BPF_W | BPF_MEM, slot);
   const st = (slot: number) => a.emit(BPF_ST, slot);
   const tax = () => a.emit(BPF_MISC | BPF_TAX);
+  const imm = (k: number, slot: number) => { a.emit(BPF_LD | BPF_IMM, k); st(slot); };
+  /** M[slot] = the IPv6 fold of the address at net(off). */
+  const fold = (off: number, slot: number) => {
+    a.emit(LDW, net(off));
+    for (let k = 1; k < 4; k++) { tax(); a.emit(LDW, net(off + 4 * k)); a.emit(BPF_ALU | BPF_XOR | BPF_X); }
+    st(slot);
+  };
 
   // The kernel's checker (check_load_and_stores) refuses a load of scratch
   // memory that some path, as it sees paths (a `ret` does not end one), may
   // reach unwritten: every slot starts at 0.
   a.emit(BPF_LD | BPF_IMM, 0);
   for (let m = 0; m <= M_LAST; m++) st(m);
-  // IPv4 only (skb->protocol), first fragments only (a later one has no ports).
+  // IPv4 (first fragments only: a later one has no ports) or IPv6, by skb->protocol.
   a.emit(LDH, (SKF_AD_OFF + SKF_AD_PROTOCOL) >>> 0);
+  a.jeqTo(ETH_P_IPV6, 'ip6');
   a.emit(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 1, 0);
   a.ret(0);
   a.emit(LDH, net(6));
@@ -253,28 +328,54 @@ function assemble(plan: FanoutPlan): Uint32Array | undefined {
   tax();
   a.emit(LDH_X, net(8)); st(M_DPORT);
   a.emit(LDH_X, net(8 + 2)); st(M_SPORT);
+  a.ja('classify');
+
+  // IPv6: the upper header right after the fixed one (extension headers:
+  // no service matches their next header, so worker 0), or an ICMPv6 error
+  // quoting the packet of a flow (destination unreachable, packet too big,
+  // time exceeded, parameter problem), turned around.
+  a.label('ip6');
+  a.emit(LDB, net(6));
+  a.jeqTo(58, 'icmp6');
+  st(M_PROTO);
+  fold(8, M_SADDR); fold(24, M_DADDR);
+  imm(8, M_SOFF); imm(24, M_DOFF);
+  a.emit(LDH, net(40)); st(M_SPORT);
+  a.emit(LDH, net(42)); st(M_DPORT);
+  a.ja('classify6');
+  a.label('icmp6');
+  a.emit(LDB, net(40));
+  for (const t of [1, 2, 3, 4]) a.jeqTo(t, 'quote6');
+  a.ret(0);
+  a.label('quote6');
+  a.emit(LDB, net(48 + 6)); st(M_PROTO);
+  fold(48 + 8, M_DADDR); fold(48 + 24, M_SADDR);
+  imm(48 + 8, M_DOFF); imm(48 + 24, M_SOFF);
+  a.emit(LDH, net(48 + 40)); st(M_DPORT);
+  a.emit(LDH, net(48 + 42)); st(M_SPORT);
+  a.ja('classify6');
 
   // (saddr, sport) → (daddr, dport): to a service: the client is the source;
   // from a NAT real server: the client is the destination; else worker 0.
-  a.label('classify');
-  if (plan.vips.size + plan.rips.size === 0) { a.ret(0); return finish(a); }
-  // Keys as proto << 16 | port for one compare each.
-  for (const [port, key] of [[M_DPORT, M_DKEY], [M_SPORT, M_SKEY]] as const) {
-    ldx(port);
-    ld(M_PROTO);
-    a.emit(BPF_ALU | BPF_LSH | BPF_K, 16);
-    a.emit(BPF_ALU | BPF_OR | BPF_X);
-    st(key);
-  }
-  const setMode = (m: FanoutMode) => {
-    a.emit(BPF_LD | BPF_IMM, m.mask); st(M_MASK);
-    a.emit(BPF_LD | BPF_IMM, m.pmask); st(M_PMASK);
+  const keys = () => {
+    // Keys as proto << 16 | port for one compare each.
+    for (const [port, key] of [[M_DPORT, M_DKEY], [M_SPORT, M_SKEY]] as const) {
+      ldx(port);
+      ld(M_PROTO);
+      a.emit(BPF_ALU | BPF_LSH | BPF_K, 16);
+      a.emit(BPF_ALU | BPF_OR | BPF_X);
+      st(key);
+    }
   };
-  if (plan.addressOnly) {
-    if (plan.addressOnly.pin) { a.ret(0); return finish(a); }
-    setMode(plan.addressOnly);
-  }
-  const emitSide = (tbl: Map<number, AddrEntries>, addrSlot: number, keySlot: number, prefix: string, client: string, next: string) => {
+  const setMode = (m: FanoutMode) => {
+    imm(m.mask, M_MASK);
+    imm(m.pmask, M_PMASK);
+  };
+  const setMode6 = (m: FanoutMode) => {
+    m.mask6.forEach((w, k) => imm(w, M_MASK6[k]!));
+    imm(m.pmask, M_PMASK);
+  };
+  const emitSide = (tbl: Map<number, AddrEntries>, addrSlot: number, keySlot: number, prefix: string, client: string, next: string, set: (m: FanoutMode) => void) => {
     ld(addrSlot);
     if (plan.addressOnly) {
       for (const addr of tbl.keys()) a.jeqTo(addr, client);
@@ -291,7 +392,7 @@ function assemble(plan: FanoutPlan): Uint32Array | undefined {
       const mode = (m: FanoutMode, label: string) => {
         a.label(label);
         if (m.pin) { a.ret(0); return; }
-        setMode(m);
+        set(m);
         a.ja(client);
       };
       const modes: [string, FanoutMode][] = [];
@@ -308,11 +409,31 @@ function assemble(plan: FanoutPlan): Uint32Array | undefined {
       i++;
     }
   };
-  emitSide(plan.vips, M_DADDR, M_DKEY, 'v', 'client_src', 'reply');
-  a.label('reply');
-  emitSide(plan.rips, M_SADDR, M_SKEY, 'r', 'client_dst', 'none');
-  a.label('none');
-  a.ret(0);
+  const pinnedAll = plan.addressOnly?.pin === true;
+
+  a.label('classify');
+  if (plan.vips.size + plan.rips.size === 0 || pinnedAll) a.ret(0);
+  else {
+    keys();
+    if (plan.addressOnly) setMode(plan.addressOnly);
+    emitSide(plan.vips, M_DADDR, M_DKEY, 'v', 'client_src', 'reply', setMode);
+    a.label('reply');
+    emitSide(plan.rips, M_SADDR, M_SKEY, 'r', 'client_dst', 'none', setMode);
+    a.label('none');
+    a.ret(0);
+  }
+
+  a.label('classify6');
+  if (plan.vips6.size + plan.rips6.size === 0 || pinnedAll) a.ret(0);
+  else {
+    keys();
+    if (plan.addressOnly) setMode6(plan.addressOnly);
+    emitSide(plan.vips6, M_DADDR, M_DKEY, 'w', 'client_src6', 'reply6', setMode6);
+    a.label('reply6');
+    emitSide(plan.rips6, M_SADDR, M_SKEY, 's', 'client_dst6', 'none6', setMode6);
+    a.label('none6');
+    a.ret(0);
+  }
 
   a.label('client_src');
   ld(M_SADDR); st(M_KEY);
@@ -321,10 +442,32 @@ function assemble(plan: FanoutPlan): Uint32Array | undefined {
   a.label('client_dst');
   ld(M_DADDR); st(M_KEY);
   ld(M_DPORT); st(M_PORT);
+  a.ja('hash');
+
+  // IPv6 client: M_KEY = fold(address & mask6), the address at offset M_SADDR
+  // (the folds are no longer needed).
+  a.label('client_src6');
+  ld(M_SOFF); st(M_SADDR);
+  ld(M_SPORT); st(M_PORT);
+  a.ja('key6');
+  a.label('client_dst6');
+  ld(M_DOFF); st(M_SADDR);
+  ld(M_DPORT); st(M_PORT);
+  a.label('key6');
+  for (let k = 0; k < 4; k++) {
+    ldx(M_SADDR);
+    a.emit(LDW_X, net(4 * k));
+    ldx(M_MASK6[k]!);
+    a.emit(BPF_ALU | BPF_AND | BPF_X);
+    if (k > 0) { ldx(M_KEY); a.emit(BPF_ALU | BPF_XOR | BPF_X); }
+    st(M_KEY);
+  }
+  a.ja('hashp');
 
   // fanoutHash(key & mask, port & pmask), modulo the worker count.
   a.label('hash');
   ldx(M_MASK); ld(M_KEY); a.emit(BPF_ALU | BPF_AND | BPF_X); st(M_KEY);
+  a.label('hashp');
   ldx(M_PMASK); ld(M_PORT); a.emit(BPF_ALU | BPF_AND | BPF_X);
   tax();
   a.emit(BPF_ALU | BPF_LSH | BPF_K, 16);

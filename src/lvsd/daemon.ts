@@ -14,7 +14,7 @@ import type { MetricsServer } from '../metrics/server.js';
 import type { MetricsSource } from '../metrics/lvsd.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { compileFilter } from '../io/bpf.js';
-import { compileFanout, planFanout, workerOfConn, type FanoutPlan } from '../io/fanout.js';
+import { compileFanout, planFanout, workerOfConn, workerOfConn6, type FanoutPlan } from '../io/fanout.js';
 import { netlinkTables } from '../io/native.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import type { SyncConn } from '../ipvs/sync.js';
@@ -193,8 +193,9 @@ export class Daemon {
         this.syncSink = sink;
         pool.broadcast({ op: 'sync-master', on: sink !== null }).catch((err: unknown) => this.log.error({ err: String(err) }, 'switching sync master on the workers failed'));
       },
-      // IPv6 frames are all steered to worker 0 (io/fanout.ts), so IPv6 conns live there (fwmark ones with the queue's reader).
-      syncConn: (c) => pool.syncConn(c.v6 && !c.fwmark ? 0 : workerOfConn(this.fanoutPlan, c.protocol, c.caddr, c.cport, c.vaddr, c.vport, c.fwmark), c),
+      syncConn: (c) => pool.syncConn(c.v6
+        ? workerOfConn6(this.fanoutPlan, c.protocol, c.v6.caddr, c.cport, c.v6.vaddr, c.vport, c.fwmark)
+        : workerOfConn(this.fanoutPlan, c.protocol, c.caddr, c.cport, c.vaddr, c.vport, c.fwmark), c),
     };
     this.sync = new SyncDaemons({ engine, now: () => performance.now(), log: this.log });
     let lastSnap = performance.now();
@@ -392,6 +393,7 @@ export class Daemon {
       call: (i, req) => pool.call(i, req),
       broadcast: (req) => pool.broadcast(req),
       workerOf: (p, caddr, cport, vaddr, vport, fwmark) => workerOfConn(this.fanoutPlan, p, caddr, cport, vaddr, vport, fwmark),
+      workerOf6: (p, caddr, cport, vaddr, vport) => workerOfConn6(this.fanoutPlan, p, caddr, cport, vaddr, vport),
     };
   }
 

@@ -12,7 +12,7 @@ import type { Handlers } from '../../src/control/server.js';
 import type { WorkerRequest, WorkerStats } from '../../src/lvsd/worker-protocol.js';
 import { NOT_ENGINE, engineRequest } from '../../src/lvsd/worker-ops.js';
 import { SchedBoard, SchedShare, SchedSlots, wrrPeriod } from '../../src/lvsd/sched-share.js';
-import { compileFanout, planFanout, workerOfConn, type FanoutPlan } from '../../src/io/fanout.js';
+import { compileFanout, planFanout, workerOfConn, workerOfConn6, type FanoutPlan } from '../../src/io/fanout.js';
 import { WrrScheduler } from '../../src/ipvs/sched/wrr.js';
 import type { SchedDest } from '../../src/ipvs/sched/scheduler.js';
 import { ipToU32, u32ToIp } from '../../src/packet/addr.js';
@@ -46,6 +46,7 @@ function rig(share = true) {
     },
     broadcast: <T>(req: WorkerRequest) => Promise.all(engines.map((_, i) => set.call<T>(i, req))),
     workerOf: (p, c, cp, v, vp, fm) => workerOfConn(plan, p, c, cp, v, vp, fm),
+    workerOf6: (p, c, cp, v, vp) => workerOfConn6(plan, p, c, cp, v, vp),
   };
   const h = workerHandlers(ref, set);
   /** One control op and what the daemon does after a rule op (onRulesChanged). */

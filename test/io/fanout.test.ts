@@ -6,7 +6,9 @@
 // judges the same programs in test/lab/fanout.test.ts.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileFanout, fanoutHash, planFanout, workerOfConn, type FanoutService } from '../../src/io/fanout.js';
+import { compileFanout, fanoutHash, planFanout, workerOfConn, workerOfConn6, type FanoutService } from '../../src/io/fanout.js';
+import { buildIcmp6Frame, buildTcp6Frame, buildUdp6Frame } from '../packet/build/ipv6.js';
+import { formatIpv6, parseIpv6 } from '../../src/packet/ipv6.js';
 import { buildFrame, buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
 import { ipToU32, u32ToIp } from '../../src/packet/addr.js';
 import { runBpf } from './bpf-interp.js';
@@ -243,5 +245,133 @@ describe('fanout program', () => {
     expect(h.degraded).toBe('single-worker');
     expect(workerOfConn(h.plan, 6, c, 1234, ipToU32('10.8.0.5'), 80)).toBe(0);
     expect(demux(h.prog, frameOf(6, c, 1234, ipToU32('10.8.0.5'), 80))).toBe(0);
+  });
+});
+
+describe('fanout program, IPv6', () => {
+  const ip6 = (s: string): Uint8Array => parseIpv6(s)!;
+  const frame6 = (proto: number, src: string, sport: number, dst: string, dport: number, ext?: { type: number }[]): Uint8Array => {
+    const o = { src, dst, srcPort: sport, dstPort: dport, ...(ext ? { ext } : {}) };
+    return proto === 6 ? buildTcp6Frame({ ...o, flags: 'A' }) : buildUdp6Frame(o);
+  };
+  /** An ICMPv6 error from `from` to `to` quoting the IPv6 packet of `quoted`. */
+  const icmp6About = (from: string, to: string, quoted: Uint8Array, type = 2): Uint8Array =>
+    buildIcmp6Frame({ src: from, dst: to, type, code: 0, ...(type === 2 ? { info: 1400 } : {}), quote: quoted.subarray(14) });
+  const d6 = (prog: Uint32Array, f: Uint8Array) => demux(prog, f, 0x86dd);
+  const services = [
+    svc('tcp', '2001:db8:1::100', 80, [['2001:db8:2::11', 80, 'masq'], ['2001:db8:2::12', 8080, 'masq']]),
+    svc('udp', '2001:db8:1::100', 53, [['2001:db8:2::11', 53, 'masq']]),
+    svc('tcp', '2001:db8:1::101', 443, [['2001:db8:2::13', 443, 'route']], 300, '64'),
+    svc('tcp', '10.1.0.100', 80, [['10.2.0.11', 80, 'masq']]),
+  ];
+  const { prog, plan } = compileFanout(services, 2);
+  const client = (i: number) => `2001:db8:7::${(i % 50).toString(16)}:${(i * 7919 % 65536).toString(16)}`;
+
+  it('steers request, NAT reply and ICMPv6 errors of each IPv6 flow to the worker workerOfConn6 names, and spreads flows', () => {
+    const counts = [0, 0];
+    for (let i = 0; i < 300; i++) {
+      const c = client(i);
+      const cport = 20000 + i * 7;
+      const want = workerOfConn6(plan, 6, ip6(c), cport, ip6('2001:db8:1::100'), 80);
+      expect(d6(prog, frame6(6, c, cport, '2001:db8:1::100', 80))).toBe(want);
+      expect(d6(prog, frame6(6, '2001:db8:2::12', 8080, c, cport))).toBe(want);
+      // A router on the client side about the VIP's reply; the RS side's about the DNATed request.
+      expect(d6(prog, icmp6About('2001:db8:7::fe', '2001:db8:1::100', frame6(6, '2001:db8:1::100', 80, c, cport)))).toBe(want);
+      expect(d6(prog, icmp6About('2001:db8:2::1', c, frame6(6, c, cport, '2001:db8:2::11', 80), 3))).toBe(want);
+      counts[want]!++;
+    }
+    expect(counts[0]).toBeGreaterThan(50);
+    expect(counts[1]).toBeGreaterThan(50);
+  });
+
+  it('a persistent IPv6 service sends every client of one -M prefix to one worker, templates included', () => {
+    const ws = new Set<number>();
+    for (let p = 1000; p < 1100; p++) {
+      for (const c of ['2001:db8:9:1::1', '2001:db8:9:1:abcd::1', '2001:db8:9:1:ffff:ffff:ffff:ffff']) ws.add(d6(prog, frame6(6, c, p, '2001:db8:1::101', 443)));
+    }
+    expect(ws.size).toBe(1);
+    expect([...ws][0]).toBe(workerOfConn6(plan, 6, ip6('2001:db8:9:1::'), 0, ip6('2001:db8:1::101'), 443));
+    // Other /64s spread.
+    const nets = new Set<number>();
+    for (let n = 0; n < 64; n++) nets.add(d6(prog, frame6(6, `2001:db8:9:${(n + 2).toString(16)}::5`, 4000, '2001:db8:1::101', 443)));
+    expect(nets.size).toBe(2);
+  });
+
+  it('IPv6 frames of no service, with extension headers, and ICMPv6 that is not an error go to worker 0', () => {
+    for (let i = 0; i < 40; i++) {
+      expect(d6(prog, frame6(6, client(i), 40000 + i, '2001:db8:1::100', 81))).toBe(0);
+      expect(d6(prog, frame6(17, '2001:db8:2::11', 54, client(i), 40000 + i))).toBe(0);
+      expect(d6(prog, frame6(6, client(i), 40000 + i, '2001:db8:1::100', 80, [{ type: 60 }]))).toBe(0);
+    }
+    expect(d6(prog, buildIcmp6Frame({ src: client(1), dst: '2001:db8:1::100', type: 128, payload: 'ping' }))).toBe(0);
+    // The IPv4 service of the same rule set still steers as before.
+    const c = ipToU32('192.168.7.9');
+    expect(demux(prog, frameOf(6, c, 5555, ipToU32('10.1.0.100'), 80))).toBe(workerOfConn(plan, 6, c, 5555, ipToU32('10.1.0.100'), 80));
+    const f = frame6(6, client(3), 40001, '2001:db8:1::100', 80);
+    for (let len = 14; len < 14 + 44; len++) expect(d6(prog, f.subarray(0, len))).toBeLessThan(2);
+  });
+
+  it('random IPv6 rule sets and flows: every packet of a conn reaches workerOfConn6(conn)', () => {
+    const arbSvc = fc.record({
+      proto: fc.constantFrom<'tcp' | 'udp'>('tcp', 'udp'),
+      vip: fc.integer({ min: 0, max: 3 }),
+      port: fc.constantFrom(0, 80, 443, 53),
+      persist: fc.boolean(),
+      prefix: fc.integer({ min: 16, max: 128 }),
+      dests: fc.array(fc.record({ rip: fc.integer({ min: 0, max: 3 }), port: fc.constantFrom(0, 80, 8080), fwd: fc.constantFrom<FwdMethod>('masq', 'route', 'tunnel') }), { minLength: 1, maxLength: 3 }),
+    });
+    const arbFlow = fc.record({ s: fc.nat(), d: fc.nat(), c: fc.uint8Array({ minLength: 16, maxLength: 16 }), cport: fc.integer({ min: 1, max: 65535 }), vport: fc.integer({ min: 1, max: 65535 }) });
+    fc.assert(fc.property(fc.array(arbSvc, { minLength: 1, maxLength: 6 }), fc.array(arbFlow, { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 8 }), (specs, flows, workers) => {
+      const seen = new Set<string>();
+      const list: FanoutService[] = [];
+      for (const s of specs) {
+        const k = `${s.proto}|${s.vip}|${s.port}`;
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const dseen = new Set<string>();
+        const dests: [string, number, FwdMethod][] = [];
+        for (const d of s.dests) { const dk = `${d.rip}|${d.port}`; if (!dseen.has(dk)) { dseen.add(dk); dests.push([`2001:db8:2::${10 + d.rip}`, d.port, d.fwd]); } }
+        list.push(svc(s.proto, `2001:db8:1::${100 + s.vip}`, s.port, dests, s.persist || s.port === 0 ? 60 : 0, String(s.prefix)));
+      }
+      const { prog: p, plan: pl } = compileFanout(list, workers);
+      for (const f of flows) {
+        const sv = list[f.s % list.length]!;
+        if (sv.key.kind !== 'addr') continue;
+        const proto = sv.key.protocol === 'tcp' ? 6 : 17;
+        const vport = sv.key.port || f.vport;
+        if (sv.key.port === 0 && list.some((o) => o !== sv && o.key.kind === 'addr' && o.key.protocol === (sv.key as { protocol: string }).protocol && o.key.addr === (sv.key as { addr: string }).addr && o.key.port === vport)) continue;
+        const dest = sv.dests[f.d % sv.dests.length]!;
+        f.c[0] = 0x20; f.c[1] = 0x01; f.c[2] = 0x0d; f.c[3] = 0xb9; // a global unicast client, never a VIP or RS fold by design of the test
+        const c = formatIpv6(f.c);
+        const vaddr = sv.key.addr;
+        const want = workerOfConn6(pl, proto, f.c, f.cport, ip6(vaddr), vport);
+        if (want < 0 || want >= workers) return false;
+        if (d6(p, frame6(proto, c, f.cport, vaddr, vport)) !== want) return false;
+        if (d6(p, icmp6About('2001:db8:9::1', vaddr, frame6(proto, vaddr, vport, c, f.cport))) !== want) return false;
+        if (dest.fwd === 'masq') {
+          const rport = dest.port || vport;
+          if (d6(p, frame6(proto, dest.addr, rport, c, f.cport)) !== want) return false;
+          if (d6(p, icmp6About(dest.addr, c, frame6(proto, c, f.cport, dest.addr, rport), 1)) !== want) return false;
+        }
+        if (sv.persistence > 0) {
+          const prefix = Number(sv.netmask);
+          const tpl = new Uint8Array(16);
+          for (let b = 0; b < 16; b++) { const bits = Math.max(0, Math.min(8, prefix - b * 8)); tpl[b] = f.c[b]! & ((0xff << (8 - bits)) & 0xff); }
+          if (workerOfConn6(pl, proto, tpl, 0, ip6(vaddr), sv.key.port) !== want) return false;
+        }
+      }
+      return true;
+    }), { numRuns: 300 });
+  });
+
+  it('a rule set too big for one program steers IPv6 by the client address alone', () => {
+    const many: FanoutService[] = [];
+    for (let i = 0; i < 600; i++) many.push(svc('tcp', `2001:db8:8::${(i + 1).toString(16)}`, 80 + (i % 3), [[`2001:db8:9::${(i + 1).toString(16)}`, 80, 'masq']]));
+    const big = compileFanout(many, 2);
+    expect(big.degraded).toBe('address-only');
+    const want = workerOfConn6(big.plan, 6, ip6('2001:db8:7::9'), 1234, ip6('2001:db8:8::6'), 82);
+    expect(d6(big.prog, frame6(6, '2001:db8:7::9', 1234, '2001:db8:8::6', 82))).toBe(want);
+    expect(d6(big.prog, frame6(6, '2001:db8:7::9', 999, '2001:db8:8::6', 82))).toBe(want);
+    expect(d6(big.prog, frame6(6, '2001:db8:9::6', 80, '2001:db8:7::9', 1234))).toBe(want);
   });
 });

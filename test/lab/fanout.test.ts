@@ -12,7 +12,9 @@ import {
   PACKET_FANOUT_CBPF, PACKET_FANOUT_FLAG_IGNORE_OUTGOING, PACKET_FANOUT_FLAG_UNIQUEID, ifaceInfo, openPacket,
   releaseSendSockets, withNetns, type PacketSocket,
 } from '../../src/io/native.js';
-import { compileFanout, workerOfConn, type FanoutService } from '../../src/io/fanout.js';
+import { compileFanout, workerOfConn, workerOfConn6, type FanoutService } from '../../src/io/fanout.js';
+import { buildIcmp6Frame, buildTcp6Frame, buildUdp6Frame } from '../packet/build/ipv6.js';
+import { parseIpv6 } from '../../src/packet/ipv6.js';
 import { buildFrame, buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
 import { ipToU32, u32ToIp } from '../../src/packet/addr.js';
 import { Lab, labPrereqs, sh, waitFor } from './native-netns.js';
@@ -129,6 +131,54 @@ describe.runIf(run)('PACKET_FANOUT_CBPF steering (lvsd --workers)', () => {
       want.push(workerOfConn(plan, 6, c & 0xffffff00, 0, ipToU32('10.1.0.101'), 443));
       // Not a service: member 0.
       frames.push(buildTcpFrame({ src: ca, dst: '10.1.0.100', srcPort: cport, dstPort: 81, flags: 'A', payload: tag(seq++) })); want.push(0);
+    }
+    sendAll(frames);
+    expect(await waitFor(() => got.size === frames.length, 5000), `${got.size} of ${frames.length} frames arrived`).toBe(true);
+    const wrong: string[] = [];
+    for (let s = 0; s < frames.length; s++) {
+      const members = got.get(s)!;
+      if (members.length !== 1 || members[0] !== want[s]) wrong.push(`#${s}: got ${members.join(',')} want ${want[s]}`);
+    }
+    expect(wrong.slice(0, 10)).toEqual([]);
+    for (let m = 0; m < N; m++) expect(want.filter((w) => w === m).length).toBeGreaterThan(30);
+    for (const s of socks) s.close();
+  });
+
+  it('IPv6: every packet of a flow (request, NAT reply, ICMPv6 errors) reaches the member workerOfConn6 names', async () => {
+    const N = 3;
+    const { socks, got } = group(N);
+    const svc6: FanoutService[] = [
+      { key: { kind: 'addr', protocol: 'tcp', addr: '2001:db8:1::100', port: 80 }, persistence: 0, netmask: '128', dests: [{ addr: '2001:db8:2::11', port: 8080, fwd: 'masq' }] },
+      { key: { kind: 'addr', protocol: 'udp', addr: '2001:db8:1::100', port: 53 }, persistence: 0, netmask: '128', dests: [{ addr: '2001:db8:2::12', port: 53, fwd: 'masq' }] },
+      { key: { kind: 'addr', protocol: 'tcp', addr: '2001:db8:1::101', port: 443 }, persistence: 120, netmask: '64', dests: [{ addr: '2001:db8:2::13', port: 443, fwd: 'route' }] },
+      ...services,
+    ];
+    const { prog, plan } = compileFanout(svc6, N);
+    socks[0]!.setFanoutData(prog);
+    const b6 = (a: string) => parseIpv6(a)!;
+    const withTag = (q: Uint8Array, t: Uint8Array) => { const o = new Uint8Array(q.length + t.length); o.set(q); o.set(t, q.length); return o; };
+    const frames: Uint8Array[] = [];
+    const want: number[] = [];
+    let seq = 0;
+    for (let i = 0; i < 120; i++) {
+      const ca = `2001:db8:7:${(i % 7).toString(16)}::${(i + 1).toString(16)}`;
+      const cport = 20000 + i * 13;
+      const w = workerOfConn6(plan, 6, b6(ca), cport, b6('2001:db8:1::100'), 80);
+      frames.push(buildTcp6Frame({ src: ca, dst: '2001:db8:1::100', srcPort: cport, dstPort: 80, flags: 'A', payload: tag(seq++) })); want.push(w);
+      frames.push(buildTcp6Frame({ src: '2001:db8:2::11', dst: ca, srcPort: 8080, dstPort: cport, flags: 'A', payload: tag(seq++) })); want.push(w);
+      const reply = buildTcp6Frame({ src: '2001:db8:1::100', dst: ca, srcPort: 80, dstPort: cport, flags: 'A' });
+      frames.push(buildIcmp6Frame({ src: '2001:db8:7::fe', dst: '2001:db8:1::100', type: 2, info: 1400, quote: withTag(reply.subarray(14), tag(seq++)) })); want.push(w);
+      const dnat = buildTcp6Frame({ src: ca, dst: '2001:db8:2::11', srcPort: cport, dstPort: 8080, flags: 'A' });
+      frames.push(buildIcmp6Frame({ src: '2001:db8:2::1', dst: ca, type: 3, quote: withTag(dnat.subarray(14), tag(seq++)) })); want.push(w);
+      const uw = workerOfConn6(plan, 17, b6(ca), cport, b6('2001:db8:1::100'), 53);
+      frames.push(buildUdp6Frame({ src: ca, dst: '2001:db8:1::100', srcPort: cport, dstPort: 53, payload: tag(seq++) })); want.push(uw);
+      frames.push(buildUdp6Frame({ src: '2001:db8:2::12', dst: ca, srcPort: 53, dstPort: cport, payload: tag(seq++) })); want.push(uw);
+      // A persistent DR service: the client's /64 decides.
+      frames.push(buildTcp6Frame({ src: ca, dst: '2001:db8:1::101', srcPort: cport, dstPort: 443, flags: 'A', payload: tag(seq++) }));
+      want.push(workerOfConn6(plan, 6, b6(`2001:db8:7:${(i % 7).toString(16)}::`), 0, b6('2001:db8:1::101'), 443));
+      // Not a service, or behind an extension header: member 0.
+      frames.push(buildTcp6Frame({ src: ca, dst: '2001:db8:1::100', srcPort: cport, dstPort: 81, flags: 'A', payload: tag(seq++) })); want.push(0);
+      frames.push(buildTcp6Frame({ src: ca, dst: '2001:db8:1::100', srcPort: cport, dstPort: 80, flags: 'A', ext: [{ type: 60 }], payload: tag(seq++) })); want.push(0);
     }
     sendAll(frames);
     expect(await waitFor(() => got.size === frames.length, 5000), `${got.size} of ${frames.length} frames arrived`).toBe(true);

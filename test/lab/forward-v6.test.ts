@@ -6,7 +6,7 @@ import { describe, beforeAll, afterAll, it, expect } from 'vitest';
 import { buildModeLab, destroyModeLab, diagnoseOnFailure, prerequisites, bigSha, FLAG, type Mode, type ModeLab } from './forward-suite.js';
 import { curlMany, lvsdTables, startLvsd, tally } from '../../lab/director.js';
 import { waitListening } from '../../lab/topology.js';
-import type { Lab } from '../../lab/netns.js';
+import { waitFor, type Lab } from '../../lab/netns.js';
 
 const METHOD: Record<Mode, string> = { dr: 'Route', nat: 'Masq', tun: 'Tunnel' };
 
@@ -34,7 +34,8 @@ function v6Suite(mode: Mode): void {
     const missing = await prerequisites(['tshark']);
     const skip = missing.length > 0;
     let m: ModeLab | undefined;
-    beforeAll(async () => { if (!skip) m = await buildModeLab(mode, {}, undefined, `6${mode}`, { ipv6: true }); });
+    // Two forwarding threads whatever the machine: IPv6 flows are spread over them (io/fanout.ts).
+    beforeAll(async () => { if (!skip) m = await buildModeLab(mode, { args: ['--workers', '2'] }, undefined, `6${mode}`, { ipv6: true }); });
     afterAll(async () => { await destroyModeLab(m); });
     const test = (name: string, fn: (m: ModeLab, vs: string, url: string) => Promise<void>) =>
       it.skipIf(skip)(name, async () => { diagnoseOnFailure(() => m); await fn(m!, `[${m!.topo.vip6}]:80`, `http://[${m!.topo.vip6}]/`); });
@@ -93,6 +94,55 @@ print('%d %s' % (len(data), hashlib.sha256(data).hexdigest())); print(c.makefile
         expect(x.lvsd.proc.child.exitCode).toBeNull();
       } finally {
         sink.kill('SIGKILL');
+      }
+    });
+
+    test('two workers: IPv6 keep-alive connections spread over both, each stays on one real server, -Lnc lists each once', async (x, vs) => {
+      await x.rules([['-A', '-t', vs, '-s', 'rr'], ...rsLines(x, vs)]);
+      const N = 24;
+      // N keep-alive connections, a request on each, a pause (the test reads lvsd), two more requests on each.
+      const py = `
+import http.client, json, sys, time
+cs = [http.client.HTTPConnection("${x.topo.vip6}", 80, timeout=5) for _ in range(${N})]
+def rnd(k):
+    for i, c in enumerate(cs):
+        c.request("GET", "/"); r = c.getresponse(); body = r.read().decode().strip()
+        print(json.dumps({"conn": c.sock.getsockname()[1], "agent": i, "round": k, "body": body}), flush=True)
+rnd(0); print("PAUSE", flush=True); time.sleep(2.5); rnd(1); rnd(2)
+for c in cs: c.close()
+print("DONE", flush=True)
+`;
+      const ka = x.lab.spawn('client', ['python3', '-c', py]);
+      await waitFor(() => ka.output().includes('PAUSE'), 20_000, 50, 'the first round').catch((e: Error) => { throw new Error(`${e.message}\n${ka.output().slice(-2000)}`); });
+      const mid = await x.lvsd.call('get-counters', {});
+      const lnc = (await x.lvsd.lvsadm(['-Lnc'])).stdout.split('\n').filter((l) => / ESTABLISHED /.test(l));
+      // --trace asks the worker that owns the flow: each open connection is found there.
+      const first = ka.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { conn: number; body: string });
+      const traced: string[] = [];
+      for (const a of first.slice(0, 8)) {
+        const t = (await x.lvsd.lvsadm(['--trace', '-n', '-t', vs, '--client', `[${x.topo.client.ip6}]:${a.conn}`])).stdout;
+        const rs = x.topo.rs.find((r) => a.body === `from ${r.name}`)!;
+        if (!t.includes(`-> [${rs.ip6}]:80`) || !t.includes('existing connection (ESTABLISHED)')) traced.push(t);
+      }
+      expect(traced).toEqual([]);
+      await ka.exited;
+      expect(ka.output()).toContain('DONE');
+      expect(mid.io_worker0_conns, 'worker 0 holds IPv6 conns').toBeGreaterThan(0);
+      expect(mid.io_worker1_conns, 'worker 1 holds IPv6 conns').toBeGreaterThan(0);
+      expect(mid.io_worker0_conns! + mid.io_worker1_conns!).toBe(N);
+      const ports = lnc.map((l) => /\]:(\d+) /.exec(l)?.[1]);
+      expect(ports).toHaveLength(N);
+      expect(new Set(ports).size).toBe(N);
+      const answers = ka.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { agent: number; conn: number; body: string });
+      expect(answers).toHaveLength(3 * N);
+      for (let i = 0; i < N; i++) {
+        const mine = answers.filter((a) => a.agent === i);
+        expect(new Set(mine.map((a) => a.conn)).size, `connection ${i} kept its socket`).toBe(1);
+        expect(new Set(mine.map((a) => a.body)).size, `connection ${i} kept its real server`).toBe(1);
+        // -Lnc names the real server that answered.
+        const row = lnc.find((l) => l.includes(`]:${mine[0]!.conn} `))!;
+        const rs = x.topo.rs.find((r) => row.includes(`[${r.ip6}]:80`))!;
+        expect(mine[0]!.body).toBe(`from ${rs.name}`);
       }
     });
 
