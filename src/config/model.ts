@@ -165,6 +165,9 @@ export interface VrrpInstance extends NotifyScripts {
   authentication?: { auth_type: 'PASS' | 'AH'; auth_pass: string };
   virtual_ipaddress: VirtualIp[];
   virtual_ipaddress_excluded: VirtualIp[];
+  /** Routes and rules the instance holds while MASTER, with its addresses (vrrp_iproute.c, vrrp_iprule.c). */
+  virtual_routes: StaticRoute[];
+  virtual_rules: StaticRule[];
   mcast_src_ip?: string;
   unicast_src_ip?: string;
   unicast_peer: UnicastPeer[];

@@ -8,7 +8,7 @@ import { ipToU32, isIpv4, u32ToIp } from '../packet/addr.js';
 import { bigIntToIpv6, formatIpv6, ipv6ToBigInt, isIpv6, isLinkLocalIpv6, isLinkLocalMulticastIpv6, isMulticastIpv6, parseIpv6 } from '../packet/addr6.js';
 import { SCHEDULERS } from '../ipvs/types.js';
 import { lexConfig, type LexOptions, type Stmt, type Word } from './lexer.js';
-import { parseStaticRoute, parseStaticRule } from './ip-rule-route-parser.js';
+import { parseStaticRoute, parseStaticRule, type RulePrefs } from './ip-rule-route-parser.js';
 import { EXITS_WITHOUT_PARAM, exitsWithoutParam, reportsWithoutParam } from './missing-param.js';
 import {
   DEFAULTS, emptyConfig,
@@ -455,7 +455,7 @@ function parseVip(c: Ctx, l: Stmt, what = 'virtual_ipaddress'): VirtualIp | unde
 
 const INSTANCE_IGNORED = set(
   'use_vmac', 'use_vmac_addr', 'vmac_xmit_base', 'use_ipvlan', 'vrf', 'track_file', 'track_process', 'track_bfd', 'mcast_dst_ip', 'track_src_ip',
-  'unicast_ttl', 'promote_secondaries', 'virtual_routes', 'virtual_rules', 'skip_check_adv_addr',
+  'unicast_ttl', 'promote_secondaries', 'skip_check_adv_addr',
   'strict_mode', 'debug', 'notify_deleted', 'notify_priority_changes', 'garp_lower_prio_delay',
   'garp_lower_prio_repeat', 'garp_extra_if', 'lower_prio_no_advert', 'higher_prio_send_advert',
   'kernel_rx_buf_size',
@@ -463,6 +463,8 @@ const INSTANCE_IGNORED = set(
 
 interface InstanceCtx {
   m: KeepalivedConfig;
+  /** The file's rule-preference counter, shared with static_rules. */
+  rulePrefs: RulePrefs;
   vi: VrrpInstance; stateSet?: boolean; vridSet?: boolean; accept?: boolean;
   /** keepalived's VRRP_FLAG_UNICAST_CONFIGURED (any unicast keyword) and VRRP_FLAG_UNICAST_FAULT_NO_PEERS. */
   unicast?: boolean; unicastFaultNoPeer?: boolean;
@@ -597,6 +599,9 @@ const INSTANCE: Record<string, Handler<InstanceCtx>> = {
   },
   // Excluded addresses are not in adverts: either family may go with any instance.
   virtual_ipaddress_excluded: (c, s, x) => { for (const l of valueLines(c, s)) { const v = parseVip(c, l); if (v) x.vi.virtual_ipaddress_excluded.push(v); } },
+  // The lines of static_routes / static_rules (keepalived's alloc_route / alloc_rule for both).
+  virtual_routes: (c, s, x) => { for (const l of valueLines(c, s)) { const r = parseStaticRoute(c, l); if (r) x.vi.virtual_routes.push(r); } },
+  virtual_rules: (c, s, x) => { for (const l of valueLines(c, s)) { const r = parseStaticRule(c, l, x.rulePrefs); if (r) x.vi.virtual_rules.push(r); } },
   accept: (_c, _s, x) => { x.accept = true; },
   no_accept: (_c, _s, x) => { x.accept = false; },
   preempt: (_c, _s, x) => { x.vi.nopreempt = false; },
@@ -643,7 +648,7 @@ function newInstance(pos: SourcePos, name: string, m: KeepalivedConfig): VrrpIns
   const g = m.global_defs;
   return {
     pos, name, state: 'BACKUP', virtual_router_id: 0, priority: DEFAULTS.priority, advert_int: DEFAULTS.advert_int,
-    version: g.vrrp_version, virtual_ipaddress: [], virtual_ipaddress_excluded: [], unicast_peer: [], track_interface: [],
+    version: g.vrrp_version, virtual_ipaddress: [], virtual_ipaddress_excluded: [], virtual_routes: [], virtual_rules: [], unicast_peer: [], track_interface: [],
     track_script: [], dont_track_primary: false, nopreempt: false, preempt_delay: DEFAULTS.preempt_delay,
     garp_master_delay: g.vrrp_garp_master_delay, garp_master_repeat: g.vrrp_garp_master_repeat,
     garp_master_refresh: g.vrrp_garp_master_refresh, garp_master_refresh_repeat: g.vrrp_garp_master_refresh_repeat,
@@ -1371,7 +1376,7 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
   REFUSED.set(m, refused);
   // keepalived reads global_defs first whatever its place in the file: instances take their defaults from it.
   for (const s of tree) if (kw(s) === 'global_defs') walk(ctx, s.block, GLOBAL, m, GLOBAL_IGNORED, 'global_defs');
-  const rulePrefs = { next: 16384 };
+  const rulePrefs: RulePrefs = { next: 16384 };
   for (const s of tree) {
     const k = kw(s);
     if (stopsKeepalived(ctx, s, 'ROOT')) continue;
@@ -1399,7 +1404,7 @@ function buildModel(tree: Stmt[], ctx: Ctx): KeepalivedConfig {
       const n = need(ctx, s, 1, 'name');
       if (!n) continue;
       if (m.vrrp_instances.some((v) => v.name === n.text)) ctx.error(n.pos, `vrrp_instance ${n.text} defined twice`, 'rename one of them');
-      const x: InstanceCtx = { m, vi: newInstance(s.pos, n.text, m) };
+      const x: InstanceCtx = { m, rulePrefs, vi: newInstance(s.pos, n.text, m) };
       walk(ctx, s.block, INSTANCE, x, INSTANCE_IGNORED, 'vrrp_instance');
       finishInstance(ctx, s, x, m);
       if (!m.vrrp_instances.includes(x.vi)) refused.push(x.vi);

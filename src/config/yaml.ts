@@ -294,6 +294,8 @@ function toStmts(root: Val, emit: Emit): Stmt[] {
       }],
       b.valueBlock('virtual_ipaddress', (it) => vipLine(b, it)),
       b.valueBlock('virtual_ipaddress_excluded', (it) => vipLine(b, it)),
+      b.valueBlock('virtual_routes', (it) => argsLine(b, it, 'virtual_routes')),
+      b.valueBlock('virtual_rules', (it) => argsLine(b, it, 'virtual_rules')),
       'mcast_src_ip', 'unicast_src_ip',
       b.valueBlock('unicast_peer', (it) => {
         if (it.kind === 'scalar') return b.scalarWords(it, 'unicast_peer');

@@ -17,6 +17,7 @@ import type { VrrpFields } from '../packet/vrrp.js';
 import { effectiveAdvertIntMs, type InstanceConfig } from './instance.js';
 import { authData, type RxExpect } from './validate.js';
 import { toVipSpec, type VipSpec } from './vip.js';
+import { routeItem, ruleItem, type StaticItem } from './static.js';
 import type { ScriptSpec } from './track.js';
 
 /** One tracked object's effect on an instance: weight 0 = FAULT while failing, else a priority delta. */
@@ -42,6 +43,8 @@ export interface InstanceSpec {
   expect: RxExpect;
   /** virtual_ipaddress and virtual_ipaddress_excluded. */
   vipSpecs: VipSpec[];
+  /** virtual_routes then virtual_rules, as `ip` adds them while MASTER (after the addresses). */
+  routeItems: StaticItem[];
   group?: VrrpSyncGroup;
   scripts: (TrackRef & { name: string })[];
   interfaces: (TrackRef & { name: string })[];
@@ -139,6 +142,7 @@ export function vrrpData(
       model: inst, cfg, ifname, family: v6 ? 6 : 4, src, unicast,
       dsts: unicast ? inst.unicast_peer.map((p) => p.addr) : [v6 ? mcastGroup6 : mcastGroup],
       fields, expect, vipSpecs, scripts, interfaces,
+      routeItems: [...inst.virtual_routes.map(routeItem), ...inst.virtual_rules.map(ruleItem)],
       ...(group ? { group } : {}),
     };
   });

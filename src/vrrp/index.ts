@@ -18,6 +18,7 @@ import { runScript, scriptPolicy } from '../core/notify.js';
 import { sendGratuitousArp } from '../io/native.js';
 import { buildVrrp, type VrrpFields } from '../packet/vrrp.js';
 import { VRRP_PRIO_STOP, type VrrpInstance } from './instance.js';
+import { runIp } from './static.js';
 import { validateAdvert, validateAdvert6 } from './validate.js';
 import { VipSet, VipStateFile, defaultStateDir, keepIpBatchReady } from './vip.js';
 import { VrrpSocket, VrrpSocket6, linkLocalIpv6, primaryIpv4 } from './socket.js';
@@ -72,7 +73,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
   for (const w of data.warnings) log.warn({ instance: w.instance, ...(w.script ? { script: w.script } : {}) }, w.msg);
   const scripts = scriptPolicy(model.global_defs);
 
-  const vipSets = new Map(data.instances.map((s) => [s, new VipSet(s.vipSpecs, new VipStateFile(stateDir, s.model.name))]));
+  const vipSets = new Map(data.instances.map((s) => [s, new VipSet(s.vipSpecs, new VipStateFile(stateDir, s.model.name), s.routeItems, runIp)]));
   // ---- crash safety: whatever a killed predecessor left is removed before we join
   for (const [s, vips] of vipSets) {
     const stale = await vips.removeStale();

@@ -1,10 +1,14 @@
 // VIP ownership: virtual_ipaddress (and _excluded) entries added and removed
 // through iproute2, recorded in a state file first so that a successor can
-// remove what a killed daemon left behind (keepalived issue #2361).
+// remove what a killed daemon left behind (keepalived issue #2361). The
+// instance's virtual_routes and virtual_rules go with its addresses: added
+// after them on becoming MASTER, removed before them on leaving it
+// (keepalived's vrrp_state_become_master / vrrp_restore_interface).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, rmSync, readlinkSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VirtualIp } from '../config/model.js';
+import type { IpRunner, StaticItem } from './static.js';
 
 export interface VipSpec {
   addr: string;
@@ -135,18 +139,24 @@ export class VipStateFile {
   }
 
   read(): VipSpec[] {
+    return this.readAll().vips;
+  }
+
+  /** The VIPs and the `ip` arguments that delete the virtual routes and rules recorded with them. */
+  readAll(): { vips: VipSpec[]; routes: string[][] } {
     try {
-      const v = JSON.parse(readFileSync(this.path, 'utf8')) as { vips?: VipSpec[] };
-      return Array.isArray(v.vips) ? v.vips : [];
+      const v = JSON.parse(readFileSync(this.path, 'utf8')) as { vips?: VipSpec[]; routes?: string[][] };
+      const routes = Array.isArray(v.routes) ? v.routes.filter((r) => Array.isArray(r) && r.every((w) => typeof w === 'string')) : [];
+      return { vips: Array.isArray(v.vips) ? v.vips : [], routes };
     } catch {
-      return [];
+      return { vips: [], routes: [] };
     }
   }
 
-  write(vips: VipSpec[]): void {
+  write(vips: VipSpec[], routes: string[][] = []): void {
     // Write-then-rename: a kill between the two leaves the old file, never a torn one.
     const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ pid: process.pid, vips }) + '\n', { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify({ pid: process.pid, vips, ...(routes.length ? { routes } : {}) }) + '\n', { mode: 0o600 });
     renameSync(tmp, this.path);
   }
 
@@ -155,12 +165,15 @@ export class VipStateFile {
   }
 }
 
-/** One instance's addresses: virtual_ipaddress plus virtual_ipaddress_excluded. */
+/** One instance's addresses (virtual_ipaddress plus virtual_ipaddress_excluded), and its virtual routes and rules. */
 export class VipSet {
   private held = false;
   // Adds and deletes run one after another: two `ip` processes racing could leave the wrong end state.
   private chain: Promise<unknown> = Promise.resolve();
-  constructor(readonly vips: VipSpec[], private readonly state: VipStateFile) {}
+  /** The virtual routes and rules this daemon added (one that was already there stays the host's). */
+  private routesAdded: StaticItem[] = [];
+  constructor(readonly vips: VipSpec[], private readonly state: VipStateFile,
+    readonly routes: StaticItem[] = [], private readonly ip?: IpRunner) {}
 
   get isHeld(): boolean {
     return this.held;
@@ -175,27 +188,51 @@ export class VipSet {
   /** Removes whatever the state file says an earlier run added (stale after kill -9). */
   removeStale(): Promise<VipSpec[]> {
     return this.queue(async () => {
-      const stale = this.state.read();
-      if (stale.length) await ipBatch(delLines(stale));
+      const stale = this.state.readAll();
+      // Rules, then routes, newest first, as they were recorded; errors are routes the kernel already dropped with their address.
+      if (this.ip) for (const del of [...stale.routes].reverse()) await this.ip(del);
+      if (stale.vips.length) await ipBatch(delLines(stale.vips));
       this.state.clear();
-      return stale;
+      return stale.vips;
     });
   }
 
   add(): Promise<{ code: number; stderr: string }> {
     this.held = true;
-    return this.queue(() => {
-      this.state.write(this.vips);
-      return ipBatch(addLines(this.vips));
+    return this.queue(async () => {
+      // Every route recorded before any is added: a kill half-way leaves nothing of ours unrecorded.
+      this.state.write(this.vips, this.ip ? this.routes.map((r) => r.del) : []);
+      const r = await ipBatch(addLines(this.vips));
+      if (!this.ip || this.routes.length === 0) return r;
+      let { code, stderr } = r;
+      this.routesAdded = [];
+      for (const it of this.routes) {
+        const x = await this.ip(it.add);
+        if (x.code === 0) { this.routesAdded.push(it); continue; }
+        if (/File exists/i.test(x.stderr)) continue;
+        code = code || x.code;
+        stderr += `virtual ${it.kind} at ${it.pos.file}:${it.pos.line}:${it.pos.col}: ip ${it.add.join(' ')}: ${x.stderr || `exit ${x.code}`}\n`;
+      }
+      if (this.held) this.state.write(this.vips, this.routesAdded.map((it) => it.del));
+      return { code, stderr };
     });
   }
 
   del(): Promise<{ code: number; stderr: string }> {
     this.held = false;
     return this.queue(async () => {
+      if (this.ip) {
+        for (const it of [...this.routesAdded].reverse()) await this.ip(it.del);
+        this.routesAdded = [];
+      }
       const r = await ipBatch(delLines(this.vips));
       if (!this.held) this.state.clear();
       return r;
     });
+  }
+
+  /** The virtual routes and rules held now (for tests and dumps). */
+  get routesHeld(): StaticItem[] {
+    return [...this.routesAdded];
   }
 }

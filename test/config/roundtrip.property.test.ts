@@ -71,6 +71,8 @@ const instance = (scripts: string[]) => fc.constantFrom(4 as const, 6 as const).
   family: fc.constant(family), native_ipv6: family === 6 ? fc.boolean() : fc.constant(false),
   auth: opt(fc.record({ auth_type: fc.constantFrom('PASS' as const, 'AH' as const), auth_pass: fc.stringMatching(/^[a-z0-9]{1,8}$/) })),
   virtual_ipaddress: fc.array(vipOf(family), { minLength: 1, maxLength: 3 }), virtual_ipaddress_excluded: fc.array(fc.oneof(vipOf(4), vipOf(6)), { maxLength: 2 }),
+  virtual_routes: fc.array(fc.tuple(ip, fc.integer({ min: 8, max: 32 }), ip).map(([d, l, gw]) => ({ pos: P, args: [`${d}/${l}`, 'via', gw, 'dev', 'eth0'] })), { maxLength: 2 }),
+  virtual_rules: fc.array(fc.tuple(ip, fc.nat(1000), fc.nat(32000)).map(([f, t, p]) => ({ pos: P, args: ['from', f, 'table', String(t + 1), 'priority', String(p)] })), { maxLength: 2 }),
   mcast_src_ip: opt(ipOf(family)), unicast_src_ip: opt(ipOf(family)),
   unicast_peer: fc.array(fc.record({ addr: ipOf(family), min_ttl: opt(fc.nat(255)), max_ttl: opt(fc.nat(255)) }).map(clean), { maxLength: 2 }),
   track_interface: fc.array(trackRef, { maxLength: 2 }),

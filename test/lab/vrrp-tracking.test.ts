@@ -114,4 +114,74 @@ vrrp_instance VI_2 {
       'INSTANCE VI_1 BACKUP 100', 'INSTANCE VI_1 MASTER 100', 'INSTANCE VI_1 STOP 100',
     ]);
   }, 60_000);
+  it('virtual_routes and virtual_rules follow the VIPs: added after them as MASTER, removed on FAULT and stop; a kill -9\'s are removed by the next start', async () => {
+    const dir = scratch(lab);
+    const okFile = join(dir, 'healthy-routes');
+    writeFileSync(okFile, '');
+    const conf = `
+vrrp_script chk {
+  script "test -f ${okFile}"
+  interval 1
+  weight 0
+  rise 1
+  fall 1
+}
+vrrp_instance VR_1 {
+  state MASTER
+  interface eth0
+  virtual_router_id 61
+  priority 100
+  advert_int 0.1
+  version 3
+  track_script {
+    chk
+  }
+  virtual_ipaddress {
+    192.168.150.110/24 dev eth0
+  }
+  virtual_routes {
+    10.92.0.0/24 dev eth0 src 192.168.150.110
+    default via 192.168.150.254 dev eth0 table 91
+  }
+  virtual_rules {
+    from 192.168.150.110 table 91 priority 900
+  }
+}
+`;
+    const routes = async () => (await lab.exec('dir', ['ip', '-4', 'route', 'show', 'table', 'all'])).stdout;
+    const rules = async () => (await lab.exec('dir', ['ip', '-4', 'rule', 'show'])).stdout;
+    const held = async () => /^10\.92\.0\.0\/24 dev eth0 .*src 192\.168\.150\.110/m.test(await routes())
+      && /^default via 192\.168\.150\.254 dev eth0 table 91/m.test(await routes()) && /^900:\s+from 192\.168\.150\.110 lookup 91/m.test(await rules());
+    const gone = async () => !/10\.92\.0\.0|table 91/.test(await routes()) && !/lookup 91/.test(await rules());
+    expect(await gone()).toBe(true);
+    let v = startDaemon(lab, 'dir', 'ours', conf);
+    try {
+      await waitFor(async () => (await holdsVip(lab, 'dir', '192.168.150.110')) && held(), 8000, 20, 'VIP, routes and rule').catch((e) => { throw new Error(`${e}\n${v.proc.output()}`); });
+      rmSync(okFile);
+      await waitFor(async () => !(await holdsVip(lab, 'dir', '192.168.150.110')) && gone(), 4000, 20, 'all gone on FAULT');
+      writeFileSync(okFile, '');
+      await waitFor(async () => (await holdsVip(lab, 'dir', '192.168.150.110')) && held(), 5000, 20, 'all back as MASTER');
+      v.term();
+      expect(await v.proc.exited).toBe(0);
+      expect(await gone()).toBe(true);
+      expect(await holdsVip(lab, 'dir', '192.168.150.110')).toBe(false);
+      expect(v.proc.output()).not.toMatch(/reported errors/);
+
+      // kill -9: the VIP watchdog removes the VIP (and the kernel the route whose source it was); the rule and
+      // the table-91 route stay until the next start (here straight into FAULT) removes them before it joins.
+      v = startDaemon(lab, 'dir', 'ours', conf);
+      await waitFor(async () => held(), 8000, 20, 'routes held again');
+      v.kill9();
+      await v.proc.exited;
+      expect(await rules()).toMatch(/^900:\s+from 192\.168\.150\.110 lookup 91/m);
+      expect(await routes()).toMatch(/^default via 192\.168\.150\.254 dev eth0 table 91/m);
+      rmSync(okFile);
+      v = startDaemon(lab, 'dir', 'ours', conf);
+      await waitFor(async () => (await gone()) && !(await holdsVip(lab, 'dir', '192.168.150.110')), 8000, 20, 'the stale routes, rule and VIP removed');
+      v.term();
+      await v.proc.exited;
+    } finally {
+      v.kill9();
+    }
+  }, 60_000);
 });

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/index.js';
 import { KeepalivedDaemon } from '../../src/keepalived/daemon.js';
-import { StaticConfig, runIp, staticItems, type IpRunner } from '../../src/vrrp/static.js';
+import { StaticConfig, routeItem, ruleItem, runIp, staticItems, type IpRunner } from '../../src/vrrp/static.js';
+import { VipSet, VipStateFile } from '../../src/vrrp/vip.js';
 import { recordingLog, TmpDir } from '../keepalived/helpers.js';
 
 const CONF = `static_ipaddress {
@@ -52,6 +53,70 @@ describe('static items', () => {
     calls.length = 0;
     await s.removeAll();
     expect(calls).toEqual(['route del 10.79.0.0/24 dev eth0 table 100', 'route del 10.78.0.0/24 via 10.77.0.254 dev eth0']);
+  });
+});
+
+describe('virtual_routes and virtual_rules', () => {
+  const VCONF = `vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.168.150.100/24 dev eth0
+    }
+    virtual_routes {
+        10.92.0.0/24 dev eth0 src 192.168.150.100
+        default via 192.168.150.254 dev eth0 table 91 append
+    }
+    virtual_rules {
+        from 192.168.150.100 table 91 priority 900
+    }
+}
+`;
+
+  it('are parsed with the static lines\' grammar, errors named file:line:col', () => {
+    const { model, diagnostics } = parseConfigText(VCONF, 'k.conf');
+    const vi = model.vrrp_instances[0]!;
+    expect(vi.virtual_routes.map((r) => r.args)).toEqual([['10.92.0.0/24', 'dev', 'eth0', 'src', '192.168.150.100'], ['default', 'via', '192.168.150.254', 'dev', 'eth0', 'table', '91', 'append']]);
+    expect(vi.virtual_rules.map((r) => r.args)).toEqual([['from', '192.168.150.100', 'table', '91', 'priority', '900']]);
+    expect([...vi.virtual_routes.map(routeItem), ...vi.virtual_rules.map(ruleItem)].map((i) => i.add.join(' '))).toEqual([
+      'route prepend 10.92.0.0/24 dev eth0 src 192.168.150.100', 'route append default via 192.168.150.254 dev eth0 table 91', 'rule add from 192.168.150.100 table 91 priority 900',
+    ]);
+    expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const bad = parseConfigText(VCONF.replace('10.92.0.0/24 dev', '10.92.0.0/24 bogus 1 dev'), 'k.conf');
+    expect(bad.diagnostics.find((d) => d.severity === 'error')).toMatchObject({ file: 'k.conf', line: 9, col: 22, message: 'unknown route keyword bogus' });
+  });
+
+  it('go on after the addresses and off before them (rules first), only what was added; a kill leaves a record the next start removes', async () => {
+    const tmp = new TmpDir();
+    try {
+      const calls: string[] = [];
+      const ip: IpRunner = async (a) => {
+        calls.push(a.join(' '));
+        return a.join(' ').startsWith('route append default') ? { code: 2, stderr: 'RTNETLINK answers: File exists' } : { code: 0, stderr: '' };
+      };
+      const vi = parseConfigText(VCONF, 'k.conf').model.vrrp_instances[0]!;
+      const items = [...vi.virtual_routes.map(routeItem), ...vi.virtual_rules.map(ruleItem)];
+      // No addresses, so no `ip -batch` runs on this host: only the route runner is called.
+      const set = new VipSet([], new VipStateFile(tmp.dir, 'VI_1'), items, ip);
+      expect((await set.add()).code).toBe(0);
+      expect(calls).toEqual(items.map((i) => i.add.join(' ')));
+      expect(set.routesHeld.map((i) => i.kind)).toEqual(['route', 'rule']); // the default route was the host's
+      calls.length = 0;
+      await set.del();
+      expect(calls).toEqual(['rule del from 192.168.150.100 table 91 priority 900', 'route del 10.92.0.0/24 dev eth0 src 192.168.150.100']);
+      // A daemon killed while MASTER: its successor removes what the state file recorded, rules first.
+      await set.add();
+      calls.length = 0;
+      const next = new VipSet([], new VipStateFile(tmp.dir, 'VI_1'), items, ip);
+      await next.removeStale();
+      expect(calls).toEqual(['rule del from 192.168.150.100 table 91 priority 900', 'route del 10.92.0.0/24 dev eth0 src 192.168.150.100']);
+      calls.length = 0;
+      await new VipSet([], new VipStateFile(tmp.dir, 'VI_1'), items, ip).removeStale();
+      expect(calls).toEqual([]);
+    } finally {
+      tmp.remove();
+    }
   });
 });
 
