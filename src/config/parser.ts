@@ -106,6 +106,21 @@ function bool(ctx: Ctx, s: Stmt, i: number): boolean | undefined {
 }
 
 /** Where only IPv4 makes sense (an IPv4 multicast group, the IPv4 sync daemon, …). */
+/** lvs_sync_daemon's group: an IPv4 or IPv6 multicast address (keepalived's lvs_syncd_handler). */
+function syncGroup(ctx: Ctx, w: Word | undefined, s: Stmt): string | undefined {
+  if (!w) { need(ctx, s, s.words.length, 'lvs_sync_daemon group'); return undefined; }
+  const v6 = isIpv6(w.text);
+  if (!v6 && !isIpv4(w.text)) {
+    ctx.error(w.pos, `Invalid lvs_sync_daemon group (${w.text}) - ignoring`, 'write an IPv4 or IPv6 multicast address such as 224.0.0.81 or ff02::8848');
+    return undefined;
+  }
+  if (v6 ? !isMulticastIpv6(parseIpv6(w.text)!) : !/^(22[4-9]|23\d)\./.test(w.text)) {
+    ctx.error(w.pos, `lvs_sync_daemon group address ${w.text} is not multicast - ignoring`, 'use a multicast group: 224.0.0.0/4 or ff00::/8');
+    return undefined;
+  }
+  return w.text;
+}
+
 function ipv4(ctx: Ctx, w: Word | undefined, what: string, s: Stmt): string | undefined {
   if (!w) { need(ctx, s, s.words.length, what); return undefined; }
   if (!isIpv4(w.text)) {
@@ -303,7 +318,7 @@ const GLOBAL: Record<string, Handler<KeepalivedConfig>> = {
     if (s.words[i] && !['id', 'maxlen', 'port', 'ttl', 'group'].includes(s.words[i]!.text)) d.instance = s.words[i++]!.text;
     for (; i < s.words.length; i += 2) {
       const k = s.words[i]!.text;
-      if (k === 'group') { const g = ipv4(c, s.words[i + 1], 'lvs_sync_daemon group', s); if (g) d.group = g; continue; }
+      if (k === 'group') { const g = syncGroup(c, s.words[i + 1], s); if (g) d.group = g; continue; }
       const ranges: Record<string, [number, number]> = { id: [0, 255], maxlen: [1, 65507], port: [1, 65535], ttl: [1, 255] };
       const r = ranges[k];
       if (!r) { c.error(s.words[i]!.pos, `lvs_sync_daemon: unknown option '${k}'`, 'use id, maxlen, port, ttl or group'); break; }

@@ -8,7 +8,10 @@
 // it is flushMs old (IPVS_SYNC_FLUSH_TIME, 2 s), checked every checkMs.
 // Sockets as make_send_sock / make_receive_sock: the sender is bound to the
 // interface's address, multicast TTL `ttl`, loopback off; the receiver binds
-// the group:port and joins it on the interface.
+// the group:port and joins it on the interface. An IPv6 group (mcast_af
+// AF_INET6) works the same over UDP/IPv6: the sender's interface is given by
+// index (its source is the interface's link-local address), the receiver is
+// bound to the group on that interface.
 import dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -16,11 +19,13 @@ import type { SyncConn } from '../ipvs/sync.js';
 import { ControlError } from '../ipvs/errors.js';
 import type { SyncDaemonConfig } from '../ipvs/types.js';
 import { type DecodeReason, SyncEncoder, decodeMessage } from './message.js';
+import { parseIpv6 } from '../packet/ipv6.js';
 
 export const SYNC_DEFAULT_GROUP = '224.0.0.81';
 export const SYNC_DEFAULT_PORT = 8848;
-/** IPv4 + UDP headers: sync_maxlen is the UDP payload. */
+/** IP + UDP headers (IPv4, IPv6): sync_maxlen is the UDP payload. */
 const HLEN = 28;
+const HLEN6 = 48;
 
 const DROP_REASONS: readonly (DecodeReason | 'too_long')[] = ['short', 'bad_size', 'other_syncid', 'bad_version', 'bad_entry', 'too_long'];
 
@@ -93,16 +98,18 @@ export class SyncDaemons {
     if (req.state === 'master' ? this.master : this.backup) throw new ControlError('EEXIST', `${req.state} sync daemon already running`);
     if (!Number.isInteger(req.syncid) || req.syncid < 0 || req.syncid > 255) throw new ControlError('EINVAL', `Invalid syncid: ${req.syncid}`);
     const group = req.group || SYNC_DEFAULT_GROUP;
-    if (!/^(22[4-9]|23\d)\./.test(group) || group.includes(':')) {
-      throw new ControlError('EOPNOTSUPP', `sync group ${group}: lvsd syncs over IPv4 multicast only`);
+    const v6 = group.includes(':');
+    if (v6 ? parseIpv6(group)?.[0] !== 0xff : !/^(22[4-9]|23\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(group)) {
+      throw new ControlError('EINVAL', `Invalid multicast group: ${group}`);
     }
     const ifaddr = interfaceAddress(req.mcastIfn);
     if (ifaddr === undefined) throw new ControlError('ENODEV', `Unknown mcast interface: ${req.mcastIfn}`);
-    if (ifaddr === '') throw new ControlError('EINVAL', `mcast interface ${req.mcastIfn} has no IPv4 address`);
+    if (ifaddr === '' && !v6) throw new ControlError('EINVAL', `mcast interface ${req.mcastIfn} has no IPv4 address`);
     // start_sync_thread(): a backup's buffer holds what the link can carry, a master sends 1500-byte datagrams.
+    const hlen = v6 ? HLEN6 : HLEN;
     const mtu = req.state === 'backup' ? Math.min(65535, Math.max(1500, interfaceMtu(req.mcastIfn))) : 1500;
     const minMtu = req.state === 'backup' ? 1024 : 1;
-    const maxlen = req.maxlen ? Math.min(65535 - HLEN, Math.max(minMtu, req.maxlen)) : mtu - HLEN;
+    const maxlen = req.maxlen ? Math.min(65535 - hlen, Math.max(minMtu, req.maxlen)) : mtu - hlen;
     const cfg: Required<SyncDaemonConfig> = {
       state: req.state, mcastIfn: req.mcastIfn, syncid: req.syncid, maxlen, group,
       port: req.port || SYNC_DEFAULT_PORT, ttl: req.ttl || 1,
@@ -154,9 +161,10 @@ export class SyncDaemons {
   }
 
   private async startMaster(cfg: Required<SyncDaemonConfig>, ifaddr: string): Promise<void> {
-    const sock = dgram.createSocket({ type: 'udp4' });
-    await bindSocket(sock, { address: ifaddr, port: 0 });
-    sock.setMulticastInterface(ifaddr);
+    const v6 = cfg.group.includes(':');
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
+    await bindSocket(sock, { address: v6 ? '::' : ifaddr, port: 0 });
+    sock.setMulticastInterface(v6 ? `::%${cfg.mcastIfn}` : ifaddr);
     sock.setMulticastTTL(cfg.ttl);
     sock.setMulticastLoopback(false);
     sock.on('error', (err) => this.o.log.warn({ err: String(err) }, 'sync master socket error'));
@@ -209,10 +217,12 @@ export class SyncDaemons {
   }
 
   private async startBackup(cfg: Required<SyncDaemonConfig>, ifaddr: string): Promise<void> {
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-    await bindSocket(sock, { address: cfg.group, port: cfg.port });
+    const v6 = cfg.group.includes(':');
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: true });
+    // A link-scope IPv6 group is bound with its interface (the kernel's sk_bound_dev_if).
+    await bindSocket(sock, { address: v6 ? `${cfg.group}%${cfg.mcastIfn}` : cfg.group, port: cfg.port });
     try {
-      sock.addMembership(cfg.group, ifaddr);
+      sock.addMembership(cfg.group, v6 ? `::%${cfg.mcastIfn}` : ifaddr);
     } catch (err) {
       await closeSocket(sock);
       throw new ControlError('EINVAL', `joining ${cfg.group} on ${cfg.mcastIfn} failed: ${String(err)}`);

@@ -229,6 +229,20 @@ describe('IPv6 virtual_server_group entries', () => {
   });
 });
 
+describe('lvs_sync_daemon group', () => {
+  const conf = (g: string) => `global_defs {\n    lvs_sync_daemon eth0 VI_1 id 5 group ${g}\n}\n`;
+  it('takes an IPv4 or IPv6 multicast group; refuses a unicast or invalid one as keepalived does', () => {
+    for (const g of ['224.0.0.81', 'ff02::8848', 'ff0e::81']) {
+      const r = parse(conf(g));
+      expect(r.diagnostics.filter((d) => d.severity === 'error'), g).toEqual([]);
+      expect(r.model.global_defs.lvs_sync_daemon?.group).toBe(g);
+    }
+    expect(parse(conf('10.1.1.1')).diagnostics.find((d) => d.severity === 'error')).toMatchObject({ line: 2, col: 42, message: 'lvs_sync_daemon group address 10.1.1.1 is not multicast - ignoring' });
+    expect(parse(conf('2001:db8::1')).diagnostics.find((d) => d.severity === 'error')?.message).toBe('lvs_sync_daemon group address 2001:db8::1 is not multicast - ignoring');
+    expect(parse(conf('bogus')).diagnostics.find((d) => d.severity === 'error')?.message).toBe('Invalid lvs_sync_daemon group (bogus) - ignoring');
+  });
+});
+
 describe('the YAML twin', () => {
   it('an IPv6 instance and service in YAML are the keepalived.conf model, errors at the YAML value', () => {
     const conf = parse(`vrrp_instance VI_6 {

@@ -24,6 +24,8 @@ const ll6 = fc.integer({ min: 1, max: 0xffff }).map((x) => `fe80::${hex(x)}`);
 type Fam = 4 | 6;
 const ipOf = (f: Fam) => (f === 4 ? ip : ip6);
 const mcast = fc.tuple(fc.integer({ min: 224, max: 239 }), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
+/** lvs_sync_daemon's group: IPv4 or IPv6 multicast. */
+const syncGroup = fc.oneof(mcast, fc.tuple(fc.constantFrom('ff02', 'ff05', 'ff0e'), fc.integer({ min: 1, max: 0xffff })).map(([p, g]) => `${p}::${g.toString(16)}`));
 const secs = fc.oneof(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 600 }).map((x) => x + 0.5));
 const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
 const unique = <T>(a: fc.Arbitrary<T>, key: (t: T) => string, max: number) => fc.uniqueArray(a, { selector: key, maxLength: max });
@@ -41,7 +43,7 @@ const globalDefs = fc.record({
   // keepalived refuses a bare lvs_timeouts ("requires at least one option"): a model never holds an empty one.
   lvs_timeouts: opt(fc.record({ tcp: fc.nat(3600), tcpfin: fc.nat(600), udp: fc.nat(600) }, { requiredKeys: [] }).filter((t) => Object.keys(t).length > 0)),
   lvs_flush: fc.boolean(), lvs_flush_on_stop: fc.boolean(),
-  lvs_sync_daemon: opt(fc.record({ interface: word, instance: opt(word.map((w) => `VI_${w}`)), id: opt(fc.nat(255)), maxlen: opt(fc.integer({ min: 1, max: 65507 })), port: opt(fc.integer({ min: 1, max: 65535 })), ttl: opt(fc.integer({ min: 1, max: 255 })), group: opt(mcast) }).map(clean)),
+  lvs_sync_daemon: opt(fc.record({ interface: word, instance: opt(word.map((w) => `VI_${w}`)), id: opt(fc.nat(255)), maxlen: opt(fc.integer({ min: 1, max: 65507 })), port: opt(fc.integer({ min: 1, max: 65535 })), ttl: opt(fc.integer({ min: 1, max: 255 })), group: opt(syncGroup) }).map(clean)),
   enable_script_security: fc.boolean(),
   script_user: opt(fc.record({ user: word, group: opt(word) }).map(clean)),
 }).map(clean);

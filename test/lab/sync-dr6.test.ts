@@ -1,7 +1,8 @@
 // Stateful failover by connection sync for IPv6 conns, DR: directors A
 // (master) and B (backup) with the same IPv6 service; IPv6 conns made
 // through A reach B as ip_vs_sync_v6 entries (whole addresses) in the same
-// IPv4 multicast messages as IPv4 ones, and land in B's table; a
+// messages as IPv4 ones, sent to an IPv6 group (--mcast-group ff02::8848,
+// IPVS's mcast_af 6: UDP/IPv6 from A's link-local address), and land in B's table; a
 // rate-limited IPv6 download through A survives A's lvsd being killed -9 and
 // the IPv6 VIP moving to B (announced with unsolicited neighbour
 // advertisements, as VRRPv3 over IPv6 does), byte for byte; tshark decodes
@@ -17,6 +18,7 @@ import { prerequisites } from './forward-suite.js';
 import { bigBodySha256 } from '../../lab/rs/big-body.js';
 
 const SYNCID = '61';
+const GROUP6 = 'ff02::8848';
 interface Conn { cport: string; state: string; caddr: string; daddr: string }
 /** `-Lnc` lines of one virtual service: "TCP 14:59  ESTABLISHED [c]:port [vip]:80 [rs]:80". */
 function conns(lnc: string, vs: string): Conn[] {
@@ -42,6 +44,7 @@ describe('connection sync of IPv6 conns: DR master/backup pair', async () => {
   let capture: NsProcess | undefined;
   const pcap = () => `/tmp/${lab!.prefix}sync6.pcap`;
   let sentByA = 0;
+  let aLinkLocal = '';
 
   beforeAll(async () => {
     if (skip) return;
@@ -60,8 +63,12 @@ describe('connection sync of IPv6 conns: DR master/backup pair', async () => {
       for (const r of topo.rs) await d.lvsadm(['-a', '-t', `${topo.vip}:80`, '-r', `${r.ip}:80`, '-g']);
     }
     await lab.exec('dir', ['ip', 'addr', 'add', `${topo.vip}/24`, 'dev', 'eth0', 'label', 'eth0:8']);
-    await a.lvsadm(['--start-daemon', 'master', '--mcast-interface', 'eth0', '--syncid', SYNCID]);
-    await b.lvsadm(['--start-daemon', 'backup', '--mcast-interface', 'eth0', '--syncid', SYNCID]);
+    await a.lvsadm(['--start-daemon', 'master', '--mcast-interface', 'eth0', '--syncid', SYNCID, '--mcast-group', GROUP6]);
+    await b.lvsadm(['--start-daemon', 'backup', '--mcast-interface', 'eth0', '--syncid', SYNCID, '--mcast-group', GROUP6]);
+    expect((await a.lvsadm(['-L', '--daemon'])).stdout).toContain(`group=${GROUP6}`);
+    // Where A's datagrams come from: its link-local address (DAD may still be running on a fresh veth).
+    aLinkLocal = await waitFor(async () => (JSON.parse((await lab!.exec('dir', ['ip', '-6', '-j', 'addr', 'show', 'dev', 'eth0', 'scope', 'link'])).stdout) as { addr_info?: { local?: string }[] }[])
+      .flatMap((x) => x.addr_info ?? []).map((x) => x.local).find((x) => x?.startsWith('fe80:')), 5000, 50, "A's link-local address") as string;
   });
   afterAll(async () => {
     try { await a?.stop(); } catch { /* killed */ }
@@ -140,10 +147,11 @@ describe('connection sync of IPv6 conns: DR master/backup pair', async () => {
     capture!.kill('SIGINT');
     await capture!.exited;
     const f = await lab!.exec('dir2', ['tshark', '-n', '-r', pcap(), '-d', 'udp.port==8848,ipvs', '-T', 'fields', '-E', 'separator=;', '-E', 'aggregator=,',
-      '-e', 'ip.src', '-e', 'ipvs.syncid', '-e', 'ipvs.conncount', '-e', 'ipvs.size', '-e', 'udp.length', '-e', '_ws.malformed',
-      '-e', 'ipvs.type', '-e', 'ipvs.caddr6', '-e', 'ipvs.vaddr6', '-e', 'ipvs.daddr6']);
+      '-e', 'ipv6.src', '-e', 'ipvs.syncid', '-e', 'ipvs.conncount', '-e', 'ipvs.size', '-e', 'udp.length', '-e', '_ws.malformed',
+      '-e', 'ipvs.type', '-e', 'ipvs.caddr6', '-e', 'ipvs.vaddr6', '-e', 'ipvs.daddr6', '-e', 'ipv6.dst']);
     const rows = f.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(';'));
-    const fromA = rows.filter((r) => r[0] === topo.directors[0]!.ip);
+    const fromA = rows.filter((r) => r[0] === aLinkLocal);
+    for (const r of fromA) expect(r[10]).toBe(GROUP6);
     // sentByA was read just before the kill -9: A may have sent one more in between, never fewer.
     expect(fromA.length).toBeGreaterThanOrEqual(sentByA);
     expect(fromA.length).toBeLessThanOrEqual(sentByA + 2);

@@ -84,4 +84,15 @@ describe('SyncDaemons', () => {
       .toEqual([`${CLIENT}:40008 10.0.1.11 ESTABLISHED`, '2001:db8::7:40007 2001:db8:1::11 ESTABLISHED']);
     expect(b.e.counters().sync_in_created).toBe(2);
   });
+  it('an IPv6 group (mcast_af 6): maxlen leaves room for IPv6 + UDP; a group that is not multicast is EINVAL (the round trip: test/lab/sync-dr6)', async () => {
+    const a = director();
+    await expect(a.d.start({ state: 'master', mcastIfn: 'lo', syncid: 4, group: '2001:db8::1' })).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(a.d.start({ state: 'master', mcastIfn: 'lo', syncid: 4, group: '10.1.1.1' })).rejects.toMatchObject({ code: 'EINVAL' });
+    await a.d.start({ state: 'master', mcastIfn: 'lo', syncid: 4, group: 'ff02::8848' });
+    await a.d.start({ state: 'backup', mcastIfn: 'lo', syncid: 4, group: 'ff02::8848', maxlen: 1500 });
+    expect(a.d.list()).toEqual([
+      { state: 'master', mcastIfn: 'lo', syncid: 4, maxlen: 1452, group: 'ff02::8848', port: 8848, ttl: 1 },
+      { state: 'backup', mcastIfn: 'lo', syncid: 4, maxlen: 1500, group: 'ff02::8848', port: 8848, ttl: 1 },
+    ]);
+  });
 });
