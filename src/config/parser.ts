@@ -1335,9 +1335,17 @@ const ANNOUNCE: Record<string, Handler<LvsdAnnounce>> = {
     if (s.words.length < 2) { need(c, s, 1, 'A.B.C.D/N'); return; }
     for (const w of s.words.slice(1)) {
       const [addr, len, extra] = w.text.split('/');
+      if (extra === undefined && isIpv6(addr ?? '')) {
+        const n = len === undefined ? 128 : Number(len);
+        if (!/^\d+$/.test(len ?? '128') || n > 128) { c.error(w.pos, `prefix '${w.text}' is not an IPv6 prefix`, 'write ADDR6/N, e.g. 2001:db8::100/128'); continue; }
+        // The network address, canonical: BIRD refuses host bits in a static route.
+        const shift = BigInt(128 - n);
+        a.prefix.push(`${formatIpv6(bigIntToIpv6((ipv6ToBigInt(parseIpv6(addr!)!) >> shift) << shift))}/${n}`);
+        continue;
+      }
       const n = len === undefined ? 32 : Number(len);
       if (extra !== undefined || !isIpv4(addr ?? '') || !/^\d+$/.test(len ?? '32') || n > 32) {
-        c.error(w.pos, `prefix '${w.text}' is not an IPv4 prefix`, 'write A.B.C.D/N, e.g. 192.168.200.100/32');
+        c.error(w.pos, `prefix '${w.text}' is not an IPv4 or IPv6 prefix`, 'write A.B.C.D/N or ADDR6/N, e.g. 192.168.200.100/32');
         continue;
       }
       // The network address: BIRD refuses host bits in a static route.

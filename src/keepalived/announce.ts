@@ -18,6 +18,7 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { ipToU32, isIpv4 } from '../packet/addr.js';
+import { formatIpv6, ipv6ToBigInt, isIpv6, parseIpv6 } from '../packet/addr6.js';
 import type { LvsdAnnounce } from '../config/model.js';
 import type { Log } from './ipvs-manager.js';
 
@@ -36,20 +37,29 @@ export interface PrefixVerdict {
   reason: string;
 }
 
-// IPv4 only: the protocol written is an `ipv4` static one, and prefix lines are IPv4. IPv6
-// virtual servers are neither announced nor do they gate an IPv4 prefix.
+// Both families: IPv4 prefixes go into the `ipv4` static protocol, IPv6 ones into a
+// second, `ipv6` one named protocol_name + "6" (a BIRD static protocol has one
+// channel). A virtual server gates only prefixes of its own family.
+const isV6Prefix = (p: string): boolean => p.includes(':');
+
 function inPrefix(addr: string, prefix: string): boolean {
-  if (!isIpv4(addr)) return false;
   const [net, lenS] = prefix.split('/');
+  if (isV6Prefix(prefix)) {
+    if (!isIpv6(addr)) return false;
+    const len = BigInt(Number(lenS ?? 128));
+    const shift = 128n - len;
+    return (ipv6ToBigInt(parseIpv6(addr)!) >> shift) === (ipv6ToBigInt(parseIpv6(net!)!) >> shift);
+  }
+  if (!isIpv4(addr)) return false;
   const len = Number(lenS ?? 32);
   const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
   return ((ipToU32(addr) & mask) >>> 0) === ((ipToU32(net!) & mask) >>> 0);
 }
 
-/** The prefixes a configuration speaks of: its `prefix` lines, else the /32 of each address virtual_server. */
+/** The prefixes a configuration speaks of: its `prefix` lines, else the /32 (/128) of each address virtual_server. */
 export function announcedPrefixes(cfg: Pick<LvsdAnnounce, 'prefix'>, vs: readonly VsHealth[]): string[] {
   if (cfg.prefix.length) return [...new Set(cfg.prefix)];
-  return [...new Set(vs.filter((v) => v.addr && isIpv4(v.addr)).map((v) => `${v.addr}/32`))];
+  return [...new Set(vs.filter((v) => v.addr && (isIpv4(v.addr) || isIpv6(v.addr))).map((v) => (isIpv4(v.addr!) ? `${v.addr}/32` : `${formatIpv6(parseIpv6(v.addr!)!)}/128`)))];
 }
 
 /** The decision, pure: which prefixes to announce given lvsd's liveness and each virtual_server's quorum. */
@@ -64,12 +74,18 @@ export function decide(cfg: Pick<LvsdAnnounce, 'prefix'>, vs: readonly VsHealth[
   });
 }
 
-/** The include file: one static protocol, its routes the announced prefixes (none = all withdrawn). */
-export function birdConfig(cfg: Pick<LvsdAnnounce, 'protocol_name'>, announce: readonly string[]): string {
-  const routes = announce.map((p) => `  route ${p} blackhole;\n`).join('');
+/**
+ * The include file: the `ipv4` static protocol, its routes the announced IPv4
+ * prefixes (none = all withdrawn), and, when the configuration speaks of any
+ * IPv6 prefix (`v6`), the `ipv6` one named protocol_name + "6". Both stay
+ * (empty) when withdrawn, so bird.conf filters naming them stay valid.
+ */
+export function birdConfig(cfg: Pick<LvsdAnnounce, 'protocol_name'>, announce: readonly string[], v6 = announce.some(isV6Prefix)): string {
+  const routes = (six: boolean) => announce.filter((p) => isV6Prefix(p) === six).map((p) => `  route ${p} blackhole;\n`).join('');
   return `# Written by lvs-keepalived (lvsd_announce); rewritten on every change, do not edit.\n`
     + `# Announced: ${announce.length ? announce.join(' ') : 'nothing'}\n`
-    + `protocol static ${cfg.protocol_name} {\n  ipv4;\n${routes}}\n`;
+    + `protocol static ${cfg.protocol_name} {\n  ipv4;\n${routes(false)}}\n`
+    + (v6 ? `protocol static ${cfg.protocol_name}6 {\n  ipv6;\n${routes(true)}}\n` : '');
 }
 
 export interface BirdcResult { code: number; out: string }
@@ -147,7 +163,7 @@ export class Announcer {
 
   /** Write the file and reconfigure BIRD if what should be announced changed (or the last push failed). */
   private async push(verdicts: PrefixVerdict[]): Promise<boolean> {
-    const text = birdConfig(this.cfg, verdicts.filter((v) => v.announce).map((v) => v.prefix));
+    const text = birdConfig(this.cfg, verdicts.filter((v) => v.announce).map((v) => v.prefix), verdicts.some((v) => isV6Prefix(v.prefix)));
     if (text === this.applied) { this.verdicts = verdicts; return true; }
     (this.deps.writeFile ?? atomicWrite)(this.cfg.bird_include, text);
     const r = await (this.deps.birdc ?? defaultBirdc)([this.cfg.birdc, '-s', this.cfg.bird_socket, 'configure']);

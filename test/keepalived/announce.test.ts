@@ -49,6 +49,35 @@ describe('the generated BIRD include', () => {
   });
 });
 
+describe('lvsd_announce over IPv6', () => {
+  it('announces the /128 of an IPv6 virtual server; each family gates only its own prefixes', () => {
+    expect(decide(cfg(), [web(true, '2001:db8:0::100'), web(true)], true)).toEqual([
+      { prefix: '2001:db8::100/128', announce: true, reason: 'healthy' },
+      { prefix: '10.0.0.100/32', announce: true, reason: 'healthy' },
+    ]);
+    const v = decide(cfg({ prefix: ['2001:db8::/64', '10.0.0.0/24'] }), [web(true, '2001:db8::100'), web(false, '2001:db8:1::5'), web(false, '10.0.0.7')], true);
+    expect(v).toEqual([
+      { prefix: '2001:db8::/64', announce: true, reason: 'healthy' },
+      { prefix: '10.0.0.0/24', announce: false, reason: 'no quorum: 10.0.0.7 80' },
+    ]);
+  });
+  it('writes IPv6 prefixes into a second, ipv6 static protocol (protocol_name + "6"), kept empty when withdrawn', () => {
+    expect(birdConfig(cfg(), ['10.0.0.100/32', '2001:db8::100/128'])).toBe(
+      '# Written by lvs-keepalived (lvsd_announce); rewritten on every change, do not edit.\n'
+      + '# Announced: 10.0.0.100/32 2001:db8::100/128\n'
+      + 'protocol static lvsd_vips {\n  ipv4;\n  route 10.0.0.100/32 blackhole;\n}\n'
+      + 'protocol static lvsd_vips6 {\n  ipv6;\n  route 2001:db8::100/128 blackhole;\n}\n');
+    expect(birdConfig(cfg(), [], true)).toContain('protocol static lvsd_vips6 {\n  ipv6;\n}\n');
+    expect(birdConfig(cfg(), [])).not.toContain('ipv6');
+  });
+  it('prefix lines take IPv6, reduced to the network address; a bad one is named', () => {
+    const r = parseConfigText('lvsd_announce {\n    prefix 2001:DB8::1:100/112 10.0.0.100/32\n}\n', 'k.conf');
+    expect(r.model.lvsd_announce?.prefix).toEqual(['2001:db8::1:0/112', '10.0.0.100/32']);
+    const bad = parseConfigText('lvsd_announce {\n    prefix 2001:db8::/129\n}\n', 'k.conf');
+    expect(bad.diagnostics.find((d) => d.severity === 'error')).toMatchObject({ line: 2, col: 12, message: "prefix '2001:db8::/129' is not an IPv6 prefix" });
+  });
+});
+
 describe('Announcer', () => {
   function rig() {
     const files: string[] = [];
@@ -141,7 +170,7 @@ describe('lvsd_announce in keepalived.conf and YAML', () => {
   it('reports bad prefixes, names and unknown keywords with positions', () => {
     const r = parseConfigText('lvsd_announce {\n  prefix 10.0.0.1/33\n  protocol_name 9x\n  bird_sockett /x\n}\n');
     expect(r.diagnostics.filter((d) => d.severity !== 'note').map((d) => `${d.line}:${d.col} ${d.severity} ${d.message}`)).toEqual([
-      "2:10 error prefix '10.0.0.1/33' is not an IPv4 prefix",
+      "2:10 error prefix '10.0.0.1/33' is not an IPv4 or IPv6 prefix",
       "3:17 error protocol_name '9x' is not a BIRD symbol",
       "4:3 warning unknown keyword 'bird_sockett' in lvsd_announce",
     ]);
