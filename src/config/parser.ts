@@ -656,7 +656,12 @@ function referenceIp(c: Ctx, s: Stmt, x: InstanceCtx): void {
     'keep it only in configs run by lvs-keepalived', 'UNKNOWN_KEYWORD');
   const words = s.block ? valueLines(c, s).flatMap((l) => l.words) : s.words.slice(1);
   if (!words.length) need(c, s, 1, 'address');
-  for (const w of words) { const a = ipv4(c, w, kw(s), s); if (a) x.vi.reference_ip.push(a); }
+  for (const w of words) {
+    // IPv4 or IPv6, whatever the instance's family: what counts is that this node can reach it.
+    if (isIpv6(w.text)) { x.vi.reference_ip.push(canonicalIp(w.text)); continue; }
+    const a = ipv4(c, w, kw(s), s);
+    if (a) x.vi.reference_ip.push(a);
+  }
 }
 
 function newInstance(pos: SourcePos, name: string, m: KeepalivedConfig): VrrpInstance {

@@ -161,7 +161,7 @@ export async function startVrrp(model: KeepalivedConfig, opts: VrrpOptions): Pro
     // Probe a few times per master-down interval so isolation is known before the backup would claim the VIP.
     const interval = Math.max(20, Math.min(adverIntMs, 1000) / 2);
     probers.push(new ReferenceProber(s.model.reference_ip, interval, Math.max(3 * interval, adverIntMs * 2),
-      (ok) => sched.referenceState(s.model.name, ok)));
+      (ok) => sched.referenceState(s.model.name, ok), s.ifname));
   }
 
   // ---- go

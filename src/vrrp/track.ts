@@ -3,7 +3,10 @@
 // Each source reports a boolean; index.ts turns those into faults (weight 0)
 // or priority deltas (weight ≠ 0) on the state machines.
 import { describeOutcome, succeeded, type ScriptOutcome } from '../core/notify.js';
-import { ifaceInfo, openRawIp, type RawIpSocket } from '../io/native.js';
+import { ifaceInfo, openRawIp, openRawIp6, type RawIpSocket, type RawIp6Socket } from '../io/native.js';
+import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST } from '../packet/icmpv6.js';
+import { canonicalIpv6 } from '../packet/ipv6.js';
+import { IPPROTO_ICMPV6 } from '../packet/addr6.js';
 import { buildIcmpEcho, decodeIcmp, ICMP_ECHOREPLY } from '../packet/icmp.js';
 import { decodeIpv4, IPPROTO_ICMP } from '../packet/ipv4.js';
 import { u32ToIp } from '../packet/addr.js';
@@ -145,30 +148,51 @@ export class LinkWatcher {
 }
 
 /**
- * Split brain reference: ICMP echo to each reference address every
- * `intervalMs`; reachable while some reply came within `windowMs`.
+ * Split brain reference: ICMP echo (ICMPv6 echo for an IPv6 address) to each
+ * reference address every `intervalMs`; reachable while some reply came
+ * within `windowMs`.
  */
 export class ReferenceProber {
   private sock: RawIpSocket | undefined;
+  private sock6: RawIp6Socket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
   private lastReply = 0;
   private readonly id = process.pid & 0xffff;
   private startedAt = 0;
+  private readonly v4: string[];
+  /** IPv6 references, canonical (replies are matched by their source as the kernel writes it). */
+  private readonly v6: string[];
   reachable = true;
+  /** `ifname`: the scope of link-local IPv6 references (the instance's interface). */
   constructor(readonly addrs: string[], readonly intervalMs: number, readonly windowMs: number,
-    private readonly onChange: (ok: boolean) => void) {}
+    private readonly onChange: (ok: boolean) => void, private readonly ifname?: string) {
+    this.v4 = addrs.filter((a) => !a.includes(':'));
+    this.v6 = addrs.filter((a) => a.includes(':')).map((a) => canonicalIpv6(a) ?? a);
+  }
 
   start(): void {
     this.startedAt = Date.now();
-    this.sock = openRawIp(IPPROTO_ICMP, { ttl: 64 });
-    this.sock.onMessage((pkt) => {
-      const ip = decodeIpv4(pkt, 0, pkt.length);
-      if (!ip.ok || !this.addrs.includes(u32ToIp(ip.value.src))) return;
-      const ic = decodeIcmp(pkt, ip.value.payloadOffset, ip.value.payloadLength);
-      if (ic.ok && ic.value.type === ICMP_ECHOREPLY && ic.value.id === this.id) this.lastReply = Date.now();
-      this.evaluate();
-    });
+    if (this.v4.length) {
+      this.sock = openRawIp(IPPROTO_ICMP, { ttl: 64 });
+      this.sock.onMessage((pkt) => {
+        const ip = decodeIpv4(pkt, 0, pkt.length);
+        if (!ip.ok || !this.v4.includes(u32ToIp(ip.value.src))) return;
+        const ic = decodeIcmp(pkt, ip.value.payloadOffset, ip.value.payloadLength);
+        if (ic.ok && ic.value.type === ICMP_ECHOREPLY && ic.value.id === this.id) this.lastReply = Date.now();
+        this.evaluate();
+      });
+    }
+    if (this.v6.length) {
+      // The kernel fills in an ICMPv6 raw socket's checksum; it hands over every ICMPv6 message: keep echo replies to us.
+      this.sock6 = openRawIp6(IPPROTO_ICMPV6, { hopLimit: 64, ...(this.ifname && this.v6.some((a) => /^fe[89ab]/i.test(a)) ? { ifname: this.ifname } : {}) });
+      this.sock6.onMessage((payload, from) => {
+        if (payload.length < 8 || payload[0] !== ICMPV6_ECHO_REPLY || ((payload[4]! << 8) | payload[5]!) !== this.id) return;
+        if (!this.v6.includes(canonicalIpv6(from.replace(/%.*$/, '')) ?? from)) return;
+        this.lastReply = Date.now();
+        this.evaluate();
+      });
+    }
     this.probe();
     this.timer = setInterval(() => { this.probe(); this.evaluate(); }, this.intervalMs);
   }
@@ -176,8 +200,16 @@ export class ReferenceProber {
   private probe(): void {
     this.seq = (this.seq + 1) & 0xffff;
     const msg = buildIcmpEcho({ id: this.id, seq: this.seq, payload: 'lvs-keepalived reference' });
-    for (const a of this.addrs) {
+    for (const a of this.v4) {
       try { this.sock?.send(a, msg); } catch { /* unreachable now: the window decides */ }
+    }
+    if (this.v6.length) {
+      // The same echo with ICMPv6's request type (the checksum is the kernel's).
+      const m6 = msg.slice();
+      m6[0] = ICMPV6_ECHO_REQUEST; m6[1] = 0; m6[2] = 0; m6[3] = 0;
+      for (const a of this.v6) {
+        try { this.sock6?.send(a, m6); } catch { /* unreachable now */ }
+      }
     }
   }
 
@@ -194,5 +226,6 @@ export class ReferenceProber {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.sock?.close();
+    this.sock6?.close();
   }
 }

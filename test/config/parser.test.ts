@@ -246,6 +246,11 @@ describe('lvsd extension: reference_ip', () => {
     expect(hasErrors(r.diagnostics)).toBe(false);
     expect(only(parse(VRRP('reference_ip 10.0.0\n')).diagnostics).length).toBe(1);
   });
+  it('takes IPv6 references too (canonical), in an IPv4 instance as in an IPv6 one', () => {
+    const r = parse(VRRP('    reference_ip 2001:DB8:0::1 10.0.0.254\n'));
+    expect(r.model.vrrp_instances[0]!.reference_ip).toEqual(['2001:db8::1', '10.0.0.254']);
+    expect(hasErrors(r.diagnostics)).toBe(false);
+  });
 });
 
 describe('model round trip of a whole sample', () => {

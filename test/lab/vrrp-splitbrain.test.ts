@@ -27,7 +27,7 @@ describe.skipIf(missing.length > 0 || !built)('VRRP split brain with a reference
 
   beforeAll(async () => {
     lab = new Lab('vsb');
-    await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false, servers: false, rsCount: 0 });
+    await buildLan(lab, 'dr', { directors: 2, vipOnDirector: false, servers: false, rsCount: 0, ipv6: true });
     ports = { dir: await switchPort(lab, 'dir'), dir2: await switchPort(lab, 'dir2') };
   }, 60_000);
   afterAll(async () => { await lab?.destroy(); }, 60_000);
@@ -42,13 +42,13 @@ describe.skipIf(missing.length > 0 || !built)('VRRP split brain with a reference
     daemons = []; mons = [];
   }, 30_000);
 
-  async function pair(): Promise<void> {
+  async function pair(referenceIp = common.referenceIp): Promise<void> {
     mons = [new AddrMonitor(lab, 'dir'), new AddrMonitor(lab, 'dir2')];
     await sleep(200);
-    const a = startDaemon(lab, 'dir', 'ours', pairConf({ ...common, state: 'MASTER', priority: 100 }, 'ours'));
+    const a = startDaemon(lab, 'dir', 'ours', pairConf({ ...common, referenceIp, state: 'MASTER', priority: 100 }, 'ours'));
     daemons.push(a);
     await waitFor(() => holdsVip(lab, 'dir'), 5000, 20, 'dir to hold the VIP');
-    const b = startDaemon(lab, 'dir2', 'ours', pairConf({ ...common, state: 'BACKUP', priority: 50 }, 'ours'));
+    const b = startDaemon(lab, 'dir2', 'ours', pairConf({ ...common, referenceIp, state: 'BACKUP', priority: 50 }, 'ours'));
     daemons.push(b);
     await waitFor(() => b.proc.output().includes('VRRP started'), 5000, 20, 'dir2 to start');
     await sleep(800);
@@ -95,6 +95,24 @@ describe.skipIf(missing.length > 0 || !built)('VRRP split brain with a reference
     await waitFor(() => daemons[1]!.proc.output().includes('"from":"FAULT","to":"BACKUP"'), 5000, 20, 'dir2 back to BACKUP');
     await sleep(1000);
     expect(await holdsVip(lab, 'dir2')).toBe(false);
+    expect(overlaps(events(), tCut)).toEqual([]);
+  }, 60_000);
+
+  it('an IPv6 reference (the client\'s 2001:db8:150::1, ICMPv6 echo): reachable while joined; the isolated backup goes FAULT, not MASTER', async () => {
+    await pair('2001:db8:150::1');
+    await sleep(1500);
+    expect(daemons[1]!.proc.output()).not.toContain('reference unreachable');
+    const tCut = Date.now();
+    await lab.exec('sw', ['bridge', 'link', 'set', 'dev', ports.dir2!, 'state', '0']);
+    await sleep(2000);
+    const tHeal = Date.now();
+    const out = daemons[1]!.proc.output();
+    expect(out).toContain('isolated');
+    expect(out).toContain('"to":"FAULT"');
+    expect(heldDuring('dir2', tCut, tHeal)).toBe(false);
+    expect(await holdsVip(lab, 'dir')).toBe(true);
+    await lab.exec('sw', ['bridge', 'link', 'set', 'dev', ports.dir2!, 'state', '3']);
+    await waitFor(() => daemons[1]!.proc.output().includes('"from":"FAULT","to":"BACKUP"'), 5000, 20, 'dir2 back to BACKUP');
     expect(overlaps(events(), tCut)).toEqual([]);
   }, 60_000);
 
