@@ -259,6 +259,38 @@ export function workerOfConn6(plan: FanoutPlan, protocol: number, caddr: Uint8Ar
   return fanoutHash(key, cport & m.pmask, plan.workers);
 }
 
+/** The worker a synced (or handed-over) entry belongs to under `plan`: workerOfConn or workerOfConn6. */
+export function workerOfSyncConn(plan: FanoutPlan, c: { protocol: number; caddr: number; cport: number; vaddr: number; vport: number; fwmark: number;
+  v6?: { caddr: Uint8Array; vaddr: Uint8Array } | undefined }): number {
+  return c.v6
+    ? workerOfConn6(plan, c.protocol, c.v6.caddr, c.cport, c.v6.vaddr, c.vport, c.fwmark)
+    : workerOfConn(plan, c.protocol, c.caddr, c.cport, c.vaddr, c.vport, c.fwmark);
+}
+
+const modeKey = (m: FanoutMode): string => `${m.pin ? 'pin' : `${m.mask >>> 0}/${m.pmask}/${m.mask6.join(',')}`}`;
+const sameModes = (a: Map<number, AddrEntries>, b: Map<number, AddrEntries>): boolean => {
+  for (const [addr, ea] of a) {
+    const eb = b.get(addr);
+    if (!eb) continue;
+    for (const [k, m] of ea.exact) { const n = eb.exact.get(k); if (n && modeKey(n) !== modeKey(m)) return false; }
+    for (const [k, m] of ea.any) { const n = eb.any.get(k); if (n && modeKey(n) !== modeKey(m)) return false; }
+  }
+  return true;
+};
+
+/**
+ * Whether going from plan `a` to plan `b` may change the worker of a flow
+ * that exists under both: another worker count, another fallback, or an
+ * endpoint both know hashed another way (-p/-M changed, or grouping with a
+ * persistent service). New endpoints have no flows yet; a dest's weight or a
+ * new real server moves nothing.
+ */
+export function steeringChanged(a: FanoutPlan, b: FanoutPlan): boolean {
+  if (a.workers !== b.workers) return true;
+  if ((a.addressOnly ? modeKey(a.addressOnly) : '') !== (b.addressOnly ? modeKey(b.addressOnly) : '')) return true;
+  return !sameModes(a.vips, b.vips) || !sameModes(a.rips, b.rips) || !sameModes(a.vips6, b.vips6) || !sameModes(a.rips6, b.rips6);
+}
+
 // Scratch memory of the program (all 16 words, BPF_MEMWORDS). IPv6 keeps
 // its address folds in M_SADDR/M_DADDR and the offsets of the addresses in
 // M_SOFF/M_DOFF, for the masked fold of the client's.

@@ -318,6 +318,21 @@ export class IpvsCore implements Tun6Context {
     return r;
   }
 
+  /** An entry handed over by another worker (re-steering): installed as a synced one, counted apart from sync. */
+  adopt(c: SyncConn, now: number): SyncInResult {
+    const r = this.syncInner(c, Math.floor(now / TICK_MS));
+    if (r === 'created' || r === 'updated') this.adopted++; else this.adoptFailed++;
+    return r;
+  }
+
+  /** Entry i leaves this table as if it had expired (re-steering hands it to another worker). */
+  release(i: number): void {
+    if (this.expireConn(i, true)) { this.handedOver++; this.expiredTotal--; }
+  }
+  adopted = 0;
+  adoptFailed = 0;
+  handedOver = 0;
+
   private syncInner(c: SyncConn, nowTick: number): SyncInResult {
     const t = this.tbl;
     const proto = c.protocol;

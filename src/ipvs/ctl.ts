@@ -24,7 +24,8 @@ import { ControlError, type ErrorCode } from './errors.js';
 import type { IpvsState } from './state.js';
 import { type IpvsCore, templateNet, templatePort } from './core.js';
 import { IPIP_HLEN } from './xmit/tun.js';
-import { SYNC_IN_RESULTS, type SyncConn, type SyncInResult, type SyncParams, validateSyncParams } from './sync.js';
+import { SYNC_IN_RESULTS, describeConn, type SyncConn, type SyncInResult, type SyncParams, validateSyncParams } from './sync.js';
+import { newSyncAddrs6, newSyncConn } from '../sync/message.js';
 
 const ENGINE_VERSION = '1.2.1';
 /** Schedulers whose pick is a pure function of the dests and the flow (trace can ask them). */
@@ -234,6 +235,38 @@ export class IpvsCtl {
     return this.core.syncIn(c, now);
   }
 
+  /**
+   * Re-steering between lvsd's workers (a change of -p/-M moves flows): the
+   * entries `moves` picks, described as connection sync describes them but
+   * with their remaining time as the timeout, and removed from this table.
+   * Conns go before templates, and a template still controlling a conn that
+   * stays stays with it: no conn outlives its controller here.
+   */
+  handOver(moves: (c: SyncConn) => boolean, now: number): SyncConn[] {
+    const t = this.st.tbl;
+    const nowTick = now / TICK_MS;
+    const out: SyncConn[] = [];
+    for (const templates of [false, true]) {
+      for (let i = 0; i < t.hwm; i++) {
+        if (!t.inUse(i) || t.isTemplate(i) !== templates || (templates && t.ctl(i) > 0)) continue;
+        const d = this.st.dests[t.destId(i)]!;
+        const secs = Math.max(1, Math.ceil(((t.expire(i) - nowTick) * TICK_MS) / 1000));
+        const c = describeConn(t, i, secs, d.svc.fwmark, newSyncConn(), newSyncAddrs6());
+        if (!moves(c)) continue;
+        out.push(c);
+        this.core.release(i);
+      }
+    }
+    return out;
+  }
+
+  /** Installs entries another worker handed over (handOver's output); how many were taken. */
+  adopt(conns: readonly SyncConn[], now: number): number {
+    let n = 0;
+    for (const c of conns) { const r = this.core.adopt(c, now); if (r === 'created' || r === 'updated') n++; }
+    return n;
+  }
+
   replace(r: Ruleset, extra?: (d: DestSpec) => DestExtra): void {
     const services = this.st.services;
     // Validate everything before touching anything.
@@ -388,6 +421,10 @@ export class IpvsCtl {
     c.templates = t.templates;
     c.conns_created = core.connsCreated;
     c.conns_expired = core.expiredTotal;
+    // Re-steering between workers (lvsd --workers): entries handed to another worker, and taken from one.
+    c.conns_handed_over = core.handedOver;
+    c.conns_adopted = core.adopted;
+    c.conns_adopt_failed = core.adoptFailed;
     c.conn_table_size = t.buckets;
     c.conn_table_capacity = t.capacity;
     c.conn_table_bytes = t.bytes();

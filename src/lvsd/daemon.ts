@@ -14,7 +14,8 @@ import type { MetricsServer } from '../metrics/server.js';
 import type { MetricsSource } from '../metrics/lvsd.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
 import { compileFilter } from '../io/bpf.js';
-import { compileFanout, planFanout, workerOfConn, workerOfConn6, type FanoutPlan } from '../io/fanout.js';
+import { compileFanout, planFanout, steeringChanged, workerOfConn, workerOfConn6, workerOfSyncConn, type FanoutPlan } from '../io/fanout.js';
+import { packSyncConns, unpackSyncConns } from './sync-pack.js';
 import { netlinkTables } from '../io/native.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import type { SyncConn } from '../ipvs/sync.js';
@@ -295,10 +296,31 @@ export class Daemon {
       const marks = [...rules.fwmarks ?? [], ...rules.fwmarks6 ?? []];
       const opened = await Promise.all(Array.from({ length: this.pool.size - 1 }, (_, i) => this.pool!.call<boolean>(i + 1, { op: 'set-rules', filter: prog, slots, fwmarks: i + 1 === fw ? marks : [] })));
       const opened0 = await this.pool.call<boolean>(0, { op: 'set-rules', filter: prog, fanout: fan.prog, slots, fwmarks: fw === 0 ? marks : [] });
+      const before = this.fanoutPlan;
       this.fanoutPlan = fan.plan;
       if (!(fw === 0 ? opened0 : opened[fw - 1])) { rules.fwmarks = []; rules.fwmarks6 = []; }
+      if (steeringChanged(before, fan.plan)) await this.handOver(fan.plan);
     }
     await this.interceptor.update(rules);
+  }
+
+  /**
+   * After a steering change (a -p/-M edit, a persistent service joining a NAT
+   * real server's group): each worker hands over the conns and templates the
+   * new program sends elsewhere, and their new workers adopt them, so open
+   * connections keep flowing (IPVS has one table; this keeps lvsd's as one).
+   * Frames that reach the new worker before its conn does are dropped as
+   * unknown for that moment (TCP retransmits them).
+   */
+  private async handOver(plan: FanoutPlan): Promise<void> {
+    const pool = this.pool!;
+    const out = await pool.broadcast<Uint32Array>({ op: 'hand-over', plan });
+    const to = Array.from({ length: pool.size }, (): SyncConn[] => []);
+    let n = 0;
+    for (const words of out) for (const c of unpackSyncConns(words)) { to[workerOfSyncConn(plan, c)]!.push(c); n++; }
+    if (n === 0) return;
+    const taken = await Promise.all(to.map((list, i) => (list.length ? pool.call<number>(i, { op: 'adopt', conns: packSyncConns(list) }) : Promise.resolve(0))));
+    this.log.info({ moved: n, adopted: taken.reduce((a, b) => a + b, 0) }, 'steering changed: conns handed over between workers');
   }
 
   /** The director's address towards a tunnel real server (the outer source of its IPIP packets); 0 when there is no route yet. */

@@ -5,6 +5,7 @@ import type { DestExtra } from '../ipvs/engine.js';
 import type { DestSpec, Ruleset, ServiceKey, ServiceSpec, Timeouts } from '../ipvs/types.js';
 import type { NeighEntry, RouteEntry } from '../io/neigh.js';
 import type { PlaneFanout } from './dataplane.js';
+import type { FanoutPlan } from '../io/fanout.js';
 
 /** The kernel's main routing and neighbour tables, IPv4 and IPv6, as the main thread read them for every worker. */
 export interface KernelSnapshot { routes: RouteEntry[]; neighs: NeighEntry[]; routes6: RouteEntry[]; neighs6: NeighEntry[] }
@@ -52,6 +53,10 @@ export type WorkerRequest =
   | { op: 'stats' }
   | { op: 'trace'; key: ServiceKey; caddr: string; cport: number }
   | { op: 'sync-master'; on: boolean }
+  /** Re-steering: hand over (remove and answer, packed as sync-pack.ts packs) the entries `plan` gives another worker. */
+  | { op: 'hand-over'; plan: FanoutPlan }
+  /** Install entries another worker handed over; answers how many were taken. */
+  | { op: 'adopt'; conns: Uint32Array }
   | { op: 'neigh-snapshot'; tables: KernelSnapshot }
   | { op: 'stop' };
 

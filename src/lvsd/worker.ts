@@ -17,6 +17,7 @@ import { DataPlane, type PlaneLog } from './dataplane.js';
 import { SchedBoard, SchedShare } from './sched-share.js';
 import { NOT_ENGINE, engineRequest } from './worker-ops.js';
 import { packSyncConns, unpackSyncConns } from './sync-pack.js';
+import { workerOfSyncConn } from '../io/fanout.js';
 import type { MainToWorker, WorkerInit, WorkerRequest, WorkerStats, WorkerToMain } from './worker-protocol.js';
 
 const TICK_MS = 100;
@@ -115,6 +116,12 @@ function main(): void {
           if (!syncFlush) { syncFlush = true; setImmediate(flushSync); }
         } : null);
         return null;
+      case 'hand-over': {
+        const moved = e.handOver((c) => workerOfSyncConn(r.plan, c) !== init.index, performance.now());
+        return packSyncConns(moved);
+      }
+      case 'adopt':
+        return e.adopt(unpackSyncConns(r.conns), performance.now());
       case 'neigh-snapshot':
         tables = r.tables;
         await plane.neigh.refreshSnapshot();

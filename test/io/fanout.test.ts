@@ -6,7 +6,7 @@
 // judges the same programs in test/lab/fanout.test.ts.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileFanout, fanoutHash, planFanout, workerOfConn, workerOfConn6, type FanoutService } from '../../src/io/fanout.js';
+import { compileFanout, fanoutHash, planFanout, steeringChanged, workerOfConn, workerOfConn6, type FanoutService } from '../../src/io/fanout.js';
 import { buildIcmp6Frame, buildTcp6Frame, buildUdp6Frame } from '../packet/build/ipv6.js';
 import { formatIpv6, parseIpv6 } from '../../src/packet/ipv6.js';
 import { buildFrame, buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
@@ -373,5 +373,28 @@ describe('fanout program, IPv6', () => {
     expect(d6(big.prog, frame6(6, '2001:db8:7::9', 1234, '2001:db8:8::6', 82))).toBe(want);
     expect(d6(big.prog, frame6(6, '2001:db8:7::9', 999, '2001:db8:8::6', 82))).toBe(want);
     expect(d6(big.prog, frame6(6, '2001:db8:9::6', 80, '2001:db8:7::9', 1234))).toBe(want);
+  });
+});
+
+describe('steeringChanged (when lvsd hands conns over between workers)', () => {
+  const base = [
+    svc('tcp', '10.1.0.100', 80, [['10.2.0.11', 80, 'masq'], ['10.2.0.12', 80, 'masq']]),
+    svc('tcp', '10.1.0.101', 443, [['10.2.0.13', 443, 'route']]),
+    svc('tcp', '2001:db8:1::100', 80, [['2001:db8:2::11', 80, 'masq']]),
+  ];
+  const plan = (l: FanoutService[], w = 2) => planFanout(l, w);
+  it('is false for what moves no flow: a new real server, a new service, the same rules again', () => {
+    expect(steeringChanged(plan(base), plan(base))).toBe(false);
+    expect(steeringChanged(plan(base), plan([{ ...base[0]!, dests: [...base[0]!.dests, { addr: '10.2.0.14', port: 80, fwd: 'masq' }] }, base[1]!, base[2]!]))).toBe(false);
+    expect(steeringChanged(plan(base), plan([...base, svc('udp', '10.1.0.100', 53, [['10.2.0.15', 53, 'masq']])]))).toBe(false);
+  });
+  it('is true when a service both plans know hashes another way, or the worker count or fallback changes', () => {
+    expect(steeringChanged(plan(base), plan([{ ...base[0]!, persistence: 300 }, base[1]!, base[2]!]))).toBe(true);
+    expect(steeringChanged(plan([{ ...base[1]!, persistence: 300 }]), plan([{ ...base[1]!, persistence: 300, netmask: '255.255.255.0' }]))).toBe(true);
+    expect(steeringChanged(plan(base), plan([base[0]!, base[1]!, { ...base[2]!, persistence: 60, netmask: '64' }]))).toBe(true);
+    // A persistent service that shares rs 10.2.0.11:80 pulls the first one's group to client-address hashing.
+    expect(steeringChanged(plan(base), plan([...base, svc('tcp', '10.1.0.102', 80, [['10.2.0.11', 80, 'masq']], 300)]))).toBe(true);
+    expect(steeringChanged(planFanout([], 1), plan(base))).toBe(true);
+    expect(steeringChanged(plan(base), planFanout(base, 2, true))).toBe(true);
   });
 });

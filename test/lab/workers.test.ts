@@ -208,6 +208,40 @@ for (const mode of ['nat', 'dr'] as const) {
       expect(tpl[0]).toMatch(new RegExp(`${t.client.ip.split('.').slice(0, 3).join('\\.')}\\.0:0`));
     });
 
+    it.skipIf(skip)('-E -p on a live service re-steers its flows: the workers hand their open connections over and every one keeps working', async () => {
+      diagnose();
+      const l = lab!, t = topo!;
+      const vs = await rules();
+      const before = await lvsd!.call('get-counters', {});
+      const ka = l.spawn('client', ['node', '-e', keepAliveScript(`http://${t.vip}/`, clientAddrs, 3000)]);
+      await waitFor(() => ka.output().includes('PAUSE') || ka.output().includes('ERROR'), 30_000, 50, 'the first rounds');
+      expect(ka.output()).toContain('PAUSE');
+      const openBefore = (await lvsd!.lvsadm(['-Lnc'])).stdout.split('\n').filter((x) => / ESTABLISHED /.test(x)).map((x) => x.trim().split(/\s+/).slice(3).join(' ')).sort();
+      expect(openBefore.length).toBe(ADDRS * PER_ADDR);
+      // Flows were hashed by client address and port; persistence hashes the client address alone.
+      await lvsd!.lvsadm(['-E', '-t', vs, '-s', 'rr', '-p', '300']);
+      const mid = await lvsd!.call('get-counters', {});
+      const moved = (mid.conns_handed_over ?? 0) - (before.conns_handed_over ?? 0);
+      expect(moved, 'conns handed over').toBeGreaterThan(0);
+      expect((mid.conns_adopted ?? 0) - (before.conns_adopted ?? 0)).toBe(moved);
+      // The same connections, on the same real servers, each listed once.
+      const openAfter = (await lvsd!.lvsadm(['-Lnc'])).stdout.split('\n').filter((x) => / ESTABLISHED /.test(x)).map((x) => x.trim().split(/\s+/).slice(3).join(' ')).sort();
+      expect(openAfter).toEqual(openBefore);
+      await ka.exited;
+      expect(ka.output()).toContain('DONE');
+      expect(ka.output()).not.toContain('ERROR');
+      const answers = ka.output().split('\n').filter((x) => x.startsWith('{')).map((x) => JSON.parse(x) as Answer);
+      expect(answers.length).toBe(ADDRS * PER_ADDR * ROUNDS);
+      const byAgent = new Map<number, Answer[]>();
+      for (const a of answers) byAgent.set(a.agent, [...(byAgent.get(a.agent) ?? []), a]);
+      for (const [agent, as] of byAgent) {
+        expect(new Set(as.map((a) => a.conn)).size, `agent ${agent}'s connections`).toBe(1);
+        expect(new Set(as.map((a) => a.body)).size, `agent ${agent}'s real servers`).toBe(1);
+      }
+      const after = await lvsd!.call('get-counters', {});
+      expect((after.drop_tcp_no_conn ?? 0) - (before.drop_tcp_no_conn ?? 0), 'frames of moved flows dropped as unknown').toBeLessThanOrEqual(ADDRS * PER_ADDR);
+    });
+
     it.skipIf(skip)('a worker that dies or hangs stops lvsd: exit 1, nftables table removed; SIGTERM with workers exits 0 and removes it too', async () => {
       diagnose();
       const l = lab!;
