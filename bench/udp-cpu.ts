@@ -297,7 +297,7 @@ async function main(): Promise<void> {
   await cleanupStale();
   const lab = new Lab('ucp');
   let lvsd: Lvsd | undefined;
-  interface Acc { lvsdNs: number[]; oursNs: number[]; buckets: Map<string, number[]> }
+  interface Acc { lvsdNs: number[]; oursNs: number[]; noIpiNs: number[]; buckets: Map<string, number[]> }
   const summary = new Map<string, Acc>();
   try {
     const topo = await buildNat(lab, { servers: false });
@@ -372,6 +372,7 @@ async function main(): Promise<void> {
         });
       }
       let oursNs = NaN;
+      let noIpiNs = NaN;
       if (rec && fwd) {
         const { stdout: text } = await run(['perf', 'script', '-i', perfFile, '-F', 'comm,pid,tid,ip,sym,dso'], { timeoutMs: 300_000, check: false });
         const samples = parsePerfScript(text);
@@ -384,6 +385,13 @@ async function main(): Promise<void> {
         for (const [k, v] of sorted) if (/^(lvsd|net|irq|softirq-other)\./.test(k)) ours += v;
         oursNs = (ours * ns) / fwd;
         row.perfOursNsPerPkt = Math.round(oursNs);
+        // The same without RPS's inter-processor interrupts (taking one, in any context, and
+        // sending one): the bench steers the director's receive work to CPU1 with RPS, and on
+        // a VM every IPI is an exit. A NIC with RSS interrupts the right core itself.
+        let ipis = 0;
+        for (const [k, v] of sorted) if (/^(lvsd|net|irq|softirq-other)\./.test(k) && /sysvec_call_function_single|x2apic_send_IPI|net_rps_send_ipi/.test(k)) ipis += v;
+        noIpiNs = ((ours - ipis) * ns) / fwd;
+        row.perfNoIpiNsPerPkt = Math.round(noIpiNs);
         row.perfNsPerPkt = Object.fromEntries(sorted.filter(([k]) => k !== 'idle' && !k.startsWith('other.')).slice(0, 40).map(([k, v]) => [k, per(v)]));
         const coarse = new Map<string, number>();
         for (const [k, v] of sorted) {
@@ -394,14 +402,15 @@ async function main(): Promise<void> {
         }
         row.perfCoarseNsPerPkt = Object.fromEntries([...coarse].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, per(v)]));
         row.perfOtherNsPerPkt = per(sorted.filter(([k]) => k.startsWith('other.')).reduce((a, [, v]) => a + v, 0));
-        const s = summary.get(`${peer.name}@${rate}`) ?? { lvsdNs: [], oursNs: [], buckets: new Map<string, number[]>() } as Acc;
+        const s = summary.get(`${peer.name}@${rate}`) ?? { lvsdNs: [], oursNs: [], noIpiNs: [], buckets: new Map<string, number[]>() } as Acc;
         for (const [k, v] of buckets) { const a = s.buckets.get(k) ?? []; a.push(per(v)); s.buckets.set(k, a); }
         summary.set(`${peer.name}@${rate}`, s);
         if (!keep) rmSync(perfFile, { force: true });
       }
-      const s = summary.get(`${peer.name}@${rate}`) ?? { lvsdNs: [], oursNs: [], buckets: new Map<string, number[]>() } as Acc;
+      const s = summary.get(`${peer.name}@${rate}`) ?? { lvsdNs: [], oursNs: [], noIpiNs: [], buckets: new Map<string, number[]>() } as Acc;
       s.lvsdNs.push(lvsdNs);
       s.oursNs.push(oursNs);
+      s.noIpiNs.push(noIpiNs);
       summary.set(`${peer.name}@${rate}`, s);
       emit(row);
     };
@@ -454,7 +463,15 @@ async function main(): Promise<void> {
     for (const [key, s] of summary) {
       const top = [...s.buckets].map(([k, v]) => [k, med(v)] as const).filter(([k]) => k !== 'idle' && !k.startsWith('other.')).sort((a, b) => b[1] - a[1]).slice(0, 25);
       emit({ bench: 'udp-cpu-summary', peer: key, lvsdNsPerPkt: Math.round(med(s.lvsdNs)) || null, perfOursNsPerPkt: Math.round(med(s.oursNs)) || null,
-        perfBucketsMedianNs: Object.fromEntries(top) });
+        perfNoIpiNsPerPkt: Math.round(med(s.noIpiNs)) || null, perfBucketsMedianNs: Object.fromEntries(top) });
+    }
+    // Per-core ratios to nftables DNAT at each rate (CPU per packet, nft ÷ peer: > 1 means cheaper than nft), with and without the IPIs.
+    for (const [key, s] of summary) {
+      const [peer, rate] = key.split('@');
+      const nft = summary.get(`nft-dnat@${rate}`);
+      if (!nft || peer === 'nft-dnat') continue;
+      const r = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? +(a / b).toFixed(2) : null);
+      emit({ bench: 'udp-cpu-ratio', peer, rate: Number(rate), perCoreVsNft: r(med(nft.oursNs), med(s.oursNs)), perCoreVsNftWithoutIpis: r(med(nft.noIpiNs), med(s.noIpiNs)) });
     }
   } finally {
     await lvsd?.stop().catch(() => undefined);
