@@ -299,7 +299,8 @@ export class Daemon {
       const before = this.fanoutPlan;
       this.fanoutPlan = fan.plan;
       if (!(fw === 0 ? opened0 : opened[fw - 1])) { rules.fwmarks = []; rules.fwmarks6 = []; }
-      if (steeringChanged(before, fan.plan)) await this.handOver(fan.plan);
+      // The rules are in place whatever happens here: a failed hand-over costs the moved flows, not the operation.
+      if (steeringChanged(before, fan.plan)) await this.handOver(fan.plan).catch((err: unknown) => this.log.error({ err: String(err) }, 'handing conns over between workers failed'));
     }
     await this.interceptor.update(rules);
   }
