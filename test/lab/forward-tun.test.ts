@@ -23,8 +23,14 @@ describe('lvsd forwards: TUN', async () => {
     const cap = lab.spawn(rs1.name, ['tshark', '-l', '-n', '-i', 'eth0', '-c', '3', '-f', 'ip proto 4',
       '-T', 'fields', '-E', 'separator=|', '-e', 'ip.proto', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'tcp.dstport', '-e', '_ws.expert']);
     await waitFor(() => /Capturing on/.test(cap.output()), 15_000, 50, 'tshark to start capturing');
-    expect(await curlMany(lab, 'client', m!.url, 2)).toEqual(['from rs1', 'from rs1']);
-    await Promise.race([cap.exited, new Promise((r) => setTimeout(r, 10_000))]);
+    // tshark may print "Capturing on" before dumpcap's filter is live (CI once saw 0 of the
+    // packets of the first two requests): ask again until it has its 3 packets and exits.
+    let exited = false;
+    void cap.exited.then(() => { exited = true; });
+    for (let i = 0; i < 10 && !exited; i++) {
+      expect(await curlMany(lab, 'client', m!.url, 1)).toEqual(['from rs1']);
+      await Promise.race([cap.exited, new Promise((r) => setTimeout(r, 500))]);
+    }
     const rows = cap.output().split('\n').filter((l) => /^\d+,\d+\|/.test(l));
     expect(rows.length, cap.output()).toBe(3);
     for (const r of rows) {

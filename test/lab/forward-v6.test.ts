@@ -193,8 +193,14 @@ for i in range(4):
         const rs1 = x.topo.rs[0]!;
         const cap = x.lab.spawn(rs1.name, ['tshark', '-n', '-l', '-i', 'eth0', '-f', 'ip6 proto 41', '-c', '3', '-a', 'duration:15',
           '-T', 'fields', '-E', 'separator=|', '-e', 'ipv6.nxt', '-e', 'ipv6.src', '-e', 'ipv6.dst', '-e', 'tcp.dstport']);
-        await new Promise((r) => setTimeout(r, 1500)); // tshark's capture starts
-        expect(await curlMany(x.lab, 'client', url, 2, { extra: '-6 -g' })).toEqual(['from rs1', 'from rs1']);
+        await waitFor(() => /Capturing on/.test(cap.output()), 15_000, 50, 'tshark to start capturing');
+        // "Capturing on" may come before dumpcap's filter is live: ask until tshark has its 3 packets and exits.
+        let exited = false;
+        void cap.exited.then(() => { exited = true; });
+        for (let i = 0; i < 10 && !exited; i++) {
+          expect(await curlMany(x.lab, 'client', url, 1, { extra: '-6 -g' })).toEqual(['from rs1']);
+          await Promise.race([cap.exited, new Promise((r) => setTimeout(r, 500))]);
+        }
         await cap.exited;
         const rows = cap.output().split('\n').filter((l) => l.startsWith('41,'));
         expect(rows.length).toBeGreaterThan(0);
