@@ -449,29 +449,23 @@ function assemble(plan: FanoutPlan): Uint32Array | undefined {
   };
   const pinnedAll = plan.addressOnly?.pin === true;
 
-  a.label('classify');
-  if (plan.vips.size + plan.rips.size === 0 || pinnedAll) a.ret(0);
-  else {
+  // Each family: its services' endpoints (the client is the source), then its NAT real
+  // servers' (the client is the destination), else worker 0.
+  const classify = (six: boolean) => {
+    const sfx = six ? '6' : '';
+    const [vips, rips, set] = six ? [plan.vips6, plan.rips6, setMode6] : [plan.vips, plan.rips, setMode];
+    a.label(`classify${sfx}`);
+    if (vips.size + rips.size === 0 || pinnedAll) { a.ret(0); return; }
     keys();
-    if (plan.addressOnly) setMode(plan.addressOnly);
-    emitSide(plan.vips, M_DADDR, M_DKEY, 'v', 'client_src', 'reply', setMode);
-    a.label('reply');
-    emitSide(plan.rips, M_SADDR, M_SKEY, 'r', 'client_dst', 'none', setMode);
-    a.label('none');
+    if (plan.addressOnly) set(plan.addressOnly);
+    emitSide(vips, M_DADDR, M_DKEY, six ? 'w' : 'v', `client_src${sfx}`, `reply${sfx}`, set);
+    a.label(`reply${sfx}`);
+    emitSide(rips, M_SADDR, M_SKEY, six ? 's' : 'r', `client_dst${sfx}`, `none${sfx}`, set);
+    a.label(`none${sfx}`);
     a.ret(0);
-  }
-
-  a.label('classify6');
-  if (plan.vips6.size + plan.rips6.size === 0 || pinnedAll) a.ret(0);
-  else {
-    keys();
-    if (plan.addressOnly) setMode6(plan.addressOnly);
-    emitSide(plan.vips6, M_DADDR, M_DKEY, 'w', 'client_src6', 'reply6', setMode6);
-    a.label('reply6');
-    emitSide(plan.rips6, M_SADDR, M_SKEY, 's', 'client_dst6', 'none6', setMode6);
-    a.label('none6');
-    a.ret(0);
-  }
+  };
+  classify(false);
+  classify(true);
 
   a.label('client_src');
   ld(M_SADDR); st(M_KEY);
