@@ -167,15 +167,10 @@ export class IpvsCore implements Tun6Context {
     const l4 = l3 + 20;
     const l4len = tot - 20;
     let tflags = 0;
-    if (proto === 6) {
-      if (l4len < 20) return this.bad(D.truncated, this.relevant(buf, l3));
-      const doff = (buf[l4 + 12]! >>> 4) << 2;
-      if (doff < 20 || doff > l4len) return this.bad(D.bad_tcp_doff, this.relevant(buf, l3));
-      tflags = buf[l4 + 13]!;
-    } else if (proto === 17) {
-      if (l4len < 8) return this.bad(D.truncated, this.relevant(buf, l3));
-      const ulen = readU16(buf, l4 + 4);
-      if (ulen < 8 || ulen > l4len) return this.bad(D.bad_udp_length, this.relevant(buf, l3));
+    if (proto === 6 || proto === 17) {
+      const p = l4Problem(buf, l4, l4len, proto);
+      if (p >= 0) return this.bad(p, this.relevant(buf, l3));
+      if (proto === 6) tflags = buf[l4 + 13]!;
     } else if (proto === 1) {
       return this.inputIcmp(buf, l3, tot, saddr, daddr, now, out);
     } else {
@@ -808,16 +803,12 @@ export class IpvsCore implements Tun6Context {
     const l4 = l3 + (r >>> 8);
     const l4len = l3 + tot - l4;
     let tflags = 0;
-    if (proto === 6) {
-      if (l4len < 20) return this.bad(D.truncated, this.relevant6(sfold, dfold));
-      const doff = (buf[l4 + 12]! >>> 4) << 2;
-      if (doff < 20 || doff > l4len) return this.bad(D.bad_tcp_doff, this.relevant6(sfold, dfold));
-      tflags = buf[l4 + 13]!;
-    } else if (proto === 17) {
-      if (l4len < 8) return this.bad(D.truncated, this.relevant6(sfold, dfold));
-      const ulen = readU16(buf, l4 + 4);
-      if (ulen < 8 || ulen > l4len) return this.bad(D.bad_udp_length, this.relevant6(sfold, dfold));
-      if (buf[l4 + 6] === 0 && buf[l4 + 7] === 0) return this.bad(D.udp_zero_checksum, this.relevant6(sfold, dfold));
+    if (proto === 6 || proto === 17) {
+      const p = l4Problem(buf, l4, l4len, proto);
+      if (p >= 0) return this.bad(p, this.relevant6(sfold, dfold));
+      if (proto === 6) tflags = buf[l4 + 13]!;
+      // UDP over IPv6 must carry a checksum (RFC 8200 8.1).
+      else if (buf[l4 + 6] === 0 && buf[l4 + 7] === 0) return this.bad(D.udp_zero_checksum, this.relevant6(sfold, dfold));
     } else if (proto === 58) {
       return this.inputIcmp6(buf, l3, l4, tot, sfold, dfold, now, out);
     } else {
@@ -991,6 +982,20 @@ export class IpvsCore implements Tun6Context {
 }
 
 /** dst[0, 16) ← src[off, off+16), without a subarray view. */
+/** The TCP (6) or UDP (17) header at l4, checked alike for both families: a drop reason (D.*), or -1 when sound. */
+function l4Problem(buf: Uint8Array, l4: number, l4len: number, proto: number): number {
+  if (proto === 6) {
+    if (l4len < 20) return D.truncated;
+    const doff = (buf[l4 + 12]! >>> 4) << 2;
+    if (doff < 20 || doff > l4len) return D.bad_tcp_doff;
+  } else {
+    if (l4len < 8) return D.truncated;
+    const ulen = readU16(buf, l4 + 4);
+    if (ulen < 8 || ulen > l4len) return D.bad_udp_length;
+  }
+  return -1;
+}
+
 function copy16(dst: Uint8Array, src: Uint8Array, off: number): void {
   for (let k = 0; k < 16; k++) dst[k] = src[off + k]!;
 }
