@@ -9,7 +9,8 @@
         "src/util.cc",
         "src/netlink.cc",
         "src/signal.cc",
-        "src/nfqueue.cc"
+        "src/nfqueue.cc",
+        "src/bpf.cc"
       ],
       "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")"],
       "cflags!": ["-fno-exceptions"],

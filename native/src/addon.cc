@@ -12,6 +12,7 @@
 
 namespace lvsd { void InitSignal(Napi::Env env, Napi::Object exports); }
 namespace lvsd { void InitNfqueue(Napi::Env env, Napi::Object exports); }
+namespace lvsd { void InitBpf(Napi::Env env, Napi::Object exports); }
 
 namespace {
 
@@ -49,6 +50,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lvsd::InitNetlink(env, exports);
   lvsd::InitSignal(env, exports);
   lvsd::InitNfqueue(env, exports);
+  lvsd::InitBpf(env, exports);
   exports.Set("ifaceInfo", Napi::Function::New(env, IfaceInfo, "ifaceInfo"));
   exports.Set("netnsOpen", Napi::Function::New(env, NetnsOpen, "netnsOpen"));
   exports.Set("netnsSet", Napi::Function::New(env, NetnsSet, "netnsSet"));

@@ -149,6 +149,7 @@ class PacketSocket : public PolledSocket<PacketSocket> {
       InstanceMethod("stop", &PacketSocket::Stop),
       InstanceMethod("kick", &PacketSocket::Kick),
       InstanceMethod("setFilter", &PacketSocket::SetFilter),
+      InstanceMethod("attachBpf", &PacketSocket::AttachBpf),
       InstanceMethod("detachFilter", &PacketSocket::DetachFilter),
       InstanceMethod("stats", &PacketSocket::Stats),
       InstanceMethod("setFanout", &PacketSocket::SetFanout),
@@ -418,6 +419,18 @@ class PacketSocket : public PolledSocket<PacketSocket> {
     CheckOpen(env);
     if (info.Length() < 1) throw Napi::TypeError::New(env, "setFilter(insns) needs a program");
     AttachFilter(env, fd_, ParseFilter(env, info[0]));
+    return env.Undefined();
+  }
+
+  // attachBpf(progFd): an eBPF socket filter (SO_ATTACH_BPF) in place of the
+  // classic one, swapped in one step as SO_ATTACH_FILTER swaps; setFilter()
+  // puts a classic program back the same way.
+  Napi::Value AttachBpf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "attachBpf(progFd: number)");
+    int pfd = info[0].As<Napi::Number>().Int32Value();
+    if (setsockopt(fd_, SOL_SOCKET, SO_ATTACH_BPF, &pfd, sizeof pfd) < 0) ThrowErrno(env, "setsockopt", errno, "SO_ATTACH_BPF");
     return env.Undefined();
   }
 

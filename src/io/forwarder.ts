@@ -19,6 +19,7 @@ export type DataPathNeigh = Pick<NeighTable, 'writeMacs' | 'holdFrame'> & Partia
 import { csumPartial, csumFold, pseudoHeaderSum, checksum } from '../packet/checksum.js';
 import { ipv6Upper, pseudoHeaderSum6 } from '../packet/ipv6.js';
 import { VERDICT_DROP, VERDICT_IGNORE, VERDICT_XMIT, type XmitOut } from '../ipvs/engine.js';
+import type { FastPath } from './fastpath.js';
 
 // The verdicts and the XmitOut contract are the engine's (src/ipvs/engine.ts).
 export { VERDICT_DROP, VERDICT_XMIT, VERDICT_IGNORE, type XmitOut } from '../ipvs/engine.js';
@@ -223,6 +224,10 @@ export interface ForwarderOptions {
 }
 
 export class Forwarder {
+  /** The fast path, when lvsd runs with --fast-path; fastCand: the frame in hand was captured for it. */
+  private fast: FastPath | null = null;
+  private fastIfindex: number[] = [];
+  private fastCand = false;
   readonly counters = new ForwarderCounters();
   private readonly out: XmitOut;
   private readonly now: () => number;
@@ -400,7 +405,23 @@ export class Forwarder {
     // gso_type in the virtio_net_hdr right before the frame: a TSO/GRO super-frame.
     if (port.vnet !== 0 && u8[off - VNET_HDR_LEN + 1] !== 0) { this.gsoFrame(port, off, caplen, now); return; }
     if ((status & TP_STATUS_CSUMNOTREADY) !== 0) completeL4Checksum(u8, off, caplen);
+    const fast = this.fast;
+    if (fast === null) {
+      if (this.runEngine(u8, off, caplen, now, false)) this.xmit(port, now);
+      return;
+    }
+    this.fastCand = fast.capture(u8, off, caplen);
     if (this.runEngine(u8, off, caplen, now, false)) this.xmit(port, now);
+    this.fastCand = false;
+  }
+
+  /**
+   * Turns the fast path on (src/io/fastpath.ts): every ordinary frame the
+   * engine forwards is offered to it. `ifindexes[i]` is port i's interface.
+   */
+  setFastPath(fast: FastPath | null, ifindexes: number[]): void {
+    this.fast = fast;
+    this.fastIfindex = ifindexes;
   }
 
   /**
@@ -446,6 +467,7 @@ export class Forwarder {
     if (flen > tx.tx.maxFrameLen) { c.oversize++; return; }
     const d = tx.tx.acquireOrKick();
     if (d < 0) { c.txFull++; return; }
+    if (this.fastCand) this.fast!.offer(buf, buf === port.u8, l2, out.len, this.fastIfindex[egress]!, tx.mtu);
     if (buf === port.u8) copyFrame(port, l2, tx, d, flen);
     else if (buf === tx.u8) tx.u8.copyWithin(d, l2, l2 + flen);
     else tx.u8.set(buf.subarray(l2, l2 + flen), d);

@@ -207,6 +207,7 @@ interface NativePacketSocket {
   stop(): void;
   kick(): number;
   setFilter(p: BpfProgram): void;
+  attachBpf(progFd: number): void;
   sendVnet(frame: Uint8Array, vnet: VnetHeader): number;
   sendVnetAt(buffer: ArrayBuffer, off: number, len: number): number;
   detachFilter(): void;
@@ -224,6 +225,8 @@ interface Addon {
   RawIp6Socket: new (protocol: number, opts: RawIp6Options) => NativeRawSocket<RawIp6Handler>;
   sendFrame(ifname: string, frame: Uint8Array): number;
   releaseSendSockets(): void;
+  bpfCall(cmd: number, attr: Buffer, ptrs?: [number, Buffer][]): number;
+  bpfClose(fd: number): void;
   ifaceInfo(ifname: string): IfaceInfo;
   routeGet(dst: string, opts?: { oif?: number; src?: string }): RouteInfo | null;
   neighGet(ifindex: number, ip: string): NeighInfo | null;
@@ -373,6 +376,11 @@ export class PacketSocket {
   /** Attach (atomically replace) a classic-BPF program (see bpf.ts compileFilter). */
   setFilter(p: BpfProgram): void {
     this.s.setFilter(p);
+  }
+
+  /** Attach (atomically replace) an eBPF socket filter by its program fd (the fast path's, src/io/fastpath.ts). */
+  attachBpf(progFd: number): void {
+    this.s.attachBpf(progFd);
   }
 
   detachFilter(): void {
@@ -672,4 +680,14 @@ export function onSignal(signo: number, cb: () => void): void {
 /** The C library's SIGRTMIN (34 with glibc, whose first two are its own). */
 export function sigRtMin(): number {
   return loadAddon().sigRtMin();
+}
+
+/** bpf(2): cmd, the attribute union, and where in it to write each buffer's address. */
+export function bpfCall(cmd: number, attr: Buffer, ptrs?: [number, Buffer][]): number {
+  return loadAddon().bpfCall(cmd, attr, ptrs);
+}
+
+/** Closes a bpf map, program or link fd (a link's last close detaches its program). */
+export function bpfClose(fd: number): void {
+  loadAddon().bpfClose(fd);
 }

@@ -419,8 +419,12 @@ export class ConnTable {
     }
   }
 
+  /** Told of every slot freed (the fast path forgets the conn's flows: src/io/fastpath.ts). */
+  onRemove: ((i: number) => void) | null = null;
+
   /** Unhash and free a slot. */
   remove(i: number): void {
+    if (this.onRemove !== null) this.onRemove(i);
     const f = this.u[(i << 4) + C_FLAGS]!;
     this.wheelUnlink(i);
     const ports = this.u[(i << 4) + C_PORTS]!;

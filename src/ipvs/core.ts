@@ -131,7 +131,16 @@ export class IpvsCore implements Tun6Context {
    */
   rxMark = 0;
 
+  /**
+   * The conn slot whose packet the last input() forwarded (-1: none), and
+   * whether it was a NAT reply: the fast path (src/io/fastpath.ts) learns
+   * flows from it.
+   */
+  lastConn = -1;
+  lastOut = false;
+
   input(buf: Uint8Array, off: number, len: number, now: number, out: XmitOut, gso = false, mark = 0): number {
+    this.lastConn = -1;
     this.rxGso = gso;
     this.rxMark = mark;
     this.frames++;
@@ -266,6 +275,8 @@ export class IpvsCore implements Tun6Context {
     if (proto === 6) this.tcpState(i, d, TCP_DIR_INPUT, tflags, nowTick);
     else t.setExpire(i, nowTick + this.st.udpTo);
     if (this.syncSink !== null) this.syncOut(i, nowTick);
+    this.lastConn = i;
+    this.lastOut = false;
     return this.xmit(i, d, buf, l3, l4, tot, proto, out);
   }
 
@@ -456,7 +467,65 @@ export class IpvsCore implements Tun6Context {
     out.start = l3;
     out.len = tot;
     this.xmits++;
+    this.lastConn = i;
+    this.lastOut = true;
     return VERDICT_XMIT;
+  }
+
+  /**
+   * Whether conn i's packets may bypass the engine (src/io/fastpath.ts): an
+   * IPv4 NAT or DR conn, not a template, fwmark or one-packet conn, UDP or
+   * TCP in ESTABLISHED (every SYN, FIN and RST still comes here, so the
+   * state machine sees each transition).
+   */
+  fastEligible(i: number): boolean {
+    const t = this.tbl;
+    if (i < 0 || !t.inUse(i) || t.isV6(i) || t.isTemplate(i) || (t.flags(i) & CF_FWMARK) !== 0) return false;
+    const fwd = t.fwd(i);
+    if (fwd !== FWD_MASQ && fwd !== FWD_ROUTE) return false;
+    const d = this.dests[t.destId(i)];
+    if (d === undefined || d.svc.ops || !d.available) return false;
+    const p = t.proto(i);
+    return p === 17 || (p === 6 && t.state(i) === TCP_S_ESTABLISHED);
+  }
+
+  /**
+   * fastCredit(): the counting part of fastActivity(), for a flow's last
+   * packets when it leaves the map (the conn may be closing or going away:
+   * only its identity is checked).
+   *
+   * fastActivity(): packets of conn i that the fast path forwarded since the last call,
+   * accounted as inPacket()/outPacket() would: counted in the dest, service
+   * and totals, the conn's timer restarted, the conn offered to sync. The
+   * flow is named by its client key so a slot reused by another conn is not
+   * credited; false when slot i no longer holds that conn or it may no
+   * longer bypass the engine (the fast path then forgets the flow).
+   */
+  fastCredit(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
+    reply: boolean, pkts: number, bytes: number): boolean {
+    const t = this.tbl;
+    if (i < 0 || !t.inUse(i) || t.proto(i) !== proto || t.isV6(i) || t.caddr(i) !== caddr || t.cport(i) !== cport
+      || t.vaddr(i) !== vaddr || t.vport(i) !== vport) return false;
+    if (pkts === 0) return true;
+    const d = this.dests[t.destId(i)]!;
+    const c = reply ? S_OUTPKTS : S_INPKTS;
+    const b = reply ? S_OUTBYTES : S_INBYTES;
+    for (const st of [d.stats.c, d.svc.stats.c, this.st.totStats.c]) {
+      st[c]! += pkts;
+      st[b]! += bytes;
+    }
+    return true;
+  }
+
+  fastActivity(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
+    reply: boolean, pkts: number, bytes: number, now: number): boolean {
+    const t = this.tbl;
+    if (!this.fastEligible(i) || !this.fastCredit(i, proto, caddr, cport, vaddr, vport, reply, pkts, bytes)) return false;
+    if (pkts === 0) return true;
+    const nowTick = Math.floor(now / TICK_MS);
+    t.setExpire(i, nowTick + (proto === 6 ? this.tcpTo[t.state(i)]! : this.st.udpTo));
+    if (this.syncSink !== null && !reply) this.syncOut(i, nowTick);
+    return true;
   }
 
   /** set_tcp_state(). */

@@ -147,6 +147,20 @@ export class IpvsEngine extends IpvsCtl {
     return this.core.input(buf, off, len, now, out, gso, mark);
   }
 
+  // The fast path's view (src/io/fastpath.ts; IpvsCore has the details).
+  get lastConn(): number { return this.core.lastConn; }
+  get lastOut(): boolean { return this.core.lastOut; }
+  fastEligible(i: number): boolean { return this.core.fastEligible(i); }
+  fastCredit(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
+    reply: boolean, pkts: number, bytes: number): boolean {
+    return this.core.fastCredit(i, proto, caddr, cport, vaddr, vport, reply, pkts, bytes);
+  }
+  fastActivity(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
+    reply: boolean, pkts: number, bytes: number, now: number): boolean {
+    return this.core.fastActivity(i, proto, caddr, cport, vaddr, vport, reply, pkts, bytes, now);
+  }
+  onConnRemove(cb: ((i: number) => void) | null): void { this.st.tbl.onRemove = cb; }
+
   /** The MTU towards tunnel real servers (--tun-mtu; default 1500). */
   get tunMtu(): number {
     return this.core.tunMtu;

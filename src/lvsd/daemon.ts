@@ -13,10 +13,11 @@ import { mergeServices, perWorkerCounters, sumBatches, sumCounters, sumStats } f
 import type { MetricsServer } from '../metrics/server.js';
 import type { MetricsSource } from '../metrics/lvsd.js';
 import { Interceptor, type InterceptRules } from '../io/intercept.js';
+import { FastPathKernel } from '../io/fastpath.js';
 import { compileFilter } from '../io/bpf.js';
 import { compileFanout, planFanout, steeringChanged, workerOfConn, workerOfConn6, workerOfSyncConn, type FanoutPlan } from '../io/fanout.js';
 import { packSyncConns, unpackSyncConns } from './sync-pack.js';
-import { netlinkTables } from '../io/native.js';
+import { ifaceInfo, netlinkTables } from '../io/native.js';
 import { IpvsEngine, type InterceptKeys } from '../ipvs/engine.js';
 import type { SyncConn } from '../ipvs/sync.js';
 import { ipToU32, u32ToIp } from '../packet/addr.js';
@@ -76,6 +77,8 @@ export class Daemon {
   /** Slots of the services and dests on the workers' shared scheduling board. */
   private schedSlots: SchedSlots | undefined;
   private interceptor!: Interceptor;
+  /** --fast-path: the flow map and the tcx links (closing them detaches the program). */
+  private fastKernel: FastPathKernel | undefined;
   private control!: ControlServer;
   private metrics: MetricsServer | undefined;
   private sync!: SyncDaemons;
@@ -107,6 +110,12 @@ export class Daemon {
     this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum() });
     await this.interceptor.install({ services: [], natDests: [] });
 
+    if (o.fastPath) {
+      // Attached before any flow is learnt: until then the map is empty and the program passes every frame on.
+      this.fastKernel = new FastPathKernel();
+      this.fastKernel.attach(ifnames.map((n) => ifaceInfo(n).ifindex));
+    }
+
     if (o.workers > 1) await this.startWorkers(ifnames);
     else await this.startPlane(ifnames);
 
@@ -136,6 +145,7 @@ export class Daemon {
     const plane = new DataPlane({
       ifnames, engine: e, log: this.log, synShed: this.opts.synShed, rxRing: this.opts.rxRing, fwmarkQueue: this.fwmarkQueueNum(),
       connsCreated: () => e.counters().conns_created ?? 0, kernel: netlinkTables,
+      ...(this.fastKernel ? { fastPath: { mapFd: this.fastKernel.mapFd, owner: 0, engine: e } } : {}),
     });
     this.plane = plane;
     plane.open();
@@ -175,7 +185,7 @@ export class Daemon {
     const board = SchedBoard.create(o.workers);
     this.schedSlots = new SchedSlots(board);
     this.pool = new WorkerPool({
-      workers: o.workers, ifnames, synShed: o.synShed, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
+      workers: o.workers, ifnames, synShed: o.synShed, fastMapFd: this.fastKernel?.mapFd, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
       // --max-conns bounds the whole table, as with one worker: each worker gets its share (and the same memory in total).
       engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp },
       log: this.log,
@@ -478,6 +488,7 @@ export class Daemon {
       await this.metrics?.close();
       try { await this.interceptor?.remove(); } catch (err) { this.log.error({ err: String(err) }, 'removing the nftables table failed'); }
       this.plane?.close();
+      this.fastKernel?.close();
       this.log.info('lvsd stopped');
     })();
     return this.stopping;

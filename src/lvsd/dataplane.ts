@@ -14,6 +14,9 @@ import { SynShed } from '../io/syn-shed.js';
 import { NeighTable, type KernelTables } from '../io/neigh.js';
 import { ringGeometry, type RingGeometry, type RxRingVersion } from '../io/ring-geometry.js';
 import { FwmarkQueue } from '../io/nfqueue.js';
+import { FastPath, loadSocketFilter, type FastPathEngine } from '../io/fastpath.js';
+import { bpfClose } from '../io/ebpf-sys.js';
+import { ifaceInfo } from '../io/native.js';
 
 export interface PlaneLog {
   debug(obj: object, msg: string): void;
@@ -46,7 +49,12 @@ export interface DataPlaneOptions {
   fwmarkQueue: number;
   /** After each RX batch (lvsd --workers: publish this worker's conn counts to the others' schedulers). */
   afterBatch?: () => void;
+  /** lvsd --fast-path: the flow map (made once per lvsd, io/fastpath.ts), this plane's index and its engine's fast-path face. */
+  fastPath?: { mapFd: number; owner: number; engine: FastPathEngine };
 }
+
+/** How often the fast path's counts are handed to the engine (conn timers, stats, sync). */
+const FAST_SWEEP_MS = 1000;
 
 export class DataPlane {
   private readonly sockets: PacketSocket[] = [];
@@ -63,6 +71,9 @@ export class DataPlane {
   /** The socket filter for the current rules, before the SYN gate and the length gates. */
   private filterProg = compileFilter({ services: [] });
   readonly shed = new SynShed();
+  /** The fast path's flows this plane learnt (null without --fast-path). */
+  fast: FastPath | null = null;
+  private lastSweep = 0;
 
   constructor(private readonly o: DataPlaneOptions) {
     this.rings = ringGeometry(o.rxRing ?? 2);
@@ -121,6 +132,10 @@ export class DataPlane {
         if (k <= 5 || k % 1000 === 0) o.log.error({ err, count: k }, 'the forwarder threw on a frame; frame dropped');
       },
     });
+    if (o.fastPath) {
+      this.fast = new FastPath(o.fastPath.mapFd, o.fastPath.engine, o.fastPath.owner);
+      this.forwarder.setFastPath(this.fast, this.sockets.map((s) => ifaceInfo(s.ifname).ifindex));
+    }
   }
 
   /** The fanout group ids the rings are in (per interface), for the next worker to join. */
@@ -143,13 +158,28 @@ export class DataPlane {
     this.filterProg = prog;
     this.setSmallFilters();
     const big = lengthGate(prog, this.rings.bigFrame, true);
-    for (const s of this.bigSockets) if (!s.isClosed) s.setFilter(big);
+    for (const s of this.bigSockets) if (!s.isClosed) this.attachFilter(s, big);
+  }
+
+  /**
+   * A classic filter, or with the fast path the eBPF filter that first drops
+   * what the kernel will forward itself (io/fastpath-prog.ts): both ring
+   * kinds get it, so a flow the kernel forwards reaches neither.
+   */
+  private attachFilter(s: PacketSocket, prog: Uint32Array): void {
+    if (this.o.fastPath === undefined) { s.setFilter(prog); return; }
+    const fd = loadSocketFilter(this.o.fastPath.mapFd, prog);
+    try {
+      s.attachBpf(fd);
+    } finally {
+      bpfClose(fd);
+    }
   }
 
   /** The page-block rings' filter: the rules, behind the SYN gate while shedding (a SYN is never a big frame). */
   private setSmallFilters(): void {
     const small = lengthGate(synGate(this.filterProg, this.shed.accept), this.rings.bigFrame);
-    for (const s of this.sockets) if (!s.isClosed) s.setFilter(small);
+    for (const s of this.sockets) if (!s.isClosed) this.attachFilter(s, small);
   }
 
   /**
@@ -223,6 +253,10 @@ export class DataPlane {
   tick(now: number, tickMs: number): void {
     this.neigh.expire(now);
     if (this.o.synShed) this.shedTick(now, tickMs);
+    if (this.fast !== null && now - this.lastSweep >= FAST_SWEEP_MS) {
+      this.lastSweep = now;
+      this.fast.sweep(now);
+    }
   }
 
   /** SYN shedding (io/syn-shed.ts): feed the controller the rings' counters; re-gate the filter when it says so. */
@@ -303,6 +337,15 @@ export class DataPlane {
       const st = s.stats();
       out[`ring_${s.ifname}_big_packets`] = st.packets;
       out[`ring_${s.ifname}_big_drops`] = st.drops;
+    }
+    if (this.fast !== null) {
+      const f = this.fast.counters;
+      out.fast_flows = this.fast.size;
+      out.fast_learnt = f.learnt;
+      out.fast_forgotten = f.forgotten;
+      out.fast_map_full = f.full;
+      out.fast_packets = f.packets;
+      out.fast_bytes = f.bytes;
     }
     Object.assign(out, this.fwmarkCounters());
     return out;

@@ -28,6 +28,8 @@ export interface LvsdOptions {
   rxRing?: 2 | 3;
   /** NFQUEUE queue number for fwmark services (default: io/nfqueue.ts queueNumFor). */
   fwmarkQueue?: number;
+  /** --fast-path: established IPv4 NAT/DR flows forwarded by a tcx eBPF program lvsd programs (io/fastpath.ts). */
+  fastPath?: boolean;
   help: boolean;
   version: boolean;
 }
@@ -53,6 +55,9 @@ export const USAGE = `Usage: lvsd [options]
                         share of its SYNs dropped in the socket filter, so established flows keep moving)
   --workers N           forwarding threads, 1..${FANOUT_MAX_MEMBERS} (default: the number of CPUs lvsd may run on); the
                         kernel steers both directions of each flow to one of them (PACKET_FANOUT)
+  --fast-path           forward established IPv4 NAT and DR flows in the kernel: lvsd learns each flow
+                        from its first packets and writes it into an eBPF program's map (tcx, Linux 6.6+);
+                        SYN/FIN/RST, new flows, IPv6 and TUN still go through lvsd
   --fwmark-queue N      NFQUEUE queue number that takes fwmark services' packets (default 47000; another
                         lvsd in the same namespace gets its own)
   -h, --help            this text
@@ -100,6 +105,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       case '--tun-mtu': o.tunMtu = intArg(a, value(), 576, 65535); break;
       case '--sloppy-tcp': o.sloppyTcp = true; break;
       case '--no-syn-shed': o.synShed = false; break;
+      case '--fast-path': o.fastPath = true; break;
       case '--workers': o.workers = intArg(a, value(), 1, FANOUT_MAX_MEMBERS); break;
       case '--rx-ring': {
         const v = value();

@@ -19,6 +19,8 @@ export interface WorkerInit {
   fanout: PlaneFanout;
   engine: { connTabBits?: number; maxConns?: number; tunMtu?: number; sloppyTcp?: boolean };
   synShed: boolean;
+  /** lvsd --fast-path: the flow map's fd (one per process, so every worker's filter and learning share it). */
+  fastMapFd?: number;
   rxRing?: RxRingVersion;
   fwmarkQueue: number;
   /** The main thread's first read of the routing and neighbour tables. */

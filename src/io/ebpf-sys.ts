@@ -1,0 +1,146 @@
+// bpf(2) commands the fast path uses, with their attribute layouts
+// (union bpf_attr in <linux/bpf.h>): hash maps, program load with the
+// verifier's log, and tcx links (Linux 6.6+). Each wraps the addon's one
+// generic call (native/src/bpf.cc).
+import { bpfCall, bpfClose } from './native.js';
+
+const BPF_MAP_CREATE = 0;
+const BPF_MAP_LOOKUP_ELEM = 1;
+const BPF_MAP_UPDATE_ELEM = 2;
+const BPF_MAP_DELETE_ELEM = 3;
+const BPF_MAP_GET_NEXT_KEY = 4;
+const BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21;
+const BPF_PROG_LOAD = 5;
+const BPF_LINK_CREATE = 28;
+
+export const BPF_MAP_TYPE_HASH = 1;
+export const BPF_PROG_TYPE_SOCKET_FILTER = 1;
+export const BPF_PROG_TYPE_SCHED_CLS = 3;
+/** enum bpf_attach_type: tcx's ingress hook (Linux 6.6). */
+export const BPF_TCX_INGRESS = 46;
+
+/** Update flags. */
+export const BPF_ANY = 0;
+
+/** Size of the attr we pass: larger than any layout used here; the kernel requires the tail to be zero. */
+const ATTR_SIZE = 128;
+
+function errCode(err: unknown): string | undefined {
+  return (err as { code?: string }).code;
+}
+
+function name16(attr: Buffer, off: number, name: string): void {
+  attr.write(name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15), off, 'latin1');
+}
+
+/** A hash map (fixed key and value sizes); throws the syscall's error. */
+export function mapCreateHash(keySize: number, valueSize: number, maxEntries: number, name: string): number {
+  const a = Buffer.alloc(ATTR_SIZE);
+  a.writeUInt32LE(BPF_MAP_TYPE_HASH, 0);
+  a.writeUInt32LE(keySize, 4);
+  a.writeUInt32LE(valueSize, 8);
+  a.writeUInt32LE(maxEntries, 12);
+  name16(a, 28, name);
+  return bpfCall(BPF_MAP_CREATE, a);
+}
+
+function elemAttr(fd: number, flags = 0): Buffer {
+  const a = Buffer.alloc(ATTR_SIZE);
+  a.writeUInt32LE(fd, 0);
+  a.writeBigUInt64LE(BigInt(flags), 24);
+  return a;
+}
+
+/** Writes key → value; false when the map is full (E2BIG), throws on anything else. */
+export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags = BPF_ANY): boolean {
+  try {
+    bpfCall(BPF_MAP_UPDATE_ELEM, elemAttr(fd, flags), [[8, key], [16, value]]);
+    return true;
+  } catch (err) {
+    if (errCode(err) === 'E2BIG') return false;
+    throw err;
+  }
+}
+
+/** Reads key's value into `value`; false when there is none. */
+export function mapLookup(fd: number, key: Buffer, value: Buffer): boolean {
+  try {
+    bpfCall(BPF_MAP_LOOKUP_ELEM, elemAttr(fd), [[8, key], [16, value]]);
+    return true;
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Deletes key; false when it was not there. */
+export function mapDelete(fd: number, key: Buffer): boolean {
+  try {
+    bpfCall(BPF_MAP_DELETE_ELEM, elemAttr(fd), [[8, key]]);
+    return true;
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Reads key's value into `value` and deletes it, in one step (hash maps: Linux 5.14); false when there is none. */
+export function mapLookupAndDelete(fd: number, key: Buffer, value: Buffer): boolean {
+  try {
+    bpfCall(BPF_MAP_LOOKUP_AND_DELETE_ELEM, elemAttr(fd), [[8, key], [16, value]]);
+    return true;
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** The key after `key` (or the first with null) into `next`; false at the end. */
+export function mapNextKey(fd: number, key: Buffer | null, next: Buffer): boolean {
+  const ptrs: [number, Buffer][] = [[16, next]];
+  if (key !== null) ptrs.push([8, key]);
+  try {
+    bpfCall(BPF_MAP_GET_NEXT_KEY, elemAttr(fd), ptrs);
+    return true;
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * Loads a program. A verifier refusal throws with the verifier's log in the
+ * message (the last lines say which instruction and why).
+ */
+export function progLoad(type: number, insns: Buffer, name: string): number {
+  const a = Buffer.alloc(ATTR_SIZE);
+  const license = Buffer.from('GPL\0', 'latin1');
+  a.writeUInt32LE(type, 0);
+  a.writeUInt32LE(insns.length / 8, 4);
+  name16(a, 48, name);
+  try {
+    return bpfCall(BPF_PROG_LOAD, a, [[8, insns], [16, license]]);
+  } catch (err) {
+    // Again with the log, only to explain the refusal.
+    const log = Buffer.alloc(1 << 20);
+    const b = Buffer.from(a);
+    b.writeUInt32LE(1, 24);
+    b.writeUInt32LE(log.length, 28);
+    try {
+      bpfCall(BPF_PROG_LOAD, b, [[8, insns], [16, license], [32, log]]);
+    } catch { /* the log is what we want */ }
+    const text = log.toString('latin1', 0, Math.max(0, log.indexOf(0))).trim().split('\n').slice(-12).join('\n');
+    throw new Error(`bpf program ${name}: ${(err as Error).message}${text ? `\n${text}` : ''}`);
+  }
+}
+
+/** Attaches a SCHED_CLS program at tcx ingress of ifindex; the returned link fd detaches it when closed. */
+export function tcxAttachIngress(progFd: number, ifindex: number): number {
+  const a = Buffer.alloc(ATTR_SIZE);
+  a.writeUInt32LE(progFd, 0);
+  a.writeUInt32LE(ifindex, 4);
+  a.writeUInt32LE(BPF_TCX_INGRESS, 8);
+  return bpfCall(BPF_LINK_CREATE, a);
+}
+
+export { bpfClose };

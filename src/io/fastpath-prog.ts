@@ -1,0 +1,135 @@
+// The fast path's two eBPF programs (see src/io/fastpath.ts for why and
+// when). Both run the same flow test, emitted once by emitMatch():
+//
+//   an untagged IPv4 frame to this host's MAC, header without options, not a
+//   fragment, TCP without SYN/FIN/RST or UDP, whose (saddr, daddr, sport,
+//   dport, proto) is in the flow map, whose IP total length fits the entry's
+//   limit and, when the entry decrements the TTL, whose TTL is above 1.
+//
+// - The tcx ingress program rewrites a matching frame as the entry says
+//   (addresses, ports, TTL, checksums by the precomputed differences, MACs),
+//   counts it in the entry and redirects it to the entry's interface. Any
+//   other frame goes on (TCX_NEXT) to the netdev chain and the packet tap.
+// - The socket filter of lvsd's packet sockets drops a matching frame (the
+//   tap runs before tcx: without this lvsd would forward it a second time)
+//   and runs lvsd's classic filter, translated, on every other one.
+//
+// The flow test must be the same in both, or a frame is lost (filtered out
+// of the ring and not redirected) or sent twice: hence one emitter.
+import { emitClassic } from './cbpf-to-ebpf.js';
+import {
+  AND, Asm, B, FN_l3_csum_replace, FN_l4_csum_replace, FN_map_lookup_elem, FN_redirect, FN_skb_load_bytes,
+  FN_skb_store_bytes, H, JEQ, JGT, JLE, JNE, JSLT, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, SUB, W,
+} from './ebpf.js';
+
+/** Flow key: saddr, daddr (network order), sport, dport (network order), proto, 3 zero bytes. */
+export const KEY_SIZE = 16;
+/** Entry layout (byte offsets); see fastpath.ts for who writes what. */
+export const V_SADDR = 0, V_DADDR = 4, V_SPORT = 8, V_DPORT = 10, V_IFINDEX = 12, V_DMAC = 16, V_SMAC = 22;
+export const V_MAXTOT = 28, V_FLAGS = 30, V_OWNER = 31, V_L3DIFF = 32, V_L4ADIFF = 36, V_L4PDIFF = 40;
+export const V_PACKETS = 48, V_BYTES = 56;
+export const VALUE_SIZE = 64;
+/** V_FLAGS: the forward decrements the TTL (the NAT reply direction). */
+export const VF_TTL_DEC = 1;
+
+/** Frame header copy on the stack: at R10 - 66, so the IP header (frame + 14) is word-aligned. */
+const HDR = -66;
+const KEY = -16;
+/** Bytes read for the test: Ethernet + IPv4 + the ports (UDP), + TCP's flags byte. */
+const HDR_UDP = 42, HDR_TCP = 48;
+
+// struct __sk_buff offsets.
+const SKB_PKT_TYPE = 4, SKB_VLAN_PRESENT = 20;
+const PACKET_HOST = 0;
+
+const TCX_NEXT = -1;
+const TC_ACT_SHOT = 2;
+const BPF_F_PSEUDO_HDR = 0x10, BPF_F_MARK_MANGLED_0 = 0x20;
+
+/**
+ * The flow test. R6 = skb on entry. Falls through with R9 = the entry, R7 =
+ * the IP total length and R8 = the IP protocol; jumps to `miss` otherwise.
+ */
+function emitMatch(a: Asm, mapFd: number, miss: string): void {
+  const tcp = a.fresh('tcp');
+  const key = a.fresh('key');
+  const ttlOk = a.fresh('ttl');
+  a.ldx(W, R1, R6, SKB_PKT_TYPE).jmpK(JNE, R1, PACKET_HOST, miss);
+  a.ldx(W, R1, R6, SKB_VLAN_PRESENT).jmpK(JNE, R1, 0, miss);
+  a.movX(R1, R6).movK(R2, 0).movX(R3, R10).alu64K(0 /* ADD */, R3, HDR).movK(R4, HDR_UDP).call(FN_skb_load_bytes);
+  a.jmpK(JNE, R0, 0, miss);
+  // Ethertype 0x0800 (read little-endian: 0x0008), version 4 with a 20-byte header, no fragment bits.
+  a.ldx(H, R1, R10, HDR + 12).jmpK(JNE, R1, 0x0008, miss);
+  a.ldx(B, R1, R10, HDR + 14).jmpK(JNE, R1, 0x45, miss);
+  a.ldx(H, R1, R10, HDR + 20).alu64K(AND, R1, 0xff3f).jmpK(JNE, R1, 0, miss);
+  a.ldx(B, R8, R10, HDR + 23).jmpK(JEQ, R8, 6, tcp).jmpK(JNE, R8, 17, miss).ja(key);
+  a.label(tcp);
+  a.movX(R1, R6).movK(R2, 0).movX(R3, R10).alu64K(0, R3, HDR).movK(R4, HDR_TCP).call(FN_skb_load_bytes);
+  a.jmpK(JNE, R0, 0, miss);
+  a.ldx(B, R1, R10, HDR + 47).alu64K(AND, R1, 0x07).jmpK(JNE, R1, 0, miss); // FIN, SYN, RST: the engine's
+  a.label(key);
+  a.ldx(W, R1, R10, HDR + 26).stx(W, R10, KEY, R1);
+  a.ldx(W, R1, R10, HDR + 30).stx(W, R10, KEY + 4, R1);
+  a.ldx(W, R1, R10, HDR + 34).stx(W, R10, KEY + 8, R1);
+  a.stx(W, R10, KEY + 12, R8);
+  a.ldMapFd(R1, mapFd).movX(R2, R10).alu64K(0, R2, KEY).call(FN_map_lookup_elem);
+  a.jmpK(JEQ, R0, 0, miss).movX(R9, R0);
+  // Total length within the entry's limit (larger: GSO or needs fragmenting, the engine's).
+  a.ldx(H, R7, R10, HDR + 16).toBe(R7, 16);
+  a.ldx(H, R1, R9, V_MAXTOT).jmpX(JGT, R7, R1, miss);
+  a.ldx(B, R1, R9, V_FLAGS).alu64K(AND, R1, VF_TTL_DEC).jmpK(JEQ, R1, 0, ttlOk);
+  a.ldx(B, R1, R10, HDR + 22).jmpK(JLE, R1, 1, miss);
+  a.label(ttlOk);
+}
+
+/** The tcx ingress program: forwards matching frames, passes the rest on. */
+export function buildIngress(mapFd: number): Buffer {
+  const a = new Asm();
+  const miss = 'miss', drop = 'drop', udp = 'udp', csum = 'csum', noTtl = 'nottl';
+  a.movX(R6, R1);
+  emitMatch(a, mapFd, miss);
+  // Addresses (8 bytes at the IP header's 12) and ports (4 bytes at the L4 header).
+  const store = (off: number, from: number, len: number) => {
+    a.movX(R1, R6).movK(R2, off).movX(R3, R9).alu64K(0, R3, from).movK(R4, len).movK(R5, 0).call(FN_skb_store_bytes);
+    a.jmpK(JSLT, R0, 0, drop);
+  };
+  store(26, V_SADDR, 8);
+  store(34, V_SPORT, 4);
+  a.ldx(B, R1, R9, V_FLAGS).alu64K(AND, R1, VF_TTL_DEC).jmpK(JEQ, R1, 0, noTtl);
+  a.ldx(B, R1, R10, HDR + 22).alu64K(SUB, R1, 1).stx(B, R10, HDR + 22, R1);
+  a.movX(R1, R6).movK(R2, 22).movX(R3, R10).alu64K(0, R3, HDR + 22).movK(R4, 1).movK(R5, 0).call(FN_skb_store_bytes);
+  a.jmpK(JSLT, R0, 0, drop);
+  a.label(noTtl);
+  a.movX(R1, R6).movK(R2, 24).movK(R3, 0).ldx(W, R4, R9, V_L3DIFF).movK(R5, 0).call(FN_l3_csum_replace);
+  a.jmpK(JSLT, R0, 0, drop);
+  // L4 checksum: the addresses as pseudo-header (with CHECKSUM_PARTIAL only
+  // that part is in the field), the ports as data. UDP's 0 (no checksum) stays 0.
+  a.jmpK(JNE, R8, 6, udp);
+  a.movK(R8, 14 + 20 + 16).movK(R7 /* flags, data */, 0).ja(csum);
+  a.label(udp);
+  a.movK(R8, 14 + 20 + 6).movK(R7, BPF_F_MARK_MANGLED_0);
+  a.label(csum);
+  a.movX(R1, R6).movX(R2, R8).movK(R3, 0).ldx(W, R4, R9, V_L4ADIFF).movX(R5, R7).alu64K(0x40 /* OR */, R5, BPF_F_PSEUDO_HDR);
+  a.call(FN_l4_csum_replace).jmpK(JSLT, R0, 0, drop);
+  a.movX(R1, R6).movX(R2, R8).movK(R3, 0).ldx(W, R4, R9, V_L4PDIFF).movX(R5, R7).call(FN_l4_csum_replace);
+  a.jmpK(JSLT, R0, 0, drop);
+  store(0, V_DMAC, 12);
+  // Count (the IP total length, as the engine counts) and send.
+  a.movK(R1, 1).atomicAdd64(R9, V_PACKETS, R1);
+  a.ldx(H, R1, R10, HDR + 16).toBe(R1, 16).atomicAdd64(R9, V_BYTES, R1);
+  a.ldx(W, R1, R9, V_IFINDEX).movK(R2, 0).call(FN_redirect).exit();
+  a.label(drop).movK(R0, TC_ACT_SHOT).exit();
+  a.label(miss).movK(R0, TCX_NEXT).exit();
+  return a.finish();
+}
+
+/** lvsd's socket filter with the fast path in front: matching frames are not queued; the rest meet `classic`. */
+export function buildSocketFilter(mapFd: number, classic: Uint32Array): Buffer {
+  const a = new Asm();
+  a.movX(R6, R1);
+  emitMatch(a, mapFd, 'classic');
+  a.mov32K(R0, 0).exit();
+  a.label('classic');
+  emitClassic(a, classic);
+  return a.finish();
+}
