@@ -11,6 +11,7 @@ const BPF_MAP_DELETE_ELEM = 3;
 const BPF_MAP_GET_NEXT_KEY = 4;
 const BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21;
 const BPF_PROG_LOAD = 5;
+const BPF_PROG_TEST_RUN = 10;
 const BPF_LINK_CREATE = 28;
 
 export const BPF_MAP_TYPE_HASH = 1;
@@ -141,6 +142,23 @@ export function tcxAttachIngress(progFd: number, ifindex: number): number {
   a.writeUInt32LE(ifindex, 4);
   a.writeUInt32LE(BPF_TCX_INGRESS, 8);
   return bpfCall(BPF_LINK_CREATE, a);
+}
+
+/**
+ * Runs a program once over `data` without a device (BPF_PROG_TEST_RUN: the
+ * kernel builds an skb as a received frame on lo); the return value and the
+ * frame as the program left it. For tests of the programs themselves.
+ */
+export function progTestRun(progFd: number, data: Uint8Array, outSize = 2048): { retval: number; data: Buffer } {
+  const a = Buffer.alloc(ATTR_SIZE);
+  const input = Buffer.from(data);
+  const out = Buffer.alloc(outSize);
+  a.writeUInt32LE(progFd, 0);
+  a.writeUInt32LE(input.length, 8);
+  a.writeUInt32LE(out.length, 12);
+  a.writeUInt32LE(1, 32);
+  bpfCall(BPF_PROG_TEST_RUN, a, [[16, input], [24, out]]);
+  return { retval: a.readInt32LE(4), data: out.subarray(0, a.readUInt32LE(12)) };
 }
 
 export { bpfClose };

@@ -1,0 +1,175 @@
+// The fast path's programs judged by the kernel itself (BPF_PROG_TEST_RUN:
+// the verifier loads them, the kernel runs them over a frame):
+// - the tcx program's output for a learnt flow is, byte for byte, what the
+//   engine makes of the same packet (addresses, ports, TTL, IP and L4
+//   checksums), plus the MACs the forwarder chose: NAT both ways, DR, TCP and
+//   UDP (a zero UDP checksum stays zero), random flows, payloads, TTLs;
+// - a frame the program leaves to the engine (SYN, FIN, RST, TTL 1 on a
+//   reply, a flow not learnt) is passed on, and the socket filter queues it;
+//   a frame the program forwards, the socket filter drops (else lvsd sends
+//   it twice);
+// - lvsd's classic filters, translated to eBPF, give the classic
+//   interpreter's verdict on every frame of the filter compiler's cases.
+// Needs root (bpf(2)); skipped elsewhere unless CI, where it must run.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { FastPath, FastPathKernel, loadSocketFilter } from '../../src/io/fastpath.js';
+import { buildIngress } from '../../src/io/fastpath-prog.js';
+import { BPF_PROG_TYPE_SCHED_CLS, bpfClose, progLoad, progTestRun } from '../../src/io/ebpf-sys.js';
+import { buildSocketFilter } from '../../src/io/fastpath-prog.js';
+import { compileFilter, lengthGate, synGate } from '../../src/io/bpf.js';
+import { HEADROOM, VERDICT_XMIT, type IpvsEngine, type XmitOut } from '../../src/ipvs/engine.js';
+import { VIP, dest, engine, svc, tcpKey, udpKey } from '../ipvs/helpers.js';
+import { buildTcpFrame, buildUdpFrame } from '../packet/build/frame.js';
+import { RULES, cases } from './native-bpf-cases.js';
+import { runBpf } from './bpf-interp.js';
+
+const root = process.getuid?.() === 0;
+const skip = !root && process.env.CI !== 'true';
+const TC_ACT_REDIRECT = 7;
+const TCX_NEXT = -1;
+/** BPF_PROG_TEST_RUN makes the frame a received one on lo, whose MAC is zero: to that MAC it is PACKET_HOST. */
+const HOST_MAC = '00:00:00:00:00:00';
+const NEXT_MACS = [0x02, 0xaa, 0, 0, 0, 0x11, 0x02, 0xbb, 0, 0, 0, 0x22];
+const OUT_IFINDEX = 7;
+
+/** The engine on one frame, as the forwarder runs it with the fast path on: capture, input, MACs, offer. */
+function forward(e: IpvsEngine, fp: FastPath | null, frame: Uint8Array, now: number): Uint8Array | null {
+  const buf = new Uint8Array(HEADROOM + frame.length);
+  buf.set(frame, HEADROOM);
+  const out: XmitOut = { buf, start: 0, len: 0, nextHop: 0 };
+  const cand = fp?.capture(buf, HEADROOM, frame.length) ?? false;
+  if (e.input(buf, HEADROOM, frame.length, now, out) !== VERDICT_XMIT) return null;
+  const l2 = out.start - 14;
+  out.buf.set(NEXT_MACS, l2);
+  out.buf[l2 + 12] = 0x08;
+  out.buf[l2 + 13] = 0x00;
+  if (cand) fp!.offer(out.buf, out.buf === buf, l2, out.len, OUT_IFINDEX, 1500);
+  return out.buf.slice(l2, out.start + out.len);
+}
+
+function director(): IpvsEngine {
+  const e = engine();
+  e.addService(svc(udpKey(53)));
+  e.addDest(udpKey(53), dest('10.0.1.11', 5353, { fwd: 'masq' }));
+  e.addService(svc(tcpKey(80)));
+  e.addDest(tcpKey(80), dest('10.0.1.12', 8080, { fwd: 'masq' }));
+  e.addService(svc(tcpKey(443)));
+  e.addDest(tcpKey(443), dest('10.0.1.13', 443, { fwd: 'route' }));
+  return e;
+}
+
+describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', () => {
+  let k: FastPathKernel;
+  let ingress: number;
+  let filter: number;
+  const classic = compileFilter({ services: [{ protocol: 'udp', addr: VIP, port: 53 }, { protocol: 'tcp', addr: VIP, port: 80 }, { protocol: 'tcp', addr: VIP, port: 443 }],
+    realServers: [{ protocol: 'udp', addr: '10.0.1.11', port: 5353 }, { protocol: 'tcp', addr: '10.0.1.12', port: 8080 }] });
+
+  beforeAll(() => {
+    k = new FastPathKernel(4096);
+    ingress = progLoad(BPF_PROG_TYPE_SCHED_CLS, buildIngress(k.mapFd), 'test_ingress');
+    // The socket filter as a tc program: the same context (an skb from its Ethernet header) and the same helpers.
+    filter = progLoad(BPF_PROG_TYPE_SCHED_CLS, buildSocketFilter(k.mapFd, classic), 'test_filter');
+  });
+  afterAll(() => {
+    bpfClose(ingress);
+    bpfClose(filter);
+    k.close();
+  });
+
+  type Dir = 'udp-nat' | 'udp-nat-reply' | 'tcp-nat' | 'tcp-nat-reply' | 'tcp-dr';
+  const flow = fc.record({
+    dir: fc.constantFrom<Dir>('udp-nat', 'udp-nat-reply', 'tcp-nat', 'tcp-nat-reply', 'tcp-dr'),
+    client: fc.tuple(fc.integer({ min: 1, max: 223 }).filter((x) => x !== 127), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 })).map((a) => a.join('.')),
+    cport: fc.integer({ min: 1024, max: 65535 }),
+    payloads: fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 2, maxLength: 4 }),
+    ttl: fc.integer({ min: 2, max: 255 }),
+    id: fc.nat(0xffff),
+    tos: fc.nat(0xff).map((x) => x & 0xfc),
+    zeroUdpSum: fc.boolean(),
+  });
+
+  it('forwards a learnt flow exactly as the engine does, and the socket filter drops what it forwards', () => {
+    let n = 0;
+    fc.assert(fc.property(flow, (f) => {
+      const e = director();
+      const fp = new FastPath(k.mapFd, e);
+      const now = 10_000 + n++;
+      const udp = f.dir.startsWith('udp');
+      const port = udp ? 53 : f.dir === 'tcp-dr' ? 443 : 80;
+      const rs = udp ? ['10.0.1.11', 5353] as const : f.dir === 'tcp-dr' ? ['10.0.1.13', 443] as const : ['10.0.1.12', 8080] as const;
+      const reply = f.dir.endsWith('reply');
+      const fromClient = (payload: Uint8Array, flags = 'PA', ttl = f.ttl) => udp
+        ? buildUdpFrame({ dstMac: HOST_MAC, src: f.client, dst: VIP, srcPort: f.cport, dstPort: port, payload, ttl, id: f.id, tos: f.tos, ...(f.zeroUdpSum ? { checksum: 0 } : {}) })
+        : buildTcpFrame({ dstMac: HOST_MAC, src: f.client, dst: VIP, srcPort: f.cport, dstPort: port, payload, ttl, id: f.id, tos: f.tos, flags, seq: 100, ack: 200 });
+      const fromRs = (payload: Uint8Array, flags = 'PA', ttl = f.ttl) => udp
+        ? buildUdpFrame({ dstMac: HOST_MAC, src: rs[0], dst: f.client, srcPort: rs[1], dstPort: f.cport, payload, ttl, id: f.id, tos: f.tos, ...(f.zeroUdpSum ? { checksum: 0 } : {}) })
+        : buildTcpFrame({ dstMac: HOST_MAC, src: rs[0], dst: f.client, srcPort: rs[1], dstPort: f.cport, payload, ttl, id: f.id, tos: f.tos, flags, seq: 200, ack: 101 });
+      const make = reply ? fromRs : fromClient;
+      // The conn: a datagram, or a handshake (NAT: the RS's SYN-ACK too).
+      if (udp) expect(forward(e, fp, fromClient(new Uint8Array(1)), now)).not.toBeNull();
+      else {
+        forward(e, fp, fromClient(new Uint8Array(0), 'S'), now);
+        if (f.dir !== 'tcp-dr') forward(e, fp, fromRs(new Uint8Array(0), 'SA'), now);
+        forward(e, fp, fromClient(new Uint8Array(0), 'A'), now);
+      }
+      // The first packet in this direction goes through the engine and teaches the flow.
+      expect(forward(e, fp, make(f.payloads[0]!), now)).not.toBeNull();
+      expect(fp.size).toBeGreaterThan(0);
+      for (const p of f.payloads.slice(1)) {
+        const frame = make(p);
+        const got = progTestRun(ingress, frame);
+        const want = forward(e, null, frame, now)!;
+        expect(got.retval).toBe(TC_ACT_REDIRECT);
+        expect(Buffer.from(got.data).toString('hex')).toBe(Buffer.from(want).toString('hex'));
+        expect(progTestRun(filter, frame).retval, 'socket filter').toBe(0);
+      }
+      // What the engine must see: no flags bypass it (TCP), nor a reply that would expire.
+      const left = [make(new Uint8Array(4), 'FA'), make(new Uint8Array(4), 'R'), make(new Uint8Array(4), 'S')];
+      for (const frame of udp ? [] : left) {
+        expect(progTestRun(ingress, frame).retval).toBe(TCX_NEXT);
+        expect(progTestRun(filter, frame).retval).toBe(runBpf(classic, frame));
+        expect(runBpf(classic, frame)).toBeGreaterThan(0);
+      }
+      if (reply) {
+        const last = make(new Uint8Array(4), 'PA', 1);
+        expect(progTestRun(ingress, last).retval).toBe(TCX_NEXT);
+        expect(progTestRun(filter, last).retval).toBeGreaterThan(0);
+      }
+      fp.clear();
+      expect(progTestRun(ingress, make(new Uint8Array(4))).retval, 'forgotten').toBe(TCX_NEXT);
+    }), { numRuns: 150 });
+  });
+
+  it('a flow the engine forgets (its conn expires) leaves the map at once, its last packets counted', () => {
+    const e = director();
+    const fp = new FastPath(k.mapFd, e);
+    const dg = (p: number) => buildUdpFrame({ dstMac: HOST_MAC, src: '10.9.9.9', dst: VIP, srcPort: 33333, dstPort: 53, payload: new Uint8Array(p) });
+    forward(e, fp, dg(1), 0);
+    forward(e, fp, dg(2), 0);
+    expect(fp.size).toBe(1);
+    for (let i = 0; i < 5; i++) expect(progTestRun(ingress, dg(10)).retval).toBe(TC_ACT_REDIRECT);
+    const before = e.listServices()[0]!.stats;
+    e.tick(10 * 60_000); // past the UDP timeout: the conn expires, and the flow with it
+    expect(fp.size).toBe(0);
+    expect(fp.counters.packets).toBe(5);
+    expect(e.listServices()[0]!.stats.inpkts - before.inpkts).toBe(5);
+    expect(progTestRun(ingress, dg(10)).retval).toBe(TCX_NEXT);
+  });
+
+  it('lvsd\'s classic filters, translated, give the classic verdict on every case', () => {
+    const progs = [compileFilter(RULES), lengthGate(compileFilter(RULES), 100), lengthGate(compileFilter(RULES), 100, true), synGate(compileFilter(RULES), 0)];
+    for (const prog of progs) {
+      const fd = progLoad(BPF_PROG_TYPE_SCHED_CLS, buildSocketFilter(k.mapFd, prog), 'test_xlate');
+      try {
+        for (const c of cases()) expect(progTestRun(fd, c.frame).retval, c.name).toBe(runBpf(prog, c.frame, () => 0xffffffff));
+      } finally {
+        bpfClose(fd);
+      }
+    }
+    // With the random SYN gate the verifier takes it (the kernel's random load is a helper call).
+    const fd = loadSocketFilter(k.mapFd, synGate(compileFilter(RULES), 0.5));
+    bpfClose(fd);
+  });
+});
