@@ -350,15 +350,17 @@ backend be
 /**
  * lvsd's flags for a peer name: `lvsd-nat` / `lvsd-dr` run the defaults; a
  * suffix names a variant measured in the same run, e.g. `lvsd-nat-v3` (the
- * TPACKET_V3 block ring, --rx-ring v3).
+ * TPACKET_V3 block ring, --rx-ring v3), `lvsd-nat-fast` (--fast-path),
+ * `lvsd-nat-w2-fast`.
  */
 function lvsdArgs(peer: string): string[] {
   const variant = peer.replace(/^lvsd-(nat|dr)-?/, '');
   // One worker unless the peer says otherwise: lvsd's default (the CPUs it may use) follows BENCH_LVSD_CPUS.
   if (variant === '') return ['--workers', '1'];
   if (variant === 'v3') return ['--rx-ring', 'v3', '--workers', '1'];
-  const w = /^w(\d+)$/.exec(variant);
-  if (w) return ['--workers', w[1]!];
+  if (variant === 'fast') return ['--fast-path', '--workers', '1'];
+  const w = /^w(\d+)(-fast)?$/.exec(variant);
+  if (w) return ['--workers', w[1]!, ...(w[2] ? ['--fast-path'] : [])];
   throw new Error(`unknown lvsd variant in peer ${peer}`);
 }
 

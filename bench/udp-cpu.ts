@@ -11,6 +11,7 @@
 //   nft-dnat    nftables DNAT (numgen inc over the two servers)
 //   lvsd        this checkout's lvsd, NAT
 //   lvsd-v3     the same with --rx-ring v3
+//   lvsd-fast   the same with --fast-path (established flows forwarded by lvsd's tcx program)
 //   lvsd-base   another checkout's lvsd (--base DIR), e.g. main before a change
 //   lvsd-base-v3
 //
@@ -263,17 +264,19 @@ http { access_log off; keepalive_requests 10000000; keepalive_timeout 120s;
   await waitListening(lab, host, 80);
 }
 
-interface Peer { name: string; kind: 'forward' | 'nft' | 'lvsd'; bin?: string; args?: string[]; env?: string[] }
+/** fast: lvsd --fast-path, whose packets the kernel forwards (counted at the servers, as the kernel peers' are). */
+interface Peer { name: string; kind: 'forward' | 'nft' | 'lvsd'; bin?: string; args?: string[]; env?: string[]; fast?: boolean }
 
 /** `lvsd[-base][-v3][@ENV=VALUE...]`: an lvsd build, its RX ring, and environment variables for experiments. */
 function peerOf(name: string, base: string | undefined): Peer {
   if (name === 'forward') return { name, kind: 'forward' };
   if (name === 'nft-dnat') return { name, kind: 'nft' };
   const [head, ...env] = name.split('@');
-  const m = /^lvsd(-base)?(-v3)?$/.exec(head!);
+  const m = /^lvsd(-base)?(-v3)?(-fast)?$/.exec(head!);
   if (!m) throw new Error(`unknown peer ${name}`);
   if (m[1] && !base) throw new Error(`${name} needs --base DIR (a checkout with dist/bin/lvsd.js built)`);
-  return { name, kind: 'lvsd', bin: m[1] ? join(base!, 'dist', 'bin', 'lvsd.js') : undefined, args: m[2] ? ['--rx-ring', 'v3'] : [], env };
+  const args = [...(m[2] ? ['--rx-ring', 'v3'] : []), ...(m[3] ? ['--fast-path'] : [])];
+  return { name, kind: 'lvsd', bin: m[1] ? join(base!, 'dist', 'bin', 'lvsd.js') : undefined, args, env, fast: !!m[3] };
 }
 
 async function main(): Promise<void> {
@@ -346,7 +349,7 @@ async function main(): Promise<void> {
       const delivered = r1 - r0;
       // The unit every per-X figure below is per: a forwarded packet, or a request.
       const requests = keepalive ? Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0) : 0;
-      const fwd = keepalive ? requests : peer.kind === 'lvsd' ? d('io_forwarded') : delivered;
+      const fwd = keepalive ? requests : peer.kind === 'lvsd' && !peer.fast ? d('io_forwarded') : delivered;
       const row: Record<string, unknown> = {
         bench: 'udp-cpu', test: keepalive ? `keepalive-c${-rate}` : 'udp64', unit: keepalive ? 'request' : 'packet',
         peer: peer.name, rate, round, seconds, ...(pid ? { pid } : {}),

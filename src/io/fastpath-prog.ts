@@ -1,7 +1,7 @@
 // The fast path's two eBPF programs (see src/io/fastpath.ts for why and
 // when). Both run the same flow test, emitted once by emitMatch():
 //
-//   an untagged IPv4 frame to this host's MAC, header without options, not a
+//   a frame of at least 48 bytes, untagged IPv4 to this host's MAC, header without options, not a
 //   fragment, TCP without SYN/FIN/RST or UDP, whose (saddr, daddr, sport,
 //   dport, proto) is in the flow map, whose IP total length fits the entry's
 //   limit and, when the entry decrements the TTL, whose TTL is above 1.
@@ -35,8 +35,8 @@ export const VF_TTL_DEC = 1;
 /** Frame header copy on the stack: at R10 - 66, so the IP header (frame + 14) is word-aligned. */
 const HDR = -66;
 const KEY = -16;
-/** Bytes read for the test: Ethernet + IPv4 + the ports (UDP), + TCP's flags byte. */
-const HDR_UDP = 42, HDR_TCP = 48;
+/** Bytes read for the test: Ethernet + IPv4 + TCP up to its flags byte (UDP: the ports and more). */
+const HDR_LEN = 48;
 
 // struct __sk_buff offsets.
 const SKB_PKT_TYPE = 4, SKB_VLAN_PRESENT = 20;
@@ -56,7 +56,8 @@ function emitMatch(a: Asm, mapFd: number, miss: string): void {
   const ttlOk = a.fresh('ttl');
   a.ldx(W, R1, R6, SKB_PKT_TYPE).jmpK(JNE, R1, PACKET_HOST, miss);
   a.ldx(W, R1, R6, SKB_VLAN_PRESENT).jmpK(JNE, R1, 0, miss);
-  a.movX(R1, R6).movK(R2, 0).movX(R3, R10).alu64K(0 /* ADD */, R3, HDR).movK(R4, HDR_UDP).call(FN_skb_load_bytes);
+  // One read for both protocols (a UDP frame shorter than 48 bytes stays the engine's).
+  a.movX(R1, R6).movK(R2, 0).movX(R3, R10).alu64K(0 /* ADD */, R3, HDR).movK(R4, HDR_LEN).call(FN_skb_load_bytes);
   a.jmpK(JNE, R0, 0, miss);
   // Ethertype 0x0800 (read little-endian: 0x0008), version 4 with a 20-byte header, no fragment bits.
   a.ldx(H, R1, R10, HDR + 12).jmpK(JNE, R1, 0x0008, miss);
@@ -64,8 +65,6 @@ function emitMatch(a: Asm, mapFd: number, miss: string): void {
   a.ldx(H, R1, R10, HDR + 20).alu64K(AND, R1, 0xff3f).jmpK(JNE, R1, 0, miss);
   a.ldx(B, R8, R10, HDR + 23).jmpK(JEQ, R8, 6, tcp).jmpK(JNE, R8, 17, miss).ja(key);
   a.label(tcp);
-  a.movX(R1, R6).movK(R2, 0).movX(R3, R10).alu64K(0, R3, HDR).movK(R4, HDR_TCP).call(FN_skb_load_bytes);
-  a.jmpK(JNE, R0, 0, miss);
   a.ldx(B, R1, R10, HDR + 47).alu64K(AND, R1, 0x07).jmpK(JNE, R1, 0, miss); // FIN, SYN, RST: the engine's
   a.label(key);
   a.ldx(W, R1, R10, HDR + 26).stx(W, R10, KEY, R1);

@@ -159,7 +159,7 @@ export class FastPath {
    */
   capture(u8: Uint8Array, off: number, len: number): boolean {
     this.cL3 = -1;
-    if (len < 42 || u8[off + 12] !== 0x08 || u8[off + 13] !== 0x00 || u8[off + 14] !== 0x45) return false;
+    if (len < 48 || u8[off + 12] !== 0x08 || u8[off + 13] !== 0x00 || u8[off + 14] !== 0x45) return false;
     const l3 = off + 14;
     const p = u8[l3 + 9];
     if (p !== 6 && p !== 17) return false;

@@ -110,10 +110,18 @@ export class Daemon {
     this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum() });
     await this.interceptor.install({ services: [], natDests: [] });
 
-    if (o.fastPath) {
+    if (o.fastPath !== 'off') {
       // Attached before any flow is learnt: until then the map is empty and the program passes every frame on.
-      this.fastKernel = new FastPathKernel();
-      this.fastKernel.attach(ifnames.map((n) => ifaceInfo(n).ifindex));
+      let k: FastPathKernel | undefined;
+      try {
+        k = new FastPathKernel();
+        k.attach(ifnames.map((n) => ifaceInfo(n).ifindex));
+        this.fastKernel = k;
+      } catch (err) {
+        k?.close();
+        if (o.fastPath === 'on') throw err;
+        this.log.warn({ err: String((err as Error).message ?? err) }, 'fast path unavailable (eBPF tcx): lvsd forwards every packet itself');
+      }
     }
 
     if (o.workers > 1) await this.startWorkers(ifnames);

@@ -155,6 +155,8 @@ export class DataPlane {
 
   /** The socket filter of the current rules (compiled from the services and NAT dests). */
   setRules(prog: Uint32Array): void {
+    // A removed or edited real server: its flows leave the kernel's map now, not at the next sweep.
+    if (this.fast !== null) this.fast.sweep(performance.now());
     this.filterProg = prog;
     this.setSmallFilters();
     const big = lengthGate(prog, this.rings.bigFrame, true);

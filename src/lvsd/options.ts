@@ -28,8 +28,13 @@ export interface LvsdOptions {
   rxRing?: 2 | 3;
   /** NFQUEUE queue number for fwmark services (default: io/nfqueue.ts queueNumFor). */
   fwmarkQueue?: number;
-  /** --fast-path: established IPv4 NAT/DR flows forwarded by a tcx eBPF program lvsd programs (io/fastpath.ts). */
-  fastPath?: boolean;
+  /**
+   * Established IPv4 NAT/DR flows forwarded by a tcx eBPF program lvsd
+   * programs (io/fastpath.ts). 'auto' (default): on where the kernel takes
+   * it, else a warning and lvsd forwards every packet itself; 'on'
+   * (--fast-path): fail to start without it; 'off' (--no-fast-path).
+   */
+  fastPath: 'auto' | 'on' | 'off';
   help: boolean;
   version: boolean;
 }
@@ -55,9 +60,11 @@ export const USAGE = `Usage: lvsd [options]
                         share of its SYNs dropped in the socket filter, so established flows keep moving)
   --workers N           forwarding threads, 1..${FANOUT_MAX_MEMBERS} (default: the number of CPUs lvsd may run on); the
                         kernel steers both directions of each flow to one of them (PACKET_FANOUT)
-  --fast-path           forward established IPv4 NAT and DR flows in the kernel: lvsd learns each flow
-                        from its first packets and writes it into an eBPF program's map (tcx, Linux 6.6+);
-                        SYN/FIN/RST, new flows, IPv6 and TUN still go through lvsd
+  --fast-path           require the fast path (default: used where the kernel allows it): established IPv4
+                        NAT and DR flows are forwarded in the kernel by an eBPF program (tcx, Linux 6.6+)
+                        whose flows lvsd learns from their first packets; SYN/FIN/RST, new flows, IPv6
+                        and TUN still go through lvsd
+  --no-fast-path        forward every packet in lvsd
   --fwmark-queue N      NFQUEUE queue number that takes fwmark services' packets (default 47000; another
                         lvsd in the same namespace gets its own)
   -h, --help            this text
@@ -74,7 +81,7 @@ function intArg(flag: string, v: string | undefined, min: number, max: number): 
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): LvsdOptions {
   const o: LvsdOptions = {
-    socket: '', interfaces: [], logConsole: false, logDetail: false, synShed: true, workers: 0, help: false, version: false,
+    socket: '', interfaces: [], logConsole: false, logDetail: false, synShed: true, fastPath: 'auto', workers: 0, help: false, version: false,
   };
   let socket: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -105,7 +112,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       case '--tun-mtu': o.tunMtu = intArg(a, value(), 576, 65535); break;
       case '--sloppy-tcp': o.sloppyTcp = true; break;
       case '--no-syn-shed': o.synShed = false; break;
-      case '--fast-path': o.fastPath = true; break;
+      case '--fast-path': o.fastPath = 'on'; break;
+      case '--no-fast-path': o.fastPath = 'off'; break;
       case '--workers': o.workers = intArg(a, value(), 1, FANOUT_MAX_MEMBERS); break;
       case '--rx-ring': {
         const v = value();

@@ -83,7 +83,7 @@ describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', ()
     dir: fc.constantFrom<Dir>('udp-nat', 'udp-nat-reply', 'tcp-nat', 'tcp-nat-reply', 'tcp-dr'),
     client: fc.tuple(fc.integer({ min: 1, max: 223 }).filter((x) => x !== 127), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 })).map((a) => a.join('.')),
     cport: fc.integer({ min: 1024, max: 65535 }),
-    payloads: fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 2, maxLength: 4 }),
+    payloads: fc.array(fc.uint8Array({ minLength: 6, maxLength: 300 }), { minLength: 2, maxLength: 4 }),
     ttl: fc.integer({ min: 2, max: 255 }),
     id: fc.nat(0xffff),
     tos: fc.nat(0xff).map((x) => x & 0xfc),
@@ -132,6 +132,12 @@ describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', ()
         expect(progTestRun(filter, frame).retval).toBe(runBpf(classic, frame));
         expect(runBpf(classic, frame)).toBeGreaterThan(0);
       }
+      if (udp) {
+        // Under 48 bytes the programs do not look: the engine's.
+        const tiny = make(new Uint8Array(5));
+        expect(progTestRun(ingress, tiny).retval).toBe(TCX_NEXT);
+        expect(progTestRun(filter, tiny).retval).toBe(runBpf(classic, tiny));
+      }
       if (reply) {
         const last = make(new Uint8Array(4), 'PA', 1);
         expect(progTestRun(ingress, last).retval).toBe(TCX_NEXT);
@@ -146,8 +152,8 @@ describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', ()
     const e = director();
     const fp = new FastPath(k.mapFd, e);
     const dg = (p: number) => buildUdpFrame({ dstMac: HOST_MAC, src: '10.9.9.9', dst: VIP, srcPort: 33333, dstPort: 53, payload: new Uint8Array(p) });
-    forward(e, fp, dg(1), 0);
-    forward(e, fp, dg(2), 0);
+    forward(e, fp, dg(8), 0);
+    forward(e, fp, dg(9), 0);
     expect(fp.size).toBe(1);
     for (let i = 0; i < 5; i++) expect(progTestRun(ingress, dg(10)).retval).toBe(TC_ACT_REDIRECT);
     const before = e.listServices()[0]!.stats;
