@@ -486,7 +486,10 @@ export class IpvsCore implements Tun6Context {
     const d = this.dests[t.destId(i)];
     if (d === undefined || d.svc.ops || !d.available) return false;
     const p = t.proto(i);
-    return p === 17 || (p === 6 && t.state(i) === TCP_S_ESTABLISHED);
+    if (p !== 17 && (p !== 6 || t.state(i) !== TCP_S_ESTABLISHED)) return false;
+    // A sync master sends a conn on its sync_threshold-th packet (ip_vs_sync_conn_needed):
+    // that one still comes here, so the backup hears of the conn as soon as with IPVS.
+    return this.syncSink === null || t.syncPkts(i) >= this.syncParams.threshold;
   }
 
   /**
@@ -524,8 +527,31 @@ export class IpvsCore implements Tun6Context {
     if (pkts === 0) return true;
     const nowTick = Math.floor(now / TICK_MS);
     t.setExpire(i, nowTick + (proto === 6 ? this.tcpTo[t.state(i)]! : this.st.udpTo));
-    if (this.syncSink !== null && !reply) this.syncOut(i, nowTick);
+    if (this.syncSink !== null && !reply) this.syncOutMany(i, pkts, nowTick);
     return true;
+  }
+
+  /**
+   * syncOut() for `n` client packets at once (a fast-path sweep): the conn is
+   * sent if IPVS would have sent it for any of them (its packet count passes
+   * threshold + k × period), and its count moves on by n.
+   */
+  private syncOutMany(i: number, n: number, nowTick: number): void {
+    const t = this.tbl;
+    const { threshold, period } = this.syncParams;
+    const old = t.syncPkts(i);
+    const now = Math.min(old + n, 0x0fffffff);
+    // The first count in (old, now] at which a send is due, if any.
+    let hit = -1;
+    if (period > 0) {
+      const k = Math.ceil((old + 1 - threshold) / period);
+      const v = threshold + Math.max(0, k) * period;
+      if (v > old && v <= now) hit = v;
+    } else if (old < threshold && threshold <= now) hit = threshold;
+    if (hit < 0) { t.setSyncPkts(i, now); return; }
+    t.setSyncPkts(i, hit - 1);
+    this.syncOut(i, nowTick);
+    t.setSyncPkts(i, Math.max(t.syncPkts(i), now));
   }
 
   /** set_tcp_state(). */

@@ -94,6 +94,7 @@ describe('lvs-keepalived drives lvs_sync_daemon: a download survives the master 
     expect(c.drop_tcp_no_conn ?? 0).toBe(0);
     // B forwarded the flow after the move (its ACKs, to the same RS). How many depends on how the
     // client's kernel coalesces ACKs over ~5 MB at 1 MB/s (98 seen in CI): dozens, not a handful.
-    expect(c.xmit).toBeGreaterThan(30);
+    // Its packets go through lvsd or, once the flow is learnt, through lvsd's kernel fast path.
+    expect((c.xmit ?? 0) + (c.fast_packets ?? 0)).toBeGreaterThan(30);
   });
 });
