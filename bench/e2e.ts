@@ -350,8 +350,9 @@ backend be
 /**
  * lvsd's flags for a peer name: `lvsd-nat` / `lvsd-dr` run the defaults; a
  * suffix names a variant measured in the same run, e.g. `lvsd-nat-v3` (the
- * TPACKET_V3 block ring, --rx-ring v3), `lvsd-nat-fast` (--fast-path),
- * `lvsd-nat-w2-fast`.
+ * TPACKET_V3 block ring, --rx-ring v3), `lvsd-nat-fast` (--fast-path: required;
+ * lvsd's default uses it where the kernel allows), `lvsd-nat-nofast`
+ * (--no-fast-path: every packet through lvsd), `lvsd-nat-w2-nofast`.
  */
 function lvsdArgs(peer: string): string[] {
   const variant = peer.replace(/^lvsd-(nat|dr)-?/, '');
@@ -359,8 +360,9 @@ function lvsdArgs(peer: string): string[] {
   if (variant === '') return ['--workers', '1'];
   if (variant === 'v3') return ['--rx-ring', 'v3', '--workers', '1'];
   if (variant === 'fast') return ['--fast-path', '--workers', '1'];
-  const w = /^w(\d+)(-fast)?$/.exec(variant);
-  if (w) return ['--workers', w[1]!, ...(w[2] ? ['--fast-path'] : [])];
+  if (variant === 'nofast') return ['--no-fast-path', '--workers', '1'];
+  const w = /^w(\d+)(-fast|-nofast)?$/.exec(variant);
+  if (w) return ['--workers', w[1]!, ...(w[2] === '-fast' ? ['--fast-path'] : w[2] === '-nofast' ? ['--no-fast-path'] : [])];
   throw new Error(`unknown lvsd variant in peer ${peer}`);
 }
 

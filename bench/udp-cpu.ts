@@ -11,7 +11,8 @@
 //   nft-dnat    nftables DNAT (numgen inc over the two servers)
 //   lvsd        this checkout's lvsd, NAT
 //   lvsd-v3     the same with --rx-ring v3
-//   lvsd-fast   the same with --fast-path (established flows forwarded by lvsd's tcx program)
+//   lvsd-fast   the same, requiring the fast path (established flows forwarded by lvsd's tcx program; lvsd's default where the kernel allows)
+//   lvsd-nofast the same with --no-fast-path: every packet through lvsd's rings
 //   lvsd-base   another checkout's lvsd (--base DIR), e.g. main before a change
 //   lvsd-base-v3
 //
@@ -272,11 +273,12 @@ function peerOf(name: string, base: string | undefined): Peer {
   if (name === 'forward') return { name, kind: 'forward' };
   if (name === 'nft-dnat') return { name, kind: 'nft' };
   const [head, ...env] = name.split('@');
-  const m = /^lvsd(-base)?(-v3)?(-fast)?$/.exec(head!);
+  const m = /^lvsd(-base)?(-v3)?(-fast|-nofast)?$/.exec(head!);
   if (!m) throw new Error(`unknown peer ${name}`);
   if (m[1] && !base) throw new Error(`${name} needs --base DIR (a checkout with dist/bin/lvsd.js built)`);
-  const args = [...(m[2] ? ['--rx-ring', 'v3'] : []), ...(m[3] ? ['--fast-path'] : [])];
-  return { name, kind: 'lvsd', bin: m[1] ? join(base!, 'dist', 'bin', 'lvsd.js') : undefined, args, env, fast: !!m[3] };
+  const args = [...(m[2] ? ['--rx-ring', 'v3'] : []), ...(m[3] === '-fast' ? ['--fast-path'] : m[3] === '-nofast' ? ['--no-fast-path'] : [])];
+  // The fast path is lvsd's default where the kernel has tcx: then only -nofast counts its own forwards.
+  return { name, kind: 'lvsd', bin: m[1] ? join(base!, 'dist', 'bin', 'lvsd.js') : undefined, args, env, fast: m[3] !== '-nofast' && !m[1] };
 }
 
 async function main(): Promise<void> {
