@@ -14,7 +14,8 @@
 // connections during the flood as a share of before it. A benchmark, not a
 // test: it never fails on a figure.
 //
-//   node dist/bench/synflood.js [--seconds 8] [--conns 50] [--flood-pps 200000] [--peers lvsd,lvsd-noshed,nft-dnat]
+//   node dist/bench/synflood.js [--seconds 8] [--conns 50] [--flood-pps 200000] [--peers lvsd,lvsd-noshed,lvsd-nofast,nft-dnat]
+// (lvsd-nofast: --no-fast-path, every established packet through lvsd's rings as well)
 import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, cleanupStale } from '../lab/netns.js';
@@ -185,7 +186,8 @@ async function main(): Promise<void> {
         await lab.exec('dir', ['conntrack', '-F'], { check: false });
         await lab.sysctl('dir', 'net.ipv4.ip_forward', 0);
       } else {
-        const lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'], args: peer === 'lvsd-noshed' ? ['--no-syn-shed'] : [] });
+        const args = peer === 'lvsd-noshed' ? ['--no-syn-shed'] : peer === 'lvsd-nofast' ? ['--no-fast-path'] : [];
+        const lvsd = await startLvsd(lab, 'dir', { wrap: ['taskset', '-c', '1'], args });
         try {
           const vs = `${topo.vip}:80`;
           await lvsd.lvsadm(['-A', '-t', vs, '-s', 'rr']);

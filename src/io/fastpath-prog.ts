@@ -18,8 +18,8 @@
 // of the ring and not redirected) or sent twice: hence one emitter.
 import { emitClassic } from './cbpf-to-ebpf.js';
 import {
-  AND, Asm, B, FN_l3_csum_replace, FN_l4_csum_replace, FN_map_lookup_elem, FN_redirect, FN_skb_load_bytes,
-  FN_skb_store_bytes, H, JEQ, JGT, JLE, JNE, JSLT, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, SUB, W,
+  AND, Asm, B, FN_l4_csum_replace, FN_map_lookup_elem, FN_redirect, FN_skb_load_bytes, FN_skb_pull_data,
+  H, JEQ, JGT, JLE, JNE, JSLT, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, RSH, SKB_DATA, SKB_DATA_END, SUB, W, XOR,
 } from './ebpf.js';
 
 /** Flow key: saddr, daddr (network order), sport, dport (network order), proto, 3 zero bytes. */
@@ -81,28 +81,41 @@ function emitMatch(a: Asm, mapFd: number, miss: string): void {
   a.label(ttlOk);
 }
 
-/** The tcx ingress program: forwards matching frames, passes the rest on. */
+/**
+ * The tcx ingress program: forwards matching frames, passes the rest on.
+ * The IP header, ports and MACs are written in place (direct packet access)
+ * with the IP checksum by the entry's difference; the L4 checksum goes
+ * through bpf_l4_csum_replace, which alone knows whether the field holds a
+ * full checksum or (CHECKSUM_PARTIAL) only the pseudo-header's. Written this
+ * way the skb's CHECKSUM_COMPLETE sum stays right too: each header's change
+ * is cancelled by its checksum field's.
+ */
 export function buildIngress(mapFd: number): Buffer {
   const a = new Asm();
-  const miss = 'miss', drop = 'drop', udp = 'udp', csum = 'csum', noTtl = 'nottl';
+  const miss = 'miss', drop = 'drop', udp = 'udp', csum = 'csum', noTtl = 'nottl', linear = 'linear';
   a.movX(R6, R1);
   emitMatch(a, mapFd, miss);
-  // Addresses (8 bytes at the IP header's 12) and ports (4 bytes at the L4 header).
-  const store = (off: number, from: number, len: number) => {
-    a.movX(R1, R6).movK(R2, off).movX(R3, R9).alu64K(0, R3, from).movK(R4, len).movK(R5, 0).call(FN_skb_store_bytes);
-    a.jmpK(JSLT, R0, 0, drop);
-  };
-  store(26, V_SADDR, 8);
-  store(34, V_SPORT, 4);
+  // The headers in the linear part (pulled there if they are not).
+  const ptrs = () => a.ldx(W, R2, R6, SKB_DATA).ldx(W, R3, R6, SKB_DATA_END).movX(R4, R2).alu64K(0, R4, HDR_LEN);
+  ptrs().jmpX(JLE, R4, R3, linear);
+  a.movX(R1, R6).movK(R2, HDR_LEN).call(FN_skb_pull_data).jmpK(JNE, R0, 0, drop);
+  ptrs().jmpX(JGT, R4, R3, drop);
+  a.label(linear);
+  // Addresses and ports.
+  for (const [at, from] of [[26, V_SADDR], [30, V_DADDR], [34, V_SPORT]] as const) a.ldx(W, R1, R9, from).stx(W, R2, at, R1);
   a.ldx(B, R1, R9, V_FLAGS).alu64K(AND, R1, VF_TTL_DEC).jmpK(JEQ, R1, 0, noTtl);
-  a.ldx(B, R1, R10, HDR + 22).alu64K(SUB, R1, 1).stx(B, R10, HDR + 22, R1);
-  a.movX(R1, R6).movK(R2, 22).movX(R3, R10).alu64K(0, R3, HDR + 22).movK(R4, 1).movK(R5, 0).call(FN_skb_store_bytes);
-  a.jmpK(JSLT, R0, 0, drop);
+  a.ldx(B, R1, R2, 22).alu64K(SUB, R1, 1).stx(B, R2, 22, R1);
   a.label(noTtl);
-  a.movX(R1, R6).movK(R2, 24).movK(R3, 0).ldx(W, R4, R9, V_L3DIFF).movK(R5, 0).call(FN_l3_csum_replace);
-  a.jmpK(JSLT, R0, 0, drop);
-  // L4 checksum: the addresses as pseudo-header (with CHECKSUM_PARTIAL only
-  // that part is in the field), the ports as data. UDP's 0 (no checksum) stays 0.
+  // IP checksum: ~fold(~old + diff), all in the byte order the CPU reads them.
+  a.ldx(H, R1, R2, 24).alu64K(XOR, R1, 0xffff).ldx(W, R4, R9, V_L3DIFF).alu64X(0, R1, R4);
+  for (let k = 0; k < 2; k++) a.movX(R4, R1).alu64K(RSH, R4, 16).alu64K(AND, R1, 0xffff).alu64X(0, R1, R4);
+  a.alu64K(XOR, R1, 0xffff).stx(H, R2, 24, R1);
+  // MACs.
+  a.ldx(W, R1, R9, V_DMAC).stx(W, R2, 0, R1);
+  a.ldx(H, R1, R9, V_DMAC + 4).stx(H, R2, 4, R1);
+  a.ldx(H, R1, R9, V_SMAC).stx(H, R2, 6, R1);
+  a.ldx(W, R1, R9, V_SMAC + 2).stx(W, R2, 8, R1);
+  // L4 checksum: the addresses as pseudo-header, the ports as data. UDP's 0 (no checksum) stays 0.
   a.jmpK(JNE, R8, 6, udp);
   a.movK(R8, 14 + 20 + 16).movK(R7 /* flags, data */, 0).ja(csum);
   a.label(udp);
@@ -112,7 +125,6 @@ export function buildIngress(mapFd: number): Buffer {
   a.call(FN_l4_csum_replace).jmpK(JSLT, R0, 0, drop);
   a.movX(R1, R6).movX(R2, R8).movK(R3, 0).ldx(W, R4, R9, V_L4PDIFF).movX(R5, R7).call(FN_l4_csum_replace);
   a.jmpK(JSLT, R0, 0, drop);
-  store(0, V_DMAC, 12);
   // Count (the IP total length, as the engine counts) and send.
   a.movK(R1, 1).atomicAdd64(R9, V_PACKETS, R1);
   a.ldx(H, R1, R10, HDR + 16).toBe(R1, 16).atomicAdd64(R9, V_BYTES, R1);
