@@ -274,20 +274,23 @@ export class IpvsCore implements Tun6Context {
     this.countIn(d, tot);
     if (proto === 6) this.tcpState(i, d, TCP_DIR_INPUT, tflags, nowTick);
     else t.setExpire(i, nowTick + this.st.udpTo);
-    if (this.syncSink !== null) this.syncOut(i, nowTick);
+    // cp->in_pkts: ip_vs_in() counts every client packet, sync master or not (the fast path reads it too).
+    const pkts = t.incSyncPkts(i);
+    if (this.syncSink !== null) this.syncOut(i, nowTick, pkts);
     this.lastConn = i;
     this.lastOut = false;
     return this.xmit(i, d, buf, l3, l4, tot, proto, out);
   }
 
   /**
-   * ip_vs_in()'s call to ip_vs_sync_conn(): count the packet, send the conn
-   * if ip_vs_sync_conn_needed() says so, then consider its template.
+   * ip_vs_in()'s call to ip_vs_sync_conn(): with the conn's packet count
+   * (already counted), send the conn if ip_vs_sync_conn_needed() says so,
+   * then count and consider its template.
    */
-  private syncOut(i: number, nowTick: number): void {
+  private syncOut(i: number, nowTick: number, first: number): void {
     const t = this.tbl;
     let k = i;
-    let pkts = t.incSyncPkts(k);
+    let pkts = first;
     for (;;) {
       const d = this.dests[t.destId(k)]!;
       // One-packet conns are never synced (IP_VS_CONN_F_ONE_PACKET); their template may be.
@@ -487,10 +490,17 @@ export class IpvsCore implements Tun6Context {
     if (d === undefined || d.svc.ops || !d.available) return false;
     const p = t.proto(i);
     if (p !== 17 && (p !== 6 || t.state(i) !== TCP_S_ESTABLISHED)) return false;
-    // A sync master sends a conn on its sync_threshold-th packet (ip_vs_sync_conn_needed):
-    // that one still comes here, so the backup hears of the conn as soon as with IPVS.
-    return this.syncSink === null || t.syncPkts(i) >= this.syncParams.threshold;
+    // Short flows are not worth learning (a map write and delete each way, which a
+    // Connection: close request never pays back): a flow is learnt from its
+    // fastMinPkts-th client packet on. And a sync master sends a conn on its
+    // sync_threshold-th packet (ip_vs_sync_conn_needed): that one still comes
+    // here, so the backup hears of the conn as soon as with IPVS.
+    const n = t.syncPkts(i);
+    return n >= this.fastMinPkts && (this.syncSink === null || n >= this.syncParams.threshold);
   }
+
+  /** Client packets a conn shows the engine before the fast path may take it over (fastEligible). */
+  fastMinPkts = 8;
 
   /**
    * fastCredit(): the counting part of fastActivity(), for a flow's last
@@ -549,8 +559,8 @@ export class IpvsCore implements Tun6Context {
       if (v > old && v <= now) hit = v;
     } else if (old < threshold && threshold <= now) hit = threshold;
     if (hit < 0) { t.setSyncPkts(i, now); return; }
-    t.setSyncPkts(i, hit - 1);
-    this.syncOut(i, nowTick);
+    t.setSyncPkts(i, hit);
+    this.syncOut(i, nowTick, hit);
     t.setSyncPkts(i, Math.max(t.syncPkts(i), now));
   }
 

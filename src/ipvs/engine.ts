@@ -151,6 +151,8 @@ export class IpvsEngine extends IpvsCtl {
   get lastConn(): number { return this.core.lastConn; }
   get lastOut(): boolean { return this.core.lastOut; }
   fastEligible(i: number): boolean { return this.core.fastEligible(i); }
+  /** Client packets a conn shows the engine before the fast path may learn it (default 8). */
+  setFastMinPackets(n: number): void { this.core.fastMinPkts = n; }
   fastCredit(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
     reply: boolean, pkts: number, bytes: number): boolean {
     return this.core.fastCredit(i, proto, caddr, cport, vaddr, vport, reply, pkts, bytes);

@@ -50,6 +50,7 @@ function forward(e: IpvsEngine, fp: FastPath | null, frame: Uint8Array, now: num
 
 function director(): IpvsEngine {
   const e = engine();
+  e.setFastMinPackets(0); // learn from the first packet after the handshake (lvsd waits for 8)
   e.addService(svc(udpKey(53)));
   e.addDest(udpKey(53), dest('10.0.1.11', 5353, { fwd: 'masq' }));
   e.addService(svc(tcpKey(80)));

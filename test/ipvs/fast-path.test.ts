@@ -4,8 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { CLIENT, VIP, dest, engine, send, svc, tcp, tcpKey, udp, udpKey } from './helpers.js';
 
-function director() {
+function director(minPkts = 0) {
   const e = engine();
+  e.setFastMinPackets(minPkts);
   e.addService(svc(tcpKey(80)));
   e.addDest(tcpKey(80), dest('10.0.1.11', 80, { fwd: 'masq' }));
   e.addService(svc(udpKey(53)));
@@ -42,6 +43,21 @@ describe('fast path, engine side', () => {
     // A dropped packet names no conn.
     send(e, tcp({ src: CLIENT, dst: VIP, srcPort: 40009, dstPort: 80, flags: 'A' }), 0);
     expect(e.lastConn).toBe(-1);
+  });
+
+  it('a flow is left to the engine until its conn has shown 8 client packets (the default): short connections are never learnt', () => {
+    const e = director(8);
+    const pkt = (fl: string) => send(e, tcp({ src: CLIENT, dst: VIP, srcPort: 40007, dstPort: 80, flags: fl }), 0);
+    pkt('S');
+    const i = e.lastConn;
+    for (let k = 2; k < 8; k++) { pkt('A'); expect(e.fastEligible(i), `packet ${k}`).toBe(false); }
+    pkt('PA');
+    expect(e.fastEligible(i), 'packet 8').toBe(true);
+    // Replies do not count: a download's client ACKs do.
+    send(e, udp({ src: CLIENT, dst: VIP, srcPort: 40008, dstPort: 53 }), 0);
+    const u = e.lastConn;
+    for (let k = 0; k < 20; k++) send(e, udp({ src: '10.0.1.12', dst: CLIENT, srcPort: 53, dstPort: 40008 }), 0);
+    expect(e.fastEligible(u)).toBe(false);
   });
 
   it('a sweep counts packets and bytes, restarts the timer, and refuses a slot that holds another conn', () => {

@@ -16,7 +16,8 @@ import { buildLan, buildNat, type Topology } from '../../lab/topology.js';
 import { startLvsd, removeLabSockets, type Lvsd } from '../../lab/director.js';
 
 const AGENTS = 12;
-const ROUNDS = 8;
+/** Half before the pause: enough client packets (8) for every flow to be learnt by then. */
+const ROUNDS = 16;
 
 function keepAliveScript(url: string, pauseMs: number): string {
   return `
@@ -199,7 +200,7 @@ for (const [mode, workers] of [['nat', 2], ['dr', 1]] as const) {
       expect(udp.stdout).toContain('ECHOES 20');
       await new Promise((r) => setTimeout(r, 1500));
       const after = await lvsd!.call('get-counters', {});
-      expect((after.fast_packets ?? 0) - (before.fast_packets ?? 0), 'the kernel forwarded').toBeGreaterThan(20);
+      expect((after.fast_packets ?? 0) - (before.fast_packets ?? 0), 'the kernel forwarded').toBeGreaterThan(10);
       expect(await csumErrs(), 'checksum errors at the receivers').toBe(errs0);
       await cap.exited;
       // tshark checks every IP, TCP and UDP checksum of what rs1 received.
@@ -223,7 +224,7 @@ for (const [mode, workers] of [['nat', 2], ['dr', 1]] as const) {
 const http = require('http');
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const get = () => new Promise((res) => { const q = http.get('http://${t.vip}/', { agent }, (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => res(b.trim())); }); q.setTimeout(2000, () => q.destroy(new Error('timeout'))); q.on('error', (e) => res('ERR ' + e.message)); });
-(async () => { for (let i = 0; i < 5; i++) console.log(await get()); console.log('READY'); const w = setInterval(async () => { if (!require('fs').existsSync('${go}')) return; clearInterval(w); console.log('AFTER ' + await get()); process.exit(0); }, 50); })();`;
+(async () => { for (let i = 0; i < 12; i++) console.log(await get()); console.log('READY'); const w = setInterval(async () => { if (!require('fs').existsSync('${go}')) return; clearInterval(w); console.log('AFTER ' + await get()); process.exit(0); }, 50); })();`;
       const ka = l.spawn('client', ['node', '-e', script]);
       await waitFor(() => ka.output().includes('READY'), 20_000, 50, 'the first requests');
       expect(ka.output()).not.toContain('ERR');

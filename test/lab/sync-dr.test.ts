@@ -109,8 +109,11 @@ describe('connection sync: DR master/backup pair', async () => {
     const want = bigBodySha256(size);
     const dl = lab!.spawn('client', ['sh', '-c',
       `curl -s -m 60 --limit-rate 1M -o /tmp/${lab!.prefix}big http://${topo.vip}/big?size=${size}; echo "rc=$?"; sha256sum /tmp/${lab!.prefix}big; rm -f /tmp/${lab!.prefix}big`]);
-    await new Promise((r) => setTimeout(r, 300));
-    const before = conns((await a!.lvsadm(['-Lnc'])).stdout, vs()).filter((c) => c.state === 'ESTABLISHED');
+    // The download's conn on A (a loaded machine may take a while to start curl).
+    const before = await waitFor(async () => {
+      const est = conns((await a!.lvsadm(['-Lnc'])).stdout, vs()).filter((c) => c.state === 'ESTABLISHED');
+      return est.length > 0 ? est : undefined;
+    }, 5000, 100, "the download's conn on A") as Conn[];
     expect(before.length).toBe(1);
     const wrk = lab!.spawn('client', ['wrk', '-t', '2', '-c', '20', '-d', '10s', '--timeout', '10s', `http://${topo.vip}/`]);
     // Long enough for the conns to be synced (3rd packet) and the buffer flushed (2 s).
