@@ -46,9 +46,11 @@ Napi::Value BpfCall(const Napi::CallbackInfo& info) {
     }
   }
   long r = syscall(__NR_bpf, cmd, attr.data(), static_cast<unsigned>(attr.size()));
-  if (r < 0) ThrowErrno(env, "bpf", errno, "cmd " + std::to_string(cmd));
-  // Commands that write back into attr (batch counts) are read by JS from the copy.
+  int err = errno;
+  // Commands that write back into attr are read by JS from the copy, failed
+  // ones too: a batch lookup's last call ends with ENOENT and its count.
   std::memcpy(attrJs.Data(), attr.data(), attr.size());
+  if (r < 0) ThrowErrno(env, "bpf", err, "cmd " + std::to_string(cmd));
   return Napi::Number::New(env, static_cast<double>(r));
 }
 

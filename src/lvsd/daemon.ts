@@ -105,6 +105,7 @@ export class Daemon {
     this.engine = new IpvsEngine({ connTableBits: o.connTabBits, maxConns: o.workers > 1 ? 1024 : o.maxConns });
     if (o.tunMtu) this.engine.setTunMtu(o.tunMtu);
     if (o.sloppyTcp) this.engine.setSloppyTcp(true);
+    if (o.fastMinPackets !== undefined) this.engine.setFastMinPackets(o.fastMinPackets);
 
     // The interceptor first: a crashed run's table goes before anything else.
     this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum() });
@@ -114,7 +115,7 @@ export class Daemon {
       // Attached before any flow is learnt: until then the map is empty and the program passes every frame on.
       let k: FastPathKernel | undefined;
       try {
-        k = new FastPathKernel();
+        k = new FastPathKernel(o.fastFlows);
         k.attach(ifnames.map((n) => ifaceInfo(n).ifindex));
         this.fastKernel = k;
       } catch (err) {
@@ -143,7 +144,8 @@ export class Daemon {
       const a = await this.metrics.listen(o.metrics.host, o.metrics.port);
       this.log.info({ metrics: `http://${a.host}:${a.port}/metrics` }, 'metrics listening');
     }
-    this.log.info({ socket: o.socket, interfaces: ifnames, table: this.interceptor.table, workers: o.workers }, 'lvsd started');
+    this.log.info({ socket: o.socket, interfaces: ifnames, table: this.interceptor.table, workers: o.workers,
+      fastPathFlows: this.fastKernel?.maxFlows ?? 0 }, 'lvsd started');
   }
 
   /** --workers 1: the engine and its rings in this thread, as lvsd always ran. */
@@ -153,7 +155,7 @@ export class Daemon {
     const plane = new DataPlane({
       ifnames, engine: e, log: this.log, synShed: this.opts.synShed, rxRing: this.opts.rxRing, fwmarkQueue: this.fwmarkQueueNum(),
       connsCreated: () => e.counters().conns_created ?? 0, kernel: netlinkTables,
-      ...(this.fastKernel ? { fastPath: { mapFd: this.fastKernel.mapFd, owner: 0, engine: e } } : {}),
+      ...(this.fastKernel ? { fastPath: { mapFd: this.fastKernel.mapFd, maxFlows: this.fastKernel.maxFlows, owner: 0, engine: e } } : {}),
     });
     this.plane = plane;
     plane.open();
@@ -193,9 +195,9 @@ export class Daemon {
     const board = SchedBoard.create(o.workers);
     this.schedSlots = new SchedSlots(board);
     this.pool = new WorkerPool({
-      workers: o.workers, ifnames, synShed: o.synShed, fastMapFd: this.fastKernel?.mapFd, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
+      workers: o.workers, ifnames, synShed: o.synShed, fastMapFd: this.fastKernel?.mapFd, fastMaxFlows: this.fastKernel?.maxFlows, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
       // --max-conns bounds the whole table, as with one worker: each worker gets its share (and the same memory in total).
-      engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp },
+      engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp, fastMinPackets: o.fastMinPackets },
       log: this.log,
       workerLog: (i) => this.log.child({ worker: i }),
       onFatal: (err) => this.fatal(err),

@@ -50,7 +50,7 @@ export interface DataPlaneOptions {
   /** After each RX batch (lvsd --workers: publish this worker's conn counts to the others' schedulers). */
   afterBatch?: () => void;
   /** lvsd --fast-path: the flow map (made once per lvsd, io/fastpath.ts), this plane's index and its engine's fast-path face. */
-  fastPath?: { mapFd: number; owner: number; engine: FastPathEngine };
+  fastPath?: { mapFd: number; maxFlows?: number; owner: number; engine: FastPathEngine };
 }
 
 /** How often the fast path's counts are handed to the engine (conn timers, stats, sync). */
@@ -133,7 +133,7 @@ export class DataPlane {
       },
     });
     if (o.fastPath) {
-      this.fast = new FastPath(o.fastPath.mapFd, o.fastPath.engine, o.fastPath.owner);
+      this.fast = new FastPath(o.fastPath.mapFd, o.fastPath.engine, o.fastPath.owner, o.fastPath.maxFlows);
       this.forwarder.setFastPath(this.fast, this.sockets.map((s) => ifaceInfo(s.ifname).ifindex));
     }
   }
@@ -348,6 +348,7 @@ export class DataPlane {
       out.fast_map_full = f.full;
       out.fast_packets = f.packets;
       out.fast_bytes = f.bytes;
+      out.fast_batch_sweeps = f.batchSweeps;
     }
     Object.assign(out, this.fwmarkCounters());
     return out;

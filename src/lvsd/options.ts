@@ -35,6 +35,10 @@ export interface LvsdOptions {
    * (--fast-path): fail to start without it; 'off' (--no-fast-path).
    */
   fastPath: 'auto' | 'on' | 'off';
+  /** --fast-path-flows: the flow map's size (default io/fastpath.ts DEFAULT_FAST_FLOWS); a full map leaves new flows to lvsd. */
+  fastFlows?: number;
+  /** --fast-path-min-packets: client packets a conn shows before its flows are learnt (default 8). */
+  fastMinPackets?: number;
   help: boolean;
   version: boolean;
 }
@@ -65,6 +69,11 @@ export const USAGE = `Usage: lvsd [options]
                         whose flows lvsd learns from their first packets; SYN/FIN/RST, new flows, IPv6
                         and TUN still go through lvsd
   --no-fast-path        forward every packet in lvsd
+  --fast-path-flows N   flows the fast path's map holds, 1024..16777216 (default 262144; 144 bytes of kernel
+                        memory each, 36 MiB); when it is full, further flows go through lvsd (fast_map_full)
+  --fast-path-min-packets N
+                        client packets a conn must have shown before the kernel takes it over, 0..1000000
+                        (default 8: short conns never cost a map write and delete)
   --fwmark-queue N      NFQUEUE queue number that takes fwmark services' packets (default 47000; another
                         lvsd in the same namespace gets its own)
   -h, --help            this text
@@ -114,6 +123,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       case '--no-syn-shed': o.synShed = false; break;
       case '--fast-path': o.fastPath = 'on'; break;
       case '--no-fast-path': o.fastPath = 'off'; break;
+      case '--fast-path-flows': o.fastFlows = intArg(a, value(), 1024, 1 << 24); break;
+      case '--fast-path-min-packets': o.fastMinPackets = intArg(a, value(), 0, 1_000_000); break;
       case '--workers': o.workers = intArg(a, value(), 1, FANOUT_MAX_MEMBERS); break;
       case '--rx-ring': {
         const v = value();

@@ -17,10 +17,12 @@ export interface WorkerInit {
   workers: number;
   ifnames: string[];
   fanout: PlaneFanout;
-  engine: { connTabBits?: number; maxConns?: number; tunMtu?: number; sloppyTcp?: boolean };
+  engine: { connTabBits?: number; maxConns?: number; tunMtu?: number; sloppyTcp?: boolean; fastMinPackets?: number };
   synShed: boolean;
   /** lvsd --fast-path: the flow map's fd (one per process, so every worker's filter and learning share it). */
   fastMapFd?: number;
+  /** Its size (the sweep's choice between lookups and batch reads rests on it). */
+  fastMaxFlows?: number;
   rxRing?: RxRingVersion;
   fwmarkQueue: number;
   /** The main thread's first read of the routing and neighbour tables. */

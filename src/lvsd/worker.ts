@@ -44,6 +44,7 @@ function main(): void {
   });
   if (init.engine.tunMtu) e.setTunMtu(init.engine.tunMtu);
   if (init.engine.sloppyTcp) e.setSloppyTcp(true);
+  if (init.engine.fastMinPackets !== undefined) e.setFastMinPackets(init.engine.fastMinPackets);
 
   // The routing and neighbour tables as the main thread last read them: one
   // set of dumps per refresh for the whole process, not one per worker.
@@ -61,7 +62,7 @@ function main(): void {
     ifnames: init.ifnames, engine: e, log, synShed: init.synShed, kernel, rxRing: init.rxRing, fwmarkQueue: init.fwmarkQueue,
     fanout: init.fanout, connsCreated: () => e.counters().conns_created ?? 0,
     afterBatch: () => share.publishAll(performance.now(), PUBLISH_MS),
-    ...(init.fastMapFd !== undefined ? { fastPath: { mapFd: init.fastMapFd, owner: init.index, engine: e } } : {}),
+    ...(init.fastMapFd !== undefined ? { fastPath: { mapFd: init.fastMapFd, maxFlows: init.fastMaxFlows, owner: init.index, engine: e } } : {}),
   });
   plane.open();
 

@@ -42,6 +42,7 @@ export interface WorkerPoolOptions {
   engine: WorkerInit['engine'];
   synShed: boolean;
   fastMapFd?: number;
+  fastMaxFlows?: number;
   rxRing?: RxRingVersion;
   fwmarkQueue: number;
   tables: KernelSnapshot;
@@ -90,7 +91,7 @@ export class WorkerPool {
     let fanout: PlaneFanout = { small: this.o.ifnames.map(() => 0), big: this.o.ifnames.map(() => 0) };
     for (let i = 0; i < this.o.workers; i++) {
       const init: WorkerInit = {
-        index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed, fastMapFd: this.o.fastMapFd,
+        index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed, fastMapFd: this.o.fastMapFd, fastMaxFlows: this.o.fastMaxFlows,
         rxRing: this.o.rxRing, fwmarkQueue: this.o.fwmarkQueue,
         tables: this.o.tables, heartbeat: this.heartbeat, schedBoard: this.o.schedBoard,
         ...(this.o.fault?.index === i ? { fault: { ms: this.o.fault.ms, kind: this.o.fault.kind } } : {}),

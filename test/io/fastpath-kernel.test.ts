@@ -165,6 +165,37 @@ describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', ()
     expect(progTestRun(ingress, dg(10)).retval).toBe(TCX_NEXT);
   });
 
+  it('a sweep that reads the map in batches counts what lookups count, and only its own plane\'s flows', () => {
+    // Two planes (workers) on one map; plane 0 sweeps in batches (a 1-flow map's size: from 17 flows on), plane 1 by lookups.
+    const e0 = director(), e1 = director();
+    const fp0 = new FastPath(k.mapFd, e0, 0, 1), fp1 = new FastPath(k.mapFd, e1, 1);
+    const dg = (src: string, port: number) => buildUdpFrame({ dstMac: HOST_MAC, src, dst: VIP, srcPort: port, dstPort: 53, payload: new Uint8Array(20) });
+    const mine = Array.from({ length: 40 }, (_, j) => dg(`10.8.0.${j + 1}`, 40000 + j));
+    const theirs = Array.from({ length: 3 }, (_, j) => dg(`10.7.0.${j + 1}`, 30000 + j));
+    for (const f of mine) { forward(e0, fp0, f, 0); forward(e0, fp0, f, 0); }
+    for (const f of theirs) { forward(e1, fp1, f, 0); forward(e1, fp1, f, 0); }
+    expect([fp0.size, fp1.size]).toEqual([40, 3]);
+    let want = 0;
+    mine.forEach((f, j) => { for (let r = 0; r < j % 4; r++, want++) expect(progTestRun(ingress, f).retval).toBe(TC_ACT_REDIRECT); });
+    for (const f of theirs) for (let r = 0; r < 5; r++) expect(progTestRun(ingress, f).retval).toBe(TC_ACT_REDIRECT);
+    const before = e0.listServices()[0]!.stats;
+    fp0.sweep(1000);
+    fp1.sweep(1000);
+    expect(fp0.counters.batchSweeps).toBe(1);
+    expect(fp1.counters.batchSweeps).toBe(0);
+    expect(fp0.counters.packets).toBe(want);
+    expect(fp1.counters.packets).toBe(15);
+    const after = e0.listServices()[0]!.stats;
+    expect(after.inpkts - before.inpkts).toBe(want);
+    expect(after.inbytes - before.inbytes).toBe(want * (20 + 8 + 20));
+    // A second sweep hands over only what came since.
+    expect(progTestRun(ingress, mine[0]!).retval).toBe(TC_ACT_REDIRECT);
+    fp0.sweep(2000);
+    expect(fp0.counters.packets).toBe(want + 1);
+    fp0.clear();
+    fp1.clear();
+  });
+
   it('lvsd\'s classic filters, translated, give the classic verdict on every case', () => {
     const progs = [compileFilter(RULES), lengthGate(compileFilter(RULES), 100), lengthGate(compileFilter(RULES), 100, true), synGate(compileFilter(RULES), 0)];
     for (const prog of progs) {

@@ -99,7 +99,12 @@ for (const [mode, workers] of [['nat', 2], ['dr', 1]] as const) {
       if (skip) return;
       lab = new Lab(`fp${mode}`);
       topo = mode === 'nat' ? await buildNat(lab) : await buildLan(lab, 'dr');
-      lvsd = await startLvsd(lab, 'dir', { args: ['--workers', String(workers), '--fast-path'] });
+      // DR also sets the map's size and the learning threshold (the defaults' values: the plumbing is what is tested).
+      lvsd = await startLvsd(lab, 'dir', { args: ['--workers', String(workers), '--fast-path',
+        ...(mode === 'dr' ? ['--fast-path-flows', '65536', '--fast-path-min-packets', '8'] : [])] });
+      const size = `"fastPathFlows":${mode === 'dr' ? 65536 : 262144}`;
+      await waitFor(() => lvsd!.proc.output().includes('lvsd started'), 5000, 50, 'the start line');
+      expect(lvsd.proc.output()).toContain(size);
     });
 
     afterAll(async () => {

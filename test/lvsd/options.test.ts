@@ -26,6 +26,18 @@ describe('lvsd options', () => {
     expect(() => parseOptions(['--bogus'], {})).toThrow(UsageError);
   });
 
+  it('--fast-path, --no-fast-path, --fast-path-flows, --fast-path-min-packets', () => {
+    const d = parseOptions([], {});
+    expect([d.fastPath, d.fastFlows, d.fastMinPackets]).toEqual(['auto', undefined, undefined]);
+    expect(parseOptions(['--fast-path'], {}).fastPath).toBe('on');
+    expect(parseOptions(['--no-fast-path'], {}).fastPath).toBe('off');
+    expect(parseOptions(['--fast-path-flows', '1048576'], {}).fastFlows).toBe(1048576);
+    expect(parseOptions(['--fast-path-min-packets=0'], {}).fastMinPackets).toBe(0);
+    expect(() => parseOptions(['--fast-path-flows', '100'], {})).toThrow(/--fast-path-flows: 100 is outside 1024\.\.16777216/);
+    expect(() => parseOptions(['--fast-path-min-packets', '-1'], {})).toThrow(/--fast-path-min-packets: "-1" is not a number/);
+    expect(() => parseOptions(['--fast-path-min-packets'], {})).toThrow(/--fast-path-min-packets needs a value/);
+  });
+
   it('--workers: default the CPUs this process may use, 1..256', () => {
     expect(parseOptions([], {}).workers).toBe(availableParallelism());
     expect(parseOptions(['--workers', '1'], {}).workers).toBe(1);
