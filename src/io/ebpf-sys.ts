@@ -24,6 +24,9 @@ export const BPF_TCX_INGRESS = 46;
 /** Update flags. */
 export const BPF_ANY = 0;
 
+/** struct __sk_buff: its size and the GSO fields' offsets. */
+const SK_BUFF_SIZE = 192, SK_BUFF_GSO_SEGS = 164, SK_BUFF_GSO_SIZE = 176;
+
 /** Size of the attr we pass: larger than any layout used here; the kernel requires the tail to be zero. */
 const ATTR_SIZE = 128;
 
@@ -186,8 +189,11 @@ export function tcxAttachIngress(progFd: number, ifindex: number): number {
  * Runs a program once over `data` without a device (BPF_PROG_TEST_RUN: the
  * kernel builds an skb as a received frame on lo); the return value and the
  * frame as the program left it. For tests of the programs themselves.
+ * `gso`: the skb as a GSO super-frame of gso_size-byte segments (the
+ * __sk_buff fields the kernel lets a test run set).
  */
-export function progTestRun(progFd: number, data: Uint8Array, outSize = 2048): { retval: number; data: Buffer } {
+export function progTestRun(progFd: number, data: Uint8Array, outSize = 4096, gso?: { size: number; segs: number }):
+  { retval: number; data: Buffer } {
   const a = Buffer.alloc(ATTR_SIZE);
   const input = Buffer.from(data);
   const out = Buffer.alloc(outSize);
@@ -195,7 +201,15 @@ export function progTestRun(progFd: number, data: Uint8Array, outSize = 2048): {
   a.writeUInt32LE(input.length, 8);
   a.writeUInt32LE(out.length, 12);
   a.writeUInt32LE(1, 32);
-  bpfCall(BPF_PROG_TEST_RUN, a, [[16, input], [24, out]]);
+  const ptrs: [number, Buffer][] = [[16, input], [24, out]];
+  if (gso !== undefined) {
+    const ctx = Buffer.alloc(SK_BUFF_SIZE);
+    ctx.writeUInt32LE(gso.segs, SK_BUFF_GSO_SEGS);
+    ctx.writeUInt32LE(gso.size, SK_BUFF_GSO_SIZE);
+    a.writeUInt32LE(ctx.length, 40);
+    ptrs.push([48, ctx]);
+  }
+  bpfCall(BPF_PROG_TEST_RUN, a, ptrs);
   return { retval: a.readInt32LE(4), data: out.subarray(0, a.readUInt32LE(12)) };
 }
 

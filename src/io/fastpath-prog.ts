@@ -4,7 +4,9 @@
 //   a frame of at least 48 bytes, untagged IPv4 to this host's MAC, header without options, not a
 //   fragment, TCP without SYN/FIN/RST or UDP, whose (saddr, daddr, sport,
 //   dport, proto) is in the flow map, whose IP total length fits the entry's
-//   limit and, when the entry decrements the TTL, whose TTL is above 1.
+//   limit (the egress MTU) or, a TCP GSO/GRO super-frame, whose segments
+//   will (gso_size + IP and TCP headers), and, when the entry decrements
+//   the TTL, whose TTL is above 1.
 //
 // - The tcx ingress program rewrites a matching frame as the entry says
 //   (addresses, ports, TTL, checksums by the precomputed differences, MACs),
@@ -19,7 +21,7 @@
 import { emitClassic } from './cbpf-to-ebpf.js';
 import {
   AND, Asm, B, FN_l4_csum_replace, FN_map_lookup_elem, FN_redirect, FN_skb_load_bytes, FN_skb_pull_data,
-  H, JEQ, JGT, JLE, JNE, JSLT, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, RSH, SKB_DATA, SKB_DATA_END, SUB, W, XOR,
+  H, JEQ, JGT, JLE, JNE, JSLT, LSH, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, RSH, SKB_DATA, SKB_DATA_END, SUB, W, XOR,
 } from './ebpf.js';
 
 /** Flow key: saddr, daddr (network order), sport, dport (network order), proto, 3 zero bytes. */
@@ -39,7 +41,7 @@ const KEY = -16;
 const HDR_LEN = 48;
 
 // struct __sk_buff offsets.
-const SKB_PKT_TYPE = 4, SKB_VLAN_PRESENT = 20;
+const SKB_PKT_TYPE = 4, SKB_VLAN_PRESENT = 20, SKB_GSO_SIZE = 176;
 const PACKET_HOST = 0;
 
 const TCX_NEXT = -1;
@@ -54,6 +56,7 @@ function emitMatch(a: Asm, mapFd: number, miss: string): void {
   const tcp = a.fresh('tcp');
   const key = a.fresh('key');
   const ttlOk = a.fresh('ttl');
+  const fits = a.fresh('fits');
   a.ldx(W, R1, R6, SKB_PKT_TYPE).jmpK(JNE, R1, PACKET_HOST, miss);
   a.ldx(W, R1, R6, SKB_VLAN_PRESENT).jmpK(JNE, R1, 0, miss);
   // One read for both protocols (a UDP frame shorter than 48 bytes stays the engine's).
@@ -73,9 +76,17 @@ function emitMatch(a: Asm, mapFd: number, miss: string): void {
   a.stx(W, R10, KEY + 12, R8);
   a.ldMapFd(R1, mapFd).movX(R2, R10).alu64K(0, R2, KEY).call(FN_map_lookup_elem);
   a.jmpK(JEQ, R0, 0, miss).movX(R9, R0);
-  // Total length within the entry's limit (larger: GSO or needs fragmenting, the engine's).
+  // Total length within the entry's limit (the egress MTU); larger, a TCP super-frame (GRO on the way in, TSO
+  // of a sender behind a veth) whose segments fit: the egress device or the kernel's GSO cuts it there, with
+  // the rewritten headers. Anything else larger (a UDP super-frame, a frame that needs fragmenting or
+  // frag-needed) is the engine's.
   a.ldx(H, R7, R10, HDR + 16).toBe(R7, 16);
-  a.ldx(H, R1, R9, V_MAXTOT).jmpX(JGT, R7, R1, miss);
+  a.ldx(H, R1, R9, V_MAXTOT).jmpX(JLE, R7, R1, fits);
+  a.jmpK(JNE, R8, 6, miss);
+  a.ldx(W, R2, R6, SKB_GSO_SIZE).jmpK(JEQ, R2, 0, miss);
+  a.ldx(B, R3, R10, HDR + 46).alu64K(RSH, R3, 4).alu64K(LSH, R3, 2).alu64X(0, R2, R3).alu64K(0, R2, 20);
+  a.jmpX(JGT, R2, R1, miss);
+  a.label(fits);
   a.ldx(B, R1, R9, V_FLAGS).alu64K(AND, R1, VF_TTL_DEC).jmpK(JEQ, R1, 0, ttlOk);
   a.ldx(B, R1, R10, HDR + 22).jmpK(JLE, R1, 1, miss);
   a.label(ttlOk);

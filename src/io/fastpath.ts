@@ -19,7 +19,11 @@
 // - What still reaches the engine: every SYN, FIN and RST (so the state
 //   machine sees each transition; a FIN makes the conn ineligible and its
 //   flows are forgotten), fragments, IP options, frames above the egress MTU
-//   (GSO super-frames), replies with TTL 1, and every flow not learnt yet.
+//   other than TCP super-frames whose segments fit it (UDP super-frames,
+//   frames that need fragmenting or frag-needed), replies with TTL 1, and
+//   every flow not learnt yet. A flow is learnt from a super-frame the
+//   engine forwarded as well as from an ordinary frame (a bulk upload sends
+//   nothing else).
 // - Accounting: the program counts packets and bytes per flow; sweep()
 //   (once a second) hands the increments to the engine (fastActivity), which
 //   counts them in the dest, service and totals, restarts the conn's timer

@@ -523,6 +523,9 @@ export class Forwarder {
     u8[field + 1] = ~u8[field + 1]! & 0xff;
     const lp = field - csumOff;
     const ports0 = ((u8[lp]! << 8) | u8[lp + 1]!) + ((u8[lp + 2]! << 8) | u8[lp + 3]!);
+    // A flow whose packets are all super-frames (a bulk upload) is learnt from them: the fast path's
+    // program takes TCP super-frames whose segments fit the egress link.
+    const fastCand = this.fast !== null && this.fast.capture(u8, off, caplen);
     if (!this.runEngine(u8, off, caplen, now, true)) return;
     const out = this.out;
     const buf = out.buf;
@@ -554,6 +557,7 @@ export class Forwarder {
     }
     const send = tx.sock.sendVnetAt;
     if (!send) { c.gsoUnsupported++; return; }
+    if (fastCand) this.fast!.offer(buf, true, l2, out.len, this.fastIfindex[egress]!, tx.mtu);
     const hdrEnd = gsoType === VNET_GSO_UDP_L4 ? l4 + 8 : l4 + ((buf[l4 + 12]! >>> 4) << 2);
     // Segments must fit the egress link, whatever the ingress one allowed (TCP takes any segment size).
     let seg = gsoSize;

@@ -149,6 +149,48 @@ describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', ()
     }), { numRuns: 150 });
   });
 
+  it('a TCP super-frame whose segments fit the egress MTU goes through the kernel as the engine would rewrite it; any other stays the engine\'s', () => {
+    const TS = new Uint8Array([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]); // NOP NOP timestamps: a 32-byte TCP header
+    for (const dir of ['tcp-nat', 'tcp-nat-reply', 'tcp-dr'] as const) {
+      const e = director();
+      const fp = new FastPath(k.mapFd, e);
+      const port = dir === 'tcp-dr' ? 443 : 80;
+      const rs = dir === 'tcp-dr' ? ['10.0.1.13', 443] as const : ['10.0.1.12', 8080] as const;
+      const c = (payload: Uint8Array, flags = 'PA', options?: Uint8Array) => buildTcpFrame({ dstMac: HOST_MAC, src: '10.9.8.7', dst: VIP, srcPort: 41000, dstPort: port, payload, flags, seq: 100, ack: 200, ...(options ? { options } : {}) });
+      const r = (payload: Uint8Array, flags = 'PA', options?: Uint8Array) => buildTcpFrame({ dstMac: HOST_MAC, src: rs[0], dst: '10.9.8.7', srcPort: rs[1], dstPort: 41000, payload, flags, seq: 200, ack: 101, ...(options ? { options } : {}) });
+      forward(e, fp, c(new Uint8Array(0), 'S'), 0);
+      if (dir !== 'tcp-dr') forward(e, fp, r(new Uint8Array(0), 'SA'), 0);
+      forward(e, fp, c(new Uint8Array(0), 'A'), 0);
+      const make = dir === 'tcp-nat-reply' ? r : c;
+      forward(e, fp, make(new Uint8Array(10)), 0); // teaches the flow (egress MTU 1500)
+      expect(fp.size, dir).toBeGreaterThan(0);
+      const payload = Uint8Array.from({ length: 2920 }, (_, j) => (j * 7) & 0xff);
+      const cases: [string, Uint8Array, { size: number; segs: number } | undefined, boolean][] = [
+        ['segments of 1460 + 20 + 20 bytes', make(payload), { size: 1460, segs: 2 }, true],
+        ['segments of 1448 + 20 + 32 bytes (timestamps)', make(payload, 'PA', TS), { size: 1448, segs: 3 }, true],
+        ['segments of 1461 + 20 + 20: one byte over', make(payload), { size: 1461, segs: 2 }, false],
+        ['segments of 1449 + 20 + 32: one byte over', make(payload, 'PA', TS), { size: 1449, segs: 3 }, false],
+        ['not a super-frame: a frame above the MTU that needs fragmenting', make(payload), undefined, false],
+      ];
+      for (const [name, frame, gso, fast] of cases) {
+        const got = progTestRun(ingress, frame, 4096, gso);
+        expect(got.retval, `${dir}: ${name}`).toBe(fast ? TC_ACT_REDIRECT : TCX_NEXT);
+        expect(progTestRun(filter, frame, 4096, gso).retval, `${dir}: ${name}, socket filter`).toBe(fast ? 0 : runBpf(classic, frame));
+        if (fast) expect(Buffer.from(got.data).toString('hex'), `${dir}: ${name}`).toBe(Buffer.from(forward(e, null, frame, 0)!).toString('hex'));
+      }
+      fp.clear();
+    }
+    // A UDP super-frame (UDP GRO, GSO_UDP_L4) stays the engine's, whatever its segments.
+    const e = director();
+    const fp = new FastPath(k.mapFd, e);
+    const dg = (n: number) => buildUdpFrame({ dstMac: HOST_MAC, src: '10.9.8.6', dst: VIP, srcPort: 41001, dstPort: 53, payload: new Uint8Array(n) });
+    forward(e, fp, dg(8), 0);
+    forward(e, fp, dg(8), 0);
+    expect(progTestRun(ingress, dg(100), 4096).retval).toBe(TC_ACT_REDIRECT);
+    expect(progTestRun(ingress, dg(2000), 4096, { size: 1000, segs: 2 }).retval).toBe(TCX_NEXT);
+    fp.clear();
+  });
+
   it('a flow the engine forgets (its conn expires) leaves the map at once, its last packets counted', () => {
     const e = director();
     const fp = new FastPath(k.mapFd, e);
