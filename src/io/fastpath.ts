@@ -10,10 +10,11 @@
 // ingress program (fastpath-prog.ts) rewrites and redirects the flow's
 // later packets itself.
 //
-// - What is learnt: the engine's in-place rewrite of an IPv4 TCP/UDP packet
-//   (addresses, ports, TTL), checked against the packet it read (length and
+// - What is learnt: the engine's in-place rewrite of an IPv4 or IPv6 TCP/UDP
+//   packet (addresses, ports, TTL or hop limit), checked against the packet it read (length and
 //   every other header word the same), and the MACs and interface the
-//   forwarder chose. The checksum changes are precomputed here as one's
+//   forwarder chose, into the family's map (an IPv6 entry carries the new
+//   addresses after the IPv4 layout). The checksum changes are precomputed here as one's
 //   complement differences. Only conns the engine calls eligible
 //   (IpvsCore.fastEligible: UDP, or TCP in ESTABLISHED, NAT or DR) are learnt.
 // - What still reaches the engine: every SYN, FIN and RST (so the state
@@ -35,8 +36,9 @@
 // - Cleanup: the tcx links are fds of this process; when lvsd exits or is
 //   killed, the kernel detaches the program and frees the map. Nothing is
 //   pinned, so nothing outlives the process.
-import { buildIngress, buildSocketFilter, KEY_SIZE, V_BYTES, V_DADDR, V_DMAC, V_DPORT, V_FLAGS, V_IFINDEX,
-  V_L3DIFF, V_L4ADIFF, V_L4PDIFF, V_MAXTOT, V_OWNER, V_PACKETS, V_SADDR, V_SPORT, VALUE_SIZE, VF_TTL_DEC } from './fastpath-prog.js';
+import { buildIngress, buildSocketFilter, KEY_SIZE, KEY6_SIZE, V_BYTES, V_DADDR, V_DMAC, V_DPORT, V_FLAGS, V_IFINDEX,
+  V_L3DIFF, V_L4ADIFF, V_L4PDIFF, V_MAXTOT, V_OWNER, V_PACKETS, V_SADDR, V_SPORT, V6_SADDR, VALUE_SIZE, VALUE6_SIZE,
+  VF_TTL_DEC, type FlowMaps } from './fastpath-prog.js';
 import { BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER, bpfClose, mapCreateHash, mapForEachBatch, mapLookup,
   mapLookupAndDelete, mapUpdate, progLoad, tcxAttachIngress } from './ebpf-sys.js';
 
@@ -45,6 +47,7 @@ export interface FastPathEngine {
   readonly lastConn: number;
   readonly lastOut: boolean;
   fastEligible(i: number): boolean;
+  /** caddr, vaddr: the IPv4 addresses; -1 for an IPv6 conn (its slot is checked by family, protocol and ports). */
   fastCredit(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
     reply: boolean, pkts: number, bytes: number): boolean;
   fastActivity(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
@@ -55,21 +58,28 @@ export interface FastPathEngine {
 
 export const DEFAULT_FAST_FLOWS = 262144;
 
-/** The kernel side, made once per lvsd: the flow map, the ingress program and one tcx link per interface. */
+/** The kernel side, made once per lvsd: the flow maps (IPv4, IPv6), the ingress program and one tcx link per interface. */
 export class FastPathKernel {
-  readonly mapFd: number;
+  readonly maps: Required<FlowMaps>;
+  /** Each map's size. */
   readonly maxFlows: number;
   private progFd = -1;
   private readonly links: number[] = [];
 
   constructor(maxFlows = DEFAULT_FAST_FLOWS) {
     this.maxFlows = maxFlows;
-    this.mapFd = mapCreateHash(KEY_SIZE, VALUE_SIZE, maxFlows, 'lvsd_flows');
+    const v4 = mapCreateHash(KEY_SIZE, VALUE_SIZE, maxFlows, 'lvsd_flows');
+    try {
+      this.maps = { v4, v6: mapCreateHash(KEY6_SIZE, VALUE6_SIZE, maxFlows, 'lvsd_flows6') };
+    } catch (err) {
+      bpfClose(v4);
+      throw err;
+    }
   }
 
   /** Loads the ingress program and attaches it to each interface (tcx: Linux 6.6+). */
   attach(ifindexes: number[]): void {
-    this.progFd = progLoad(BPF_PROG_TYPE_SCHED_CLS, buildIngress(this.mapFd), 'lvsd_fast');
+    this.progFd = progLoad(BPF_PROG_TYPE_SCHED_CLS, buildIngress(this.maps), 'lvsd_fast');
     for (const ix of ifindexes) {
       try {
         this.links.push(tcxAttachIngress(this.progFd, ix));
@@ -83,17 +93,20 @@ export class FastPathKernel {
     for (const l of this.links.splice(0)) bpfClose(l);
     if (this.progFd >= 0) bpfClose(this.progFd);
     this.progFd = -1;
-    bpfClose(this.mapFd);
+    bpfClose(this.maps.v4);
+    bpfClose(this.maps.v6);
   }
 }
 
 /** lvsd's socket filter behind the fast path's test: a program fd to attach (SO_ATTACH_BPF), then close. */
-export function loadSocketFilter(mapFd: number, classic: Uint32Array): number {
-  return progLoad(BPF_PROG_TYPE_SOCKET_FILTER, buildSocketFilter(mapFd, classic), 'lvsd_filter');
+export function loadSocketFilter(maps: FlowMaps, classic: Uint32Array): number {
+  return progLoad(BPF_PROG_TYPE_SOCKET_FILTER, buildSocketFilter(maps, classic), 'lvsd_filter');
 }
 
 interface Flow {
   key: Buffer;
+  id: string;
+  v6: boolean;
   conn: number;
   reply: boolean;
   proto: number;
@@ -147,23 +160,27 @@ export class FastPath {
   readonly counters = new FastPathCounters();
   private readonly flows = new Map<string, Flow>();
   private readonly byConn = new Map<number, Flow[]>();
-  private readonly value = Buffer.alloc(VALUE_SIZE);
-  // The packet as read before the engine rewrote it in place.
+  private readonly value = Buffer.alloc(VALUE6_SIZE);
+  // The packet as read before the engine rewrote it in place: IPv4, the
+  // header's words 0-1, TTL and protocol, addresses and ports; IPv6, words
+  // 0-1 (version..flow label; payload length, next header, hop limit),
+  // the addresses (8 words) and ports.
+  private cV6 = false;
   private cSaddr = 0;
   private cDaddr = 0;
   private cPorts = 0;
   private cW0 = 0;
   private cW1 = 0;
   private cTtlProto = 0;
+  private readonly cAddr6 = new Uint32Array(8);
   private cL3 = -1;
-
   private sweeps = 0;
   /** From this many flows a sweep reads the whole map in batches instead of one lookup per flow. */
   private readonly batchFrom: number;
   private batchOk = true;
 
-  /** `maxFlows`: the map's size (its bucket count decides what a batch read costs). */
-  constructor(private readonly mapFd: number, private readonly engine: FastPathEngine, private readonly owner = 0,
+  /** `maxFlows`: each map's size (its bucket count decides what a batch read costs). */
+  constructor(private readonly maps: FlowMaps, private readonly engine: FastPathEngine, private readonly owner = 0,
     maxFlows = DEFAULT_FAST_FLOWS) {
     engine.onConnRemove((i) => this.forgetConn(i));
     this.batchFrom = batchFrom(maxFlows);
@@ -174,21 +191,34 @@ export class FastPath {
   }
 
   /**
-   * Before the engine: remembers an untagged IPv4 TCP/UDP frame's header
-   * (false for anything else, which is never learnt).
+   * Before the engine: remembers an untagged IPv4 or IPv6 TCP/UDP frame's
+   * header (false for anything else, which is never learnt).
    */
   capture(u8: Uint8Array, off: number, len: number): boolean {
     this.cL3 = -1;
-    if (len < 48 || u8[off + 12] !== 0x08 || u8[off + 13] !== 0x00 || u8[off + 14] !== 0x45) return false;
     const l3 = off + 14;
-    const p = u8[l3 + 9];
+    if (len >= 48 && u8[off + 12] === 0x08 && u8[off + 13] === 0x00 && u8[l3] === 0x45) {
+      const p = u8[l3 + 9];
+      if (p !== 6 && p !== 17) return false;
+      this.cV6 = false;
+      this.cW0 = rd32(u8, l3);
+      this.cW1 = rd32(u8, l3 + 4);
+      this.cTtlProto = (u8[l3 + 8]! << 8) | p;
+      this.cSaddr = rd32(u8, l3 + 12);
+      this.cDaddr = rd32(u8, l3 + 16);
+      this.cPorts = rd32(u8, l3 + 20);
+      this.cL3 = l3;
+      return true;
+    }
+    if (this.maps.v6 === undefined || len < 68 || u8[off + 12] !== 0x86 || u8[off + 13] !== 0xdd || (u8[l3]! >> 4) !== 6) return false;
+    const p = u8[l3 + 6];
     if (p !== 6 && p !== 17) return false;
+    this.cV6 = true;
     this.cW0 = rd32(u8, l3);
     this.cW1 = rd32(u8, l3 + 4);
-    this.cTtlProto = (u8[l3 + 8]! << 8) | p;
-    this.cSaddr = rd32(u8, l3 + 12);
-    this.cDaddr = rd32(u8, l3 + 16);
-    this.cPorts = rd32(u8, l3 + 20);
+    this.cTtlProto = (u8[l3 + 7]! << 8) | p;
+    for (let w = 0; w < 8; w++) this.cAddr6[w] = rd32(u8, l3 + 8 + 4 * w);
+    this.cPorts = rd32(u8, l3 + 40);
     this.cL3 = l3;
     return true;
   }
@@ -204,24 +234,52 @@ export class FastPath {
     if (i < 0 || this.cL3 < 0) return;
     if (!e.fastEligible(i)) { this.forgetConn(i); return; }
     const l3 = l2 + 14;
-    if (!sameBuf || l3 !== this.cL3 || len !== (this.cW0 & 0xffff)) return;
-    if (rd32(buf, l3) !== this.cW0 || rd32(buf, l3 + 4) !== this.cW1 || buf[l3 + 9] !== (this.cTtlProto & 0xff)) return;
+    const v6 = this.cV6;
+    if (!sameBuf || l3 !== this.cL3) return;
+    // Everything but addresses, ports and TTL as it was (IPv6: the payload length and next header in word 1).
+    if (v6 ? len !== 40 + (this.cW1 >>> 16) || (rd32(buf, l3 + 4) >>> 8) !== (this.cW1 >>> 8)
+      : len !== (this.cW0 & 0xffff) || rd32(buf, l3 + 4) !== this.cW1 || buf[l3 + 9] !== (this.cTtlProto & 0xff)) return;
+    if (rd32(buf, l3) !== this.cW0) return;
     const ttl = this.cTtlProto >>> 8;
-    const nttl = buf[l3 + 8]!;
+    const nttl = buf[l3 + (v6 ? 7 : 8)]!;
     if (nttl !== ttl && nttl !== ttl - 1) return;
     const proto = this.cTtlProto & 0xff;
-    const id = `${this.cSaddr}:${this.cDaddr}:${this.cPorts}:${proto}`;
-    if (this.flows.has(id)) return;
-    const saddr = rd32(buf, l3 + 12), daddr = rd32(buf, l3 + 16), ports = rd32(buf, l3 + 20);
-    const key = Buffer.alloc(KEY_SIZE);
-    key.writeUInt32BE(this.cSaddr, 0);
-    key.writeUInt32BE(this.cDaddr, 4);
-    key.writeUInt32BE(this.cPorts, 8);
-    key[12] = proto;
+    const key = Buffer.alloc(v6 ? KEY6_SIZE : KEY_SIZE);
+    let id: string;
+    const pAt = v6 ? 40 : 20;
+    const ports = rd32(buf, l3 + pAt);
     const v = this.value;
     v.fill(0);
-    v.writeUInt32BE(saddr, V_SADDR);
-    v.writeUInt32BE(daddr, V_DADDR);
+    let addrDiff: number;
+    let caddr = -1, vaddr = -1;
+    if (v6) {
+      const news: number[] = [];
+      for (let w = 0; w < 8; w++) {
+        key.writeUInt32BE(this.cAddr6[w]!, 4 * w);
+        const n = rd32(buf, l3 + 8 + 4 * w);
+        news.push(n);
+        v.writeUInt32BE(n, V6_SADDR + 4 * w);
+      }
+      key.writeUInt32BE(this.cPorts, 32);
+      key[36] = proto;
+      id = key6Id(key, 0);
+      if (this.flows.has(id)) return;
+      addrDiff = csumDiff([...this.cAddr6], news);
+    } else {
+      id = `${this.cSaddr}:${this.cDaddr}:${this.cPorts}:${proto}`;
+      if (this.flows.has(id)) return;
+      key.writeUInt32BE(this.cSaddr, 0);
+      key.writeUInt32BE(this.cDaddr, 4);
+      key.writeUInt32BE(this.cPorts, 8);
+      key[12] = proto;
+      const saddr = rd32(buf, l3 + 12), daddr = rd32(buf, l3 + 16);
+      v.writeUInt32BE(saddr, V_SADDR);
+      v.writeUInt32BE(daddr, V_DADDR);
+      addrDiff = csumDiff([this.cSaddr, this.cDaddr], [saddr, daddr]);
+      v.writeUInt32LE(fold(addrDiff + (nttl !== ttl ? 0xfffe : 0)), V_L3DIFF);
+      caddr = e.lastOut ? daddr : this.cSaddr;
+      vaddr = e.lastOut ? saddr : this.cDaddr;
+    }
     v.writeUInt16BE(ports >>> 16, V_SPORT);
     v.writeUInt16BE(ports & 0xffff, V_DPORT);
     v.writeUInt32LE(outIfindex, V_IFINDEX);
@@ -229,16 +287,15 @@ export class FastPath {
     v.writeUInt16LE(Math.min(outMtu, 0xffff), V_MAXTOT);
     v[V_FLAGS] = nttl !== ttl ? VF_TTL_DEC : 0;
     v[V_OWNER] = this.owner & 0xff;
-    const addrDiff = csumDiff([this.cSaddr, this.cDaddr], [saddr, daddr]);
-    v.writeUInt32LE(fold(addrDiff + (nttl !== ttl ? 0xfffe : 0)), V_L3DIFF);
     v.writeUInt32LE(addrDiff, V_L4ADIFF);
     v.writeUInt32LE(csumDiff([this.cPorts], [ports]), V_L4PDIFF);
-    if (!mapUpdate(this.mapFd, key, v)) { this.counters.full++; return; }
+    const mapFd = v6 ? this.maps.v6! : this.maps.v4;
+    if (!mapUpdate(mapFd, key, v.subarray(0, v6 ? VALUE6_SIZE : VALUE_SIZE))) { this.counters.full++; return; }
     const reply = e.lastOut;
     const f: Flow = {
-      key, conn: i, reply, proto, pkts: 0n, bytes: 0n, seen: -1, seenPkts: 0n, seenBytes: 0n,
-      caddr: reply ? daddr : this.cSaddr, cport: reply ? ports & 0xffff : this.cPorts >>> 16,
-      vaddr: reply ? saddr : this.cDaddr, vport: reply ? ports >>> 16 : this.cPorts & 0xffff,
+      key, id, v6, conn: i, reply, proto, pkts: 0n, bytes: 0n, seen: -1, seenPkts: 0n, seenBytes: 0n,
+      caddr, cport: reply ? ports & 0xffff : this.cPorts >>> 16,
+      vaddr, vport: reply ? ports >>> 16 : this.cPorts & 0xffff,
     };
     this.flows.set(id, f);
     const list = this.byConn.get(i);
@@ -254,17 +311,21 @@ export class FastPath {
     for (const f of list) this.drop(f);
   }
 
+  private mapOf(f: Flow): number {
+    return f.v6 ? this.maps.v6! : this.maps.v4;
+  }
+
   /** Out of the map, its last counts credited to the conn (read and deleted in one step: none is lost). */
   private drop(f: Flow): void {
     const v = this.value;
-    if (mapLookupAndDelete(this.mapFd, f.key, v)) {
+    if (mapLookupAndDelete(this.mapOf(f), f.key, v.subarray(0, f.v6 ? VALUE6_SIZE : VALUE_SIZE))) {
       const dp = Number(v.readBigUInt64LE(V_PACKETS) - f.pkts), db = Number(v.readBigUInt64LE(V_BYTES) - f.bytes);
       if (dp > 0 && this.engine.fastCredit(f.conn, f.proto, f.caddr, f.cport, f.vaddr, f.vport, f.reply, dp, db)) {
         this.counters.packets += dp;
         this.counters.bytes += db;
       }
     }
-    this.flows.delete(`${f.key.readUInt32BE(0)}:${f.key.readUInt32BE(4)}:${f.key.readUInt32BE(8)}:${f.key[12]}`);
+    this.flows.delete(f.id);
     this.counters.forgotten++;
   }
 
@@ -276,7 +337,7 @@ export class FastPath {
     for (const [i, list] of [...this.byConn]) {
       for (const f of [...list]) {
         let dp = 0, db = 0;
-        if (batch ? f.seen === sweep : mapLookup(this.mapFd, f.key, v)) {
+        if (batch ? f.seen === sweep : mapLookup(this.mapOf(f), f.key, v.subarray(0, f.v6 ? VALUE6_SIZE : VALUE_SIZE))) {
           const p = batch ? f.seenPkts : v.readBigUInt64LE(V_PACKETS), b = batch ? f.seenBytes : v.readBigUInt64LE(V_BYTES);
           dp = Number(p - f.pkts);
           db = Number(b - f.bytes);
@@ -299,24 +360,35 @@ export class FastPath {
   }
 
   /**
-   * Reads every entry of the map (BPF_MAP_LOOKUP_BATCH) and notes this
+   * Reads every entry of the maps (BPF_MAP_LOOKUP_BATCH) and notes this
    * plane's flows' counts in them; false when the kernel has no batch ops
    * (the sweep then looks each flow up, as it does below batchFrom).
    */
   private readBatch(sweep: number): boolean {
+    const own = this.owner & 0xff;
+    const note = (f: Flow | undefined, values: Buffer, vo: number) => {
+      if (f === undefined) return;
+      f.seen = sweep;
+      f.seenPkts = values.readBigUInt64LE(vo + V_PACKETS);
+      f.seenBytes = values.readBigUInt64LE(vo + V_BYTES);
+    };
     try {
-      mapForEachBatch(this.mapFd, KEY_SIZE, VALUE_SIZE, (keys, values, n) => {
+      mapForEachBatch(this.maps.v4, KEY_SIZE, VALUE_SIZE, (keys, values, n) => {
         for (let k = 0; k < n; k++) {
           const vo = k * VALUE_SIZE;
-          if (values[vo + V_OWNER] !== (this.owner & 0xff)) continue;
+          if (values[vo + V_OWNER] !== own) continue;
           const ko = k * KEY_SIZE;
-          const f = this.flows.get(`${keys.readUInt32BE(ko)}:${keys.readUInt32BE(ko + 4)}:${keys.readUInt32BE(ko + 8)}:${keys[ko + 12]}`);
-          if (f === undefined) continue;
-          f.seen = sweep;
-          f.seenPkts = values.readBigUInt64LE(vo + V_PACKETS);
-          f.seenBytes = values.readBigUInt64LE(vo + V_BYTES);
+          note(this.flows.get(`${keys.readUInt32BE(ko)}:${keys.readUInt32BE(ko + 4)}:${keys.readUInt32BE(ko + 8)}:${keys[ko + 12]}`), values, vo);
         }
       });
+      if (this.maps.v6 !== undefined) {
+        mapForEachBatch(this.maps.v6, KEY6_SIZE, VALUE6_SIZE, (keys, values, n) => {
+          for (let k = 0; k < n; k++) {
+            const vo = k * VALUE6_SIZE;
+            if (values[vo + V_OWNER] === own) note(this.flows.get(key6Id(keys, k * KEY6_SIZE)), values, vo);
+          }
+        });
+      }
     } catch (err) {
       if ((err as { code?: string }).code !== 'EINVAL') throw err;
       this.batchOk = false;
@@ -347,6 +419,11 @@ export function batchFrom(maxFlows: number): number {
   let buckets = 1;
   while (buckets < maxFlows) buckets *= 2;
   return 16 + Math.ceil(buckets / 4096);
+}
+
+/** An IPv6 flow's name: its key's addresses, ports and protocol. */
+function key6Id(keys: Buffer, at: number): string {
+  return keys.toString('hex', at, at + 37);
 }
 
 function rd32(u8: Uint8Array, o: number): number {

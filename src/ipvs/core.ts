@@ -477,13 +477,13 @@ export class IpvsCore implements Tun6Context {
 
   /**
    * Whether conn i's packets may bypass the engine (src/io/fastpath.ts): an
-   * IPv4 NAT or DR conn, not a template, fwmark or one-packet conn, UDP or
+   * IPv4 or IPv6 NAT or DR conn, not a template, fwmark or one-packet conn, UDP or
    * TCP in ESTABLISHED (every SYN, FIN and RST still comes here, so the
    * state machine sees each transition).
    */
   fastEligible(i: number): boolean {
     const t = this.tbl;
-    if (i < 0 || !t.inUse(i) || t.isV6(i) || t.isTemplate(i) || (t.flags(i) & CF_FWMARK) !== 0) return false;
+    if (i < 0 || !t.inUse(i) || t.isTemplate(i) || (t.flags(i) & CF_FWMARK) !== 0) return false;
     const fwd = t.fwd(i);
     if (fwd !== FWD_MASQ && fwd !== FWD_ROUTE) return false;
     const d = this.dests[t.destId(i)];
@@ -517,8 +517,10 @@ export class IpvsCore implements Tun6Context {
   fastCredit(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
     reply: boolean, pkts: number, bytes: number): boolean {
     const t = this.tbl;
-    if (i < 0 || !t.inUse(i) || t.proto(i) !== proto || t.isV6(i) || t.caddr(i) !== caddr || t.cport(i) !== cport
-      || t.vaddr(i) !== vaddr || t.vport(i) !== vport) return false;
+    if (i < 0 || !t.inUse(i) || t.proto(i) !== proto || t.cport(i) !== cport || t.vport(i) !== vport) return false;
+    // An IPv6 conn is named by its family and ports (caddr = vaddr = -1); the slot cannot have changed hands
+    // unnoticed in any case: a conn leaving the table takes its flows out first (ConnTable.onRemove).
+    if (t.isV6(i) ? caddr !== -1 : t.caddr(i) !== caddr || t.vaddr(i) !== vaddr) return false;
     if (pkts === 0) return true;
     const d = this.dests[t.destId(i)]!;
     const c = reply ? S_OUTPKTS : S_INPKTS;

@@ -155,7 +155,7 @@ export class Daemon {
     const plane = new DataPlane({
       ifnames, engine: e, log: this.log, synShed: this.opts.synShed, rxRing: this.opts.rxRing, fwmarkQueue: this.fwmarkQueueNum(),
       connsCreated: () => e.counters().conns_created ?? 0, kernel: netlinkTables,
-      ...(this.fastKernel ? { fastPath: { mapFd: this.fastKernel.mapFd, maxFlows: this.fastKernel.maxFlows, owner: 0, engine: e } } : {}),
+      ...(this.fastKernel ? { fastPath: { maps: this.fastKernel.maps, maxFlows: this.fastKernel.maxFlows, owner: 0, engine: e } } : {}),
     });
     this.plane = plane;
     plane.open();
@@ -195,7 +195,7 @@ export class Daemon {
     const board = SchedBoard.create(o.workers);
     this.schedSlots = new SchedSlots(board);
     this.pool = new WorkerPool({
-      workers: o.workers, ifnames, synShed: o.synShed, fastMapFd: this.fastKernel?.mapFd, fastMaxFlows: this.fastKernel?.maxFlows, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
+      workers: o.workers, ifnames, synShed: o.synShed, fastMaps: this.fastKernel?.maps, fastMaxFlows: this.fastKernel?.maxFlows, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
       // --max-conns bounds the whole table, as with one worker: each worker gets its share (and the same memory in total).
       engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp, fastMinPackets: o.fastMinPackets },
       log: this.log,

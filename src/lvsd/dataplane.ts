@@ -15,6 +15,7 @@ import { NeighTable, type KernelTables } from '../io/neigh.js';
 import { ringGeometry, type RingGeometry, type RxRingVersion } from '../io/ring-geometry.js';
 import { FwmarkQueue } from '../io/nfqueue.js';
 import { FastPath, loadSocketFilter, type FastPathEngine } from '../io/fastpath.js';
+import type { FlowMaps } from '../io/fastpath-prog.js';
 import { bpfClose } from '../io/ebpf-sys.js';
 import { ifaceInfo } from '../io/native.js';
 
@@ -50,7 +51,7 @@ export interface DataPlaneOptions {
   /** After each RX batch (lvsd --workers: publish this worker's conn counts to the others' schedulers). */
   afterBatch?: () => void;
   /** lvsd --fast-path: the flow map (made once per lvsd, io/fastpath.ts), this plane's index and its engine's fast-path face. */
-  fastPath?: { mapFd: number; maxFlows?: number; owner: number; engine: FastPathEngine };
+  fastPath?: { maps: FlowMaps; maxFlows?: number; owner: number; engine: FastPathEngine };
 }
 
 /** How often the fast path's counts are handed to the engine (conn timers, stats, sync). */
@@ -133,7 +134,7 @@ export class DataPlane {
       },
     });
     if (o.fastPath) {
-      this.fast = new FastPath(o.fastPath.mapFd, o.fastPath.engine, o.fastPath.owner, o.fastPath.maxFlows);
+      this.fast = new FastPath(o.fastPath.maps, o.fastPath.engine, o.fastPath.owner, o.fastPath.maxFlows);
       this.forwarder.setFastPath(this.fast, this.sockets.map((s) => ifaceInfo(s.ifname).ifindex));
     }
   }
@@ -170,7 +171,7 @@ export class DataPlane {
    */
   private attachFilter(s: PacketSocket, prog: Uint32Array): void {
     if (this.o.fastPath === undefined) { s.setFilter(prog); return; }
-    const fd = loadSocketFilter(this.o.fastPath.mapFd, prog);
+    const fd = loadSocketFilter(this.o.fastPath.maps, prog);
     try {
       s.attachBpf(fd);
     } finally {

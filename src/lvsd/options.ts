@@ -29,7 +29,7 @@ export interface LvsdOptions {
   /** NFQUEUE queue number for fwmark services (default: io/nfqueue.ts queueNumFor). */
   fwmarkQueue?: number;
   /**
-   * Established IPv4 NAT/DR flows forwarded by a tcx eBPF program lvsd
+   * Established IPv4 and IPv6 NAT/DR flows forwarded by a tcx eBPF program lvsd
    * programs (io/fastpath.ts). 'auto' (default): on where the kernel takes
    * it, else a warning and lvsd forwards every packet itself; 'on'
    * (--fast-path): fail to start without it; 'off' (--no-fast-path).
@@ -65,9 +65,9 @@ export const USAGE = `Usage: lvsd [options]
   --workers N           forwarding threads, 1..${FANOUT_MAX_MEMBERS} (default: the number of CPUs lvsd may run on); the
                         kernel steers both directions of each flow to one of them (PACKET_FANOUT)
   --fast-path           require the fast path (default: used where the kernel allows it): established IPv4
-                        NAT and DR flows are forwarded in the kernel by an eBPF program (tcx, Linux 6.6+)
-                        whose flows lvsd learns from their first packets; SYN/FIN/RST, new flows, IPv6
-                        and TUN still go through lvsd
+                        and IPv6 NAT and DR flows are forwarded in the kernel by an eBPF program (tcx,
+                        Linux 6.6+) whose flows lvsd learns from their first packets; SYN/FIN/RST, new
+                        flows, IPv6 extension headers and TUN still go through lvsd
   --no-fast-path        forward every packet in lvsd
   --fast-path-flows N   flows the fast path's map holds, 1024..16777216 (default 262144; 144 bytes of kernel
                         memory each, 36 MiB); when it is full, further flows go through lvsd (fast_map_full)

@@ -6,6 +6,7 @@ import type { DestSpec, Ruleset, ServiceKey, ServiceSpec, Timeouts } from '../ip
 import type { NeighEntry, RouteEntry } from '../io/neigh.js';
 import type { PlaneFanout } from './dataplane.js';
 import type { FanoutPlan } from '../io/fanout.js';
+import type { FlowMaps } from '../io/fastpath-prog.js';
 
 /** The kernel's main routing and neighbour tables, IPv4 and IPv6, as the main thread read them for every worker. */
 export interface KernelSnapshot { routes: RouteEntry[]; neighs: NeighEntry[]; routes6: RouteEntry[]; neighs6: NeighEntry[] }
@@ -19,8 +20,8 @@ export interface WorkerInit {
   fanout: PlaneFanout;
   engine: { connTabBits?: number; maxConns?: number; tunMtu?: number; sloppyTcp?: boolean; fastMinPackets?: number };
   synShed: boolean;
-  /** lvsd --fast-path: the flow map's fd (one per process, so every worker's filter and learning share it). */
-  fastMapFd?: number;
+  /** lvsd --fast-path: the flow maps' fds (one pair per process, so every worker's filter and learning share them). */
+  fastMaps?: FlowMaps;
   /** Its size (the sweep's choice between lookups and batch reads rests on it). */
   fastMaxFlows?: number;
   rxRing?: RxRingVersion;

@@ -62,7 +62,7 @@ function main(): void {
     ifnames: init.ifnames, engine: e, log, synShed: init.synShed, kernel, rxRing: init.rxRing, fwmarkQueue: init.fwmarkQueue,
     fanout: init.fanout, connsCreated: () => e.counters().conns_created ?? 0,
     afterBatch: () => share.publishAll(performance.now(), PUBLISH_MS),
-    ...(init.fastMapFd !== undefined ? { fastPath: { mapFd: init.fastMapFd, maxFlows: init.fastMaxFlows, owner: init.index, engine: e } } : {}),
+    ...(init.fastMaps !== undefined ? { fastPath: { maps: init.fastMaps, maxFlows: init.fastMaxFlows, owner: init.index, engine: e } } : {}),
   });
   plane.open();
 

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { SyncConn } from '../ipvs/sync.js';
 import type { PlaneFanout, PlaneLog } from './dataplane.js';
 import type { RxRingVersion } from '../io/ring-geometry.js';
+import type { FlowMaps } from '../io/fastpath-prog.js';
 import type { KernelSnapshot, MainToWorker, WorkerInit, WorkerRequest, WorkerToMain } from './worker-protocol.js';
 import { packSyncConns, unpackSyncConns } from './sync-pack.js';
 
@@ -41,7 +42,7 @@ export interface WorkerPoolOptions {
   ifnames: string[];
   engine: WorkerInit['engine'];
   synShed: boolean;
-  fastMapFd?: number;
+  fastMaps?: FlowMaps;
   fastMaxFlows?: number;
   rxRing?: RxRingVersion;
   fwmarkQueue: number;
@@ -91,7 +92,7 @@ export class WorkerPool {
     let fanout: PlaneFanout = { small: this.o.ifnames.map(() => 0), big: this.o.ifnames.map(() => 0) };
     for (let i = 0; i < this.o.workers; i++) {
       const init: WorkerInit = {
-        index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed, fastMapFd: this.o.fastMapFd, fastMaxFlows: this.o.fastMaxFlows,
+        index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed, fastMaps: this.o.fastMaps, fastMaxFlows: this.o.fastMaxFlows,
         rxRing: this.o.rxRing, fwmarkQueue: this.o.fwmarkQueue,
         tables: this.o.tables, heartbeat: this.heartbeat, schedBoard: this.o.schedBoard,
         ...(this.o.fault?.index === i ? { fault: { ms: this.o.fault.ms, kind: this.o.fault.kind } } : {}),

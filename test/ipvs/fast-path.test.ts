@@ -3,6 +3,7 @@
 // sync) — as the same packets through input() would.
 import { describe, expect, it } from 'vitest';
 import { CLIENT, VIP, dest, engine, send, svc, tcp, tcpKey, udp, udpKey } from './helpers.js';
+import { CLIENT6, VIP6, buildTcp6Frame } from '../packet/build/ipv6.js';
 
 function director(minPkts = 0) {
   const e = engine();
@@ -43,6 +44,27 @@ describe('fast path, engine side', () => {
     // A dropped packet names no conn.
     send(e, tcp({ src: CLIENT, dst: VIP, srcPort: 40009, dstPort: 80, flags: 'A' }), 0);
     expect(e.lastConn).toBe(-1);
+  });
+
+  it('IPv6 conns are eligible as IPv4 ones; a sweep names them by family and ports (-1 for the addresses)', () => {
+    const e = director();
+    e.addService(svc(tcpKey(80, VIP6)));
+    e.addDest(tcpKey(80, VIP6), dest('2001:db8:1::11', 8080, { fwd: 'masq' }));
+    send(e, buildTcp6Frame({ src: CLIENT6, dst: VIP6, srcPort: 40011, dstPort: 80, flags: 'S' }), 0);
+    const i = e.lastConn;
+    expect(i).toBeGreaterThanOrEqual(0);
+    expect(e.fastEligible(i)).toBe(false);
+    send(e, buildTcp6Frame({ src: CLIENT6, dst: VIP6, srcPort: 40011, dstPort: 80, flags: 'A' }), 0);
+    expect(e.fastEligible(i)).toBe(true);
+    const before = e.listServices(tcpKey(80, VIP6))[0]!.stats;
+    expect(e.fastActivity(i, 6, -1, 40011, -1, 80, false, 3, 300, 1000)).toBe(true);
+    expect(e.listServices(tcpKey(80, VIP6))[0]!.stats.inpkts - before.inpkts).toBe(3);
+    expect(e.fastActivity(i, 6, ip(CLIENT), 40011, ip(VIP), 80, false, 1, 100, 1000), 'IPv4 addresses for an IPv6 conn').toBe(false);
+    expect(e.fastActivity(i, 6, -1, 40012, -1, 80, false, 1, 100, 1000), 'another client port').toBe(false);
+    expect(e.fastActivity(i, 17, -1, 40011, -1, 80, false, 1, 100, 1000), 'another protocol').toBe(false);
+    // And an IPv4 conn refuses -1.
+    send(e, udp({ src: CLIENT, dst: VIP, srcPort: 40013, dstPort: 53 }), 0);
+    expect(e.fastActivity(e.lastConn, 17, -1, 40013, -1, 53, false, 1, 100, 1000)).toBe(false);
   });
 
   it('a flow is left to the engine until its conn has shown 8 client packets (the default): short connections are never learnt', () => {
