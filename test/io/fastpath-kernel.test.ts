@@ -254,7 +254,7 @@ describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', ()
     expect(fp1.counters.batchSweeps).toBe(0);
     expect(fp0.counters.packets).toBe(want + want6);
     expect(fp1.counters.packets).toBe(15);
-    const udp6 = e0.listServices().find((x) => x.key.addr === VIP6 && x.key.port === 53)!.stats;
+    const udp6 = e0.listServices().find((x) => x.key.kind === 'addr' && x.key.addr === VIP6 && x.key.port === 53)!.stats;
     expect(udp6.inbytes, 'IPv6: 40 + 8 + 20 bytes a datagram, and the 2 that taught each flow').toBe((want6 + 20) * 68);
     const after = e0.listServices()[0]!.stats;
     expect(after.inpkts - before.inpkts).toBe(want);
