@@ -9,7 +9,7 @@
 //
 //   npm run bench:sweep -- [--max 262144] [--flows 100,1000,10000,100000,262144] [--rounds 5]
 import { parseArgs } from 'node:util';
-import { mapCreateHash, mapForEachBatch, mapLookup, mapUpdate, bpfClose } from '../src/io/ebpf-sys.js';
+import { BPF_F_NO_PREALLOC, mapCreateHash, mapForEachBatch, mapLookup, mapUpdate, bpfClose } from '../src/io/ebpf-sys.js';
 import { KEY_SIZE, VALUE_SIZE } from '../src/io/fastpath-prog.js';
 
 const { values: opt } = parseArgs({
@@ -42,7 +42,7 @@ console.log('flows      lookups (ms)   batch walk (ms)   lookup/batch   buckets 
 let perLookupNs = 0;
 let walkNs = 0;
 for (const n of sizes) {
-  const fd = mapCreateHash(KEY_SIZE, VALUE_SIZE, max, 'sweep_bench');
+  const fd = mapCreateHash(KEY_SIZE, VALUE_SIZE, max, 'sweep_bench', BPF_F_NO_PREALLOC); // as lvsd makes it
   try {
     const keys = Array.from({ length: n }, (_, i) => key(i));
     const v = Buffer.alloc(VALUE_SIZE);

@@ -38,13 +38,17 @@ function name16(attr: Buffer, off: number, name: string): void {
   attr.write(name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15), off, 'latin1');
 }
 
+/** map_flags: entries allocated on update, not all at creation. */
+export const BPF_F_NO_PREALLOC = 1;
+
 /** A hash map (fixed key and value sizes); throws the syscall's error. */
-export function mapCreateHash(keySize: number, valueSize: number, maxEntries: number, name: string): number {
+export function mapCreateHash(keySize: number, valueSize: number, maxEntries: number, name: string, flags = 0): number {
   const a = Buffer.alloc(ATTR_SIZE);
   a.writeUInt32LE(BPF_MAP_TYPE_HASH, 0);
   a.writeUInt32LE(keySize, 4);
   a.writeUInt32LE(valueSize, 8);
   a.writeUInt32LE(maxEntries, 12);
+  a.writeUInt32LE(flags, 16);
   name16(a, 28, name);
   return bpfCall(BPF_MAP_CREATE, a);
 }

@@ -39,7 +39,7 @@
 import { buildIngress, buildSocketFilter, KEY_SIZE, KEY6_SIZE, V_BYTES, V_DADDR, V_DMAC, V_DPORT, V_FLAGS, V_IFINDEX,
   V_L3DIFF, V_L4ADIFF, V_L4PDIFF, V_MAXTOT, V_OWNER, V_PACKETS, V_SADDR, V_SPORT, V6_SADDR, VALUE_SIZE, VALUE6_SIZE,
   VF_TTL_DEC, type FlowMaps } from './fastpath-prog.js';
-import { BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER, bpfClose, mapCreateHash, mapForEachBatch, mapLookup,
+import { BPF_F_NO_PREALLOC, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER, bpfClose, mapCreateHash, mapForEachBatch, mapLookup,
   mapLookupAndDelete, mapUpdate, progLoad, tcxAttachIngress } from './ebpf-sys.js';
 
 /** What the fast path needs of the engine (IpvsEngine, over IpvsCore). */
@@ -68,9 +68,12 @@ export class FastPathKernel {
 
   constructor(maxFlows = DEFAULT_FAST_FLOWS) {
     this.maxFlows = maxFlows;
-    const v4 = mapCreateHash(KEY_SIZE, VALUE_SIZE, maxFlows, 'lvsd_flows');
+    // Not preallocated: only lvsd inserts (a syscall per learnt flow), the programs only look up and count,
+    // so allocation never happens in the packet path, and memory follows the flows (a preallocated pair
+    // would hold 86 MiB of kernel memory at the default size, IPv6 served or not).
+    const v4 = mapCreateHash(KEY_SIZE, VALUE_SIZE, maxFlows, 'lvsd_flows', BPF_F_NO_PREALLOC);
     try {
-      this.maps = { v4, v6: mapCreateHash(KEY6_SIZE, VALUE6_SIZE, maxFlows, 'lvsd_flows6') };
+      this.maps = { v4, v6: mapCreateHash(KEY6_SIZE, VALUE6_SIZE, maxFlows, 'lvsd_flows6', BPF_F_NO_PREALLOC) };
     } catch (err) {
       bpfClose(v4);
       throw err;
@@ -411,9 +414,9 @@ export class FastPath {
  * locking them; the map has max_entries rounded up to a power of two) and
  * ~0.35 µs per entry. Equal at about 16 + buckets / 4096 flows: 20 for a
  * 1,024-flow map, 80 for the default 262,144, 4,112 for 16M
- * (bench/fastpath-sweep.ts measured 15, 70 and ~3,800). At 262,144 flows
- * a batch sweep takes 91 ms where lookups took 1.15 s, more than the
- * sweep's period.
+ * (bench/fastpath-sweep.ts measured 15, 70 and ~3,100-3,800). At 262,144
+ * flows a batch sweep takes 83-91 ms where lookups took 0.74-1.15 s, about
+ * the sweep's period.
  */
 export function batchFrom(maxFlows: number): number {
   let buckets = 1;

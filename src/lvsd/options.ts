@@ -69,8 +69,9 @@ export const USAGE = `Usage: lvsd [options]
                         Linux 6.6+) whose flows lvsd learns from their first packets; SYN/FIN/RST, new
                         flows, IPv6 extension headers and TUN still go through lvsd
   --no-fast-path        forward every packet in lvsd
-  --fast-path-flows N   flows the fast path's map holds, 1024..16777216 (default 262144; 144 bytes of kernel
-                        memory each, 36 MiB); when it is full, further flows go through lvsd (fast_map_full)
+  --fast-path-flows N   flows each of the fast path's maps (IPv4, IPv6) holds, 1024..16777216 (default 262144;
+                        kernel memory ~4 MiB per map at that size plus ~140 bytes per IPv4 flow, ~180 per IPv6
+                        flow, as flows are learnt); when full, further flows go through lvsd (fast_map_full)
   --fast-path-min-packets N
                         client packets a conn must have shown before the kernel takes it over, 0..1000000
                         (default 8: short conns never cost a map write and delete)

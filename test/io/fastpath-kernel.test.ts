@@ -13,6 +13,7 @@
 // Needs root (bpf(2)); skipped elsewhere unless CI, where it must run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { FastPath, FastPathKernel, loadSocketFilter } from '../../src/io/fastpath.js';
 import { buildIngress } from '../../src/io/fastpath-prog.js';
 import { BPF_PROG_TYPE_SCHED_CLS, bpfClose, progLoad, progTestRun } from '../../src/io/ebpf-sys.js';
@@ -265,6 +266,17 @@ describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', ()
     expect(fp0.counters.packets).toBe(want + want6 + 1);
     fp0.clear();
     fp1.clear();
+  });
+
+  it('the maps are not preallocated: kernel memory follows the flows learnt, not --fast-path-flows', () => {
+    const big = new FastPathKernel(262144);
+    try {
+      const memlock = (fd: number) => Number(/memlock:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]);
+      // Preallocated, the pair would hold 86 MiB; empty, only their buckets (~4 MiB each).
+      expect(memlock(big.maps.v4) + memlock(big.maps.v6)).toBeLessThan(16 << 20);
+    } finally {
+      big.close();
+    }
   });
 
   it('lvsd\'s classic filters, translated, give the classic verdict on every case', () => {
