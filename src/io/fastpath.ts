@@ -164,6 +164,10 @@ export class FastPath {
   private readonly flows = new Map<string, Flow>();
   private readonly byConn = new Map<number, Flow[]>();
   private readonly value = Buffer.alloc(VALUE6_SIZE);
+  /** The value buffer cut to each family's entry size, and scratch keys for offer(). */
+  private readonly value4 = this.value.subarray(0, VALUE_SIZE);
+  private readonly key4 = Buffer.alloc(KEY_SIZE);
+  private readonly key6 = Buffer.alloc(KEY6_SIZE);
   // The packet as read before the engine rewrote it in place: IPv4, the
   // header's words 0-1, TTL and protocol, addresses and ports; IPv6, words
   // 0-1 (version..flow label; payload length, next header, hop limit),
@@ -247,10 +251,22 @@ export class FastPath {
     const nttl = buf[l3 + (v6 ? 7 : 8)]!;
     if (nttl !== ttl && nttl !== ttl - 1) return;
     const proto = this.cTtlProto & 0xff;
-    const key = Buffer.alloc(v6 ? KEY6_SIZE : KEY_SIZE);
-    let id: string;
-    const pAt = v6 ? 40 : 20;
-    const ports = rd32(buf, l3 + pAt);
+    // The key in a scratch buffer; copied only when the flow is new.
+    const scratch = v6 ? this.key6 : this.key4;
+    if (v6) {
+      for (let w = 0; w < 8; w++) scratch.writeUInt32BE(this.cAddr6[w]!, 4 * w);
+      scratch.writeUInt32BE(this.cPorts, 32);
+      scratch[36] = proto;
+    } else {
+      scratch.writeUInt32BE(this.cSaddr, 0);
+      scratch.writeUInt32BE(this.cDaddr, 4);
+      scratch.writeUInt32BE(this.cPorts, 8);
+      scratch[12] = proto;
+    }
+    const id = flowId(scratch, 0, v6);
+    if (this.flows.has(id)) return;
+    const key = Buffer.from(scratch);
+    const ports = rd32(buf, l3 + (v6 ? 40 : 20));
     const v = this.value;
     v.fill(0);
     let addrDiff: number;
@@ -258,23 +274,12 @@ export class FastPath {
     if (v6) {
       const news: number[] = [];
       for (let w = 0; w < 8; w++) {
-        key.writeUInt32BE(this.cAddr6[w]!, 4 * w);
         const n = rd32(buf, l3 + 8 + 4 * w);
         news.push(n);
         v.writeUInt32BE(n, V6_SADDR + 4 * w);
       }
-      key.writeUInt32BE(this.cPorts, 32);
-      key[36] = proto;
-      id = key6Id(key, 0);
-      if (this.flows.has(id)) return;
       addrDiff = csumDiff([...this.cAddr6], news);
     } else {
-      id = `${this.cSaddr}:${this.cDaddr}:${this.cPorts}:${proto}`;
-      if (this.flows.has(id)) return;
-      key.writeUInt32BE(this.cSaddr, 0);
-      key.writeUInt32BE(this.cDaddr, 4);
-      key.writeUInt32BE(this.cPorts, 8);
-      key[12] = proto;
       const saddr = rd32(buf, l3 + 12), daddr = rd32(buf, l3 + 16);
       v.writeUInt32BE(saddr, V_SADDR);
       v.writeUInt32BE(daddr, V_DADDR);
@@ -292,8 +297,7 @@ export class FastPath {
     v[V_OWNER] = this.owner & 0xff;
     v.writeUInt32LE(addrDiff, V_L4ADIFF);
     v.writeUInt32LE(csumDiff([this.cPorts], [ports]), V_L4PDIFF);
-    const mapFd = v6 ? this.maps.v6! : this.maps.v4;
-    if (!mapUpdate(mapFd, key, v.subarray(0, v6 ? VALUE6_SIZE : VALUE_SIZE))) { this.counters.full++; return; }
+    if (!mapUpdate(v6 ? this.maps.v6! : this.maps.v4, key, v6 ? v : this.value4)) { this.counters.full++; return; }
     const reply = e.lastOut;
     const f: Flow = {
       key, id, v6, conn: i, reply, proto, pkts: 0n, bytes: 0n, seen: -1, seenPkts: 0n, seenBytes: 0n,
@@ -318,10 +322,15 @@ export class FastPath {
     return f.v6 ? this.maps.v6! : this.maps.v4;
   }
 
+  /** The value buffer at f's family's entry size. */
+  private valueOf(f: Flow): Buffer {
+    return f.v6 ? this.value : this.value4;
+  }
+
   /** Out of the map, its last counts credited to the conn (read and deleted in one step: none is lost). */
   private drop(f: Flow): void {
     const v = this.value;
-    if (mapLookupAndDelete(this.mapOf(f), f.key, v.subarray(0, f.v6 ? VALUE6_SIZE : VALUE_SIZE))) {
+    if (mapLookupAndDelete(this.mapOf(f), f.key, this.valueOf(f))) {
       const dp = Number(v.readBigUInt64LE(V_PACKETS) - f.pkts), db = Number(v.readBigUInt64LE(V_BYTES) - f.bytes);
       if (dp > 0 && this.engine.fastCredit(f.conn, f.proto, f.caddr, f.cport, f.vaddr, f.vport, f.reply, dp, db)) {
         this.counters.packets += dp;
@@ -340,7 +349,7 @@ export class FastPath {
     for (const [i, list] of [...this.byConn]) {
       for (const f of [...list]) {
         let dp = 0, db = 0;
-        if (batch ? f.seen === sweep : mapLookup(this.mapOf(f), f.key, v.subarray(0, f.v6 ? VALUE6_SIZE : VALUE_SIZE))) {
+        if (batch ? f.seen === sweep : mapLookup(this.mapOf(f), f.key, this.valueOf(f))) {
           const p = batch ? f.seenPkts : v.readBigUInt64LE(V_PACKETS), b = batch ? f.seenBytes : v.readBigUInt64LE(V_BYTES);
           dp = Number(p - f.pkts);
           db = Number(b - f.bytes);
@@ -380,15 +389,14 @@ export class FastPath {
         for (let k = 0; k < n; k++) {
           const vo = k * VALUE_SIZE;
           if (values[vo + V_OWNER] !== own) continue;
-          const ko = k * KEY_SIZE;
-          note(this.flows.get(`${keys.readUInt32BE(ko)}:${keys.readUInt32BE(ko + 4)}:${keys.readUInt32BE(ko + 8)}:${keys[ko + 12]}`), values, vo);
+          note(this.flows.get(flowId(keys, k * KEY_SIZE, false)), values, vo);
         }
       });
       if (this.maps.v6 !== undefined) {
         mapForEachBatch(this.maps.v6, KEY6_SIZE, VALUE6_SIZE, (keys, values, n) => {
           for (let k = 0; k < n; k++) {
             const vo = k * VALUE6_SIZE;
-            if (values[vo + V_OWNER] === own) note(this.flows.get(key6Id(keys, k * KEY6_SIZE)), values, vo);
+            if (values[vo + V_OWNER] === own) note(this.flows.get(flowId(keys, k * KEY6_SIZE, true)), values, vo);
           }
         });
       }
@@ -424,9 +432,9 @@ export function batchFrom(maxFlows: number): number {
   return 16 + Math.ceil(buckets / 4096);
 }
 
-/** An IPv6 flow's name: its key's addresses, ports and protocol. */
-function key6Id(keys: Buffer, at: number): string {
-  return keys.toString('hex', at, at + 37);
+/** A flow's name: its key's addresses, ports and protocol (the key at `at` in `keys`). */
+function flowId(keys: Buffer, at: number, v6: boolean): string {
+  return keys.toString('hex', at, at + (v6 ? 37 : 13));
 }
 
 function rd32(u8: Uint8Array, o: number): number {
