@@ -352,10 +352,17 @@ backend be
  * suffix names a variant measured in the same run, e.g. `lvsd-nat-v3` (the
  * TPACKET_V3 block ring, --rx-ring v3), `lvsd-nat-fast` (--fast-path: required;
  * lvsd's default uses it where the kernel allows), `lvsd-nat-nofast`
- * (--no-fast-path: every packet through lvsd), `lvsd-nat-w2-nofast`.
+ * (--no-fast-path: every packet through lvsd), `lvsd-nat-w2-nofast`. A last
+ * `-tap` adds --intercept tap (ETH_P_ALL taps in place of protocol-bound
+ * rings, io/intercept.ts): `lvsd-nat-tap`, `lvsd-dr-nofast-tap`.
  */
 function lvsdArgs(peer: string): string[] {
-  const variant = peer.replace(/^lvsd-(nat|dr)-?/, '');
+  const tap = peer.endsWith('-tap');
+  const variant = peer.replace(/-tap$/, '').replace(/^lvsd-(nat|dr)-?/, '');
+  return [...variantArgs(variant, peer), ...(tap ? ['--intercept', 'tap'] : [])];
+}
+
+function variantArgs(variant: string, peer: string): string[] {
   // One worker unless the peer says otherwise: lvsd's default (the CPUs it may use) follows BENCH_LVSD_CPUS.
   if (variant === '') return ['--workers', '1'];
   if (variant === 'v3') return ['--rx-ring', 'v3', '--workers', '1'];

@@ -13,6 +13,8 @@
 //   lvsd-v3     the same with --rx-ring v3
 //   lvsd-fast   the same, requiring the fast path (established flows forwarded by lvsd's tcx program; lvsd's default where the kernel allows)
 //   lvsd-nofast the same with --no-fast-path: every packet through lvsd's rings
+//   lvsd-tap    (suffix, e.g. lvsd-tap, lvsd-nofast-tap) with --intercept tap: ETH_P_ALL taps ahead of
+//               the ingress hooks in place of the default protocol-bound rings (io/intercept.ts)
 //   lvsd-base   another checkout's lvsd (--base DIR), e.g. main before a change
 //   lvsd-base-v3
 //
@@ -273,10 +275,10 @@ function peerOf(name: string, base: string | undefined): Peer {
   if (name === 'forward') return { name, kind: 'forward' };
   if (name === 'nft-dnat') return { name, kind: 'nft' };
   const [head, ...env] = name.split('@');
-  const m = /^lvsd(-base)?(-v3)?(-fast|-nofast)?$/.exec(head!);
+  const m = /^lvsd(-base)?(-v3)?(-fast|-nofast)?(-tap)?$/.exec(head!);
   if (!m) throw new Error(`unknown peer ${name}`);
   if (m[1] && !base) throw new Error(`${name} needs --base DIR (a checkout with dist/bin/lvsd.js built)`);
-  const args = [...(m[2] ? ['--rx-ring', 'v3'] : []), ...(m[3] === '-fast' ? ['--fast-path'] : m[3] === '-nofast' ? ['--no-fast-path'] : [])];
+  const args = [...(m[2] ? ['--rx-ring', 'v3'] : []), ...(m[3] === '-fast' ? ['--fast-path'] : m[3] === '-nofast' ? ['--no-fast-path'] : []), ...(m[4] ? ['--intercept', 'tap'] : [])];
   // The fast path is lvsd's default where the kernel has tcx: then only -nofast counts its own forwards.
   return { name, kind: 'lvsd', bin: m[1] ? join(base!, 'dist', 'bin', 'lvsd.js') : undefined, args, env, fast: m[3] !== '-nofast' && !m[1] };
 }

@@ -187,6 +187,13 @@ class PacketSocket : public PolledSocket<PacketSocket> {
     uint32_t txBlockSize = OptU32(opts, "txBlockSize", 64u << 10);
     bool qdiscBypass = OptBool(opts, "qdiscBypass", true);
     bool ignoreOutgoing = OptBool(opts, "ignoreOutgoing", true);
+    // The ethertype the socket is bound to. ETH_P_ALL (default) makes it a
+    // tap: it sees every frame before the device's ingress hooks (tc, netdev
+    // nftables). A single protocol (ETH_P_IP, ETH_P_IPV6) makes it a protocol
+    // handler: it sees only frames that passed those hooks, as ip_rcv does.
+    uint32_t bindProto = OptU32(opts, "protocol", ETH_P_ALL);
+    if (bindProto == 0 || bindProto > 0xffff) throw Napi::RangeError::New(env, "protocol must be an ethertype in 1..0xffff");
+    bindProto_ = static_cast<uint16_t>(bindProto);
     // PACKET_VNET_HDR on the ring socket: every RX frame has a virtio_net_hdr
     // in front (GSO type and size, checksum state of a TSO/GRO super-frame),
     // and every TX slot carries one too (all zero for an ordinary frame).
@@ -284,7 +291,7 @@ class PacketSocket : public PolledSocket<PacketSocket> {
 
       sockaddr_ll sll{};
       sll.sll_family = AF_PACKET;
-      sll.sll_protocol = htons(ETH_P_ALL);
+      sll.sll_protocol = htons(bindProto_);
       sll.sll_ifindex = ifindex_;
       if (bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0) ThrowErrno(env, "bind", errno, ifname);
       {
@@ -351,6 +358,7 @@ class PacketSocket : public PolledSocket<PacketSocket> {
   // the main socket so it lives in the same network namespace.
   int vnetFd_ = -1;
   int ifindex_ = 0;
+  uint16_t bindProto_ = ETH_P_ALL;
   size_t rxSize_ = 0, txSize_ = 0;
   Mapping* map_ = nullptr;
   Napi::Reference<Napi::ArrayBuffer> abRef_;
@@ -405,7 +413,20 @@ class PacketSocket : public PolledSocket<PacketSocket> {
   Napi::Value Kick(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
-    ssize_t n = send(fd_, nullptr, 0, MSG_DONTWAIT);
+    ssize_t n;
+    if (bindProto_ == ETH_P_ALL) {
+      n = send(fd_, nullptr, 0, MSG_DONTWAIT);
+    } else {
+      // A socket bound to one protocol would stamp it on every TX frame
+      // (skb->protocol = po->num), an IPv6 frame sent through the IPv4
+      // socket included. Protocol 0 in the address makes tpacket_snd read
+      // each frame's own ethertype, as for an ETH_P_ALL socket.
+      sockaddr_ll sll{};
+      sll.sll_family = AF_PACKET;
+      sll.sll_protocol = 0;
+      sll.sll_ifindex = ifindex_;
+      n = sendto(fd_, nullptr, 0, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+    }
     if (n < 0) {
       int err = errno;
       if (IsTransient(err) || err == EMSGSIZE || err == EINVAL) return Napi::Number::New(env, -err);

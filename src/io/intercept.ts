@@ -1,7 +1,22 @@
 // Interception: frames that lvsd forwards must not also reach the director's
 // own stack (it would answer a SYN to the VIP with a RST, and route NAT
-// replies itself). An nftables `netdev` ingress chain per interface drops
-// them; AF_PACKET taps run before netdev ingress, so lvsd still gets a copy.
+// replies itself). An nftables `netdev` ingress chain per interface matches
+// them, in one of two modes (InterceptMode):
+//
+// - 'protocol' (the default where it works): lvsd's packet sockets are bound
+//   to ETH_P_IP and ETH_P_IPV6, so the kernel hands them frames as it hands
+//   them to ip_rcv: after the device's ingress hooks. The chain marks the
+//   frames lvsd takes `meta pkttype set other`; the IP layers drop a frame
+//   for another host (counted as the device's rx_otherhost_dropped), the
+//   packet sockets take it. A frame the fast path's tcx program forwards
+//   (io/fastpath.ts) leaves before nftables and lvsd's sockets ever see it,
+//   so the kernel-forwarded packet costs no tap and no socket filter.
+// - 'tap': the sockets are bound to ETH_P_ALL. Such taps run before any
+//   ingress hook, so they see every frame, and the chain drops lvsd's. It is
+//   the mode for an interface with an rx_handler (a bridge, bond or team
+//   port, a macvlan/ipvlan lower device: the handler takes a frame before
+//   protocol handlers could), chosen by interceptModeFor.
+//
 // All rules live in one table of lvsd's own, replaced in one `nft -f -`
 // transaction, so there is never a moment with half a ruleset.
 //
@@ -27,6 +42,7 @@
 // these tables. Each table is made with the first fwmark service of its
 // family (an IPv4-only user never needs the kernel's IPv6 nft modules).
 import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { loadAddon } from './native.js';
 import { nftQueueRuleBatch, type NftQueueRule } from '../packet/nfnetlink.js';
@@ -53,6 +69,32 @@ export interface InterceptRules {
   fwmarks?: number[];
   /** IPv6 fwmark services' marks: the same for IPv6 packets. */
   fwmarks6?: number[];
+}
+
+/** How lvsd's rings take frames from the host (see the top of this file). */
+export type InterceptMode = 'tap' | 'protocol';
+
+/**
+ * 'protocol' unless an interface has an rx_handler, which takes frames
+ * before protocol handlers run: a master (bridge, bond, team, VRF, OVS) or
+ * an upper device other than a VLAN (macvlan, ipvlan, macvtap). `sysfs` is
+ * /sys/class/net. The reason names the interface that forced 'tap'.
+ */
+export function interceptModeFor(ifnames: string[], sysfs = '/sys/class/net'): { mode: InterceptMode; reason?: string } {
+  for (const i of ifnames) {
+    const dir = `${sysfs}/${checkIfname(i)}`;
+    if (existsSync(`${dir}/master`)) return { mode: 'tap', reason: `${i} has a master device` };
+    let entries: string[] = [];
+    try { entries = readdirSync(dir); } catch { continue; }
+    for (const e of entries) {
+      if (!e.startsWith('upper_')) continue;
+      const upper = e.slice('upper_'.length);
+      let uevent = '';
+      try { uevent = readFileSync(`${dir}/${e}/uevent`, 'utf8'); } catch { /* gone meanwhile */ }
+      if (!/^DEVTYPE=vlan$/m.test(uevent)) return { mode: 'tap', reason: `${i} has the upper device ${upper}` };
+    }
+  }
+  return { mode: 'protocol' };
 }
 
 /** Chain and set of the fwmark table. */
@@ -95,7 +137,9 @@ function l4Match(protocol: string, dir: 'sport' | 'dport', port: number): string
 }
 
 /** The body of the `nft -f -` transaction: drop any leftover table, then add the new one. */
-export function renderRuleset(table: string, interfaces: string[], rules: InterceptRules, opts: { deleteFirst?: boolean } = {}): string {
+export function renderRuleset(table: string, interfaces: string[], rules: InterceptRules, opts: { deleteFirst?: boolean; mode?: InterceptMode } = {}): string {
+  // tap: lvsd already has its copy, the stack must not; protocol: the IP layers drop it, lvsd's sockets take it.
+  const verdict = opts.mode === 'protocol' ? 'meta pkttype set other accept' : 'drop';
   const lines: string[] = [];
   // `add` then `delete` makes the delete succeed whether or not the table existed.
   if (opts.deleteFirst ?? true) {
@@ -106,10 +150,10 @@ export function renderRuleset(table: string, interfaces: string[], rules: Interc
   // IPv6 rules match the transport header past any extension headers (nft's
   // netdev ingress finds it as ipv6_find_hdr does); ICMPv6 is never matched,
   // so neighbour discovery for the VIP stays the host's.
-  const svc = dedupe(rules.services.map((s) => `${addrMatch(s.addr, 'daddr')} ${l4Match(s.protocol, 'dport', s.port)} drop`));
+  const svc = dedupe(rules.services.map((s) => `${addrMatch(s.addr, 'daddr')} ${l4Match(s.protocol, 'dport', s.port)} ${verdict}`));
   // A NAT reply is the director's to rewrite only when it is not addressed to
   // the director itself: its own health checks to RIP:rport must still work.
-  const nat = dedupe(rules.natDests.map((d) => `${addrMatch(d.addr, 'saddr')} ${l4Match(d.protocol, 'sport', d.port)} fib daddr type != local drop`));
+  const nat = dedupe(rules.natDests.map((d) => `${addrMatch(d.addr, 'saddr')} ${l4Match(d.protocol, 'sport', d.port)} fib daddr type != local ${verdict}`));
   for (const ifname of interfaces) {
     const chain = `in_${ifname.replace(/[^A-Za-z0-9_]/g, '_')}`;
     lines.push(`  chain ${chain} {`);
@@ -190,6 +234,8 @@ export interface InterceptorOptions {
   queueNum?: number;
   /** How the queue rule is added (default: over netlink); tests can replace it. */
   addQueueRule?: (r: NftQueueRule) => void;
+  /** How lvsd's rings take frames (default 'tap'): what the chain does to the frames it matches. */
+  mode?: InterceptMode;
 }
 
 export class Interceptor {
@@ -212,7 +258,7 @@ export class Interceptor {
   }
 
   update(rules: InterceptRules, force = false): Promise<void> {
-    const base = renderRuleset(this.table, this.interfaces, rules);
+    const base = renderRuleset(this.table, this.interfaces, rules, { mode: this.opts.mode ?? 'tap' });
     const marks = { ip: rules.fwmarks ?? [], ip6: rules.fwmarks6 ?? [] };
     const dropFwmarkTables = () => FWMARK_FAMILIES.map((f) => dropTable(f, this.table)).join('');
     const run = async () => {

@@ -12,6 +12,11 @@ import type { NativeNfqSocket, NfqSocketOptions } from './nfqueue.js';
 
 export const ADDON_NAME = 'lvsd_native.node';
 
+/** Ethertypes a packet socket can be bound to (PacketSocketOptions.protocol). */
+export const ETH_P_ALL = 0x0003;
+export const ETH_P_IP = 0x0800;
+export const ETH_P_IPV6 = 0x86dd;
+
 /** PACKET_FANOUT modes (<linux/if_packet.h>) for openPacket({fanout}) / setFanout. */
 export const PACKET_FANOUT_HASH = 0;
 export const PACKET_FANOUT_LB = 1;
@@ -69,6 +74,14 @@ export interface PacketSocketOptions {
   qdiscBypass?: boolean;
   /** PACKET_IGNORE_OUTGOING: the RX ring never sees frames this host sends. Default true. */
   ignoreOutgoing?: boolean;
+  /**
+   * The ethertype the socket is bound to: ETH_P_ALL (default) taps every
+   * frame before the device's ingress hooks (tc, netdev nftables);
+   * ETH_P_IP or ETH_P_IPV6 binds a protocol handler, which sees only what
+   * passed them (io/intercept.ts says why lvsd uses which). TX is the same
+   * either way: each frame goes out with its own ethertype.
+   */
+  protocol?: number;
   /** A classic-BPF program attached BEFORE the socket is bound, so the ring never holds a rejected frame. */
   filter?: BpfProgram;
   /** PACKET_FANOUT: join group `group` with mode (PACKET_FANOUT_HASH = 0 by default). */

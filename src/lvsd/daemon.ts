@@ -12,7 +12,7 @@ import { engineHandlers, workerHandlers, type EngineOpsHooks, type WorkerSet } f
 import { mergeServices, perWorkerCounters, sumBatches, sumCounters, sumStats } from '../control/merge.js';
 import type { MetricsServer } from '../metrics/server.js';
 import type { MetricsSource } from '../metrics/lvsd.js';
-import { Interceptor, type InterceptRules } from '../io/intercept.js';
+import { Interceptor, interceptModeFor, type InterceptMode, type InterceptRules } from '../io/intercept.js';
 import { FastPathKernel } from '../io/fastpath.js';
 import { compileFilter } from '../io/bpf.js';
 import { compileFanout, planFanout, steeringChanged, workerOfConn, workerOfConn6, workerOfSyncConn, type FanoutPlan } from '../io/fanout.js';
@@ -77,6 +77,8 @@ export class Daemon {
   /** Slots of the services and dests on the workers' shared scheduling board. */
   private schedSlots: SchedSlots | undefined;
   private interceptor!: Interceptor;
+  /** How the rings take frames (io/intercept.ts), chosen at start. */
+  private intercept: InterceptMode = 'tap';
   /** --fast-path: the flow map and the tcx links (closing them detaches the program). */
   private fastKernel: FastPathKernel | undefined;
   private control!: ControlServer;
@@ -108,7 +110,10 @@ export class Daemon {
     if (o.fastMinPackets !== undefined) this.engine.setFastMinPackets(o.fastMinPackets);
 
     // The interceptor first: a crashed run's table goes before anything else.
-    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum() });
+    const auto = o.intercept === 'auto' ? interceptModeFor(ifnames) : undefined;
+    this.intercept = auto?.mode ?? (o.intercept === 'auto' ? 'protocol' : o.intercept);
+    if (auto?.reason) this.log.info({ reason: auto.reason }, 'intercepting with packet taps (--intercept tap)');
+    this.interceptor = new Interceptor(ifnames, suffixOf(o.socket), { queueNum: this.fwmarkQueueNum(), mode: this.intercept });
     await this.interceptor.install({ services: [], natDests: [] });
 
     if (o.fastPath !== 'off') {
@@ -144,7 +149,7 @@ export class Daemon {
       const a = await this.metrics.listen(o.metrics.host, o.metrics.port);
       this.log.info({ metrics: `http://${a.host}:${a.port}/metrics` }, 'metrics listening');
     }
-    this.log.info({ socket: o.socket, interfaces: ifnames, table: this.interceptor.table, workers: o.workers,
+    this.log.info({ socket: o.socket, interfaces: ifnames, table: this.interceptor.table, intercept: this.intercept, workers: o.workers,
       fastPathFlows: this.fastKernel?.maxFlows ?? 0 }, 'lvsd started');
   }
 
@@ -153,7 +158,7 @@ export class Daemon {
     const e = this.engine;
     this.sync = new SyncDaemons({ engine: e, now: () => performance.now(), log: this.log });
     const plane = new DataPlane({
-      ifnames, engine: e, log: this.log, synShed: this.opts.synShed, rxRing: this.opts.rxRing, fwmarkQueue: this.fwmarkQueueNum(),
+      ifnames, engine: e, log: this.log, synShed: this.opts.synShed, rxRing: this.opts.rxRing, intercept: this.intercept, fwmarkQueue: this.fwmarkQueueNum(),
       connsCreated: () => e.counters().conns_created ?? 0, kernel: netlinkTables,
       ...(this.fastKernel ? { fastPath: { maps: this.fastKernel.maps, maxFlows: this.fastKernel.maxFlows, owner: 0, engine: e } } : {}),
     });
@@ -195,7 +200,7 @@ export class Daemon {
     const board = SchedBoard.create(o.workers);
     this.schedSlots = new SchedSlots(board);
     this.pool = new WorkerPool({
-      workers: o.workers, ifnames, synShed: o.synShed, fastMaps: this.fastKernel?.maps, fastMaxFlows: this.fastKernel?.maxFlows, rxRing: o.rxRing, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
+      workers: o.workers, ifnames, synShed: o.synShed, fastMaps: this.fastKernel?.maps, fastMaxFlows: this.fastKernel?.maxFlows, rxRing: o.rxRing, intercept: this.intercept, fwmarkQueue: this.fwmarkQueueNum(), tables, schedBoard: board.sab,
       // --max-conns bounds the whole table, as with one worker: each worker gets its share (and the same memory in total).
       engine: { connTabBits: o.connTabBits, maxConns: Math.ceil((o.maxConns ?? DEFAULT_MAX_CONNS) / o.workers), tunMtu: o.tunMtu, sloppyTcp: o.sloppyTcp, fastMinPackets: o.fastMinPackets },
       log: this.log,

@@ -1,5 +1,6 @@
 // One forwarding loop: the packet sockets of every interface (a small-block
-// ring and a big-frame ring each), the neighbour table, the Forwarder that
+// ring and a big-frame ring each; with protocol interception one pair bound
+// to IPv4 and one to IPv6, io/intercept.ts), the neighbour table, the Forwarder that
 // walks the rings through one engine, and SYN shedding on those rings. lvsd
 // runs one in its main thread (--workers 1) or one per worker thread, each
 // with its own engine; with workers, each ring joins its interface's fanout
@@ -7,7 +8,7 @@
 // device and protocol) at the worker's index.
 import { Forwarder, makePort, BATCH_BUCKETS, type DataPathEngine } from '../io/forwarder.js';
 import {
-  openPacket, PACKET_FANOUT_CBPF, PACKET_FANOUT_FLAG_IGNORE_OUTGOING, PACKET_FANOUT_FLAG_UNIQUEID, type PacketSocket,
+  openPacket, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6, PACKET_FANOUT_CBPF, PACKET_FANOUT_FLAG_IGNORE_OUTGOING, PACKET_FANOUT_FLAG_UNIQUEID, type PacketSocket,
 } from '../io/native.js';
 import { compileFilter, lengthGate, synGate } from '../io/bpf.js';
 import { SynShed } from '../io/syn-shed.js';
@@ -18,6 +19,7 @@ import { FastPath, loadSocketFilter, type FastPathEngine } from '../io/fastpath.
 import type { FlowMaps } from '../io/fastpath-prog.js';
 import { bpfClose } from '../io/ebpf-sys.js';
 import { ifaceInfo } from '../io/native.js';
+import type { InterceptMode } from '../io/intercept.js';
 
 export interface PlaneLog {
   debug(obj: object, msg: string): void;
@@ -30,6 +32,9 @@ export interface PlaneLog {
 export interface PlaneFanout {
   small: number[];
   big: number[];
+  /** Protocol interception: the IPv6 rings' groups (the IPv4 ones are small/big). */
+  small6?: number[];
+  big6?: number[];
 }
 
 export interface DataPlaneOptions {
@@ -52,6 +57,13 @@ export interface DataPlaneOptions {
   afterBatch?: () => void;
   /** lvsd --fast-path: the flow map (made once per lvsd, io/fastpath.ts), this plane's index and its engine's fast-path face. */
   fastPath?: { maps: FlowMaps; maxFlows?: number; owner: number; engine: FastPathEngine };
+  /**
+   * How the rings take frames (io/intercept.ts; must match the interceptor's
+   * mode): 'tap' (default) binds each ring to ETH_P_ALL, ahead of the
+   * ingress hooks; 'protocol' binds one pair of rings to ETH_P_IP and one to
+   * ETH_P_IPV6, behind them (frames the fast path forwards never reach them).
+   */
+  intercept?: InterceptMode;
 }
 
 /** How often the fast path's counts are handed to the engine (conn timers, stats, sync). */
@@ -61,6 +73,9 @@ export class DataPlane {
   private readonly sockets: PacketSocket[] = [];
   /** Per interface, the ring for frames longer than rings.bigFrame (RX only). */
   private readonly bigSockets: PacketSocket[] = [];
+  /** Protocol interception: per interface, the IPv6 rings (small, then big); RX only. */
+  private readonly sockets6: PacketSocket[] = [];
+  private readonly bigSockets6: PacketSocket[] = [];
   private readonly rings: RingGeometry;
   /** The fwmark path (io/nfqueue.ts), opened with the first fwmark service; its own Forwarder over the same ports counts its packets apart. */
   private fwmark: FwmarkQueue | undefined;
@@ -110,9 +125,15 @@ export class DataPlane {
         throw err;
       }
     };
+    const byProtocol = o.intercept === 'protocol';
     o.ifnames.forEach((ifname, i) => {
-      this.sockets.push(open(ifname, { ...g.small, filter: lengthGate(none, g.bigFrame), fanout: join(o.fanout?.small[i]) }));
-      this.bigSockets.push(open(ifname, { ...g.big, filter: lengthGate(none, g.bigFrame, true), fanout: join(o.fanout?.big[i]) }));
+      const protocol = byProtocol ? ETH_P_IP : ETH_P_ALL;
+      this.sockets.push(open(ifname, { ...g.small, protocol, filter: lengthGate(none, g.bigFrame), fanout: join(o.fanout?.small[i]) }));
+      this.bigSockets.push(open(ifname, { ...g.big, protocol, filter: lengthGate(none, g.bigFrame, true), fanout: join(o.fanout?.big[i]) }));
+      if (!byProtocol) return;
+      // RX only: every frame lvsd sends goes out through the IPv4 ring's TX ring (each with its own ethertype).
+      this.sockets6.push(open(ifname, { ...g.small, protocol: ETH_P_IPV6, txFrameCount: 1, filter: lengthGate(none, g.bigFrame), fanout: join(o.fanout?.small6?.[i]) }));
+      this.bigSockets6.push(open(ifname, { ...g.big, protocol: ETH_P_IPV6, filter: lengthGate(none, g.bigFrame, true), fanout: join(o.fanout?.big6?.[i]) }));
     });
     this.neigh = new NeighTable({
       ports: this.sockets.map((s) => ({ ifname: s.ifname, mac: s.macBytes })),
@@ -121,7 +142,7 @@ export class DataPlane {
       onError: (err, addr) => o.log.warn({ err: String(err), addr }, 'neighbour resolution failed'),
     });
     this.forwarder = new Forwarder(o.engine, this.sockets.map((s) => makePort(s)), this.neigh, {
-      rxOnly: this.bigSockets.map((s) => makePort(s)),
+      rxOnly: [...this.bigSockets, ...this.sockets6, ...this.bigSockets6].map((s) => makePort(s)),
       onBatch: (n) => { this.batchSum += n; o.afterBatch?.(); },
       onEngineError: (err) => {
         // Log the first few with their stack, then every 1000th: a bug must be visible, not a log flood.
@@ -142,12 +163,14 @@ export class DataPlane {
   /** The fanout group ids the rings are in (per interface), for the next worker to join. */
   fanoutGroups(): PlaneFanout {
     const id = (s: PacketSocket) => s.fanoutInfo()?.group ?? 0;
-    return { small: this.sockets.map(id), big: this.bigSockets.map(id) };
+    const g: PlaneFanout = { small: this.sockets.map(id), big: this.bigSockets.map(id) };
+    if (this.o.intercept === 'protocol') { g.small6 = this.sockets6.map(id); g.big6 = this.bigSockets6.map(id); }
+    return g;
   }
 
   /** The fanout program of every group these rings are in (one setsockopt per group is enough: any member sets it). */
   setFanoutProgram(prog: Uint32Array): void {
-    for (const s of [...this.sockets, ...this.bigSockets]) if (!s.isClosed) s.setFanoutData(prog);
+    for (const s of this.allSockets()) if (!s.isClosed) s.setFanoutData(prog);
   }
 
   start(): void {
@@ -161,16 +184,22 @@ export class DataPlane {
     this.filterProg = prog;
     this.setSmallFilters();
     const big = lengthGate(prog, this.rings.bigFrame, true);
-    for (const s of this.bigSockets) if (!s.isClosed) this.attachFilter(s, big);
+    for (const s of [...this.bigSockets, ...this.bigSockets6]) if (!s.isClosed) this.attachFilter(s, big);
+  }
+
+  private allSockets(): PacketSocket[] {
+    return [...this.sockets, ...this.bigSockets, ...this.sockets6, ...this.bigSockets6];
   }
 
   /**
-   * A classic filter, or with the fast path the eBPF filter that first drops
-   * what the kernel will forward itself (io/fastpath-prog.ts): both ring
-   * kinds get it, so a flow the kernel forwards reaches neither.
+   * A classic filter; with the fast path and tap interception, the eBPF
+   * filter that first drops what the kernel will forward itself
+   * (io/fastpath-prog.ts): both ring kinds get it, so a flow the kernel
+   * forwards reaches neither. Protocol-bound rings sit behind the fast
+   * path's tcx program and never see such a frame: the classic filter does.
    */
   private attachFilter(s: PacketSocket, prog: Uint32Array): void {
-    if (this.o.fastPath === undefined) { s.setFilter(prog); return; }
+    if (this.o.fastPath === undefined || this.o.intercept === 'protocol') { s.setFilter(prog); return; }
     const fd = loadSocketFilter(this.o.fastPath.maps, prog);
     try {
       s.attachBpf(fd);
@@ -182,7 +211,7 @@ export class DataPlane {
   /** The page-block rings' filter: the rules, behind the SYN gate while shedding (a SYN is never a big frame). */
   private setSmallFilters(): void {
     const small = lengthGate(synGate(this.filterProg, this.shed.accept), this.rings.bigFrame);
-    for (const s of this.sockets) if (!s.isClosed) this.attachFilter(s, small);
+    for (const s of [...this.sockets, ...this.sockets6]) if (!s.isClosed) this.attachFilter(s, small);
   }
 
   /**
@@ -265,7 +294,7 @@ export class DataPlane {
   /** SYN shedding (io/syn-shed.ts): feed the controller the rings' counters; re-gate the filter when it says so. */
   private shedTick(now: number, tickMs: number): void {
     let packets = 0, drops = 0;
-    for (const s of [...this.sockets, ...this.bigSockets]) {
+    for (const s of this.allSockets()) {
       if (s.isClosed) continue;
       const st = s.stats();
       packets += st.packets;
@@ -326,20 +355,25 @@ export class DataPlane {
     out.neigh_drop_unresolved = n.dropUnresolved;
     out.neigh_drop_no_route = n.dropNoRoute;
     out.neigh_resolutions = n.resolutions;
-    for (const s of this.sockets) {
+    // An interface's IPv4 and IPv6 rings (protocol interception) count as its one ring of that kind.
+    const add = (k: string, v: number) => { out[k] = (out[k] ?? 0) + v; };
+    for (const s of [...this.sockets, ...this.sockets6]) {
       if (s.isClosed) continue;
       const st = s.stats();
-      out[`ring_${s.ifname}_packets`] = st.packets;
-      out[`ring_${s.ifname}_drops`] = st.drops;
+      add(`ring_${s.ifname}_packets`, st.packets);
+      add(`ring_${s.ifname}_drops`, st.drops);
+    }
+    for (const s of this.sockets) {
+      if (s.isClosed) continue;
       out[`tx_${s.ifname}_kicks`] = s.tx.kicks;
       out[`tx_${s.ifname}_kick_errors`] = s.tx.kickErrors;
       out[`tx_${s.ifname}_wrong_format`] = s.tx.wrongFormat;
     }
-    for (const s of this.bigSockets) {
+    for (const s of [...this.bigSockets, ...this.bigSockets6]) {
       if (s.isClosed) continue;
       const st = s.stats();
-      out[`ring_${s.ifname}_big_packets`] = st.packets;
-      out[`ring_${s.ifname}_big_drops`] = st.drops;
+      add(`ring_${s.ifname}_big_packets`, st.packets);
+      add(`ring_${s.ifname}_big_drops`, st.drops);
     }
     if (this.fast !== null) {
       const f = this.fast.counters;
@@ -372,7 +406,6 @@ export class DataPlane {
   close(): void {
     // After the nftables rules are gone: nothing is queued any more; what still waits is dropped with the socket.
     this.fwmark?.close();
-    for (const s of this.sockets) s.close();
-    for (const s of this.bigSockets) s.close();
+    for (const s of this.allSockets()) s.close();
   }
 }

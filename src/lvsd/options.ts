@@ -39,6 +39,12 @@ export interface LvsdOptions {
   fastFlows?: number;
   /** --fast-path-min-packets: client packets a conn shows before its flows are learnt (default 8). */
   fastMinPackets?: number;
+  /**
+   * --intercept: how the rings take frames (io/intercept.ts). 'auto'
+   * (default): 'protocol' unless an interface is a bridge/bond port or has
+   * a macvlan-like upper device, then 'tap'.
+   */
+  intercept: 'auto' | 'tap' | 'protocol';
   help: boolean;
   version: boolean;
 }
@@ -75,6 +81,11 @@ export const USAGE = `Usage: lvsd [options]
   --fast-path-min-packets N
                         client packets a conn must have shown before the kernel takes it over, 0..1000000
                         (default 8: short conns never cost a map write and delete)
+  --intercept auto|protocol|tap
+                        how lvsd takes frames: protocol binds its sockets to IPv4 and IPv6, behind the
+                        device's tc and netdev-nftables hooks (frames the fast path forwards never reach
+                        lvsd); tap binds them to every frame, ahead of those hooks (needed on a bridge or
+                        bond port); auto (default): protocol where the interfaces allow it
   --fwmark-queue N      NFQUEUE queue number that takes fwmark services' packets (default 47000; another
                         lvsd in the same namespace gets its own)
   -h, --help            this text
@@ -91,7 +102,7 @@ function intArg(flag: string, v: string | undefined, min: number, max: number): 
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): LvsdOptions {
   const o: LvsdOptions = {
-    socket: '', interfaces: [], logConsole: false, logDetail: false, synShed: true, fastPath: 'auto', workers: 0, help: false, version: false,
+    socket: '', interfaces: [], logConsole: false, logDetail: false, synShed: true, fastPath: 'auto', intercept: 'auto', workers: 0, help: false, version: false,
   };
   let socket: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -131,6 +142,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         const v = value();
         if (v !== 'v2' && v !== 'v3') throw new UsageError(`--rx-ring: expected v2 or v3, got ${JSON.stringify(v)}`);
         o.rxRing = v === 'v2' ? 2 : 3;
+        break;
+      }
+      case '--intercept': {
+        const v = value();
+        if (v !== 'auto' && v !== 'tap' && v !== 'protocol') throw new UsageError(`--intercept: expected auto, protocol or tap, got ${JSON.stringify(v)}`);
+        o.intercept = v;
         break;
       }
       case '--fwmark-queue': o.fwmarkQueue = intArg(a, value(), 0, 65535); break;

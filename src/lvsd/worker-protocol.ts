@@ -12,6 +12,7 @@ import type { FlowMaps } from '../io/fastpath-prog.js';
 export interface KernelSnapshot { routes: RouteEntry[]; neighs: NeighEntry[]; routes6: RouteEntry[]; neighs6: NeighEntry[] }
 import type { SlotTable } from './sched-share.js';
 import type { RxRingVersion } from '../io/ring-geometry.js';
+import type { InterceptMode } from '../io/intercept.js';
 
 export interface WorkerInit {
   index: number;
@@ -25,6 +26,8 @@ export interface WorkerInit {
   /** Its size (the sweep's choice between lookups and batch reads rests on it). */
   fastMaxFlows?: number;
   rxRing?: RxRingVersion;
+  /** How the rings take frames (io/intercept.ts). */
+  intercept: InterceptMode;
   fwmarkQueue: number;
   /** The main thread's first read of the routing and neighbour tables. */
   tables: KernelSnapshot;

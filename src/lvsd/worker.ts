@@ -59,7 +59,7 @@ function main(): void {
     neighTable6: async () => tables.neighs6,
   };
   const plane = new DataPlane({
-    ifnames: init.ifnames, engine: e, log, synShed: init.synShed, kernel, rxRing: init.rxRing, fwmarkQueue: init.fwmarkQueue,
+    ifnames: init.ifnames, engine: e, log, synShed: init.synShed, kernel, rxRing: init.rxRing, intercept: init.intercept, fwmarkQueue: init.fwmarkQueue,
     fanout: init.fanout, connsCreated: () => e.counters().conns_created ?? 0,
     afterBatch: () => share.publishAll(performance.now(), PUBLISH_MS),
     ...(init.fastMaps !== undefined ? { fastPath: { maps: init.fastMaps, maxFlows: init.fastMaxFlows, owner: init.index, engine: e } } : {}),

@@ -16,6 +16,7 @@ import type { SyncConn } from '../ipvs/sync.js';
 import type { PlaneFanout, PlaneLog } from './dataplane.js';
 import type { RxRingVersion } from '../io/ring-geometry.js';
 import type { FlowMaps } from '../io/fastpath-prog.js';
+import type { InterceptMode } from '../io/intercept.js';
 import type { KernelSnapshot, MainToWorker, WorkerInit, WorkerRequest, WorkerToMain } from './worker-protocol.js';
 import { packSyncConns, unpackSyncConns } from './sync-pack.js';
 
@@ -45,6 +46,8 @@ export interface WorkerPoolOptions {
   fastMaps?: FlowMaps;
   fastMaxFlows?: number;
   rxRing?: RxRingVersion;
+  /** How the rings take frames (io/intercept.ts). */
+  intercept: InterceptMode;
   fwmarkQueue: number;
   tables: KernelSnapshot;
   /** The schedulers' shared board. */
@@ -89,11 +92,12 @@ export class WorkerPool {
   /** Starts the workers in index order; each joins the fanout groups the first one made. */
   async start(): Promise<void> {
     const script = workerScript();
-    let fanout: PlaneFanout = { small: this.o.ifnames.map(() => 0), big: this.o.ifnames.map(() => 0) };
+    const zeros = () => this.o.ifnames.map(() => 0);
+    let fanout: PlaneFanout = { small: zeros(), big: zeros(), ...(this.o.intercept === 'protocol' ? { small6: zeros(), big6: zeros() } : {}) };
     for (let i = 0; i < this.o.workers; i++) {
       const init: WorkerInit = {
         index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed, fastMaps: this.o.fastMaps, fastMaxFlows: this.o.fastMaxFlows,
-        rxRing: this.o.rxRing, fwmarkQueue: this.o.fwmarkQueue,
+        rxRing: this.o.rxRing, intercept: this.o.intercept, fwmarkQueue: this.o.fwmarkQueue,
         tables: this.o.tables, heartbeat: this.heartbeat, schedBoard: this.o.schedBoard,
         ...(this.o.fault?.index === i ? { fault: { ms: this.o.fault.ms, kind: this.o.fault.kind } } : {}),
       };
@@ -112,7 +116,7 @@ export class WorkerPool {
       if (i === 0) {
         this.groups = groups;
         fanout = groups;
-        if ([...groups.small, ...groups.big].some((g) => g === 0)) throw new Error('worker 0 opened its rings outside a fanout group');
+        if ([...groups.small, ...groups.big, ...groups.small6 ?? [], ...groups.big6 ?? []].some((g) => g === 0)) throw new Error('worker 0 opened its rings outside a fanout group');
       }
     }
     const last = Array.from(this.beats);

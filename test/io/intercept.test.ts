@@ -1,6 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { FWMARK_CHAIN, FWMARK_PRIORITY, FWMARK_SET, dropTable, renderFwmarkSet, renderFwmarkSkeleton, renderRuleset, tableName } from '../../src/io/intercept.js';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FWMARK_CHAIN, FWMARK_PRIORITY, FWMARK_SET, dropTable, interceptModeFor, renderFwmarkSet, renderFwmarkSkeleton, renderRuleset, tableName } from '../../src/io/intercept.js';
 
 describe('nftables interception ruleset', () => {
   const rules = {
@@ -37,6 +40,37 @@ describe('nftables interception ruleset', () => {
     expect(text).not.toMatch(/icmpv6/);
   });
 
+  it('protocol interception marks the same frames for another host instead of dropping them', () => {
+    const text = renderRuleset('lvsd', ['eth0'], rules, { mode: 'protocol' });
+    expect(text).not.toMatch(/ drop$/m);
+    expect(text).toContain('ip daddr 192.168.150.100 tcp dport 80 meta pkttype set other accept');
+    expect(text).toContain('ip daddr 10.0.0.1 meta l4proto tcp meta pkttype set other accept');
+    expect(text).toContain('ip saddr 192.168.150.12 tcp sport 80 fib daddr type != local meta pkttype set other accept');
+    expect(text).toContain('ip6 daddr 2001:db8::100 meta l4proto udp meta pkttype set other accept');
+    // Same matches as tap mode, rule for rule.
+    const strip = (t: string) => t.replace(/ (drop|meta pkttype set other accept)$/gm, '');
+    expect(strip(text)).toBe(strip(renderRuleset('lvsd', ['eth0'], rules, { mode: 'tap' })));
+  });
+
+  it('auto mode: protocol on plain and VLAN-carrying interfaces, tap where an rx_handler takes frames first', () => {
+    const root = mkdtempSync(join(tmpdir(), 'lvsd-sysfs-'));
+    try {
+      const dev = (name: string, devtype?: string) => {
+        mkdirSync(join(root, name));
+        writeFileSync(join(root, name, 'uevent'), `INTERFACE=${name}\n${devtype ? `DEVTYPE=${devtype}\n` : ''}`);
+      };
+      dev('eth0'); dev('eth1'); dev('eth1.100', 'vlan'); dev('eth2'); dev('mv0', 'macvlan'); dev('eth3'); dev('br0', 'bridge');
+      symlinkSync('../eth1.100', join(root, 'eth1', 'upper_eth1.100'));
+      symlinkSync('../mv0', join(root, 'eth2', 'upper_mv0'));
+      symlinkSync('../br0', join(root, 'eth3', 'master'));
+      expect(interceptModeFor(['eth0', 'eth1'], root)).toEqual({ mode: 'protocol' });
+      expect(interceptModeFor(['eth0', 'eth2'], root)).toEqual({ mode: 'tap', reason: 'eth2 has the upper device mv0' });
+      expect(interceptModeFor(['eth3'], root)).toEqual({ mode: 'tap', reason: 'eth3 has a master device' });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('refuses what could break out of the ruleset text', () => {
     expect(() => renderRuleset('lvsd', ['eth0"; flush ruleset'], rules)).toThrow(/bad interface name/);
     expect(() => renderRuleset('lvsd', ['eth0'], { services: [{ protocol: 'tcp', addr: '1.2.3.4 drop; flush ruleset', port: 80 }], natDests: [] })).toThrow(/not an IPv4/);
@@ -47,8 +81,10 @@ describe('nftables interception ruleset', () => {
 
   if (process.getuid?.() !== 0 && process.env.CI === 'true') throw new Error('nft -c needs root (CI runs as root)');
   it.skipIf(process.getuid?.() !== 0)('nft accepts the generated text (nft -c: check only, nothing applied)', () => {
-    const text = renderRuleset('lvsd_unit', ['lo'], rules, { deleteFirst: false });
-    expect(() => execFileSync('nft', ['-c', '-f', '-'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] })).not.toThrow();
+    for (const mode of ['tap', 'protocol'] as const) {
+      const text = renderRuleset('lvsd_unit', ['lo'], rules, { deleteFirst: false, mode });
+      expect(() => execFileSync('nft', ['-c', '-f', '-'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] })).not.toThrow();
+    }
   });
 });
 

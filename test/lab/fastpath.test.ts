@@ -10,6 +10,9 @@
 // receivers verify every checksum the program rewrote (their kernels drop
 // a wrong one, and count it), UDP too, and tshark decodes the rewritten
 // frames. kill -9 leaves no program behind: a learnt flow stops at once.
+// NAT runs with the default interception (protocol-bound rings behind the
+// tcx program, io/intercept.ts), DR with --intercept tap (ETH_P_ALL taps
+// ahead of it, with the eBPF socket filter that skips the kernel's flows).
 import { describe, beforeAll, afterAll, it, expect, onTestFailed } from 'vitest';
 import { Lab, missingPrerequisites, waitFor } from '../../lab/netns.js';
 import { buildLan, buildNat, type Topology } from '../../lab/topology.js';
@@ -104,10 +107,11 @@ for (const [mode, workers] of [['nat', 2], ['dr', 1]] as const) {
       topo = mode === 'nat' ? await buildNat(lab, { ipv6: true }) : await buildLan(lab, 'dr', { ipv6: true });
       // DR also sets the map's size and the learning threshold (the defaults' values: the plumbing is what is tested).
       lvsd = await startLvsd(lab, 'dir', { args: ['--workers', String(workers), '--fast-path',
-        ...(mode === 'dr' ? ['--fast-path-flows', '65536', '--fast-path-min-packets', '8'] : [])] });
+        ...(mode === 'dr' ? ['--fast-path-flows', '65536', '--fast-path-min-packets', '8', '--intercept', 'tap'] : [])] });
       const size = `"fastPathFlows":${mode === 'dr' ? 65536 : 262144}`;
       await waitFor(() => lvsd!.proc.output().includes('lvsd started'), 5000, 50, 'the start line');
       expect(lvsd.proc.output()).toContain(size);
+      expect(lvsd.proc.output()).toContain(`"intercept":"${mode === 'dr' ? 'tap' : 'protocol'}"`);
     });
 
     afterAll(async () => {
@@ -132,6 +136,10 @@ for (const [mode, workers] of [['nat', 2], ['dr', 1]] as const) {
       await l.sh('client', `nft add table ip fpcnt && nft add chain ip fpcnt out '{ type filter hook output priority 0; }' && nft add rule ip fpcnt out ip daddr ${t.vip} tcp dport 80 counter`);
       if (mode === 'nat') for (const r of t.rs) await l.sh(r.name, `nft add table ip fpcnt && nft add chain ip fpcnt out '{ type filter hook output priority 0; }' && nft add rule ip fpcnt out tcp sport 80 counter`);
       const before = await lvsd!.call('get-counters', {});
+      // The interception mode's chain: protocol-bound rings need the frames kept (marked for another host), taps need them dropped.
+      const table = /"table":"([^"]+)"/.exec(lvsd!.proc.output())?.[1];
+      const chain = (await l.exec('dir', ['nft', 'list', 'table', 'netdev', table ?? 'lvsd'])).stdout;
+      expect(chain).toContain(`ip daddr ${t.vip} tcp dport 80 ${mode === 'dr' ? 'drop' : 'meta pkttype set other accept'}`);
 
       const ka = l.spawn('client', ['node', '-e', keepAliveScript(`http://${t.vip}/`, 2500)]);
       let exited = false;
@@ -317,7 +325,7 @@ const get = () => new Promise((res) => { const q = http.get('http://${t.vip}/', 
       await ka.exited;
       expect(ka.output()).toMatch(/AFTER ERR/);
       await l.exec('client', ['rm', '-f', go]);
-      lvsd = await startLvsd(lab!, 'dir', { args: ['--workers', String(workers), '--fast-path'] });
+      lvsd = await startLvsd(lab!, 'dir', { args: ['--workers', String(workers), '--fast-path', ...(mode === 'dr' ? ['--intercept', 'tap'] : [])] });
       await rules('-t', 80);
       const ok = await l.exec('client', ['curl', '-s', '-m', '5', `http://${t.vip}/`, `http://${t.vip}/`, `http://${t.vip}/`]);
       expect(ok.stdout.split('from ').length - 1).toBe(3);

@@ -53,9 +53,9 @@ function v6Suite(mode: Mode): void {
       for (const r of x.topo.rs) expect(ln).toMatch(new RegExp(`  -> \\[${r.ip6!.replace(/\./g, '\\.')}\\]:80 +${METHOD[mode]} +1 +`));
       const lnc = (await x.lvsd.lvsadm(['-Lnc'])).stdout;
       expect(lnc).toMatch(new RegExp(`^TCP \\d\\d:\\d\\d  \\S+ +\\[${x.topo.client.ip6}\\]:\\d+ \\[${x.topo.vip6}\\]:80 +\\[${x.topo.rs[0]!.ip6}\\]:80`, 'm'));
-      // lvsd's interception rules carry the IPv6 VIP.
+      // lvsd's interception rules carry the IPv6 VIP (protocol interception, the default: marked for another host, not dropped).
       const nft = (await x.lab.exec('dir', ['nft', 'list', 'ruleset'])).stdout;
-      expect(nft).toContain(`ip6 daddr ${x.topo.vip6} tcp dport 80 drop`);
+      expect(nft).toContain(`ip6 daddr ${x.topo.vip6} tcp dport 80 meta pkttype set other accept`);
     });
 
     test('bulk TCP with offloads on: 20 MB down and 20 MB up arrive intact, as super-frames, and lvsd stays up', async (x, vs, url) => {

@@ -38,6 +38,14 @@ describe('lvsd options', () => {
     expect(() => parseOptions(['--fast-path-min-packets'], {})).toThrow(/--fast-path-min-packets needs a value/);
   });
 
+  it('--intercept auto|protocol|tap', () => {
+    expect(parseOptions([], {}).intercept).toBe('auto');
+    expect(parseOptions(['--intercept', 'tap'], {}).intercept).toBe('tap');
+    expect(parseOptions(['--intercept=protocol'], {}).intercept).toBe('protocol');
+    expect(() => parseOptions(['--intercept', 'xdp'], {})).toThrow(/--intercept: expected auto, protocol or tap, got "xdp"/);
+    expect(() => parseOptions(['--intercept'], {})).toThrow(/--intercept needs a value/);
+  });
+
   it('--workers: default the CPUs this process may use, 1..256', () => {
     expect(parseOptions([], {}).workers).toBe(availableParallelism());
     expect(parseOptions(['--workers', '1'], {}).workers).toBe(1);
