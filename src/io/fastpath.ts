@@ -36,6 +36,7 @@
 // - Cleanup: the tcx links are fds of this process; when lvsd exits or is
 //   killed, the kernel detaches the program and frees the map. Nothing is
 //   pinned, so nothing outlives the process.
+import { endianness as osEndianness } from 'node:os';
 import { buildIngress, buildSocketFilter, KEY_SIZE, KEY6_SIZE, V_BYTES, V_DADDR, V_DMAC, V_DPORT, V_FLAGS, V_IFINDEX,
   V_L3DIFF, V_L4ADIFF, V_L4PDIFF, V_MAXTOT, V_OWNER, V_PACKETS, V_SADDR, V_SPORT, V6_SADDR, VALUE_SIZE, VALUE6_SIZE,
   VF_TTL_DEC, type FlowMaps } from './fastpath-prog.js';
@@ -66,7 +67,11 @@ export class FastPathKernel {
   private progFd = -1;
   private readonly links: number[] = [];
 
-  constructor(maxFlows = DEFAULT_FAST_FLOWS) {
+  constructor(maxFlows = DEFAULT_FAST_FLOWS, endianness: 'LE' | 'BE' = osEndianness()) {
+    // The map values hold checksum differences summed as a little-endian CPU reads the header's words
+    // (csumDiff) and fields the program reads natively: on a big-endian host they would be wrong, and
+    // no such host was there to test a second layout on. lvsd then forwards every packet itself.
+    if (endianness !== 'LE') throw new Error('the fast path is built for little-endian CPUs only (this one is big-endian)');
     this.maxFlows = maxFlows;
     // Not preallocated: only lvsd inserts (a syscall per learnt flow), the programs only look up and count,
     // so allocation never happens in the packet path, and memory follows the flows (a preallocated pair

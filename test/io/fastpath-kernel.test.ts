@@ -71,6 +71,12 @@ function director(): IpvsEngine {
 
 const RS6 = ['2001:db8:1::11', '2001:db8:1::12', '2001:db8:1::13'] as const;
 
+describe('fast path on a big-endian CPU', () => {
+  it('is refused before any map is made (its checksum differences assume little-endian words): lvsd then forwards every packet itself', () => {
+    expect(() => new FastPathKernel(4096, 'BE')).toThrow(/little-endian CPUs only/);
+  });
+});
+
 describe.skipIf(skip)('fast path programs in the kernel (BPF_PROG_TEST_RUN)', () => {
   let k: FastPathKernel;
   let ingress: number;
