@@ -13,7 +13,8 @@
 // NAT runs with the default interception (protocol-bound rings behind the
 // tcx program, io/intercept.ts), DR with --intercept tap (ETH_P_ALL taps
 // ahead of it, with the eBPF socket filter that skips the kernel's flows).
-import { describe, beforeAll, afterAll, it, expect, onTestFailed } from 'vitest';
+import { describe, beforeAll, afterAll, it, expect } from 'vitest';
+import { diagnoseLvsd, nftCounter, udpEchoScript } from './lvsd-helpers.js';
 import { Lab, missingPrerequisites, waitFor } from '../../lab/netns.js';
 import { buildLan, buildNat, type Topology } from '../../lab/topology.js';
 import { startLvsd, removeLabSockets, type Lvsd } from '../../lab/director.js';
@@ -51,26 +52,7 @@ const round = async (k) => Promise.all(agents.map(async (agent, i) => { const a 
 })().catch((e) => { console.log('ERROR ' + e.message); process.exit(1); });`;
 }
 
-/** N datagrams on one socket to host:port, one at a time; prints how many echoes came back. */
-function udpScript(host: string, port: number, n: number, family: 'udp4' | 'udp6' = 'udp4'): string {
-  return `
-const s = require('dgram').createSocket('${family}');
-let got = 0, i = 0;
-const next = () => { if (i === ${n}) { console.log('ECHOES ' + got); s.close(); return; } s.send('ping ' + (i++), ${port}, '${host}'); t = setTimeout(next, 300); };
-let t;
-s.on('message', () => { got++; clearTimeout(t); setTimeout(next, 20); });
-next();`;
-}
-
 interface Answer { agent: number; round: number; body: string; conn: string; reused: boolean }
-
-async function nftCounter(lab: Lab, host: string, table: string): Promise<{ packets: number; bytes: number }> {
-  const { stdout } = await lab.exec(host, ['nft', '-j', 'list', 'table', 'ip', table]);
-  const j = JSON.parse(stdout) as { nftables: { rule?: { expr: { counter?: { packets: number; bytes: number } }[] } }[] };
-  let packets = 0, bytes = 0;
-  for (const x of j.nftables) for (const e of x.rule?.expr ?? []) if (e.counter) { packets += e.counter.packets; bytes += e.counter.bytes; }
-  return { packets, bytes };
-}
 
 function statsOf(text: string, vs: string): number[] {
   const line = text.split('\n').find((l) => l.startsWith(`TCP  ${vs}`));
@@ -93,13 +75,7 @@ for (const [mode, workers] of [['nat', 2], ['dr', 1]] as const) {
     let lab: Lab | undefined;
     let topo: Topology | undefined;
     let lvsd: Lvsd | undefined;
-    const diagnose = () => onTestFailed(async () => {
-      try {
-        const c = await lvsd?.call('get-counters', {});
-        process.stderr.write(`counters: ${JSON.stringify(Object.fromEntries(Object.entries(c ?? {}).filter(([, v]) => v)))}\n`);
-      } catch (e) { process.stderr.write(`counters: ${String(e)}\n`); }
-      process.stderr.write(`lvsd output (tail): ${lvsd?.proc.output().slice(-3000)}\n`);
-    });
+    const diagnose = () => diagnoseLvsd(() => lvsd);
 
     beforeAll(async () => {
       if (skip) return;
@@ -212,7 +188,7 @@ for (const [mode, workers] of [['nat', 2], ['dr', 1]] as const) {
       const curl = await l.exec('client', ['curl', '-s', '-m', '10', ...urls]);
       expect(curl.stdout.split('from ').length - 1).toBe(20);
       await rules('-u', 5353);
-      const udp = await l.exec('client', ['node', '-e', udpScript(t.vip, 5353, 20)]);
+      const udp = await l.exec('client', ['node', '-e', udpEchoScript(t.vip, 5353, 20)]);
       expect(udp.stdout).toContain('ECHOES 20');
       await new Promise((r) => setTimeout(r, 1500));
       const mid = await lvsd!.call('get-counters', {});
@@ -225,7 +201,7 @@ for (const [mode, workers] of [['nat', 2], ['dr', 1]] as const) {
       }
       const curl6 = await l.exec('client', ['curl', '-6', '-g', '-s', '-m', '10', ...Array.from({ length: 20 }, () => `http://${vs6}/`)]);
       expect(curl6.stdout.split('from ').length - 1).toBe(20);
-      const udp6 = await l.exec('client', ['node', '-e', udpScript(t.vip6!, 5353, 20, 'udp6')]);
+      const udp6 = await l.exec('client', ['node', '-e', udpEchoScript(t.vip6!, 5353, 20, 'udp6')]);
       expect(udp6.stdout).toContain('ECHOES 20');
       await new Promise((r) => setTimeout(r, 1500));
       const after = await lvsd!.call('get-counters', {});

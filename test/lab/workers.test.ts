@@ -6,7 +6,8 @@
 // once, --stats adds up to what the client (and, for NAT, the real servers)
 // sent by nftables' own count, both workers forward, and a worker that dies
 // takes lvsd down cleanly (exit 1, nftables table gone: nothing black-holed).
-import { describe, beforeAll, afterAll, it, expect, onTestFailed } from 'vitest';
+import { describe, beforeAll, afterAll, it, expect } from 'vitest';
+import { diagnoseLvsd } from './lvsd-helpers.js';
 import { Lab, missingPrerequisites, waitFor } from '../../lab/netns.js';
 import { buildLan, buildNat, type Topology } from '../../lab/topology.js';
 import { startLvsd, lvsdTables, removeLabSockets, tally, type Lvsd } from '../../lab/director.js';
@@ -77,13 +78,7 @@ for (const mode of ['nat', 'dr'] as const) {
     let topo: Topology | undefined;
     let lvsd: Lvsd | undefined;
     const clientAddrs: string[] = [];
-    const diagnose = () => onTestFailed(async () => {
-      try {
-        const c = await lvsd?.call('get-counters', {});
-        process.stderr.write(`counters: ${JSON.stringify(Object.fromEntries(Object.entries(c ?? {}).filter(([, v]) => v)))}\n`);
-      } catch (e) { process.stderr.write(`counters: ${String(e)}\n`); }
-      process.stderr.write(`lvsd output (tail): ${lvsd?.proc.output().slice(-3000)}\n`);
-    });
+    const diagnose = () => diagnoseLvsd(() => lvsd);
 
     beforeAll(async () => {
       if (skip) return;
