@@ -41,6 +41,7 @@ export const FN_l4_csum_replace = 11;
 export const FN_redirect = 23;
 export const FN_skb_load_bytes = 26;
 export const FN_skb_pull_data = 39;
+export const FN_skb_adjust_room = 50;
 
 // __sk_buff field offsets.
 export const SKB_LEN = 0, SKB_PROTOCOL = 16, SKB_IFINDEX = 40, SKB_DATA = 76, SKB_DATA_END = 80;

@@ -10,18 +10,20 @@
 //   the TTL (hop limit), whose TTL is above 1.
 //
 // - The tcx ingress program rewrites a matching frame as the entry says
-//   (addresses, ports, TTL, checksums by the precomputed differences, MACs),
+//   (addresses, ports, TTL, checksums by the precomputed differences, MACs;
+//   a TUN entry instead puts an IPIP header in front, as ip_vs_tunnel_xmit),
 //   counts it in the entry and redirects it to the entry's interface. Any
-//   other frame goes on (TCX_NEXT) to the netdev chain and the packet tap.
-// - The socket filter of lvsd's packet sockets drops a matching frame (the
-//   tap runs before tcx: without this lvsd would forward it a second time)
-//   and runs lvsd's classic filter, translated, on every other one.
-//
-// The flow test must be the same in both, or a frame is lost (filtered out
-// of the ring and not redirected) or sent twice: hence one emitter.
+//   other frame goes on (TCX_NEXT) to the netdev chain and lvsd's rings.
+// - With --intercept tap, lvsd's rings are ETH_P_ALL taps, which run before
+//   tcx: their socket filter drops a matching frame (without this lvsd would
+//   forward it a second time) and runs lvsd's classic filter, translated, on
+//   every other one. The flow test must be the same in both, or a frame is
+//   lost (filtered out of the ring and not redirected) or sent twice: hence
+//   one emitter. (Protocol-bound rings, the default, sit behind tcx and
+//   keep the classic filter.)
 import { emitClassic } from './cbpf-to-ebpf.js';
 import {
-  AND, Asm, B, FN_l4_csum_replace, FN_map_lookup_elem, FN_redirect, FN_skb_load_bytes, FN_skb_pull_data,
+  AND, Asm, B, FN_get_prandom_u32, FN_l4_csum_replace, FN_map_lookup_elem, FN_redirect, FN_skb_adjust_room, FN_skb_load_bytes, FN_skb_pull_data,
   H, JEQ, JGT, JLE, JNE, JSLT, LSH, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, RSH, SKB_DATA, SKB_DATA_END, SUB, W, XOR,
 } from './ebpf.js';
 
@@ -42,6 +44,15 @@ export const V6_SADDR = 64, V6_DADDR = 80;
 export const VALUE6_SIZE = 96;
 /** V_FLAGS: the forward decrements the TTL (hop limit): the NAT reply direction. */
 export const VF_TTL_DEC = 1;
+/**
+ * V_FLAGS: an IPv4 TUN flow. The frame is not rewritten but carried in an
+ * IPIP header from V_SADDR (the director's tunnel source) to V_DADDR (the
+ * real server); V_MAXTOT is then the inner packet's limit (the tunnel's
+ * MTU less the outer header).
+ */
+export const VF_TUN = 2;
+/** The IPIP header's length. */
+const IPIP_HLEN = 20;
 
 /** The flow maps the programs look frames up in. */
 export interface FlowMaps {
@@ -66,6 +77,7 @@ const PACKET_HOST = 0;
 
 const TCX_NEXT = -1;
 const TC_ACT_SHOT = 2;
+const BPF_ADJ_ROOM_MAC = 1, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 = 2;
 const BPF_F_PSEUDO_HDR = 0x10, BPF_F_MARK_MANGLED_0 = 0x20;
 /** Ethertypes as a 16-bit load reads them (little-endian). */
 const ETH_IP_LE = 0x0008, ETH_IPV6_LE = 0xdd86;
@@ -164,7 +176,10 @@ export function buildIngress(maps: FlowMaps): Buffer {
   a.movX(R6, R1);
   emitMatch(a, maps, miss, { v4: 'rewrite4', v6: 'rewrite6' });
   a.label('rewrite4');
+  a.ldx(B, R1, R9, V_FLAGS).alu64K(AND, R1, VF_TUN).jmpK(JNE, R1, 0, 'encap4');
   emitRewrite(a, FAM4, drop);
+  a.label('encap4');
+  emitEncap(a, miss, drop);
   a.label('rewrite6');
   if (maps.v6 !== undefined) emitRewrite(a, FAM6, drop);
   a.label(drop).movK(R0, TC_ACT_SHOT).exit();
@@ -215,6 +230,62 @@ function emitRewrite(a: Asm, f: Family, drop: string): void {
   a.movX(R1, R6).movX(R2, R8).movK(R3, 0).ldx(W, R4, R9, V_L4PDIFF).movX(R5, R7).call(FN_l4_csum_replace);
   a.jmpK(JSLT, R0, 0, drop);
   // Count (the IP total length, as the engine counts) and send.
+  a.movK(R1, 1).atomicAdd64(R9, V_PACKETS, R1);
+  a.ldx(W, R1, R10, TOT).atomicAdd64(R9, V_BYTES, R1);
+  a.ldx(W, R1, R9, V_IFINDEX).movK(R2, 0).call(FN_redirect).exit();
+}
+
+/**
+ * A TUN flow's frame (R9 = the entry, R7 = the inner total length): room
+ * for the outer header after the Ethernet one (BPF_F_ADJ_ROOM_ENCAP_L3_IPV4:
+ * the skb knows it is IPIP-encapsulated, so a GSO super-frame's segments
+ * are cut with an outer header each, and its gso_size shrinks by 20 so
+ * they still fit), then the header as the engine writes it (writeIpipOuter):
+ * TOS, TTL and DF of the inner packet, id 0 with DF (else a random one,
+ * where the engine counts), protocol 4. The inner packet and its checksums
+ * stay as they are; a CHECKSUM_COMPLETE sum stays right too (a header with
+ * a right checksum adds nothing to a one's complement sum).
+ */
+function emitEncap(a: Asm, miss: string, drop: string): void {
+  const linear = a.fresh('linear'), df = a.fresh('df'), idDone = a.fresh('id');
+  const o = 14, inner = 14 + IPIP_HLEN;
+  a.stx(W, R10, TOT, R7);
+  a.movX(R1, R6).movK(R2, IPIP_HLEN).movK(R3, BPF_ADJ_ROOM_MAC).movK(R4, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4).movK(R5, 0);
+  // Refused (a GSO kind it cannot grow, e.g. UDP's): nothing was changed yet, the engine takes the frame.
+  a.call(FN_skb_adjust_room).jmpK(JNE, R0, 0, miss);
+  // The id first (the helper call clobbers R1-R5 and the packet pointers), from the DF bit in the flow test's header copy.
+  a.movK(R7, 0);
+  a.ldx(B, R1, R10, HDR + 14 + 6).alu64K(AND, R1, 0x40).jmpK(JNE, R1, 0, idDone);
+  a.call(FN_get_prandom_u32).movX(R7, R0).alu64K(AND, R7, 0xffff);
+  a.label(idDone);
+  const ptrs = () => a.ldx(W, R2, R6, SKB_DATA).ldx(W, R3, R6, SKB_DATA_END).movX(R4, R2).alu64K(0, R4, inner + 20);
+  ptrs().jmpX(JLE, R4, R3, linear);
+  a.movX(R1, R6).movK(R2, inner + 20).call(FN_skb_pull_data).jmpK(JNE, R0, 0, drop);
+  ptrs().jmpX(JGT, R4, R3, drop);
+  a.label(linear);
+  a.movK(R1, 0x45).stx(B, R2, o, R1);
+  a.ldx(B, R1, R2, inner + 1).stx(B, R2, o + 1, R1);
+  a.ldx(W, R1, R10, TOT).alu64K(0, R1, IPIP_HLEN).toBe(R1, 16).stx(H, R2, o + 2, R1);
+  a.ldx(B, R1, R2, inner + 6).alu64K(AND, R1, 0x40).stx(B, R2, o + 6, R1);
+  a.jmpK(JEQ, R1, 0, df);
+  a.movK(R7, 0);
+  a.label(df);
+  a.toBe(R7, 16).stx(H, R2, o + 4, R7);
+  a.movK(R1, 0).stx(B, R2, o + 7, R1).stx(H, R2, o + 10, R1);
+  a.ldx(B, R1, R2, inner + 8).stx(B, R2, o + 8, R1);
+  a.movK(R1, 4).stx(B, R2, o + 9, R1);
+  a.ldx(W, R1, R9, V_SADDR).stx(W, R2, o + 12, R1);
+  a.ldx(W, R1, R9, V_DADDR).stx(W, R2, o + 16, R1);
+  // Its checksum: the one's complement sum of its ten words (read and written in the same byte order).
+  a.movK(R1, 0);
+  for (let w = 0; w < 10; w++) a.ldx(H, R4, R2, o + 2 * w).alu64X(0, R1, R4);
+  for (let k = 0; k < 2; k++) a.movX(R4, R1).alu64K(RSH, R4, 16).alu64K(AND, R1, 0xffff).alu64X(0, R1, R4);
+  a.alu64K(XOR, R1, 0xffff).stx(H, R2, o + 10, R1);
+  // MACs, count (the inner length, as the engine counts a TUN packet), send.
+  a.ldx(W, R1, R9, V_DMAC).stx(W, R2, 0, R1);
+  a.ldx(H, R1, R9, V_DMAC + 4).stx(H, R2, 4, R1);
+  a.ldx(H, R1, R9, V_SMAC).stx(H, R2, 6, R1);
+  a.ldx(W, R1, R9, V_SMAC + 2).stx(W, R2, 8, R1);
   a.movK(R1, 1).atomicAdd64(R9, V_PACKETS, R1);
   a.ldx(W, R1, R10, TOT).atomicAdd64(R9, V_BYTES, R1);
   a.ldx(W, R1, R9, V_IFINDEX).movK(R2, 0).call(FN_redirect).exit();

@@ -5,7 +5,7 @@
 // up, the engine, a copy into the TX ring and a new skb sent through the
 // driver again; nftables DNAT rewrites the skb it already has. For a flow
 // whose every packet gets the same rewrite (an established NAT or DR conn)
-// none of that is needed: this file learns each such flow from the packet
+// or the same outer header (an IPv4 TUN conn) none of that is needed: this file learns each such flow from the packet
 // the engine just forwarded and writes it into a BPF hash map, and a tcx
 // ingress program (fastpath-prog.ts) rewrites and redirects the flow's
 // later packets itself.
@@ -15,8 +15,11 @@
 //   every other header word the same), and the MACs and interface the
 //   forwarder chose, into the family's map (an IPv6 entry carries the new
 //   addresses after the IPv4 layout). The checksum changes are precomputed here as one's
-//   complement differences. Only conns the engine calls eligible
-//   (IpvsCore.fastEligible: UDP, or TCP in ESTABLISHED, NAT or DR) are learnt.
+//   complement differences. An IPv4 TUN packet is learnt from the IPIP
+//   header the engine wrote in front of the untouched packet: the entry
+//   holds the tunnel's ends and the inner packet's limit (the tunnel MTU
+//   less 20), and the program writes the header itself. Only conns the engine calls eligible
+//   (IpvsCore.fastEligible: UDP, or TCP in ESTABLISHED, NAT, DR or IPv4 TUN) are learnt.
 // - What still reaches the engine: every SYN, FIN and RST (so the state
 //   machine sees each transition; a FIN makes the conn ineligible and its
 //   flows are forgotten), fragments, IP options, frames above the egress MTU
@@ -31,15 +34,17 @@
 //   and offers it to sync, as a packet would. A conn that is gone (expired,
 //   flushed, handed to another worker) takes its flows out of the map at
 //   once (ConnTable.onRemove); one that left eligibility at the next sweep.
-// - The packet tap runs before tcx, so lvsd's socket filter becomes eBPF too
-//   and drops what the program will forward (buildSocketFilter).
+// - With --intercept tap the packet taps run before tcx, so lvsd's socket
+//   filter becomes eBPF too and drops what the program will forward
+//   (buildSocketFilter). Protocol-bound rings (the default) sit behind tcx.
 // - Cleanup: the tcx links are fds of this process; when lvsd exits or is
 //   killed, the kernel detaches the program and frees the map. Nothing is
 //   pinned, so nothing outlives the process.
 import { endianness as osEndianness } from 'node:os';
 import { buildIngress, buildSocketFilter, KEY_SIZE, KEY6_SIZE, V_BYTES, V_DADDR, V_DMAC, V_DPORT, V_FLAGS, V_IFINDEX,
   V_L3DIFF, V_L4ADIFF, V_L4PDIFF, V_MAXTOT, V_OWNER, V_PACKETS, V_SADDR, V_SPORT, V6_SADDR, VALUE_SIZE, VALUE6_SIZE,
-  VF_TTL_DEC, type FlowMaps } from './fastpath-prog.js';
+  VF_TTL_DEC, VF_TUN, type FlowMaps } from './fastpath-prog.js';
+import { IPIP_HLEN } from '../ipvs/xmit/tun.js';
 import { BPF_F_NO_PREALLOC, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER, bpfClose, mapCreateHash, mapForEachBatch, mapLookup,
   mapLookupAndDelete, mapUpdate, progLoad, tcxAttachIngress } from './ebpf-sys.js';
 
@@ -47,6 +52,8 @@ import { BPF_F_NO_PREALLOC, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER
 export interface FastPathEngine {
   readonly lastConn: number;
   readonly lastOut: boolean;
+  /** The path MTU towards TUN real servers (--tun-mtu): a TUN flow's outer packets must fit it. */
+  readonly tunMtu: number;
   fastEligible(i: number): boolean;
   /** caddr, vaddr: the IPv4 addresses; -1 for an IPv6 conn (its slot is checked by family, protocol and ports). */
   fastCredit(i: number, proto: number, caddr: number, cport: number, vaddr: number, vport: number,
@@ -247,13 +254,21 @@ export class FastPath {
     if (!e.fastEligible(i)) { this.forgetConn(i); return; }
     const l3 = l2 + 14;
     const v6 = this.cV6;
-    if (!sameBuf || l3 !== this.cL3) return;
+    if (!sameBuf) return;
+    // TUN: the packet untouched behind an IPIP header the engine wrote into the headroom.
+    const tun = !v6 && l3 === this.cL3 - IPIP_HLEN;
+    if (tun) {
+      const c = this.cL3;
+      if (len !== (this.cW0 & 0xffff) + IPIP_HLEN || buf[l3] !== 0x45 || buf[l3 + 9] !== 4 || rd32(buf, c) !== this.cW0
+        || rd32(buf, c + 4) !== this.cW1 || ((buf[c + 8]! << 8) | buf[c + 9]!) !== this.cTtlProto || rd32(buf, c + 12) !== this.cSaddr
+        || rd32(buf, c + 16) !== this.cDaddr || rd32(buf, c + 20) !== this.cPorts) return;
+    } else if (l3 !== this.cL3) return;
     // Everything but addresses, ports and TTL as it was (IPv6: the payload length and next header in word 1).
-    if (v6 ? len !== 40 + (this.cW1 >>> 16) || (rd32(buf, l3 + 4) >>> 8) !== (this.cW1 >>> 8)
+    else if (v6 ? len !== 40 + (this.cW1 >>> 16) || (rd32(buf, l3 + 4) >>> 8) !== (this.cW1 >>> 8)
       : len !== (this.cW0 & 0xffff) || rd32(buf, l3 + 4) !== this.cW1 || buf[l3 + 9] !== (this.cTtlProto & 0xff)) return;
-    if (rd32(buf, l3) !== this.cW0) return;
+    if (!tun && rd32(buf, l3) !== this.cW0) return;
     const ttl = this.cTtlProto >>> 8;
-    const nttl = buf[l3 + (v6 ? 7 : 8)]!;
+    const nttl = tun ? ttl : buf[l3 + (v6 ? 7 : 8)]!;
     if (nttl !== ttl && nttl !== ttl - 1) return;
     const proto = this.cTtlProto & 0xff;
     // The key in a scratch buffer; copied only when the flow is new.
@@ -271,7 +286,7 @@ export class FastPath {
     const id = flowId(scratch, 0, v6);
     if (this.flows.has(id)) return;
     const key = Buffer.from(scratch);
-    const ports = rd32(buf, l3 + (v6 ? 40 : 20));
+    const ports = tun ? this.cPorts : rd32(buf, l3 + (v6 ? 40 : 20));
     const v = this.value;
     v.fill(0);
     let addrDiff: number;
@@ -292,13 +307,15 @@ export class FastPath {
       v.writeUInt32LE(fold(addrDiff + (nttl !== ttl ? 0xfffe : 0)), V_L3DIFF);
       caddr = e.lastOut ? daddr : this.cSaddr;
       vaddr = e.lastOut ? saddr : this.cDaddr;
+      // TUN: V_SADDR/V_DADDR are the outer header's (the tunnel's ends); the L3 and L4 differences go unused.
     }
     v.writeUInt16BE(ports >>> 16, V_SPORT);
     v.writeUInt16BE(ports & 0xffff, V_DPORT);
     v.writeUInt32LE(outIfindex, V_IFINDEX);
     for (let k = 0; k < 12; k++) v[V_DMAC + k] = buf[l2 + k]!;
-    v.writeUInt16LE(Math.min(outMtu, 0xffff), V_MAXTOT);
-    v[V_FLAGS] = nttl !== ttl ? VF_TTL_DEC : 0;
+    // TUN: the inner packet's limit, so that it fits the tunnel with its outer header (the engine's frag-needed rule).
+    v.writeUInt16LE(tun ? Math.max(0, Math.min(outMtu, e.tunMtu, 0xffff) - IPIP_HLEN) : Math.min(outMtu, 0xffff), V_MAXTOT);
+    v[V_FLAGS] = tun ? VF_TUN : nttl !== ttl ? VF_TTL_DEC : 0;
     v[V_OWNER] = this.owner & 0xff;
     v.writeUInt32LE(addrDiff, V_L4ADIFF);
     v.writeUInt32LE(csumDiff([this.cPorts], [ports]), V_L4PDIFF);

@@ -551,8 +551,10 @@ export class Forwarder {
       // TUN: the engine put an outer header in front (IPIP protocol 4, or IPv6 next header 41).
       const v6 = (buf[out.start]! >> 4) === 6;
       const tcpInTunnel = v6 ? buf[out.start + 6] === 41 && gsoType === VNET_GSO_TCPV6 : buf[out.start + 9] === 4 && gsoType === VNET_GSO_TCPV4;
-      if (tcpInTunnel) this.tunSegments(port, tx, egress, out.start, gsoSize, v6);
-      else c.gsoUnsupported++;
+      if (!tcpInTunnel) { c.gsoUnsupported++; return; }
+      // An IPv4 TUN upload is all super-frames too: learnt from them (the program encapsulates them whole).
+      if (fastCand && !v6) this.fast!.offer(buf, true, l2, out.len, this.fastIfindex[egress]!, tx.mtu);
+      this.tunSegments(port, tx, egress, out.start, gsoSize, v6);
       return;
     }
     const send = tx.sock.sendVnetAt;

@@ -10,7 +10,7 @@ import { EXT_FRAGMENT, EXT_TRUNCATED, badSource6, fold6, ipv6Upper, maskWords6, 
 import { ICMPV6_ERROR_MAX, verifyIcmpv6Checksum, writeIcmpv6Error } from '../packet/icmpv6.js';
 import type { SchedFlow } from './sched/scheduler.js';
 import { A6_D, A6_V, CF_FWMARK, CF_INACTIVE, CF_NOOUTPUT, CF_OUT_HASHED, CF_TEMPLATE, CF_FWD_SHIFT, P_V6, TICK_MS, type ConnTable } from './conn.js';
-import { type Dest, FWD_MASQ, FWD_ROUTE } from './dest.js';
+import { type Dest, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from './dest.js';
 import { type Service, addrKey } from './service.js';
 import { EST_PERIOD_MS, S_CONNS, S_INBYTES, S_INPKTS, S_OUTBYTES, S_OUTPKTS } from './est.js';
 import {
@@ -485,7 +485,8 @@ export class IpvsCore implements Tun6Context {
     const t = this.tbl;
     if (i < 0 || !t.inUse(i) || t.isTemplate(i) || (t.flags(i) & CF_FWMARK) !== 0) return false;
     const fwd = t.fwd(i);
-    if (fwd !== FWD_MASQ && fwd !== FWD_ROUTE) return false;
+    // TUN: IPv4 in IPIP only (the program has no IPv6-in-IPv6 encapsulation).
+    if (fwd !== FWD_MASQ && fwd !== FWD_ROUTE && (fwd !== FWD_TUNNEL || t.isV6(i))) return false;
     const d = this.dests[t.destId(i)];
     if (d === undefined || d.svc.ops || !d.available) return false;
     const p = t.proto(i);

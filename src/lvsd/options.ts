@@ -71,9 +71,10 @@ export const USAGE = `Usage: lvsd [options]
   --workers N           forwarding threads, 1..${FANOUT_MAX_MEMBERS} (default: the number of CPUs lvsd may run on); the
                         kernel steers both directions of each flow to one of them (PACKET_FANOUT)
   --fast-path           require the fast path (default: used where the kernel allows it): established IPv4
-                        and IPv6 NAT and DR flows are forwarded in the kernel by an eBPF program (tcx,
-                        Linux 6.6+) whose flows lvsd learns from their first packets; SYN/FIN/RST, new
-                        flows, IPv6 extension headers and TUN still go through lvsd
+                        and IPv6 NAT and DR flows and IPv4 TUN (IPIP) flows are forwarded in the kernel
+                        by an eBPF program (tcx, Linux 6.6+) whose flows lvsd learns from their first
+                        packets; SYN/FIN/RST, new flows, IPv6 extension headers and IPv6 TUN still go
+                        through lvsd
   --no-fast-path        forward every packet in lvsd
   --fast-path-flows N   flows each of the fast path's maps (IPv4, IPv6) holds, 1024..16777216 (default 262144;
                         kernel memory ~4 MiB per map at that size plus ~140 bytes per IPv4 flow, ~180 per IPv6

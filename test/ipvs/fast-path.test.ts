@@ -20,7 +20,7 @@ function director(minPkts = 0) {
 const ip = (a: string) => a.split('.').reduce((x, o) => (x << 8) + Number(o), 0) >>> 0;
 
 describe('fast path, engine side', () => {
-  it('TCP becomes eligible at ESTABLISHED and stops at FIN; UDP at once; TUN never', () => {
+  it('TCP becomes eligible at ESTABLISHED and stops at FIN; UDP at once; IPv4 TUN too, IPv6 TUN never', () => {
     const e = director();
     send(e, tcp({ src: CLIENT, dst: VIP, srcPort: 40001, dstPort: 80, flags: 'S' }), 0);
     const i = e.lastConn;
@@ -40,7 +40,15 @@ describe('fast path, engine side', () => {
     expect(e.fastEligible(e.lastConn)).toBe(true);
     send(e, tcp({ src: CLIENT, dst: VIP, srcPort: 40003, dstPort: 443, flags: 'S' }), 0);
     send(e, tcp({ src: CLIENT, dst: VIP, srcPort: 40003, dstPort: 443, flags: 'A' }), 0);
-    expect(e.fastEligible(e.lastConn)).toBe(false);
+    expect(e.lastConn).toBeGreaterThanOrEqual(0);
+    expect(e.fastEligible(e.lastConn)).toBe(true);
+    e.addService(svc(tcpKey(443, VIP6)));
+    e.addDest(tcpKey(443, VIP6), dest('2001:db8:1::13', 443, { fwd: 'tunnel' }));
+    send(e, buildTcp6Frame({ src: CLIENT6, dst: VIP6, srcPort: 40004, dstPort: 443, flags: 'S' }), 0);
+    const t6 = e.lastConn;
+    send(e, buildTcp6Frame({ src: CLIENT6, dst: VIP6, srcPort: 40004, dstPort: 443, flags: 'A' }), 0);
+    expect(t6).toBeGreaterThanOrEqual(0);
+    expect(e.fastEligible(t6)).toBe(false);
     // A dropped packet names no conn.
     send(e, tcp({ src: CLIENT, dst: VIP, srcPort: 40009, dstPort: 80, flags: 'A' }), 0);
     expect(e.lastConn).toBe(-1);
