@@ -5,10 +5,10 @@
 // up, the engine, a copy into the TX ring and a new skb sent through the
 // driver again; nftables DNAT rewrites the skb it already has. For a flow
 // whose every packet gets the same rewrite (an established NAT or DR conn)
-// or the same outer header (an IPv4 TUN conn) none of that is needed: this file learns each such flow from the packet
-// the engine just forwarded and writes it into a BPF hash map, and a tcx
-// ingress program (fastpath-prog.ts) rewrites and redirects the flow's
-// later packets itself.
+// or the same outer header (an IPv4 TUN conn) none of that is needed: this
+// file learns each such flow from the packet the engine just forwarded and
+// writes it into a BPF hash map, and a tcx ingress program
+// (fastpath-prog.ts) rewrites and redirects the flow's later packets itself.
 //
 // - What is learnt: the engine's in-place rewrite of an IPv4 or IPv6 TCP/UDP
 //   packet (addresses, ports, TTL or hop limit), checked against the packet it read (length and
@@ -18,8 +18,9 @@
 //   complement differences. An IPv4 TUN packet is learnt from the IPIP
 //   header the engine wrote in front of the untouched packet: the entry
 //   holds the tunnel's ends and the inner packet's limit (the tunnel MTU
-//   less 20), and the program writes the header itself. Only conns the engine calls eligible
-//   (IpvsCore.fastEligible: UDP, or TCP in ESTABLISHED, NAT, DR or IPv4 TUN) are learnt.
+//   less 20), and the program writes the header itself. Only conns the
+//   engine calls eligible (IpvsCore.fastEligible: UDP, or TCP in
+//   ESTABLISHED; NAT, DR or IPv4 TUN) are learnt.
 // - What still reaches the engine: every SYN, FIN and RST (so the state
 //   machine sees each transition; a FIN makes the conn ineligible and its
 //   flows are forgotten), fragments, IP options, frames above the egress MTU
