@@ -257,6 +257,15 @@ export class Forwarder {
     }));
   }
 
+  /** More RX-only ports, walked from now on (the IPv6 rings opened with the first IPv6 rule). */
+  addRxPorts(ports: Port[]): void {
+    for (const p of ports) {
+      const i = this.rxPorts.length;
+      this.rxPorts.push(p);
+      if (this.running) p.sock.onReadable((err) => { if (!err) this.onReadable(i); });
+    }
+  }
+
   stop(): void {
     this.running = false;
     for (const p of this.rxPorts) {

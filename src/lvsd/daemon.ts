@@ -79,6 +79,8 @@ export class Daemon {
   private interceptor!: Interceptor;
   /** How the rings take frames (io/intercept.ts), chosen at start. */
   private intercept: InterceptMode = 'tap';
+  /** Protocol interception: the IPv6 rings are open (they open with the first IPv6 rule). */
+  private v6Rings = false;
   /** --fast-path: the flow map and the tcx links (closing them detaches the program). */
   private fastKernel: FastPathKernel | undefined;
   private control!: ControlServer;
@@ -293,6 +295,13 @@ export class Daemon {
 
   private async applyRulesNow(): Promise<void> {
     const rules = interceptRulesOf(this.engine.serviceKeys());
+    // Protocol interception: the IPv6 rings open with the first IPv6 rule, before its filter and chain.
+    if (this.intercept === 'protocol' && !this.v6Rings && [...rules.services, ...rules.natDests].some((x) => x.addr.includes(':'))) {
+      this.plane?.openV6();
+      await this.pool?.openV6();
+      this.v6Rings = true;
+      this.log.info({}, 'IPv6 rings opened (the first IPv6 rule)');
+    }
     const proto = (p: string) => (p === 'sctp' ? 132 : p as 'tcp' | 'udp');
     const prog = compileFilter({
       services: rules.services.map((s) => ({ protocol: proto(s.protocol), addr: s.addr, port: s.port })),

@@ -8,7 +8,7 @@
 // device and protocol) at the worker's index.
 import { Forwarder, makePort, BATCH_BUCKETS, type DataPathEngine } from '../io/forwarder.js';
 import {
-  openPacket, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6, PACKET_FANOUT_CBPF, PACKET_FANOUT_FLAG_IGNORE_OUTGOING, PACKET_FANOUT_FLAG_UNIQUEID, type PacketSocket,
+  openPacket, type PacketSocketOptions, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6, PACKET_FANOUT_CBPF, PACKET_FANOUT_FLAG_IGNORE_OUTGOING, PACKET_FANOUT_FLAG_UNIQUEID, type PacketSocket,
 } from '../io/native.js';
 import { compileFilter, lengthGate, synGate } from '../io/bpf.js';
 import { SynShed } from '../io/syn-shed.js';
@@ -32,7 +32,7 @@ export interface PlaneLog {
 export interface PlaneFanout {
   small: number[];
   big: number[];
-  /** Protocol interception: the IPv6 rings' groups (the IPv4 ones are small/big). */
+  /** Protocol interception, once the IPv6 rings are open (DataPlane.openV6): their groups (the IPv4 ones are small/big). */
   small6?: number[];
   big6?: number[];
 }
@@ -60,8 +60,9 @@ export interface DataPlaneOptions {
   /**
    * How the rings take frames (io/intercept.ts; must match the interceptor's
    * mode): 'tap' (default) binds each ring to ETH_P_ALL, ahead of the
-   * ingress hooks; 'protocol' binds one pair of rings to ETH_P_IP and one to
-   * ETH_P_IPV6, behind them (frames the fast path forwards never reach them).
+   * ingress hooks; 'protocol' binds one pair of rings to ETH_P_IP and, with
+   * the first IPv6 rule (openV6), one to ETH_P_IPV6, behind them (frames the
+   * fast path forwards never reach them).
    */
   intercept?: InterceptMode;
 }
@@ -104,36 +105,11 @@ export class DataPlane {
    */
   open(): void {
     const o = this.o;
-    const none = compileFilter({ services: [] });
     const g = this.rings;
-    const join = (group: number | undefined) => {
-      if (group === undefined) return undefined;
-      // IGNORE_OUTGOING: the group's hook replaces each member's own (its
-      // PACKET_IGNORE_OUTGOING would no longer apply), and frames lvsd sends
-      // must not come back in. No ROLLOVER: a full ring must not hand a flow
-      // to a worker that does not own it.
-      const flags = PACKET_FANOUT_FLAG_IGNORE_OUTGOING | (group === 0 ? PACKET_FANOUT_FLAG_UNIQUEID : 0);
-      return { group, mode: PACKET_FANOUT_CBPF, flags };
-    };
-    const open = (ifname: string, opts: Parameters<typeof openPacket>[1]) => {
-      try {
-        return openPacket(ifname, opts);
-      } catch (err) {
-        if (opts?.fanout && /PACKET_FANOUT: EINVAL/.test(String(err))) {
-          throw new Error(`${String(err)}: lvsd --workers needs Linux 6.2 or later (PACKET_FANOUT_FLAG_IGNORE_OUTGOING); run --workers 1`);
-        }
-        throw err;
-      }
-    };
-    const byProtocol = o.intercept === 'protocol';
+    const protocol = o.intercept === 'protocol' ? ETH_P_IP : ETH_P_ALL;
     o.ifnames.forEach((ifname, i) => {
-      const protocol = byProtocol ? ETH_P_IP : ETH_P_ALL;
-      this.sockets.push(open(ifname, { ...g.small, protocol, filter: lengthGate(none, g.bigFrame), fanout: join(o.fanout?.small[i]) }));
-      this.bigSockets.push(open(ifname, { ...g.big, protocol, filter: lengthGate(none, g.bigFrame, true), fanout: join(o.fanout?.big[i]) }));
-      if (!byProtocol) return;
-      // RX only: every frame lvsd sends goes out through the IPv4 ring's TX ring (each with its own ethertype).
-      this.sockets6.push(open(ifname, { ...g.small, protocol: ETH_P_IPV6, txFrameCount: 1, filter: lengthGate(none, g.bigFrame), fanout: join(o.fanout?.small6?.[i]) }));
-      this.bigSockets6.push(open(ifname, { ...g.big, protocol: ETH_P_IPV6, filter: lengthGate(none, g.bigFrame, true), fanout: join(o.fanout?.big6?.[i]) }));
+      this.sockets.push(this.openRing(ifname, { ...g.small, protocol }, false, o.fanout?.small[i]));
+      this.bigSockets.push(this.openRing(ifname, { ...g.big, protocol }, true, o.fanout?.big[i]));
     });
     this.neigh = new NeighTable({
       ports: this.sockets.map((s) => ({ ifname: s.ifname, mac: s.macBytes })),
@@ -142,7 +118,7 @@ export class DataPlane {
       onError: (err, addr) => o.log.warn({ err: String(err), addr }, 'neighbour resolution failed'),
     });
     this.forwarder = new Forwarder(o.engine, this.sockets.map((s) => makePort(s)), this.neigh, {
-      rxOnly: [...this.bigSockets, ...this.sockets6, ...this.bigSockets6].map((s) => makePort(s)),
+      rxOnly: this.bigSockets.map((s) => makePort(s)),
       onBatch: (n) => { this.batchSum += n; o.afterBatch?.(); },
       onEngineError: (err) => {
         // Log the first few with their stack, then every 1000th: a bug must be visible, not a log flood.
@@ -160,11 +136,57 @@ export class DataPlane {
     }
   }
 
+  /**
+   * One ring, its filter rejecting everything until setRules (nothing is
+   * queued before the plane knows its rules), in fanout group `group` when
+   * given (0: a new unique group).
+   */
+  private openRing(ifname: string, opts: PacketSocketOptions, big: boolean, group: number | undefined): PacketSocket {
+    const none = compileFilter({ services: [] });
+    // IGNORE_OUTGOING: the group's hook replaces each member's own (its
+    // PACKET_IGNORE_OUTGOING would no longer apply), and frames lvsd sends
+    // must not come back in. No ROLLOVER: a full ring must not hand a flow
+    // to a worker that does not own it.
+    const fanout = group === undefined ? undefined
+      : { group, mode: PACKET_FANOUT_CBPF, flags: PACKET_FANOUT_FLAG_IGNORE_OUTGOING | (group === 0 ? PACKET_FANOUT_FLAG_UNIQUEID : 0) };
+    try {
+      return openPacket(ifname, { ...opts, filter: lengthGate(none, this.rings.bigFrame, big), fanout });
+    } catch (err) {
+      if (fanout && /PACKET_FANOUT: EINVAL/.test(String(err))) {
+        throw new Error(`${String(err)}: lvsd --workers needs Linux 6.2 or later (PACKET_FANOUT_FLAG_IGNORE_OUTGOING); run --workers 1`);
+      }
+      throw err;
+    }
+  }
+
+  /** Protocol interception: the IPv6 rings are open (see openV6). */
+  get hasV6Rings(): boolean { return this.sockets6.length > 0; }
+
+  /**
+   * Protocol interception: opens each interface's IPv6 pair of rings (RX
+   * only: every frame lvsd sends goes out through the IPv4 ring's TX ring,
+   * each with its own ethertype). Called with the first IPv6 rule, so an
+   * IPv4-only lvsd never holds them (16 MiB per interface and worker). With
+   * workers, `groups` are the fanout groups to join (zeros for the first
+   * worker, which makes them). Their filters reject everything until the
+   * next setRules.
+   */
+  openV6(groups?: { small6: number[]; big6: number[] }): void {
+    if (this.o.intercept !== 'protocol' || this.hasV6Rings) return;
+    const g = this.rings;
+    const fanned = this.o.fanout !== undefined;
+    this.o.ifnames.forEach((ifname, i) => {
+      this.sockets6.push(this.openRing(ifname, { ...g.small, protocol: ETH_P_IPV6, txFrameCount: 1 }, false, fanned ? groups?.small6[i] ?? 0 : undefined));
+      this.bigSockets6.push(this.openRing(ifname, { ...g.big, protocol: ETH_P_IPV6 }, true, fanned ? groups?.big6[i] ?? 0 : undefined));
+    });
+    this.forwarder.addRxPorts([...this.sockets6, ...this.bigSockets6].map((s) => makePort(s)));
+  }
+
   /** The fanout group ids the rings are in (per interface), for the next worker to join. */
   fanoutGroups(): PlaneFanout {
     const id = (s: PacketSocket) => s.fanoutInfo()?.group ?? 0;
     const g: PlaneFanout = { small: this.sockets.map(id), big: this.bigSockets.map(id) };
-    if (this.o.intercept === 'protocol') { g.small6 = this.sockets6.map(id); g.big6 = this.bigSockets6.map(id); }
+    if (this.hasV6Rings) { g.small6 = this.sockets6.map(id); g.big6 = this.bigSockets6.map(id); }
     return g;
   }
 

@@ -56,6 +56,8 @@ export type WorkerRequest =
   | { op: 'set-tun-source6'; addr: string; src: Uint8Array | null }
   /** Answers whether this worker reads the fwmark queue when it is given marks (false: it could not open it). */
   | { op: 'set-rules'; filter: Uint32Array; fanout?: Uint32Array; slots: SlotTable; fwmarks: number[] }
+  /** Protocol interception: open the IPv6 rings in these fanout groups (zeros: make them); answers the plane's groups. */
+  | { op: 'open-v6'; groups: { small6: number[]; big6: number[] } }
   | { op: 'list-services'; key?: ServiceKey }
   | { op: 'list-conns' }
   | { op: 'stats' }

@@ -107,6 +107,9 @@ function main(): void {
         if (r.fanout) plane.setFanoutProgram(r.fanout);
         plane.setRules(r.filter);
         return plane.openFwmarkQueue(r.fwmarks);
+      case 'open-v6':
+        plane.openV6(r.groups);
+        return plane.fanoutGroups();
       case 'stats': {
         const s: WorkerStats = { engine: e.counters(), io: plane.ioCounters(), totals: e.totals(), batch: plane.batchSizes() };
         return s;

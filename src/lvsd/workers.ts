@@ -89,11 +89,26 @@ export class WorkerPool {
 
   get size(): number { return this.o.workers; }
 
+  /**
+   * Protocol interception, with the first IPv6 rule: every worker opens its
+   * IPv6 rings, in index order, joining the fanout groups worker 0 made.
+   */
+  async openV6(): Promise<void> {
+    let groups = { small6: this.o.ifnames.map(() => 0), big6: this.o.ifnames.map(() => 0) };
+    for (let i = 0; i < this.o.workers; i++) {
+      const g = await this.call<PlaneFanout>(i, { op: 'open-v6', groups });
+      if (i > 0) continue;
+      if (!g.small6 || !g.big6 || [...g.small6, ...g.big6].some((x) => x === 0)) throw new Error('worker 0 opened its IPv6 rings outside a fanout group');
+      groups = { small6: g.small6, big6: g.big6 };
+      if (this.groups) this.groups = { ...this.groups, ...groups };
+    }
+  }
+
   /** Starts the workers in index order; each joins the fanout groups the first one made. */
   async start(): Promise<void> {
     const script = workerScript();
     const zeros = () => this.o.ifnames.map(() => 0);
-    let fanout: PlaneFanout = { small: zeros(), big: zeros(), ...(this.o.intercept === 'protocol' ? { small6: zeros(), big6: zeros() } : {}) };
+    let fanout: PlaneFanout = { small: zeros(), big: zeros() };
     for (let i = 0; i < this.o.workers; i++) {
       const init: WorkerInit = {
         index: i, workers: this.o.workers, ifnames: this.o.ifnames, fanout, engine: this.o.engine, synShed: this.o.synShed, fastMaps: this.o.fastMaps, fastMaxFlows: this.o.fastMaxFlows,

@@ -5,7 +5,8 @@
 // macvlan lower) and binds by protocol elsewhere (a VLAN upper only where
 // the kernel has 8021q: this project's machines do not). lvsd started on the
 // bridge port logs tap mode and drops its frames in the netdev chain; on
-// a plain interface it marks them for another host.
+// a plain interface it marks them for another host, and opens its IPv6
+// rings only with the first IPv6 rule.
 import { describe, beforeAll, afterAll, it, expect } from 'vitest';
 import { resolve } from 'node:path';
 import { Lab, missingPrerequisites, waitFor } from '../../lab/netns.js';
@@ -53,7 +54,7 @@ describe('lvsd --intercept auto on a real sysfs', async () => {
     expect(await mode(['plain0', 'br0'])).toEqual({ mode: 'protocol' });
   });
 
-  it.skipIf(skip)('lvsd on a bridge port starts with taps (its chain drops), on a plain veth with protocol-bound rings (its chain marks)', async () => {
+  it.skipIf(skip)('lvsd on a bridge port starts with taps (its chain drops), on a plain veth with protocol-bound rings (its chain marks; IPv6 rings from the first IPv6 rule)', async () => {
     for (const [ifname, want, verdict] of [['port0', 'tap', 'drop'], ['plain0', 'protocol', 'meta pkttype set other accept']] as const) {
       let lvsd: Lvsd | undefined;
       try {
@@ -65,6 +66,16 @@ describe('lvsd --intercept auto on a real sysfs', async () => {
         const table = /"table":"([^"]+)"/.exec(lvsd.proc.output())?.[1] ?? 'lvsd';
         const chain = (await lab!.exec('h', ['nft', 'list', 'table', 'netdev', table])).stdout;
         expect(chain).toContain(`ip daddr 192.0.2.10 tcp dport 80 ${verdict}`);
+        // The packet sockets by bound protocol (/proc/net/packet's Proto column): taps are 0003. Protocol-bound
+        // rings are one IPv4 pair per interface, and an IPv6 pair only from the first IPv6 rule on.
+        const rings = async () => {
+          const rows = (await lab!.exec('h', ['cat', '/proc/net/packet'])).stdout.trim().split('\n').slice(1).map((x) => x.trim().split(/\s+/)[3]);
+          return { all: rows.filter((p) => p === '0003').length, v4: rows.filter((p) => p === '0800').length, v6: rows.filter((p) => p === '86DD' || p === '86dd').length };
+        };
+        expect(await rings()).toEqual(want === 'tap' ? { all: 2, v4: 0, v6: 0 } : { all: 0, v4: 2, v6: 0 });
+        await lvsd.lvsadm(['-A', '-t', '[2001:db8::10]:80', '-s', 'rr']);
+        expect(await rings()).toEqual(want === 'tap' ? { all: 2, v4: 0, v6: 0 } : { all: 0, v4: 2, v6: 2 });
+        expect((await lab!.exec('h', ['nft', 'list', 'table', 'netdev', table])).stdout).toContain(`ip6 daddr 2001:db8::10 tcp dport 80 ${verdict}`);
       } finally {
         await lvsd?.stop();
       }
