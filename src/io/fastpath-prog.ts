@@ -189,14 +189,9 @@ export function buildIngress(maps: FlowMaps): Buffer {
 
 /** One family's rewrite, count and redirect (R9 = the entry, R8 = the protocol). */
 function emitRewrite(a: Asm, f: Family, drop: string): void {
-  const udp = a.fresh('udp'), csum = a.fresh('csum'), noTtl = a.fresh('nottl'), linear = a.fresh('linear');
+  const udp = a.fresh('udp'), csum = a.fresh('csum'), noTtl = a.fresh('nottl');
   a.stx(W, R10, TOT, R7); // the total length, for the count
-  // The headers in the linear part (pulled there if they are not).
-  const ptrs = () => a.ldx(W, R2, R6, SKB_DATA).ldx(W, R3, R6, SKB_DATA_END).movX(R4, R2).alu64K(0, R4, f.hdrLen);
-  ptrs().jmpX(JLE, R4, R3, linear);
-  a.movX(R1, R6).movK(R2, f.hdrLen).call(FN_skb_pull_data).jmpK(JNE, R0, 0, drop);
-  ptrs().jmpX(JGT, R4, R3, drop);
-  a.label(linear);
+  emitLinear(a, f.hdrLen, drop);
   // Addresses and ports.
   if (f.v6) {
     for (let w = 0; w < 8; w++) a.ldx(W, R1, R9, V6_SADDR + 4 * w).stx(W, R2, 22 + 4 * w, R1);
@@ -213,11 +208,7 @@ function emitRewrite(a: Asm, f: Family, drop: string): void {
     for (let k = 0; k < 2; k++) a.movX(R4, R1).alu64K(RSH, R4, 16).alu64K(AND, R1, 0xffff).alu64X(0, R1, R4);
     a.alu64K(XOR, R1, 0xffff).stx(H, R2, 24, R1);
   }
-  // MACs.
-  a.ldx(W, R1, R9, V_DMAC).stx(W, R2, 0, R1);
-  a.ldx(H, R1, R9, V_DMAC + 4).stx(H, R2, 4, R1);
-  a.ldx(H, R1, R9, V_SMAC).stx(H, R2, 6, R1);
-  a.ldx(W, R1, R9, V_SMAC + 2).stx(W, R2, 8, R1);
+  emitMacs(a);
   // L4 checksum: the addresses as pseudo-header, the ports as data. UDP's 0 (no checksum) stays 0.
   const l4 = 14 + f.ipLen;
   a.jmpK(JNE, R8, 6, udp);
@@ -230,6 +221,29 @@ function emitRewrite(a: Asm, f: Family, drop: string): void {
   a.movX(R1, R6).movX(R2, R8).movK(R3, 0).ldx(W, R4, R9, V_L4PDIFF).movX(R5, R7).call(FN_l4_csum_replace);
   a.jmpK(JSLT, R0, 0, drop);
   // Count (the IP total length, as the engine counts) and send.
+  emitCountRedirect(a);
+}
+
+/** The frame's first `len` bytes in the linear part (pulled there if they are not); R2 = its start, R3 = the end. */
+function emitLinear(a: Asm, len: number, drop: string): void {
+  const linear = a.fresh('linear');
+  const ptrs = () => a.ldx(W, R2, R6, SKB_DATA).ldx(W, R3, R6, SKB_DATA_END).movX(R4, R2).alu64K(0, R4, len);
+  ptrs().jmpX(JLE, R4, R3, linear);
+  a.movX(R1, R6).movK(R2, len).call(FN_skb_pull_data).jmpK(JNE, R0, 0, drop);
+  ptrs().jmpX(JGT, R4, R3, drop);
+  a.label(linear);
+}
+
+/** The entry's next-hop MACs into the frame at R2. */
+function emitMacs(a: Asm): void {
+  a.ldx(W, R1, R9, V_DMAC).stx(W, R2, 0, R1);
+  a.ldx(H, R1, R9, V_DMAC + 4).stx(H, R2, 4, R1);
+  a.ldx(H, R1, R9, V_SMAC).stx(H, R2, 6, R1);
+  a.ldx(W, R1, R9, V_SMAC + 2).stx(W, R2, 8, R1);
+}
+
+/** One more packet and TOT bytes in the entry (R9); send it to the entry's interface. */
+function emitCountRedirect(a: Asm): void {
   a.movK(R1, 1).atomicAdd64(R9, V_PACKETS, R1);
   a.ldx(W, R1, R10, TOT).atomicAdd64(R9, V_BYTES, R1);
   a.ldx(W, R1, R9, V_IFINDEX).movK(R2, 0).call(FN_redirect).exit();
@@ -247,7 +261,7 @@ function emitRewrite(a: Asm, f: Family, drop: string): void {
  * a right checksum adds nothing to a one's complement sum).
  */
 function emitEncap(a: Asm, miss: string, drop: string): void {
-  const linear = a.fresh('linear'), df = a.fresh('df'), idDone = a.fresh('id');
+  const df = a.fresh('df'), idDone = a.fresh('id');
   const o = 14, inner = 14 + IPIP_HLEN;
   a.stx(W, R10, TOT, R7);
   a.movX(R1, R6).movK(R2, IPIP_HLEN).movK(R3, BPF_ADJ_ROOM_MAC).movK(R4, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4).movK(R5, 0);
@@ -258,11 +272,7 @@ function emitEncap(a: Asm, miss: string, drop: string): void {
   a.ldx(B, R1, R10, HDR + 14 + 6).alu64K(AND, R1, 0x40).jmpK(JNE, R1, 0, idDone);
   a.call(FN_get_prandom_u32).movX(R7, R0).alu64K(AND, R7, 0xffff);
   a.label(idDone);
-  const ptrs = () => a.ldx(W, R2, R6, SKB_DATA).ldx(W, R3, R6, SKB_DATA_END).movX(R4, R2).alu64K(0, R4, inner + 20);
-  ptrs().jmpX(JLE, R4, R3, linear);
-  a.movX(R1, R6).movK(R2, inner + 20).call(FN_skb_pull_data).jmpK(JNE, R0, 0, drop);
-  ptrs().jmpX(JGT, R4, R3, drop);
-  a.label(linear);
+  emitLinear(a, inner + 20, drop);
   a.movK(R1, 0x45).stx(B, R2, o, R1);
   a.ldx(B, R1, R2, inner + 1).stx(B, R2, o + 1, R1);
   a.ldx(W, R1, R10, TOT).alu64K(0, R1, IPIP_HLEN).toBe(R1, 16).stx(H, R2, o + 2, R1);
@@ -282,13 +292,8 @@ function emitEncap(a: Asm, miss: string, drop: string): void {
   for (let k = 0; k < 2; k++) a.movX(R4, R1).alu64K(RSH, R4, 16).alu64K(AND, R1, 0xffff).alu64X(0, R1, R4);
   a.alu64K(XOR, R1, 0xffff).stx(H, R2, o + 10, R1);
   // MACs, count (the inner length, as the engine counts a TUN packet), send.
-  a.ldx(W, R1, R9, V_DMAC).stx(W, R2, 0, R1);
-  a.ldx(H, R1, R9, V_DMAC + 4).stx(H, R2, 4, R1);
-  a.ldx(H, R1, R9, V_SMAC).stx(H, R2, 6, R1);
-  a.ldx(W, R1, R9, V_SMAC + 2).stx(W, R2, 8, R1);
-  a.movK(R1, 1).atomicAdd64(R9, V_PACKETS, R1);
-  a.ldx(W, R1, R10, TOT).atomicAdd64(R9, V_BYTES, R1);
-  a.ldx(W, R1, R9, V_IFINDEX).movK(R2, 0).call(FN_redirect).exit();
+  emitMacs(a);
+  emitCountRedirect(a);
 }
 
 /** lvsd's socket filter with the fast path in front: matching frames are not queued; the rest meet `classic`. */

@@ -251,10 +251,11 @@ export class Forwarder {
 
   start(): void {
     this.running = true;
-    this.rxPorts.forEach((p, i) => p.sock.onReadable((err) => {
-      if (err) return;
-      this.onReadable(i);
-    }));
+    this.rxPorts.forEach((p, i) => this.listen(p, i));
+  }
+
+  private listen(p: Port, i: number): void {
+    p.sock.onReadable((err) => { if (!err) this.onReadable(i); });
   }
 
   /** More RX-only ports, walked from now on (the IPv6 rings opened with the first IPv6 rule). */
@@ -262,7 +263,7 @@ export class Forwarder {
     for (const p of ports) {
       const i = this.rxPorts.length;
       this.rxPorts.push(p);
-      if (this.running) p.sock.onReadable((err) => { if (!err) this.onReadable(i); });
+      if (this.running) this.listen(p, i);
     }
   }
 
